@@ -1,0 +1,172 @@
+//! From tokens to the typed AST.
+//!
+//! The grammar is read in two steps:
+//! 1. `term`: a precedence-climbing parser reads the query into a loose [`term::Term`]
+//!    tree in which pipes, spanset operators, comparisons and arithmetic are just
+//!    operators, and the contents of `{ … }` and of function calls are already typed
+//!    (`field`).
+//! 2. `shape`: the loose tree is checked against what TraceQL allows where (a search
+//!    pipeline, a scalar filter, a metrics query and its second stages, metrics
+//!    arithmetic) and turned into the typed AST, with a precise error when it does not fit.
+//!
+//! Reading everything once and deciding afterwards avoids backtracking, so input of any
+//! shape is parsed in linear time; a nesting budget turns very deep input into an error
+//! instead of a stack overflow.
+
+mod field;
+mod shape;
+mod term;
+
+use crate::ast::Query;
+use crate::lexer::{Token, TokenKind, tokenize};
+use crate::{Error, Span};
+
+/// How deeply expressions may nest (parentheses, braces, operators) before the parser
+/// gives up with an error. Generous for real queries, small enough for a 2 MiB stack.
+pub const MAX_NESTING: usize = 64;
+
+/// Parses a TraceQL query. Does not validate it: see [`crate::validate`].
+pub fn parse(src: &str) -> Result<Query, Error> {
+    let tokens = tokenize(src)?;
+    let mut parser = Parser {
+        src,
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
+    let query = parser.query()?;
+    Ok(query)
+}
+
+/// A cursor over the tokens of one query.
+pub(crate) struct Parser<'s> {
+    src: &'s str,
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    /// The current token.
+    fn peek(&self) -> &TokenKind {
+        &self.tokens[self.pos].kind
+    }
+
+    /// The token after the current one.
+    fn peek2(&self) -> &TokenKind {
+        &self.tokens[(self.pos + 1).min(self.tokens.len() - 1)].kind
+    }
+
+    /// The current token's span.
+    fn span(&self) -> Span {
+        self.tokens[self.pos].span
+    }
+
+    /// The span of the token just consumed.
+    fn prev_span(&self) -> Span {
+        self.tokens[self.pos.saturating_sub(1)].span
+    }
+
+    /// Consumes and returns the current token (the final `Eof` is never consumed).
+    fn bump(&mut self) -> Token {
+        let token = self.tokens[self.pos].clone();
+        if self.pos + 1 < self.tokens.len() {
+            self.pos += 1;
+        }
+        token
+    }
+
+    /// Consumes the current token if it is `kind`.
+    fn eat(&mut self, kind: &TokenKind) -> bool {
+        if self.peek() == kind {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True if the current token is the word `word`.
+    fn at_word(&self, word: &str) -> bool {
+        matches!(self.peek(), TokenKind::Ident(w) if w == word)
+    }
+
+    /// Consumes `kind` or fails with "expected `…` <context>".
+    fn expect(&mut self, kind: &TokenKind, context: &str) -> Result<Span, Error> {
+        if self.peek() == kind {
+            return Ok(self.bump().span);
+        }
+        Err(self.expected(&format!("`{}` {context}", kind.punct())))
+    }
+
+    /// "expected WHAT, found …" at the current token, with a hint when one is known.
+    fn expected(&self, what: &str) -> Error {
+        let found = self.peek();
+        let span = self.span();
+        let err = Error::parse(
+            format!("expected {what}, found {}", found.describe()),
+            span,
+            format!("expected {what}"),
+        );
+        match found {
+            TokenKind::Eq if self.prev_is(&TokenKind::Eq) => {
+                err.with_hint("`==` is not an operator; use `=` to compare")
+            }
+            _ => err,
+        }
+    }
+
+    /// True if the previous token is `kind` and touches the current one (`==`).
+    fn prev_is(&self, kind: &TokenKind) -> bool {
+        self.pos > 0
+            && &self.tokens[self.pos - 1].kind == kind
+            && self.tokens[self.pos - 1].span.end == self.span().start
+    }
+
+    /// Error for a `{` or `(` that is never closed, labelled at both ends.
+    fn unclosed(&self, open: Span, close: &str) -> Error {
+        let opener = &self.src[open.start..open.end];
+        let mut err = self.expected(&format!("`{close}`"));
+        if matches!(self.peek(), TokenKind::Eof) {
+            err.message = format!("unclosed `{opener}`");
+            err = err
+                .with_label(open, format!("this `{opener}` is never closed"))
+                .with_hint(format!("add `{close}` to close it"));
+        } else {
+            err = err.with_label(open, format!("to close this `{opener}`"));
+        }
+        err
+    }
+
+    /// Enters one level of nesting, failing past [`MAX_NESTING`].
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(Error::parse(
+                "query nested too deeply",
+                self.span(),
+                format!("more than {MAX_NESTING} levels of nesting"),
+            )
+            .with_hint("simplify the query or split it"));
+        }
+        Ok(())
+    }
+
+    /// Leaves one level of nesting.
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Checks that the tree built so far is not deeper than the budget.
+    fn check_depth(&self, depth: usize, span: Span) -> Result<(), Error> {
+        if depth > MAX_NESTING {
+            return Err(Error::parse(
+                "query nested too deeply",
+                span,
+                format!("more than {MAX_NESTING} levels of operators"),
+            )
+            .with_hint("simplify the query or split it"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! Tempo's parser and validator suite (`shared/conformance/tempo_test_examples.yaml`):
+//! every query must have the expected outcome, and every valid or unsupported query
+//! must print to canonical text that parses back to the same AST.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use traceql_parser::{ErrorKind, parse, validate};
+
+#[derive(Deserialize)]
+struct Examples {
+    valid: Vec<String>,
+    parse_fails: Vec<String>,
+    validate_fails: Vec<String>,
+    unsupported: Vec<String>,
+}
+
+/// `../shared/conformance` beside the checkout, or `$TRACEQL_CONFORMANCE_DIR`.
+fn conformance_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRACEQL_CONFORMANCE_DIR") {
+        return dir.into();
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+}
+
+fn examples() -> Examples {
+    let path = conformance_dir().join("tempo_test_examples.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("conformance data {} is required: {e}", path.display()));
+    serde_norway::from_str(&text).expect("tempo_test_examples.yaml is valid YAML")
+}
+
+/// Parses, prints, parses again: both ASTs must be equal and printing idempotent.
+fn assert_round_trip(query: &str) -> Result<(), String> {
+    let ast = parse(query).map_err(|e| format!("{query:?}: parse failed: {e}"))?;
+    let printed = ast.to_string();
+    let again = parse(&printed).map_err(|e| format!("{query:?}: printed {printed:?} does not parse: {e}"))?;
+    if again != ast {
+        return Err(format!("{query:?}: printed {printed:?} parses to a different AST"));
+    }
+    if again.to_string() != printed {
+        return Err(format!("{query:?}: printing is not idempotent: {printed:?} then {:?}", again.to_string()));
+    }
+    Ok(())
+}
+
+fn check_all(name: &str, queries: &[String], check: impl Fn(&str) -> Result<(), String>) {
+    let failures: Vec<String> = queries.iter().filter_map(|q| check(q).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} `{name}` queries failed:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_suite_has_every_section() {
+    let e = examples();
+    let total = e.valid.len() + e.parse_fails.len() + e.validate_fails.len() + e.unsupported.len();
+    assert_eq!(total, 463, "the conformance suite has 463 queries");
+}
+
+#[test]
+fn valid_queries_parse_validate_and_round_trip() {
+    check_all("valid", &examples().valid, |q| {
+        let ast = parse(q).map_err(|e| format!("{q:?}: {e}"))?;
+        validate(&ast).map_err(|e| format!("{q:?}: validation: {e}"))?;
+        assert_round_trip(q)
+    });
+}
+
+#[test]
+fn parse_failures_are_parse_errors() {
+    check_all("parse_fails", &examples().parse_fails, |q| match parse(q) {
+        Ok(ast) => Err(format!("{q:?}: parsed as {ast}")),
+        Err(e) if e.kind == ErrorKind::Parse => Ok(()),
+        Err(e) => Err(format!("{q:?}: wrong kind {:?}", e.kind)),
+    });
+}
+
+#[test]
+fn validation_failures_are_validation_errors() {
+    check_all("validate_fails", &examples().validate_fails, |q| {
+        let ast = parse(q).map_err(|e| format!("{q:?}: parse failed: {e}"))?;
+        match validate(&ast) {
+            Ok(()) => Err(format!("{q:?}: validated")),
+            Err(e) if e.kind == ErrorKind::Validation => Ok(()),
+            Err(e) => Err(format!("{q:?}: wrong kind {:?}: {e}", e.kind)),
+        }
+    });
+}
+
+#[test]
+fn unsupported_queries_parse_round_trip_and_are_unsupported() {
+    check_all("unsupported", &examples().unsupported, |q| {
+        let ast = parse(q).map_err(|e| format!("{q:?}: parse failed: {e}"))?;
+        match validate(&ast) {
+            Ok(()) => Err(format!("{q:?}: validated")),
+            Err(e) if e.kind == ErrorKind::Unsupported && e.message.contains("not supported") => {
+                assert_round_trip(q)
+            }
+            Err(e) => Err(format!("{q:?}: wrong kind {:?}: {e}", e.kind)),
+        }
+    });
+}
