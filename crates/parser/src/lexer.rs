@@ -9,8 +9,8 @@ use nom::{
     IResult, Parser,
     branch::alt,
     bytes::complete::{tag, take_until, take_while, take_while1},
-    character::complete::{char, digit0, digit1, one_of},
-    combinator::{opt, recognize},
+    character::complete::{char, digit1, one_of},
+    combinator::{opt, recognize, verify},
     sequence::pair,
 };
 
@@ -460,10 +460,10 @@ impl<'s> Lexer<'s> {
                 return Ok((&input[run.len()..], TokenKind::Duration(ns)));
             }
         }
-        let mantissa = alt((
-            recognize(pair(digit1, opt(pair(char('.'), digit0)))),
-            recognize(pair(char('.'), digit1)),
-        ));
+        let digits = || take_while(|c: char| c.is_ascii_digit());
+        let mantissa = verify(recognize((digits(), opt(char('.')), digits())), |m: &str| {
+            m.bytes().any(|b| b.is_ascii_digit())
+        });
         let exponent = recognize((one_of("eE"), opt(one_of("+-")), digit1));
         let (rest, text) = recognize(pair(mantissa, opt(exponent))).parse(input)?;
         let span = Span::new(start, start + text.len());
@@ -603,5 +603,24 @@ impl<'s> Lexer<'s> {
                 "this backtick is never closed",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<TokenKind> {
+        tokenize(src).unwrap().into_iter().map(|t| t.kind).collect()
+    }
+
+    #[test]
+    fn numbers_at_the_end_of_input() {
+        assert_eq!(kinds("1.5"), vec![TokenKind::Float(1.5), TokenKind::Eof]);
+        assert_eq!(kinds("1."), vec![TokenKind::Float(1.0), TokenKind::Eof]);
+        assert_eq!(kinds(".25"), vec![TokenKind::Float(0.25), TokenKind::Eof]);
+        assert_eq!(kinds("2.5E-3"), vec![TokenKind::Float(0.0025), TokenKind::Eof]);
+        assert_eq!(kinds("12"), vec![TokenKind::Int(12), TokenKind::Eof]);
+        assert_eq!(kinds("> 1.5"), vec![TokenKind::Gt, TokenKind::Float(1.5), TokenKind::Eof]);
     }
 }

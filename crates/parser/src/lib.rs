@@ -29,7 +29,7 @@ mod validate;
 
 pub use ast::Query;
 pub use error::{Error, ErrorKind, Label};
-pub use parser::{MAX_NESTING, parse};
+pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse};
 pub use span::Span;
 pub use validate::{compile_regex, validate};
 

@@ -21,9 +21,13 @@ use crate::ast::Query;
 use crate::lexer::{Token, TokenKind, tokenize};
 use crate::{Error, Span};
 
-/// How deeply expressions may nest (parentheses, braces, operators) before the parser
-/// gives up with an error. Generous for real queries, small enough for a 2 MiB stack.
-pub const MAX_NESTING: usize = 64;
+/// How deeply parentheses, braces and prefix operators may nest before the parser gives
+/// up with an error. Generous for real queries, small enough for a 2 MiB stack.
+pub const MAX_NESTING: usize = 100;
+
+/// How deep the syntax tree may grow, counting chains such as `a || b || c …` (which
+/// nest to the left). Printing, validating and dropping a tree recurse to this depth.
+pub const MAX_TREE_DEPTH: usize = 400;
 
 /// Parses a TraceQL query. Does not validate it: see [`crate::validate`].
 pub fn parse(src: &str) -> Result<Query, Error> {
@@ -103,17 +107,19 @@ impl Parser<'_> {
     fn expected(&self, what: &str) -> Error {
         let found = self.peek();
         let span = self.span();
-        let err = Error::parse(
+        if *found == TokenKind::Eq && self.prev_is(&TokenKind::Eq) {
+            return Error::parse(
+                "`==` is not an operator",
+                self.prev_span().to(span),
+                "not an operator",
+            )
+            .with_hint("use `=` to compare");
+        }
+        Error::parse(
             format!("expected {what}, found {}", found.describe()),
             span,
             format!("expected {what}"),
-        );
-        match found {
-            TokenKind::Eq if self.prev_is(&TokenKind::Eq) => {
-                err.with_hint("`==` is not an operator; use `=` to compare")
-            }
-            _ => err,
-        }
+        )
     }
 
     /// True if the previous token is `kind` and touches the current one (`==`).
@@ -159,11 +165,11 @@ impl Parser<'_> {
 
     /// Checks that the tree built so far is not deeper than the budget.
     fn check_depth(&self, depth: usize, span: Span) -> Result<(), Error> {
-        if depth > MAX_NESTING {
+        if depth > MAX_TREE_DEPTH {
             return Err(Error::parse(
                 "query nested too deeply",
                 span,
-                format!("more than {MAX_NESTING} levels of operators"),
+                format!("more than {MAX_TREE_DEPTH} levels of operators"),
             )
             .with_hint("simplify the query or split it"));
         }

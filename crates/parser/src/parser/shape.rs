@@ -219,7 +219,9 @@ fn bare_metrics(span: Span) -> Error {
 fn is_spanset_like(t: &Term) -> bool {
     match t {
         Term::Spanset { .. } | Term::Paren { .. } => true,
-        Term::Binary { op, .. } => spanset_op(op).is_some(),
+        Term::Binary { op, lhs, rhs, .. } => {
+            spanset_op(op).is_some() && !is_scalar(lhs) && !is_scalar(rhs)
+        }
         _ => false,
     }
 }

@@ -105,6 +105,9 @@ impl Parser<'_> {
                 TokenKind::RParen | TokenKind::RBrace => {
                     err.with_hint("this closes something that was never opened")
                 }
+                TokenKind::LBrace | TokenKind::Lt => {
+                    err.with_hint("combine spansets with an operator, e.g. { .a } && { .b } or { .a } >> { .b }")
+                }
                 _ => err,
             };
             return Err(err);
@@ -252,9 +255,23 @@ impl Parser<'_> {
             TokenKind::Ident(word) => self.function(&word).map(|t| (t, 1)),
             TokenKind::Attr(_) | TokenKind::ScopeColon(_) | TokenKind::Str(_) => Err(self
                 .expected("a spanset filter `{ … }`")
-                .with_hint("conditions go inside braces, e.g. { .http.method = \"GET\" }")),
+                .with_hint(self.braces_hint())),
             TokenKind::Eof => Err(self.expected("a spanset filter, number or function")),
             _ => Err(self.expected("a spanset filter `{ … }`")),
+        }
+    }
+
+    /// Suggests wrapping the condition that starts at the current token in braces.
+    fn braces_hint(&self) -> String {
+        let rest = self.src[self.span().start..].trim();
+        let condition = match rest.find(['|', ')']) {
+            Some(end) => rest[..end].trim_end(),
+            None => rest,
+        };
+        if condition.chars().count() <= 60 {
+            format!("conditions go inside braces: {{ {condition} }}")
+        } else {
+            "conditions go inside braces: { .http.method = \"GET\" }".to_string()
         }
     }
 
@@ -411,6 +428,10 @@ impl Parser<'_> {
                     span: start.to(self.prev_span()),
                 })
             }
+            "minInt" | "maxInt" => {
+                let value = keyword_literal(word).expect("integer constants are literals");
+                Ok(self.number(value).0)
+            }
             "with" => Err(Error::parse("hints must come at the end of the query", start, "hint here")
                 .with_hint("for example { status = error } with(most_recent=true)")),
             w if keyword_literal(w).is_some() || w == "nil" || Intrinsic::from_unscoped(w).is_some() => {
@@ -419,7 +440,7 @@ impl Parser<'_> {
                     start,
                     "outside of { … }",
                 )
-                .with_hint(format!("conditions go inside braces, e.g. {{ {w} }}")))
+                .with_hint(self.braces_hint()))
             }
             _ => {
                 let err = self.unknown_word(word);

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use traceql_parser::{ErrorKind, parse, validate};
 
+use crate::assert_round_trip;
+
 #[derive(Deserialize)]
 struct Examples {
     valid: Vec<String>,
@@ -28,20 +30,6 @@ fn examples() -> Examples {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("conformance data {} is required: {e}", path.display()));
     serde_norway::from_str(&text).expect("tempo_test_examples.yaml is valid YAML")
-}
-
-/// Parses, prints, parses again: both ASTs must be equal and printing idempotent.
-fn assert_round_trip(query: &str) -> Result<(), String> {
-    let ast = parse(query).map_err(|e| format!("{query:?}: parse failed: {e}"))?;
-    let printed = ast.to_string();
-    let again = parse(&printed).map_err(|e| format!("{query:?}: printed {printed:?} does not parse: {e}"))?;
-    if again != ast {
-        return Err(format!("{query:?}: printed {printed:?} parses to a different AST"));
-    }
-    if again.to_string() != printed {
-        return Err(format!("{query:?}: printing is not idempotent: {printed:?} then {:?}", again.to_string()));
-    }
-    Ok(())
 }
 
 fn check_all(name: &str, queries: &[String], check: impl Fn(&str) -> Result<(), String>) {
