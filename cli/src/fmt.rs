@@ -10,6 +10,7 @@ use traceql_parser::{Error, ErrorKind, parse_and_validate};
 #[derive(Args)]
 pub struct FmtArgs {
     /// The query; read from standard input when absent or `-`.
+    #[arg(allow_hyphen_values = true)]
     query: Option<String>,
     /// Print the syntax tree as JSON instead of the canonical text.
     #[arg(long)]

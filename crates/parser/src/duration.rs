@@ -53,7 +53,10 @@ fn parse_prometheus(text: &str) -> Option<i64> {
     let mut total: i128 = 0;
     let mut next_unit = 0;
     for (num, unit) in components(text)? {
-        let pos = PROM_UNITS[next_unit..].iter().position(|(u, _)| *u == unit)? + next_unit;
+        let pos = PROM_UNITS[next_unit..]
+            .iter()
+            .position(|(u, _)| *u == unit)?
+            + next_unit;
         next_unit = pos + 1;
         let n: i128 = num.parse().ok()?;
         total = total.checked_add(n.checked_mul(PROM_UNITS[pos].1)?)?;
@@ -134,14 +137,32 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for text in ["1e3", "1.5d", "1x", "s", "1..5s", "1h1h2", "999999999999999h"] {
+        for text in [
+            "1e3",
+            "1.5d",
+            "1x",
+            "s",
+            "1..5s",
+            "1h1h2",
+            "999999999999999h",
+        ] {
             assert_eq!(parse_duration(text), None, "{text}");
         }
     }
 
     #[test]
     fn prints_durations_that_read_back() {
-        for ns in [0, 1, 999, 1_500_000_000, 5_400_000_000_000, 86_400_000_000_000, -5_000_000_000, i64::MAX, i64::MIN + 1] {
+        for ns in [
+            0,
+            1,
+            999,
+            1_500_000_000,
+            5_400_000_000_000,
+            86_400_000_000_000,
+            -5_000_000_000,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
             let text = format_duration(ns.abs());
             assert_eq!(parse_duration(&text), Some(ns.abs()), "{text}");
         }

@@ -56,7 +56,12 @@ pub struct Error {
 }
 
 impl Error {
-    fn new(kind: ErrorKind, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+    fn new(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Error {
             kind,
             message: message.into(),
@@ -183,13 +188,15 @@ impl Diagnostic for Report<'_> {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(self.error.labels.iter().enumerate().map(|(i, l)| {
-            let text = (!l.message.is_empty()).then(|| l.message.clone());
-            if i == 0 {
-                LabeledSpan::new_primary_with_span(text, l.span)
-            } else {
-                LabeledSpan::new_with_span(text, l.span)
-            }
-        })))
+        Some(Box::new(self.error.labels.iter().enumerate().map(
+            |(i, l)| {
+                let text = (!l.message.is_empty()).then(|| l.message.clone());
+                if i == 0 {
+                    LabeledSpan::new_primary_with_span(text, l.span)
+                } else {
+                    LabeledSpan::new_with_span(text, l.span)
+                }
+            },
+        )))
     }
 }

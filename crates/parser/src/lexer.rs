@@ -191,7 +191,9 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, Error> {
                 rest = next;
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                return Err(e.error.unwrap_or_else(|| lexer.unexpected_char(src.len() - e.rest_len)));
+                return Err(e
+                    .error
+                    .unwrap_or_else(|| lexer.unexpected_char(src.len() - e.rest_len)));
             }
             Err(nom::Err::Incomplete(_)) => return Err(lexer.unexpected_char(start)),
         }
@@ -217,7 +219,11 @@ impl<'s> Lexer<'s> {
     fn unexpected_char(&self, at: usize) -> Error {
         let c = self.src[at..].chars().next().unwrap_or(' ');
         let span = Span::new(at, at + c.len_utf8());
-        let err = Error::parse(format!("unexpected character `{c}`"), span, "not part of TraceQL");
+        let err = Error::parse(
+            format!("unexpected character `{c}`"),
+            span,
+            "not part of TraceQL",
+        );
         match c {
             '\'' => err.with_hint("strings use double quotes or backticks: \"value\""),
             '[' | ']' => err.with_hint("conditions go inside braces: { .a = 1 }"),
@@ -347,9 +353,10 @@ impl<'s> Lexer<'s> {
             };
             if let Some((scope, parent)) = scope {
                 if parent {
-                    for (prefix, scope) in
-                        [("span.", AttributeScope::Span), ("resource.", AttributeScope::Resource)]
-                    {
+                    for (prefix, scope) in [
+                        ("span.", AttributeScope::Span),
+                        ("resource.", AttributeScope::Resource),
+                    ] {
                         if let Some(name) = after.strip_prefix(prefix) {
                             return self.attribute(name, scope, true, input);
                         }
@@ -386,8 +393,7 @@ impl<'s> Lexer<'s> {
         let mut name = String::new();
         let mut rest = input;
         loop {
-            let (after, plain) =
-                take_while(|c: char| !is_name_terminator(c)).parse(rest)?;
+            let (after, plain) = take_while(|c: char| !is_name_terminator(c)).parse(rest)?;
             name.push_str(plain);
             rest = after;
             if !rest.starts_with('"') {
@@ -446,24 +452,32 @@ impl<'s> Lexer<'s> {
                 .with_hint(format!("for example {prefix}http.method")),
             );
         }
-        Ok((rest, TokenKind::Attr(Attribute { scope, parent, name })))
+        Ok((
+            rest,
+            TokenKind::Attr(Attribute {
+                scope,
+                parent,
+                name,
+            }),
+        ))
     }
 
     /// A number or a duration. Digits, `.` and letters glued together are tried as a
     /// duration first (`1h30m`, `.5s`, `100ms`); otherwise the longest Go-style number.
     fn number(&self, input: &'s str) -> LexResult<'s, TokenKind> {
         let start = self.offset(input);
-        let (_, run) =
-            take_while1(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == 'µ').parse(input)?;
-        if run.contains(|c: char| c.is_ascii_alphabetic() || c == 'µ') {
-            if let Some(ns) = parse_duration(run) {
-                return Ok((&input[run.len()..], TokenKind::Duration(ns)));
-            }
+        let (_, run) = take_while1(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == 'µ')
+            .parse(input)?;
+        if run.contains(|c: char| c.is_ascii_alphabetic() || c == 'µ')
+            && let Some(ns) = parse_duration(run)
+        {
+            return Ok((&input[run.len()..], TokenKind::Duration(ns)));
         }
         let digits = || take_while(|c: char| c.is_ascii_digit());
-        let mantissa = verify(recognize((digits(), opt(char('.')), digits())), |m: &str| {
-            m.bytes().any(|b| b.is_ascii_digit())
-        });
+        let mantissa = verify(
+            recognize((digits(), opt(char('.')), digits())),
+            |m: &str| m.bytes().any(|b| b.is_ascii_digit()),
+        );
         let exponent = recognize((one_of("eE"), opt(one_of("+-")), digit1));
         let (rest, text) = recognize(pair(mantissa, opt(exponent))).parse(input)?;
         let span = Span::new(start, start + text.len());
@@ -480,8 +494,12 @@ impl<'s> Lexer<'s> {
             match text.parse::<i64>() {
                 Ok(i) => Ok((rest, TokenKind::Int(i))),
                 Err(_) => self.fail(
-                    Error::parse("integer out of range", span, "too large for a 64-bit integer")
-                        .with_hint("integers are 64-bit signed; use a float such as 1e30"),
+                    Error::parse(
+                        "integer out of range",
+                        span,
+                        "too large for a 64-bit integer",
+                    )
+                    .with_hint("integers are 64-bit signed; use a float such as 1e30"),
                 ),
             }
         }
@@ -566,7 +584,9 @@ impl<'s> Lexer<'s> {
                         return bad();
                     };
                     if e == 'u' || e == 'U' {
-                        let Some(ch) = char::from_u32(value) else { return bad() };
+                        let Some(ch) = char::from_u32(value) else {
+                            return bad();
+                        };
                         let mut buf = [0; 4];
                         bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
                     } else if value > 0xff {
@@ -619,8 +639,14 @@ mod tests {
         assert_eq!(kinds("1.5"), vec![TokenKind::Float(1.5), TokenKind::Eof]);
         assert_eq!(kinds("1."), vec![TokenKind::Float(1.0), TokenKind::Eof]);
         assert_eq!(kinds(".25"), vec![TokenKind::Float(0.25), TokenKind::Eof]);
-        assert_eq!(kinds("2.5E-3"), vec![TokenKind::Float(0.0025), TokenKind::Eof]);
+        assert_eq!(
+            kinds("2.5E-3"),
+            vec![TokenKind::Float(0.0025), TokenKind::Eof]
+        );
         assert_eq!(kinds("12"), vec![TokenKind::Int(12), TokenKind::Eof]);
-        assert_eq!(kinds("> 1.5"), vec![TokenKind::Gt, TokenKind::Float(1.5), TokenKind::Eof]);
+        assert_eq!(
+            kinds("> 1.5"),
+            vec![TokenKind::Gt, TokenKind::Float(1.5), TokenKind::Eof]
+        );
     }
 }

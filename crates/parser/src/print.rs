@@ -127,10 +127,19 @@ impl Display for SpansetExpr {
             SpansetExprKind::Pipeline(p) => write!(f, "({p})"),
             SpansetExprKind::Binary { op, lhs, rhs } => {
                 let p = op.precedence();
-                let mixes = |e: &SpansetExpr| mixes_and_or(*op, e.op(), SpansetOp::And, SpansetOp::Or);
-                wrap(f, needs_parens(lhs.precedence(), p, false, false) || mixes(lhs), lhs)?;
+                let mixes =
+                    |e: &SpansetExpr| mixes_and_or(*op, e.op(), SpansetOp::And, SpansetOp::Or);
+                wrap(
+                    f,
+                    needs_parens(lhs.precedence(), p, false, false) || mixes(lhs),
+                    lhs,
+                )?;
                 write!(f, " {} ", op.as_str())?;
-                wrap(f, needs_parens(rhs.precedence(), p, true, false) || mixes(rhs), rhs)
+                wrap(
+                    f,
+                    needs_parens(rhs.precedence(), p, true, false) || mixes(rhs),
+                    rhs,
+                )
             }
         }
     }
@@ -161,15 +170,27 @@ impl Display for FieldExpr {
             FieldExprKind::Unary { op, expr } => {
                 f.write_str(op.as_str())?;
                 let is_unary = matches!(expr.kind, FieldExprKind::Unary { .. });
-                wrap(f, !is_unary && expr.precedence() < op.operand_precedence(), expr)
+                wrap(
+                    f,
+                    !is_unary && expr.precedence() < op.operand_precedence(),
+                    expr,
+                )
             }
             FieldExprKind::Binary { op, lhs, rhs } => {
                 let p = op.precedence();
                 let right = op.is_right_assoc();
                 let mixes = |e: &FieldExpr| mixes_and_or(*op, e.op(), BinaryOp::And, BinaryOp::Or);
-                wrap(f, needs_parens(lhs.precedence(), p, false, right) || mixes(lhs), lhs)?;
+                wrap(
+                    f,
+                    needs_parens(lhs.precedence(), p, false, right) || mixes(lhs),
+                    lhs,
+                )?;
                 write!(f, " {} ", op.as_str())?;
-                wrap(f, needs_parens(rhs.precedence(), p, true, right) || mixes(rhs), rhs)
+                wrap(
+                    f,
+                    needs_parens(rhs.precedence(), p, true, right) || mixes(rhs),
+                    rhs,
+                )
             }
         }
     }

@@ -16,7 +16,7 @@ pub fn validate(query: &Query) -> Result<(), Error> {
     let mut v = Validator::default();
     match &query.body {
         QueryBody::Search(p) => v.pipeline(p)?,
-        QueryBody::Metrics(m) => v.metrics(m, true)?,
+        QueryBody::Metrics(m) => v.metrics(m)?,
     }
     match v.unsupported {
         Some(err) => Err(err),
@@ -201,12 +201,17 @@ impl Validator {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, lhs: &FieldExpr, rhs: &FieldExpr, span: Span) -> Result<Type, Error> {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        lhs: &FieldExpr,
+        rhs: &FieldExpr,
+        span: Span,
+    ) -> Result<Type, Error> {
         let lt = self.field(lhs)?;
         let rt = self.field(rhs)?;
-        let mismatch = |what: String| {
-            Error::validation(what, span, format!("{lt} {} {rt}", op.as_str()))
-        };
+        let mismatch =
+            |what: String| Error::validation(what, span, format!("{lt} {} {rt}", op.as_str()));
         if op.is_arithmetic() {
             for (ty, side) in [(lt, lhs), (rt, rhs)] {
                 if !ty.numeric_or_unknown() {
@@ -239,14 +244,20 @@ impl Validator {
             BinaryOp::Regex | BinaryOp::NotRegex => {
                 let FieldExprKind::Literal(Literal::String(pattern)) = &rhs.kind else {
                     return Err(Error::validation(
-                        format!("the right side of `{}` must be a regular expression in a string", op.as_str()),
+                        format!(
+                            "the right side of `{}` must be a regular expression in a string",
+                            op.as_str()
+                        ),
                         rhs.span,
                         "not a string literal",
                     )
                     .with_hint(format!(".a {} \"pattern.*\"", op.as_str())));
                 };
                 if !matches!(lt, Type::String | Type::Unknown) {
-                    return Err(mismatch(format!("`{}` matches strings, but the left side is {lt}", op.as_str())));
+                    return Err(mismatch(format!(
+                        "`{}` matches strings, but the left side is {lt}",
+                        op.as_str()
+                    )));
                 }
                 if let Err(e) = compile_regex(pattern) {
                     return Err(Error::validation(
@@ -264,9 +275,21 @@ impl Validator {
         }
     }
 
-    fn comparison(&mut self, op: BinaryOp, lhs: &FieldExpr, lt: Type, rhs: &FieldExpr, rt: Type, span: Span) -> Result<(), Error> {
+    fn comparison(
+        &mut self,
+        op: BinaryOp,
+        lhs: &FieldExpr,
+        lt: Type,
+        rhs: &FieldExpr,
+        rt: Type,
+        span: Span,
+    ) -> Result<(), Error> {
         if lt == Type::Nil || rt == Type::Nil {
-            let (other, other_ty) = if lt == Type::Nil { (rhs, rt) } else { (lhs, lt) };
+            let (other, other_ty) = if lt == Type::Nil {
+                (rhs, rt)
+            } else {
+                (lhs, lt)
+            };
             if op == BinaryOp::Eq && other_ty != Type::Nil {
                 if let FieldExprKind::Field(Field::Intrinsic(i)) = &other.kind {
                     return Err(Error::validation(
@@ -275,14 +298,16 @@ impl Validator {
                         "always false",
                     ));
                 }
-                if let FieldExprKind::Field(Field::Attribute(a)) = &other.kind {
-                    if a.scope == AttributeScope::Resource && a.name == "service.name" && !a.parent {
-                        return Err(Error::validation(
-                            "resource.service.name always has a value, so it cannot be nil",
-                            span,
-                            "always false",
-                        ));
-                    }
+                if let FieldExprKind::Field(Field::Attribute(a)) = &other.kind
+                    && a.scope == AttributeScope::Resource
+                    && a.name == "service.name"
+                    && !a.parent
+                {
+                    return Err(Error::validation(
+                        "resource.service.name always has a value, so it cannot be nil",
+                        span,
+                        "always false",
+                    ));
                 }
             }
             return Ok(());
@@ -292,7 +317,11 @@ impl Validator {
             || lt == Type::Unknown
             || rt == Type::Unknown;
         if !compatible {
-            let err = Error::validation(format!("cannot compare {lt} with {rt}"), span, "types differ");
+            let err = Error::validation(
+                format!("cannot compare {lt} with {rt}"),
+                span,
+                "types differ",
+            );
             let hint = match (lt, rt) {
                 (Type::Status, Type::String) | (Type::String, Type::Status) => {
                     Some("status values are keywords, not strings: status = error")
@@ -366,43 +395,42 @@ impl Validator {
         require_span_reference(arg, &format!("{}()", a.name()))
     }
 
-    /// `top` is true for the outermost expression, where a `compare()` may stand.
-    fn metrics(&mut self, m: &MetricsExpr, top: bool) -> Result<(), Error> {
+    fn metrics(&mut self, m: &MetricsExpr) -> Result<(), Error> {
         match &m.kind {
             MetricsExprKind::Query(q) => self.metrics_query(q),
             MetricsExprKind::Constant(_) => Ok(()),
             MetricsExprKind::Binary { lhs, rhs, .. } => {
                 self.no_compare(lhs, "arithmetic")?;
                 self.no_compare(rhs, "arithmetic")?;
-                self.metrics(lhs, false)?;
-                self.metrics(rhs, false)
+                self.metrics(lhs)?;
+                self.metrics(rhs)
             }
             MetricsExprKind::Stage { input, stage } => {
                 self.no_compare(input, "second stage functions")?;
-                if let SecondStage::TopK(n) | SecondStage::BottomK(n) = stage {
-                    if *n <= 0 {
-                        return Err(Error::validation(
-                            "topk() and bottomk() need a positive number of series",
-                            m.span,
-                            "must be at least 1",
-                        ));
-                    }
+                if let SecondStage::TopK(n) | SecondStage::BottomK(n) = stage
+                    && *n <= 0
+                {
+                    return Err(Error::validation(
+                        "topk() and bottomk() need a positive number of series",
+                        m.span,
+                        "must be at least 1",
+                    ));
                 }
-                self.metrics(input, top)
+                self.metrics(input)
             }
         }
     }
 
     fn no_compare(&self, m: &MetricsExpr, with: &str) -> Result<(), Error> {
-        if let MetricsExprKind::Query(q) = &m.kind {
-            if let MetricsFunction::Compare { .. } = q.function {
-                return Err(Error::validation(
-                    format!("compare() cannot be used with {with}"),
-                    q.span,
-                    "compare() here",
-                )
-                .with_hint("compare() returns baseline and selection series; use it alone"));
-            }
+        if let MetricsExprKind::Query(q) = &m.kind
+            && let MetricsFunction::Compare { .. } = q.function
+        {
+            return Err(Error::validation(
+                format!("compare() cannot be used with {with}"),
+                q.span,
+                "compare() here",
+            )
+            .with_hint("compare() returns baseline and selection series; use it alone"));
         }
         Ok(())
     }
@@ -413,7 +441,10 @@ impl Validator {
             let ty = self.field_kind(&field.field, field.span);
             if !ty.numeric_or_unknown() {
                 return Err(Error::validation(
-                    format!("{}() needs a numeric field, but this is {ty}", q.function.name()),
+                    format!(
+                        "{}() needs a numeric field, but this is {ty}",
+                        q.function.name()
+                    ),
                     field.span,
                     "not a number",
                 ));
@@ -438,23 +469,23 @@ impl Validator {
                 if let Some(f) = filter {
                     self.filter(f)?;
                 }
-                if let Some(n) = top_n {
-                    if !(1..=1000).contains(n) {
-                        return Err(Error::validation(
-                            "compare() keeps between 1 and 1000 values per attribute",
-                            q.span,
-                            "out of range",
-                        ));
-                    }
+                if let Some(n) = top_n
+                    && !(1..=1000).contains(n)
+                {
+                    return Err(Error::validation(
+                        "compare() keeps between 1 and 1000 values per attribute",
+                        q.span,
+                        "out of range",
+                    ));
                 }
-                if let Some((start, end)) = range {
-                    if *start <= 0 || *end <= 0 || end <= start {
-                        return Err(Error::validation(
-                            "compare() needs 0 < start < end (unix nanoseconds)",
-                            q.span,
-                            "invalid time range",
-                        ));
-                    }
+                if let Some((start, end)) = range
+                    && (*start <= 0 || *end <= 0 || end <= start)
+                {
+                    return Err(Error::validation(
+                        "compare() needs 0 < start < end (unix nanoseconds)",
+                        q.span,
+                        "invalid time range",
+                    ));
                 }
             }
             _ => {}
@@ -467,7 +498,13 @@ impl Validator {
             self.field_ref(f);
         }
         if q.by.len() > max_by {
-            self.unsupported(&format!("grouping {}() by more than {max_by} fields", q.function.name()), q.span);
+            self.unsupported(
+                &format!(
+                    "grouping {}() by more than {max_by} fields",
+                    q.function.name()
+                ),
+                q.span,
+            );
         }
         Ok(())
     }
@@ -502,5 +539,10 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
 
 fn first_line(e: &regex::Error) -> String {
     let text = e.to_string();
-    text.lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string()
+    text.lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }

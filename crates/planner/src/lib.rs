@@ -1,7 +1,7 @@
 //! Lowers TraceQL to DataFusion logical plans over the span table.
 //!
-//! The planner owns the logical span schema and the span-set extension nodes; it knows
-//! no files. It arrives with the search engine; today it re-exports the language checks
-//! it builds on.
+//! The planner knows the logical span schema ([`schema`]) but no files: the block
+//! writer in `traceql-exec` produces tables of this shape, and plans refer to columns
+//! by these names.
 
-pub use traceql_parser::{parse_and_validate, validate};
+pub mod schema;

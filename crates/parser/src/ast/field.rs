@@ -240,7 +240,9 @@ impl IntrinsicScope {
                 ("rootName", RootName),
                 ("rootService", RootService),
             ],
-            IntrinsicScope::Event => &[("name", EventName), ("timeSinceStart", EventTimeSinceStart)],
+            IntrinsicScope::Event => {
+                &[("name", EventName), ("timeSinceStart", EventTimeSinceStart)]
+            }
             IntrinsicScope::Link => &[("traceID", LinkTraceId), ("spanID", LinkSpanId)],
             IntrinsicScope::Instrumentation => &[
                 ("name", InstrumentationName),
@@ -269,12 +271,19 @@ impl Intrinsic {
 
     /// The intrinsic an unscoped word names, if any.
     pub fn from_unscoped(word: &str) -> Option<Intrinsic> {
-        Self::UNSCOPED.iter().find(|(w, _)| *w == word).map(|(_, i)| *i)
+        Self::UNSCOPED
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, i)| *i)
     }
 
     /// The intrinsic `scope:word` names, if any.
     pub fn from_scoped(scope: IntrinsicScope, word: &str) -> Option<Intrinsic> {
-        scope.intrinsics().iter().find(|(w, _)| *w == word).map(|(_, i)| *i)
+        scope
+            .intrinsics()
+            .iter()
+            .find(|(w, _)| *w == word)
+            .map(|(_, i)| *i)
     }
 
     /// The canonical spelling: the legacy unscoped form where one exists, else `scope:name`.

@@ -30,7 +30,11 @@ pub struct Query {
 impl Query {
     /// The value of hint `name`, honouring "the last one wins".
     pub fn hint(&self, name: &str) -> Option<&Literal> {
-        self.hints.iter().rev().find(|h| h.name == name).map(|h| &h.value)
+        self.hints
+            .iter()
+            .rev()
+            .find(|h| h.name == name)
+            .map(|h| &h.value)
     }
 }
 

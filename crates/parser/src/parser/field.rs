@@ -1,13 +1,13 @@
 //! Field expressions (the inside of `{ … }`), literals and field references.
 
 use super::Parser;
+use crate::Error;
 use crate::ast::{
-    AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic,
-    IntrinsicScope, Literal, SpanKind, Status, UnaryOp,
+    AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic, IntrinsicScope,
+    Literal, SpanKind, Status, UnaryOp,
 };
 use crate::lexer::TokenKind;
 use crate::suggest::{FUNCTION_WORDS, closest_keyword};
-use crate::Error;
 
 /// The binary operator a token stands for inside `{ … }`.
 fn binary_op(kind: &TokenKind) -> Option<BinaryOp> {
@@ -77,12 +77,13 @@ impl Parser<'_> {
                 break;
             }
             self.bump();
-            let (rhs, rhs_depth) = if matches!(op, BinaryOp::Eq | BinaryOp::Neq) && self.at_word("nil") {
-                (self.literal_expr(Literal::Nil), 1)
-            } else {
-                let next = if op.is_right_assoc() { prec } else { prec + 1 };
-                self.field_bp(next, angle)?
-            };
+            let (rhs, rhs_depth) =
+                if matches!(op, BinaryOp::Eq | BinaryOp::Neq) && self.at_word("nil") {
+                    (self.literal_expr(Literal::Nil), 1)
+                } else {
+                    let next = if op.is_right_assoc() { prec } else { prec + 1 };
+                    self.field_bp(next, angle)?
+                };
             let span = lhs.span.to(rhs.span);
             depth = depth.max(rhs_depth) + 1;
             self.check_depth(depth, span)?;
@@ -210,7 +211,8 @@ impl Parser<'_> {
             TokenKind::ScopeColon(scope) => {
                 self.bump();
                 let TokenKind::Ident(word) = self.peek().clone() else {
-                    return Err(self.expected(&format!("an intrinsic name after `{}:`", scope.as_str()))
+                    return Err(self
+                        .expected(&format!("an intrinsic name after `{}:`", scope.as_str()))
                         .with_hint(scoped_names_hint(scope)));
                 };
                 let Some(intrinsic) = Intrinsic::from_scoped(scope, &word) else {
@@ -278,7 +280,11 @@ impl Parser<'_> {
         let span = self.span();
         let next = &self.tokens[(self.pos + 1).min(self.tokens.len() - 1)];
         let glued_attr = match &next.kind {
-            TokenKind::Attr(a) if next.span.start == span.end && a.scope == AttributeScope::Unscoped && !a.parent => {
+            TokenKind::Attr(a)
+                if next.span.start == span.end
+                    && a.scope == AttributeScope::Unscoped
+                    && !a.parent =>
+            {
                 Some(format!("{word}.{}", a.name))
             }
             _ => None,
@@ -289,18 +295,39 @@ impl Parser<'_> {
         }
         if let Some(name) = glued_attr {
             let span = span.to(next.span);
-            let near = closest_keyword(word, &["span", "resource", "event", "link", "instrumentation", "parent"]);
+            let near = closest_keyword(
+                word,
+                &[
+                    "span",
+                    "resource",
+                    "event",
+                    "link",
+                    "instrumentation",
+                    "parent",
+                ],
+            );
             let hint = match near {
                 Some(scope) if scope != word => format!("did you mean `{scope}.`?"),
-                _ => format!("attribute names need a scope or a leading dot: `.{name}` (span or resource) or `resource.{name}`"),
+                _ => format!(
+                    "attribute names need a scope or a leading dot: `.{name}` (span or resource) or `resource.{name}`"
+                ),
             };
-            return Error::parse(format!("unknown attribute scope in `{name}`"), span, "not a scope").with_hint(hint);
+            return Error::parse(
+                format!("unknown attribute scope in `{name}`"),
+                span,
+                "not a scope",
+            )
+            .with_hint(hint);
         }
         if FUNCTION_WORDS.contains(&word) {
             return Error::parse(format!("`{word}` is a function and cannot be used here"), span, "function name")
                 .with_hint(format!("aggregates go after a pipe, e.g. `{{ … }} | count() > 1`; for an attribute named {word} write `.{word}`"));
         }
-        let err = Error::parse(format!("unknown identifier `{word}`"), span, "not a keyword, intrinsic or attribute");
+        let err = Error::parse(
+            format!("unknown identifier `{word}`"),
+            span,
+            "not a keyword, intrinsic or attribute",
+        );
         match closest_keyword(word, crate::suggest::FIELD_WORDS) {
             Some(near) => err.with_hint(format!("did you mean `{near}`?")),
             None => err.with_hint(format!(

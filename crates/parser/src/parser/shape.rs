@@ -3,12 +3,12 @@
 //! stages, or arithmetic between metrics queries.
 
 use super::term::Term;
-use crate::ast::{
-    ArithmeticOp, ComparisonOp, MetricsExpr, MetricsExprKind, MetricsQuery, Pipeline,
-    QueryBody, ScalarExpr, ScalarExprKind, ScalarFilter, SecondStage, SpansetExpr,
-    SpansetExprKind, SpansetOp, Stage,
-};
 use crate::ast::Literal;
+use crate::ast::{
+    ArithmeticOp, ComparisonOp, MetricsExpr, MetricsExprKind, MetricsQuery, Pipeline, QueryBody,
+    ScalarExpr, ScalarExprKind, ScalarFilter, SecondStage, SpansetExpr, SpansetExprKind, SpansetOp,
+    Stage,
+};
 use crate::lexer::TokenKind;
 use crate::{Error, Span};
 
@@ -165,7 +165,9 @@ fn stage(t: Term, first: bool, whole_query: bool) -> Result<Stage, Error> {
             span,
             "nothing to merge yet",
         )
-        .with_hint("coalesce() merges the spansets of earlier stages, e.g. { } | by(.a) | coalesce()")),
+        .with_hint(
+            "coalesce() merges the spansets of earlier stages, e.g. { } | by(.a) | coalesce()",
+        )),
         Term::Coalesce { span } => Ok(Stage::Coalesce { span }),
         Term::Aggregate { aggregate, span } => Err(Error::parse(
             format!("{}() must be compared with a value", aggregate.name()),
@@ -180,28 +182,38 @@ fn stage(t: Term, first: bool, whole_query: bool) -> Result<Stage, Error> {
                 span,
                 "no metrics function before it",
             )
-            .with_hint(format!("for example {{ }} | rate() by (resource.service.name) | {name}(10)")))
+            .with_hint(format!(
+                "for example {{ }} | rate() by (resource.service.name) | {name}(10)"
+            )))
         }
         Term::Metrics { span, .. } => Err(bare_metrics(span)),
-        Term::Binary { op, op_span, lhs, rhs, span }
-            if is_scalar(&lhs) || is_scalar(&rhs) =>
-        {
-            match comparison(&op) {
-                Some(op) => Ok(Stage::ScalarFilter(scalar_filter(op, *lhs, *rhs, span, whole_query)?)),
-                None if arithmetic(&op).is_some() => Err(Error::parse(
-                    "an aggregate expression must be compared with a value",
-                    span,
-                    "this computes a number but filters nothing",
-                )
-                .with_hint("for example avg(duration) + 1 > 2")),
-                None => Err(Error::parse(
-                    format!("`{}` cannot combine an aggregate with spansets", op.punct()),
-                    op_span,
-                    "not allowed here",
-                )
-                .with_hint("filter with a pipeline stage instead: { … } | count() > 3")),
-            }
-        }
+        Term::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+            span,
+        } if is_scalar(&lhs) || is_scalar(&rhs) => match comparison(&op) {
+            Some(op) => Ok(Stage::ScalarFilter(scalar_filter(
+                op,
+                *lhs,
+                *rhs,
+                span,
+                whole_query,
+            )?)),
+            None if arithmetic(&op).is_some() => Err(Error::parse(
+                "an aggregate expression must be compared with a value",
+                span,
+                "this computes a number but filters nothing",
+            )
+            .with_hint("for example avg(duration) + 1 > 2")),
+            None => Err(Error::parse(
+                format!("`{}` cannot combine an aggregate with spansets", op.punct()),
+                op_span,
+                "not allowed here",
+            )
+            .with_hint("filter with a pipeline stage instead: { … } | count() > 3")),
+        },
         other => Ok(Stage::Spanset(spanset_expr(other)?)),
     }
 }
@@ -232,7 +244,13 @@ fn spanset_expr(t: Term) -> Result<SpansetExpr, Error> {
             kind: SpansetExprKind::Filter(filter),
             span,
         }),
-        Term::Binary { op, op_span, lhs, rhs, span } => {
+        Term::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+            span,
+        } => {
             let Some(op) = spanset_op(&op) else {
                 return Err(Error::parse(
                     format!("`{}` cannot combine spansets", op.punct()),
@@ -272,7 +290,10 @@ fn spanset_expr(t: Term) -> Result<SpansetExpr, Error> {
         )
         .with_hint("to compare values, put the condition inside braces: { .a > 3 }")),
         Term::Aggregate { aggregate, span } => Err(Error::parse(
-            format!("{}() cannot be combined with spansets here", aggregate.name()),
+            format!(
+                "{}() cannot be combined with spansets here",
+                aggregate.name()
+            ),
             span,
             "an aggregate",
         )
@@ -332,7 +353,13 @@ fn scalar_expr(t: Term) -> Result<ScalarExpr, Error> {
         Term::Aggregate { aggregate, .. } => ScalarExprKind::Aggregate(aggregate),
         Term::Number { value, .. } => ScalarExprKind::Literal(value),
         Term::Neg { operand, .. } => ScalarExprKind::Neg(Box::new(scalar_expr(*operand)?)),
-        Term::Binary { op, op_span, lhs, rhs, .. } => {
+        Term::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+            ..
+        } => {
             let Some(op) = arithmetic(&op) else {
                 return Err(Error::parse(
                     format!("`{}` cannot be used between aggregates", op.punct()),
@@ -348,7 +375,11 @@ fn scalar_expr(t: Term) -> Result<ScalarExpr, Error> {
         }
         Term::Paren { inner, .. } if is_wrapped_scalar(&inner) => {
             let mut terms = flatten_pipe(*inner);
-            let Some(Term::Aggregate { aggregate, span: agg_span }) = terms.pop() else {
+            let Some(Term::Aggregate {
+                aggregate,
+                span: agg_span,
+            }) = terms.pop()
+            else {
                 unreachable!("is_wrapped_scalar checked the last stage")
             };
             let pipe_span = terms[0].span().to(agg_span);
@@ -371,7 +402,13 @@ fn scalar_expr(t: Term) -> Result<ScalarExpr, Error> {
 
 /// A metrics expression: `pipeline | function … | second stages`, or an operand.
 fn metrics_expr(t: Term) -> Result<MetricsExpr, Error> {
-    if !matches!(t, Term::Binary { op: TokenKind::Pipe, .. }) {
+    if !matches!(
+        t,
+        Term::Binary {
+            op: TokenKind::Pipe,
+            ..
+        }
+    ) {
         return metrics_operand(t);
     }
     let mut terms = flatten_pipe(t);
@@ -486,9 +523,21 @@ fn metrics_operand(t: Term) -> Result<MetricsExpr, Error> {
             span,
             ..metrics_expr(*inner)?
         }),
-        Term::Binary { op, op_span, lhs, rhs, span } => {
+        Term::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+            span,
+        } => {
             if comparison(&op).is_some() {
-                let (core, filters) = peel_filters(Term::Binary { op, op_span, lhs, rhs, span })?;
+                let (core, filters) = peel_filters(Term::Binary {
+                    op,
+                    op_span,
+                    lhs,
+                    rhs,
+                    span,
+                })?;
                 return Ok(apply_filters(metrics_operand(core)?, filters));
             }
             match arithmetic(&op) {
@@ -528,7 +577,10 @@ fn metrics_operand(t: Term) -> Result<MetricsExpr, Error> {
 fn constant(t: Term) -> Result<ScalarExpr, Error> {
     let span = t.span();
     let kind = match t {
-        Term::Number { value: Literal::Duration(_), span } => {
+        Term::Number {
+            value: Literal::Duration(_),
+            span,
+        } => {
             return Err(Error::parse(
                 "durations cannot be used in metrics arithmetic",
                 span,
@@ -539,14 +591,21 @@ fn constant(t: Term) -> Result<ScalarExpr, Error> {
         Term::Number { value, .. } => ScalarExprKind::Literal(value),
         Term::Neg { operand, .. } => ScalarExprKind::Neg(Box::new(constant(*operand)?)),
         Term::Paren { inner, .. } => return constant(*inner).map(|e| ScalarExpr { span, ..e }),
-        Term::Binary { op, op_span, lhs, rhs, .. } => match arithmetic(&op) {
-            Some(op @ (ArithmeticOp::Add | ArithmeticOp::Sub | ArithmeticOp::Mul | ArithmeticOp::Div)) => {
-                ScalarExprKind::Binary {
-                    op,
-                    lhs: Box::new(constant(*lhs)?),
-                    rhs: Box::new(constant(*rhs)?),
-                }
-            }
+        Term::Binary {
+            op,
+            op_span,
+            lhs,
+            rhs,
+            ..
+        } => match arithmetic(&op) {
+            Some(
+                op
+                @ (ArithmeticOp::Add | ArithmeticOp::Sub | ArithmeticOp::Mul | ArithmeticOp::Div),
+            ) => ScalarExprKind::Binary {
+                op,
+                lhs: Box::new(constant(*lhs)?),
+                rhs: Box::new(constant(*rhs)?),
+            },
             _ => {
                 return Err(Error::parse(
                     format!("`{}` is not allowed in metrics arithmetic", op.punct()),
@@ -556,12 +615,11 @@ fn constant(t: Term) -> Result<ScalarExpr, Error> {
             }
         },
         other => {
-            return Err(Error::parse(
-                "expected a number",
-                other.span(),
-                "not a number",
-            )
-            .with_hint("metrics queries combine with numbers and with ({ … } | rate())-style queries"));
+            return Err(
+                Error::parse("expected a number", other.span(), "not a number").with_hint(
+                    "metrics queries combine with numbers and with ({ … } | rate())-style queries",
+                ),
+            );
         }
     };
     Ok(ScalarExpr { kind, span })
@@ -570,12 +628,25 @@ fn constant(t: Term) -> Result<ScalarExpr, Error> {
 /// A comparison threshold: a constant, or a single (possibly negative) duration.
 fn threshold(t: Term) -> Result<ScalarExpr, Error> {
     match t {
-        Term::Number { value: value @ Literal::Duration(_), span } => Ok(ScalarExpr {
+        Term::Number {
+            value: value @ Literal::Duration(_),
+            span,
+        } => Ok(ScalarExpr {
             kind: ScalarExprKind::Literal(value),
             span,
         }),
-        Term::Neg { operand, span } if matches!(*operand, Term::Number { value: Literal::Duration(_), .. }) => {
-            let Term::Number { value, span: inner } = *operand else { unreachable!() };
+        Term::Neg { operand, span }
+            if matches!(
+                *operand,
+                Term::Number {
+                    value: Literal::Duration(_),
+                    ..
+                }
+            ) =>
+        {
+            let Term::Number { value, span: inner } = *operand else {
+                unreachable!()
+            };
             Ok(ScalarExpr {
                 kind: ScalarExprKind::Neg(Box::new(ScalarExpr {
                     kind: ScalarExprKind::Literal(value),

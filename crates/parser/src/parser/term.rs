@@ -3,7 +3,9 @@
 
 use super::Parser;
 use super::field::keyword_literal;
-use crate::ast::{Aggregate, FieldExpr, FieldRef, Hint, Intrinsic, Literal, MetricsFunction, Query};
+use crate::ast::{
+    Aggregate, FieldExpr, FieldRef, Hint, Intrinsic, Literal, MetricsFunction, Query,
+};
 use crate::lexer::TokenKind;
 use crate::{Error, Span};
 
@@ -11,7 +13,10 @@ use crate::{Error, Span};
 #[derive(Debug)]
 pub(super) enum Term {
     /// `{ … }` or `< … >`.
-    Spanset { filter: Option<FieldExpr>, span: Span },
+    Spanset {
+        filter: Option<FieldExpr>,
+        span: Span,
+    },
     /// `( … )`.
     Paren { inner: Box<Term>, span: Span },
     /// An integer, float or duration.
@@ -105,9 +110,9 @@ impl Parser<'_> {
                 TokenKind::RParen | TokenKind::RBrace => {
                     err.with_hint("this closes something that was never opened")
                 }
-                TokenKind::LBrace | TokenKind::Lt => {
-                    err.with_hint("combine spansets with an operator, e.g. { .a } && { .b } or { .a } >> { .b }")
-                }
+                TokenKind::LBrace | TokenKind::Lt => err.with_hint(
+                    "combine spansets with an operator, e.g. { .a } && { .b } or { .a } >> { .b }",
+                ),
                 _ => err,
             };
             return Err(err);
@@ -124,7 +129,9 @@ impl Parser<'_> {
         loop {
             let start = self.span();
             let TokenKind::Ident(name) = self.peek().clone() else {
-                return Err(self.expected("a hint name").with_hint("for example with(most_recent=true)"));
+                return Err(self
+                    .expected("a hint name")
+                    .with_hint("for example with(most_recent=true)"));
             };
             self.bump();
             self.expect(&TokenKind::Eq, "after the hint name")?;
@@ -154,9 +161,17 @@ impl Parser<'_> {
             TokenKind::Str(s) if !negative => Literal::String(s),
             TokenKind::Ident(w) if !negative => match keyword_literal(&w) {
                 Some(lit) => lit,
-                None => return Err(self.expected("a hint value").with_hint("hint values are literals: true, 0.1, 10, \"text\"")),
+                None => {
+                    return Err(self
+                        .expected("a hint value")
+                        .with_hint("hint values are literals: true, 0.1, 10, \"text\""));
+                }
             },
-            _ => return Err(self.expected("a hint value").with_hint("hint values are literals: true, 0.1, 10, \"text\"")),
+            _ => {
+                return Err(self
+                    .expected("a hint value")
+                    .with_hint("hint values are literals: true, 0.1, 10, \"text\""));
+            }
         };
         self.bump();
         Ok(value)
@@ -337,9 +352,9 @@ impl Parser<'_> {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, "after `select`")?;
                 if matches!(self.peek(), TokenKind::RParen) {
-                    return Err(self
-                        .expected("an attribute or intrinsic")
-                        .with_hint("select() needs at least one field, e.g. select(span.http.url)"));
+                    return Err(self.expected("an attribute or intrinsic").with_hint(
+                        "select() needs at least one field, e.g. select(span.http.url)",
+                    ));
                 }
                 let fields = self.field_ref_list(open)?;
                 Ok(Term::Select {
@@ -378,12 +393,18 @@ impl Parser<'_> {
                         .with_hint("for example quantile_over_time(duration, .5, .99)"));
                 }
                 self.close_call(open)?;
-                self.metrics_by(start, MetricsFunction::QuantileOverTime { field, quantiles })
+                self.metrics_by(
+                    start,
+                    MetricsFunction::QuantileOverTime { field, quantiles },
+                )
             }
             "compare" => {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, "after `compare`")?;
-                let brace = self.expect(&TokenKind::LBrace, "to start the selection filter of compare()")?;
+                let brace = self.expect(
+                    &TokenKind::LBrace,
+                    "to start the selection filter of compare()",
+                )?;
                 let filter = if matches!(self.peek(), TokenKind::RBrace) {
                     None
                 } else {
@@ -410,7 +431,14 @@ impl Parser<'_> {
                     }
                 };
                 self.close_call(open)?;
-                self.metrics_by(start, MetricsFunction::Compare { filter, top_n, range })
+                self.metrics_by(
+                    start,
+                    MetricsFunction::Compare {
+                        filter,
+                        top_n,
+                        range,
+                    },
+                )
             }
             "topk" | "bottomk" => {
                 self.bump();
@@ -432,9 +460,16 @@ impl Parser<'_> {
                 let value = keyword_literal(word).expect("integer constants are literals");
                 Ok(self.number(value).0)
             }
-            "with" => Err(Error::parse("hints must come at the end of the query", start, "hint here")
-                .with_hint("for example { status = error } with(most_recent=true)")),
-            w if keyword_literal(w).is_some() || w == "nil" || Intrinsic::from_unscoped(w).is_some() => {
+            "with" => Err(Error::parse(
+                "hints must come at the end of the query",
+                start,
+                "hint here",
+            )
+            .with_hint("for example { status = error } with(most_recent=true)")),
+            w if keyword_literal(w).is_some()
+                || w == "nil"
+                || Intrinsic::from_unscoped(w).is_some() =>
+            {
                 Err(Error::parse(
                     format!("`{w}` must be inside a spanset filter"),
                     start,
@@ -445,14 +480,21 @@ impl Parser<'_> {
             _ => {
                 let err = self.unknown_word(word);
                 if matches!(self.peek2(), TokenKind::LParen) {
-                    let near = crate::suggest::closest_keyword(word, crate::suggest::FUNCTION_WORDS);
-                    return Err(Error::parse(format!("unknown function `{word}`"), start, "not a function")
-                        .with_hint(match near {
-                            Some(f) => format!("did you mean `{f}`?"),
-                            None => "functions are count, avg, min, max, sum, by, select, coalesce, rate, \
+                    let near =
+                        crate::suggest::closest_keyword(word, crate::suggest::FUNCTION_WORDS);
+                    return Err(Error::parse(
+                        format!("unknown function `{word}`"),
+                        start,
+                        "not a function",
+                    )
+                    .with_hint(match near {
+                        Some(f) => format!("did you mean `{f}`?"),
+                        None => {
+                            "functions are count, avg, min, max, sum, by, select, coalesce, rate, \
                                      count_over_time, …_over_time, compare, topk and bottomk"
-                                .to_string(),
-                        }));
+                                .to_string()
+                        }
+                    }));
                 }
                 Err(err)
             }
@@ -476,7 +518,9 @@ impl Parser<'_> {
     fn empty_call(&mut self, word: &str) -> Result<(), Error> {
         let open = self.expect(&TokenKind::LParen, &format!("after `{word}`"))?;
         if !matches!(self.peek(), TokenKind::RParen) {
-            return Err(self.expected("`)`").with_hint(format!("{word}() takes no arguments")));
+            return Err(self
+                .expected("`)`")
+                .with_hint(format!("{word}() takes no arguments")));
         }
         self.close_call(open)
     }
@@ -494,7 +538,9 @@ impl Parser<'_> {
     fn metrics_field(&mut self, word: &str) -> Result<FieldRef, Error> {
         self.field_ref().map_err(|e| {
             if e.hint.is_none() {
-                e.with_hint(format!("{word}() takes an attribute or intrinsic, e.g. {word}(duration)"))
+                e.with_hint(format!(
+                    "{word}() takes an attribute or intrinsic, e.g. {word}(duration)"
+                ))
             } else {
                 e
             }
@@ -518,9 +564,9 @@ impl Parser<'_> {
             self.bump();
             let open = self.bump().span;
             if matches!(self.peek(), TokenKind::RParen) {
-                return Err(self
-                    .expected("an attribute or intrinsic")
-                    .with_hint("by (…) needs at least one field, e.g. by (resource.service.name)"));
+                return Err(self.expected("an attribute or intrinsic").with_hint(
+                    "by (…) needs at least one field, e.g. by (resource.service.name)",
+                ));
             }
             by = self.field_ref_list(open)?;
         }

@@ -33,7 +33,10 @@ fn angle_brackets_are_braces() {
     parses_to("< > > < >", "{ } > { }");
     parses_to("< .a > -1 >", "{ .a > -1 }");
     parses_to("< (.a > 1) > | count() > 2", "{ .a > 1 } | count() > 2");
-    parses_to("< .a = 1 > with(most_recent=true)", "{ .a = 1 } with(most_recent=true)");
+    parses_to(
+        "< .a = 1 > with(most_recent=true)",
+        "{ .a = 1 } with(most_recent=true)",
+    );
     parses_to("{ .a } ~ < .b > 2 >", "{ .a } ~ { .b > 2 }");
 }
 
@@ -41,16 +44,24 @@ fn angle_brackets_are_braces() {
 fn intrinsics_print_in_their_short_form() {
     parses_to("{ span:duration > 2s }", "{ duration > 2s }");
     parses_to("{ span:status = error }", "{ status = error }");
-    parses_to("{ trace:rootService = \"a\" }", "{ rootServiceName = \"a\" }");
+    parses_to(
+        "{ trace:rootService = \"a\" }",
+        "{ rootServiceName = \"a\" }",
+    );
     parses_to("{ trace:duration > 1s }", "{ traceDuration > 1s }");
     verified("{ span:id = \"0000000000000001\" && trace:id = \"ab\" }");
-    verified("{ event:name = \"exception\" && link:spanID = \"a\" && instrumentation:version = \"1\" }");
+    verified(
+        "{ event:name = \"exception\" && link:spanID = \"a\" && instrumentation:version = \"1\" }",
+    );
 }
 
 #[test]
 fn literals_print_canonically() {
     parses_to("{ .a = `raw \\ \"` }", r#"{ .a = "raw \\ \"" }"#);
-    parses_to(r#"{ .a = "\x41\101\u00e9\U0001F600\t" }"#, "{ .a = \"AAé😀\\t\" }");
+    parses_to(
+        r#"{ .a = "\x41\101\u00e9\U0001F600\t" }"#,
+        "{ .a = \"AAé😀\\t\" }",
+    );
     parses_to("{ .a = 1. }", "{ .a = 1.0 }");
     parses_to("{ .a = .5 }", "{ .a = 0.5 }");
     parses_to("{ .a = 1e3 }", "{ .a = 1000.0 }");
@@ -58,7 +69,10 @@ fn literals_print_canonically() {
     parses_to("{ duration > 1.5s }", "{ duration > 1s500ms }");
     parses_to("{ duration > 1d }", "{ duration > 24h }");
     parses_to("{ duration > .24h }", "{ duration > 14m24s }");
-    parses_to("{ .a != minInt && .a != maxInt }", "{ .a != minInt && .a != 9223372036854775807 }");
+    parses_to(
+        "{ .a != minInt && .a != maxInt }",
+        "{ .a != minInt && .a != 9223372036854775807 }",
+    );
     verified("{ .a = nil && .b != nil }");
 }
 
@@ -67,7 +81,10 @@ fn attribute_names_are_quoted_only_when_needed() {
     verified("{ span.k8s/pod-name = \"x\" }");
     verified("{ .http.status_code = 200 }");
     parses_to("{ .a+1 = 2 }", "{ .a+1 = 2 }");
-    parses_to("{ span.attribute.\"name with space\" = 1 }", "{ span.\"attribute.name with space\" = 1 }");
+    parses_to(
+        "{ span.attribute.\"name with space\" = 1 }",
+        "{ span.\"attribute.name with space\" = 1 }",
+    );
     verified(r#"{ ."foo\" = \"bar" = "v" }"#);
     verified(r#"{ ."3xx" = 1 }"#);
     parses_to("{ span.resource.foo = 1 }", "{ span.resource.foo = 1 }");
@@ -104,13 +121,19 @@ fn precedence_follows_tempo() {
 #[test]
 fn all_spanset_operators_print() {
     for op in [
-        "&&", "||", ">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<", "!~", "&>", "&<",
-        "&>>", "&<<", "&~",
+        "&&", "||", ">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<", "!~", "&>", "&<", "&>>",
+        "&<<", "&~",
     ] {
         let query = format!("{{ .a }} {op} {{ .b }}");
         let ast = parse(&query).unwrap();
-        let QueryBody::Search(p) = &ast.body else { panic!("search") };
-        let Stage::Spanset(SpansetExpr { kind: SpansetExprKind::Binary { op: parsed, .. }, .. }) = &p.stages[0] else {
+        let QueryBody::Search(p) = &ast.body else {
+            panic!("search")
+        };
+        let Stage::Spanset(SpansetExpr {
+            kind: SpansetExprKind::Binary { op: parsed, .. },
+            ..
+        }) = &p.stages[0]
+        else {
             panic!("{query}: not a spanset operator")
         };
         assert_eq!(parsed.as_str(), op);
@@ -137,17 +160,26 @@ fn metrics_print() {
     verified("{ } | rate()");
     verified("{ status = error } | rate() by (resource.service.name, name)");
     verified("{ } | quantile_over_time(duration, 0.5, 0.99) by (span.http.route) | topk(5) > 1");
-    parses_to("{} | quantile_over_time(duration, .5, 1)", "{ } | quantile_over_time(duration, 0.5, 1.0)");
+    parses_to(
+        "{} | quantile_over_time(duration, .5, 1)",
+        "{ } | quantile_over_time(duration, 0.5, 1.0)",
+    );
     verified("{ } | rate() > 0 | topk(5) <= 10");
     verified("{ } | compare({ status = error }, 10, 1, 2)");
     verified("{ } | compare({ })");
     verified("({ } | rate()) + ({ } | count_over_time()) | topk(5) > 10");
-    parses_to("(({} | rate()) * ({} | count_over_time())) + ({} | rate())", "({ } | rate()) * ({ } | count_over_time()) + ({ } | rate())");
+    parses_to(
+        "(({} | rate()) * ({} | count_over_time())) + ({} | rate())",
+        "({ } | rate()) * ({ } | count_over_time()) + ({ } | rate())",
+    );
     verified("3 * 2 + ({ } | rate())");
     verified("({ } | rate() > 6) * 100 > 5");
     verified("-1.5 - ({ } | rate())");
     verified("({ } | rate()) * minInt");
-    parses_to("({ } | max_over_time(duration)) > 10s", "{ } | max_over_time(duration) > 10s");
+    parses_to(
+        "({ } | max_over_time(duration)) > 10s",
+        "{ } | max_over_time(duration) > 10s",
+    );
     parses_to("({ } | rate()) > 1 / 2", "{ } | rate() > 1 / 2");
     verified("1 - (2 + ({ } | rate()))");
     verified("{ } | count_over_time() by (name) | topk(10) with(sample=0.1, most_recent=true)");
@@ -164,7 +196,10 @@ fn hints_keep_their_order_and_the_last_wins() {
 
 #[test]
 fn comments_are_skipped() {
-    parses_to("{ status = error /* only errors */ } // trailing", "{ status = error }");
+    parses_to(
+        "{ status = error /* only errors */ } // trailing",
+        "{ status = error }",
+    );
     parses_to("// leading\n{ .a = 1 }", "{ .a = 1 }");
 }
 
@@ -172,15 +207,25 @@ fn comments_are_skipped() {
 fn every_node_carries_its_span() {
     let src = "{ .a = 1 } >> { name = \"x\" }";
     let q = parse(src).unwrap();
-    let QueryBody::Search(p) = &q.body else { panic!() };
-    let Stage::Spanset(e) = &p.stages[0] else { panic!() };
+    let QueryBody::Search(p) = &q.body else {
+        panic!()
+    };
+    let Stage::Spanset(e) = &p.stages[0] else {
+        panic!()
+    };
     assert_eq!(&src[e.span.start..e.span.end], src);
-    let SpansetExprKind::Binary { lhs, rhs, .. } = &e.kind else { panic!() };
+    let SpansetExprKind::Binary { lhs, rhs, .. } = &e.kind else {
+        panic!()
+    };
     assert_eq!(&src[lhs.span.start..lhs.span.end], "{ .a = 1 }");
     assert_eq!(&src[rhs.span.start..rhs.span.end], "{ name = \"x\" }");
-    let SpansetExprKind::Filter(Some(cond)) = &rhs.kind else { panic!() };
+    let SpansetExprKind::Filter(Some(cond)) = &rhs.kind else {
+        panic!()
+    };
     assert_eq!(&src[cond.span.start..cond.span.end], "name = \"x\"");
-    let FieldExprKind::Binary { lhs: name, .. } = &cond.kind else { panic!() };
+    let FieldExprKind::Binary { lhs: name, .. } = &cond.kind else {
+        panic!()
+    };
     assert_eq!(&src[name.span.start..name.span.end], "name");
 }
 

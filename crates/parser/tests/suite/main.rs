@@ -15,7 +15,9 @@ pub fn assert_round_trip(query: &str) -> Result<(), String> {
     let again = parse(&printed)
         .map_err(|e| format!("{query:?}: printed {printed:?} does not parse: {e}"))?;
     if again != ast {
-        return Err(format!("{query:?}: printed {printed:?} parses to a different AST"));
+        return Err(format!(
+            "{query:?}: printed {printed:?} parses to a different AST"
+        ));
     }
     if again.to_string() != printed {
         return Err(format!(

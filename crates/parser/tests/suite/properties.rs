@@ -33,12 +33,72 @@ proptest! {
 
 /// Fragments that reach deep into the grammar when glued together at random.
 const TOKENS: &[&str] = &[
-    "{", "}", "<", ">", "(", ")", ",", "|", "&&", "||", "=", "!=", "=~", "!~", ">>", "<<",
-    "~", "!>", "&>", "&~", "+", "-", "*", "/", "%", "^", "!", ".a", "span.b", "resource.c",
-    "parent.d", "span:id", "trace:", "duration", "status", "name", "error", "server", "nil",
-    "true", "1", "2.5", "1s", "\"s\"", "`r`", "count()", "avg(", "by(", "select(",
-    "coalesce()", "rate()", "quantile_over_time(", "topk(", "compare(", "with(", "x=1",
-    "minInt", "/*", "*/", "//", "\"", "\\", ".\"q", "1e", "µs", "é",
+    "{",
+    "}",
+    "<",
+    ">",
+    "(",
+    ")",
+    ",",
+    "|",
+    "&&",
+    "||",
+    "=",
+    "!=",
+    "=~",
+    "!~",
+    ">>",
+    "<<",
+    "~",
+    "!>",
+    "&>",
+    "&~",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "^",
+    "!",
+    ".a",
+    "span.b",
+    "resource.c",
+    "parent.d",
+    "span:id",
+    "trace:",
+    "duration",
+    "status",
+    "name",
+    "error",
+    "server",
+    "nil",
+    "true",
+    "1",
+    "2.5",
+    "1s",
+    "\"s\"",
+    "`r`",
+    "count()",
+    "avg(",
+    "by(",
+    "select(",
+    "coalesce()",
+    "rate()",
+    "quantile_over_time(",
+    "topk(",
+    "compare(",
+    "with(",
+    "x=1",
+    "minInt",
+    "/*",
+    "*/",
+    "//",
+    "\"",
+    "\\",
+    ".\"q",
+    "1e",
+    "µs",
+    "é",
 ];
 
 /// Parsing either succeeds or fails cleanly; an error renders and points inside the
@@ -48,13 +108,19 @@ fn check_no_panic(text: &str) -> Result<(), TestCaseError> {
         Ok(query) => {
             let printed = query.to_string();
             let again = parse(&printed);
-            prop_assert!(again.is_ok(), "{text:?} printed as {printed:?} which does not parse");
+            prop_assert!(
+                again.is_ok(),
+                "{text:?} printed as {printed:?} which does not parse"
+            );
             prop_assert_eq!(again.unwrap(), query);
         }
         Err(err) => {
             for label in &err.labels {
                 prop_assert!(label.span.start <= label.span.end && label.span.end <= text.len());
-                prop_assert!(text.is_char_boundary(label.span.start) && text.is_char_boundary(label.span.end));
+                prop_assert!(
+                    text.is_char_boundary(label.span.start)
+                        && text.is_char_boundary(label.span.end)
+                );
             }
             prop_assert!(!err.render(text, false).is_empty());
             if err.kind == ErrorKind::Parse {
@@ -68,7 +134,10 @@ fn check_no_panic(text: &str) -> Result<(), TestCaseError> {
 
 /// Runs `f` on a thread with a 2 MiB stack, like a test or a small embedding thread.
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    let thread = std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap();
+    let thread = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap();
     if let Err(panic) = thread.join() {
         std::panic::resume_unwind(panic);
     }
@@ -105,7 +174,12 @@ fn nesting_up_to_the_limits_works_on_a_small_stack() {
         assert_eq!(parse(&ast.to_string()).unwrap(), ast);
         let _ = serde_json::to_string(&ast).unwrap();
 
-        let chain = format!("{{ .a = 0{} }}", (1..MAX_TREE_DEPTH - 2).map(|i| format!(" || .a = {i}")).collect::<String>());
+        let chain = format!(
+            "{{ .a = 0{} }}",
+            (1..MAX_TREE_DEPTH - 2)
+                .map(|i| format!(" || .a = {i}"))
+                .collect::<String>()
+        );
         let ast = parse_and_validate(&chain).expect("a long chain of alternatives");
         assert_eq!(parse(&ast.to_string()).unwrap(), ast);
         let _ = serde_json::to_string(&ast).unwrap();

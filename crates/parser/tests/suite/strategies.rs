@@ -7,8 +7,8 @@
 
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
-use traceql_parser::ast::*;
 use traceql_parser::Span;
+use traceql_parser::ast::*;
 
 fn sp() -> Span {
     Span::default()
@@ -38,22 +38,45 @@ fn attribute() -> impl Strategy<Value = Attribute> {
         attribute_name(),
     )
         .prop_map(|(scope, parent, name)| {
-            let scope = if parent && !matches!(scope, AttributeScope::Span | AttributeScope::Resource) {
-                AttributeScope::Unscoped
-            } else {
-                scope
-            };
-            Attribute { scope, parent, name }
+            let scope =
+                if parent && !matches!(scope, AttributeScope::Span | AttributeScope::Resource) {
+                    AttributeScope::Unscoped
+                } else {
+                    scope
+                };
+            Attribute {
+                scope,
+                parent,
+                name,
+            }
         })
 }
 
 fn intrinsic() -> impl Strategy<Value = Intrinsic> {
     use Intrinsic::*;
     prop::sample::select(vec![
-        Name, Duration, Status, StatusMessage, Kind, SpanId, ParentId, ChildCount, TraceId,
-        TraceDuration, RootName, RootService, EventName, EventTimeSinceStart, LinkTraceId,
-        LinkSpanId, InstrumentationName, InstrumentationVersion, NestedSetLeft, NestedSetRight,
-        NestedSetParent, Parent,
+        Name,
+        Duration,
+        Status,
+        StatusMessage,
+        Kind,
+        SpanId,
+        ParentId,
+        ChildCount,
+        TraceId,
+        TraceDuration,
+        RootName,
+        RootService,
+        EventName,
+        EventTimeSinceStart,
+        LinkTraceId,
+        LinkSpanId,
+        InstrumentationName,
+        InstrumentationVersion,
+        NestedSetLeft,
+        NestedSetRight,
+        NestedSetParent,
+        Parent,
     ])
 }
 
@@ -74,7 +97,8 @@ fn number() -> impl Strategy<Value = Literal> {
         (0..i64::MAX).prop_map(Literal::Int),
         Just(Literal::Int(i64::MIN)),
         (0.0..1e300f64).prop_map(Literal::Float),
-        prop_oneof![Just(0.5f64), Just(1.0), Just(1e-7), Just(123456789.0)].prop_map(Literal::Float),
+        prop_oneof![Just(0.5f64), Just(1.0), Just(1e-7), Just(123456789.0)]
+            .prop_map(Literal::Float),
         (0..i64::MAX).prop_map(Literal::Duration),
         prop_oneof![Just(1_000_000i64), Just(3_600_000_000_000)].prop_map(Literal::Duration),
     ]
@@ -143,12 +167,17 @@ fn aggregate() -> impl Strategy<Value = Aggregate> {
 /// Constants: non-negative numbers, `-`, and the given operators.
 fn constant(ops: Vec<ArithmeticOp>, durations: bool) -> BoxedStrategy<ScalarExpr> {
     let leaf = number()
-        .prop_filter("no durations", move |l| durations || !matches!(l, Literal::Duration(_)))
+        .prop_filter("no durations", move |l| {
+            durations || !matches!(l, Literal::Duration(_))
+        })
         .prop_map(|l| se(ScalarExprKind::Literal(l)));
     scalar_tree(leaf.boxed(), ops)
 }
 
-fn scalar_tree(leaf: BoxedStrategy<ScalarExpr>, ops: Vec<ArithmeticOp>) -> BoxedStrategy<ScalarExpr> {
+fn scalar_tree(
+    leaf: BoxedStrategy<ScalarExpr>,
+    ops: Vec<ArithmeticOp>,
+) -> BoxedStrategy<ScalarExpr> {
     leaf.prop_recursive(3, 12, 2, move |inner| {
         prop_oneof![
             3 => (prop::sample::select(ops.clone()), inner.clone(), inner.clone()).prop_map(|(op, l, r)| se(ScalarExprKind::Binary {
@@ -174,32 +203,72 @@ fn comparison() -> impl Strategy<Value = ComparisonOp> {
 
 /// A scalar expression with at least one aggregate in it.
 fn scalar_with_aggregate() -> BoxedStrategy<ScalarExpr> {
-    let agg = aggregate().prop_map(|a| se(ScalarExprKind::Aggregate(a))).boxed();
-    (agg, constant(all_arithmetic(), true), prop::sample::select(all_arithmetic()), 0..3u8)
+    let agg = aggregate()
+        .prop_map(|a| se(ScalarExprKind::Aggregate(a)))
+        .boxed();
+    (
+        agg,
+        constant(all_arithmetic(), true),
+        prop::sample::select(all_arithmetic()),
+        0..3u8,
+    )
         .prop_map(|(a, c, op, shape)| match shape {
             0 => a,
-            1 => se(ScalarExprKind::Binary { op, lhs: Box::new(a), rhs: Box::new(c) }),
-            _ => se(ScalarExprKind::Binary { op, lhs: Box::new(c), rhs: Box::new(a) }),
+            1 => se(ScalarExprKind::Binary {
+                op,
+                lhs: Box::new(a),
+                rhs: Box::new(c),
+            }),
+            _ => se(ScalarExprKind::Binary {
+                op,
+                lhs: Box::new(c),
+                rhs: Box::new(a),
+            }),
         })
         .boxed()
 }
 
 fn scalar_filter() -> impl Strategy<Value = ScalarFilter> {
-    (comparison(), scalar_with_aggregate(), prop_oneof![constant(all_arithmetic(), true), scalar_with_aggregate()])
-        .prop_map(|(op, lhs, rhs)| ScalarFilter { op, lhs, rhs, span: sp() })
+    (
+        comparison(),
+        scalar_with_aggregate(),
+        prop_oneof![constant(all_arithmetic(), true), scalar_with_aggregate()],
+    )
+        .prop_map(|(op, lhs, rhs)| ScalarFilter {
+            op,
+            lhs,
+            rhs,
+            span: sp(),
+        })
 }
 
 fn spanset_filter() -> impl Strategy<Value = SpansetExpr> {
-    prop::option::weighted(0.8, field_expr())
-        .prop_map(|f| SpansetExpr { kind: SpansetExprKind::Filter(f), span: sp() })
+    prop::option::weighted(0.8, field_expr()).prop_map(|f| SpansetExpr {
+        kind: SpansetExprKind::Filter(f),
+        span: sp(),
+    })
 }
 
 fn spanset_op() -> impl Strategy<Value = SpansetOp> {
     use SpansetOp::*;
     prop::sample::select(vec![
-        And, Or, Child, Parent, Descendant, Ancestor, Sibling, NotChild, NotParent,
-        NotDescendant, NotAncestor, NotSibling, UnionChild, UnionParent, UnionDescendant,
-        UnionAncestor, UnionSibling,
+        And,
+        Or,
+        Child,
+        Parent,
+        Descendant,
+        Ancestor,
+        Sibling,
+        NotChild,
+        NotParent,
+        NotDescendant,
+        NotAncestor,
+        NotSibling,
+        UnionChild,
+        UnionParent,
+        UnionDescendant,
+        UnionAncestor,
+        UnionSibling,
     ])
 }
 
@@ -214,7 +283,11 @@ fn spanset_expr(pipeline: BoxedStrategy<Pipeline>) -> BoxedStrategy<SpansetExpr>
     ];
     leaf.prop_recursive(3, 8, 2, |inner| {
         (spanset_op(), inner.clone(), inner).prop_map(|(op, l, r)| SpansetExpr {
-            kind: SpansetExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) },
+            kind: SpansetExprKind::Binary {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
             span: sp(),
         })
     })
@@ -234,7 +307,10 @@ fn stage(spanset: BoxedStrategy<SpansetExpr>) -> impl Strategy<Value = Stage> {
 fn make_pipeline(stages: Vec<Stage>) -> Pipeline {
     let mut stages = stages;
     if matches!(stages[0], Stage::Coalesce { .. }) {
-        stages[0] = Stage::Spanset(SpansetExpr { kind: SpansetExprKind::Filter(None), span: sp() });
+        stages[0] = Stage::Spanset(SpansetExpr {
+            kind: SpansetExprKind::Filter(None),
+            span: sp(),
+        });
     }
     Pipeline { stages, span: sp() }
 }
@@ -268,7 +344,10 @@ fn metrics_function() -> impl Strategy<Value = MetricsFunction> {
         field_ref().prop_map(HistogramOverTime),
         (field_ref(), prop::collection::vec(-2.0..2.0f64, 1..4))
             .prop_map(|(field, quantiles)| QuantileOverTime { field, quantiles }),
-        (prop::option::of(field_expr()), prop::option::of((0..2000i64, prop::option::of((0..10i64, 0..10i64)))))
+        (
+            prop::option::of(field_expr()),
+            prop::option::of((0..2000i64, prop::option::of((0..10i64, 0..10i64))))
+        )
             .prop_map(|(filter, n)| Compare {
                 filter,
                 top_n: n.as_ref().map(|(n, _)| *n),
@@ -283,10 +362,22 @@ fn me(kind: MetricsExprKind) -> MetricsExpr {
 
 fn second_stage() -> impl Strategy<Value = SecondStage> {
     let threshold = prop_oneof![
-        constant(vec![ArithmeticOp::Add, ArithmeticOp::Sub, ArithmeticOp::Mul, ArithmeticOp::Div], false),
+        constant(
+            vec![
+                ArithmeticOp::Add,
+                ArithmeticOp::Sub,
+                ArithmeticOp::Mul,
+                ArithmeticOp::Div
+            ],
+            false
+        ),
         (0..i64::MAX, any::<bool>()).prop_map(|(d, neg)| {
             let lit = se(ScalarExprKind::Literal(Literal::Duration(d)));
-            if neg { se(ScalarExprKind::Neg(Box::new(lit))) } else { lit }
+            if neg {
+                se(ScalarExprKind::Neg(Box::new(lit)))
+            } else {
+                lit
+            }
         }),
     ];
     prop_oneof![
@@ -298,53 +389,107 @@ fn second_stage() -> impl Strategy<Value = SecondStage> {
 
 /// Metrics expressions that contain at least one metrics query.
 pub fn metrics_expr() -> BoxedStrategy<MetricsExpr> {
-    let query = (pipeline(), metrics_function(), prop::collection::vec(field_ref(), 0..3))
-        .prop_map(|(pipeline, function, by)| me(MetricsExprKind::Query(MetricsQuery { pipeline, function, by, span: sp() })));
-    let constant = constant(vec![ArithmeticOp::Add, ArithmeticOp::Sub, ArithmeticOp::Mul, ArithmeticOp::Div], false)
-        .prop_map(|c| me(MetricsExprKind::Constant(c)));
-    query.boxed().prop_recursive(3, 8, 2, move |inner| {
-        let arith = prop::sample::select(vec![ArithmeticOp::Add, ArithmeticOp::Sub, ArithmeticOp::Mul, ArithmeticOp::Div]);
-        prop_oneof![
-            (inner.clone(), second_stage()).prop_map(|(input, stage)| me(MetricsExprKind::Stage { input: Box::new(input), stage })),
-            (arith, inner.clone(), prop_oneof![inner.clone(), constant.clone()], any::<bool>()).prop_map(|(op, m, other, swap)| {
-                let (lhs, rhs) = if swap { (other, m) } else { (m, other) };
-                me(MetricsExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) })
-            }),
-        ]
-    })
-    .boxed()
+    let query = (
+        pipeline(),
+        metrics_function(),
+        prop::collection::vec(field_ref(), 0..3),
+    )
+        .prop_map(|(pipeline, function, by)| {
+            me(MetricsExprKind::Query(MetricsQuery {
+                pipeline,
+                function,
+                by,
+                span: sp(),
+            }))
+        });
+    let constant = constant(
+        vec![
+            ArithmeticOp::Add,
+            ArithmeticOp::Sub,
+            ArithmeticOp::Mul,
+            ArithmeticOp::Div,
+        ],
+        false,
+    )
+    .prop_map(|c| me(MetricsExprKind::Constant(c)));
+    query
+        .boxed()
+        .prop_recursive(3, 8, 2, move |inner| {
+            let arith = prop::sample::select(vec![
+                ArithmeticOp::Add,
+                ArithmeticOp::Sub,
+                ArithmeticOp::Mul,
+                ArithmeticOp::Div,
+            ]);
+            prop_oneof![
+                (inner.clone(), second_stage()).prop_map(|(input, stage)| me(
+                    MetricsExprKind::Stage {
+                        input: Box::new(input),
+                        stage
+                    }
+                )),
+                (
+                    arith,
+                    inner.clone(),
+                    prop_oneof![inner.clone(), constant.clone()],
+                    any::<bool>()
+                )
+                    .prop_map(|(op, m, other, swap)| {
+                        let (lhs, rhs) = if swap { (other, m) } else { (m, other) };
+                        me(MetricsExprKind::Binary {
+                            op,
+                            lhs: Box::new(lhs),
+                            rhs: Box::new(rhs),
+                        })
+                    }),
+            ]
+        })
+        .boxed()
 }
 
 fn hint() -> impl Strategy<Value = Hint> {
     let value = prop_oneof![
         any::<i64>().prop_map(Literal::Int),
         (-1e9..1e9f64).prop_map(Literal::Float),
-        any::<i64>().prop_filter("in range", |d| *d != i64::MIN).prop_map(Literal::Duration),
+        any::<i64>()
+            .prop_filter("in range", |d| *d != i64::MIN)
+            .prop_map(Literal::Duration),
         "\\PC{0,6}".prop_map(Literal::String),
         any::<bool>().prop_map(Literal::Bool),
         Just(Literal::Status(Status::Error)),
         Just(Literal::Kind(SpanKind::Server)),
     ];
-    ("[a-z_][a-z0-9_]{0,10}", value).prop_map(|(name, value)| Hint { name, value, span: sp() })
+    ("[a-z_][a-z0-9_]{0,10}", value).prop_map(|(name, value)| Hint {
+        name,
+        value,
+        span: sp(),
+    })
 }
 
 /// Whole queries: searches (including wrapped scalar comparisons) and metrics.
 pub fn query() -> impl Strategy<Value = Query> {
-    let wrapped = (pipeline(), aggregate(), comparison(), number()).prop_map(|(pipeline, aggregate, op, n)| {
-        Pipeline {
+    let wrapped = (pipeline(), aggregate(), comparison(), number()).prop_map(
+        |(pipeline, aggregate, op, n)| Pipeline {
             stages: vec![Stage::ScalarFilter(ScalarFilter {
                 op,
-                lhs: se(ScalarExprKind::Pipeline { pipeline, aggregate }),
+                lhs: se(ScalarExprKind::Pipeline {
+                    pipeline,
+                    aggregate,
+                }),
                 rhs: se(ScalarExprKind::Literal(n)),
                 span: sp(),
             })],
             span: sp(),
-        }
-    });
+        },
+    );
     let body = prop_oneof![
         4 => pipeline().prop_map(QueryBody::Search),
         1 => wrapped.prop_map(QueryBody::Search),
         3 => metrics_expr().prop_map(QueryBody::Metrics),
     ];
-    (body, prop::collection::vec(hint(), 0..3)).prop_map(|(body, hints)| Query { body, hints, span: sp() })
+    (body, prop::collection::vec(hint(), 0..3)).prop_map(|(body, hints)| Query {
+        body,
+        hints,
+        span: sp(),
+    })
 }

@@ -1,0 +1,168 @@
+//! The logical span table: one row per span, with trace-level columns repeated on each
+//! row, typed columns for frequent attributes and a fallback list per scope.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use traceql_parser::ast::AttributeScope;
+
+/// Column names of the fixed part of the span table.
+pub mod columns {
+    /// Trace id, 16 bytes.
+    pub const TRACE_ID: &str = "trace_id";
+    /// Span id, 8 bytes.
+    pub const SPAN_ID: &str = "span_id";
+    /// Parent span id, 8 bytes; null for a root span.
+    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    /// Span name.
+    pub const NAME: &str = "name";
+    /// OTLP span kind (0 unspecified … 5 consumer).
+    pub const KIND: &str = "kind";
+    /// OTLP status code (0 unset, 1 ok, 2 error).
+    pub const STATUS_CODE: &str = "status_code";
+    /// Status message, empty when none.
+    pub const STATUS_MESSAGE: &str = "status_message";
+    /// Span start, unix nanoseconds.
+    pub const START_UNIX_NANO: &str = "start_unix_nano";
+    /// Span duration, nanoseconds.
+    pub const DURATION_NANO: &str = "duration_nano";
+    /// Nested-set number on entry in a depth-first walk of the trace.
+    pub const NESTED_SET_LEFT: &str = "nested_set_left";
+    /// Nested-set number on exit.
+    pub const NESTED_SET_RIGHT: &str = "nested_set_right";
+    /// The parent's `nested_set_left`; -1 for roots.
+    pub const NESTED_SET_PARENT: &str = "nested_set_parent";
+    /// `service.name` of the root span's resource.
+    pub const TRACE_ROOT_SERVICE: &str = "trace_root_service";
+    /// Name of the root span.
+    pub const TRACE_ROOT_NAME: &str = "trace_root_name";
+    /// Earliest span start of the trace, unix nanoseconds.
+    pub const TRACE_START_UNIX_NANO: &str = "trace_start_unix_nano";
+    /// Latest span end minus earliest span start, nanoseconds.
+    pub const TRACE_DURATION_NANO: &str = "trace_duration_nano";
+    /// Instrumentation scope name.
+    pub const INSTRUMENTATION_NAME: &str = "instrumentation_name";
+    /// Instrumentation scope version.
+    pub const INSTRUMENTATION_VERSION: &str = "instrumentation_version";
+}
+
+/// The prefix of typed and fallback attribute columns of a scope
+/// (`span`, `resource`, `event`, `link`, `instrumentation`).
+///
+/// Unscoped attributes (`.x`) have no columns of their own: they read the span and
+/// resource columns.
+pub fn scope_prefix(scope: AttributeScope) -> Option<&'static str> {
+    match scope {
+        AttributeScope::Unscoped => None,
+        AttributeScope::Span => Some("span"),
+        AttributeScope::Resource => Some("resource"),
+        AttributeScope::Event => Some("event"),
+        AttributeScope::Link => Some("link"),
+        AttributeScope::Instrumentation => Some("instrumentation"),
+    }
+}
+
+/// The name of the typed column holding attribute `key` of `scope` with values of
+/// `value_type`, e.g. `resource.service.name` or `span.http.status_code`. A key seen
+/// with several types gets one column per type, suffixed by the type after `:`
+/// (`span.retries:float`) for every type but the first chosen.
+pub fn typed_attribute_column(
+    scope: AttributeScope,
+    key: &str,
+    suffix: Option<&str>,
+) -> Option<String> {
+    let prefix = scope_prefix(scope)?;
+    Some(match suffix {
+        Some(s) => format!("{prefix}.{key}:{s}"),
+        None => format!("{prefix}.{key}"),
+    })
+}
+
+/// The name of a scope's fallback column: a list of `{key, type, str, int, float, bool}`
+/// entries for attributes without a typed column.
+pub fn fallback_attribute_column(scope: AttributeScope) -> Option<String> {
+    scope_prefix(scope).map(|p| format!("{p}_attributes"))
+}
+
+/// The entries of a fallback attribute list.
+pub fn attribute_entry_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("type", DataType::Int8, false),
+        Field::new("str", DataType::Utf8, true),
+        Field::new("int", DataType::Int64, true),
+        Field::new("float", DataType::Float64, true),
+        Field::new("bool", DataType::Boolean, true),
+    ])
+}
+
+/// The fixed columns every block has, in order.
+pub fn fixed_span_schema() -> SchemaRef {
+    use columns::*;
+    let utf8 = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new(TRACE_ID, DataType::FixedSizeBinary(16), false),
+        Field::new(SPAN_ID, DataType::FixedSizeBinary(8), false),
+        Field::new(PARENT_SPAN_ID, DataType::FixedSizeBinary(8), true),
+        utf8(NAME, false),
+        Field::new(KIND, DataType::Int8, false),
+        Field::new(STATUS_CODE, DataType::Int8, false),
+        utf8(STATUS_MESSAGE, false),
+        Field::new(START_UNIX_NANO, DataType::UInt64, false),
+        Field::new(DURATION_NANO, DataType::UInt64, false),
+        Field::new(NESTED_SET_LEFT, DataType::Int32, false),
+        Field::new(NESTED_SET_RIGHT, DataType::Int32, false),
+        Field::new(NESTED_SET_PARENT, DataType::Int32, false),
+        utf8(TRACE_ROOT_SERVICE, true),
+        utf8(TRACE_ROOT_NAME, true),
+        Field::new(TRACE_START_UNIX_NANO, DataType::UInt64, false),
+        Field::new(TRACE_DURATION_NANO, DataType::UInt64, false),
+        utf8(INSTRUMENTATION_NAME, true),
+        utf8(INSTRUMENTATION_VERSION, true),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names_are_unique() {
+        let schema = fixed_span_schema();
+        let mut names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), schema.fields().len());
+    }
+
+    #[test]
+    fn attribute_columns_are_named_by_scope_and_key() {
+        assert_eq!(
+            typed_attribute_column(AttributeScope::Resource, "service.name", None).as_deref(),
+            Some("resource.service.name")
+        );
+        assert_eq!(
+            typed_attribute_column(AttributeScope::Span, "retries", Some("float")).as_deref(),
+            Some("span.retries:float")
+        );
+        assert_eq!(
+            typed_attribute_column(AttributeScope::Unscoped, "x", None),
+            None
+        );
+        assert_eq!(
+            fallback_attribute_column(AttributeScope::Event).as_deref(),
+            Some("event_attributes")
+        );
+    }
+
+    #[test]
+    fn no_fixed_column_collides_with_an_attribute_column() {
+        // Attribute columns always contain a '.', fixed columns never do.
+        assert!(
+            fixed_span_schema()
+                .fields()
+                .iter()
+                .all(|f| !f.name().contains('.'))
+        );
+    }
+}
