@@ -2,6 +2,9 @@
 //!
 //! `cargo bench -p traceql-benches --bench parse`
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
