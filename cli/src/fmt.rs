@@ -33,7 +33,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
     match parse_and_validate(&source) {
         Ok(query) if args.ast => match serde_json::to_string_pretty(&query) {
             Ok(json) => {
-                println!("{json}");
+                crate::say(&json);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -42,7 +42,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             }
         },
         Ok(query) => {
-            println!("{query}");
+            crate::say(&query);
             ExitCode::SUCCESS
         }
         Err(err) => report(&err, &source),

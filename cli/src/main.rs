@@ -1,7 +1,12 @@
 //! `traceql`: TraceQL from the terminal.
 
+mod blocks;
+mod data;
 mod fmt;
+mod generate;
+mod ingest;
 
+use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,11 +18,17 @@ Examples:
   traceql fmt '{ span.http.status_code >= 500 } >> { status = error } | count() > 2'
   traceql fmt --ast '{ duration > 1s } | select(span.http.route)'
   echo '{ kind = server }' | traceql fmt
+  traceql ingest --data ./traces otel-export/            # OTLP JSON, JSON lines or protobuf
+  traceql gen --data ./traces --traces 100000 --seed 7   # synthetic traces
+  traceql blocks --data ./traces --format json
+
+Without --data, commands use $TRACEQL_DATA, and commands that only read fall back to the
+demo store bundled in the binary.
 
 Exit codes: 0 success, 2 parse or validation error, 3 valid but not supported yet,
 1 any other failure.";
 
-/// TraceQL from the terminal: format and check queries over OpenTelemetry traces.
+/// TraceQL from the terminal: format and check queries, load and explore OpenTelemetry traces.
 #[derive(Parser)]
 #[command(name = "traceql", version, about, after_help = EXAMPLES)]
 struct Cli {
@@ -29,11 +40,53 @@ struct Cli {
 enum Command {
     /// Check a query and print it in canonical form (or its syntax tree as JSON).
     Fmt(fmt::FmtArgs),
+    /// Load OTLP files (JSON, JSON lines, protobuf; gzip or zstd) into a store.
+    Ingest(ingest::IngestArgs),
+    /// Write deterministic synthetic traces of a microservice system to a store.
+    #[command(name = "gen")]
+    Generate(generate::GenArgs),
+    /// List the blocks of a store.
+    Blocks(blocks::BlocksArgs),
+}
+
+/// Prints `text` and a newline to standard output. A reader that went away (`| head`)
+/// ends the program quietly instead of with a panic.
+pub fn say(text: &dyn Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints `error: …` and returns exit code 1.
+pub fn fail(message: &dyn Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Fmt(args) => fmt::run(&args),
+    if let Command::Fmt(args) = &cli.command {
+        return fmt::run(args);
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Fmt(_) => unreachable!("handled above"),
+            Command::Ingest(args) => ingest::run(args).await,
+            Command::Generate(args) => generate::run(args).await,
+            Command::Blocks(args) => blocks::run(args).await,
+        }
+    })
 }

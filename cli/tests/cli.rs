@@ -150,3 +150,200 @@ fn fmt_agrees_with_every_conformance_query() {
     assert_eq!(checked, 463);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("traceql-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn blocks_json(store: &std::path::Path) -> serde_json::Value {
+    let out = traceql(&[
+        "blocks",
+        "--data",
+        store.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+#[test]
+fn blocks_lists_the_bundled_demo_store_from_any_directory() {
+    let dir = temp_dir("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .args(["blocks", "--format", "json"])
+        .current_dir(&dir)
+        .env_remove("TRACEQL_DATA")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let blocks: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let blocks = blocks.as_array().unwrap();
+    assert!(!blocks.is_empty());
+    for b in blocks {
+        for key in [
+            "id",
+            "traces",
+            "spans",
+            "start",
+            "end",
+            "bytes",
+            "typed_columns",
+        ] {
+            assert!(b.get(key).is_some(), "{key} missing in {b}");
+        }
+    }
+    let spans: u64 = blocks.iter().map(|b| b["spans"].as_u64().unwrap()).sum();
+    assert!(spans > 10_000, "{spans}");
+}
+
+#[test]
+fn gen_is_deterministic_and_made_the_demo_store() {
+    let dir = temp_dir("gen");
+    let store = dir.join("store");
+    let out = traceql(&[
+        "gen",
+        "--data",
+        store.to_str().unwrap(),
+        "--traces",
+        "3000",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("3000 traces"), "{}", stdout(&out));
+    let ours = blocks_json(&store);
+    let demo = blocks_json(&repo().join("testdata/demo"));
+    assert_eq!(
+        ours, demo,
+        "testdata/demo is `traceql gen --traces 3000 --seed 1`"
+    );
+    let id = ours[0]["id"].as_str().unwrap();
+    let read = |root: &std::path::Path| {
+        std::fs::read(root.join("single-tenant").join(id).join("data.parquet")).unwrap()
+    };
+    assert!(
+        read(&store) == read(&repo().join("testdata/demo")),
+        "the data files differ"
+    );
+}
+
+#[test]
+fn ingest_reports_what_it_wrote_and_refuses_bad_input() {
+    let dir = temp_dir("ingest");
+    let otlp = repo().join("testdata/otlp");
+    let file = |name: &str| otlp.join(name).to_str().unwrap().to_string();
+    let pb = dir.join("pb");
+    let out = traceql(&[
+        "ingest",
+        "--data",
+        pb.to_str().unwrap(),
+        &file("sdk-1.binpb"),
+        &file("sdk-2.binpb"),
+        &file("sdk-3.binpb"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("4 traces, 8 spans, 1 blocks"),
+        "{}",
+        stdout(&out)
+    );
+    let json = dir.join("json");
+    let out = traceql(&[
+        "ingest",
+        "--data",
+        json.to_str().unwrap(),
+        &file("sdk.jsonl"),
+    ]);
+    assert!(
+        stdout(&out).contains("4 traces, 8 spans, 1 blocks"),
+        "{}",
+        stdout(&out)
+    );
+
+    let whole = std::fs::read(otlp.join("sdk-3.binpb")).unwrap();
+    let truncated = dir.join("truncated.binpb");
+    std::fs::write(&truncated, &whole[..whole.len() - 7]).unwrap();
+    let before = blocks_json(&pb);
+    let out = traceql(&[
+        "ingest",
+        "--data",
+        pb.to_str().unwrap(),
+        &file("sdk-1.binpb"),
+        truncated.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("truncated.binpb"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(blocks_json(&pb), before, "the store changed");
+
+    let out = traceql(&[
+        "ingest",
+        "--skip-invalid",
+        "--data",
+        pb.to_str().unwrap(),
+        &file("sdk-1.binpb"),
+        truncated.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("skipped 1 invalid records"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("truncated.binpb"));
+
+    let out = traceql(&[
+        "ingest",
+        "--data",
+        pb.to_str().unwrap(),
+        dir.join("missing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
+}
+
+/// A `gen` killed at several moments leaves only complete, readable blocks.
+#[test]
+fn a_killed_gen_leaves_only_complete_blocks() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (i, delay_ms) in [400u64, 1200, 2500].into_iter().enumerate() {
+        let store_dir = temp_dir(&format!("kill-{i}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args([
+                "gen",
+                "--data",
+                store_dir.to_str().unwrap(),
+                "--traces",
+                "20000",
+                "--block-spans",
+                "5000",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        runtime.block_on(async {
+            let store = traceql_exec::store::Store::local(&store_dir, false).unwrap();
+            for meta in store.list_blocks().await.unwrap() {
+                let data = store.read_data(&meta.id).await.unwrap();
+                assert_eq!(data.len() as u64, meta.bytes);
+                let spans = traceql_exec::block::reader::decode_block(data, &meta).unwrap();
+                assert_eq!(spans.len() as u64, meta.spans);
+            }
+        });
+    }
+}

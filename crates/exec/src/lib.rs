@@ -1,4 +1,13 @@
 //! Executes TraceQL over Parquet trace blocks on local disk or object storage.
 //!
-//! Home of the block format, OTLP ingest, the physical span-set operators and the
-//! `Engine` API; they arrive with the blocks and search work.
+//! Today: the block format ([`block`]), the span model ([`model`]), OTLP input
+//! ([`otlp`]), ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block
+//! stores ([`store`]) and a DataFusion table over a store ([`table`]).
+
+pub mod block;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod otlp;
+pub mod store;
+pub mod table;

@@ -1,0 +1,11 @@
+//! The block format: one Parquet file of spans sorted by trace id, plus `meta.json`.
+
+pub mod entries;
+pub mod meta;
+pub mod nested_set;
+pub mod reader;
+pub mod schema;
+pub mod writer;
+
+pub use meta::{BlockMeta, TypedColumn};
+pub use writer::{BlockOptions, EncodedBlock, Trace, encode_block};

@@ -1,0 +1,122 @@
+//! The physical schema of a block: the planner's fixed span columns, columns that make
+//! the block lossless, the block's typed attribute columns, the fallback attribute lists,
+//! events and links. `docs/format.md` documents it.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use traceql_planner::schema::fixed_span_schema;
+
+use super::entries::entry_list_type;
+use super::meta::TypedColumn;
+use crate::model::ValueType;
+
+/// W3C trace state of the span.
+pub const TRACE_STATE: &str = "trace_state";
+/// Span flags.
+pub const FLAGS: &str = "flags";
+/// Span attributes the producer dropped.
+pub const DROPPED_ATTRIBUTES_COUNT: &str = "dropped_attributes_count";
+/// Span events the producer dropped.
+pub const DROPPED_EVENTS_COUNT: &str = "dropped_events_count";
+/// Span links the producer dropped.
+pub const DROPPED_LINKS_COUNT: &str = "dropped_links_count";
+/// Resource attributes the producer dropped.
+pub const RESOURCE_DROPPED_ATTRIBUTES_COUNT: &str = "resource_dropped_attributes_count";
+/// Schema URL of the resource.
+pub const RESOURCE_SCHEMA_URL: &str = "resource_schema_url";
+/// Scope attributes the producer dropped.
+pub const INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT: &str =
+    "instrumentation_dropped_attributes_count";
+/// Schema URL of the scope.
+pub const INSTRUMENTATION_SCHEMA_URL: &str = "instrumentation_schema_url";
+/// Span attributes without a typed column.
+pub const SPAN_ATTRIBUTES: &str = "span_attributes";
+/// Resource attributes without a typed column.
+pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+/// Scope attributes.
+pub const INSTRUMENTATION_ATTRIBUTES: &str = "instrumentation_attributes";
+/// Span events.
+pub const EVENTS: &str = "events";
+/// Span links.
+pub const LINKS: &str = "links";
+
+/// The Arrow type of a typed attribute column holding values of `t`.
+pub fn typed_column_type(t: ValueType) -> DataType {
+    let list = |item| DataType::List(Arc::new(Field::new("item", item, true)));
+    match t {
+        ValueType::Str | ValueType::Opaque => DataType::Utf8,
+        ValueType::Int => DataType::Int64,
+        ValueType::Float => DataType::Float64,
+        ValueType::Bool => DataType::Boolean,
+        ValueType::StrArray => list(DataType::Utf8),
+        ValueType::IntArray => list(DataType::Int64),
+        ValueType::FloatArray => list(DataType::Float64),
+        ValueType::BoolArray => list(DataType::Boolean),
+    }
+}
+
+/// The fields of an event.
+pub fn event_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("time_unix_nano", DataType::UInt64, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("attributes", entry_list_type(), false),
+        Field::new("dropped_attributes_count", DataType::UInt32, false),
+    ])
+}
+
+/// The fields of a link.
+pub fn link_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("trace_state", DataType::Utf8, false),
+        Field::new("flags", DataType::UInt32, false),
+        Field::new("attributes", entry_list_type(), false),
+        Field::new("dropped_attributes_count", DataType::UInt32, false),
+    ])
+}
+
+fn list_of(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(fields),
+        false,
+    )))
+}
+
+/// The schema of a block with these typed columns.
+pub fn block_schema(typed: &[TypedColumn]) -> SchemaRef {
+    let mut fields: Vec<Field> = fixed_span_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let u32_field = |name: &str| Field::new(name, DataType::UInt32, false);
+    let utf8 = |name: &str| Field::new(name, DataType::Utf8, false);
+    fields.extend([
+        utf8(TRACE_STATE),
+        u32_field(FLAGS),
+        u32_field(DROPPED_ATTRIBUTES_COUNT),
+        u32_field(DROPPED_EVENTS_COUNT),
+        u32_field(DROPPED_LINKS_COUNT),
+        u32_field(RESOURCE_DROPPED_ATTRIBUTES_COUNT),
+        utf8(RESOURCE_SCHEMA_URL),
+        u32_field(INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT),
+        utf8(INSTRUMENTATION_SCHEMA_URL),
+    ]);
+    fields.extend(
+        typed
+            .iter()
+            .map(|c| Field::new(&c.name, typed_column_type(c.value_type), true)),
+    );
+    fields.extend([
+        Field::new(SPAN_ATTRIBUTES, entry_list_type(), false),
+        Field::new(RESOURCE_ATTRIBUTES, entry_list_type(), false),
+        Field::new(INSTRUMENTATION_ATTRIBUTES, entry_list_type(), false),
+        Field::new(EVENTS, list_of(event_fields()), false),
+        Field::new(LINKS, list_of(link_fields()), false),
+    ]);
+    Arc::new(Schema::new(fields))
+}

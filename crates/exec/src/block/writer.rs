@@ -1,0 +1,607 @@
+//! Encodes traces into one block: a Parquet file sorted by trace id (then start time)
+//! whose row groups never split a trace, and its [`BlockMeta`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int8Builder,
+    Int32Builder, Int64Builder, ListArray, ListBuilder, RecordBatch, StringBuilder, StructArray,
+    UInt32Builder, UInt64Builder,
+};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use traceql_planner::schema::columns;
+
+use super::entries::EntryListBuilder;
+use super::meta::{BlockMeta, FORMAT_NAME, FORMAT_VERSION, TypedColumn};
+use super::nested_set::nested_sets;
+use super::schema::{block_schema, event_fields, link_fields};
+use crate::model::{KeyValue, Span, Value, ValueType, hex};
+
+/// How blocks are cut and which attributes get typed columns.
+#[derive(Clone, Debug)]
+pub struct BlockOptions {
+    /// Spans per block, roughly: a block closes at the first trace boundary past it.
+    pub spans_per_block: usize,
+    /// Spans per Parquet row group, roughly (row groups end at trace boundaries).
+    pub spans_per_row_group: usize,
+    /// An attribute (scope, key, type) seen on at least this fraction of a block's spans
+    /// gets a typed column.
+    pub typed_min_fraction: f64,
+    /// Attributes that always get a typed column when present: (scope, key).
+    pub always_typed: Vec<(String, String)>,
+    /// At most this many typed columns per block (the most frequent win).
+    pub max_typed_columns: usize,
+}
+
+impl Default for BlockOptions {
+    fn default() -> Self {
+        BlockOptions {
+            spans_per_block: 1_000_000,
+            spans_per_row_group: 100_000,
+            typed_min_fraction: 0.01,
+            always_typed: vec![("resource".into(), "service.name".into())],
+            max_typed_columns: 256,
+        }
+    }
+}
+
+/// One trace's spans, sorted by start time.
+pub type Trace = Vec<Span>;
+
+/// An encoded block.
+pub struct EncodedBlock {
+    /// The Parquet file.
+    pub data: Vec<u8>,
+    /// Its `meta.json` contents.
+    pub meta: BlockMeta,
+}
+
+/// Encodes `traces` (sorted by trace id, each sorted by start time) as block `id`.
+pub fn encode_block(
+    id: &str,
+    traces: &[Trace],
+    options: &BlockOptions,
+) -> Result<EncodedBlock, String> {
+    let spans: usize = traces.iter().map(Vec::len).sum();
+    if spans == 0 {
+        return Err("a block needs at least one span".into());
+    }
+    let typed = choose_typed_columns(traces, spans, options);
+    let schema = block_schema(&typed);
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(|e| e.to_string())?,
+        ))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
+        .set_column_bloom_filter_enabled(columns::SPAN_ID.into(), true)
+        .set_max_row_group_row_count(Some(usize::MAX))
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))
+        .map_err(|e| e.to_string())?;
+    let mut row_groups = 0;
+    let mut start = 0;
+    while start < traces.len() {
+        let mut end = start;
+        let mut rows = 0;
+        while end < traces.len()
+            && (rows == 0 || rows + traces[end].len() <= options.spans_per_row_group)
+        {
+            rows += traces[end].len();
+            end += 1;
+        }
+        let batch = RowGroupBuilder::new(&schema, &typed, rows).build(&traces[start..end])?;
+        writer.write(&batch).map_err(|e| e.to_string())?;
+        writer.flush().map_err(|e| e.to_string())?;
+        row_groups += 1;
+        start = end;
+    }
+    let data = writer.into_inner().map_err(|e| e.to_string())?;
+    let all = traces.iter().flatten();
+    let meta = BlockMeta {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        id: id.into(),
+        start_unix_nano: all.clone().map(|s| s.start_unix_nano).min().unwrap_or(0),
+        end_unix_nano: all
+            .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+            .max()
+            .unwrap_or(0),
+        traces: traces.len() as u64,
+        spans: spans as u64,
+        min_trace_id: hex(&traces[0][0].trace_id),
+        max_trace_id: hex(&traces[traces.len() - 1][0].trace_id),
+        row_groups,
+        bytes: data.len() as u64,
+        typed_columns: typed,
+    };
+    Ok(EncodedBlock { data, meta })
+}
+
+/// Picks the typed attribute columns of a block: frequent (scope, key, type) triples of
+/// span and resource attributes, most frequent first. A key's most frequent type gets the
+/// plain name (`span.http.status_code`); other types are suffixed (`span.http.status_code:string`).
+fn choose_typed_columns(
+    traces: &[Trace],
+    spans: usize,
+    options: &BlockOptions,
+) -> Vec<TypedColumn> {
+    let mut counts: HashMap<(&str, &str, ValueType), usize> = HashMap::new();
+    for span in traces.iter().flatten() {
+        for (scope, attrs) in [
+            ("span", &span.attributes),
+            ("resource", &span.resource.attributes),
+        ] {
+            for kv in attrs {
+                if kv.value.value_type() != ValueType::Opaque {
+                    *counts
+                        .entry((scope, kv.key.as_str(), kv.value.value_type()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let threshold = ((spans as f64 * options.typed_min_fraction).ceil() as usize).max(1);
+    let always = |scope: &str, key: &str| {
+        options
+            .always_typed
+            .iter()
+            .any(|(s, k)| s == scope && k == key)
+    };
+    let mut chosen: Vec<((&str, &str, ValueType), usize)> = counts
+        .into_iter()
+        .filter(|((scope, key, _), n)| *n >= threshold || always(scope, key))
+        .collect();
+    chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    chosen.truncate(options.max_typed_columns);
+    let mut named: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut out: Vec<TypedColumn> = chosen
+        .into_iter()
+        .map(|((scope, key, value_type), _)| {
+            let seen = named.entry((scope, key)).or_default();
+            *seen += 1;
+            let name = if *seen == 1 {
+                format!("{scope}.{key}")
+            } else {
+                format!("{scope}.{key}:{}", value_type.name())
+            };
+            TypedColumn {
+                name,
+                scope: scope.into(),
+                key: key.into(),
+                value_type,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Builders for one typed attribute column.
+enum TypedBuilder {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    StrList(ListBuilder<StringBuilder>),
+    IntList(ListBuilder<Int64Builder>),
+    FloatList(ListBuilder<Float64Builder>),
+    BoolList(ListBuilder<BooleanBuilder>),
+}
+
+impl TypedBuilder {
+    fn new(t: ValueType) -> Self {
+        match t {
+            ValueType::Str | ValueType::Opaque => TypedBuilder::Str(StringBuilder::new()),
+            ValueType::Int => TypedBuilder::Int(Int64Builder::new()),
+            ValueType::Float => TypedBuilder::Float(Float64Builder::new()),
+            ValueType::Bool => TypedBuilder::Bool(BooleanBuilder::new()),
+            ValueType::StrArray => TypedBuilder::StrList(ListBuilder::new(StringBuilder::new())),
+            ValueType::IntArray => TypedBuilder::IntList(ListBuilder::new(Int64Builder::new())),
+            ValueType::FloatArray => {
+                TypedBuilder::FloatList(ListBuilder::new(Float64Builder::new()))
+            }
+            ValueType::BoolArray => TypedBuilder::BoolList(ListBuilder::new(BooleanBuilder::new())),
+        }
+    }
+
+    /// Appends `value` (of this column's type) or null.
+    fn append(&mut self, value: Option<&Value>) {
+        match (self, value) {
+            (TypedBuilder::Str(b), Some(Value::Str(v))) => b.append_value(v),
+            (TypedBuilder::Int(b), Some(Value::Int(v))) => b.append_value(*v),
+            (TypedBuilder::Float(b), Some(Value::Float(v))) => b.append_value(*v),
+            (TypedBuilder::Bool(b), Some(Value::Bool(v))) => b.append_value(*v),
+            (TypedBuilder::StrList(b), Some(Value::StrArray(v))) => {
+                b.append_value(v.iter().map(Some))
+            }
+            (TypedBuilder::IntList(b), Some(Value::IntArray(v))) => {
+                b.append_value(v.iter().copied().map(Some))
+            }
+            (TypedBuilder::FloatList(b), Some(Value::FloatArray(v))) => {
+                b.append_value(v.iter().copied().map(Some))
+            }
+            (TypedBuilder::BoolList(b), Some(Value::BoolArray(v))) => {
+                b.append_value(v.iter().copied().map(Some))
+            }
+            (b, _) => b.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            TypedBuilder::Str(b) => b.append_null(),
+            TypedBuilder::Int(b) => b.append_null(),
+            TypedBuilder::Float(b) => b.append_null(),
+            TypedBuilder::Bool(b) => b.append_null(),
+            TypedBuilder::StrList(b) => b.append_null(),
+            TypedBuilder::IntList(b) => b.append_null(),
+            TypedBuilder::FloatList(b) => b.append_null(),
+            TypedBuilder::BoolList(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            TypedBuilder::Str(b) => Arc::new(b.finish()),
+            TypedBuilder::Int(b) => Arc::new(b.finish()),
+            TypedBuilder::Float(b) => Arc::new(b.finish()),
+            TypedBuilder::Bool(b) => Arc::new(b.finish()),
+            TypedBuilder::StrList(b) => Arc::new(b.finish()),
+            TypedBuilder::IntList(b) => Arc::new(b.finish()),
+            TypedBuilder::FloatList(b) => Arc::new(b.finish()),
+            TypedBuilder::BoolList(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Builds the record batch of one row group.
+struct RowGroupBuilder<'a> {
+    schema: &'a SchemaRef,
+    typed: Vec<TypedBuilder>,
+    typed_index: HashMap<(&'a str, &'a str, ValueType), usize>,
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    parent_span_id: FixedSizeBinaryBuilder,
+    name: StringBuilder,
+    kind: Int8Builder,
+    status_code: Int8Builder,
+    status_message: StringBuilder,
+    start: UInt64Builder,
+    duration: UInt64Builder,
+    left: Int32Builder,
+    right: Int32Builder,
+    parent: Int32Builder,
+    root_service: StringBuilder,
+    root_name: StringBuilder,
+    trace_start: UInt64Builder,
+    trace_duration: UInt64Builder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    trace_state: StringBuilder,
+    flags: UInt32Builder,
+    dropped_attributes: UInt32Builder,
+    dropped_events: UInt32Builder,
+    dropped_links: UInt32Builder,
+    resource_dropped: UInt32Builder,
+    resource_schema_url: StringBuilder,
+    scope_dropped: UInt32Builder,
+    scope_schema_url: StringBuilder,
+    span_attrs: EntryListBuilder,
+    resource_attrs: EntryListBuilder,
+    scope_attrs: EntryListBuilder,
+    events: NestedList,
+    event_time: UInt64Builder,
+    event_name: StringBuilder,
+    event_attrs: EntryListBuilder,
+    event_dropped: UInt32Builder,
+    links: NestedList,
+    link_trace_id: FixedSizeBinaryBuilder,
+    link_span_id: FixedSizeBinaryBuilder,
+    link_trace_state: StringBuilder,
+    link_flags: UInt32Builder,
+    link_attrs: EntryListBuilder,
+    link_dropped: UInt32Builder,
+}
+
+/// Offsets of a list column whose items are built separately.
+#[derive(Default)]
+struct NestedList {
+    offsets: Vec<i32>,
+}
+
+impl NestedList {
+    fn push(&mut self, items: usize) {
+        let last = *self.offsets.last().unwrap_or(&0);
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.offsets.push(last + items as i32);
+    }
+
+    fn finish(
+        &mut self,
+        fields: datafusion::arrow::datatypes::Fields,
+        columns: Vec<ArrayRef>,
+    ) -> ArrayRef {
+        let mut offsets = std::mem::take(&mut self.offsets);
+        if offsets.is_empty() {
+            offsets.push(0);
+        }
+        let items = StructArray::new(fields.clone(), columns, None);
+        let field = Arc::new(datafusion::arrow::datatypes::Field::new(
+            "item",
+            DataType::Struct(fields),
+            false,
+        ));
+        Arc::new(ListArray::new(
+            field,
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(items),
+            None,
+        ))
+    }
+}
+
+impl<'a> RowGroupBuilder<'a> {
+    fn new(schema: &'a SchemaRef, typed: &'a [TypedColumn], rows: usize) -> Self {
+        let id = |n| FixedSizeBinaryBuilder::with_capacity(rows, n);
+        RowGroupBuilder {
+            schema,
+            typed: typed
+                .iter()
+                .map(|c| TypedBuilder::new(c.value_type))
+                .collect(),
+            typed_index: typed
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ((c.scope.as_str(), c.key.as_str(), c.value_type), i))
+                .collect(),
+            trace_id: id(16),
+            span_id: id(8),
+            parent_span_id: id(8),
+            name: StringBuilder::new(),
+            kind: Int8Builder::with_capacity(rows),
+            status_code: Int8Builder::with_capacity(rows),
+            status_message: StringBuilder::new(),
+            start: UInt64Builder::with_capacity(rows),
+            duration: UInt64Builder::with_capacity(rows),
+            left: Int32Builder::with_capacity(rows),
+            right: Int32Builder::with_capacity(rows),
+            parent: Int32Builder::with_capacity(rows),
+            root_service: StringBuilder::new(),
+            root_name: StringBuilder::new(),
+            trace_start: UInt64Builder::with_capacity(rows),
+            trace_duration: UInt64Builder::with_capacity(rows),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            flags: UInt32Builder::with_capacity(rows),
+            dropped_attributes: UInt32Builder::with_capacity(rows),
+            dropped_events: UInt32Builder::with_capacity(rows),
+            dropped_links: UInt32Builder::with_capacity(rows),
+            resource_dropped: UInt32Builder::with_capacity(rows),
+            resource_schema_url: StringBuilder::new(),
+            scope_dropped: UInt32Builder::with_capacity(rows),
+            scope_schema_url: StringBuilder::new(),
+            span_attrs: EntryListBuilder::default(),
+            resource_attrs: EntryListBuilder::default(),
+            scope_attrs: EntryListBuilder::default(),
+            events: NestedList::default(),
+            event_time: UInt64Builder::new(),
+            event_name: StringBuilder::new(),
+            event_attrs: EntryListBuilder::default(),
+            event_dropped: UInt32Builder::new(),
+            links: NestedList::default(),
+            link_trace_id: id(16),
+            link_span_id: id(8),
+            link_trace_state: StringBuilder::new(),
+            link_flags: UInt32Builder::new(),
+            link_attrs: EntryListBuilder::default(),
+            link_dropped: UInt32Builder::new(),
+        }
+    }
+
+    fn build(mut self, traces: &[Trace]) -> Result<RecordBatch, String> {
+        let mut filled = vec![false; self.typed.len()];
+        let mut rest: Vec<&KeyValue> = Vec::new();
+        for trace in traces {
+            let spans: Vec<&Span> = trace.iter().collect();
+            let numbers = nested_sets(&spans);
+            let root = root_span(&spans);
+            let trace_start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+            let trace_end = spans
+                .iter()
+                .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+                .max()
+                .unwrap_or(0);
+            for (span, n) in spans.iter().zip(&numbers) {
+                self.trace_id
+                    .append_value(span.trace_id)
+                    .map_err(|e| e.to_string())?;
+                self.span_id
+                    .append_value(span.span_id)
+                    .map_err(|e| e.to_string())?;
+                match span.parent_span_id {
+                    Some(p) => self
+                        .parent_span_id
+                        .append_value(p)
+                        .map_err(|e| e.to_string())?,
+                    None => self.parent_span_id.append_null(),
+                }
+                self.name.append_value(&span.name);
+                self.kind.append_value(span.kind);
+                self.status_code.append_value(span.status_code);
+                self.status_message.append_value(&span.status_message);
+                self.start.append_value(span.start_unix_nano);
+                self.duration.append_value(span.duration_nano());
+                self.left.append_value(n.left);
+                self.right.append_value(n.right);
+                self.parent.append_value(n.parent);
+                self.root_service
+                    .append_option(root.and_then(|r| r.resource.service_name()));
+                self.root_name.append_option(root.map(|r| r.name.as_str()));
+                self.trace_start.append_value(trace_start);
+                self.trace_duration.append_value(trace_end - trace_start);
+                self.scope_name.append_value(&span.scope.name);
+                self.scope_version.append_value(&span.scope.version);
+                self.trace_state.append_value(&span.trace_state);
+                self.flags.append_value(span.flags);
+                self.dropped_attributes
+                    .append_value(span.dropped_attributes_count);
+                self.dropped_events.append_value(span.dropped_events_count);
+                self.dropped_links.append_value(span.dropped_links_count);
+                self.resource_dropped
+                    .append_value(span.resource.dropped_attributes_count);
+                self.resource_schema_url
+                    .append_value(&span.resource.schema_url);
+                self.scope_dropped
+                    .append_value(span.scope.dropped_attributes_count);
+                self.scope_schema_url.append_value(&span.scope.schema_url);
+                self.scope_attrs.append(&span.scope.attributes);
+
+                filled.iter_mut().for_each(|f| *f = false);
+                for (scope, attrs) in [
+                    ("span", &span.attributes),
+                    ("resource", &span.resource.attributes),
+                ] {
+                    rest.clear();
+                    for kv in attrs.iter() {
+                        let slot =
+                            self.typed_index
+                                .get(&(scope, kv.key.as_str(), kv.value.value_type()));
+                        match slot {
+                            Some(&i) if !filled[i] => {
+                                filled[i] = true;
+                                self.typed[i].append(Some(&kv.value));
+                            }
+                            _ => rest.push(kv),
+                        }
+                    }
+                    let list = if scope == "span" {
+                        &mut self.span_attrs
+                    } else {
+                        &mut self.resource_attrs
+                    };
+                    list.append(rest.iter().copied());
+                }
+                for (i, f) in filled.iter().enumerate() {
+                    if !f {
+                        self.typed[i].append_null();
+                    }
+                }
+
+                self.events.push(span.events.len());
+                for e in &span.events {
+                    self.event_time.append_value(e.time_unix_nano);
+                    self.event_name.append_value(&e.name);
+                    self.event_attrs.append(&e.attributes);
+                    self.event_dropped.append_value(e.dropped_attributes_count);
+                }
+                self.links.push(span.links.len());
+                for l in &span.links {
+                    self.link_trace_id
+                        .append_value(l.trace_id)
+                        .map_err(|e| e.to_string())?;
+                    self.link_span_id
+                        .append_value(l.span_id)
+                        .map_err(|e| e.to_string())?;
+                    self.link_trace_state.append_value(&l.trace_state);
+                    self.link_flags.append_value(l.flags);
+                    self.link_attrs.append(&l.attributes);
+                    self.link_dropped.append_value(l.dropped_attributes_count);
+                }
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.start.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.left.finish()),
+            Arc::new(self.right.finish()),
+            Arc::new(self.parent.finish()),
+            Arc::new(self.root_service.finish()),
+            Arc::new(self.root_name.finish()),
+            Arc::new(self.trace_start.finish()),
+            Arc::new(self.trace_duration.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+            Arc::new(self.dropped_events.finish()),
+            Arc::new(self.dropped_links.finish()),
+            Arc::new(self.resource_dropped.finish()),
+            Arc::new(self.resource_schema_url.finish()),
+            Arc::new(self.scope_dropped.finish()),
+            Arc::new(self.scope_schema_url.finish()),
+        ];
+        columns.extend(self.typed.iter_mut().map(TypedBuilder::finish));
+        columns.push(self.span_attrs.finish());
+        columns.push(self.resource_attrs.finish());
+        columns.push(self.scope_attrs.finish());
+        let event_columns: Vec<ArrayRef> = vec![
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.event_name.finish()),
+            self.event_attrs.finish(),
+            Arc::new(self.event_dropped.finish()),
+        ];
+        columns.push(self.events.finish(event_fields(), event_columns));
+        let link_columns: Vec<ArrayRef> = vec![
+            finish_fixed(&mut self.link_trace_id, 16),
+            finish_fixed(&mut self.link_span_id, 8),
+            Arc::new(self.link_trace_state.finish()),
+            Arc::new(self.link_flags.finish()),
+            self.link_attrs.finish(),
+            Arc::new(self.link_dropped.finish()),
+        ];
+        columns.push(self.links.finish(link_fields(), link_columns));
+        RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(|e| e.to_string())
+    }
+}
+
+/// An empty fixed-size binary builder finishes with the width it was created with.
+fn finish_fixed(b: &mut FixedSizeBinaryBuilder, width: i32) -> ArrayRef {
+    if b.is_empty() {
+        Arc::new(FixedSizeBinaryBuilder::new(width).finish())
+    } else {
+        Arc::new(b.finish())
+    }
+}
+
+/// Tempo's root span: a span without a parent and without a `child_of` link into its own
+/// trace; when several qualify, the last one in trace order.
+fn root_span<'s>(spans: &[&'s Span]) -> Option<&'s Span> {
+    spans
+        .iter()
+        .rev()
+        .find(|s| {
+            s.parent_span_id.is_none()
+                && !s.links.iter().any(|l| {
+                    l.trace_id == s.trace_id
+                        && l.attributes.iter().any(|kv| {
+                            kv.key == "opentracing.ref_type"
+                                && kv.value == Value::Str("child_of".into())
+                        })
+                })
+        })
+        .copied()
+}

@@ -1,0 +1,408 @@
+//! Blocks end to end: OTLP → spans → block → spans is lossless; bad input is refused
+//! with its place named and the store left unchanged; the span table reads every block.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::functions_aggregate::count::count;
+use datafusion::prelude::{col, lit};
+use traceql_exec::block::reader::decode_block;
+use traceql_exec::block::{BlockOptions, Trace, encode_block};
+use traceql_exec::generate::Generator;
+use traceql_exec::ingest::{IngestError, ingest_files, write_traces};
+use traceql_exec::model::{KeyValue, Span};
+use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
+use traceql_exec::store::Store;
+use traceql_exec::table::{session_context, span_table};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn conformance(file: &str) -> PathBuf {
+    let dir = std::env::var_os("TRACEQL_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/conformance"));
+    let path = dir.join(file);
+    assert!(
+        path.exists(),
+        "conformance data {} is required",
+        path.display()
+    );
+    path
+}
+
+fn sdk(file: &str) -> PathBuf {
+    repo().join("testdata/otlp").join(file)
+}
+
+fn read(paths: &[PathBuf]) -> Vec<Span> {
+    paths
+        .iter()
+        .flat_map(|p| read_file(p, false).unwrap_or_else(|e| panic!("{e}")).spans)
+        .collect()
+}
+
+fn sorted(kvs: &[KeyValue]) -> Vec<KeyValue> {
+    let mut kvs = kvs.to_vec();
+    kvs.sort_by(|a, b| (&a.key, format!("{:?}", a.value)).cmp(&(&b.key, format!("{:?}", b.value))));
+    kvs
+}
+
+/// Spans in a canonical order with attribute lists sorted (a block keeps every attribute,
+/// but typed columns and fallback lists do not keep their order).
+fn normalize(spans: &[Span]) -> Vec<Span> {
+    let mut out: Vec<Span> = spans
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.attributes = sorted(&s.attributes);
+            let mut resource = (*s.resource).clone();
+            resource.attributes = sorted(&resource.attributes);
+            s.resource = resource.into();
+            s
+        })
+        .collect();
+    out.sort_by_key(|s| (s.trace_id, s.span_id, s.start_unix_nano));
+    out
+}
+
+fn by_trace(spans: Vec<Span>) -> Vec<Trace> {
+    let mut traces: BTreeMap<_, Trace> = BTreeMap::new();
+    for s in spans {
+        traces.entry(s.trace_id).or_default().push(s);
+    }
+    traces.into_values().collect()
+}
+
+fn round_trip(spans: &[Span], options: &BlockOptions) -> Vec<Span> {
+    let block = encode_block("test", &by_trace(spans.to_vec()), options).expect("encodes");
+    decode_block(Bytes::from(block.data), &block.meta).expect("decodes")
+}
+
+fn assert_lossless(spans: &[Span]) {
+    assert!(!spans.is_empty());
+    let back = round_trip(spans, &BlockOptions::default());
+    assert_eq!(normalize(&back), normalize(spans));
+    // Also when nothing gets a typed column, and when everything does.
+    let none = BlockOptions {
+        typed_min_fraction: 2.0,
+        always_typed: vec![],
+        ..BlockOptions::default()
+    };
+    assert_eq!(normalize(&round_trip(spans, &none)), normalize(spans));
+    let all = BlockOptions {
+        typed_min_fraction: 0.0,
+        ..BlockOptions::default()
+    };
+    assert_eq!(normalize(&round_trip(spans, &all)), normalize(spans));
+}
+
+#[test]
+fn the_tempo_fixture_trace_is_lossless() {
+    let spans = read(&[conformance("fixture_trace.otlp.json")]);
+    assert_eq!(spans.len(), 2);
+    // Duplicate keys (a string and an int service.name) and opaque values survive.
+    let dupes = spans[0]
+        .resource
+        .attributes
+        .iter()
+        .filter(|kv| kv.key == "service.name")
+        .count();
+    assert_eq!(dupes, 2);
+    assert_lossless(&spans);
+}
+
+#[test]
+fn the_engine_fixture_traces_are_lossless() {
+    assert_lossless(&read(&[conformance("engine_fixture_traces.otlp.json")]));
+}
+
+#[test]
+fn generated_traces_are_lossless() {
+    let mut g = Generator::new(3, 1_000_000_000, 10_000_000);
+    let spans: Vec<Span> = (0..300).flat_map(|_| g.next_trace()).collect();
+    assert_lossless(&spans);
+}
+
+#[test]
+fn otlp_round_trips_through_the_model() {
+    for file in ["fixture_trace.otlp.json", "engine_fixture_traces.otlp.json"] {
+        let spans = read(&[conformance(file)]);
+        let again: Vec<Span> = spans_from_request(request_from_spans(&spans))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(again, spans, "{file}");
+    }
+}
+
+#[test]
+fn real_sdk_output_reads_the_same_as_json_protobuf_and_compressed() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sdk("sdk-expected.json")).unwrap()).unwrap();
+    let sent = expected["spans"].as_u64().unwrap() as usize;
+    let protobuf = read(&[sdk("sdk-1.binpb"), sdk("sdk-2.binpb"), sdk("sdk-3.binpb")]);
+    let json = read(&[sdk("sdk-1.json"), sdk("sdk-2.json"), sdk("sdk-3.json")]);
+    let lines = read(&[sdk("sdk.jsonl")]);
+    let gzip = read(&[sdk("sdk-all.binpb.gz")]);
+    let zstd = read(&[sdk("sdk-all.binpb.zst")]);
+    assert_eq!(protobuf.len(), sent);
+    for (name, other) in [
+        ("json", &json),
+        ("json lines", &lines),
+        ("gzip", &gzip),
+        ("zstd", &zstd),
+    ] {
+        assert_eq!(normalize(other), normalize(&protobuf), "{name}");
+    }
+    assert_lossless(&protobuf);
+    let traces: HashSet<_> = protobuf.iter().map(|s| s.trace_id).collect();
+    assert_eq!(traces.len() as u64, expected["traces"].as_u64().unwrap());
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("traceql-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn bad_input_names_the_file_and_leaves_the_store_unchanged() {
+    let dir = temp_dir("bad-input");
+    let store = Store::local(&dir.join("store"), true).unwrap();
+    let options = BlockOptions::default();
+    ingest_files(&store, &[sdk("sdk-1.binpb")], &options, false, &|_| {})
+        .await
+        .unwrap();
+    let before = store.list_blocks().await.unwrap();
+    assert_eq!(before.len(), 1);
+
+    let whole = std::fs::read(sdk("sdk-3.binpb")).unwrap();
+    let truncated = write(&dir, "truncated.binpb", &whole[..whole.len() / 2]);
+    let not_otlp = write(&dir, "notes.txt", b"this is not OTLP");
+    let bad_json = write(
+        &dir,
+        "bad.jsonl",
+        b"{\"resourceSpans\": []}\n{\"resourceSpans\": 5}\n",
+    );
+    let bad_id = write(
+        &dir,
+        "bad-id.json",
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"0102030405060708","name":"x"}]}]}]}"#,
+    );
+    for (file, expect) in [
+        (
+            &truncated,
+            "truncated.binpb: not OTLP/JSON and not valid OTLP/protobuf",
+        ),
+        (
+            &not_otlp,
+            "notes.txt: not OTLP/JSON and not valid OTLP/protobuf",
+        ),
+        (
+            &bad_json,
+            "bad.jsonl:2: invalid OTLP/JSON: invalid type: integer `5`",
+        ),
+        (
+            &bad_id,
+            "bad-id.json:1: resourceSpans[0].scopeSpans[0].spans[0]: trace id must be 16 bytes, got 2",
+        ),
+    ] {
+        let files = [sdk("sdk-2.binpb"), file.clone()];
+        let Err(IngestError::Input(err)) =
+            ingest_files(&store, &files, &options, false, &|_| {}).await
+        else {
+            panic!("{} was accepted", file.display());
+        };
+        assert!(err.to_string().contains(expect), "{err}");
+        assert_eq!(
+            store.list_blocks().await.unwrap(),
+            before,
+            "the store changed"
+        );
+    }
+
+    // With skip_invalid, the good records go in and the bad ones are counted.
+    let files = [sdk("sdk-2.binpb"), truncated, bad_json, bad_id];
+    let report = ingest_files(&store, &files, &options, true, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.skipped.len(), 3, "{:?}", report.skipped);
+    assert_eq!(report.spans, read(&[sdk("sdk-2.binpb")]).len() as u64);
+    assert_eq!(store.list_blocks().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_block_without_meta_json_is_invisible() {
+    let dir = temp_dir("no-meta");
+    let store = Store::local(&dir, true).unwrap();
+    let spans = read(&[sdk("sdk-1.binpb")]);
+    let block = encode_block("half-written", &by_trace(spans), &BlockOptions::default()).unwrap();
+    let data = dir.join("single-tenant/half-written");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("data.parquet"), &block.data).unwrap();
+    assert!(store.list_blocks().await.unwrap().is_empty());
+    store.write_block(&block).await.unwrap();
+    let blocks = store.list_blocks().await.unwrap();
+    assert_eq!(blocks.len(), 1);
+    let back = decode_block(store.read_data("half-written").await.unwrap(), &blocks[0]).unwrap();
+    assert_eq!(back.len() as u64, blocks[0].spans);
+}
+
+#[test]
+fn row_groups_never_split_a_trace() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut g = Generator::new(11, 0, 1_000_000);
+    let spans: Vec<Span> = (0..400).flat_map(|_| g.next_trace()).collect();
+    let options = BlockOptions {
+        spans_per_row_group: 200,
+        ..BlockOptions::default()
+    };
+    let block = encode_block("rg", &by_trace(spans.clone()), &options).unwrap();
+    let reader = SerializedFileReader::new(Bytes::from(block.data.clone())).unwrap();
+    let groups = reader.metadata().num_row_groups();
+    assert!(groups > 5, "{groups} row groups");
+    assert_eq!(block.meta.row_groups as usize, groups);
+    // Decoding row group by row group: no trace id in two groups, and sorted.
+    let back = decode_block(Bytes::from(block.data), &block.meta).unwrap();
+    let mut offset = 0;
+    let mut seen = HashSet::new();
+    let mut last = [0u8; 16];
+    for g in 0..groups {
+        let rows = reader.metadata().row_group(g).num_rows() as usize;
+        let ids: HashSet<_> = back[offset..offset + rows]
+            .iter()
+            .map(|s| s.trace_id)
+            .collect();
+        assert!(ids.is_disjoint(&seen), "a trace spans row groups");
+        seen.extend(ids);
+        offset += rows;
+    }
+    for s in &back {
+        assert!(s.trace_id >= last);
+        last = s.trace_id;
+    }
+    assert_eq!(normalize(&back), normalize(&spans));
+}
+
+#[tokio::test]
+async fn spans_of_a_trace_in_several_files_land_in_one_block() {
+    let dir = temp_dir("split-trace");
+    let store = Store::local(&dir, true).unwrap();
+    // One trace per block: a trace split over two files still lands whole in one block.
+    let options = BlockOptions {
+        spans_per_block: 1,
+        ..BlockOptions::default()
+    };
+    let files = [sdk("sdk-1.binpb"), sdk("sdk-2.binpb"), sdk("sdk-3.binpb")];
+    let report = ingest_files(&store, &files, &options, false, &|_| {})
+        .await
+        .unwrap();
+    let blocks = store.list_blocks().await.unwrap();
+    assert_eq!(report.blocks as usize, blocks.len());
+    assert_eq!(blocks.len(), 4);
+    let mut traces = HashSet::new();
+    for b in &blocks {
+        assert_eq!(b.traces, 1);
+        let spans = decode_block(store.read_data(&b.id).await.unwrap(), b).unwrap();
+        assert!(traces.insert(spans[0].trace_id), "a trace in two blocks");
+    }
+}
+
+#[tokio::test]
+async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
+    let store = Store::in_memory("table-test");
+    let mut g = Generator::new(5, 0, 1_000_000);
+    let generated: Vec<Trace> = by_trace((0..200).flat_map(|_| g.next_trace()).collect());
+    let sdk_traces = by_trace(read(&[
+        sdk("sdk-1.binpb"),
+        sdk("sdk-2.binpb"),
+        sdk("sdk-3.binpb"),
+    ]));
+    let options = BlockOptions::default();
+    let mut n = 0;
+    write_traces(
+        &store,
+        generated.clone(),
+        &options,
+        || {
+            n += 1;
+            format!("gen-{n}")
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    write_traces(
+        &store,
+        sdk_traces.clone(),
+        &options,
+        || "sdk".to_string(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let blocks = store.list_blocks().await.unwrap();
+    assert_eq!(blocks.len(), 2);
+    // `span.cart.items` is typed in the generated block only.
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b.typed_columns.iter().any(|c| c.name == "span.cart.items"))
+    );
+    assert!(
+        blocks
+            .iter()
+            .any(|b| !b.typed_columns.iter().any(|c| c.name == "span.cart.items"))
+    );
+
+    let ctx = session_context();
+    let table = span_table(&ctx, &store, &blocks).await.unwrap();
+    let df = ctx.read_table(table).unwrap();
+    let total: usize = generated.iter().chain(&sdk_traces).map(Vec::len).sum();
+    assert_eq!(df.clone().count().await.unwrap(), total);
+
+    let with_items = generated
+        .iter()
+        .flatten()
+        .filter(|s| s.attributes.iter().any(|kv| kv.key == "cart.items"))
+        .count();
+    let counted = df
+        .clone()
+        .filter(col("\"span.cart.items\"").is_not_null())
+        .unwrap()
+        .aggregate(vec![], vec![count(lit(1))])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let value = counted[0].column(0).as_primitive::<Int64Type>().value(0);
+    assert_eq!(value as usize, with_items);
+
+    let errors = df
+        .filter(col("status_code").eq(lit(2i8)))
+        .unwrap()
+        .select_columns(&["trace_id", "name"])
+        .unwrap();
+    let batches = errors.collect().await.unwrap();
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let expected = generated
+        .iter()
+        .chain(&sdk_traces)
+        .flatten()
+        .filter(|s| s.status_code == 2)
+        .count();
+    assert_eq!(rows, expected);
+    assert!(batches.iter().all(|b| b.column(1).null_count() == 0));
+}
