@@ -406,3 +406,91 @@ async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
     assert_eq!(rows, expected);
     assert!(batches.iter().all(|b| b.column(1).null_count() == 0));
 }
+
+/// The `total → matched` counts of a pruning metric in a rendered plan.
+fn pruning(rendered: &str, metric: &str) -> (usize, usize) {
+    let at = rendered
+        .find(&format!("{metric}="))
+        .unwrap_or_else(|| panic!("no {metric} in\n{rendered}"));
+    let text = &rendered[at + metric.len() + 1..];
+    let mut numbers = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    let total = numbers.next().unwrap().parse().unwrap();
+    let matched = numbers.next().unwrap().parse().unwrap();
+    (total, matched)
+}
+
+#[tokio::test]
+async fn lookups_by_trace_and_span_id_prune_row_groups() {
+    use datafusion::physical_plan::{collect, display::DisplayableExecutionPlan};
+    let store = Store::in_memory("pruning");
+    let mut g = Generator::new(9, 0, 1_000_000);
+    let traces = by_trace((0..2_000).flat_map(|_| g.next_trace()).collect());
+    let options = BlockOptions {
+        spans_per_row_group: 2_000,
+        ..BlockOptions::default()
+    };
+    write_traces(
+        &store,
+        traces.clone(),
+        &options,
+        || "b".to_string(),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let blocks = store.list_blocks().await.unwrap();
+    assert!(
+        blocks[0].row_groups >= 10,
+        "{} row groups",
+        blocks[0].row_groups
+    );
+    let target = &traces[traces.len() / 2];
+
+    let ctx = session_context();
+    let table = span_table(&ctx, &store, &blocks).await.unwrap();
+    for (column, value, metric) in [
+        (
+            "trace_id",
+            target[0].trace_id.to_vec(),
+            "row_groups_pruned_statistics",
+        ),
+        (
+            "span_id",
+            target[target.len() - 1].span_id.to_vec(),
+            "row_groups_pruned_bloom_filter",
+        ),
+    ] {
+        let df = ctx
+            .read_table(table.clone())
+            .unwrap()
+            .filter(
+                col(column).eq(lit(datafusion::scalar::ScalarValue::FixedSizeBinary(
+                    value.len() as i32,
+                    Some(value),
+                ))),
+            )
+            .unwrap()
+            .select_columns(&["trace_id", "span_id"])
+            .unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let batches = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let expected = if column == "trace_id" {
+            target.len()
+        } else {
+            1
+        };
+        assert_eq!(rows, expected, "{column}");
+        let rendered = DisplayableExecutionPlan::with_metrics(plan.as_ref())
+            .indent(true)
+            .to_string();
+        let (total, matched) = pruning(&rendered, metric);
+        assert_eq!(total as u64, blocks[0].row_groups, "{rendered}");
+        assert_eq!(
+            matched, 1,
+            "{column}: only the row group holding the id is read\n{rendered}"
+        );
+    }
+}

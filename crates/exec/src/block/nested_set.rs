@@ -12,7 +12,7 @@
 //! not of the true roots (whose `parent` is -1). Spans caught in a parent cycle are
 //! numbered from the first of them met in input order.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::{Span, SpanId};
 
@@ -33,20 +33,28 @@ pub struct NestedSet {
 /// parent id is shared takes the server span as parent, or the client span if the child
 /// is itself a server span.
 pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
-    let mut by_id: HashMap<SpanId, Vec<usize>> = HashMap::with_capacity(spans.len());
+    let n = spans.len();
+    // First span of each id, plus the rare ids shared by several spans.
+    let mut first: HashMap<SpanId, usize> =
+        HashMap::with_capacity_and_hasher(n, Default::default());
+    let mut shared: HashMap<SpanId, Vec<usize>> = HashMap::default();
     for (i, s) in spans.iter().enumerate() {
-        by_id.entry(s.span_id).or_default().push(i);
+        if let Some(&j) = first.get(&s.span_id) {
+            shared.entry(s.span_id).or_insert_with(|| vec![j]).push(i);
+        } else {
+            first.insert(s.span_id, i);
+        }
     }
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
+    let mut parent_of: Vec<Option<usize>> = vec![None; n];
     let mut roots: Vec<(usize, i32)> = Vec::new();
-    let mut orphan_groups: HashMap<SpanId, i32> = HashMap::new();
+    let mut orphan_groups: HashMap<SpanId, i32> = HashMap::default();
     for (i, s) in spans.iter().enumerate() {
-        let parent = s.parent_span_id.and_then(|p| {
-            let candidates = by_id.get(&p)?;
-            pick_parent(spans, candidates, i)
+        let parent = s.parent_span_id.and_then(|p| match shared.get(&p) {
+            Some(candidates) => pick_parent(spans, candidates, i),
+            None => first.get(&p).copied().filter(|&j| j != i),
         });
         match (s.parent_span_id, parent) {
-            (_, Some(p)) => children[p].push(i),
+            (_, Some(p)) => parent_of[i] = Some(p),
             (None, None) => roots.push((i, -1)),
             (Some(missing), None) => {
                 let next = -2 - orphan_groups.len() as i32;
@@ -55,20 +63,38 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
             }
         }
     }
+    // Children of each span, in input order, as one array with offsets.
+    let mut offsets = vec![0usize; n + 1];
+    for p in parent_of.iter().flatten() {
+        offsets[p + 1] += 1;
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    let mut fill = offsets.clone();
+    let mut children = vec![0usize; offsets[n]];
+    for (i, p) in parent_of.iter().enumerate() {
+        if let Some(p) = *p {
+            children[fill[p]] = i;
+            fill[p] += 1;
+        }
+    }
+    let children_of = |i: usize| &children[offsets[i]..offsets[i + 1]];
+
     let mut out = vec![
         NestedSet {
             left: 0,
             right: 0,
             parent: 0
         };
-        spans.len()
+        n
     ];
-    let mut visited = vec![false; spans.len()];
+    let mut visited = vec![false; n];
     let mut counter = 0i32;
+    // Explicit stack of (span, next child index): no recursion on deep traces.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     let mut walk =
         |start: usize, parent: i32, out: &mut Vec<NestedSet>, visited: &mut Vec<bool>| {
-            // Explicit stack of (span, next child index): no recursion on deep traces.
-            let mut stack: Vec<(usize, usize)> = Vec::new();
             counter += 1;
             visited[start] = true;
             out[start] = NestedSet {
@@ -79,7 +105,7 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
             stack.push((start, 0));
             while let Some((node, next)) = stack.last_mut() {
                 let node = *node;
-                match children[node].get(*next) {
+                match children_of(node).get(*next) {
                     Some(&child) => {
                         *next += 1;
                         if visited[child] {
@@ -106,7 +132,7 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
         walk(root, parent, &mut out, &mut visited);
     }
     // Spans in a parent cycle are reachable from no root.
-    for i in 0..spans.len() {
+    for i in 0..n {
         if !visited[i] {
             walk(i, -1, &mut out, &mut visited);
         }

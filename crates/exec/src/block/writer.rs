@@ -1,8 +1,9 @@
 //! Encodes traces into one block: a Parquet file sorted by trace id (then start time)
 //! whose row groups never split a trace, and its [`BlockMeta`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int8Builder,
@@ -138,7 +139,7 @@ fn choose_typed_columns(
     spans: usize,
     options: &BlockOptions,
 ) -> Vec<TypedColumn> {
-    let mut counts: HashMap<(&str, &str, ValueType), usize> = HashMap::new();
+    let mut counts: HashMap<(&str, &str, ValueType), usize> = HashMap::default();
     for span in traces.iter().flatten() {
         for (scope, attrs) in [
             ("span", &span.attributes),
@@ -166,7 +167,7 @@ fn choose_typed_columns(
         .collect();
     chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     chosen.truncate(options.max_typed_columns);
-    let mut named: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut named: HashMap<(&str, &str), usize> = HashMap::default();
     let mut out: Vec<TypedColumn> = chosen
         .into_iter()
         .map(|((scope, key, value_type), _)| {
