@@ -6,6 +6,7 @@ use std::sync::Arc;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
+use traceql_exec::block::BlockOptions;
 use traceql_exec::store::{Store, StoreError, open_store};
 
 /// The environment variable naming the default store.
@@ -23,8 +24,34 @@ fn named(data: Option<&str>) -> Option<String> {
         .or_else(|| std::env::var(DATA_ENV).ok().filter(|v| !v.is_empty()))
 }
 
+/// Where and how commands that write blocks write them.
+#[derive(clap::Args)]
+pub struct WriteArgs {
+    /// The store to write to (a directory; default `$TRACEQL_DATA`).
+    #[arg(long, value_name = "STORE")]
+    data: Option<String>,
+    /// Spans per block (blocks end at trace boundaries).
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    block_spans: usize,
+}
+
+impl WriteArgs {
+    /// The store, created if needed: `--data` or `$TRACEQL_DATA` is required.
+    pub fn store(&self) -> Result<Store, StoreError> {
+        writable(self.data.as_deref())
+    }
+
+    /// Block options with the requested block size.
+    pub fn block_options(&self) -> BlockOptions {
+        BlockOptions {
+            spans_per_block: self.block_spans.max(1),
+            ..BlockOptions::default()
+        }
+    }
+}
+
 /// The store to write to: `--data` or `$TRACEQL_DATA` is required.
-pub fn writable(data: Option<&str>) -> Result<Store, StoreError> {
+fn writable(data: Option<&str>) -> Result<Store, StoreError> {
     match named(data) {
         Some(location) => open_store(&location, true),
         None => Err(StoreError {

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::{Generator, Rng};
 use traceql_exec::ingest::write_traces;
 
@@ -18,23 +17,19 @@ pub const GENERATED_START_UNIX_NANO: u64 = 1_793_491_200_000_000_000;
 /// Arguments of `traceql gen`.
 #[derive(Args)]
 pub struct GenArgs {
-    /// The store to write to (a directory; default `$TRACEQL_DATA`).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    write: data::WriteArgs,
     /// How many traces to generate (consumer traces of queued messages included).
     #[arg(long, value_name = "N")]
     traces: usize,
     /// Random seed: the same seed gives the same traces and blocks.
     #[arg(long, default_value_t = 1, value_name = "S")]
     seed: u64,
-    /// Spans per block (blocks end at trace boundaries).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    block_spans: usize,
 }
 
 /// Runs `traceql gen`.
 pub async fn run(args: &GenArgs) -> ExitCode {
-    let store = match data::writable(args.data.as_deref()) {
+    let store = match args.write.store() {
         Ok(store) => store,
         Err(e) => return crate::fail(&e),
     };
@@ -52,10 +47,7 @@ pub async fn run(args: &GenArgs) -> ExitCode {
             .into_uuid()
             .to_string()
     };
-    let options = BlockOptions {
-        spans_per_block: args.block_spans.max(1),
-        ..BlockOptions::default()
-    };
+    let options = args.write.block_options();
     let bar = progress_bar();
     let report = write_traces(&store, traces, &options, block_id, &|p| show(&bar, p)).await;
     bar.finish_and_clear();

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use traceql_exec::block::BlockOptions;
 use traceql_exec::ingest::{Progress, ingest_files};
 use traceql_exec::otlp::find_input_files;
 
@@ -15,9 +14,8 @@ use crate::data;
 /// Arguments of `traceql ingest`.
 #[derive(Args)]
 pub struct IngestArgs {
-    /// The store to write to (a directory; default `$TRACEQL_DATA`).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    write: data::WriteArgs,
     /// OTLP files or directories (searched recursively): OTLP/JSON, JSON lines, or
     /// protobuf (`.pb`, `.binpb`), optionally gzip or zstd compressed.
     #[arg(required = true, value_name = "PATH")]
@@ -25,14 +23,11 @@ pub struct IngestArgs {
     /// Skip invalid records and report how many, instead of stopping at the first.
     #[arg(long)]
     skip_invalid: bool,
-    /// Spans per block (blocks end at trace boundaries).
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    block_spans: usize,
 }
 
 /// Runs `traceql ingest`.
 pub async fn run(args: &IngestArgs) -> ExitCode {
-    let store = match data::writable(args.data.as_deref()) {
+    let store = match args.write.store() {
         Ok(store) => store,
         Err(e) => return crate::fail(&e),
     };
@@ -40,10 +35,7 @@ pub async fn run(args: &IngestArgs) -> ExitCode {
         Ok(files) => files,
         Err(e) => return crate::fail(&e),
     };
-    let options = BlockOptions {
-        spans_per_block: args.block_spans.max(1),
-        ..BlockOptions::default()
-    };
+    let options = args.write.block_options();
     let bar = progress_bar();
     let report = ingest_files(&store, &files, &options, args.skip_invalid, &|p| {
         show(&bar, p)

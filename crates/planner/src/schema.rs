@@ -44,6 +44,12 @@ pub mod columns {
     pub const INSTRUMENTATION_NAME: &str = "instrumentation_name";
     /// Instrumentation scope version.
     pub const INSTRUMENTATION_VERSION: &str = "instrumentation_version";
+    /// Span attributes without a typed column (a list of attribute entries).
+    pub const SPAN_ATTRIBUTES: &str = "span_attributes";
+    /// Resource attributes without a typed column (a list of attribute entries).
+    pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+    /// Instrumentation scope attributes (a list of attribute entries).
+    pub const INSTRUMENTATION_ATTRIBUTES: &str = "instrumentation_attributes";
 }
 
 /// The prefix of typed and fallback attribute columns of a scope
@@ -78,14 +84,30 @@ pub fn typed_attribute_column(
     })
 }
 
-/// The name of a scope's fallback column: a list of `{key, type, str, int, float, bool}`
-/// entries for attributes without a typed column.
-pub fn fallback_attribute_column(scope: AttributeScope) -> Option<String> {
-    scope_prefix(scope).map(|p| format!("{p}_attributes"))
+/// The fallback attribute column of a scope that has one on the span row: a list of
+/// attribute entries (see [`attribute_entry_fields`]) for attributes without a typed
+/// column. Event and link attributes live inside the `events` and `links` columns.
+pub fn fallback_attribute_column(scope: AttributeScope) -> Option<&'static str> {
+    match scope {
+        AttributeScope::Span => Some(columns::SPAN_ATTRIBUTES),
+        AttributeScope::Resource => Some(columns::RESOURCE_ATTRIBUTES),
+        AttributeScope::Instrumentation => Some(columns::INSTRUMENTATION_ATTRIBUTES),
+        AttributeScope::Unscoped | AttributeScope::Event | AttributeScope::Link => None,
+    }
 }
 
-/// The entries of a fallback attribute list.
+/// The fields of one attribute entry: `key`; `type` (0 string, 1 int, 2 float, 3 bool,
+/// 4 string[], 5 int[], 6 float[], 7 bool[], 8 opaque); the scalar value in `str`,
+/// `int`, `float` or `bool` (an opaque value's OTLP/JSON text in `str`); an array in
+/// `strs`, `ints`, `floats` or `bools`.
 pub fn attribute_entry_fields() -> Fields {
+    let list = |name: &str, item: DataType| {
+        Field::new(
+            name,
+            DataType::List(Arc::new(Field::new("item", item, true))),
+            true,
+        )
+    };
     Fields::from(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new("type", DataType::Int8, false),
@@ -93,6 +115,10 @@ pub fn attribute_entry_fields() -> Fields {
         Field::new("int", DataType::Int64, true),
         Field::new("float", DataType::Float64, true),
         Field::new("bool", DataType::Boolean, true),
+        list("strs", DataType::Utf8),
+        list("ints", DataType::Int64),
+        list("floats", DataType::Float64),
+        list("bools", DataType::Boolean),
     ])
 }
 
@@ -150,9 +176,10 @@ mod tests {
             None
         );
         assert_eq!(
-            fallback_attribute_column(AttributeScope::Event).as_deref(),
-            Some("event_attributes")
+            fallback_attribute_column(AttributeScope::Resource),
+            Some("resource_attributes")
         );
+        assert_eq!(fallback_attribute_column(AttributeScope::Event), None);
     }
 
     #[test]

@@ -10,32 +10,10 @@ use datafusion::arrow::array::{
     StructArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Field};
+use traceql_planner::schema::attribute_entry_fields as entry_fields;
 
 use crate::model::{KeyValue, Value, ValueType};
-
-/// The struct fields of one attribute entry.
-pub fn entry_fields() -> Fields {
-    let list = |name: &str, item: DataType| {
-        Field::new(
-            name,
-            DataType::List(Arc::new(Field::new("item", item, true))),
-            true,
-        )
-    };
-    Fields::from(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("type", DataType::Int8, false),
-        Field::new("str", DataType::Utf8, true),
-        Field::new("int", DataType::Int64, true),
-        Field::new("float", DataType::Float64, true),
-        Field::new("bool", DataType::Boolean, true),
-        list("strs", DataType::Utf8),
-        list("ints", DataType::Int64),
-        list("floats", DataType::Float64),
-        list("bools", DataType::Boolean),
-    ])
-}
 
 /// The type of an attribute list column.
 pub fn entry_list_type() -> DataType {

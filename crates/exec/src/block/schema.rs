@@ -30,12 +30,9 @@ pub const INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT: &str =
     "instrumentation_dropped_attributes_count";
 /// Schema URL of the scope.
 pub const INSTRUMENTATION_SCHEMA_URL: &str = "instrumentation_schema_url";
-/// Span attributes without a typed column.
-pub const SPAN_ATTRIBUTES: &str = "span_attributes";
-/// Resource attributes without a typed column.
-pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
-/// Scope attributes.
-pub const INSTRUMENTATION_ATTRIBUTES: &str = "instrumentation_attributes";
+pub use traceql_planner::schema::columns::{
+    INSTRUMENTATION_ATTRIBUTES, RESOURCE_ATTRIBUTES, SPAN_ATTRIBUTES,
+};
 /// Span events.
 pub const EVENTS: &str = "events";
 /// Span links.

@@ -16,7 +16,8 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use traceql_planner::schema::columns;
+use traceql_parser::ast::AttributeScope;
+use traceql_planner::schema::{columns, typed_attribute_column};
 
 use super::entries::EntryListBuilder;
 use super::meta::{BlockMeta, FORMAT_NAME, FORMAT_VERSION, TypedColumn};
@@ -173,11 +174,14 @@ fn choose_typed_columns(
         .map(|((scope, key, value_type), _)| {
             let seen = named.entry((scope, key)).or_default();
             *seen += 1;
-            let name = if *seen == 1 {
-                format!("{scope}.{key}")
+            let scope_kind = if scope == "span" {
+                AttributeScope::Span
             } else {
-                format!("{scope}.{key}:{}", value_type.name())
+                AttributeScope::Resource
             };
+            let suffix = (*seen > 1).then(|| value_type.name());
+            let name = typed_attribute_column(scope_kind, key, suffix)
+                .expect("span and resource have columns");
             TypedColumn {
                 name,
                 scope: scope.into(),
