@@ -1,8 +1,6 @@
 //! Which store a command uses: `--data`, else `$TRACEQL_DATA`, else (for commands that
 //! only read) the demo store bundled in the binary.
 
-use std::sync::Arc;
-
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
@@ -80,6 +78,5 @@ pub async fn demo_store() -> Result<Store, StoreError> {
                 message: format!("cannot load the demo store: {e}"),
             })?;
     }
-    let _: Arc<_> = objects;
     Ok(store)
 }

@@ -400,6 +400,14 @@ static OPERATIONS: &[Operation] = &[
     },
 ];
 
+/// The span making a call: client spans belong to its service.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    span_id: SpanId,
+    resource: &'a Arc<Resource>,
+    scope: &'a Arc<Scope>,
+}
+
 /// The generator: resources and scopes are built once and shared.
 pub struct Generator {
     rng: Rng,
@@ -574,8 +582,13 @@ impl Generator {
                 let repeat = self.rng.range(1, c.max_repeat);
                 let mut parallel_end = cursor;
                 for _ in 0..repeat {
+                    let caller = Caller {
+                        span_id,
+                        resource: &resource,
+                        scope: &scope,
+                    };
                     let (end, failed) =
-                        self.client_call(spans, trace_id, span_id, c.to, cursor, depth + 1);
+                        self.client_call(spans, trace_id, caller, c.to, cursor, depth + 1);
                     failed_child |= failed;
                     if c.parallel {
                         parallel_end = parallel_end.max(end);
@@ -627,24 +640,28 @@ impl Generator {
         &mut self,
         spans: &mut Vec<Span>,
         trace_id: TraceId,
-        parent: SpanId,
+        caller: Caller<'_>,
         to: usize,
         start: u64,
         depth: usize,
     ) -> (u64, bool) {
         let target = &OPERATIONS[to];
         if !matches!(target.op, Op::Rpc(_)) {
-            return self.operation(spans, trace_id, to, Some(parent), start, depth, vec![]);
+            return self.operation(
+                spans,
+                trace_id,
+                to,
+                Some(caller.span_id),
+                start,
+                depth,
+                vec![],
+            );
         }
         let mut at = start;
         let mut attempt = 0;
         loop {
             let client_id = self.span_id();
             let position = spans.len();
-            let caller = spans
-                .iter()
-                .find(|s| s.span_id == parent)
-                .map(|s| (Arc::clone(&s.resource), Arc::clone(&s.scope)));
             let (server_end, failed) = self.operation(
                 spans,
                 trace_id,
@@ -655,12 +672,6 @@ impl Generator {
                 vec![],
             );
             let end = server_end + 300_000;
-            let (resource, scope) = caller.unwrap_or_else(|| {
-                (
-                    Arc::clone(&self.resources[target.service][0]),
-                    Arc::clone(&self.scopes[target.service]),
-                )
-            });
             let Op::Rpc(method) = target.op else {
                 unreachable!()
             };
@@ -682,7 +693,7 @@ impl Generator {
                 Span {
                     trace_id,
                     span_id: client_id,
-                    parent_span_id: Some(parent),
+                    parent_span_id: Some(caller.span_id),
                     trace_state: String::new(),
                     flags: 1,
                     name: method.to_string(),
@@ -701,8 +712,8 @@ impl Generator {
                     } else {
                         String::new()
                     },
-                    resource,
-                    scope,
+                    resource: Arc::clone(caller.resource),
+                    scope: Arc::clone(caller.scope),
                 },
             );
             if !failed || attempt == 2 || !self.rng.chance(0.7) {
@@ -955,6 +966,22 @@ mod tests {
                 t.iter()
                     .all(|s| s.trace_id == t[0].trace_id && s.end_unix_nano >= s.start_unix_nano)
             );
+            // An RPC client span belongs to the service of the span making the call.
+            for s in t
+                .iter()
+                .filter(|s| s.kind == 3 && s.attributes.iter().any(|kv| kv.key == "rpc.system"))
+            {
+                let parent = t
+                    .iter()
+                    .find(|p| Some(p.span_id) == s.parent_span_id)
+                    .expect("caller in trace");
+                assert_eq!(
+                    s.resource.service_name(),
+                    parent.resource.service_name(),
+                    "{}",
+                    s.name
+                );
+            }
         }
     }
 }
