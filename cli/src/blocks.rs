@@ -28,31 +28,6 @@ pub struct BlocksArgs {
     format: Format,
 }
 
-/// Unix nanoseconds as RFC 3339 UTC.
-pub fn rfc3339(unix_nano: u64) -> String {
-    let secs = (unix_nano / 1_000_000_000) as i64;
-    let nanos = (unix_nano % 1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        nanos / 1_000_000
-    )
-}
-
 /// Runs `traceql blocks`.
 pub async fn run(args: &BlocksArgs) -> ExitCode {
     let store = match data::readable(args.data.as_deref()).await {
@@ -72,8 +47,8 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                         "id": b.id,
                         "traces": b.traces,
                         "spans": b.spans,
-                        "start": rfc3339(b.start_unix_nano),
-                        "end": rfc3339(b.end_unix_nano),
+                        "start": crate::time::format_time(b.start_unix_nano),
+                        "end": crate::time::format_time(b.end_unix_nano),
                         "bytes": b.bytes,
                         "row_groups": b.row_groups,
                         "typed_columns": b.typed_columns,
@@ -102,8 +77,8 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                     b.id.clone(),
                     b.traces.to_string(),
                     b.spans.to_string(),
-                    rfc3339(b.start_unix_nano),
-                    rfc3339(b.end_unix_nano),
+                    crate::time::format_time(b.start_unix_nano),
+                    crate::time::format_time(b.end_unix_nano),
                     b.bytes.to_string(),
                     typed.join("\n"),
                 ]);

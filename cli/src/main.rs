@@ -5,6 +5,8 @@ mod data;
 mod fmt;
 mod generate;
 mod ingest;
+mod query;
+mod time;
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -47,6 +49,8 @@ enum Command {
     Generate(generate::GenArgs),
     /// List the blocks of a store.
     Blocks(blocks::BlocksArgs),
+    /// Search traces with TraceQL.
+    Query(query::QueryArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => ingest::run(args).await,
             Command::Generate(args) => generate::run(args).await,
             Command::Blocks(args) => blocks::run(args).await,
+            Command::Query(args) => query::run(args).await,
         }
     })
 }

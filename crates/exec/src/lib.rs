@@ -9,5 +9,8 @@ pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod otlp;
+pub mod search;
 pub mod store;
 pub mod table;
+
+pub use search::{Engine, EngineError, SearchOptions, SearchResponse, register};

@@ -16,7 +16,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::{DataFusionError, Result};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, col};
+use traceql_planner::schema::columns;
 
 use crate::block::schema::block_schema;
 use crate::block::{BlockMeta, TypedColumn};
@@ -74,7 +75,11 @@ pub async fn span_table(
         .map(|b| ListingTableUrl::parse(store.data_url(&b.id)))
         .collect::<Result<Vec<_>>>()?;
     let format = ParquetFormat::default().with_enable_pruning(true);
-    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    // Blocks are sorted by trace id, so the span-set operators, which need each trace's
+    // spans together, can stream over a scan without sorting it.
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_file_sort_order(vec![vec![col(columns::TRACE_ID).sort(true, false)]]);
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);

@@ -25,7 +25,7 @@ const PROM_UNITS: &[(&str, i128)] = &[
 /// Parses `text` as a duration in nanoseconds: first as a Prometheus duration
 /// (`1d12h`, `1y`, integer components in descending order), then as a Go duration
 /// (`1.5h`, `300us`, `1h15m30.5s`). `None` if it is neither or does not fit in i64.
-pub(crate) fn parse_duration(text: &str) -> Option<i64> {
+pub fn parse_duration(text: &str) -> Option<i64> {
     parse_prometheus(text).or_else(|| parse_go(text))
 }
 

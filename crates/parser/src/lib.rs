@@ -28,6 +28,7 @@ mod suggest;
 mod validate;
 
 pub use ast::Query;
+pub use duration::parse_duration;
 pub use error::{Error, ErrorKind, Label};
 pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse};
 pub use span::Span;

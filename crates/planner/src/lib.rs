@@ -2,6 +2,9 @@
 //!
 //! The planner knows the logical span schema ([`schema`]) but no files: the block
 //! writer in `traceql-exec` produces tables of this shape, and plans refer to columns
-//! by these names.
+//! by these names. Field expressions are evaluated by [`eval`].
 
+pub mod eval;
+pub mod lower;
+pub mod ops;
 pub mod schema;

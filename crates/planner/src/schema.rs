@@ -50,6 +50,22 @@ pub mod columns {
     pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
     /// Instrumentation scope attributes (a list of attribute entries).
     pub const INSTRUMENTATION_ATTRIBUTES: &str = "instrumentation_attributes";
+    /// Span events: a list of `{time_unix_nano, name, attributes, …}`.
+    pub const EVENTS: &str = "events";
+    /// Span links: a list of `{trace_id, span_id, …, attributes, …}`.
+    pub const LINKS: &str = "links";
+}
+
+/// A typed attribute column of the span table: which attribute of which scope it
+/// holds. The column's Arrow type tells the value type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TypedAttribute {
+    /// `Span` or `Resource`.
+    pub scope: AttributeScope,
+    /// The attribute key.
+    pub key: String,
+    /// The column name, e.g. `span.http.status_code`.
+    pub column: String,
 }
 
 /// The prefix of typed and fallback attribute columns of a scope

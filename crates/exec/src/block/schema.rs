@@ -31,12 +31,8 @@ pub const INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT: &str =
 /// Schema URL of the scope.
 pub const INSTRUMENTATION_SCHEMA_URL: &str = "instrumentation_schema_url";
 pub use traceql_planner::schema::columns::{
-    INSTRUMENTATION_ATTRIBUTES, RESOURCE_ATTRIBUTES, SPAN_ATTRIBUTES,
+    EVENTS, INSTRUMENTATION_ATTRIBUTES, LINKS, RESOURCE_ATTRIBUTES, SPAN_ATTRIBUTES,
 };
-/// Span events.
-pub const EVENTS: &str = "events";
-/// Span links.
-pub const LINKS: &str = "links";
 
 /// The Arrow type of a typed attribute column holding values of `t`.
 pub fn typed_column_type(t: ValueType) -> DataType {

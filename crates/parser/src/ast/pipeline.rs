@@ -72,7 +72,7 @@ pub enum SpansetExprKind {
 }
 
 /// Operators between spansets: logical and structural.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpansetOp {
     /// `&&`: both sides match in the trace; the union of their spans.
@@ -164,7 +164,7 @@ pub struct ScalarFilter {
 }
 
 /// Comparison operators of scalar filters and metrics filters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComparisonOp {
     /// `=`

@@ -1,0 +1,311 @@
+//! The library API: open a store, search it with TraceQL, get Tempo-shaped results or
+//! a DataFusion `DataFrame`, or register the span table in an existing session.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use traceql_parser::Query;
+use traceql_parser::ast::AttributeScope;
+use traceql_planner::lower::{SearchPlan, plan_search};
+use traceql_planner::ops::planner::install;
+use traceql_planner::schema::{TypedAttribute, columns as c};
+
+use super::response::{Assembler, SearchMetrics, SearchResponse};
+use super::stats::SearchStats;
+use crate::block::BlockMeta;
+use crate::store::{Store, StoreError, open_store};
+use crate::table::{session_context, span_table, union_typed_columns};
+
+/// Options of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// At most this many traces (default 20).
+    pub limit: usize,
+    /// At most this many spans shown per spanset (default 3); `matched` counts all.
+    pub spans_per_spanset: usize,
+    /// Only traces that end at or after this time (unix nanoseconds).
+    pub start_unix_nano: Option<u64>,
+    /// Only traces that start at or before this time (unix nanoseconds).
+    pub end_unix_nano: Option<u64>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            limit: 20,
+            spans_per_spanset: 3,
+            start_unix_nano: None,
+            end_unix_nano: None,
+        }
+    }
+}
+
+/// Why a search failed.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The query does not parse or validate; render it with [`EngineError::render`].
+    Query {
+        /// The query text.
+        source: String,
+        /// The diagnostic.
+        error: traceql_parser::Error,
+    },
+    /// The query is valid but uses something the engine cannot run yet.
+    Unsupported(String),
+    /// The store could not be read.
+    Store(StoreError),
+    /// Planning or execution failed.
+    Execution(DataFusionError),
+}
+
+impl EngineError {
+    /// The CLI exit code: 2 for a query error, 3 for "not supported yet", else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Query { error, .. }
+                if error.kind == traceql_parser::ErrorKind::Unsupported =>
+            {
+                3
+            }
+            EngineError::Query { .. } => 2,
+            EngineError::Unsupported(_) => 3,
+            EngineError::Store(_) | EngineError::Execution(_) => 1,
+        }
+    }
+
+    /// The error as text for a terminal: query errors with the source line and a caret.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            EngineError::Query { source, error } => error.render(source, color),
+            other => format!("error: {other}"),
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Query { error, .. } => write!(f, "{}", error.message),
+            EngineError::Unsupported(what) => write!(f, "{what}"),
+            EngineError::Store(e) => write!(f, "{e}"),
+            EngineError::Execution(e) => write!(f, "{}", e.message()),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<DataFusionError> for EngineError {
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::NotImplemented(what) => EngineError::Unsupported(what),
+            DataFusionError::Context(_, inner) => EngineError::from(*inner),
+            other => EngineError::Execution(other),
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Store(e)
+    }
+}
+
+/// A plan and its parts, as `traceql explain` shows them.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    /// The query in canonical form.
+    pub canonical: String,
+    /// The syntax tree as JSON.
+    pub ast: String,
+    /// The optimised logical plan.
+    pub logical: String,
+    /// The physical plan.
+    pub physical: String,
+}
+
+/// Runs TraceQL over the blocks of a store.
+pub struct Engine {
+    store: Store,
+    blocks: Vec<BlockMeta>,
+    ctx: SessionContext,
+    typed: Vec<TypedAttribute>,
+}
+
+fn scope_of(name: &str) -> Option<AttributeScope> {
+    match name {
+        "span" => Some(AttributeScope::Span),
+        "resource" => Some(AttributeScope::Resource),
+        _ => None,
+    }
+}
+
+/// The typed attribute columns of `blocks`, as the planner sees them.
+fn typed_attributes(blocks: &[BlockMeta]) -> Result<Vec<TypedAttribute>, EngineError> {
+    Ok(union_typed_columns(blocks)?
+        .into_iter()
+        .filter_map(|t| {
+            Some(TypedAttribute {
+                scope: scope_of(&t.scope)?,
+                key: t.key,
+                column: t.name,
+            })
+        })
+        .collect())
+}
+
+fn parse(query: &str) -> Result<Query, EngineError> {
+    traceql_parser::parse_and_validate(query).map_err(|error| EngineError::Query {
+        source: query.to_string(),
+        error,
+    })
+}
+
+impl Engine {
+    /// Opens the store at `location` (a directory path or `file://` URL).
+    pub async fn open(location: &str) -> Result<Engine, EngineError> {
+        Engine::with_store(open_store(location, false)?).await
+    }
+
+    /// An engine over `store`, with the blocks it holds now.
+    pub async fn with_store(store: Store) -> Result<Engine, EngineError> {
+        let blocks = store.list_blocks().await?;
+        let typed = typed_attributes(&blocks)?;
+        let ctx = install(&session_context());
+        Ok(Engine {
+            store,
+            blocks,
+            ctx,
+            typed,
+        })
+    }
+
+    /// The blocks searched.
+    pub fn blocks(&self) -> &[BlockMeta] {
+        &self.blocks
+    }
+
+    /// The DataFusion session the engine runs in.
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    async fn scan(
+        &self,
+        options: &SearchOptions,
+    ) -> Result<(LogicalPlan, Vec<BlockMeta>), EngineError> {
+        let blocks: Vec<BlockMeta> = self
+            .blocks
+            .iter()
+            .filter(|b| options.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s))
+            .filter(|b| options.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e))
+            .cloned()
+            .collect();
+        let table = span_table(&self.ctx, &self.store, &blocks).await?;
+        let mut builder = LogicalPlanBuilder::scan(
+            "spans",
+            datafusion::datasource::provider_as_source(table),
+            None,
+        )?;
+        if let Some(end) = options.end_unix_nano {
+            builder = builder.filter(col(c::TRACE_START_UNIX_NANO).lt_eq(lit(end)))?;
+        }
+        if let Some(start) = options.start_unix_nano {
+            let trace_end = col(c::TRACE_START_UNIX_NANO) + col(c::TRACE_DURATION_NANO);
+            builder = builder.filter(trace_end.gt_eq(lit(start)))?;
+        }
+        Ok((builder.build()?, blocks))
+    }
+
+    /// Parses, validates and plans `query`.
+    pub async fn plan(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(Query, SearchPlan), EngineError> {
+        let parsed = parse(query)?;
+        let (scan, _) = self.scan(options).await?;
+        let plan = plan_search(&parsed, scan, &self.typed)?;
+        Ok((parsed, plan))
+    }
+
+    /// The spans `query` matches as a DataFrame: one row per span with its trace,
+    /// spanset index (`__spanset`) and the attributes the query shows.
+    pub async fn dataframe(&self, query: &str) -> Result<DataFrame, EngineError> {
+        let (_, plan) = self.plan(query, &SearchOptions::default()).await?;
+        Ok(DataFrame::new(self.ctx.state(), plan.plan))
+    }
+
+    /// Runs a search.
+    pub async fn search(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResponse, EngineError> {
+        Ok(self.search_with_stats(query, options).await?.0)
+    }
+
+    /// Runs a search and reports what it read and where the time went.
+    pub async fn search_with_stats(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(SearchResponse, SearchStats), EngineError> {
+        let started = Instant::now();
+        let (_, plan) = self.plan(query, options).await?;
+        let (_, blocks) = self.scan(options).await?;
+        let physical = self.ctx.state().create_physical_plan(&plan.plan).await?;
+        let planned = Instant::now();
+        let mut assembler = Assembler::new(&plan, options.limit, options.spans_per_spanset);
+        let batches: Vec<RecordBatch> = collect(Arc::clone(&physical), self.ctx.task_ctx()).await?;
+        for batch in &batches {
+            assembler.push(batch)?;
+        }
+        let inspected_traces = assembler.trace_count() as u64;
+        let traces = assembler.finish();
+        let mut stats = SearchStats {
+            planning: planned - started,
+            execution: planned.elapsed(),
+            blocks: blocks.len() as u64,
+            ..SearchStats::default()
+        };
+        stats.collect(&physical);
+        let metrics = SearchMetrics {
+            inspected_traces,
+            inspected_bytes: stats.bytes_scanned,
+            inspected_spans: stats.spans_scanned,
+            total_blocks: blocks.len() as u64,
+            total_block_bytes: blocks.iter().map(|b| b.bytes).sum(),
+        };
+        Ok((SearchResponse { traces, metrics }, stats))
+    }
+
+    /// The plans of `query`.
+    pub async fn explain(&self, query: &str) -> Result<Explanation, EngineError> {
+        let (parsed, plan) = self.plan(query, &SearchOptions::default()).await?;
+        let state = self.ctx.state();
+        let optimized = state.optimize(&plan.plan)?;
+        let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan.plan).await?;
+        Ok(Explanation {
+            canonical: parsed.to_string(),
+            ast: serde_json::to_string_pretty(&parsed).unwrap_or_default(),
+            logical: optimized.display_indent().to_string(),
+            physical: displayable(physical.as_ref()).indent(false).to_string(),
+        })
+    }
+}
+
+/// Registers the span table of `store` as `name` in `ctx`, so an existing DataFusion
+/// application can query spans with its own plans (or SQL, if it enables it).
+pub async fn register(ctx: &SessionContext, name: &str, store: &Store) -> Result<(), EngineError> {
+    let blocks = store.list_blocks().await?;
+    let table = span_table(ctx, store, &blocks).await?;
+    ctx.register_table(name, table)?;
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Search results shaped like Tempo's `/api/search` JSON, and their assembly from the
+//! rows of a search plan.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{
+    Array, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt64Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use traceql_planner::eval::display::go_duration;
+use traceql_planner::eval::program::{hex, trace_id_hex};
+use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
+use traceql_planner::schema::columns as c;
+
+/// The answer to a search: matching traces, newest first, and what the search read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResponse {
+    /// Matching traces, newest start first (ties by trace id).
+    pub traces: Vec<TraceResult>,
+    /// What the search read.
+    pub metrics: SearchMetrics,
+}
+
+/// One matching trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraceResult {
+    /// Trace id, hex without leading zeros.
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    /// `service.name` of the root span's resource.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub root_service_name: String,
+    /// Name of the root span.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub root_trace_name: String,
+    /// Earliest span start, unix nanoseconds (a string in JSON).
+    #[serde(with = "as_string")]
+    pub start_time_unix_nano: u64,
+    /// Trace duration in milliseconds.
+    pub duration_ms: u64,
+    /// The matching spansets.
+    pub span_sets: Vec<SpanSet>,
+}
+
+/// One spanset of a trace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpanSet {
+    /// The first spans of the spanset (at most `spss`).
+    pub spans: Vec<SpanResult>,
+    /// How many spans the spanset has.
+    pub matched: u64,
+    /// Spanset attributes: `by()` values and aggregate results.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+}
+
+/// One span of a spanset.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpanResult {
+    /// Span id, 16 hex digits.
+    #[serde(rename = "spanID")]
+    pub span_id: String,
+    /// Span name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Start, unix nanoseconds (a string in JSON).
+    #[serde(with = "as_string")]
+    pub start_time_unix_nano: u64,
+    /// Duration in nanoseconds (a string in JSON).
+    #[serde(with = "as_string")]
+    pub duration_nanos: u64,
+    /// The attributes the query touched or selected.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<Attribute>,
+}
+
+/// A key and an OTLP/JSON `AnyValue`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attribute {
+    /// The name.
+    pub key: String,
+    /// The value, e.g. `{"stringValue": "GET"}`.
+    pub value: Json,
+}
+
+/// What a search read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchMetrics {
+    /// Traces with at least one span that passed a filter.
+    pub inspected_traces: u64,
+    /// Bytes read from block files (a string in JSON).
+    #[serde(with = "as_string")]
+    pub inspected_bytes: u64,
+    /// Spans read (a string in JSON).
+    #[serde(with = "as_string")]
+    pub inspected_spans: u64,
+    /// Blocks in the searched range.
+    pub total_blocks: u64,
+    /// Size of those blocks (a string in JSON).
+    #[serde(with = "as_string")]
+    pub total_block_bytes: u64,
+}
+
+mod as_string {
+    pub fn serialize<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+}
+
+/// Collects result rows into traces, keeping the newest `limit` traces.
+pub struct Assembler<'p> {
+    plan: &'p SearchPlan,
+    limit: usize,
+    spss: usize,
+    traces: HashMap<Vec<u8>, TraceAcc>,
+}
+
+struct TraceAcc {
+    root_service: String,
+    root_name: String,
+    start: u64,
+    end: u64,
+    spansets: Vec<(i32, SpanSetAcc)>,
+}
+
+struct SpanSetAcc {
+    spans: Vec<SpanResult>,
+    matched: u64,
+    attributes: Vec<Attribute>,
+}
+
+fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))
+}
+
+fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))?;
+    let array = cast(array, &DataType::Utf8)?;
+    Ok(array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
+}
+
+fn attribute_value(
+    attr: &ResultAttribute,
+    batch: &RecordBatch,
+    row: usize,
+) -> Result<Option<Json>> {
+    Ok(match attr.kind {
+        AttributeKind::Json => {
+            let values = col::<StringArray>(batch, &attr.column)?;
+            if values.is_null(row) {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(values.value(row))
+                        .map_err(|e| DataFusionError::Internal(e.to_string()))?,
+                )
+            }
+        }
+        kind => {
+            let values = col::<Float64Array>(batch, &attr.column)?;
+            if values.is_null(row) {
+                return Ok(None);
+            }
+            let v = values.value(row);
+            Some(match kind {
+                AttributeKind::Int => json!({ "intValue": (v as i64).to_string() }),
+                AttributeKind::Duration => json!({ "stringValue": go_duration(v.round() as i64) }),
+                _ => json!({ "doubleValue": v }),
+            })
+        }
+    })
+}
+
+impl<'p> Assembler<'p> {
+    /// An assembler for the rows of `plan`.
+    pub fn new(plan: &'p SearchPlan, limit: usize, spss: usize) -> Self {
+        Assembler {
+            plan,
+            limit,
+            spss,
+            traces: HashMap::new(),
+        }
+    }
+
+    /// Adds a batch of result rows.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let trace_id = col::<FixedSizeBinaryArray>(batch, c::TRACE_ID)?;
+        let span_id = col::<FixedSizeBinaryArray>(batch, c::SPAN_ID)?;
+        let name = utf8(batch, c::NAME)?;
+        let start = col::<UInt64Array>(batch, c::START_UNIX_NANO)?;
+        let duration = col::<UInt64Array>(batch, c::DURATION_NANO)?;
+        let root_service = utf8(batch, c::TRACE_ROOT_SERVICE)?;
+        let root_name = utf8(batch, c::TRACE_ROOT_NAME)?;
+        let trace_start = col::<UInt64Array>(batch, c::TRACE_START_UNIX_NANO)?;
+        let trace_duration = col::<UInt64Array>(batch, c::TRACE_DURATION_NANO)?;
+        let spanset = col::<Int32Array>(batch, SPANSET)?;
+        for row in 0..batch.num_rows() {
+            let acc = self
+                .traces
+                .entry(trace_id.value(row).to_vec())
+                .or_insert_with(|| TraceAcc {
+                    root_service: String::new(),
+                    root_name: String::new(),
+                    start: u64::MAX,
+                    end: 0,
+                    spansets: Vec::new(),
+                });
+            if acc.root_service.is_empty() && root_service.is_valid(row) {
+                acc.root_service = root_service.value(row).to_string();
+            }
+            if acc.root_name.is_empty() && root_name.is_valid(row) {
+                acc.root_name = root_name.value(row).to_string();
+            }
+            let ts = trace_start.value(row);
+            acc.start = acc.start.min(ts);
+            acc.end = acc.end.max(ts + trace_duration.value(row));
+            let id = spanset.value(row);
+            let index = match acc.spansets.iter().position(|(i, _)| *i == id) {
+                Some(i) => i,
+                None => {
+                    let mut attributes = Vec::new();
+                    for attr in &self.plan.spanset_attributes {
+                        if let Some(value) = attribute_value(attr, batch, row)? {
+                            attributes.push(Attribute {
+                                key: attr.name.clone(),
+                                value,
+                            });
+                        }
+                    }
+                    acc.spansets.push((
+                        id,
+                        SpanSetAcc {
+                            spans: Vec::new(),
+                            matched: 0,
+                            attributes,
+                        },
+                    ));
+                    acc.spansets.len() - 1
+                }
+            };
+            let set = &mut acc.spansets[index].1;
+            set.matched += 1;
+            if set.spans.len() < self.spss {
+                let mut attributes = Vec::new();
+                for attr in &self.plan.span_attributes {
+                    if let Some(value) = attribute_value(attr, batch, row)? {
+                        attributes.push(Attribute {
+                            key: attr.name.clone(),
+                            value,
+                        });
+                    }
+                }
+                set.spans.push(SpanResult {
+                    span_id: hex(span_id.value(row)),
+                    name: if name.is_valid(row) {
+                        name.value(row).to_string()
+                    } else {
+                        String::new()
+                    },
+                    start_time_unix_nano: start.value(row),
+                    duration_nanos: duration.value(row),
+                    attributes,
+                });
+            }
+        }
+        self.prune();
+        Ok(())
+    }
+
+    /// Keeps the memory bounded: once many more traces than `limit` are held, only the
+    /// newest `limit` are kept.
+    fn prune(&mut self) {
+        if self.traces.len() <= self.limit.saturating_mul(4).max(4096) {
+            return;
+        }
+        let mut starts: Vec<(u64, Vec<u8>)> = self
+            .traces
+            .iter()
+            .map(|(id, t)| (t.start, id.clone()))
+            .collect();
+        starts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, id) in starts.into_iter().skip(self.limit) {
+            self.traces.remove(&id);
+        }
+    }
+
+    /// Traces seen so far (before the limit).
+    pub fn trace_count(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// The newest `limit` traces, newest first.
+    pub fn finish(self) -> Vec<TraceResult> {
+        let mut traces: Vec<(Vec<u8>, TraceAcc)> = self.traces.into_iter().collect();
+        traces.sort_unstable_by(|a, b| b.1.start.cmp(&a.1.start).then_with(|| a.0.cmp(&b.0)));
+        traces.truncate(self.limit);
+        traces
+            .into_iter()
+            .map(|(id, t)| TraceResult {
+                trace_id: trace_id_hex(&id),
+                root_service_name: t.root_service,
+                root_trace_name: t.root_name,
+                start_time_unix_nano: t.start,
+                duration_ms: (t.end - t.start) / 1_000_000,
+                span_sets: t
+                    .spansets
+                    .into_iter()
+                    .map(|(_, s)| SpanSet {
+                        spans: s.spans,
+                        matched: s.matched,
+                        attributes: s.attributes,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}

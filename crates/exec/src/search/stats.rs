@@ -1,0 +1,69 @@
+//! What a search read and where its time went, from the physical plan's metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricValue;
+
+/// Statistics of one search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Spans the scan produced after Parquet-level pruning.
+    pub spans_scanned: u64,
+    /// Bytes read from block files.
+    pub bytes_scanned: u64,
+    /// Row groups skipped by statistics or bloom filters.
+    pub row_groups_pruned: u64,
+    /// Row groups considered.
+    pub row_groups_total: u64,
+    /// Rows removed by filters pushed into the Parquet reader.
+    pub rows_pruned_by_pushdown: u64,
+    /// Time to parse, validate and plan.
+    pub planning: Duration,
+    /// Time to run the plan and assemble results.
+    pub execution: Duration,
+    /// Blocks in the searched range.
+    pub blocks: u64,
+}
+
+impl SearchStats {
+    /// Adds the scan metrics of `plan` (after it ran).
+    pub fn collect(&mut self, plan: &Arc<dyn ExecutionPlan>) {
+        if plan.name() == "DataSourceExec"
+            && let Some(metrics) = plan.metrics()
+        {
+            for metric in metrics.iter() {
+                match (metric.value().name(), metric.value()) {
+                    ("output_rows", v) => self.spans_scanned += v.as_usize() as u64,
+                    ("bytes_scanned", v) => self.bytes_scanned += v.as_usize() as u64,
+                    ("pushdown_rows_pruned", v) => {
+                        self.rows_pruned_by_pushdown += v.as_usize() as u64
+                    }
+                    (
+                        name,
+                        MetricValue::PruningMetrics {
+                            pruning_metrics, ..
+                        },
+                    ) if name == "row_groups_pruned_statistics" => {
+                        self.row_groups_pruned += pruning_metrics.pruned() as u64;
+                        self.row_groups_total +=
+                            (pruning_metrics.pruned() + pruning_metrics.matched()) as u64;
+                    }
+                    (
+                        name,
+                        MetricValue::PruningMetrics {
+                            pruning_metrics, ..
+                        },
+                    ) if name == "row_groups_pruned_bloom_filter" => {
+                        self.row_groups_pruned += pruning_metrics.pruned() as u64;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for child in plan.children() {
+            self.collect(child);
+        }
+    }
+}

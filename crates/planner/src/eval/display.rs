@@ -1,0 +1,106 @@
+//! Values as Tempo's search results show them: OTLP/JSON `AnyValue` objects, with
+//! durations in Go's notation (`1m40s`, `100ms`) and status and kind as words.
+
+use serde_json::{Value as Json, json};
+
+use super::value::{Arr, Val};
+
+/// The `AnyValue` JSON of a value.
+pub fn any_value(v: &Val) -> Json {
+    match v {
+        Val::Str(s) => json!({ "stringValue": s }),
+        Val::Int(i) => json!({ "intValue": i.to_string() }),
+        Val::Float(f) => json!({ "doubleValue": f }),
+        Val::Dur(d) => json!({ "stringValue": go_duration(*d) }),
+        Val::Bool(b) => json!({ "boolValue": b }),
+        Val::Status(s) => json!({ "stringValue": status_name(*s) }),
+        Val::Kind(k) => json!({ "stringValue": kind_name(*k) }),
+        Val::Arr(a) => {
+            let values: Vec<Json> = match a {
+                Arr::Str(v) => v.iter().map(|s| json!({ "stringValue": s })).collect(),
+                Arr::Int(v) => v
+                    .iter()
+                    .map(|i| json!({ "intValue": i.to_string() }))
+                    .collect(),
+                Arr::Float(v) => v.iter().map(|f| json!({ "doubleValue": f })).collect(),
+                Arr::Bool(v) => v.iter().map(|b| json!({ "boolValue": b })).collect(),
+            };
+            json!({ "arrayValue": { "values": values } })
+        }
+    }
+}
+
+/// The TraceQL word for an OTLP status code.
+pub fn status_name(code: i8) -> &'static str {
+    match code {
+        1 => "ok",
+        2 => "error",
+        _ => "unset",
+    }
+}
+
+/// The TraceQL word for an OTLP span kind.
+pub fn kind_name(code: i8) -> &'static str {
+    match code {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    }
+}
+
+/// A duration in nanoseconds in Go's `time.Duration` notation.
+pub fn go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".into();
+    }
+    let sign = if nanos < 0 { "-" } else { "" };
+    let n = nanos.unsigned_abs();
+    let fraction = |value: u64, unit: u64, suffix: &str| {
+        let whole = value / unit;
+        let rest = value % unit;
+        if rest == 0 {
+            format!("{whole}{suffix}")
+        } else {
+            let digits = unit.to_string().len() - 1;
+            let frac = format!("{rest:0digits$}");
+            format!("{whole}.{}{suffix}", frac.trim_end_matches('0'))
+        }
+    };
+    if n < 1_000 {
+        return format!("{sign}{n}ns");
+    }
+    if n < 1_000_000 {
+        return format!("{sign}{}", fraction(n, 1_000, "µs"));
+    }
+    if n < 1_000_000_000 {
+        return format!("{sign}{}", fraction(n, 1_000_000, "ms"));
+    }
+    let hours = n / 3_600_000_000_000;
+    let minutes = n / 60_000_000_000 % 60;
+    let seconds = fraction(n % 60_000_000_000, 1_000_000_000, "s");
+    match (hours, minutes) {
+        (0, 0) => format!("{sign}{seconds}"),
+        (0, m) => format!("{sign}{m}m{seconds}"),
+        (h, m) => format!("{sign}{h}h{m}m{seconds}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(999), "999ns");
+        assert_eq!(go_duration(1_500), "1.5µs");
+        assert_eq!(go_duration(100_000_000), "100ms");
+        assert_eq!(go_duration(100_000_000_000), "1m40s");
+        assert_eq!(go_duration(3_600_000_000_000), "1h0m0s");
+        assert_eq!(go_duration(1_500_000_000), "1.5s");
+        assert_eq!(go_duration(-2_000_000_000), "-2s");
+    }
+}

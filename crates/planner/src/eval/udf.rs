@@ -1,0 +1,153 @@
+//! A compiled field expression as a DataFusion scalar function over the columns it
+//! reads. `traceql_filter` gives the flag column of a `{ … }` filter;
+//! `traceql_value` the expression's value as `AnyValue` JSON (for `by()`, `select()`
+//! and the attributes shown with results); `traceql_number` its numeric value (for
+//! aggregates).
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::ident;
+use traceql_parser::ast::FieldExpr;
+
+use super::display::any_value;
+use super::program::Program;
+use crate::schema::TypedAttribute;
+
+/// What the function returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// `Boolean`: whether the span passes the filter.
+    Filter,
+    /// `Utf8`: the first value as `AnyValue` JSON, null for nil.
+    Json,
+    /// `Float64`: the first numeric value, null for nil or non-numbers.
+    Number,
+}
+
+impl Output {
+    fn name(self) -> &'static str {
+        match self {
+            Output::Filter => "traceql_filter",
+            Output::Json => "traceql_value",
+            Output::Number => "traceql_number",
+        }
+    }
+}
+
+/// A field expression as a scalar function.
+#[derive(Debug)]
+pub struct FieldExprUdf {
+    program: Program,
+    text: String,
+    output: Output,
+    signature: Signature,
+}
+
+impl PartialEq for FieldExprUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.output == other.output
+    }
+}
+
+impl Eq for FieldExprUdf {}
+
+impl Hash for FieldExprUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+        self.output.hash(state);
+    }
+}
+
+/// The call expression computing `expr` (`None` for `{ }`) as `output`, over the
+/// span table with `schema` and typed attribute columns `typed`.
+pub fn field_expr_call(
+    expr: Option<&FieldExpr>,
+    output: Output,
+    schema: &Schema,
+    typed: &[TypedAttribute],
+) -> Result<Expr> {
+    let program = Program::compile(expr, schema, typed)?;
+    let args: Vec<Expr> = program
+        .columns()
+        .iter()
+        .map(|(name, _)| ident(name.as_str()))
+        .collect();
+    let text = expr.map(|e| e.to_string()).unwrap_or_default();
+    let udf = FieldExprUdf {
+        program,
+        text,
+        output,
+        signature: Signature::variadic_any(Volatility::Immutable),
+    };
+    Ok(ScalarUDF::new_from_impl(udf).call(args))
+}
+
+impl ScalarUDFImpl for FieldExprUdf {
+    fn name(&self) -> &str {
+        self.output.name()
+    }
+
+    fn display_name(&self, _args: &[Expr]) -> Result<String> {
+        Ok(format!("{}({})", self.output.name(), self.text))
+    }
+
+    fn schema_name(&self, _args: &[Expr]) -> Result<String> {
+        Ok(format!("{}({})", self.output.name(), self.text))
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match self.output {
+            Output::Filter => DataType::Boolean,
+            Output::Json => DataType::Utf8,
+            Output::Number => DataType::Float64,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let arrays = Program::normalize(&arrays)?;
+        let bound = self.program.bind(&arrays)?;
+        let array: ArrayRef = match self.output {
+            Output::Filter => {
+                let mut out = BooleanBuilder::with_capacity(rows);
+                for row in 0..rows {
+                    out.append_value(bound.matches(row)?);
+                }
+                Arc::new(out.finish())
+            }
+            Output::Json => {
+                let mut out = StringBuilder::new();
+                for row in 0..rows {
+                    let values = bound.values(row)?;
+                    out.append_option(values.first().map(|v| any_value(v).to_string()));
+                }
+                Arc::new(out.finish())
+            }
+            Output::Number => {
+                let mut out = Float64Builder::with_capacity(rows);
+                for row in 0..rows {
+                    let values = bound.values(row)?;
+                    out.append_option(values.iter().find_map(|v| v.as_f64()));
+                }
+                Arc::new(out.finish())
+            }
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+}

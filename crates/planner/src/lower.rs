@@ -1,0 +1,462 @@
+//! Lowering a TraceQL search to a DataFusion logical plan over the span table.
+//!
+//! The plan reads the table once. One projection computes, per span, a flag column for
+//! every `{ … }` filter of the query and the values that later stages need (aggregate
+//! arguments, `by()` keys, attributes to show); a filter keeps spans for which some
+//! flag holds. The pipeline then becomes a chain of steps over *membership columns*
+//! (see [`crate::ops`]): row-local steps are projections, per-trace steps are span-set
+//! operator nodes. The last step's spans, grouped by trace and spanset, are the result.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, when};
+use datafusion::prelude::{ident as col, lit};
+use traceql_parser::ast::{
+    Aggregate, ArithmeticOp, BinaryOp, Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic,
+    Literal, Pipeline, QueryBody, ScalarExpr, ScalarExprKind, SpansetExpr, SpansetExprKind,
+    SpansetOp, Stage,
+};
+use traceql_parser::{Query, Span};
+
+use crate::eval::udf::{Output, field_expr_call};
+use crate::eval::value::{self, Val};
+use crate::ops::aggregate::{AggregateFilter, Function};
+use crate::ops::group_by::GroupBy;
+use crate::ops::node::TraceNode;
+use crate::ops::spanset_logic::{Logic, SpansetLogic};
+use crate::ops::structural::Structural;
+use crate::schema::{TypedAttribute, columns as c};
+
+/// The column of the result plan holding each span's spanset index within its trace.
+pub const SPANSET: &str = "__spanset";
+
+/// The span-table columns every result row carries.
+pub const RESULT_COLUMNS: &[&str] = &[
+    c::TRACE_ID,
+    c::SPAN_ID,
+    c::NAME,
+    c::START_UNIX_NANO,
+    c::DURATION_NANO,
+    c::STATUS_CODE,
+    c::TRACE_ROOT_SERVICE,
+    c::TRACE_ROOT_NAME,
+    c::TRACE_START_UNIX_NANO,
+    c::TRACE_DURATION_NANO,
+];
+
+/// The columns the span-set operators read besides membership columns.
+const OPERATOR_COLUMNS: &[&str] = &[
+    c::NESTED_SET_LEFT,
+    c::NESTED_SET_RIGHT,
+    c::NESTED_SET_PARENT,
+];
+
+/// How a spanset attribute's values are to be shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributeKind {
+    /// `Utf8` holding `AnyValue` JSON.
+    Json,
+    /// `Float64` holding an integer count.
+    Int,
+    /// `Float64` holding nanoseconds.
+    Duration,
+    /// `Float64`.
+    Float,
+}
+
+/// An attribute shown with results: its name and the result column holding it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultAttribute {
+    /// The name shown, e.g. `http.method`, `count()`, `by(resource.service.name)`.
+    pub name: String,
+    /// The result column.
+    pub column: String,
+    /// How the column's values are shown.
+    pub kind: AttributeKind,
+}
+
+/// A lowered search.
+#[derive(Debug, Clone)]
+pub struct SearchPlan {
+    /// The plan: [`RESULT_COLUMNS`], [`SPANSET`], then the attribute columns.
+    pub plan: LogicalPlan,
+    /// Attributes of each span's spanset (`by()` values, aggregate results).
+    pub spanset_attributes: Vec<ResultAttribute>,
+    /// Attributes of each span the query touched or selected.
+    pub span_attributes: Vec<ResultAttribute>,
+}
+
+fn not_supported(what: &str) -> DataFusionError {
+    DataFusionError::NotImplemented(format!("{what} is not supported yet"))
+}
+
+enum Step {
+    Project(String, Expr),
+    Logic(SpansetLogic),
+    Structural(Structural),
+    Aggregate(AggregateFilter),
+    GroupBy(GroupBy),
+}
+
+struct Lowering<'a> {
+    schema: &'a Schema,
+    typed: &'a [TypedAttribute],
+    /// Columns computed by the first projection: flags and values.
+    computed: Vec<(String, Expr)>,
+    steps: Vec<Step>,
+    flags: Vec<String>,
+    needs_all_spans: bool,
+    spanset_attributes: Vec<ResultAttribute>,
+    shown: Vec<Field>,
+    next: usize,
+}
+
+impl Lowering<'_> {
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("__{prefix}{}", self.next)
+    }
+
+    fn compute(&mut self, prefix: &str, expr: Expr) -> String {
+        let name = self.fresh(prefix);
+        self.computed.push((name.clone(), expr));
+        name
+    }
+
+    fn project(&mut self, expr: Expr) -> String {
+        let name = self.fresh("m");
+        self.steps.push(Step::Project(name.clone(), expr));
+        name
+    }
+
+    fn pipeline(&mut self, pipeline: &Pipeline, mut current: String, top: bool) -> Result<String> {
+        for (i, stage) in pipeline.stages.iter().enumerate() {
+            if i == 0 && !matches!(stage, Stage::Spanset(_)) {
+                self.needs_all_spans = true;
+            }
+            current = match stage {
+                Stage::Spanset(expr) => self.spanset(expr, current)?,
+                Stage::ScalarFilter(filter) => {
+                    let ScalarExprKind::Aggregate(aggregate) = &filter.lhs.kind else {
+                        return Err(not_supported(
+                            "a scalar filter whose left side is not an aggregate",
+                        ));
+                    };
+                    let threshold = constant(&filter.rhs)?;
+                    let argument = match aggregate.arg() {
+                        Some(arg) => {
+                            let call = field_expr_call(
+                                Some(arg),
+                                Output::Number,
+                                self.schema,
+                                self.typed,
+                            )?;
+                            Some(self.compute("v", call))
+                        }
+                        None => None,
+                    };
+                    let output = self.fresh("m");
+                    let value = self.fresh("agg");
+                    let label = aggregate.to_string();
+                    if top {
+                        self.spanset_attributes.push(ResultAttribute {
+                            name: label.clone(),
+                            column: value.clone(),
+                            kind: aggregate_kind(aggregate),
+                        });
+                    }
+                    self.steps.push(Step::Aggregate(AggregateFilter {
+                        function: function(aggregate),
+                        op: filter.op,
+                        threshold_bits: threshold.to_bits(),
+                        label,
+                        input: current,
+                        argument,
+                        output: output.clone(),
+                        value,
+                    }));
+                    output
+                }
+                Stage::GroupBy { expr, .. } => {
+                    if !top {
+                        return Err(not_supported("`by()` inside a spanset operand"));
+                    }
+                    let call = field_expr_call(Some(expr), Output::Json, self.schema, self.typed)?;
+                    let key = self.compute("key", call);
+                    let output = self.fresh("m");
+                    self.spanset_attributes.push(ResultAttribute {
+                        name: format!("by({expr})"),
+                        column: key.clone(),
+                        kind: AttributeKind::Json,
+                    });
+                    self.steps.push(Step::GroupBy(GroupBy {
+                        label: expr.to_string(),
+                        input: current,
+                        key,
+                        output: output.clone(),
+                    }));
+                    output
+                }
+                Stage::Select { fields, .. } => {
+                    for FieldRef { field, .. } in fields {
+                        self.show(field);
+                    }
+                    current
+                }
+                Stage::Coalesce { .. } => {
+                    if top {
+                        self.spanset_attributes.clear();
+                    }
+                    self.project(when(col(current.as_str()).is_not_null(), lit(0i32)).end()?)
+                }
+            };
+        }
+        Ok(current)
+    }
+
+    fn spanset(&mut self, expr: &SpansetExpr, current: String) -> Result<String> {
+        match &expr.kind {
+            SpansetExprKind::Filter(field) => {
+                let flag = match field {
+                    None => {
+                        self.needs_all_spans = true;
+                        lit(true)
+                    }
+                    Some(e) => {
+                        self.touch(e);
+                        field_expr_call(Some(e), Output::Filter, self.schema, self.typed)?
+                    }
+                };
+                let flag = self.compute("f", flag);
+                self.flags.push(flag.clone());
+                Ok(self.project(when(col(flag.as_str()), col(current.as_str())).end()?))
+            }
+            SpansetExprKind::Binary { op, lhs, rhs } => {
+                let l = self.spanset(lhs, current.clone())?;
+                let r = self.spanset(rhs, current)?;
+                let output = self.fresh("m");
+                let step = match op {
+                    SpansetOp::And | SpansetOp::Or => Step::Logic(SpansetLogic {
+                        op: if *op == SpansetOp::And {
+                            Logic::And
+                        } else {
+                            Logic::Or
+                        },
+                        lhs: l,
+                        rhs: r,
+                        output: output.clone(),
+                    }),
+                    op => Step::Structural(Structural {
+                        op: *op,
+                        lhs: l,
+                        rhs: r,
+                        output: output.clone(),
+                    }),
+                };
+                self.steps.push(step);
+                Ok(output)
+            }
+            SpansetExprKind::Pipeline(p) => self.pipeline(p, current, false),
+        }
+    }
+
+    /// Records the fields of a filter expression, to be shown with result spans.
+    fn touch(&mut self, expr: &FieldExpr) {
+        match &expr.kind {
+            FieldExprKind::Field(field) => self.show(field),
+            FieldExprKind::Unary { expr, .. } => self.touch(expr),
+            FieldExprKind::Binary { lhs, rhs, .. } => {
+                self.touch(lhs);
+                self.touch(rhs);
+            }
+            FieldExprKind::Literal(_) => {}
+        }
+    }
+
+    fn show(&mut self, field: &Field) {
+        let hidden = matches!(
+            field,
+            Field::Intrinsic(
+                Intrinsic::Name
+                    | Intrinsic::Duration
+                    | Intrinsic::SpanId
+                    | Intrinsic::TraceId
+                    | Intrinsic::TraceDuration
+                    | Intrinsic::RootName
+                    | Intrinsic::RootService
+                    | Intrinsic::Parent
+                    | Intrinsic::ChildCount
+            )
+        ) || matches!(field, Field::Attribute(a) if a.parent);
+        if !hidden && !self.shown.contains(field) {
+            self.shown.push(field.clone());
+        }
+    }
+}
+
+fn function(aggregate: &Aggregate) -> Function {
+    match aggregate {
+        Aggregate::Count => Function::Count,
+        Aggregate::Avg(_) => Function::Avg,
+        Aggregate::Min(_) => Function::Min,
+        Aggregate::Max(_) => Function::Max,
+        Aggregate::Sum(_) => Function::Sum,
+    }
+}
+
+fn aggregate_kind(aggregate: &Aggregate) -> AttributeKind {
+    match aggregate.arg().map(|a| &a.kind) {
+        None => AttributeKind::Int,
+        Some(FieldExprKind::Field(Field::Intrinsic(
+            Intrinsic::Duration | Intrinsic::TraceDuration | Intrinsic::EventTimeSinceStart,
+        ))) => AttributeKind::Duration,
+        Some(_) => AttributeKind::Float,
+    }
+}
+
+/// The value of a constant scalar expression (integer arithmetic stays integer).
+fn constant(expr: &ScalarExpr) -> Result<f64> {
+    fn eval(expr: &ScalarExpr) -> Result<Val<'static>> {
+        match &expr.kind {
+            ScalarExprKind::Literal(Literal::Int(i)) => Ok(Val::Int(*i)),
+            ScalarExprKind::Literal(Literal::Float(f)) => Ok(Val::Float(*f)),
+            ScalarExprKind::Literal(Literal::Duration(d)) => Ok(Val::Dur(*d)),
+            ScalarExprKind::Neg(e) => value::negate(&eval(e)?)?
+                .ok_or_else(|| not_supported("a non-numeric scalar constant")),
+            ScalarExprKind::Binary { op, lhs, rhs } => {
+                let op = match op {
+                    ArithmeticOp::Add => BinaryOp::Add,
+                    ArithmeticOp::Sub => BinaryOp::Sub,
+                    ArithmeticOp::Mul => BinaryOp::Mul,
+                    ArithmeticOp::Div => BinaryOp::Div,
+                    ArithmeticOp::Mod => BinaryOp::Mod,
+                    ArithmeticOp::Pow => BinaryOp::Pow,
+                };
+                value::arithmetic(op, &eval(lhs)?, &eval(rhs)?)?
+                    .ok_or_else(|| not_supported("a non-numeric scalar constant"))
+            }
+            _ => Err(not_supported(
+                "a scalar filter whose right side is not a constant",
+            )),
+        }
+    }
+    eval(expr)?
+        .as_f64()
+        .ok_or_else(|| not_supported("a non-numeric scalar constant"))
+}
+
+/// Lowers a search query to a plan over `input`, a scan of the span table whose typed
+/// attribute columns are `typed`.
+pub fn plan_search(
+    query: &Query,
+    input: LogicalPlan,
+    typed: &[TypedAttribute],
+) -> Result<SearchPlan> {
+    let QueryBody::Search(pipeline) = &query.body else {
+        return Err(not_supported(
+            "metrics queries (`rate()`, `count_over_time()`, …) in search",
+        ));
+    };
+    let schema = Arc::clone(input.schema().inner());
+    let mut lowering = Lowering {
+        schema: &schema,
+        typed,
+        computed: Vec::new(),
+        steps: Vec::new(),
+        flags: Vec::new(),
+        needs_all_spans: false,
+        spanset_attributes: Vec::new(),
+        shown: Vec::new(),
+        next: 0,
+    };
+    let start = "__all".to_string();
+    let result = lowering.pipeline(pipeline, start.clone(), true)?;
+
+    let mut span_attributes = Vec::new();
+    for field in lowering.shown.clone() {
+        let expr = FieldExpr {
+            kind: FieldExprKind::Field(field.clone()),
+            span: Span::default(),
+        };
+        let call = field_expr_call(Some(&expr), Output::Json, &schema, typed)?;
+        let column = lowering.compute("attr", call);
+        span_attributes.push(ResultAttribute {
+            name: shown_name(&field),
+            column,
+            kind: AttributeKind::Json,
+        });
+    }
+
+    // One scan: the columns results and operators need, flags and values.
+    let mut first: Vec<Expr> = RESULT_COLUMNS
+        .iter()
+        .chain(OPERATOR_COLUMNS)
+        .map(|name| col(*name))
+        .collect();
+    first.push(lit(0i32).alias(&start));
+    first.extend(
+        lowering
+            .computed
+            .iter()
+            .map(|(name, e)| e.clone().alias(name)),
+    );
+    let mut builder = LogicalPlanBuilder::from(input).project(first)?;
+    if !lowering.needs_all_spans && !lowering.flags.is_empty() {
+        let any = lowering
+            .flags
+            .iter()
+            .map(|f| col(f.as_str()))
+            .reduce(Expr::or)
+            .unwrap_or_else(|| lit(true));
+        builder = builder.filter(any)?;
+    }
+    let mut plan = builder.build()?;
+    for step in lowering.steps {
+        plan = match step {
+            Step::Project(name, expr) => {
+                let mut exprs: Vec<Expr> = plan
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
+                exprs.push(expr.alias(name));
+                LogicalPlanBuilder::from(plan).project(exprs)?.build()?
+            }
+            Step::Logic(op) => TraceNode::try_new(plan, op)?.into_plan(),
+            Step::Structural(op) => TraceNode::try_new(plan, op)?.into_plan(),
+            Step::Aggregate(op) => TraceNode::try_new(plan, op)?.into_plan(),
+            Step::GroupBy(op) => TraceNode::try_new(plan, op)?.into_plan(),
+        };
+    }
+
+    let mut last: Vec<Expr> = RESULT_COLUMNS.iter().map(|name| col(*name)).collect();
+    last.push(col(result.as_str()).alias(SPANSET));
+    last.extend(
+        lowering
+            .spanset_attributes
+            .iter()
+            .map(|a| col(a.column.as_str())),
+    );
+    last.extend(span_attributes.iter().map(|a| col(a.column.as_str())));
+    let plan = LogicalPlanBuilder::from(plan)
+        .filter(col(result.as_str()).is_not_null())?
+        .project(last)?
+        .build()?;
+    Ok(SearchPlan {
+        plan,
+        spanset_attributes: lowering.spanset_attributes,
+        span_attributes,
+    })
+}
+
+/// The name an attribute is shown under: the attribute name without its scope, or the
+/// intrinsic's name.
+fn shown_name(field: &Field) -> String {
+    match field {
+        Field::Attribute(a) => a.name.clone(),
+        Field::Intrinsic(i) => i.canonical_name().to_string(),
+    }
+}

@@ -1,0 +1,70 @@
+//! `by(e)`: splits each spanset into one spanset per distinct value of `e` (spans where
+//! `e` is nil form a group of their own). New spanset ids are numbered per trace in
+//! order of first appearance.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Int32Builder, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::Field;
+use datafusion::error::Result;
+
+use super::exec::TraceExec;
+use super::node::TraceNode;
+use super::{TraceOperator, column, membership, membership_field};
+
+/// `by(e)` over the spansets of a membership column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct GroupBy {
+    /// `e` as TraceQL prints it.
+    pub label: String,
+    /// Membership column of the input spansets.
+    pub input: String,
+    /// `Utf8` column with the group key of each span (its value as JSON; null for nil).
+    pub key: String,
+    /// The membership column written.
+    pub output: String,
+}
+
+/// The logical node of `by()`.
+pub type GroupByNode = TraceNode<GroupBy>;
+/// The physical operator of `by()`.
+pub type GroupByExec = TraceExec<GroupBy>;
+
+impl TraceOperator for GroupBy {
+    const NAME: &'static str = "GroupBy";
+
+    fn outputs(&self) -> Vec<Field> {
+        vec![membership_field(&self.output)]
+    }
+
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} := {} | by({})", self.output, self.input, self.label)
+    }
+
+    fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
+        let input = membership(batch, &self.input)?;
+        let key = column::<StringArray>(batch, &self.key)?;
+        let mut out = Int32Builder::with_capacity(batch.num_rows());
+        for trace in traces {
+            let mut groups: Vec<(i32, Option<&str>)> = Vec::new();
+            for row in trace.clone() {
+                if input.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                let group = (input.value(row), key.is_valid(row).then(|| key.value(row)));
+                let index = match groups.iter().position(|g| *g == group) {
+                    Some(i) => i,
+                    None => {
+                        groups.push(group);
+                        groups.len() - 1
+                    }
+                };
+                out.append_value(index as i32);
+            }
+        }
+        Ok(vec![Arc::new(out.finish())])
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-trace span-set operators: extension nodes of the logical plan with physical
+//! operators that read spans grouped by trace and append result columns.
+//!
+//! Spansets travel through the plan as *membership columns*: a nullable `Int32` per
+//! intermediate result, giving for each span the index (within its trace) of the
+//! spanset it belongs to, or null. Every span belongs to at most one spanset of any
+//! intermediate result, so one column is enough. Row-local steps (a filter inside a
+//! pipeline, `coalesce()`) are ordinary projections; steps that need the whole trace
+//! are the operators here, each in its own module:
+//!
+//! - [`spanset_logic`]: spanset `&&` and `||`;
+//! - [`structural`]: the 15 structural operators over nested-set numbers;
+//! - [`aggregate`]: `count()`, `avg()`, `min()`, `max()`, `sum()` compared with a constant;
+//! - [`group_by`]: `by(…)`.
+//!
+//! [`node::TraceNode`] and [`exec::TraceExec`] hold what the operators share: the
+//! logical node, the `ExecutionPlan` that requires input ordered by `trace_id`, and the
+//! stream that hands the operator whole traces.
+
+pub mod aggregate;
+pub mod exec;
+pub mod group_by;
+pub mod node;
+pub mod planner;
+pub mod spanset_logic;
+pub mod structural;
+
+use std::fmt;
+use std::hash::Hash;
+use std::ops::Range;
+
+use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch};
+use datafusion::arrow::datatypes::Field;
+use datafusion::error::{DataFusionError, Result};
+
+use crate::schema::columns;
+
+/// An operator that appends columns computed per trace.
+pub trait TraceOperator:
+    fmt::Debug + Clone + PartialEq + Eq + Hash + PartialOrd + Send + Sync + Unpin + 'static
+{
+    /// The operator's name in plans.
+    const NAME: &'static str;
+
+    /// The columns it appends.
+    fn outputs(&self) -> Vec<Field>;
+
+    /// Describes the operator in TraceQL terms for `EXPLAIN`.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// Computes the appended columns for `batch`, whose rows are whole traces:
+    /// `traces` are the row ranges of the traces, in order, covering the batch.
+    fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>>;
+}
+
+/// The column `name` of `batch`, downcast to `T`.
+pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!("span-set operator input lacks column `{name}`"))
+        })
+}
+
+/// A membership column of `batch`.
+pub fn membership<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Int32Array> {
+    column::<Int32Array>(batch, name)
+}
+
+/// A nullable `Int32` membership column field.
+pub fn membership_field(name: &str) -> Field {
+    Field::new(name, datafusion::arrow::datatypes::DataType::Int32, true)
+}
+
+/// The row ranges of the traces in `batch` (rows of one trace are contiguous).
+pub fn trace_ranges(batch: &RecordBatch) -> Result<Vec<Range<usize>>> {
+    let ids = column::<FixedSizeBinaryArray>(batch, columns::TRACE_ID)?;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for row in 1..ids.len() {
+        if ids.value(row) != ids.value(row - 1) {
+            ranges.push(start..row);
+            start = row;
+        }
+    }
+    if ids.len() > start {
+        ranges.push(start..ids.len());
+    }
+    Ok(ranges)
+}
+
+/// The distinct spanset ids present in `rows` of the membership columns, in order of
+/// first appearance.
+pub fn spanset_ids(members: &[&Int32Array], rows: Range<usize>) -> Vec<i32> {
+    let mut ids: Vec<i32> = Vec::new();
+    for m in members {
+        for row in rows.clone() {
+            if m.is_valid(row) {
+                let id = m.value(row);
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+use datafusion::arrow::array::Array;
