@@ -1,0 +1,1 @@
+//! Golden files (to come).

@@ -1,0 +1,8 @@
+//! TraceQL search end to end: Tempo's conformance cases, a differential test against a
+//! reference evaluator on generated traces and queries, and golden query files.
+
+mod common;
+mod conformance;
+mod differential;
+mod golden;
+mod reference;
