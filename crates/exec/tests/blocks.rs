@@ -359,12 +359,12 @@ async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
     assert!(
         blocks
             .iter()
-            .any(|b| b.typed_columns.iter().any(|c| c.name == "span.cart.items"))
+            .any(|b| b.typed_columns.iter().any(|c| c.name == "span.cart.items:int"))
     );
     assert!(
         blocks
             .iter()
-            .any(|b| !b.typed_columns.iter().any(|c| c.name == "span.cart.items"))
+            .any(|b| !b.typed_columns.iter().any(|c| c.name == "span.cart.items:int"))
     );
 
     let ctx = session_context();
@@ -380,7 +380,7 @@ async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
         .count();
     let counted = df
         .clone()
-        .filter(col("\"span.cart.items\"").is_not_null())
+        .filter(col("\"span.cart.items:int\"").is_not_null())
         .unwrap()
         .aggregate(vec![], vec![count(lit(1))])
         .unwrap()

@@ -84,10 +84,9 @@ pub fn scope_prefix(scope: AttributeScope) -> Option<&'static str> {
     }
 }
 
-/// The name of the typed column holding attribute `key` of `scope` with values of
-/// `value_type`, e.g. `resource.service.name` or `span.http.status_code`. A key seen
-/// with several types gets one column per type, suffixed by the type after `:`
-/// (`span.retries:float`) for every type but the first chosen.
+/// The name of the typed column holding attribute `key` of `scope` with values of a
+/// type: `resource.service.name` for strings (no suffix), `span.http.status_code:int`
+/// for other types (the type's name after `:`), so a name means one type everywhere.
 pub fn typed_attribute_column(
     scope: AttributeScope,
     key: &str,

@@ -133,8 +133,10 @@ pub fn encode_block(
 }
 
 /// Picks the typed attribute columns of a block: frequent (scope, key, type) triples of
-/// span and resource attributes, most frequent first. A key's most frequent type gets the
-/// plain name (`span.http.status_code`); other types are suffixed (`span.http.status_code:string`).
+/// span and resource attributes, most frequent first. String columns get the plain name
+/// (`span.http.route`), other types a type suffix (`span.http.status_code:int`), so a
+/// column name means the same type in every block. Keys containing `:` are never typed
+/// (their names could collide with a suffixed one); they stay in the fallback lists.
 fn choose_typed_columns(
     traces: &[Trace],
     spans: usize,
@@ -164,22 +166,21 @@ fn choose_typed_columns(
     };
     let mut chosen: Vec<((&str, &str, ValueType), usize)> = counts
         .into_iter()
-        .filter(|((scope, key, _), n)| *n >= threshold || always(scope, key))
+        .filter(|((scope, key, _), n)| {
+            !key.contains(':') && (*n >= threshold || always(scope, key))
+        })
         .collect();
     chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     chosen.truncate(options.max_typed_columns);
-    let mut named: HashMap<(&str, &str), usize> = HashMap::default();
     let mut out: Vec<TypedColumn> = chosen
         .into_iter()
         .map(|((scope, key, value_type), _)| {
-            let seen = named.entry((scope, key)).or_default();
-            *seen += 1;
             let scope_kind = if scope == "span" {
                 AttributeScope::Span
             } else {
                 AttributeScope::Resource
             };
-            let suffix = (*seen > 1).then(|| value_type.name());
+            let suffix = (value_type != ValueType::Str).then(|| value_type.name());
             let name = typed_attribute_column(scope_kind, key, suffix)
                 .expect("span and resource have columns");
             TypedColumn {

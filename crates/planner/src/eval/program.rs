@@ -535,7 +535,9 @@ impl<'a> Bound<'a> {
     }
 
     /// The values of the expression for the span at `row` (for `by`, `select` and
-    /// aggregates): those of the first event/link that has any.
+    /// aggregates): those of the first event/link that has any, strings first, then
+    /// integers, floats, booleans, other scalars and arrays; values of one type keep
+    /// their order (span before resource before instrumentation, then as stored).
     pub fn values(&self, row: usize) -> Result<Vals<'a>> {
         let (events, links) = self.element_ranges(row);
         for &event in &events {
@@ -543,6 +545,7 @@ impl<'a> Bound<'a> {
                 let mut out = Vals::new();
                 self.eval(&self.program.root, At { row, event, link }, &mut out)?;
                 if !out.is_empty() {
+                    out.sort_by_key(Val::type_rank);
                     return Ok(out);
                 }
             }

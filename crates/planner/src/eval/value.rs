@@ -55,6 +55,20 @@ impl Arr<'_> {
 }
 
 impl Val<'_> {
+    /// The order in which the values of a multi-valued attribute are presented.
+    pub fn type_rank(&self) -> u8 {
+        match self {
+            Val::Str(_) => 0,
+            Val::Int(_) => 1,
+            Val::Float(_) => 2,
+            Val::Bool(_) => 3,
+            Val::Dur(_) => 4,
+            Val::Status(_) => 5,
+            Val::Kind(_) => 6,
+            Val::Arr(_) => 7,
+        }
+    }
+
     /// The value as a number, if it is in the numeric family.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
