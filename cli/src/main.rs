@@ -2,11 +2,13 @@
 
 mod blocks;
 mod data;
+mod explain;
 mod fmt;
 mod generate;
 mod ingest;
 mod query;
 mod time;
+mod trace;
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -23,6 +25,10 @@ Examples:
   traceql ingest --data ./traces otel-export/            # OTLP JSON, JSON lines or protobuf
   traceql gen --data ./traces --traces 100000 --seed 7   # synthetic traces
   traceql blocks --data ./traces --format json
+  traceql query '{ resource.service.name = \"checkout\" } >> { status = error }'
+  traceql query --since 1h --limit 50 --format json '{ duration > 500ms } | count() > 2'
+  traceql trace 9cd3aded5780380407a67f88147d4b87
+  traceql explain '{ status = error } | by(resource.service.name)'
 
 Without --data, commands use $TRACEQL_DATA, and commands that only read fall back to the
 demo store bundled in the binary.
@@ -51,6 +57,10 @@ enum Command {
     Blocks(blocks::BlocksArgs),
     /// Search traces with TraceQL.
     Query(query::QueryArgs),
+    /// Show one whole trace.
+    Trace(trace::TraceArgs),
+    /// Show how a query is planned: syntax tree, logical and physical plans.
+    Explain(explain::ExplainArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -92,6 +102,8 @@ fn main() -> ExitCode {
             Command::Generate(args) => generate::run(args).await,
             Command::Blocks(args) => blocks::run(args).await,
             Command::Query(args) => query::run(args).await,
+            Command::Trace(args) => trace::run(args).await,
+            Command::Explain(args) => explain::run(args).await,
         }
     })
 }

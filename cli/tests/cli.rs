@@ -347,3 +347,135 @@ fn a_killed_gen_leaves_only_complete_blocks() {
         });
     }
 }
+
+#[test]
+fn query_answers_the_users_example_on_the_demo_store() {
+    let out = traceql(&[
+        "query",
+        r#"< .service.name = "checkout" && status = error >"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("service.name=checkout status=error"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("traces"), "{text}");
+
+    let json = traceql(&[
+        "query",
+        "--format",
+        "json",
+        "--limit",
+        "2",
+        "--spss",
+        "1",
+        "{ status = error }",
+    ]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let response: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let traces = response["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 2);
+    let starts: Vec<u64> = traces
+        .iter()
+        .map(|t| t["startTimeUnixNano"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(starts[0] >= starts[1], "newest first: {starts:?}");
+    for trace in traces {
+        for set in trace["spanSets"].as_array().unwrap() {
+            assert_eq!(set["spans"].as_array().unwrap().len(), 1);
+            assert!(set["matched"].as_u64().unwrap() >= 1);
+        }
+    }
+}
+
+#[test]
+fn query_errors_have_exit_codes_and_stats_go_to_stderr() {
+    let invalid = traceql(&["query", "{ status = \"error\" }"]);
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(
+        stderr(&invalid).contains("status = error"),
+        "{}",
+        stderr(&invalid)
+    );
+
+    let unsupported = traceql(&["query", "{ span:childCount > 2 }"]);
+    assert_eq!(unsupported.status.code(), Some(3));
+    assert!(stderr(&unsupported).contains("not supported yet"));
+
+    let missing = traceql(&["query", "--data", "/nonexistent/store", "{ }"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(stderr(&missing).lines().count(), 1, "{}", stderr(&missing));
+
+    let bad_time = traceql(&["query", "--start", "yesterday", "{ }"]);
+    assert_eq!(bad_time.status.code(), Some(1));
+    assert!(stderr(&bad_time).contains("RFC 3339"));
+
+    let stats = traceql(&["query", "--stats", "--limit", "1", "{ kind = server }"]);
+    assert_eq!(stats.status.code(), Some(0));
+    let err = stderr(&stats);
+    for line in [
+        "spans scanned:",
+        "bytes scanned:",
+        "row groups pruned:",
+        "planning:",
+        "execution:",
+    ] {
+        assert!(err.contains(line), "{err}");
+    }
+}
+
+#[test]
+fn trace_shows_the_whole_trace() {
+    let out = traceql(&["trace", "9cd3aded5780380407a67f88147d4b87"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("trace 9cd3aded5780380407a67f88147d4b87 · 17 spans"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 18);
+
+    let json = traceql(&[
+        "trace",
+        "--format",
+        "json",
+        "9cd3aded5780380407a67f88147d4b87",
+    ]);
+    let request: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let spans: usize = request["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["scopeSpans"].as_array().unwrap())
+        .map(|s| s["spans"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(spans, 17);
+
+    assert_eq!(traceql(&["trace", "not-hex"]).status.code(), Some(2));
+    let unknown = traceql(&["trace", "1234"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("not found"));
+}
+
+#[test]
+fn explain_shows_the_span_set_operators() {
+    let out = traceql(&[
+        "explain",
+        "{ kind = server } >> { status = error } | count() > 1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for part in [
+        "logical plan:",
+        "Structural:",
+        ">>",
+        "AggregateFilter:",
+        "count() > 1",
+        "physical plan:",
+        "StructuralExec",
+        "{ kind = server }",
+    ] {
+        assert!(text.contains(part), "missing {part}:\n{text}");
+    }
+}

@@ -11,7 +11,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use traceql_planner::schema::columns;
 
 use super::entries::{EntryListReader, list_values};
-use super::meta::BlockMeta;
+use super::meta::{BlockMeta, TypedColumn};
 use super::schema::*;
 use crate::model::{Event, KeyValue, Link, Resource, Scope, Span, Value, ValueType};
 
@@ -23,7 +23,7 @@ pub fn decode_block(data: Bytes, meta: &BlockMeta) -> Result<Vec<Span>, String> 
     let mut spans = Vec::with_capacity(meta.spans as usize);
     for batch in reader {
         let batch = batch.map_err(|e| format!("corrupt block data: {e}"))?;
-        decode_batch(&batch, meta, &mut spans)?;
+        decode_batch(&batch, &meta.typed_columns, &mut spans)?;
     }
     Ok(spans)
 }
@@ -47,7 +47,13 @@ fn id<const N: usize>(a: &FixedSizeBinaryArray, i: usize) -> Result<[u8; N], Str
         .map_err(|_| format!("id of {} bytes, expected {N}", a.value(i).len()))
 }
 
-fn decode_batch(batch: &RecordBatch, meta: &BlockMeta, out: &mut Vec<Span>) -> Result<(), String> {
+/// Decodes rows of a block (or of the span table, whose typed columns are `typed`)
+/// into spans, appended to `out`.
+pub fn decode_batch(
+    batch: &RecordBatch,
+    typed: &[TypedColumn],
+    out: &mut Vec<Span>,
+) -> Result<(), String> {
     let trace_id = column::<FixedSizeBinaryArray>(batch, columns::TRACE_ID)?;
     let span_id = column::<FixedSizeBinaryArray>(batch, columns::SPAN_ID)?;
     let parent = column::<FixedSizeBinaryArray>(batch, columns::PARENT_SPAN_ID)?;
@@ -118,8 +124,7 @@ fn decode_batch(batch: &RecordBatch, meta: &BlockMeta, out: &mut Vec<Span>) -> R
             .as_ref(),
     )?;
     let link_dropped = field::<UInt32Array>(link_items, "dropped_attributes_count")?;
-    let typed: Vec<(&str, &str, ValueType, &dyn Array)> = meta
-        .typed_columns
+    let typed: Vec<(&str, &str, ValueType, &dyn Array)> = typed
         .iter()
         .map(|c| {
             let array = batch.column_by_name(&c.name).ok_or_else(|| {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
@@ -19,6 +20,8 @@ use traceql_planner::schema::{TypedAttribute, columns as c};
 use super::response::{Assembler, SearchMetrics, SearchResponse};
 use super::stats::SearchStats;
 use crate::block::BlockMeta;
+use crate::block::reader::decode_batch;
+use crate::model::Span;
 use crate::store::{Store, StoreError, open_store};
 use crate::table::{session_context, span_table, union_typed_columns};
 
@@ -58,6 +61,8 @@ pub enum EngineError {
     },
     /// The query is valid but uses something the engine cannot run yet.
     Unsupported(String),
+    /// An argument other than the query is malformed (e.g. a trace id).
+    InvalidInput(String),
     /// The store could not be read.
     Store(StoreError),
     /// Planning or execution failed.
@@ -73,7 +78,7 @@ impl EngineError {
             {
                 3
             }
-            EngineError::Query { .. } => 2,
+            EngineError::Query { .. } | EngineError::InvalidInput(_) => 2,
             EngineError::Unsupported(_) => 3,
             EngineError::Store(_) | EngineError::Execution(_) => 1,
         }
@@ -92,7 +97,7 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Query { error, .. } => write!(f, "{}", error.message),
-            EngineError::Unsupported(what) => write!(f, "{what}"),
+            EngineError::Unsupported(what) | EngineError::InvalidInput(what) => write!(f, "{what}"),
             EngineError::Store(e) => write!(f, "{e}"),
             EngineError::Execution(e) => write!(f, "{}", e.message()),
         }
@@ -299,6 +304,45 @@ impl Engine {
             physical: displayable(physical.as_ref()).indent(false).to_string(),
         })
     }
+}
+
+impl Engine {
+    /// Every span of the trace with id `trace_id` (hex, leading zeros optional), in
+    /// stored order; empty if no block holds it.
+    pub async fn trace(&self, trace_id: &str) -> Result<Vec<Span>, EngineError> {
+        let id = parse_trace_id(trace_id)?;
+        let (scan, blocks) = self.scan(&SearchOptions::default()).await?;
+        let plan = LogicalPlanBuilder::from(scan)
+            .filter(col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec())))))?
+            .build()?;
+        let batches = DataFrame::new(self.ctx.state(), plan).collect().await?;
+        let typed = union_typed_columns(&blocks)?;
+        let mut spans = Vec::new();
+        for batch in &batches {
+            decode_batch(batch, &typed, &mut spans)
+                .map_err(|e| EngineError::Execution(DataFusionError::Execution(e)))?;
+        }
+        Ok(spans)
+    }
+}
+
+/// A trace id from hex: up to 32 digits, left-padded with zeros.
+pub fn parse_trace_id(text: &str) -> Result<[u8; 16], EngineError> {
+    let text = text.trim();
+    let invalid = || {
+        EngineError::InvalidInput(format!(
+            "`{text}` is not a trace id: expected up to 32 hexadecimal digits"
+        ))
+    };
+    if text.is_empty() || text.len() > 32 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let padded = format!("{text:0>32}");
+    let mut id = [0u8; 16];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+    }
+    Ok(id)
 }
 
 /// Registers the span table of `store` as `name` in `ctx`, so an existing DataFusion

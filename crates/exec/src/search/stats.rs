@@ -41,21 +41,21 @@ impl SearchStats {
                         self.rows_pruned_by_pushdown += v.as_usize() as u64
                     }
                     (
-                        name,
+                        "row_groups_pruned_statistics",
                         MetricValue::PruningMetrics {
                             pruning_metrics, ..
                         },
-                    ) if name == "row_groups_pruned_statistics" => {
+                    ) => {
                         self.row_groups_pruned += pruning_metrics.pruned() as u64;
                         self.row_groups_total +=
                             (pruning_metrics.pruned() + pruning_metrics.matched()) as u64;
                     }
                     (
-                        name,
+                        "row_groups_pruned_bloom_filter",
                         MetricValue::PruningMetrics {
                             pruning_metrics, ..
                         },
-                    ) if name == "row_groups_pruned_bloom_filter" => {
+                    ) => {
                         self.row_groups_pruned += pruning_metrics.pruned() as u64;
                     }
                     _ => {}

@@ -21,7 +21,11 @@ pub fn conformance(file: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared/conformance"));
     let path = dir.join(file);
-    assert!(path.exists(), "conformance data {} is required", path.display());
+    assert!(
+        path.exists(),
+        "conformance data {} is required",
+        path.display()
+    );
     path
 }
 
@@ -38,10 +42,16 @@ pub fn traces(spans: Vec<Span>) -> Vec<Trace> {
 pub async fn store_with(spans: Vec<Span>, options: &BlockOptions) -> Store {
     let store = Store::in_memory("test");
     let mut n = 0;
-    write_traces(&store, traces(spans), options, || {
-        n += 1;
-        format!("00000000-0000-0000-0000-{n:012}")
-    }, &|_| {})
+    write_traces(
+        &store,
+        traces(spans),
+        options,
+        || {
+            n += 1;
+            format!("00000000-0000-0000-0000-{n:012}")
+        },
+        &|_| {},
+    )
     .await
     .expect("blocks are written");
     store

@@ -38,18 +38,28 @@ fn options(case: &Case) -> SearchOptions {
 
 #[tokio::test]
 async fn fixture_cases_match_tempo() {
-    let cases: FixtureCases =
-        serde_norway::from_str(&std::fs::read_to_string(conformance("fixture_cases.yaml")).unwrap())
-            .unwrap();
-    let spans = read_file(&conformance("fixture_trace.otlp.json"), false).unwrap().spans;
+    let cases: FixtureCases = serde_norway::from_str(
+        &std::fs::read_to_string(conformance("fixture_cases.yaml")).unwrap(),
+    )
+    .unwrap();
+    let spans = read_file(&conformance("fixture_trace.otlp.json"), false)
+        .unwrap()
+        .spans;
     let engine = engine_with(spans).await;
     let mut failures = Vec::new();
     for case in &cases.matches {
         match engine.search(&case.query, &options(case)).await {
             Err(e) => failures.push(format!("{}: `{}` failed: {e}", case.name, case.query)),
             Ok(response) => {
-                let Some(trace) = response.traces.iter().find(|t| t.trace_id == cases.trace_id) else {
-                    failures.push(format!("{}: `{}` did not return the trace", case.name, case.query));
+                let Some(trace) = response
+                    .traces
+                    .iter()
+                    .find(|t| t.trace_id == cases.trace_id)
+                else {
+                    failures.push(format!(
+                        "{}: `{}` did not return the trace",
+                        case.name, case.query
+                    ));
                     continue;
                 };
                 let got: BTreeSet<&str> = trace
@@ -73,7 +83,10 @@ async fn fixture_cases_match_tempo() {
             Err(e) => failures.push(format!("{}: `{}` failed: {e}", case.name, case.query)),
             Ok(response) => {
                 if response.traces.iter().any(|t| t.trace_id == cases.trace_id) {
-                    failures.push(format!("{}: `{}` returned the trace", case.name, case.query));
+                    failures.push(format!(
+                        "{}: `{}` returned the trace",
+                        case.name, case.query
+                    ));
                 }
             }
         }
@@ -121,29 +134,41 @@ async fn engine_cases_match_tempo() {
     let cases: EngineCases =
         serde_norway::from_str(&std::fs::read_to_string(conformance("engine_cases.yaml")).unwrap())
             .unwrap();
-    let spans = read_file(&conformance(&cases.fixture), false).unwrap().spans;
+    let spans = read_file(&conformance(&cases.fixture), false)
+        .unwrap()
+        .spans;
     let engine = engine_with(spans).await;
     for case in &cases.cases {
-        let options = SearchOptions { spans_per_spanset: case.spans_per_spanset, ..SearchOptions::default() };
+        let options = SearchOptions {
+            spans_per_spanset: case.spans_per_spanset,
+            ..SearchOptions::default()
+        };
         let response = engine.search(&case.query, &options).await.unwrap();
         for want in &case.returned_traces {
             let trace = response
                 .traces
                 .iter()
                 .find(|t| t.trace_id == want.trace_id)
-                .unwrap_or_else(|| panic!("`{}` did not return trace {}", case.query, want.trace_id));
+                .unwrap_or_else(|| {
+                    panic!("`{}` did not return trace {}", case.query, want.trace_id)
+                });
             assert_eq!(trace.span_sets.len(), 1);
             let set = &trace.span_sets[0];
             assert_eq!(set.matched, want.matched, "matched of `{}`", case.query);
             assert_eq!(set.spans.len(), want.spans.len());
             for (got, want) in set.spans.iter().zip(&want.spans) {
                 assert_eq!(got.span_id, want.span_id);
-                assert_eq!(got.start_time_unix_nano.to_string(), want.start_time_unix_nano);
+                assert_eq!(
+                    got.start_time_unix_nano.to_string(),
+                    want.start_time_unix_nano
+                );
                 assert_eq!(got.duration_nanos.to_string(), want.duration_nanos);
                 for (key, value) in &want.attributes {
-                    let attr = got.attributes.iter().find(|a| &a.key == key).unwrap_or_else(|| {
-                        panic!("span {} lacks attribute {key}", got.span_id)
-                    });
+                    let attr = got
+                        .attributes
+                        .iter()
+                        .find(|a| &a.key == key)
+                        .unwrap_or_else(|| panic!("span {} lacks attribute {key}", got.span_id));
                     assert_eq!(attr.value, serde_json::json!({ "stringValue": value }));
                 }
             }

@@ -20,7 +20,10 @@ fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
 }
 
 fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue { key: key.to_string(), value }
+    KeyValue {
+        key: key.to_string(),
+        value,
+    }
 }
 
 /// Small traces with random shapes: roots, children, orphans whose parent is missing,
@@ -37,13 +40,28 @@ pub fn traces(seed: u64) -> Vec<Span> {
             if rng.chance(0.3) {
                 attributes.push(kv("b", Value::Str(pick(&mut rng, &["x", "y"]).to_string())));
             }
-            Arc::new(Resource { attributes, ..Resource::default() })
+            Arc::new(Resource {
+                attributes,
+                ..Resource::default()
+            })
         })
         .collect();
-    let scope = Arc::new(Scope { name: "lib".into(), version: "1.0".into(), ..Scope::default() });
+    let scope = Arc::new(Scope {
+        name: "lib".into(),
+        version: "1.0".into(),
+        ..Scope::default()
+    });
     let mut spans = Vec::new();
     for t in 0..rng.range(1, 6) {
-        let trace_id: [u8; 16] = std::array::from_fn(|i| if i == 15 { t as u8 + 1 } else if i == 0 { (seed % 251) as u8 } else { 0 });
+        let trace_id: [u8; 16] = std::array::from_fn(|i| {
+            if i == 15 {
+                t as u8 + 1
+            } else if i == 0 {
+                (seed % 251) as u8
+            } else {
+                0
+            }
+        });
         let n = rng.range(1, 8) as usize;
         let base = 1_000_000_000_000 + t * 1_000_000_000;
         for i in 0..n {
@@ -52,14 +70,26 @@ pub fn traces(seed: u64) -> Vec<Span> {
                 0 | 1 if i > 0 => None,
                 2 => Some([t as u8 + 1, 99, 0, 0, 0, 0, 0, 7]),
                 _ if i == 0 => None,
-                _ => Some([t as u8 + 1, rng.range(0, i as u64 - 1) as u8 + 1, 0, 0, 0, 0, 0, 7]),
+                _ => Some([
+                    t as u8 + 1,
+                    rng.range(0, i as u64 - 1) as u8 + 1,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    7,
+                ]),
             };
             let mut attributes = Vec::new();
             if rng.chance(0.6) {
                 attributes.push(kv("a", Value::Int(rng.range(0, 3) as i64)));
             }
             if rng.chance(0.5) {
-                attributes.push(kv("b", Value::Str(pick(&mut rng, &["x", "y", "z", "1"]).to_string())));
+                attributes.push(kv(
+                    "b",
+                    Value::Str(pick(&mut rng, &["x", "y", "z", "1"]).to_string()),
+                ));
             }
             if rng.chance(0.4) {
                 attributes.push(kv("c", Value::Float(rng.range(0, 4) as f64 / 2.0)));
@@ -68,7 +98,9 @@ pub fn traces(seed: u64) -> Vec<Span> {
                 attributes.push(kv("d", Value::Bool(rng.chance(0.5))));
             }
             if rng.chance(0.3) {
-                let items = (0..rng.range(1, 3)).map(|_| rng.range(0, 3) as i64).collect();
+                let items = (0..rng.range(1, 3))
+                    .map(|_| rng.range(0, 3) as i64)
+                    .collect();
                 attributes.push(kv("arr", Value::IntArray(items)));
             }
             if rng.chance(0.15) {
@@ -79,7 +111,11 @@ pub fn traces(seed: u64) -> Vec<Span> {
                 .map(|k| Event {
                     time_unix_nano: start + k * 1_000_000,
                     name: pick(&mut rng, &["exception", "retry"]).to_string(),
-                    attributes: if rng.chance(0.5) { vec![kv("e", Value::Int(rng.range(0, 2) as i64))] } else { vec![] },
+                    attributes: if rng.chance(0.5) {
+                        vec![kv("e", Value::Int(rng.range(0, 2) as i64))]
+                    } else {
+                        vec![]
+                    },
                     dropped_attributes_count: 0,
                 })
                 .collect();
@@ -100,7 +136,11 @@ pub fn traces(seed: u64) -> Vec<Span> {
                 links: vec![],
                 dropped_links_count: 0,
                 status_code: rng.range(0, 2) as i8,
-                status_message: if rng.chance(0.2) { "boom".into() } else { String::new() },
+                status_message: if rng.chance(0.2) {
+                    "boom".into()
+                } else {
+                    String::new()
+                },
                 resource: Arc::clone(pick(&mut rng, &resources)),
                 scope: Arc::clone(&scope),
             });
@@ -115,31 +155,88 @@ fn field(rng: &mut Rng, depth: u32) -> String {
     let cmp = ["=", "!=", "<", "<=", ">", ">="];
     match choice {
         0 | 1 => {
-            let attr = pick(rng, &["span.a", ".a", "resource.a", ".arr", "event.e", ".c"]);
+            let attr = pick(
+                rng,
+                &["span.a", ".a", "resource.a", ".arr", "event.e", ".c"],
+            );
             let value = pick(rng, &["0", "1", "2", "1.5", "\"1\"", "2.0"]);
             format!("{attr} {} {value}", pick(rng, &cmp))
         }
         2 => {
-            let attr = pick(rng, &[".b", "span.b", "resource.b", "name", "statusMessage", "resource.service.name", "event:name", "trace:rootService"]);
-            let value = pick(rng, &["\"x\"", "\"y\"", "\"1\"", "\"auth\"", "\"api\"", "\"exception\"", "\"\""]);
+            let attr = pick(
+                rng,
+                &[
+                    ".b",
+                    "span.b",
+                    "resource.b",
+                    "name",
+                    "statusMessage",
+                    "resource.service.name",
+                    "event:name",
+                    "trace:rootService",
+                ],
+            );
+            let value = pick(
+                rng,
+                &[
+                    "\"x\"",
+                    "\"y\"",
+                    "\"1\"",
+                    "\"auth\"",
+                    "\"api\"",
+                    "\"exception\"",
+                    "\"\"",
+                ],
+            );
             format!("{attr} {} {value}", pick(rng, &["=", "!=", "<", ">"]))
         }
         3 => match rng.range(0, 4) {
-            0 => format!("status {} {}", pick(rng, &["=", "!="]), pick(rng, &["error", "ok", "unset"])),
-            1 => format!("kind {} {}", pick(rng, &["=", "!="]), pick(rng, &["server", "client", "internal"])),
-            2 => format!("duration {} {}", pick(rng, &cmp), pick(rng, &["10ms", "20ms", "5ms"])),
+            0 => format!(
+                "status {} {}",
+                pick(rng, &["=", "!="]),
+                pick(rng, &["error", "ok", "unset"])
+            ),
+            1 => format!(
+                "kind {} {}",
+                pick(rng, &["=", "!="]),
+                pick(rng, &["server", "client", "internal"])
+            ),
+            2 => format!(
+                "duration {} {}",
+                pick(rng, &cmp),
+                pick(rng, &["10ms", "20ms", "5ms"])
+            ),
             3 => format!(".d = {}", pick(rng, &["true", "false"])),
             _ => format!("event:timeSinceStart {} 0", pick(rng, &[">", "="])),
         },
         4 => format!(
             "{} {} nil",
-            pick(rng, &[".a", "span.b", "resource.b", "event.e", ".arr", ".d"]),
+            pick(
+                rng,
+                &[".a", "span.b", "resource.b", "event.e", ".arr", ".d"]
+            ),
             pick(rng, &["=", "!="])
         ),
         5 => match rng.range(0, 2) {
-            0 => format!("{} {} \"{}\"", pick(rng, &[".b", "name"]), pick(rng, &["=~", "!~"]), pick(rng, &["x|y", ".*a.*", "db\\..*"])),
-            1 => format!("{} {} {} {} {}", pick(rng, &[".a", ".c", "span.a"]), pick(rng, &["+", "-", "*", "/"]), pick(rng, &["1", "2", "0.5"]), pick(rng, &cmp), pick(rng, &["1", "2", "3"])),
-            _ => format!("{} = {}", pick(rng, &[".a", "span.a"]), pick(rng, &["resource.a", ".c"])),
+            0 => format!(
+                "{} {} \"{}\"",
+                pick(rng, &[".b", "name"]),
+                pick(rng, &["=~", "!~"]),
+                pick(rng, &["x|y", ".*a.*", "db\\..*"])
+            ),
+            1 => format!(
+                "{} {} {} {} {}",
+                pick(rng, &[".a", ".c", "span.a"]),
+                pick(rng, &["+", "-", "*", "/"]),
+                pick(rng, &["1", "2", "0.5"]),
+                pick(rng, &cmp),
+                pick(rng, &["1", "2", "3"])
+            ),
+            _ => format!(
+                "{} = {}",
+                pick(rng, &[".a", "span.a"]),
+                pick(rng, &["resource.a", ".c"])
+            ),
         },
         6 => format!("({} && {})", field(rng, depth - 1), field(rng, depth - 1)),
         7 => format!("({} || {})", field(rng, depth - 1), field(rng, depth - 1)),
@@ -148,15 +245,25 @@ fn field(rng: &mut Rng, depth: u32) -> String {
 }
 
 const SPANSET_OPS: [&str; 17] = [
-    "&&", "||", ">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<", "!~", "&>", "&<", "&>>", "&<<", "&~",
+    "&&", "||", ">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<", "!~", "&>", "&<", "&>>",
+    "&<<", "&~",
 ];
 
 fn spanset(rng: &mut Rng, depth: u32) -> String {
     match rng.range(0, if depth == 0 { 3 } else { 5 }) {
         0 => "{ }".into(),
         1..=3 => format!("{{ {} }}", field(rng, 1)),
-        4 => format!("({} | count() > {})", spanset(rng, depth - 1), rng.range(0, 2)),
-        _ => format!("({} {} {})", spanset(rng, depth - 1), pick(rng, &SPANSET_OPS), spanset(rng, depth - 1)),
+        4 => format!(
+            "({} | count() > {})",
+            spanset(rng, depth - 1),
+            rng.range(0, 2)
+        ),
+        _ => format!(
+            "({} {} {})",
+            spanset(rng, depth - 1),
+            pick(rng, &SPANSET_OPS),
+            spanset(rng, depth - 1)
+        ),
     }
 }
 
@@ -171,7 +278,10 @@ pub fn query(rng: &mut Rng) -> String {
             3 => "max(.a) >= 2".into(),
             4 => "sum(.c) > 1".into(),
             5 => "min(duration) < 8ms".into(),
-            6 => format!("by({})", pick(rng, &[".b", "resource.service.name", "span.a", "status"])),
+            6 => format!(
+                "by({})",
+                pick(rng, &[".b", "resource.service.name", "span.a", "status"])
+            ),
             7 => "coalesce()".into(),
             8 => "select(.a, status)".into(),
             _ => format!("{{ {} }}", field(rng, 1)),
@@ -184,7 +294,11 @@ pub fn query(rng: &mut Rng) -> String {
 type Answer = HashMap<String, Vec<Vec<String>>>;
 
 async fn engine_answer(engine: &Engine, q: &str) -> Result<Option<Answer>, EngineError> {
-    let options = SearchOptions { limit: 1_000_000, spans_per_spanset: 1_000_000, ..SearchOptions::default() };
+    let options = SearchOptions {
+        limit: 1_000_000,
+        spans_per_spanset: 1_000_000,
+        ..SearchOptions::default()
+    };
     let response = match engine.search(q, &options).await {
         Ok(r) => r,
         Err(EngineError::Unsupported(_)) => return Ok(None),
@@ -197,7 +311,11 @@ async fn engine_answer(engine: &Engine, q: &str) -> Result<Option<Answer>, Engin
             .span_sets
             .iter()
             .map(|s| {
-                assert_eq!(s.matched as usize, s.spans.len(), "matched counts the spans of `{q}`");
+                assert_eq!(
+                    s.matched as usize,
+                    s.spans.len(),
+                    "matched counts the spans of `{q}`"
+                );
                 let mut ids: Vec<String> = s.spans.iter().map(|sp| sp.span_id.clone()).collect();
                 ids.sort();
                 ids
@@ -211,28 +329,44 @@ async fn engine_answer(engine: &Engine, q: &str) -> Result<Option<Answer>, Engin
 
 fn check(seed: u64) {
     let spans = traces(seed);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let layouts = [
         BlockOptions::default(),
         // Small blocks where rare keys fall back to attribute lists in some blocks.
-        BlockOptions { spans_per_block: 6, typed_min_fraction: 0.3, ..BlockOptions::default() },
+        BlockOptions {
+            spans_per_block: 6,
+            typed_min_fraction: 0.3,
+            ..BlockOptions::default()
+        },
     ];
     let mut rng = Rng::new(seed ^ 0x5eed);
     let queries: Vec<String> = (0..8).map(|_| query(&mut rng)).collect();
     for options in &layouts {
         let engine = runtime.block_on(async {
-            Engine::with_store(store_with(spans.clone(), options).await).await.unwrap()
+            Engine::with_store(store_with(spans.clone(), options).await)
+                .await
+                .unwrap()
         });
         for q in &queries {
-            let Ok(parsed) = traceql_parser::parse_and_validate(q) else { continue };
-            let Ok(want) = reference::search(&spans, &parsed) else { continue };
+            let Ok(parsed) = traceql_parser::parse_and_validate(q) else {
+                continue;
+            };
+            let Ok(want) = reference::search(&spans, &parsed) else {
+                continue;
+            };
             let got = runtime.block_on(engine_answer(&engine, q));
             let got = match got {
                 Ok(Some(got)) => got,
                 Ok(None) => continue,
                 Err(e) => panic!("seed {seed}: `{q}` failed: {e}"),
             };
-            assert_eq!(got, want, "seed {seed}, blocks of {} spans: `{q}`", options.spans_per_block);
+            assert_eq!(
+                got, want,
+                "seed {seed}, blocks of {} spans: `{q}`",
+                options.spans_per_block
+            );
         }
     }
 }
@@ -251,8 +385,17 @@ fn generated_queries_cover_every_operator_and_mostly_validate() {
     let mut rng = Rng::new(1);
     let queries: Vec<String> = (0..2000).map(|_| query(&mut rng)).collect();
     for op in SPANSET_OPS {
-        assert!(queries.iter().any(|q| q.contains(&format!(" {op} "))), "no query uses {op}");
+        assert!(
+            queries.iter().any(|q| q.contains(&format!(" {op} "))),
+            "no query uses {op}"
+        );
     }
-    let valid = queries.iter().filter(|q| traceql_parser::parse_and_validate(q).is_ok()).count();
-    assert!(valid * 10 >= queries.len() * 9, "only {valid} of 2000 generated queries are valid");
+    let valid = queries
+        .iter()
+        .filter(|q| traceql_parser::parse_and_validate(q).is_ok())
+        .count();
+    assert!(
+        valid * 10 >= queries.len() * 9,
+        "only {valid} of 2000 generated queries are valid"
+    );
 }

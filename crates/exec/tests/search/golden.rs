@@ -1,1 +1,183 @@
-//! Golden files (to come).
+//! Golden query files in a sqllogictest-like format: `tests/search/golden/*.slt`.
+//!
+//! ```text
+//! # a comment
+//! query [limit=N] [spss=N]
+//! { status = error } | count() > 2
+//! ----
+//! <the expected results, as `render` prints them>
+//! ```
+//!
+//! Queries run against the bundled demo store (`testdata/demo`). An expected block
+//! may also be an error, printed as `error: …`. Run with `TRACEQL_GOLDEN=overwrite` to
+//! rewrite the files with what the engine now returns, then review the diff.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use traceql_exec::search::{EngineError, SearchResponse};
+use traceql_exec::{Engine, SearchOptions};
+
+use crate::common::repo;
+
+struct Record {
+    header: String,
+    query: String,
+    expected: String,
+}
+
+fn parse_file(text: &str) -> (Vec<String>, Vec<Record>) {
+    let mut preamble = Vec::new();
+    let mut records = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("query") {
+            if records.is_empty() {
+                preamble.push(line.to_string());
+            }
+            continue;
+        }
+        let header = line.to_string();
+        let mut query = Vec::new();
+        for l in lines.by_ref() {
+            if l == "----" {
+                break;
+            }
+            query.push(l);
+        }
+        let mut expected = Vec::new();
+        while let Some(l) = lines.peek() {
+            if l.is_empty() {
+                lines.next();
+                break;
+            }
+            expected.push(lines.next().unwrap_or_default());
+        }
+        records.push(Record {
+            header,
+            query: query.join("\n"),
+            expected: expected.join("\n"),
+        });
+    }
+    (preamble, records)
+}
+
+fn options(header: &str) -> SearchOptions {
+    let mut options = SearchOptions::default();
+    for word in header.split_whitespace().skip(1) {
+        match word.split_once('=') {
+            Some(("limit", n)) => options.limit = n.parse().expect("limit"),
+            Some(("spss", n)) => options.spans_per_spanset = n.parse().expect("spss"),
+            _ => panic!("unknown option `{word}` in `{header}`"),
+        }
+    }
+    options
+}
+
+/// The results as compact, reviewable text.
+fn render(result: &Result<SearchResponse, EngineError>) -> String {
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => return format!("error: {e}"),
+    };
+    let mut out = String::new();
+    if response.traces.is_empty() {
+        out.push_str("(no traces)");
+    }
+    for t in &response.traces {
+        let _ = writeln!(
+            out,
+            "trace {} root={}:{} start={} duration={}ms",
+            t.trace_id,
+            t.root_service_name,
+            t.root_trace_name,
+            t.start_time_unix_nano,
+            t.duration_ms
+        );
+        for s in &t.span_sets {
+            let attrs: Vec<String> = s
+                .attributes
+                .iter()
+                .map(|a| format!("{}={}", a.key, a.value))
+                .collect();
+            let _ =
+                writeln!(out, "  spanset matched={} {}", s.matched, attrs.join(" ")).map(|_| ());
+            for span in &s.spans {
+                let attrs: Vec<String> = span
+                    .attributes
+                    .iter()
+                    .map(|a| format!("{}={}", a.key, a.value))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "    {} {:?} {}ns {}",
+                    span.span_id,
+                    span.name,
+                    span.duration_nanos,
+                    attrs.join(" ")
+                );
+            }
+        }
+    }
+    out.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/search/golden");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("golden directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn golden_files_match() {
+    let overwrite = std::env::var("TRACEQL_GOLDEN").is_ok_and(|v| v == "overwrite");
+    let engine = Engine::open(repo().join("testdata/demo").to_str().expect("utf-8 path"))
+        .await
+        .expect("demo store");
+    let mut mismatches = Vec::new();
+    let files = files();
+    assert!(!files.is_empty(), "no golden files");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("golden file");
+        let (preamble, records) = parse_file(&text);
+        assert!(!records.is_empty(), "{} has no queries", file.display());
+        let mut rewritten = preamble.join("\n");
+        if !rewritten.is_empty() {
+            rewritten.push('\n');
+        }
+        for record in &records {
+            let actual = render(&engine.search(&record.query, &options(&record.header)).await);
+            if actual != record.expected {
+                mismatches.push(format!(
+                    "{}: `{}`\n--- expected\n{}\n--- actual\n{}",
+                    file.display(),
+                    record.query,
+                    record.expected,
+                    actual
+                ));
+            }
+            let _ = write!(
+                rewritten,
+                "{}\n{}\n----\n{}\n\n",
+                record.header, record.query, actual
+            );
+        }
+        if overwrite {
+            std::fs::write(&file, rewritten.trim_end().to_string() + "\n").expect("rewrite");
+        }
+    }
+    assert!(
+        overwrite || mismatches.is_empty(),
+        "{} golden results differ (rerun with TRACEQL_GOLDEN=overwrite and review the diff):\n{}",
+        mismatches.len(),
+        mismatches.join("\n\n")
+    );
+}

@@ -109,7 +109,10 @@ fn compare(op: BinaryOp, a: &V, b: &V) -> bool {
 
 fn array_compare(op: BinaryOp, items: &[V], x: &V) -> bool {
     if op == BinaryOp::Neq {
-        let eqs: Vec<bool> = items.iter().filter_map(|i| cmp_scalar(BinaryOp::Eq, i, x)).collect();
+        let eqs: Vec<bool> = items
+            .iter()
+            .filter_map(|i| cmp_scalar(BinaryOp::Eq, i, x))
+            .collect();
         return !eqs.is_empty() && eqs.iter().all(|e| !e);
     }
     items.iter().any(|i| cmp_scalar(op, i, x) == Some(true))
@@ -206,13 +209,20 @@ impl<'a> Trace<'a> {
     }
 
     fn root(&self) -> Option<&'a Span> {
-        self.spans.iter().rev().find(|s| s.parent_span_id.is_none()).copied()
+        self.spans
+            .iter()
+            .rev()
+            .find(|s| s.parent_span_id.is_none())
+            .copied()
     }
 
     fn attribute(&self, attr: &Attribute, at: At) -> Vec<V> {
         let span = self.spans[at.span];
         let pick = |list: &[traceql_exec::model::KeyValue]| -> Vec<V> {
-            list.iter().filter(|kv| kv.key == attr.name).filter_map(|kv| from_value(&kv.value)).collect()
+            list.iter()
+                .filter(|kv| kv.key == attr.name)
+                .filter_map(|kv| from_value(&kv.value))
+                .collect()
         };
         match attr.scope {
             AttributeScope::Span => pick(&span.attributes),
@@ -224,15 +234,31 @@ impl<'a> Trace<'a> {
                 v.extend(pick(&span.scope.attributes));
                 v
             }
-            AttributeScope::Event => at.event.map(|e| pick(&span.events[e].attributes)).unwrap_or_default(),
-            AttributeScope::Link => at.link.map(|l| pick(&span.links[l].attributes)).unwrap_or_default(),
+            AttributeScope::Event => at
+                .event
+                .map(|e| pick(&span.events[e].attributes))
+                .unwrap_or_default(),
+            AttributeScope::Link => at
+                .link
+                .map(|l| pick(&span.links[l].attributes))
+                .unwrap_or_default(),
         }
     }
 
     fn intrinsic(&self, i: Intrinsic, at: At) -> Vec<V> {
         let s = self.spans[at.span];
-        let trace_start = self.spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-        let trace_end = self.spans.iter().map(|s| s.end_unix_nano.max(s.start_unix_nano)).max().unwrap_or(0);
+        let trace_start = self
+            .spans
+            .iter()
+            .map(|s| s.start_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let trace_end = self
+            .spans
+            .iter()
+            .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+            .max()
+            .unwrap_or(0);
         let v = match i {
             Intrinsic::Name => V::Str(s.name.clone()),
             Intrinsic::Duration => V::Dur(s.duration_nano() as i64),
@@ -240,7 +266,11 @@ impl<'a> Trace<'a> {
             Intrinsic::StatusMessage => V::Str(s.status_message.clone()),
             Intrinsic::Kind => V::Kind(s.kind),
             Intrinsic::SpanId => V::Str(hex(&s.span_id)),
-            Intrinsic::ParentId => V::Str(s.parent_span_id.map(|p| hex(&p)).unwrap_or_else(|| "0".repeat(16))),
+            Intrinsic::ParentId => V::Str(
+                s.parent_span_id
+                    .map(|p| hex(&p))
+                    .unwrap_or_else(|| "0".repeat(16)),
+            ),
             Intrinsic::TraceId => V::Str(hex(&s.trace_id).trim_start_matches('0').to_string()),
             Intrinsic::TraceDuration => V::Dur((trace_end - trace_start) as i64),
             Intrinsic::RootName => match self.root() {
@@ -260,7 +290,11 @@ impl<'a> Trace<'a> {
                 None => return vec![],
             },
             Intrinsic::LinkTraceId => match at.link {
-                Some(l) => V::Str(hex(&s.links[l].trace_id).trim_start_matches('0').to_string()),
+                Some(l) => V::Str(
+                    hex(&s.links[l].trace_id)
+                        .trim_start_matches('0')
+                        .to_string(),
+                ),
                 None => return vec![],
             },
             Intrinsic::LinkSpanId => match at.link {
@@ -296,7 +330,10 @@ impl<'a> Trace<'a> {
             }],
             FieldExprKind::Field(Field::Attribute(a)) => self.attribute(a, at),
             FieldExprKind::Field(Field::Intrinsic(i)) => self.intrinsic(*i, at),
-            FieldExprKind::Unary { op: UnaryOp::Neg, expr } => self
+            FieldExprKind::Unary {
+                op: UnaryOp::Neg,
+                expr,
+            } => self
                 .eval(expr, at)
                 .into_iter()
                 .filter_map(|v| match v {
@@ -306,13 +343,18 @@ impl<'a> Trace<'a> {
                     _ => None,
                 })
                 .collect(),
-            FieldExprKind::Unary { op: UnaryOp::Not, expr } => match self.eval(expr, at).first() {
+            FieldExprKind::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => match self.eval(expr, at).first() {
                 Some(V::Bool(b)) => vec![V::Bool(!b)],
                 _ => vec![V::Bool(false)],
             },
             FieldExprKind::Binary { op, lhs, rhs } if op.is_arithmetic() => {
                 let (l, r) = (self.eval(lhs, at), self.eval(rhs, at));
-                l.iter().flat_map(|x| r.iter().filter_map(move |y| arith(*op, x, y))).collect()
+                l.iter()
+                    .flat_map(|x| r.iter().filter_map(move |y| arith(*op, x, y)))
+                    .collect()
             }
             FieldExprKind::Binary { op, lhs, rhs } => vec![V::Bool(self.binary(*op, lhs, rhs, at))],
         }
@@ -328,8 +370,12 @@ impl<'a> Trace<'a> {
     fn binary(&self, op: BinaryOp, lhs: &FieldExpr, rhs: &FieldExpr, at: At) -> bool {
         let nil = |e: &FieldExpr| matches!(e.kind, FieldExprKind::Literal(Literal::Nil));
         match op {
-            BinaryOp::And => self.boolean(lhs, at) == Some(true) && self.boolean(rhs, at) == Some(true),
-            BinaryOp::Or => self.boolean(lhs, at) == Some(true) || self.boolean(rhs, at) == Some(true),
+            BinaryOp::And => {
+                self.boolean(lhs, at) == Some(true) && self.boolean(rhs, at) == Some(true)
+            }
+            BinaryOp::Or => {
+                self.boolean(lhs, at) == Some(true) || self.boolean(rhs, at) == Some(true)
+            }
             BinaryOp::Eq | BinaryOp::Neq if nil(lhs) || nil(rhs) => {
                 let other = if nil(lhs) { rhs } else { lhs };
                 if nil(other) {
@@ -342,13 +388,17 @@ impl<'a> Trace<'a> {
                 if op == BinaryOp::Eq { !exists } else { exists }
             }
             BinaryOp::Regex | BinaryOp::NotRegex => {
-                let FieldExprKind::Literal(Literal::String(p)) = &rhs.kind else { return false };
+                let FieldExprKind::Literal(Literal::String(p)) = &rhs.kind else {
+                    return false;
+                };
                 let re = regex::Regex::new(&format!("^(?s:{p})$")).unwrap();
                 let negate = op == BinaryOp::NotRegex;
                 self.eval(lhs, at).iter().any(|v| match v {
                     V::Str(s) => re.is_match(s) != negate,
                     V::Arr(items) => {
-                        let any = items.iter().any(|i| matches!(i, V::Str(s) if re.is_match(s)));
+                        let any = items
+                            .iter()
+                            .any(|i| matches!(i, V::Str(s) if re.is_match(s)));
                         any != negate
                     }
                     _ => false,
@@ -386,7 +436,16 @@ impl<'a> Trace<'a> {
             vec![None]
         };
         ev.iter().any(|&event| {
-            ln.iter().any(|&link| self.boolean(e, At { span: i, event, link }) == Some(true))
+            ln.iter().any(|&link| {
+                self.boolean(
+                    e,
+                    At {
+                        span: i,
+                        event,
+                        link,
+                    },
+                ) == Some(true)
+            })
         })
     }
 
@@ -408,11 +467,26 @@ impl<'a> Trace<'a> {
     /// All values of `e` on span `i`, for the first event/link that gives any.
     fn values(&self, e: &FieldExpr, i: usize) -> Vec<V> {
         let span = self.spans[i];
-        let ev: Vec<Option<usize>> = if span.events.is_empty() { vec![None] } else { (0..span.events.len()).map(Some).collect() };
-        let ln: Vec<Option<usize>> = if span.links.is_empty() { vec![None] } else { (0..span.links.len()).map(Some).collect() };
+        let ev: Vec<Option<usize>> = if span.events.is_empty() {
+            vec![None]
+        } else {
+            (0..span.events.len()).map(Some).collect()
+        };
+        let ln: Vec<Option<usize>> = if span.links.is_empty() {
+            vec![None]
+        } else {
+            (0..span.links.len()).map(Some).collect()
+        };
         for &event in &ev {
             for &link in &ln {
-                let values = self.eval(e, At { span: i, event, link });
+                let values = self.eval(
+                    e,
+                    At {
+                        span: i,
+                        event,
+                        link,
+                    },
+                );
                 if !values.is_empty() {
                     return values;
                 }
@@ -424,21 +498,32 @@ impl<'a> Trace<'a> {
 
 fn normalise_id_literal(id: &FieldExpr, other: &mut [V]) {
     let trim = match &id.kind {
-        FieldExprKind::Field(Field::Intrinsic(Intrinsic::TraceId | Intrinsic::LinkTraceId)) => false,
-        FieldExprKind::Field(Field::Intrinsic(Intrinsic::SpanId | Intrinsic::ParentId | Intrinsic::LinkSpanId)) => true,
+        FieldExprKind::Field(Field::Intrinsic(Intrinsic::TraceId | Intrinsic::LinkTraceId)) => {
+            false
+        }
+        FieldExprKind::Field(Field::Intrinsic(
+            Intrinsic::SpanId | Intrinsic::ParentId | Intrinsic::LinkSpanId,
+        )) => true,
         _ => return,
     };
     for v in other {
         if let V::Str(s) = v {
             let t = s.trim_start_matches('0');
-            *s = if trim { format!("{t:0>16}") } else { t.to_string() };
+            *s = if trim {
+                format!("{t:0>16}")
+            } else {
+                t.to_string()
+            };
         }
     }
 }
 
 fn element_scopes_deep(e: &FieldExpr) -> (bool, bool) {
     match &e.kind {
-        FieldExprKind::Field(Field::Attribute(a)) => (a.scope == AttributeScope::Event, a.scope == AttributeScope::Link),
+        FieldExprKind::Field(Field::Attribute(a)) => (
+            a.scope == AttributeScope::Event,
+            a.scope == AttributeScope::Link,
+        ),
         FieldExprKind::Field(Field::Intrinsic(i)) => (
             matches!(i, Intrinsic::EventName | Intrinsic::EventTimeSinceStart),
             matches!(i, Intrinsic::LinkTraceId | Intrinsic::LinkSpanId),
@@ -463,7 +548,9 @@ pub struct Skip;
 impl Trace<'_> {
     /// The spansets `query` yields for this trace.
     pub fn search(&self, query: &Query) -> Result<Vec<Set>, Skip> {
-        let QueryBody::Search(p) = &query.body else { return Err(Skip) };
+        let QueryBody::Search(p) = &query.body else {
+            return Err(Skip);
+        };
         let all: Set = (0..self.spans.len()).collect();
         self.pipeline(p, vec![all])
     }
@@ -482,7 +569,9 @@ impl Trace<'_> {
                     out
                 }
                 Stage::ScalarFilter(f) => {
-                    let ScalarExprKind::Aggregate(agg) = &f.lhs.kind else { return Err(Skip) };
+                    let ScalarExprKind::Aggregate(agg) = &f.lhs.kind else {
+                        return Err(Skip);
+                    };
                     let threshold = constant(&f.rhs).ok_or(Skip)?;
                     sets.into_iter()
                         .filter(|set| {
@@ -493,9 +582,15 @@ impl Trace<'_> {
                             let v = match agg {
                                 Aggregate::Count => set.len() as f64,
                                 _ if values.is_empty() => return false,
-                                Aggregate::Avg(_) => values.iter().sum::<f64>() / values.len() as f64,
-                                Aggregate::Min(_) => values.iter().copied().fold(f64::INFINITY, f64::min),
-                                Aggregate::Max(_) => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                                Aggregate::Avg(_) => {
+                                    values.iter().sum::<f64>() / values.len() as f64
+                                }
+                                Aggregate::Min(_) => {
+                                    values.iter().copied().fold(f64::INFINITY, f64::min)
+                                }
+                                Aggregate::Max(_) => {
+                                    values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                                }
                                 Aggregate::Sum(_) => values.iter().sum(),
                             };
                             match f.op {
@@ -529,7 +624,11 @@ impl Trace<'_> {
                     let mut merged: Set = sets.into_iter().flatten().collect();
                     merged.sort_unstable();
                     merged.dedup();
-                    if merged.is_empty() { vec![] } else { vec![merged] }
+                    if merged.is_empty() {
+                        vec![]
+                    } else {
+                        vec![merged]
+                    }
                 }
             };
         }
@@ -539,7 +638,11 @@ impl Trace<'_> {
     fn spanset(&self, e: &SpansetExpr, input: &Set) -> Result<Set, Skip> {
         Ok(match &e.kind {
             SpansetExprKind::Filter(None) => input.clone(),
-            SpansetExprKind::Filter(Some(f)) => input.iter().copied().filter(|&i| self.matches(f, i)).collect(),
+            SpansetExprKind::Filter(Some(f)) => input
+                .iter()
+                .copied()
+                .filter(|&i| self.matches(f, i))
+                .collect(),
             SpansetExprKind::Pipeline(p) => {
                 let out = self.pipeline(p, vec![input.clone()])?;
                 if out.len() > 1 {
@@ -559,24 +662,54 @@ impl Trace<'_> {
                 let desc = |a: usize, b: usize| self.is_descendant(a, b);
                 let sib = |a: usize, b: usize| self.is_sibling(a, b);
                 let rel: &dyn Fn(usize, usize) -> bool = match op {
-                    SpansetOp::And => return Ok(if !l.is_empty() && !r.is_empty() { union(&l, &r) } else { vec![] }),
+                    SpansetOp::And => {
+                        return Ok(if !l.is_empty() && !r.is_empty() {
+                            union(&l, &r)
+                        } else {
+                            vec![]
+                        });
+                    }
                     SpansetOp::Or => return Ok(union(&l, &r)),
-                    SpansetOp::Child | SpansetOp::NotChild | SpansetOp::UnionChild => &|x, y| child(x, y),
-                    SpansetOp::Parent | SpansetOp::NotParent | SpansetOp::UnionParent => &|x, y| child(y, x),
-                    SpansetOp::Descendant | SpansetOp::NotDescendant | SpansetOp::UnionDescendant => &|x, y| desc(x, y),
-                    SpansetOp::Ancestor | SpansetOp::NotAncestor | SpansetOp::UnionAncestor => &|x, y| desc(y, x),
-                    SpansetOp::Sibling | SpansetOp::NotSibling | SpansetOp::UnionSibling => &|x, y| sib(x, y),
+                    SpansetOp::Child | SpansetOp::NotChild | SpansetOp::UnionChild => {
+                        &|x, y| child(x, y)
+                    }
+                    SpansetOp::Parent | SpansetOp::NotParent | SpansetOp::UnionParent => {
+                        &|x, y| child(y, x)
+                    }
+                    SpansetOp::Descendant
+                    | SpansetOp::NotDescendant
+                    | SpansetOp::UnionDescendant => &|x, y| desc(x, y),
+                    SpansetOp::Ancestor | SpansetOp::NotAncestor | SpansetOp::UnionAncestor => {
+                        &|x, y| desc(y, x)
+                    }
+                    SpansetOp::Sibling | SpansetOp::NotSibling | SpansetOp::UnionSibling => {
+                        &|x, y| sib(x, y)
+                    }
                 };
                 // rel(r, l): right-hand span r stands in the relation to left-hand span l.
                 let name = op.as_str();
                 if name.starts_with('!') {
-                    r.iter().copied().filter(|&x| !l.iter().any(|&y| rel(x, y))).collect()
+                    r.iter()
+                        .copied()
+                        .filter(|&x| !l.iter().any(|&y| rel(x, y)))
+                        .collect()
                 } else if name.starts_with('&') {
-                    let rs: Set = r.iter().copied().filter(|&x| l.iter().any(|&y| rel(x, y))).collect();
-                    let ls: Set = l.iter().copied().filter(|&y| r.iter().any(|&x| rel(x, y))).collect();
+                    let rs: Set = r
+                        .iter()
+                        .copied()
+                        .filter(|&x| l.iter().any(|&y| rel(x, y)))
+                        .collect();
+                    let ls: Set = l
+                        .iter()
+                        .copied()
+                        .filter(|&y| r.iter().any(|&x| rel(x, y)))
+                        .collect();
                     union(&rs, &ls)
                 } else {
-                    r.iter().copied().filter(|&x| l.iter().any(|&y| rel(x, y))).collect()
+                    r.iter()
+                        .copied()
+                        .filter(|&x| l.iter().any(|&y| rel(x, y)))
+                        .collect()
                 }
             }
         })
@@ -627,7 +760,8 @@ pub fn search(spans: &[Span], query: &Query) -> Result<HashMap<String, Vec<Vec<S
             .into_iter()
             .filter(|s| !s.is_empty())
             .map(|s| {
-                let mut ids: Vec<String> = s.iter().map(|&i| hex(&trace.spans[i].span_id)).collect();
+                let mut ids: Vec<String> =
+                    s.iter().map(|&i| hex(&trace.spans[i].span_id)).collect();
                 ids.sort();
                 ids
             })

@@ -176,7 +176,7 @@ impl<'a> Entries<'a> {
     }
 }
 
-fn str_items<'a>(list: &'a ListArray, i: usize) -> Option<Vec<&'a str>> {
+fn str_items(list: &ListArray, i: usize) -> Option<Vec<&str>> {
     let offsets = list.value_offsets();
     let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
     let values = StrCol::new(list.values().as_ref()).ok()?;

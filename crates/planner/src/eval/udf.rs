@@ -1,8 +1,7 @@
 //! A compiled field expression as a DataFusion scalar function over the columns it
-//! reads. `traceql_filter` gives the flag column of a `{ … }` filter;
-//! `traceql_value` the expression's value as `AnyValue` JSON (for `by()`, `select()`
-//! and the attributes shown with results); `traceql_number` its numeric value (for
-//! aggregates).
+//! reads: the flag column of a `{ … }` filter, the expression's value as `AnyValue`
+//! JSON (for `by()`, `select()` and the attributes shown with results), or its numeric
+//! value (for aggregates). Plans show the function by its TraceQL text.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -32,11 +31,12 @@ pub enum Output {
 }
 
 impl Output {
-    fn name(self) -> &'static str {
+    /// How plans show a call: the TraceQL expression in its role.
+    fn label(self, text: &str) -> String {
         match self {
-            Output::Filter => "traceql_filter",
-            Output::Json => "traceql_value",
-            Output::Number => "traceql_number",
+            Output::Filter => format!("{{ {text} }}"),
+            Output::Json => format!("value({text})"),
+            Output::Number => format!("number({text})"),
         }
     }
 }
@@ -45,6 +45,7 @@ impl Output {
 #[derive(Debug)]
 pub struct FieldExprUdf {
     program: Program,
+    /// The expression as TraceQL prints it, in its role (`{ … }`, `value(…)`).
     text: String,
     output: Output,
     signature: Signature,
@@ -79,7 +80,7 @@ pub fn field_expr_call(
         .iter()
         .map(|(name, _)| ident(name.as_str()))
         .collect();
-    let text = expr.map(|e| e.to_string()).unwrap_or_default();
+    let text = output.label(&expr.map(|e| e.to_string()).unwrap_or_default());
     let udf = FieldExprUdf {
         program,
         text,
@@ -91,15 +92,7 @@ pub fn field_expr_call(
 
 impl ScalarUDFImpl for FieldExprUdf {
     fn name(&self) -> &str {
-        self.output.name()
-    }
-
-    fn display_name(&self, _args: &[Expr]) -> Result<String> {
-        Ok(format!("{}({})", self.output.name(), self.text))
-    }
-
-    fn schema_name(&self, _args: &[Expr]) -> Result<String> {
-        Ok(format!("{}({})", self.output.name(), self.text))
+        &self.text
     }
 
     fn signature(&self) -> &Signature {

@@ -11,7 +11,7 @@
 //! - [`spanset_logic`]: spanset `&&` and `||`;
 //! - [`structural`]: the 15 structural operators over nested-set numbers;
 //! - [`aggregate`]: `count()`, `avg()`, `min()`, `max()`, `sum()` compared with a constant;
-//! - [`group_by`]: `by(…)`.
+//! - [`group_by`]: `by(…)`, splitting spansets.
 //!
 //! [`node::TraceNode`] and [`exec::TraceExec`] hold what the operators share: the
 //! logical node, the `ExecutionPlan` that requires input ordered by `trace_id`, and the

@@ -1,0 +1,129 @@
+//! Search speed per query shape over a generated store of realistic shape.
+//!
+//! `cargo bench -p traceql-benches --bench search -- [TRACES]` (default 72,000 traces,
+//! about a million spans). The store is generated once into
+//! `target/bench-data/search-<TRACES>` and reused. For each query shape it prints the
+//! best wall time of five runs, spans of the store per second at that time, traces
+//! returned (limit 20) and spans the scan produced after pruning.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use traceql_exec::block::{BlockOptions, Trace};
+use traceql_exec::generate::Generator;
+use traceql_exec::ingest::write_traces;
+use traceql_exec::search::{Engine, SearchOptions};
+use traceql_exec::store::Store;
+
+const SHAPES: &[(&str, &str)] = &[
+    ("all spans, limit 20", "{ }"),
+    ("count per trace", "{ } | count() > 3"),
+    ("intrinsic match", "{ status = error }"),
+    ("intrinsic no-match", "{ name = \"no-such-operation\" }"),
+    (
+        "resource attribute match",
+        "{ resource.service.name = \"checkout\" }",
+    ),
+    (
+        "resource attribute no-match",
+        "{ resource.service.name = \"no-such-service\" }",
+    ),
+    ("span attribute match", "{ span.http.status_code >= 500 }"),
+    (
+        "span attribute no-match",
+        "{ span.http.route = \"/no/such/route\" }",
+    ),
+    ("regex", "{ span.http.route =~ \"/api/.*\" }"),
+    (
+        "descendant",
+        "{ resource.service.name = \"frontend\" } >> { status = error }",
+    ),
+    ("spanset and", "{ kind = server } && { status = error }"),
+    (
+        "average duration",
+        "{ kind = server } | avg(duration) > 20ms",
+    ),
+    (
+        "select",
+        "{ status = error } | select(span.http.route, resource.service.name)",
+    ),
+];
+
+fn store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Store, usize) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(format!("search-{traces}"));
+    let ready = dir.join("READY");
+    if !ready.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut generator = Generator::new(
+            1,
+            1_793_491_200_000_000_000,
+            3_600_000_000_000 / traces as u64,
+        );
+        let mut generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();
+        generated.sort_by_key(|t| t[0].trace_id);
+        let store = Store::local(&dir, true).expect("store");
+        let mut n = 0;
+        runtime
+            .block_on(write_traces(
+                &store,
+                generated,
+                &BlockOptions::default(),
+                || {
+                    n += 1;
+                    format!("00000000-0000-0000-0000-{n:012}")
+                },
+                &|_| {},
+            ))
+            .expect("write");
+        std::fs::write(&ready, "").expect("marker");
+    }
+    let store = Store::local(&dir, false).expect("store");
+    let spans = runtime
+        .block_on(store.list_blocks())
+        .expect("blocks")
+        .iter()
+        .map(|b| b.spans as usize)
+        .sum();
+    (store, spans)
+}
+
+fn main() {
+    let traces: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(72_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (store, spans) = store(traces, &runtime);
+    let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
+    println!("{spans} spans in {} blocks", engine.blocks().len());
+    println!(
+        "{:<28} {:>10} {:>14} {:>7} {:>12}  query",
+        "shape", "best ms", "spans/s", "traces", "scanned"
+    );
+    for (shape, query) in SHAPES {
+        let mut best = Duration::MAX;
+        let mut last = None;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let result = runtime
+                .block_on(engine.search_with_stats(query, &SearchOptions::default()))
+                .unwrap_or_else(|e| panic!("`{query}`: {e}"));
+            best = best.min(started.elapsed());
+            last = Some(result);
+        }
+        let (response, stats) = last.expect("ran");
+        println!(
+            "{shape:<28} {:>10.2} {:>14.0} {:>7} {:>12}  {query}",
+            best.as_secs_f64() * 1e3,
+            spans as f64 / best.as_secs_f64(),
+            response.traces.len(),
+            stats.spans_scanned
+        );
+    }
+}
