@@ -432,22 +432,31 @@ pub fn plan_search(
         };
     }
 
+    // The result columns are named after what they show (`count()`, `http.method`).
     let mut last: Vec<Expr> = RESULT_COLUMNS.iter().map(|name| col(*name)).collect();
     last.push(col(result.as_str()).alias(SPANSET));
-    last.extend(
-        lowering
-            .spanset_attributes
-            .iter()
-            .map(|a| col(a.column.as_str())),
-    );
-    last.extend(span_attributes.iter().map(|a| col(a.column.as_str())));
+    let mut used: Vec<String> = RESULT_COLUMNS.iter().map(|c| c.to_string()).collect();
+    used.push(SPANSET.to_string());
+    let mut spanset_attributes = lowering.spanset_attributes;
+    for attr in spanset_attributes
+        .iter_mut()
+        .chain(span_attributes.iter_mut())
+    {
+        let mut name = attr.name.clone();
+        while used.contains(&name) {
+            name.push('\'');
+        }
+        used.push(name.clone());
+        last.push(col(attr.column.as_str()).alias(name.as_str()));
+        attr.column = name;
+    }
     let plan = LogicalPlanBuilder::from(plan)
         .filter(col(result.as_str()).is_not_null())?
         .project(last)?
         .build()?;
     Ok(SearchPlan {
         plan,
-        spanset_attributes: lowering.spanset_attributes,
+        spanset_attributes,
         span_attributes,
     })
 }
