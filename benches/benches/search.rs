@@ -101,7 +101,7 @@ fn main() {
         .expect("runtime");
     let (store, spans) = store(traces, &runtime);
     let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
-    println!("{spans} spans in {} blocks", engine.blocks().len());
+    println!("{spans} spans in {} blocks", engine.blocks().count());
     println!(
         "{:<28} {:>10} {:>14} {:>7} {:>12}  query",
         "shape", "best ms", "spans/s", "traces", "scanned"

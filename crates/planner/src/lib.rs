@@ -5,6 +5,9 @@
 //! by these names. Field expressions are evaluated by [`eval`].
 
 pub mod eval;
+pub mod facts;
 pub mod lower;
+pub mod native;
 pub mod ops;
+pub mod prune;
 pub mod schema;

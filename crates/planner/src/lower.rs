@@ -27,7 +27,9 @@ use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
 use crate::ops::spanset_logic::{Logic, SpansetLogic};
 use crate::ops::structural::Structural;
-use crate::schema::{TypedAttribute, columns as c};
+use crate::facts::Facts;
+use crate::native::native_filter;
+use crate::schema::columns as c;
 
 /// The column of the result plan holding each span's spanset index within its trace.
 pub const SPANSET: &str = "__spanset";
@@ -102,7 +104,7 @@ enum Step {
 
 struct Lowering<'a> {
     schema: &'a Schema,
-    typed: &'a [TypedAttribute],
+    facts: &'a Facts,
     /// Columns computed by the first projection: flags and values.
     computed: Vec<(String, Expr)>,
     steps: Vec<Step>,
@@ -151,7 +153,7 @@ impl Lowering<'_> {
                                 Some(arg),
                                 Output::Number,
                                 self.schema,
-                                self.typed,
+                                self.facts,
                             )?;
                             Some(self.compute("v", call))
                         }
@@ -183,7 +185,7 @@ impl Lowering<'_> {
                     if !top {
                         return Err(not_supported("`by()` inside a spanset operand"));
                     }
-                    let call = field_expr_call(Some(expr), Output::Json, self.schema, self.typed)?;
+                    let call = field_expr_call(Some(expr), Output::Json, self.schema, self.facts)?;
                     let key = self.compute("key", call);
                     let output = self.fresh("m");
                     self.spanset_attributes.push(ResultAttribute {
@@ -226,7 +228,10 @@ impl Lowering<'_> {
                     }
                     Some(e) => {
                         self.touch(e);
-                        field_expr_call(Some(e), Output::Filter, self.schema, self.typed)?
+                        match native_filter(e, self.schema, self.facts) {
+                            Some(native) => native,
+                            None => field_expr_call(Some(e), Output::Filter, self.schema, self.facts)?,
+                        }
                     }
                 };
                 let flag = self.compute("f", flag);
@@ -347,13 +352,12 @@ fn constant(expr: &ScalarExpr) -> Result<f64> {
         .ok_or_else(|| not_supported("a non-numeric scalar constant"))
 }
 
-/// Lowers a search query to a plan over `input`, a scan of the span table whose typed
-/// attribute columns are `typed`.
+/// Lowers a search query to a plan over `input`, a scan of the span table that
+/// `facts` describe.
 pub fn plan_search(
     query: &Query,
     input: LogicalPlan,
-    typed: &[TypedAttribute],
-) -> Result<SearchPlan> {
+    facts: &Facts) -> Result<SearchPlan> {
     let QueryBody::Search(pipeline) = &query.body else {
         return Err(not_supported(
             "metrics queries (`rate()`, `count_over_time()`, …) in search",
@@ -362,7 +366,7 @@ pub fn plan_search(
     let schema = Arc::clone(input.schema().inner());
     let mut lowering = Lowering {
         schema: &schema,
-        typed,
+        facts,
         computed: Vec::new(),
         steps: Vec::new(),
         flags: Vec::new(),
@@ -380,7 +384,7 @@ pub fn plan_search(
             kind: FieldExprKind::Field(field.clone()),
             span: Span::default(),
         };
-        let call = field_expr_call(Some(&expr), Output::Json, &schema, typed)?;
+        let call = field_expr_call(Some(&expr), Output::Json, &schema, facts)?;
         let column = lowering.compute("attr", call);
         span_attributes.push(ResultAttribute {
             name: shown_name(&field),

@@ -1,7 +1,12 @@
 //! `meta.json`: what a block holds. Written after `data.parquet`; a block without it is
 //! invisible, so a crashed write never shows half a block.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
+use traceql_parser::ast::AttributeScope;
+use traceql_planner::facts::Facts;
+use traceql_planner::schema::TypedAttribute;
 
 use crate::model::ValueType;
 
@@ -52,4 +57,57 @@ pub struct BlockMeta {
     pub bytes: u64,
     /// The typed attribute columns of this block.
     pub typed_columns: Vec<TypedColumn>,
+    /// The keys found in the fallback attribute lists, per scope (`span`, `resource`,
+    /// `instrumentation`): where a search must look beyond the typed columns. `None`
+    /// when not recorded (any key may be there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_keys: Option<BTreeMap<String, BTreeSet<String>>>,
+    /// The distinct values of string columns that have at most
+    /// [`MAX_DICTIONARY_VALUES`] of them in this block (`name` and typed string
+    /// attribute columns), so a search for a value the block lacks can skip it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dictionaries: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Dictionaries of columns with more distinct values than this are not recorded.
+pub const MAX_DICTIONARY_VALUES: usize = 256;
+
+/// Fallback keys are not recorded for blocks with more distinct keys than this.
+pub const MAX_FALLBACK_KEYS: usize = 10_000;
+
+impl BlockMeta {
+    /// What the planner may know about this block.
+    pub fn facts(&self) -> Facts {
+        let scope = |name: &str| match name {
+            "span" => Some(AttributeScope::Span),
+            "resource" => Some(AttributeScope::Resource),
+            "instrumentation" => Some(AttributeScope::Instrumentation),
+            _ => None,
+        };
+        Facts {
+            typed: self
+                .typed_columns
+                .iter()
+                .filter_map(|c| {
+                    Some(TypedAttribute {
+                        scope: scope(&c.scope)?,
+                        key: c.key.clone(),
+                        column: c.name.clone(),
+                    })
+                })
+                .collect(),
+            fallback: self.fallback_keys.as_ref().map(|by_scope| {
+                by_scope
+                    .iter()
+                    .filter_map(|(s, keys)| Some((scope(s)?, keys)))
+                    .flat_map(|(s, keys)| keys.iter().map(move |k| (s, k.clone())))
+                    .collect()
+            }),
+            dictionaries: self
+                .dictionaries
+                .iter()
+                .map(|(column, values)| (column.clone(), values.iter().cloned().collect()))
+                .collect(),
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int8Builder,
@@ -20,10 +22,12 @@ use traceql_parser::ast::AttributeScope;
 use traceql_planner::schema::{columns, typed_attribute_column};
 
 use super::entries::EntryListBuilder;
-use super::meta::{BlockMeta, FORMAT_NAME, FORMAT_VERSION, TypedColumn};
+use super::meta::{
+    BlockMeta, FORMAT_NAME, FORMAT_VERSION, MAX_DICTIONARY_VALUES, MAX_FALLBACK_KEYS, TypedColumn,
+};
 use super::nested_set::nested_sets;
 use super::schema::{block_schema, event_fields, link_fields};
-use crate::model::{KeyValue, Span, Value, ValueType, hex};
+use crate::model::{KeyValue, Scope, Span, Value, ValueType, hex};
 
 /// How blocks are cut and which attributes get typed columns.
 #[derive(Clone, Debug)]
@@ -127,9 +131,91 @@ pub fn encode_block(
         max_trace_id: hex(&traces[traces.len() - 1][0].trace_id),
         row_groups,
         bytes: data.len() as u64,
+        fallback_keys: fallback_keys(traces, &typed),
+        dictionaries: dictionaries(traces, &typed),
         typed_columns: typed,
     };
     Ok(EncodedBlock { data, meta })
+}
+
+/// The keys that end up in the fallback lists of `traces`, per scope: attributes
+/// without a typed column, and repeated values of a typed key and type. `None` beyond
+/// [`MAX_FALLBACK_KEYS`].
+fn fallback_keys(
+    traces: &[Trace],
+    typed: &[TypedColumn],
+) -> Option<BTreeMap<String, BTreeSet<String>>> {
+    let typed: HashSet<(&str, &str, ValueType)> = typed
+        .iter()
+        .map(|c| (c.scope.as_str(), c.key.as_str(), c.value_type))
+        .collect();
+    let mut keys: HashSet<(&str, &str)> = HashSet::default();
+    let mut scopes: HashSet<*const Scope> = HashSet::default();
+    let mut seen: Vec<(&str, ValueType)> = Vec::new();
+    for span in traces.iter().flatten() {
+        for (scope, attrs) in [("span", &span.attributes), ("resource", &span.resource.attributes)] {
+            seen.clear();
+            for kv in attrs {
+                let t = kv.value.value_type();
+                let slot = (kv.key.as_str(), t);
+                if !typed.contains(&(scope, kv.key.as_str(), t)) || seen.contains(&slot) {
+                    keys.insert((scope, kv.key.as_str()));
+                } else {
+                    seen.push(slot);
+                }
+            }
+        }
+        if scopes.insert(Arc::as_ptr(&span.scope)) {
+            for kv in &span.scope.attributes {
+                keys.insert(("instrumentation", kv.key.as_str()));
+            }
+        }
+        if keys.len() > MAX_FALLBACK_KEYS {
+            return None;
+        }
+    }
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (scope, key) in keys {
+        out.entry(scope.to_string()).or_default().insert(key.to_string());
+    }
+    Some(out)
+}
+
+/// The distinct values of `name` and of the typed string attribute columns, for the
+/// columns with at most [`MAX_DICTIONARY_VALUES`] of them.
+fn dictionaries(traces: &[Trace], typed: &[TypedColumn]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut names: HashSet<&str> = HashSet::default();
+    for span in traces.iter().flatten() {
+        names.insert(&span.name);
+        if names.len() > MAX_DICTIONARY_VALUES {
+            break;
+        }
+    }
+    if names.len() <= MAX_DICTIONARY_VALUES {
+        out.insert(columns::NAME.into(), names.iter().map(|n| n.to_string()).collect());
+    }
+    for column in typed.iter().filter(|c| c.value_type == ValueType::Str) {
+        let mut values: HashSet<&str> = HashSet::default();
+        'spans: for span in traces.iter().flatten() {
+            let attrs = if column.scope == "span" { &span.attributes } else { &span.resource.attributes };
+            // The column holds the first string value of the key.
+            if let Some(Value::Str(v)) = attrs
+                .iter()
+                .find(|kv| kv.key == column.key && kv.value.value_type() == ValueType::Str)
+                .map(|kv| &kv.value)
+            {
+                values.insert(v);
+                if values.len() > MAX_DICTIONARY_VALUES {
+                    break 'spans;
+                }
+            }
+        }
+        if values.len() <= MAX_DICTIONARY_VALUES {
+            out.insert(column.name.clone(), values.iter().map(|v| v.to_string()).collect());
+        }
+    }
+    out
 }
 
 /// Picks the typed attribute columns of a block: frequent (scope, key, type) triples of

@@ -12,10 +12,11 @@ use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use traceql_parser::Query;
-use traceql_parser::ast::AttributeScope;
 use traceql_planner::lower::{SearchPlan, plan_search};
 use traceql_planner::ops::planner::install;
-use traceql_planner::schema::{TypedAttribute, columns as c};
+use traceql_planner::facts::Facts;
+use traceql_planner::prune::may_match;
+use traceql_planner::schema::columns as c;
 
 use super::response::{Assembler, SearchMetrics, SearchResponse};
 use super::stats::SearchStats;
@@ -138,31 +139,8 @@ pub struct Explanation {
 /// Runs TraceQL over the blocks of a store.
 pub struct Engine {
     store: Store,
-    blocks: Vec<BlockMeta>,
+    blocks: Vec<(BlockMeta, Facts)>,
     ctx: SessionContext,
-    typed: Vec<TypedAttribute>,
-}
-
-fn scope_of(name: &str) -> Option<AttributeScope> {
-    match name {
-        "span" => Some(AttributeScope::Span),
-        "resource" => Some(AttributeScope::Resource),
-        _ => None,
-    }
-}
-
-/// The typed attribute columns of `blocks`, as the planner sees them.
-fn typed_attributes(blocks: &[BlockMeta]) -> Result<Vec<TypedAttribute>, EngineError> {
-    Ok(union_typed_columns(blocks)?
-        .into_iter()
-        .filter_map(|t| {
-            Some(TypedAttribute {
-                scope: scope_of(&t.scope)?,
-                key: t.key,
-                column: t.name,
-            })
-        })
-        .collect())
 }
 
 fn parse(query: &str) -> Result<Query, EngineError> {
@@ -180,20 +158,22 @@ impl Engine {
 
     /// An engine over `store`, with the blocks it holds now.
     pub async fn with_store(store: Store) -> Result<Engine, EngineError> {
-        let blocks = store.list_blocks().await?;
-        let typed = typed_attributes(&blocks)?;
+        let blocks = store
+            .list_blocks()
+            .await?
+            .into_iter()
+            .map(|b| {
+                let facts = b.facts();
+                (b, facts)
+            })
+            .collect();
         let ctx = install(&session_context());
-        Ok(Engine {
-            store,
-            blocks,
-            ctx,
-            typed,
-        })
+        Ok(Engine { store, blocks, ctx })
     }
 
-    /// The blocks searched.
-    pub fn blocks(&self) -> &[BlockMeta] {
-        &self.blocks
+    /// The blocks of the store.
+    pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
+        self.blocks.iter().map(|(b, _)| b)
     }
 
     /// The DataFusion session the engine runs in.
@@ -201,17 +181,22 @@ impl Engine {
         &self.ctx
     }
 
+    /// A scan of the blocks in the time range of `options` that may hold matches of
+    /// `query` (all of them without a query), with the facts of those blocks.
     async fn scan(
         &self,
         options: &SearchOptions,
-    ) -> Result<(LogicalPlan, Vec<BlockMeta>), EngineError> {
-        let blocks: Vec<BlockMeta> = self
+        query: Option<&Query>,
+    ) -> Result<(LogicalPlan, Vec<BlockMeta>, Facts), EngineError> {
+        let selected: Vec<&(BlockMeta, Facts)> = self
             .blocks
             .iter()
-            .filter(|b| options.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s))
-            .filter(|b| options.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e))
-            .cloned()
+            .filter(|(b, _)| options.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s))
+            .filter(|(b, _)| options.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e))
+            .filter(|(_, facts)| query.is_none_or(|q| may_match(q, facts)))
             .collect();
+        let facts = Facts::union(selected.iter().map(|(_, f)| f));
+        let blocks: Vec<BlockMeta> = selected.into_iter().map(|(b, _)| b.clone()).collect();
         let table = span_table(&self.ctx, &self.store, &blocks).await?;
         let mut builder = LogicalPlanBuilder::scan(
             "spans",
@@ -225,7 +210,7 @@ impl Engine {
             let trace_end = col(c::TRACE_START_UNIX_NANO) + col(c::TRACE_DURATION_NANO);
             builder = builder.filter(trace_end.gt_eq(lit(start)))?;
         }
-        Ok((builder.build()?, blocks))
+        Ok((builder.build()?, blocks, facts))
     }
 
     /// Parses, validates and plans `query`.
@@ -235,8 +220,8 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(Query, SearchPlan), EngineError> {
         let parsed = parse(query)?;
-        let (scan, _) = self.scan(options).await?;
-        let plan = plan_search(&parsed, scan, &self.typed)?;
+        let (scan, _, facts) = self.scan(options, Some(&parsed)).await?;
+        let plan = plan_search(&parsed, scan, &facts)?;
         Ok((parsed, plan))
     }
 
@@ -263,8 +248,9 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(SearchResponse, SearchStats), EngineError> {
         let started = Instant::now();
-        let (_, plan) = self.plan(query, options).await?;
-        let (_, blocks) = self.scan(options).await?;
+        let parsed = parse(query)?;
+        let (scan, blocks, facts) = self.scan(options, Some(&parsed)).await?;
+        let plan = plan_search(&parsed, scan, &facts)?;
         let physical = self.ctx.state().create_physical_plan(&plan.plan).await?;
         let planned = Instant::now();
         let mut assembler = Assembler::new(&plan, options.limit, options.spans_per_spanset);
@@ -311,7 +297,7 @@ impl Engine {
     /// stored order; empty if no block holds it.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Span>, EngineError> {
         let id = parse_trace_id(trace_id)?;
-        let (scan, blocks) = self.scan(&SearchOptions::default()).await?;
+        let (scan, blocks, _) = self.scan(&SearchOptions::default(), None).await?;
         let plan = LogicalPlanBuilder::from(scan)
             .filter(col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec())))))?
             .build()?;

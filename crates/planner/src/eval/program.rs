@@ -25,7 +25,8 @@ use traceql_parser::compile_regex;
 
 use super::columns::{Col, ColKind, normalize, typed_array};
 use super::value::{self, Val};
-use crate::schema::{TypedAttribute, columns as c, fallback_attribute_column};
+use crate::facts::Facts;
+use crate::schema::{columns as c, fallback_attribute_column};
 
 /// The candidate values of an expression for one span; empty means nil.
 pub type Vals<'a> = SmallVec<[Val<'a>; 2]>;
@@ -108,7 +109,7 @@ impl fmt::Display for Unsupported {
 
 struct Compiler<'s> {
     schema: &'s Schema,
-    typed: &'s [TypedAttribute],
+    facts: &'s Facts,
     columns: Vec<(String, ColKind)>,
 }
 
@@ -128,11 +129,8 @@ impl Compiler<'_> {
 
     fn attribute_sources(&mut self, scope: AttributeScope, key: &str) -> Result<Vec<Source>> {
         let mut sources = Vec::new();
-        for typed in self
-            .typed
-            .iter()
-            .filter(|t| t.scope == scope && t.key == key)
-        {
+        let facts = self.facts;
+        for typed in facts.typed_columns(scope, key) {
             let field = self.schema.field_with_name(&typed.column)?;
             let kind = match field.data_type() {
                 DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => ColKind::Str,
@@ -153,6 +151,7 @@ impl Compiler<'_> {
         }
         if let Some(fallback) = fallback_attribute_column(scope)
             && self.schema.index_of(fallback).is_ok()
+            && self.facts.may_be_in_fallback(scope, key)
         {
             let col = self.column(fallback, ColKind::Entries)?;
             sources.push(Source::Fallback {
@@ -398,16 +397,12 @@ struct At {
 }
 
 impl Program {
-    /// Compiles `expr` against a span table with `schema` and typed attribute columns
-    /// `typed`. Constructs the engine cannot evaluate yet give a `NotImplemented` error.
-    pub fn compile(
-        expr: Option<&FieldExpr>,
-        schema: &Schema,
-        typed: &[TypedAttribute],
-    ) -> Result<Program> {
+    /// Compiles `expr` against a span table with `schema` described by `facts`.
+    /// Constructs the engine cannot evaluate yet give a `NotImplemented` error.
+    pub fn compile(expr: Option<&FieldExpr>, schema: &Schema, facts: &Facts) -> Result<Program> {
         let mut compiler = Compiler {
             schema,
-            typed,
+            facts,
             columns: Vec::new(),
         };
         let root = match expr {

@@ -12,12 +12,13 @@ use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::prelude::ident;
+use datafusion::common::ScalarValue;
+use datafusion::prelude::{ident, lit};
 use traceql_parser::ast::FieldExpr;
 
 use super::display::any_value;
 use super::program::Program;
-use crate::schema::TypedAttribute;
+use crate::facts::Facts;
 
 /// What the function returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,14 +68,27 @@ impl Hash for FieldExprUdf {
 }
 
 /// The call expression computing `expr` (`None` for `{ }`) as `output`, over the
-/// span table with `schema` and typed attribute columns `typed`.
+/// span table with `schema` described by `facts`.
 pub fn field_expr_call(
     expr: Option<&FieldExpr>,
     output: Output,
     schema: &Schema,
-    typed: &[TypedAttribute],
+    facts: &Facts,
 ) -> Result<Expr> {
-    let program = Program::compile(expr, schema, typed)?;
+    let program = Program::compile(expr, schema, facts)?;
+    if program.columns().is_empty() {
+        // Reads nothing (e.g. an attribute no block has): a constant.
+        let bound = program.bind(&[])?;
+        return Ok(match output {
+            Output::Filter => lit(bound.matches(0)?),
+            Output::Json => lit(ScalarValue::Utf8(
+                bound.values(0)?.first().map(|v| any_value(v).to_string()),
+            )),
+            Output::Number => lit(ScalarValue::Float64(
+                bound.values(0)?.iter().find_map(|v| v.as_f64()),
+            )),
+        });
+    }
     let args: Vec<Expr> = program
         .columns()
         .iter()
