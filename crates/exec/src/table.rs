@@ -23,16 +23,25 @@ use crate::block::schema::block_schema;
 use crate::block::{BlockMeta, TypedColumn};
 use crate::store::Store;
 
-/// A session configured for span tables: Parquet filter pushdown, page index and bloom
-/// filters on.
-pub fn session_context() -> SessionContext {
+/// The session configuration for span tables: Parquet filter pushdown, page index and
+/// bloom filters on. Adjust it (batch size, partitions, …) and pass it to
+/// [`crate::Engine::with_config`].
+pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new();
     let parquet = &mut config.options_mut().execution.parquet;
     parquet.pushdown_filters = true;
     parquet.reorder_filters = true;
     parquet.enable_page_index = true;
     parquet.bloom_filter_on_read = true;
-    SessionContext::new_with_config(config)
+    // Repartitioning spans by trace keeps each stream sorted by trace id (a merge, not
+    // a sort), which the span-set operators need.
+    config.options_mut().optimizer.prefer_existing_sort = true;
+    config
+}
+
+/// A session configured for span tables (see [`session_config`]).
+pub fn session_context() -> SessionContext {
+    SessionContext::new_with_config(session_config())
 }
 
 /// The union of the typed columns of `blocks`. A name used with two different types

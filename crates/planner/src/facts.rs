@@ -24,7 +24,11 @@ pub struct Facts {
 impl Facts {
     /// Facts that only list the typed columns: any key may be in the fallback lists.
     pub fn with_typed(typed: Vec<TypedAttribute>) -> Facts {
-        Facts { typed, fallback: None, dictionaries: HashMap::new() }
+        Facts {
+            typed,
+            fallback: None,
+            dictionaries: HashMap::new(),
+        }
     }
 
     /// Whether attribute `key` of `scope` may be in the fallback list of that scope.
@@ -40,13 +44,19 @@ impl Facts {
         scope: AttributeScope,
         key: &'a str,
     ) -> impl Iterator<Item = &'a TypedAttribute> + 'a {
-        self.typed.iter().filter(move |t| t.scope == scope && t.key == key)
+        self.typed
+            .iter()
+            .filter(move |t| t.scope == scope && t.key == key)
     }
 
     /// The facts of a table made of blocks with `facts`: the union of typed columns
     /// and fallback keys (dictionaries are per block and dropped).
     pub fn union<'a>(facts: impl IntoIterator<Item = &'a Facts>) -> Facts {
-        let mut out = Facts { typed: Vec::new(), fallback: Some(HashSet::new()), dictionaries: HashMap::new() };
+        let mut out = Facts {
+            typed: Vec::new(),
+            fallback: Some(HashSet::new()),
+            dictionaries: HashMap::new(),
+        };
         for f in facts {
             for t in &f.typed {
                 if !out.typed.contains(t) {

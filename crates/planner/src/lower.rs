@@ -22,13 +22,13 @@ use traceql_parser::{Query, Span};
 
 use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
+use crate::facts::Facts;
+use crate::native::native_filter;
 use crate::ops::aggregate::{AggregateFilter, Function};
 use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
 use crate::ops::spanset_logic::{Logic, SpansetLogic};
 use crate::ops::structural::Structural;
-use crate::facts::Facts;
-use crate::native::native_filter;
 use crate::schema::columns as c;
 
 /// The column of the result plan holding each span's spanset index within its trace.
@@ -230,7 +230,9 @@ impl Lowering<'_> {
                         self.touch(e);
                         match native_filter(e, self.schema, self.facts) {
                             Some(native) => native,
-                            None => field_expr_call(Some(e), Output::Filter, self.schema, self.facts)?,
+                            None => {
+                                field_expr_call(Some(e), Output::Filter, self.schema, self.facts)?
+                            }
                         }
                     }
                 };
@@ -354,10 +356,7 @@ fn constant(expr: &ScalarExpr) -> Result<f64> {
 
 /// Lowers a search query to a plan over `input`, a scan of the span table that
 /// `facts` describe.
-pub fn plan_search(
-    query: &Query,
-    input: LogicalPlan,
-    facts: &Facts) -> Result<SearchPlan> {
+pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<SearchPlan> {
     let QueryBody::Search(pipeline) = &query.body else {
         return Err(not_supported(
             "metrics queries (`rate()`, `count_over_time()`, …) in search",
@@ -378,14 +377,29 @@ pub fn plan_search(
     let start = "__all".to_string();
     let result = lowering.pipeline(pipeline, start.clone(), true)?;
 
+    // Attributes shown with result spans are computed last, for result spans only; the
+    // columns they read are carried from the scan.
     let mut span_attributes = Vec::new();
+    let mut shown_values = Vec::new();
+    let mut carried: Vec<String> = Vec::new();
     for field in lowering.shown.clone() {
         let expr = FieldExpr {
             kind: FieldExprKind::Field(field.clone()),
             span: Span::default(),
         };
         let call = field_expr_call(Some(&expr), Output::Json, &schema, facts)?;
-        let column = lowering.compute("attr", call);
+        for column in call.column_refs() {
+            let name = column.name.clone();
+            let fixed = RESULT_COLUMNS
+                .iter()
+                .chain(OPERATOR_COLUMNS)
+                .any(|c| *c == name);
+            if !fixed && !carried.contains(&name) {
+                carried.push(name);
+            }
+        }
+        let column = lowering.fresh("attr");
+        shown_values.push(call.alias(column.as_str()));
         span_attributes.push(ResultAttribute {
             name: shown_name(&field),
             column,
@@ -398,6 +412,7 @@ pub fn plan_search(
         .iter()
         .chain(OPERATOR_COLUMNS)
         .map(|name| col(*name))
+        .chain(carried.iter().map(|name| col(name.as_str())))
         .collect();
     first.push(lit(0i32).alias(&start));
     first.extend(
@@ -454,8 +469,16 @@ pub fn plan_search(
         last.push(col(attr.column.as_str()).alias(name.as_str()));
         attr.column = name;
     }
+    let mut kept: Vec<Expr> = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    kept.extend(shown_values);
     let plan = LogicalPlanBuilder::from(plan)
         .filter(col(result.as_str()).is_not_null())?
+        .project(kept)?
         .project(last)?
         .build()?;
     Ok(SearchPlan {

@@ -74,13 +74,20 @@ impl Native<'_> {
     fn boolean(&self, expr: &FieldExpr) -> Option<Expr> {
         match &expr.kind {
             FieldExprKind::Literal(Literal::Bool(b)) => Some(lit(*b)),
-            FieldExprKind::Unary { op: UnaryOp::Not, expr } => Some(!self.boolean(expr)?),
-            FieldExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
-                Some(self.boolean(lhs)?.and(self.boolean(rhs)?))
-            }
-            FieldExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
-                Some(self.boolean(lhs)?.or(self.boolean(rhs)?))
-            }
+            FieldExprKind::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => Some(!self.boolean(expr)?),
+            FieldExprKind::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => Some(self.boolean(lhs)?.and(self.boolean(rhs)?)),
+            FieldExprKind::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => Some(self.boolean(lhs)?.or(self.boolean(rhs)?)),
             FieldExprKind::Binary { op, lhs, rhs } => {
                 let nil = |e: &FieldExpr| matches!(e.kind, FieldExprKind::Literal(Literal::Nil));
                 match (&lhs.kind, &rhs.kind) {
@@ -130,7 +137,11 @@ impl Native<'_> {
         let scopes: &[AttributeScope] = match a.scope {
             AttributeScope::Span => &[AttributeScope::Span],
             AttributeScope::Resource => &[AttributeScope::Resource],
-            AttributeScope::Unscoped => &[AttributeScope::Span, AttributeScope::Resource, AttributeScope::Instrumentation],
+            AttributeScope::Unscoped => &[
+                AttributeScope::Span,
+                AttributeScope::Resource,
+                AttributeScope::Instrumentation,
+            ],
             AttributeScope::Instrumentation => &[AttributeScope::Instrumentation],
             AttributeScope::Event | AttributeScope::Link => return None,
         };
@@ -189,7 +200,11 @@ fn comparison(column: Expr, holds: Holds, op: BinaryOp, literal: &Literal) -> Op
         let (Holds::Str, Literal::String(pattern)) = (holds, literal) else {
             return Some(None);
         };
-        let operator = if op == BinaryOp::Regex { Operator::RegexMatch } else { Operator::RegexNotMatch };
+        let operator = if op == BinaryOp::Regex {
+            Operator::RegexMatch
+        } else {
+            Operator::RegexNotMatch
+        };
         let anchored = format!("^(?s:{pattern})$");
         return Some(Some(definite(binary_expr(column, operator, lit(anchored)))));
     }
@@ -198,8 +213,12 @@ fn comparison(column: Expr, holds: Holds, op: BinaryOp, literal: &Literal) -> Op
     let e = match (holds, literal) {
         (Holds::Str, Literal::String(s)) => binary_expr(column, operator, lit(s.clone())),
         (Holds::Bool, Literal::Bool(b)) if equality => binary_expr(column, operator, lit(*b)),
-        (Holds::Status, Literal::Status(s)) if equality => binary_expr(column, operator, lit(status_code(*s))),
-        (Holds::Kind, Literal::Kind(k)) if equality => binary_expr(column, operator, lit(kind_code(*k))),
+        (Holds::Status, Literal::Status(s)) if equality => {
+            binary_expr(column, operator, lit(status_code(*s)))
+        }
+        (Holds::Kind, Literal::Kind(k)) if equality => {
+            binary_expr(column, operator, lit(kind_code(*k)))
+        }
         (Holds::Int, Literal::Int(v) | Literal::Duration(v)) => {
             binary_expr(cast(column, DataType::Int64), operator, lit(*v))
         }
@@ -208,7 +227,10 @@ fn comparison(column: Expr, holds: Holds, op: BinaryOp, literal: &Literal) -> Op
         }
         (Holds::UInt, Literal::Int(_) | Literal::Duration(_)) => {
             // Every duration is at least 0, so greater than any negative number.
-            return Some(Some(lit(matches!(op, BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte))));
+            return Some(Some(lit(matches!(
+                op,
+                BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte
+            ))));
         }
         (Holds::Int | Holds::UInt | Holds::Float, Literal::Float(f)) => {
             binary_expr(cast(column, DataType::Float64), operator, lit(*f))

@@ -59,13 +59,19 @@ fn spanset_filters<'a>(expr: &'a SpansetExpr, filters: &mut Vec<&'a FieldExpr>) 
 pub fn definitely_false(expr: &FieldExpr, facts: &Facts) -> bool {
     match &expr.kind {
         FieldExprKind::Literal(Literal::Bool(false)) => true,
-        FieldExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
-            definitely_false(lhs, facts) || definitely_false(rhs, facts)
-        }
-        FieldExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
-            definitely_false(lhs, facts) && definitely_false(rhs, facts)
-        }
-        FieldExprKind::Binary { op, lhs, rhs } if op.is_comparison() || matches!(op, BinaryOp::Regex | BinaryOp::NotRegex) => {
+        FieldExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => definitely_false(lhs, facts) || definitely_false(rhs, facts),
+        FieldExprKind::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+        } => definitely_false(lhs, facts) && definitely_false(rhs, facts),
+        FieldExprKind::Binary { op, lhs, rhs }
+            if op.is_comparison() || matches!(op, BinaryOp::Regex | BinaryOp::NotRegex) =>
+        {
             let (field, literal) = match (&lhs.kind, &rhs.kind) {
                 (FieldExprKind::Field(f), FieldExprKind::Literal(l)) => (f, l),
                 (FieldExprKind::Literal(l), FieldExprKind::Field(f)) => (f, l),
@@ -73,7 +79,8 @@ pub fn definitely_false(expr: &FieldExpr, facts: &Facts) -> bool {
             };
             if *literal == Literal::Nil {
                 // `x != nil` is false when the block has no value of x anywhere.
-                return *op == BinaryOp::Neq && matches!(field, Field::Attribute(a) if absent(a, facts));
+                return *op == BinaryOp::Neq
+                    && matches!(field, Field::Attribute(a) if absent(a, facts));
             }
             match field {
                 Field::Attribute(a) => attribute_never(a, *op, literal, facts),
@@ -96,7 +103,11 @@ fn scopes(a: &Attribute) -> Option<&'static [AttributeScope]> {
         AttributeScope::Span => &[AttributeScope::Span],
         AttributeScope::Resource => &[AttributeScope::Resource],
         AttributeScope::Instrumentation => &[AttributeScope::Instrumentation],
-        AttributeScope::Unscoped => &[AttributeScope::Span, AttributeScope::Resource, AttributeScope::Instrumentation],
+        AttributeScope::Unscoped => &[
+            AttributeScope::Span,
+            AttributeScope::Resource,
+            AttributeScope::Instrumentation,
+        ],
         AttributeScope::Event | AttributeScope::Link => return None,
     })
 }
@@ -105,7 +116,8 @@ fn scopes(a: &Attribute) -> Option<&'static [AttributeScope]> {
 fn absent(a: &Attribute, facts: &Facts) -> bool {
     scopes(a).is_some_and(|scopes| {
         scopes.iter().all(|&s| {
-            facts.typed_columns(s, &a.name).next().is_none() && !facts.may_be_in_fallback(s, &a.name)
+            facts.typed_columns(s, &a.name).next().is_none()
+                && !facts.may_be_in_fallback(s, &a.name)
         })
     })
 }
@@ -114,7 +126,9 @@ fn absent(a: &Attribute, facts: &Facts) -> bool {
 /// and every typed column either has another type family than the literal or (for
 /// `=` on strings) a dictionary without the literal.
 fn attribute_never(a: &Attribute, op: BinaryOp, literal: &Literal, facts: &Facts) -> bool {
-    let Some(scopes) = scopes(a) else { return false };
+    let Some(scopes) = scopes(a) else {
+        return false;
+    };
     scopes.iter().all(|&scope| {
         !facts.may_be_in_fallback(scope, &a.name)
             && facts.typed_columns(scope, &a.name).all(|t| {
@@ -124,7 +138,10 @@ fn attribute_never(a: &Attribute, op: BinaryOp, literal: &Literal, facts: &Facts
                         op == BinaryOp::Eq && string_not_in(&t.column, literal, facts)
                     }
                     (Family::Str, _) => true,
-                    (Family::Number, Literal::Int(_) | Literal::Float(_) | Literal::Duration(_)) => false,
+                    (
+                        Family::Number,
+                        Literal::Int(_) | Literal::Float(_) | Literal::Duration(_),
+                    ) => false,
                     (Family::Bool, Literal::Bool(_)) => false,
                     (Family::Array, _) => false,
                     _ => true,
@@ -152,8 +169,13 @@ fn type_family(column: &str) -> Family {
 }
 
 fn string_not_in(column: &str, literal: &Literal, facts: &Facts) -> bool {
-    let Literal::String(value) = literal else { return false };
-    facts.dictionaries.get(column).is_some_and(|values| !values.contains(value))
+    let Literal::String(value) = literal else {
+        return false;
+    };
+    facts
+        .dictionaries
+        .get(column)
+        .is_some_and(|values| !values.contains(value))
 }
 
 #[cfg(test)]
@@ -170,9 +192,15 @@ mod tests {
                 key: "service.name".into(),
                 column: "resource.service.name".into(),
             }],
-            fallback: Some(HashSet::from([(AttributeScope::Span, "http.route".to_string())])),
+            fallback: Some(HashSet::from([(
+                AttributeScope::Span,
+                "http.route".to_string(),
+            )])),
             dictionaries: HashMap::from([
-                ("resource.service.name".to_string(), HashSet::from(["api".to_string()])),
+                (
+                    "resource.service.name".to_string(),
+                    HashSet::from(["api".to_string()]),
+                ),
                 ("name".to_string(), HashSet::from(["GET /".to_string()])),
             ]),
         }

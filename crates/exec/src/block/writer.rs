@@ -153,7 +153,10 @@ fn fallback_keys(
     let mut scopes: HashSet<*const Scope> = HashSet::default();
     let mut seen: Vec<(&str, ValueType)> = Vec::new();
     for span in traces.iter().flatten() {
-        for (scope, attrs) in [("span", &span.attributes), ("resource", &span.resource.attributes)] {
+        for (scope, attrs) in [
+            ("span", &span.attributes),
+            ("resource", &span.resource.attributes),
+        ] {
             seen.clear();
             for kv in attrs {
                 let t = kv.value.value_type();
@@ -176,7 +179,9 @@ fn fallback_keys(
     }
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (scope, key) in keys {
-        out.entry(scope.to_string()).or_default().insert(key.to_string());
+        out.entry(scope.to_string())
+            .or_default()
+            .insert(key.to_string());
     }
     Some(out)
 }
@@ -193,12 +198,19 @@ fn dictionaries(traces: &[Trace], typed: &[TypedColumn]) -> BTreeMap<String, BTr
         }
     }
     if names.len() <= MAX_DICTIONARY_VALUES {
-        out.insert(columns::NAME.into(), names.iter().map(|n| n.to_string()).collect());
+        out.insert(
+            columns::NAME.into(),
+            names.iter().map(|n| n.to_string()).collect(),
+        );
     }
     for column in typed.iter().filter(|c| c.value_type == ValueType::Str) {
         let mut values: HashSet<&str> = HashSet::default();
         'spans: for span in traces.iter().flatten() {
-            let attrs = if column.scope == "span" { &span.attributes } else { &span.resource.attributes };
+            let attrs = if column.scope == "span" {
+                &span.attributes
+            } else {
+                &span.resource.attributes
+            };
             // The column holds the first string value of the key.
             if let Some(Value::Str(v)) = attrs
                 .iter()
@@ -212,7 +224,10 @@ fn dictionaries(traces: &[Trace], typed: &[TypedColumn]) -> BTreeMap<String, BTr
             }
         }
         if values.len() <= MAX_DICTIONARY_VALUES {
-            out.insert(column.name.clone(), values.iter().map(|v| v.to_string()).collect());
+            out.insert(
+                column.name.clone(),
+                values.iter().map(|v| v.to_string()).collect(),
+            );
         }
     }
     out

@@ -10,11 +10,11 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
-use datafusion::prelude::{DataFrame, SessionContext, col, lit};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
 use traceql_parser::Query;
+use traceql_planner::facts::Facts;
 use traceql_planner::lower::{SearchPlan, plan_search};
 use traceql_planner::ops::planner::install;
-use traceql_planner::facts::Facts;
 use traceql_planner::prune::may_match;
 use traceql_planner::schema::columns as c;
 
@@ -24,7 +24,7 @@ use crate::block::BlockMeta;
 use crate::block::reader::decode_batch;
 use crate::model::Span;
 use crate::store::{Store, StoreError, open_store};
-use crate::table::{session_context, span_table, union_typed_columns};
+use crate::table::{session_config, span_table, union_typed_columns};
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +158,12 @@ impl Engine {
 
     /// An engine over `store`, with the blocks it holds now.
     pub async fn with_store(store: Store) -> Result<Engine, EngineError> {
+        Engine::with_config(store, session_config()).await
+    }
+
+    /// An engine over `store` whose DataFusion session uses `config` (start from
+    /// [`session_config`] to keep Parquet pushdown on).
+    pub async fn with_config(store: Store, config: SessionConfig) -> Result<Engine, EngineError> {
         let blocks = store
             .list_blocks()
             .await?
@@ -167,7 +173,7 @@ impl Engine {
                 (b, facts)
             })
             .collect();
-        let ctx = install(&session_context());
+        let ctx = install(&SessionContext::new_with_config(config));
         Ok(Engine { store, blocks, ctx })
     }
 

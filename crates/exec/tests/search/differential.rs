@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::Rng;
 use traceql_exec::model::{Event, KeyValue, Resource, Scope, Span, Value};
+use traceql_exec::table::session_config;
 use traceql_exec::{Engine, EngineError, SearchOptions};
 
 use crate::common::store_with;
@@ -344,8 +345,15 @@ fn check(seed: u64) {
     let mut rng = Rng::new(seed ^ 0x5eed);
     let queries: Vec<String> = (0..8).map(|_| query(&mut rng)).collect();
     for options in &layouts {
+        // Tiny batches split traces between batches, as large scans do.
+        let batch_size = if options.spans_per_block < 100 {
+            3
+        } else {
+            8192
+        };
+        let config = session_config().with_batch_size(batch_size);
         let engine = runtime.block_on(async {
-            Engine::with_store(store_with(spans.clone(), options).await)
+            Engine::with_config(store_with(spans.clone(), options).await, config)
                 .await
                 .unwrap()
         });

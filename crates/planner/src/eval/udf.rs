@@ -9,10 +9,10 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::Result;
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::common::ScalarValue;
 use datafusion::prelude::{ident, lit};
 use traceql_parser::ast::FieldExpr;
 

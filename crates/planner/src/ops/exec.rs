@@ -1,12 +1,13 @@
 //! The physical operator and stream shared by the span-set operators: input ordered by
 //! `trace_id`, handed to the operator a batch of whole traces at a time.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -19,7 +20,9 @@ use datafusion::physical_expr::{
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::expressions::col;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties,
+};
 use futures::{Stream, StreamExt};
 
 use super::{TraceOperator, trace_ranges};
@@ -83,6 +86,15 @@ impl<O: TraceOperator> ExecutionPlan for TraceExec<O> {
         &self.properties
     }
 
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        // All spans of a trace must reach the same stream (and arrive together, see
+        // `required_input_ordering`).
+        match col(columns::TRACE_ID, &self.input.schema()) {
+            Ok(trace_id) => vec![Distribution::KeyPartitioned(vec![trace_id])],
+            Err(_) => vec![Distribution::SinglePartition],
+        }
+    }
+
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
         let requirement = col(columns::TRACE_ID, &self.input.schema())
             .ok()
@@ -129,6 +141,7 @@ impl<O: TraceOperator> ExecutionPlan for TraceExec<O> {
             op: self.op.clone(),
             schema: Arc::clone(&self.schema),
             carry: None,
+            pending: VecDeque::new(),
             done: false,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         }))
@@ -146,6 +159,7 @@ struct TraceStream<O> {
     op: O,
     schema: SchemaRef,
     carry: Option<RecordBatch>,
+    pending: VecDeque<RecordBatch>,
     done: bool,
     metrics: BaselineMetrics,
 }
@@ -158,22 +172,41 @@ impl<O: TraceOperator> TraceStream<O> {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
-    /// Joins the carried rows with `batch`, processes every trace but the last and
-    /// carries that one.
-    fn push(&mut self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
-        let batch = match self.carry.take() {
-            Some(carry) => concat_batches(&batch.schema(), [&carry, &batch])?,
-            None => batch,
-        };
+    /// Processes the complete traces that `batch` ends or contains and carries its
+    /// last trace, which may continue in the next batch. Only a trace that spans two
+    /// batches is copied.
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
         let traces = trace_ranges(&batch)?;
-        let Some(last) = traces.last() else {
-            return Ok(None);
+        let (Some(first), Some(last)) = (traces.first().cloned(), traces.last().cloned()) else {
+            return Ok(());
         };
-        self.carry = Some(batch.slice(last.start, last.len()));
-        if last.start == 0 {
-            return Ok(None);
+        let mut start = 0;
+        if let Some(carry) = self.carry.take() {
+            let continues = {
+                let ids = super::column::<FixedSizeBinaryArray>(&carry, columns::TRACE_ID)?;
+                let next = super::column::<FixedSizeBinaryArray>(&batch, columns::TRACE_ID)?;
+                ids.value(ids.len() - 1) == next.value(0)
+            };
+            if continues && traces.len() == 1 {
+                self.carry = Some(concat_batches(&batch.schema(), [&carry, &batch])?);
+                return Ok(());
+            }
+            if continues {
+                let joined = concat_batches(&batch.schema(), [&carry, &batch.slice(0, first.end)])?;
+                let out = self.process(&joined)?;
+                self.pending.push_back(out);
+                start = first.end;
+            } else {
+                let out = self.process(&carry)?;
+                self.pending.push_back(out);
+            }
         }
-        self.process(&batch.slice(0, last.start)).map(Some)
+        if last.start > start {
+            let out = self.process(&batch.slice(start, last.start - start))?;
+            self.pending.push_back(out);
+        }
+        self.carry = Some(batch.slice(last.start, last.len()));
+        Ok(())
     }
 }
 
@@ -183,6 +216,10 @@ impl<O: TraceOperator> Stream for TraceStream<O> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            if let Some(batch) = this.pending.pop_front() {
+                this.metrics.record_output(batch.num_rows());
+                return Poll::Ready(Some(Ok(batch)));
+            }
             if this.done {
                 return Poll::Ready(None);
             }
@@ -192,27 +229,20 @@ impl<O: TraceOperator> Stream for TraceStream<O> {
                 Poll::Ready(Some(Ok(batch))) => {
                     let elapsed = this.metrics.elapsed_compute().clone();
                     let timer = elapsed.timer();
-                    let out = this.push(batch);
+                    let pushed = this.push(batch);
                     timer.done();
-                    match out {
-                        Ok(Some(b)) => {
-                            this.metrics.record_output(b.num_rows());
-                            return Poll::Ready(Some(Ok(b)));
-                        }
-                        Ok(None) => continue,
-                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    if let Err(e) = pushed {
+                        return Poll::Ready(Some(Err(e)));
                     }
                 }
                 Poll::Ready(None) => {
                     this.done = true;
                     if let Some(carry) = this.carry.take() {
-                        let out = this.process(&carry);
-                        if let Ok(b) = &out {
-                            this.metrics.record_output(b.num_rows());
+                        match this.process(&carry) {
+                            Ok(batch) => this.pending.push_back(batch),
+                            Err(e) => return Poll::Ready(Some(Err(e))),
                         }
-                        return Poll::Ready(Some(out));
                     }
-                    return Poll::Ready(None);
                 }
             }
         }
