@@ -61,8 +61,7 @@ fn store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Store, usize) {
             1_793_491_200_000_000_000,
             3_600_000_000_000 / traces as u64,
         );
-        let mut generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();
-        generated.sort_by_key(|t| t[0].trace_id);
+        let generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();
         let store = Store::local(&dir, true).expect("store");
         let mut n = 0;
         runtime

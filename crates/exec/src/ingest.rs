@@ -122,8 +122,9 @@ pub async fn ingest_files(
     Ok(report)
 }
 
-/// Writes traces (in trace id order) to `store`, cutting blocks at trace boundaries.
-/// Each trace's spans are sorted by start time (then span id) first.
+/// Writes traces to `store` in order of trace start (then trace id), cutting blocks at
+/// trace boundaries, so each block covers a stretch of time. Each trace's spans are
+/// sorted by start time (then span id) first.
 pub async fn write_traces(
     store: &Store,
     traces: impl IntoIterator<Item = Trace>,
@@ -132,7 +133,8 @@ pub async fn write_traces(
     progress: &dyn Fn(Progress),
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let traces: Vec<Trace> = traces.into_iter().collect();
+    let mut traces: Vec<Trace> = traces.into_iter().collect();
+    traces.sort_by_cached_key(|t| (trace_start(t), t.first().map(|s| s.trace_id)));
     let total: u64 = traces.iter().map(|t| t.len() as u64).sum();
     let mut report = IngestReport::default();
     let mut block: Vec<Trace> = Vec::new();
@@ -172,4 +174,9 @@ pub async fn write_traces(
     flush(&mut block, &mut report).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The earliest span start of a trace.
+fn trace_start(trace: &Trace) -> u64 {
+    trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0)
 }

@@ -17,7 +17,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext, col};
-use traceql_planner::schema::columns;
+use traceql_planner::schema::TRACE_ORDER;
 
 use crate::block::schema::block_schema;
 use crate::block::{BlockMeta, TypedColumn};
@@ -33,8 +33,8 @@ pub fn session_config() -> SessionConfig {
     parquet.reorder_filters = true;
     parquet.enable_page_index = true;
     parquet.bloom_filter_on_read = true;
-    // Repartitioning spans by trace keeps each stream sorted by trace id (a merge, not
-    // a sort), which the span-set operators need.
+    // Repartitioning spans by trace keeps each stream in block order (a merge, not a
+    // sort), which the span-set operators need.
     config.options_mut().optimizer.prefer_existing_sort = true;
     config
 }
@@ -84,11 +84,15 @@ pub async fn span_table(
         .map(|b| ListingTableUrl::parse(store.data_url(&b.id)))
         .collect::<Result<Vec<_>>>()?;
     let format = ParquetFormat::default().with_enable_pruning(true);
-    // Blocks are sorted by trace id, so the span-set operators, which need each trace's
-    // spans together, can stream over a scan without sorting it.
+    // Blocks are sorted in trace order, so the span-set operators, which need each
+    // trace's spans together, can stream over a scan without sorting it.
+    let order = TRACE_ORDER
+        .iter()
+        .map(|c| col(*c).sort(true, false))
+        .collect();
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
-        .with_file_sort_order(vec![vec![col(columns::TRACE_ID).sort(true, false)]]);
+        .with_file_sort_order(vec![order]);
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);

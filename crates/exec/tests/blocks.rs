@@ -422,7 +422,7 @@ fn pruning(rendered: &str, metric: &str) -> (usize, usize) {
 }
 
 #[tokio::test]
-async fn lookups_by_trace_and_span_id_prune_row_groups() {
+async fn lookups_by_id_and_trace_start_prune_row_groups() {
     use datafusion::physical_plan::{collect, display::DisplayableExecutionPlan};
     let store = Store::in_memory("pruning");
     let mut g = Generator::new(9, 0, 1_000_000);
@@ -450,38 +450,39 @@ async fn lookups_by_trace_and_span_id_prune_row_groups() {
 
     let ctx = session_context();
     let table = span_table(&ctx, &store, &blocks).await.unwrap();
+    use datafusion::scalar::ScalarValue;
+    let id = |v: &[u8]| ScalarValue::FixedSizeBinary(v.len() as i32, Some(v.to_vec()));
+    let target_start = target.iter().map(|s| s.start_unix_nano).min().unwrap();
     for (column, value, metric) in [
+        // Ids are random: bloom filters find the row group.
         (
             "trace_id",
-            target[0].trace_id.to_vec(),
-            "row_groups_pruned_statistics",
+            id(&target[0].trace_id),
+            "row_groups_pruned_bloom_filter",
         ),
         (
             "span_id",
-            target[target.len() - 1].span_id.to_vec(),
+            id(&target[target.len() - 1].span_id),
             "row_groups_pruned_bloom_filter",
+        ),
+        // Blocks are in trace-start order: statistics find the row group.
+        (
+            "trace_start_unix_nano",
+            ScalarValue::UInt64(Some(target_start)),
+            "row_groups_pruned_statistics",
         ),
     ] {
         let df = ctx
             .read_table(table.clone())
             .unwrap()
-            .filter(
-                col(column).eq(lit(datafusion::scalar::ScalarValue::FixedSizeBinary(
-                    value.len() as i32,
-                    Some(value),
-                ))),
-            )
+            .filter(col(column).eq(lit(value)))
             .unwrap()
             .select_columns(&["trace_id", "span_id"])
             .unwrap();
         let plan = df.create_physical_plan().await.unwrap();
         let batches = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let expected = if column == "trace_id" {
-            target.len()
-        } else {
-            1
-        };
+        let expected = if column == "span_id" { 1 } else { target.len() };
         assert_eq!(rows, expected, "{column}");
         let rendered = DisplayableExecutionPlan::with_metrics(plan.as_ref())
             .indent(true)

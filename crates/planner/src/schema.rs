@@ -56,6 +56,12 @@ pub mod columns {
     pub const LINKS: &str = "links";
 }
 
+/// The order of rows in a block, ascending: by trace start, then trace id. All spans of
+/// a trace are therefore together (the span-set operators need that), and blocks, row
+/// groups and pages cover stretches of time (time ranges and newest-first searches
+/// read little).
+pub const TRACE_ORDER: [&str; 2] = [columns::TRACE_START_UNIX_NANO, columns::TRACE_ID];
+
 /// A typed attribute column of the span table: which attribute of which scope it
 /// holds. The column's Arrow type tells the value type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

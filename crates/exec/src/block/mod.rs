@@ -1,4 +1,5 @@
-//! The block format: one Parquet file of spans sorted by trace id, plus `meta.json`.
+//! The block format: one Parquet file of spans sorted by trace start and trace id, plus
+//! `meta.json`.
 
 pub mod entries;
 pub mod meta;

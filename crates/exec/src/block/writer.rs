@@ -1,5 +1,6 @@
-//! Encodes traces into one block: a Parquet file sorted by trace id (then start time)
-//! whose row groups never split a trace, and its [`BlockMeta`].
+//! Encodes traces into one block: a Parquet file sorted by trace start, then trace id
+//! (so a trace's spans are together), whose row groups never split a trace, and its
+//! [`BlockMeta`].
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use traceql_parser::ast::AttributeScope;
-use traceql_planner::schema::{columns, typed_attribute_column};
+use traceql_planner::schema::{TRACE_ORDER, columns, typed_attribute_column};
 
 use super::entries::EntryListBuilder;
 use super::meta::{
@@ -68,7 +69,8 @@ pub struct EncodedBlock {
     pub meta: BlockMeta,
 }
 
-/// Encodes `traces` (sorted by trace id, each sorted by start time) as block `id`.
+/// Encodes `traces` (in order of trace start, then trace id; each trace's spans by
+/// start time) as block `id`.
 pub fn encode_block(
     id: &str,
     traces: &[Trace],
@@ -89,11 +91,18 @@ pub fn encode_block(
         .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
         .set_column_bloom_filter_enabled(columns::SPAN_ID.into(), true)
         .set_max_row_group_row_count(Some(usize::MAX))
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: 0,
-            descending: false,
-            nulls_first: false,
-        }]))
+        .set_sorting_columns(Some(
+            TRACE_ORDER
+                .iter()
+                .map(|name| {
+                    Ok(SortingColumn {
+                        column_idx: schema.index_of(name).map_err(|e| e.to_string())? as i32,
+                        descending: false,
+                        nulls_first: false,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        ))
         .build();
     let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))
         .map_err(|e| e.to_string())?;
@@ -127,8 +136,16 @@ pub fn encode_block(
             .unwrap_or(0),
         traces: traces.len() as u64,
         spans: spans as u64,
-        min_trace_id: hex(&traces[0][0].trace_id),
-        max_trace_id: hex(&traces[traces.len() - 1][0].trace_id),
+        min_trace_id: hex(&traces
+            .iter()
+            .map(|t| t[0].trace_id)
+            .min()
+            .unwrap_or_default()),
+        max_trace_id: hex(&traces
+            .iter()
+            .map(|t| t[0].trace_id)
+            .max()
+            .unwrap_or_default()),
         row_groups,
         bytes: data.len() as u64,
         fallback_keys: fallback_keys(traces, &typed),

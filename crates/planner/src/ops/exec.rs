@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use datafusion::arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -25,8 +25,8 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt};
 
-use super::{TraceOperator, trace_ranges};
-use crate::schema::columns;
+use super::{TraceOperator, same_trace, trace_ranges};
+use crate::schema::{TRACE_ORDER, columns};
 
 /// Runs a [`TraceOperator`] over its input, one batch of whole traces at a time.
 #[derive(Debug)]
@@ -96,9 +96,13 @@ impl<O: TraceOperator> ExecutionPlan for TraceExec<O> {
     }
 
     fn required_input_ordering(&self) -> Vec<Option<OrderingRequirements>> {
-        let requirement = col(columns::TRACE_ID, &self.input.schema())
+        let schema = self.input.schema();
+        let requirement = TRACE_ORDER
+            .iter()
+            .map(|name| col(name, &schema).map(|c| PhysicalSortRequirement::new(c, None)))
+            .collect::<Result<Vec<_>>>()
             .ok()
-            .and_then(|c| LexRequirement::new([PhysicalSortRequirement::new(c, None)]));
+            .and_then(LexRequirement::new);
         vec![requirement.map(OrderingRequirements::new)]
     }
 
@@ -182,11 +186,7 @@ impl<O: TraceOperator> TraceStream<O> {
         };
         let mut start = 0;
         if let Some(carry) = self.carry.take() {
-            let continues = {
-                let ids = super::column::<FixedSizeBinaryArray>(&carry, columns::TRACE_ID)?;
-                let next = super::column::<FixedSizeBinaryArray>(&batch, columns::TRACE_ID)?;
-                ids.value(ids.len() - 1) == next.value(0)
-            };
+            let continues = same_trace(&carry, carry.num_rows() - 1, &batch, 0)?;
             if continues && traces.len() == 1 {
                 self.carry = Some(concat_batches(&batch.schema(), [&carry, &batch])?);
                 return Ok(());

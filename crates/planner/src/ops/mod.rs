@@ -29,7 +29,9 @@ use std::fmt;
 use std::hash::Hash;
 use std::ops::Range;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch};
+use datafusion::arrow::array::{
+    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, UInt64Array,
+};
 use datafusion::arrow::datatypes::Field;
 use datafusion::error::{DataFusionError, Result};
 
@@ -73,13 +75,15 @@ pub fn membership_field(name: &str) -> Field {
     Field::new(name, datafusion::arrow::datatypes::DataType::Int32, true)
 }
 
-/// The row ranges of the traces in `batch` (rows of one trace are contiguous).
+/// The row ranges of the traces in `batch` (rows of one trace are contiguous). Parts
+/// of one trace written to different blocks have their own trace start and stay apart.
 pub fn trace_ranges(batch: &RecordBatch) -> Result<Vec<Range<usize>>> {
     let ids = column::<FixedSizeBinaryArray>(batch, columns::TRACE_ID)?;
+    let starts = column::<UInt64Array>(batch, columns::TRACE_START_UNIX_NANO)?;
     let mut ranges = Vec::new();
     let mut start = 0;
     for row in 1..ids.len() {
-        if ids.value(row) != ids.value(row - 1) {
+        if ids.value(row) != ids.value(row - 1) || starts.value(row) != starts.value(row - 1) {
             ranges.push(start..row);
             start = row;
         }
@@ -88,6 +92,19 @@ pub fn trace_ranges(batch: &RecordBatch) -> Result<Vec<Range<usize>>> {
         ranges.push(start..ids.len());
     }
     Ok(ranges)
+}
+
+/// Whether row `i` of `a` and row `j` of `b` belong to the same trace (and block).
+pub fn same_trace(a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result<bool> {
+    let (ids_a, ids_b) = (
+        column::<FixedSizeBinaryArray>(a, columns::TRACE_ID)?,
+        column::<FixedSizeBinaryArray>(b, columns::TRACE_ID)?,
+    );
+    let (starts_a, starts_b) = (
+        column::<UInt64Array>(a, columns::TRACE_START_UNIX_NANO)?,
+        column::<UInt64Array>(b, columns::TRACE_START_UNIX_NANO)?,
+    );
+    Ok(ids_a.value(i) == ids_b.value(j) && starts_a.value(i) == starts_b.value(j))
 }
 
 /// The distinct spanset ids present in `rows` of the membership columns, in order of
