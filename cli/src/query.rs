@@ -176,8 +176,9 @@ fn short(value: &serde_json::Value) -> String {
 
 fn render_stats(stats: &SearchStats) -> String {
     format!(
-        "blocks: {}\nspans scanned: {}\nbytes scanned: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
+        "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
         stats.blocks,
+        stats.rounds,
         stats.spans_scanned,
         stats.bytes_scanned,
         stats.row_groups_pruned,

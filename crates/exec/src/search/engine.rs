@@ -189,34 +189,53 @@ impl Engine {
 
     /// A scan of the blocks in the time range of `options` that may hold matches of
     /// `query` (all of them without a query), with the facts of those blocks.
-    async fn scan(
-        &self,
-        options: &SearchOptions,
-        query: Option<&Query>,
-    ) -> Result<(LogicalPlan, Vec<BlockMeta>, Facts), EngineError> {
-        let selected: Vec<&(BlockMeta, Facts)> = self
-            .blocks
+    /// The blocks in the time range of `options` that may hold matches of `query`
+    /// (all of them without a query).
+    fn select(&self, options: &SearchOptions, query: Option<&Query>) -> Vec<&(BlockMeta, Facts)> {
+        self.blocks
             .iter()
             .filter(|(b, _)| options.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s))
             .filter(|(b, _)| options.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e))
             .filter(|(_, facts)| query.is_none_or(|q| may_match(q, facts)))
+            .collect()
+    }
+
+    /// A scan of `blocks` limited to the time range of `options` and to traces that
+    /// start in `window`, with the facts of those blocks.
+    async fn scan(
+        &self,
+        options: &SearchOptions,
+        blocks: &[&(BlockMeta, Facts)],
+        window: Window,
+    ) -> Result<(LogicalPlan, Facts), EngineError> {
+        let blocks: Vec<&(BlockMeta, Facts)> = blocks
+            .iter()
+            .copied()
+            .filter(|(b, _)| window.may_hold(b))
             .collect();
-        let facts = Facts::union(selected.iter().map(|(_, f)| f));
-        let blocks: Vec<BlockMeta> = selected.into_iter().map(|(b, _)| b.clone()).collect();
-        let table = span_table(&self.ctx, &self.store, &blocks).await?;
+        let facts = Facts::union(blocks.iter().map(|(_, f)| f));
+        let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
+        let table = span_table(&self.ctx, &self.store, &metas).await?;
         let mut builder = LogicalPlanBuilder::scan(
             "spans",
             datafusion::datasource::provider_as_source(table),
             None,
         )?;
+        let trace_start = || col(c::TRACE_START_UNIX_NANO);
         if let Some(end) = options.end_unix_nano {
-            builder = builder.filter(col(c::TRACE_START_UNIX_NANO).lt_eq(lit(end)))?;
+            builder = builder.filter(trace_start().lt_eq(lit(end)))?;
         }
         if let Some(start) = options.start_unix_nano {
-            let trace_end = col(c::TRACE_START_UNIX_NANO) + col(c::TRACE_DURATION_NANO);
-            builder = builder.filter(trace_end.gt_eq(lit(start)))?;
+            builder =
+                builder.filter((trace_start() + col(c::TRACE_DURATION_NANO)).gt_eq(lit(start)))?;
         }
-        Ok((builder.build()?, blocks, facts))
+        if let Some(from) = window.from {
+            builder = builder.filter(trace_start().gt_eq(lit(from)))?;
+        }
+        if let Some(to) = window.to {
+            builder = builder.filter(trace_start().lt(lit(to)))?;
+        }
+        Ok((builder.build()?, facts))
     }
 
     /// Parses, validates and plans `query`.
@@ -226,7 +245,8 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(Query, SearchPlan), EngineError> {
         let parsed = parse(query)?;
-        let (scan, _, facts) = self.scan(options, Some(&parsed)).await?;
+        let blocks = self.select(options, Some(&parsed));
+        let (scan, facts) = self.scan(options, &blocks, Window::ALL).await?;
         let plan = plan_search(&parsed, scan, &facts)?;
         Ok((parsed, plan))
     }
@@ -255,30 +275,46 @@ impl Engine {
     ) -> Result<(SearchResponse, SearchStats), EngineError> {
         let started = Instant::now();
         let parsed = parse(query)?;
-        let (scan, blocks, facts) = self.scan(options, Some(&parsed)).await?;
-        let plan = plan_search(&parsed, scan, &facts)?;
-        let physical = self.ctx.state().create_physical_plan(&plan.plan).await?;
-        let planned = Instant::now();
-        let mut assembler = Assembler::new(&plan, options.limit, options.spans_per_spanset);
-        let batches: Vec<RecordBatch> = collect(Arc::clone(&physical), self.ctx.task_ctx()).await?;
-        for batch in &batches {
-            assembler.push(batch)?;
-        }
-        let inspected_traces = assembler.trace_count() as u64;
-        let traces = assembler.finish();
+        let blocks = self.select(options, Some(&parsed));
+        let parsing = started.elapsed();
         let mut stats = SearchStats {
-            planning: planned - started,
-            execution: planned.elapsed(),
             blocks: blocks.len() as u64,
+            planning: parsing,
             ..SearchStats::default()
         };
-        stats.collect(&physical);
+        let mut assembler: Option<Assembler> = None;
+        for window in Window::newest_first(&blocks, options.limit) {
+            let round = Instant::now();
+            let (scan, facts) = self.scan(options, &blocks, window).await?;
+            let plan = plan_search(&parsed, scan, &facts)?;
+            let physical = self.ctx.state().create_physical_plan(&plan.plan).await?;
+            let assembler = assembler.get_or_insert_with(|| {
+                Assembler::new(&plan, options.limit, options.spans_per_spanset)
+            });
+            let planned = Instant::now();
+            stats.planning += planned - round;
+            let batches: Vec<RecordBatch> =
+                collect(Arc::clone(&physical), self.ctx.task_ctx()).await?;
+            for batch in &batches {
+                assembler.push(batch)?;
+            }
+            stats.collect(&physical);
+            stats.execution += planned.elapsed();
+            stats.rounds += 1;
+            if assembler.trace_count() >= options.limit {
+                break;
+            }
+        }
+        let (inspected_traces, traces) = match assembler {
+            Some(a) => (a.trace_count() as u64, a.finish()),
+            None => (0, Vec::new()),
+        };
         let metrics = SearchMetrics {
             inspected_traces,
             inspected_bytes: stats.bytes_scanned,
             inspected_spans: stats.spans_scanned,
             total_blocks: blocks.len() as u64,
-            total_block_bytes: blocks.iter().map(|b| b.bytes).sum(),
+            total_block_bytes: blocks.iter().map(|(b, _)| b.bytes).sum(),
         };
         Ok((SearchResponse { traces, metrics }, stats))
     }
@@ -303,7 +339,10 @@ impl Engine {
     /// stored order; empty if no block holds it.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Span>, EngineError> {
         let id = parse_trace_id(trace_id)?;
-        let (scan, blocks, _) = self.scan(&SearchOptions::default(), None).await?;
+        let options = SearchOptions::default();
+        let selected = self.select(&options, None);
+        let blocks: Vec<BlockMeta> = selected.iter().map(|(b, _)| b.clone()).collect();
+        let (scan, _) = self.scan(&options, &selected, Window::ALL).await?;
         let plan = LogicalPlanBuilder::from(scan)
             .filter(col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec())))))?
             .build()?;
@@ -335,6 +374,69 @@ pub fn parse_trace_id(text: &str) -> Result<[u8; 16], EngineError> {
         *byte = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
     }
     Ok(id)
+}
+
+/// A range of trace starts searched in one round: `[from, to)`, unbounded where `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl Window {
+    const ALL: Window = Window {
+        from: None,
+        to: None,
+    };
+
+    /// Whether a block may hold traces starting in the window.
+    fn may_hold(&self, b: &BlockMeta) -> bool {
+        self.from.is_none_or(|f| b.end_unix_nano >= f)
+            && self.to.is_none_or(|t| b.start_unix_nano < t)
+    }
+
+    /// Windows of trace starts from the newest backwards, each eight times wider than
+    /// the last: the first is sized to hold about `limit` × 2 traces at the blocks'
+    /// average rate, the last is unbounded below. A search stops after the round in
+    /// which it has `limit` traces: older windows cannot hold newer traces, so
+    /// newest-first results stay exact while a small limit reads little.
+    fn newest_first(blocks: &[&(BlockMeta, Facts)], limit: usize) -> impl Iterator<Item = Window> {
+        let newest = blocks
+            .iter()
+            .map(|(b, _)| b.end_unix_nano)
+            .max()
+            .unwrap_or(0);
+        let oldest = blocks
+            .iter()
+            .map(|(b, _)| b.start_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let traces: u64 = blocks.iter().map(|(b, _)| b.traces).sum();
+        let span = newest.saturating_sub(oldest).max(1);
+        let single = traces == 0 || limit as u64 >= traces / 2;
+        let mut width =
+            ((span as f64) * (limit.max(1) as f64 * 2.0) / traces.max(1) as f64).max(1.0) as u64;
+        let mut to: Option<u64> = None;
+        let mut done = blocks.is_empty();
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let from = newest.saturating_sub(width);
+            let window = if single || from <= oldest {
+                done = true;
+                Window { from: None, to }
+            } else {
+                Window {
+                    from: Some(from),
+                    to,
+                }
+            };
+            to = window.from;
+            width = width.saturating_mul(8);
+            Some(window)
+        })
+    }
 }
 
 /// Registers the span table of `store` as `name` in `ctx`, so an existing DataFusion

@@ -117,8 +117,9 @@ mod as_string {
 }
 
 /// Collects result rows into traces, keeping the newest `limit` traces.
-pub struct Assembler<'p> {
-    plan: &'p SearchPlan,
+pub struct Assembler {
+    spanset_attributes: Vec<ResultAttribute>,
+    span_attributes: Vec<ResultAttribute>,
     limit: usize,
     spss: usize,
     traces: HashMap<Vec<u8>, TraceAcc>,
@@ -189,11 +190,12 @@ fn attribute_value(
     })
 }
 
-impl<'p> Assembler<'p> {
+impl Assembler {
     /// An assembler for the rows of `plan`.
-    pub fn new(plan: &'p SearchPlan, limit: usize, spss: usize) -> Self {
+    pub fn new(plan: &SearchPlan, limit: usize, spss: usize) -> Self {
         Assembler {
-            plan,
+            spanset_attributes: plan.spanset_attributes.clone(),
+            span_attributes: plan.span_attributes.clone(),
             limit,
             spss,
             traces: HashMap::new(),
@@ -237,7 +239,7 @@ impl<'p> Assembler<'p> {
                 Some(i) => i,
                 None => {
                     let mut attributes = Vec::new();
-                    for attr in &self.plan.spanset_attributes {
+                    for attr in &self.spanset_attributes {
                         if let Some(value) = attribute_value(attr, batch, row)? {
                             attributes.push(Attribute {
                                 key: attr.name.clone(),
@@ -260,7 +262,7 @@ impl<'p> Assembler<'p> {
             set.matched += 1;
             if set.spans.len() < self.spss {
                 let mut attributes = Vec::new();
-                for attr in &self.plan.span_attributes {
+                for attr in &self.span_attributes {
                     if let Some(value) = attribute_value(attr, batch, row)? {
                         attributes.push(Attribute {
                             key: attr.name.clone(),

@@ -25,6 +25,8 @@ pub struct SearchStats {
     pub execution: Duration,
     /// Blocks in the searched range.
     pub blocks: u64,
+    /// Rounds of the newest-first search (each a wider window of trace starts).
+    pub rounds: u64,
 }
 
 impl SearchStats {

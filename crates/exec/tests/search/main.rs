@@ -5,4 +5,5 @@ mod common;
 mod conformance;
 mod differential;
 mod golden;
+mod limits;
 mod reference;

@@ -1,0 +1,44 @@
+//! Newest-first search with a limit reads a few windows of trace starts; it must give
+//! exactly the first traces of the unlimited search.
+
+use traceql_exec::{Engine, SearchOptions};
+
+use crate::common::repo;
+
+#[tokio::test]
+async fn a_limited_search_returns_the_newest_traces_of_the_full_search() {
+    let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
+        .await
+        .unwrap();
+    let queries = [
+        "{ }",
+        "{ status = error }",
+        "{ resource.service.name = \"checkout\" } >> { status = error }",
+        "{ kind = server } | count() > 6",
+        "{ span.http.status_code >= 500 } || { duration > 80ms }",
+    ];
+    for query in queries {
+        let all = SearchOptions {
+            limit: 1_000_000,
+            ..SearchOptions::default()
+        };
+        let full = engine.search(query, &all).await.unwrap();
+        for limit in [1, 5, 20, 200] {
+            let options = SearchOptions {
+                limit,
+                ..SearchOptions::default()
+            };
+            let (limited, stats) = engine.search_with_stats(query, &options).await.unwrap();
+            let expected: Vec<_> = full.traces.iter().take(limit).collect();
+            let got: Vec<_> = limited.traces.iter().collect();
+            assert_eq!(got, expected, "`{query}` with limit {limit}");
+            if limit <= 20 && full.traces.len() > 1_000 {
+                assert!(
+                    stats.spans_scanned < 42_770 / 2,
+                    "`{query}` read {} spans",
+                    stats.spans_scanned
+                );
+            }
+        }
+    }
+}
