@@ -7,3 +7,4 @@ mod differential;
 mod golden;
 mod limits;
 mod reference;
+mod structural;

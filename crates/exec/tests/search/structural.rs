@@ -1,0 +1,96 @@
+//! Structural operators on a trace with a missing span: Tempo numbers an orphaned
+//! subtree 0 and its negated operators then return false positives (#4804); ours keep
+//! the orphans' relations, so negation is exact.
+
+use std::sync::Arc;
+
+use traceql_exec::SearchOptions;
+use traceql_exec::model::{Resource, Scope, Span};
+
+use crate::common::engine_with;
+
+fn span(id: u8, parent: Option<u8>, name: &str) -> Span {
+    Span {
+        trace_id: [7; 16],
+        span_id: [0, 0, 0, 0, 0, 0, 0, id],
+        parent_span_id: parent.map(|p| [0, 0, 0, 0, 0, 0, 0, p]),
+        trace_state: String::new(),
+        flags: 0,
+        name: name.into(),
+        kind: 2,
+        start_unix_nano: 1_000 + u64::from(id),
+        end_unix_nano: 2_000,
+        attributes: vec![],
+        dropped_attributes_count: 0,
+        events: vec![],
+        dropped_events_count: 0,
+        links: vec![],
+        dropped_links_count: 0,
+        status_code: 0,
+        status_message: String::new(),
+        resource: Arc::new(Resource::default()),
+        scope: Arc::new(Scope::default()),
+    }
+}
+
+/// root(1) ─ api(2); span 9 is missing; its children: worker(3) ─ db(4), and cache(5).
+fn trace() -> Vec<Span> {
+    vec![
+        span(1, None, "root"),
+        span(2, Some(1), "api"),
+        span(3, Some(9), "worker"),
+        span(4, Some(3), "db"),
+        span(5, Some(9), "cache"),
+    ]
+}
+
+async fn names(query: &str) -> Vec<String> {
+    let engine = engine_with(trace()).await;
+    let options = SearchOptions {
+        spans_per_spanset: 100,
+        ..SearchOptions::default()
+    };
+    let response = engine.search(query, &options).await.unwrap();
+    let mut names: Vec<String> = response
+        .traces
+        .iter()
+        .flat_map(|t| &t.span_sets)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn relations_inside_an_orphaned_subtree_hold() {
+    assert_eq!(
+        names(r#"{ name = "worker" } > { name = "db" }"#).await,
+        ["db"]
+    );
+    assert_eq!(names(r#"{ name = "db" } << { }"#).await, ["worker"]);
+    // Spans whose parent is the same missing span are siblings.
+    assert_eq!(names(r#"{ name = "worker" } ~ { }"#).await, ["cache"]);
+}
+
+#[tokio::test]
+async fn negated_operators_give_no_false_positives() {
+    // Tempo returns `db` here: the orphaned numbers relate to nothing.
+    assert!(
+        names(r#"{ name = "worker" } !> { name = "db" }"#)
+            .await
+            .is_empty()
+    );
+    assert!(
+        names(r#"{ name = "worker" } !>> { name = "db" }"#)
+            .await
+            .is_empty()
+    );
+    // Leaves: spans that are nobody's parent.
+    assert_eq!(names("{ } !< { }").await, ["api", "cache", "db"]);
+    // An orphan is not a descendant of the real root.
+    assert_eq!(
+        names(r#"{ name = "root" } !>> { }"#).await,
+        ["cache", "db", "root", "worker"]
+    );
+}
