@@ -18,6 +18,7 @@ use traceql_parser::ast::{
 };
 
 use crate::eval::program::{kind_code, status_code};
+use crate::eval::value::mirror;
 use crate::facts::Facts;
 use crate::schema::columns as c;
 
@@ -53,16 +54,6 @@ fn operator(op: BinaryOp) -> Option<Operator> {
         BinaryOp::Gte => Operator::GtEq,
         _ => return None,
     })
-}
-
-fn mirror(op: BinaryOp) -> BinaryOp {
-    match op {
-        BinaryOp::Lt => BinaryOp::Gt,
-        BinaryOp::Lte => BinaryOp::Gte,
-        BinaryOp::Gt => BinaryOp::Lt,
-        BinaryOp::Gte => BinaryOp::Lte,
-        other => other,
-    }
 }
 
 /// A comparison that is null when the column is: made two-valued.

@@ -118,7 +118,8 @@ fn equality(op: BinaryOp, equal: bool) -> Option<bool> {
     }
 }
 
-fn mirror(op: BinaryOp) -> BinaryOp {
+/// The operator with its operands swapped: `a < b` is `b > a`.
+pub fn mirror(op: BinaryOp) -> BinaryOp {
     match op {
         BinaryOp::Lt => BinaryOp::Gt,
         BinaryOp::Lte => BinaryOp::Gte,
