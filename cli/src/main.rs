@@ -7,6 +7,7 @@ mod fmt;
 mod generate;
 mod ingest;
 mod query;
+mod render;
 mod time;
 mod trace;
 

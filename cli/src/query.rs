@@ -2,18 +2,23 @@
 
 use std::process::ExitCode;
 
-use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchResponse, SearchStats};
+use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchStats};
 
 use crate::data;
+use crate::render::{self, Look};
 use crate::{fail, say};
 
 /// Output formats of `traceql query`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// A table of traces and their matched spans.
+    /// A table of traces (with `--spans`, their matched spans beneath).
     Table,
     /// Tempo's `/api/search` JSON.
     Json,
+    /// One trace per line as JSON.
+    Jsonl,
+    /// One row per shown span.
+    Csv,
 }
 
 /// Arguments of `traceql query`.
@@ -43,6 +48,9 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Show the matched spans beneath each trace in the table.
+    #[arg(long)]
+    spans: bool,
     /// Also print spans and bytes scanned, row groups pruned and time per stage (to stderr).
     #[arg(long)]
     stats: bool,
@@ -64,7 +72,16 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
     };
     match args.format {
         Format::Json => say(&serde_json::to_string_pretty(&response).unwrap_or_default()),
-        Format::Table => say(&render_table(&response)),
+        Format::Jsonl => say(&render::traces::json_lines(&response)),
+        Format::Csv => match render::traces::csv(&response) {
+            Ok(text) => say(&text),
+            Err(e) => return fail(&e),
+        },
+        Format::Table => say(&render::traces::table(
+            &response,
+            args.spans,
+            &Look::stdout(),
+        )),
     }
     if args.stats {
         eprintln!("{}", render_stats(&stats));
@@ -103,75 +120,6 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
         options.end_unix_nano = Some(crate::time::parse_time(end)?);
     }
     Ok(options)
-}
-
-fn render_table(response: &SearchResponse) -> String {
-    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-    if response.traces.is_empty() {
-        return "no traces matched".to_string();
-    }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header([
-        "trace",
-        "root service",
-        "root name",
-        "start",
-        "duration",
-        "matched spans",
-    ]);
-    for trace in &response.traces {
-        let mut spans = Vec::new();
-        for set in &trace.span_sets {
-            let attrs: Vec<String> = set
-                .attributes
-                .iter()
-                .map(|a| format!("{}={}", a.key, short(&a.value)))
-                .collect();
-            if !attrs.is_empty() {
-                spans.push(format!("[{}]", attrs.join(" ")));
-            }
-            for span in &set.spans {
-                let attrs: Vec<String> = span
-                    .attributes
-                    .iter()
-                    .map(|a| format!("{}={}", a.key, short(&a.value)))
-                    .collect();
-                spans.push(format!(
-                    "{} {} {}{}",
-                    span.span_id,
-                    span.name,
-                    traceql_planner::eval::display::go_duration(span.duration_nanos as i64),
-                    if attrs.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {}", attrs.join(" "))
-                    }
-                ));
-            }
-            if set.matched as usize > set.spans.len() {
-                spans.push(format!("… {} matched in all", set.matched));
-            }
-        }
-        table.add_row([
-            trace.trace_id.clone(),
-            trace.root_service_name.clone(),
-            trace.root_trace_name.clone(),
-            crate::time::format_time(trace.start_time_unix_nano),
-            format!("{}ms", trace.duration_ms),
-            spans.join("\n"),
-        ]);
-    }
-    format!("{table}\n{} traces", response.traces.len())
-}
-
-/// A JSON `AnyValue` as plain text.
-fn short(value: &serde_json::Value) -> String {
-    match value.as_object().and_then(|o| o.values().next()) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => value.to_string(),
-    }
 }
 
 fn render_stats(stats: &SearchStats) -> String {

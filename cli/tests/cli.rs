@@ -356,10 +356,50 @@ fn query_answers_the_users_example_on_the_demo_store() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
+    assert!(text.contains("POST /checkout"), "{text}");
     assert!(
-        text.contains("service.name=checkout status=error"),
-        "{text}"
+        !text.contains('\u{1b}'),
+        "no colour when stdout is not a terminal"
     );
+
+    let spans = traceql(&[
+        "query",
+        "--spans",
+        "--limit",
+        "2",
+        r#"< .service.name = "checkout" && status = error >"#,
+    ]);
+    assert!(
+        stdout(&spans).contains("status=error"),
+        "{}",
+        stdout(&spans)
+    );
+
+    let csv = traceql(&[
+        "query",
+        "--format",
+        "csv",
+        "--limit",
+        "2",
+        "{ status = error }",
+    ]);
+    let csv = stdout(&csv);
+    assert!(csv.starts_with("trace_id,root_service,root_name,"), "{csv}");
+    assert!(csv.lines().count() >= 3, "{csv}");
+    let jsonl = traceql(&[
+        "query",
+        "--format",
+        "jsonl",
+        "--limit",
+        "3",
+        "{ status = error }",
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&jsonl)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|t| t["traceID"].is_string()));
     assert!(text.trim_end().ends_with("traces"), "{text}");
 
     let json = traceql(&[
@@ -434,7 +474,16 @@ fn trace_shows_the_whole_trace() {
         text.starts_with("trace 9cd3aded5780380407a67f88147d4b87 · 17 spans"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 18);
+    // Header, axis, 17 spans, legend.
+    assert_eq!(text.lines().count(), 20, "{text}");
+    assert!(
+        text.contains("✗ UNAVAILABLE"),
+        "errors show their status:\n{text}"
+    );
+    assert!(
+        text.contains("* GET /"),
+        "the root is on the critical path:\n{text}"
+    );
 
     let json = traceql(&[
         "trace",

@@ -1,0 +1,141 @@
+//! Search results as text: a table of traces (optionally with their matched spans),
+//! JSON lines, or CSV of matched spans.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use traceql_exec::search::{Attribute, SearchResponse};
+use traceql_planner::eval::display::go_duration;
+
+use super::Look;
+use crate::time::format_time;
+
+/// A JSON `AnyValue` as plain text.
+fn plain(value: &serde_json::Value) -> String {
+    match value.as_object().and_then(|o| o.values().next()) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => value.to_string(),
+    }
+}
+
+fn pairs(attributes: &[Attribute]) -> String {
+    attributes
+        .iter()
+        .map(|a| format!("{}={}", a.key, plain(&a.value)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One row per trace; with `spans`, the matched spans (and spanset attributes) beneath.
+pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
+    if response.traces.is_empty() {
+        return "no traces matched".to_string();
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(look.width as u16);
+    let mut header = vec![
+        "trace",
+        "root service",
+        "root name",
+        "start",
+        "duration",
+        "matched",
+    ];
+    if spans {
+        header.push("spans");
+    }
+    table.set_header(header);
+    for trace in &response.traces {
+        let matched: u64 = trace.span_sets.iter().map(|s| s.matched).sum();
+        let mut row = vec![
+            trace.trace_id.clone(),
+            trace.root_service_name.clone(),
+            trace.root_trace_name.clone(),
+            format_time(trace.start_time_unix_nano),
+            format!("{}ms", trace.duration_ms),
+            matched.to_string(),
+        ];
+        if spans {
+            let mut lines = Vec::new();
+            for set in &trace.span_sets {
+                if !set.attributes.is_empty() {
+                    lines.push(format!("[{}]", pairs(&set.attributes)));
+                }
+                for span in &set.spans {
+                    let attrs = pairs(&span.attributes);
+                    lines.push(format!(
+                        "{} {} {}{}{attrs}",
+                        span.span_id,
+                        span.name,
+                        go_duration(span.duration_nanos as i64),
+                        if attrs.is_empty() { "" } else { " " }
+                    ));
+                }
+                if set.matched as usize > set.spans.len() {
+                    lines.push(format!("… {} more", set.matched as usize - set.spans.len()));
+                }
+            }
+            row.push(lines.join("\n"));
+        }
+        table.add_row(row);
+    }
+    let n = response.traces.len();
+    format!("{table}\n{n} trace{}", if n == 1 { "" } else { "s" })
+}
+
+/// One JSON object per trace, one per line.
+pub fn json_lines(response: &SearchResponse) -> String {
+    response
+        .traces
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One CSV row per shown span, with its trace and spanset.
+pub fn csv(response: &SearchResponse) -> Result<String, String> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    let header = [
+        "trace_id",
+        "root_service",
+        "root_name",
+        "trace_start",
+        "trace_duration_ms",
+        "spanset",
+        "span_id",
+        "name",
+        "start",
+        "duration_ns",
+        "attributes",
+        "spanset_attributes",
+    ];
+    writer.write_record(header).map_err(|e| e.to_string())?;
+    for trace in &response.traces {
+        for (index, set) in trace.span_sets.iter().enumerate() {
+            for span in &set.spans {
+                writer
+                    .write_record([
+                        trace.trace_id.as_str(),
+                        &trace.root_service_name,
+                        &trace.root_trace_name,
+                        &format_time(trace.start_time_unix_nano),
+                        &trace.duration_ms.to_string(),
+                        &index.to_string(),
+                        &span.span_id,
+                        &span.name,
+                        &format_time(span.start_time_unix_nano),
+                        &span.duration_nanos.to_string(),
+                        &pairs(&span.attributes),
+                        &pairs(&set.attributes),
+                    ])
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
+}
