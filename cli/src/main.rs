@@ -8,6 +8,7 @@ mod generate;
 mod ingest;
 mod query;
 mod render;
+mod repl;
 mod time;
 mod trace;
 
@@ -30,6 +31,8 @@ Examples:
   traceql query --since 1h --limit 50 --format json '{ duration > 500ms } | count() > 2'
   traceql trace 9cd3aded5780380407a67f88147d4b87
   traceql explain '{ status = error } | by(resource.service.name)'
+  traceql repl                       # history, multi-line input, Tab completion, \\help
+  traceql completions bash > ~/.local/share/bash-completion/completions/traceql
 
 Without --data, commands use $TRACEQL_DATA, and commands that only read fall back to the
 demo store bundled in the binary.
@@ -58,6 +61,13 @@ enum Command {
     Blocks(blocks::BlocksArgs),
     /// Search traces with TraceQL.
     Query(query::QueryArgs),
+    /// Search interactively: history, multi-line input, completion, \\commands.
+    Repl(repl::ReplArgs),
+    /// Print a shell completion script: `traceql completions bash > /etc/bash_completion.d/traceql`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Show one whole trace.
     Trace(trace::TraceArgs),
     /// Show how a query is planned: syntax tree, logical and physical plans.
@@ -86,8 +96,14 @@ pub fn fail(message: &dyn Display) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Fmt(args) = &cli.command {
-        return fmt::run(args);
+    match &cli.command {
+        Command::Fmt(args) => return fmt::run(args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "traceql", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,12 +114,13 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match &cli.command {
-            Command::Fmt(_) => unreachable!("handled above"),
+            Command::Fmt(_) | Command::Completions { .. } => unreachable!("handled above"),
             Command::Ingest(args) => ingest::run(args).await,
             Command::Generate(args) => generate::run(args).await,
             Command::Blocks(args) => blocks::run(args).await,
             Command::Query(args) => query::run(args).await,
             Command::Trace(args) => trace::run(args).await,
+            Command::Repl(args) => repl::run(args).await,
             Command::Explain(args) => explain::run(args).await,
         }
     })

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchStats};
+use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchResponse, SearchStats};
 
 use crate::data;
 use crate::render::{self, Look};
@@ -70,23 +70,25 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return failure(&e),
     };
-    match args.format {
-        Format::Json => say(&serde_json::to_string_pretty(&response).unwrap_or_default()),
-        Format::Jsonl => say(&render::traces::json_lines(&response)),
-        Format::Csv => match render::traces::csv(&response) {
-            Ok(text) => say(&text),
-            Err(e) => return fail(&e),
-        },
-        Format::Table => say(&render::traces::table(
-            &response,
-            args.spans,
-            &Look::stdout(),
-        )),
+    if let Err(e) = print_results(&response, args.format, args.spans) {
+        return fail(&e);
     }
     if args.stats {
         eprintln!("{}", render_stats(&stats));
     }
     ExitCode::SUCCESS
+}
+
+/// Prints search results in `format` to standard output.
+pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> Result<(), String> {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(response).map_err(|e| e.to_string())?,
+        Format::Jsonl => render::traces::json_lines(response),
+        Format::Csv => render::traces::csv(response)?,
+        Format::Table => render::traces::table(response, spans, &Look::stdout()),
+    };
+    say(&text);
+    Ok(())
 }
 
 /// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
@@ -122,7 +124,8 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
     Ok(options)
 }
 
-fn render_stats(stats: &SearchStats) -> String {
+/// What a search read and where its time went, one fact per line.
+pub fn render_stats(stats: &SearchStats) -> String {
     format!(
         "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
         stats.blocks,

@@ -528,3 +528,134 @@ fn explain_shows_the_span_set_operators() {
         assert!(text.contains(part), "missing {part}:\n{text}");
     }
 }
+
+fn traceql_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traceql"));
+    command.args(args).env_remove("NO_COLOR");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the traceql binary runs")
+}
+
+#[test]
+fn trace_waterfall_snapshot() {
+    let out = traceql_with(
+        &["trace", "9cd3aded5780380407a67f88147d4b87"],
+        &[("COLUMNS", "110")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!("waterfall", stdout(&out));
+}
+
+#[test]
+fn repl_reads_queries_and_commands_from_a_pipe() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .arg("repl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n\\bogus\n\\q\n{ }\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("2 traces"), "{text}");
+    assert!(
+        err.contains("cannot compare a status with a string"),
+        "{err}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("{\"traceID\""))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(err.contains("unknown command \\bogus"), "{err}");
+    assert_eq!(
+        text.matches("traces").count(),
+        1,
+        "nothing runs after \\q: {text}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn repl_in_a_terminal_completes_continues_survives_errors_and_ctrl_c() {
+    // A store large enough that a heavy search outlasts the Ctrl-C sent at it.
+    let store = temp_dir("repl-store");
+    let generated = traceql(&[
+        "gen",
+        "--data",
+        store.to_str().unwrap(),
+        "--traces",
+        "15000",
+        "--seed",
+        "4",
+    ]);
+    assert_eq!(generated.status.code(), Some(0), "{}", stderr(&generated));
+    let history = temp_dir("repl-history").join("history");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traceql"));
+    command
+        .args(["repl", "--data", store.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "140")
+        .env("TRACEQL_HISTORY", &history);
+    let mut p = rexpect::session::spawn_command(command, Some(60_000)).unwrap();
+    p.exp_string("Tab completes").unwrap();
+    p.exp_string("traceql> ").unwrap();
+    // Completion of an attribute name from the store, then of one of its values.
+    p.send("{ resource.service.na\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("resource.service.name").unwrap();
+    p.send(" = \"check\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("\"checkout\"").unwrap();
+    // A trailing operator continues the query on the next line.
+    p.send_line(" &&").unwrap();
+    p.send_line("status = error }").unwrap();
+    p.exp_string(" traces").unwrap();
+    // An error shows the diagnostic and the prompt comes back.
+    p.send_line("{ status = \"x\" }").unwrap();
+    p.exp_string("cannot compare a status with a string")
+        .unwrap();
+    p.exp_string("traceql> ").unwrap();
+    // Ctrl-C cancels a long search, not the REPL.
+    p.send_line("\\limit 1000000").unwrap();
+    p.exp_string("traceql> ").unwrap();
+    p.send_line("\\spss 1000000").unwrap();
+    p.exp_string("traceql> ").unwrap();
+    p.send_line("{ } >> { } | by(name) | count() > 1").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    p.send_control('c').unwrap();
+    p.exp_string("cancelled").unwrap();
+    p.exp_string("traceql> ").unwrap();
+    p.send_line("\\limit 1").unwrap();
+    p.exp_string("traceql> ").unwrap();
+    p.send_line("{ status = error }").unwrap();
+    p.exp_string("1 trace").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let saved = std::fs::read_to_string(&history).unwrap();
+    assert!(saved.contains("{ status = error }"), "{saved}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = traceql(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            stdout(&out).contains("repl"),
+            "{shell} completes subcommands"
+        );
+    }
+}

@@ -32,14 +32,6 @@ impl Look {
         }
     }
 
-    /// A plain look of a given width (tests, pipes).
-    pub fn plain(width: usize) -> Look {
-        Look {
-            color: false,
-            width,
-        }
-    }
-
     /// `text` in `style` when colour is on.
     pub fn paint(&self, text: &str, style: &Style) -> String {
         if self.color {

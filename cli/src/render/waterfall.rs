@@ -128,7 +128,9 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
         .unwrap_or(8)
         .max(8);
     let fixed = 2 + label_width + 2 + service_width + 2 + duration_width + 2;
-    let bar_width = look.width.saturating_sub(fixed + 2).max(20);
+    // Room after the bars for an error's status message or the span kind.
+    const NOTE: usize = 24;
+    let bar_width = look.width.saturating_sub(fixed + 2 + NOTE).max(20);
 
     let dim = Style::new().dim();
     let red = Style::new().red();
@@ -198,8 +200,8 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
             } else {
                 s.status_message.clone()
             };
-            line.push_str(&look.paint(&format!(" ✗ {message}"), &red));
-        } else if s.kind != 0 && look.width > fixed + bar_width + 12 {
+            line.push_str(&look.paint(&fit(&format!(" ✗ {message}"), NOTE), &red));
+        } else if s.kind != 0 {
             line.push_str(&look.paint(&format!(" {}", kind_name(s.kind)), &dim));
         }
         out.push(line);

@@ -1,7 +1,7 @@
 //! "Did you mean …?" suggestions for misspelt words.
 
 /// Words that name functions (aggregates, pipeline stages, metrics) rather than values.
-pub(crate) const FUNCTION_WORDS: &[&str] = &[
+pub const FUNCTION_WORDS: &[&str] = &[
     "count",
     "avg",
     "min",
@@ -24,7 +24,7 @@ pub(crate) const FUNCTION_WORDS: &[&str] = &[
 ];
 
 /// Words that may appear as values inside `{ … }`.
-pub(crate) const FIELD_WORDS: &[&str] = &[
+pub const FIELD_WORDS: &[&str] = &[
     "true",
     "false",
     "nil",

@@ -143,6 +143,10 @@ pub struct Engine {
     ctx: SessionContext,
 }
 
+fn scope_word(scope: traceql_parser::ast::AttributeScope) -> &'static str {
+    traceql_planner::schema::scope_prefix(scope).unwrap_or("")
+}
+
 fn parse(query: &str) -> Result<Query, EngineError> {
     traceql_parser::parse_and_validate(query).map_err(|error| EngineError::Query {
         source: query.to_string(),
@@ -177,9 +181,42 @@ impl Engine {
         Ok(Engine { store, blocks, ctx })
     }
 
+    /// The store's location, for messages.
+    pub fn store_name(&self) -> &str {
+        self.store.display()
+    }
+
     /// The blocks of the store.
     pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
         self.blocks.iter().map(|(b, _)| b)
+    }
+
+    /// The attributes the blocks hold, as TraceQL names them (`resource.service.name`,
+    /// `span.http.route`, `instrumentation.x`), sorted; for completion. Blocks that
+    /// did not record their fallback keys contribute their typed columns only.
+    pub fn attribute_names(&self) -> Vec<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for (_, facts) in &self.blocks {
+            for t in &facts.typed {
+                names.insert(format!("{}.{}", scope_word(t.scope), t.key));
+            }
+            for (scope, key) in facts.fallback.iter().flatten() {
+                names.insert(format!("{}.{key}", scope_word(*scope)));
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Values the blocks' dictionaries record for a string attribute or `name`
+    /// (`resource.service.name`, `span.http.route`, `name`), sorted; for completion.
+    pub fn known_values(&self, field: &str) -> Vec<String> {
+        let mut values = std::collections::BTreeSet::new();
+        for (_, facts) in &self.blocks {
+            if let Some(v) = facts.dictionaries.get(field) {
+                values.extend(v.iter().cloned());
+            }
+        }
+        values.into_iter().collect()
     }
 
     /// The DataFusion session the engine runs in.

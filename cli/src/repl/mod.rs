@@ -1,0 +1,294 @@
+//! `traceql repl`: an interactive TraceQL prompt with history, multi-line input,
+//! highlighting, completion and backslash commands. On a terminal Ctrl-C cancels the
+//! running search (or the line being typed) and Ctrl-D leaves; with standard input
+//! not a terminal it runs one query (or command) per line.
+
+mod helper;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Config, Editor};
+use traceql_exec::search::{Engine, SearchOptions};
+
+use self::helper::{COMMANDS, ReplHelper};
+use crate::query::{Format, failure, open, print_results, render_stats};
+use crate::render::Look;
+use crate::render::waterfall::waterfall;
+use crate::say;
+
+/// Arguments of `traceql repl`.
+#[derive(clap::Args)]
+pub struct ReplArgs {
+    /// The store to search (default `$TRACEQL_DATA`, else the bundled demo store).
+    #[arg(long, value_name = "STORE")]
+    data: Option<String>,
+}
+
+/// What the session remembers between lines.
+struct Session {
+    engine: Engine,
+    interrupts: Interrupts,
+    format: Format,
+    options: SearchOptions,
+    spans: bool,
+    timing: bool,
+}
+
+/// Ctrl-C while a search runs. The handler is installed when the REPL starts, so an
+/// early Ctrl-C cannot kill the process; interrupts from before a search are forgotten.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn new() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    fn forget_earlier(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            use futures::FutureExt;
+            while let Some(Some(())) = signal.recv().now_or_never() {}
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal {
+            signal.recv().await;
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What to do after a line.
+enum Next {
+    Continue,
+    Quit,
+}
+
+fn history_path() -> Option<PathBuf> {
+    std::env::var_os("TRACEQL_HISTORY")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".traceql_history")))
+}
+
+fn helper(engine: &Engine, color: bool) -> ReplHelper {
+    let attributes = engine.attribute_names();
+    let mut fields: Vec<String> = attributes.clone();
+    fields.push("name".into());
+    let values = fields
+        .into_iter()
+        .map(|f| {
+            let v = engine.known_values(&f);
+            (f, v)
+        })
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    ReplHelper {
+        attributes,
+        values,
+        color,
+    }
+}
+
+/// Runs `traceql repl`.
+pub async fn run(args: &ReplArgs) -> ExitCode {
+    let engine = match open(args.data.as_deref()).await {
+        Ok(engine) => engine,
+        Err(e) => return failure(&e),
+    };
+    let mut session = Session {
+        engine,
+        interrupts: Interrupts::new(),
+        format: Format::Table,
+        options: SearchOptions::default(),
+        spans: false,
+        timing: false,
+    };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let stdin = std::io::stdin();
+        for line in stdin.lock().lines() {
+            let Ok(line) = line else { break };
+            if let Next::Quit = session.line(&line).await {
+                break;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    interactive(session).await
+}
+
+async fn interactive(mut session: Session) -> ExitCode {
+    let look = Look::stdout();
+    let config = Config::builder()
+        .auto_add_history(true)
+        .max_history_size(10_000);
+    let mut editor: Editor<ReplHelper, DefaultHistory> = match config
+        .map_err(|e| e.to_string())
+        .and_then(|c| Editor::with_config(c.build()).map_err(|e| e.to_string()))
+    {
+        Ok(editor) => editor,
+        Err(e) => return crate::fail(&format!("cannot start the line editor: {e}")),
+    };
+    editor.set_helper(Some(helper(&session.engine, look.color)));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    eprintln!(
+        "traceql {} — TraceQL over {}. \\help for commands, Tab completes, Ctrl-D leaves.",
+        env!("CARGO_PKG_VERSION"),
+        session.engine.store_name()
+    );
+    loop {
+        let line = tokio::task::block_in_place(|| editor.readline("traceql> "));
+        match line {
+            Ok(line) => {
+                if let Next::Quit = session.line(&line).await {
+                    break;
+                }
+                if line.trim_start().starts_with("\\data") {
+                    editor.set_helper(Some(helper(&session.engine, look.color)));
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("error: {e}");
+                break;
+            }
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    ExitCode::SUCCESS
+}
+
+impl Session {
+    /// Runs one line: a backslash command or a query.
+    async fn line(&mut self, line: &str) -> Next {
+        let line = line.trim();
+        if line.is_empty() {
+            return Next::Continue;
+        }
+        if let Some(command) = line.strip_prefix('\\') {
+            return self.command(command).await;
+        }
+        self.search(line).await;
+        Next::Continue
+    }
+
+    async fn search(&mut self, query: &str) {
+        let started = Instant::now();
+        self.interrupts.forget_earlier();
+        let result = tokio::select! {
+            result = self.engine.search_with_stats(query, &self.options) => Some(result),
+            _ = self.interrupts.next() => None,
+        };
+        match result {
+            None => eprintln!("cancelled"),
+            Some(Err(e)) => {
+                failure(&e);
+            }
+            Some(Ok((response, stats))) => {
+                if let Err(e) = print_results(&response, self.format, self.spans) {
+                    eprintln!("error: {e}");
+                }
+                if self.timing {
+                    eprintln!("{}\ntotal: {:.1?}", render_stats(&stats), started.elapsed());
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, command: &str) -> Next {
+        let (name, rest) = command
+            .split_once(char::is_whitespace)
+            .unwrap_or((command, ""));
+        let rest = rest.trim();
+        match name {
+            "q" | "quit" | "exit" => return Next::Quit,
+            "help" | "?" => {
+                let width = COMMANDS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+                let lines: Vec<String> = COMMANDS
+                    .iter()
+                    .map(|(c, h)| format!("  {c:<width$}  {h}"))
+                    .collect();
+                say(&format!(
+                    "Type a TraceQL query, e.g. {{ status = error }} | count() > 2; an open \
+                     {{ or ( or a trailing operator continues it on the next line.\n{}",
+                    lines.join("\n")
+                ));
+            }
+            "data" => match open(Some(rest)).await {
+                Ok(engine) if !rest.is_empty() => {
+                    eprintln!("searching {}", engine.store_name());
+                    self.engine = engine;
+                }
+                Ok(_) => eprintln!("usage: \\data STORE"),
+                Err(e) => {
+                    failure(&e);
+                }
+            },
+            "format" => match rest {
+                "table" => self.format = Format::Table,
+                "json" => self.format = Format::Json,
+                "jsonl" => self.format = Format::Jsonl,
+                "csv" => self.format = Format::Csv,
+                _ => eprintln!("usage: \\format table|json|jsonl|csv"),
+            },
+            "limit" | "spss" => match rest.parse::<usize>() {
+                Ok(n) if n > 0 => {
+                    if name == "limit" {
+                        self.options.limit = n;
+                    } else {
+                        self.options.spans_per_spanset = n;
+                    }
+                }
+                _ => eprintln!("usage: \\{name} N (a positive number)"),
+            },
+            "spans" => {
+                self.spans = !self.spans;
+                eprintln!(
+                    "matched spans in tables: {}",
+                    if self.spans { "on" } else { "off" }
+                );
+            }
+            "timing" => {
+                self.timing = !self.timing;
+                eprintln!("timing: {}", if self.timing { "on" } else { "off" });
+            }
+            "explain" => match self.engine.explain(rest).await {
+                Ok(e) => say(&format!(
+                    "{}\n\nlogical plan:\n{}\n\nphysical plan:\n{}",
+                    e.canonical, e.logical, e.physical
+                )),
+                Err(e) => {
+                    failure(&e);
+                }
+            },
+            "trace" => match self.engine.trace(rest).await {
+                Ok(spans) if spans.is_empty() => eprintln!("trace {rest} not found"),
+                Ok(spans) => say(&waterfall(&spans, &Look::stdout())),
+                Err(e) => {
+                    failure(&e);
+                }
+            },
+            other => eprintln!("unknown command \\{other}; \\help lists them"),
+        }
+        Next::Continue
+    }
+}
