@@ -8,6 +8,9 @@ use crate::say;
 
 /// Arguments of `traceql explain`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  traceql explain '{ kind = server } && { status = error }'
+  traceql explain --ast '{ } | by(resource.service.name) | count() > 5'")]
 pub struct ExplainArgs {
     /// The TraceQL query.
     #[arg(allow_hyphen_values = true)]

@@ -23,6 +23,11 @@ pub enum Format {
 
 /// Arguments of `traceql query`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  traceql query '< .service.name = \"checkout\" && status = error >'
+  traceql query --spans '{ resource.service.name = \"frontend\" } >> { status = error }'
+  traceql query --since 1h --limit 50 '{ duration > 500ms } | count() > 2'
+  traceql query --format csv '{ kind = server } | select(span.http.route)' > slow.csv")]
 pub struct QueryArgs {
     /// The TraceQL query (`{ … }` or `< … >` spansets).
     #[arg(allow_hyphen_values = true)]

@@ -21,6 +21,9 @@ pub enum Format {
 
 /// Arguments of `traceql trace`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  traceql trace 9cd3aded5780380407a67f88147d4b87
+  traceql trace --format json 9cd3aded5780380407a67f88147d4b87 > trace.json")]
 pub struct TraceArgs {
     /// The trace id (hex; leading zeros may be left out).
     trace_id: String,

@@ -23,6 +23,10 @@ use crate::say;
 
 /// Arguments of `traceql repl`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  traceql repl
+  traceql repl --data ./traces
+  echo '{ status = error }' | traceql repl")]
 pub struct ReplArgs {
     /// The store to search (default `$TRACEQL_DATA`, else the bundled demo store).
     #[arg(long, value_name = "STORE")]
