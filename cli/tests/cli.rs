@@ -6,11 +6,17 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 
 fn traceql(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_traceql"))
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("the traceql binary runs")
+    traceql_with(args, &[])
+}
+
+/// Runs the binary with extra environment variables (and `NO_COLOR` unset).
+fn traceql_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_traceql"));
+    command.args(args).env_remove("NO_COLOR");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("the traceql binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -527,15 +533,6 @@ fn explain_shows_the_span_set_operators() {
     ] {
         assert!(text.contains(part), "missing {part}:\n{text}");
     }
-}
-
-fn traceql_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_traceql"));
-    command.args(args).env_remove("NO_COLOR");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("the traceql binary runs")
 }
 
 #[test]
