@@ -20,9 +20,8 @@ pub enum Format {
 /// Arguments of `traceql blocks`.
 #[derive(Args)]
 pub struct BlocksArgs {
-    /// The store (default `$TRACEQL_DATA`, else the bundled demo store).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    store: data::ReadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -30,7 +29,7 @@ pub struct BlocksArgs {
 
 /// Runs `traceql blocks`.
 pub async fn run(args: &BlocksArgs) -> ExitCode {
-    let store = match data::readable(args.data.as_deref()).await {
+    let store = match args.store.store().await {
         Ok(store) => store,
         Err(e) => return crate::fail(&e),
     };

@@ -1,11 +1,13 @@
 //! Which store a command uses: `--data`, else `$TRACEQL_DATA`, else (for commands that
-//! only read) the demo store bundled in the binary.
+//! only read) the demo store bundled in the binary; and how remote stores are reached.
+
+use std::time::Duration;
 
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
 use traceql_exec::block::BlockOptions;
-use traceql_exec::store::{Store, StoreError, open_store};
+use traceql_exec::store::{Store, StoreError, StoreOptions, open_store};
 
 /// The environment variable naming the default store.
 pub const DATA_ENV: &str = "TRACEQL_DATA";
@@ -22,21 +24,75 @@ fn named(data: Option<&str>) -> Option<String> {
         .or_else(|| std::env::var(DATA_ENV).ok().filter(|v| !v.is_empty()))
 }
 
+/// How a remote store (`s3://`, `gs://`, `az://`) is reached.
+#[derive(clap::Args, Clone, Debug)]
+#[command(next_help_heading = "Object storage")]
+pub struct RemoteArgs {
+    /// The endpoint of an S3-compatible server, e.g. http://127.0.0.1:9000 (default
+    /// `$AWS_ENDPOINT_URL`). Credentials and region come from the AWS environment
+    /// variables or `AWS_PROFILE`.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
+    /// Seconds one request to a remote store may take, its retries included.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    timeout: u64,
+}
+
+impl RemoteArgs {
+    /// The store options these flags ask for.
+    pub fn options(&self) -> StoreOptions {
+        StoreOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// Which store a command reads.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReadArgs {
+    /// The store: a directory, or s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or
+    /// az://CONTAINER/PREFIX (default `$TRACEQL_DATA`, else the bundled demo store).
+    #[arg(long, value_name = "STORE")]
+    pub data: Option<String>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+impl ReadArgs {
+    /// The store to read: `--data`, `$TRACEQL_DATA`, or the bundled demo store.
+    pub async fn store(&self) -> Result<Store, StoreError> {
+        match named(self.data.as_deref()) {
+            Some(location) => open_store(&location, false, &self.remote.options()),
+            None => demo_store().await,
+        }
+    }
+}
+
 /// Where and how commands that write blocks write them.
 #[derive(clap::Args)]
 pub struct WriteArgs {
-    /// The store to write to (a directory; default `$TRACEQL_DATA`).
+    /// The store to write to: a directory (created if needed), or s3://BUCKET/PREFIX,
+    /// gs://BUCKET/PREFIX or az://CONTAINER/PREFIX (default `$TRACEQL_DATA`).
     #[arg(long, value_name = "STORE")]
     data: Option<String>,
     /// Spans per block (blocks end at trace boundaries).
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     block_spans: usize,
+    #[command(flatten)]
+    remote: RemoteArgs,
 }
 
 impl WriteArgs {
     /// The store, created if needed: `--data` or `$TRACEQL_DATA` is required.
     pub fn store(&self) -> Result<Store, StoreError> {
-        writable(self.data.as_deref())
+        match named(self.data.as_deref()) {
+            Some(location) => open_store(&location, true, &self.remote.options()),
+            None => Err(StoreError {
+                message: format!("no store given: pass --data STORE or set {DATA_ENV}"),
+            }),
+        }
     }
 
     /// Block options with the requested block size.
@@ -45,24 +101,6 @@ impl WriteArgs {
             spans_per_block: self.block_spans.max(1),
             ..BlockOptions::default()
         }
-    }
-}
-
-/// The store to write to: `--data` or `$TRACEQL_DATA` is required.
-fn writable(data: Option<&str>) -> Result<Store, StoreError> {
-    match named(data) {
-        Some(location) => open_store(&location, true),
-        None => Err(StoreError {
-            message: format!("no store given: pass --data DIR or set {DATA_ENV}"),
-        }),
-    }
-}
-
-/// The store to read: `--data`, `$TRACEQL_DATA`, or the bundled demo store.
-pub async fn readable(data: Option<&str>) -> Result<Store, StoreError> {
-    match named(data) {
-        Some(location) => open_store(&location, false),
-        None => demo_store().await,
     }
 }
 

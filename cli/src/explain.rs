@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use crate::query::{failure, open};
-use crate::say;
+use crate::{data, say};
 
 /// Arguments of `traceql explain`.
 #[derive(clap::Args)]
@@ -15,10 +15,8 @@ pub struct ExplainArgs {
     /// The TraceQL query.
     #[arg(allow_hyphen_values = true)]
     query: String,
-    /// The store whose span table to plan against (default `$TRACEQL_DATA`, else the
-    /// bundled demo store).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    store: data::ReadArgs,
     /// Also print the syntax tree as JSON.
     #[arg(long)]
     ast: bool,
@@ -26,7 +24,7 @@ pub struct ExplainArgs {
 
 /// Runs `traceql explain`.
 pub async fn run(args: &ExplainArgs) -> ExitCode {
-    let engine = match open(args.data.as_deref()).await {
+    let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };

@@ -32,9 +32,8 @@ pub struct QueryArgs {
     /// The TraceQL query (`{ … }` or `< … >` spansets).
     #[arg(allow_hyphen_values = true)]
     query: String,
-    /// The store to search (default `$TRACEQL_DATA`, else the bundled demo store).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    store: data::ReadArgs,
     /// At most this many traces, newest first.
     #[arg(long, default_value_t = 20, value_name = "N")]
     limit: usize,
@@ -67,7 +66,7 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    let engine = match open(args.data.as_deref()).await {
+    let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };
@@ -97,9 +96,8 @@ pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> 
 }
 
 /// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
-pub async fn open(data: Option<&str>) -> Result<Engine, EngineError> {
-    let store = data::readable(data).await?;
-    Engine::with_store(store).await
+pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
+    Engine::with_store(store.store().await?).await
 }
 
 /// Prints an engine error and returns its exit code.
@@ -132,11 +130,13 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
 /// What a search read and where its time went, one fact per line.
 pub fn render_stats(stats: &SearchStats) -> String {
     format!(
-        "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
+        "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nstore requests: {}\nbytes fetched: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
         stats.blocks,
         stats.rounds,
         stats.spans_scanned,
         stats.bytes_scanned,
+        stats.io.requests,
+        stats.io.bytes_fetched,
         stats.row_groups_pruned,
         stats.row_groups_total,
         stats.rows_pruned_by_pushdown,

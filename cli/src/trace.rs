@@ -7,7 +7,7 @@ use traceql_exec::otlp::request_from_spans;
 use crate::query::{failure, open};
 use crate::render::Look;
 use crate::render::waterfall::waterfall;
-use crate::{fail, say};
+use crate::{data, fail, say};
 
 /// Output formats of `traceql trace`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -27,9 +27,8 @@ pub enum Format {
 pub struct TraceArgs {
     /// The trace id (hex; leading zeros may be left out).
     trace_id: String,
-    /// The store to read (default `$TRACEQL_DATA`, else the bundled demo store).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    store: data::ReadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Waterfall)]
     format: Format,
@@ -37,7 +36,7 @@ pub struct TraceArgs {
 
 /// Runs `traceql trace`.
 pub async fn run(args: &TraceArgs) -> ExitCode {
-    let engine = match open(args.data.as_deref()).await {
+    let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde::Deserialize;
+use traceql_exec::s3_test_server::S3TestServer;
 
 fn traceql(args: &[&str]) -> Output {
     traceql_with(args, &[])
@@ -654,5 +655,130 @@ fn completions_are_printed_for_each_shell() {
             stdout(&out).contains("repl"),
             "{shell} completes subcommands"
         );
+    }
+}
+
+/// Runs the binary with the AWS settings of `server` in its environment.
+fn traceql_s3(server: &S3TestServer, args: &[&str]) -> Output {
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    traceql_with(args, &env)
+}
+
+#[test]
+fn s3_stores_answer_like_local_ones() {
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("cli").unwrap();
+    let local = temp_dir("s3-parity");
+    let local = local.to_str().unwrap();
+    let remote = "s3://cli/gen";
+    let otlp = repo().join("testdata/otlp/sdk-all.binpb.zst");
+    for data in [local, remote] {
+        for args in [
+            vec!["gen", "--data", data, "--traces", "400", "--seed", "5"],
+            vec!["ingest", "--data", data, otlp.to_str().unwrap()],
+        ] {
+            let out = traceql_s3(&server, &args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        }
+    }
+    let spans = |data: &str| -> u64 {
+        let out = traceql_s3(&server, &["blocks", "--data", data, "--format", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let blocks: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        blocks.iter().map(|b| b["spans"].as_u64().unwrap()).sum()
+    };
+    assert_eq!(spans(remote), spans(local));
+    for query in [
+        "{ status = error }",
+        "{ resource.service.name = \"checkout\" } >> { status = error }",
+        "{ kind = server } | count() > 3",
+        "{ resource.service.name = \"sdk-sample\" }",
+    ] {
+        let run = |data: &str| {
+            let out = traceql_s3(
+                &server,
+                &[
+                    "query", "--data", data, "--limit", "1000", "--format", "json", query,
+                ],
+            );
+            assert_eq!(out.status.code(), Some(0), "{query}: {}", stderr(&out));
+            let mut json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            json.as_object_mut().unwrap().remove("metrics");
+            json
+        };
+        assert_eq!(run(remote), run(local), "{query}");
+    }
+    let out = traceql_s3(
+        &server,
+        &[
+            "query", "--data", remote, "--stats", "--format", "jsonl", "{ }",
+        ],
+    );
+    let id = stdout(&out).lines().next().map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        v["traceID"].as_str().unwrap().to_string()
+    });
+    let stats = stderr(&out);
+    assert!(stats.contains("store requests: "), "{stats}");
+    assert!(!stats.contains("bytes fetched: 0\n"), "{stats}");
+    let id = id.expect("a trace");
+    let trace = |data: &str| stdout(&traceql_s3(&server, &["trace", "--data", data, &id]));
+    assert_eq!(trace(remote), trace(local));
+
+    // The endpoint can also be given as a flag; plain http is then allowed.
+    let flagged = traceql_with(
+        &[
+            "blocks",
+            "--data",
+            remote,
+            "--s3-endpoint",
+            &server.endpoint(),
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert_eq!(flagged.status.code(), Some(0), "{}", stderr(&flagged));
+}
+
+#[test]
+fn s3_errors_are_one_line_and_fast() {
+    let server = S3TestServer::start().expect("moto server");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        format!("http://127.0.0.1:{port}")
+    };
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["query", "--data", "s3://no-such-bucket/p", "{ }"],
+            "the bucket does not exist",
+        ),
+        (
+            vec!["blocks", "--data", "s3://b/p", "--s3-endpoint", &closed],
+            "cannot reach the endpoint",
+        ),
+        (
+            vec!["gen", "--data", "s3://no-such-bucket/p", "--traces", "5"],
+            "the bucket does not exist",
+        ),
+        (
+            vec!["query", "--data", "ftp://host/x", "{ }"],
+            "not supported",
+        ),
+    ];
+    for (args, expected) in cases {
+        let started = std::time::Instant::now();
+        let out = traceql_s3(&server, &args);
+        let elapsed = started.elapsed();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(elapsed.as_secs() < 8, "{args:?} took {elapsed:?}");
     }
 }

@@ -19,7 +19,7 @@ use self::helper::{COMMANDS, ReplHelper};
 use crate::query::{Format, failure, open, print_results, render_stats};
 use crate::render::Look;
 use crate::render::waterfall::waterfall;
-use crate::say;
+use crate::{data, say};
 
 /// Arguments of `traceql repl`.
 #[derive(clap::Args)]
@@ -28,14 +28,15 @@ use crate::say;
   traceql repl --data ./traces
   echo '{ status = error }' | traceql repl")]
 pub struct ReplArgs {
-    /// The store to search (default `$TRACEQL_DATA`, else the bundled demo store).
-    #[arg(long, value_name = "STORE")]
-    data: Option<String>,
+    #[command(flatten)]
+    store: data::ReadArgs,
 }
 
 /// What the session remembers between lines.
 struct Session {
     engine: Engine,
+    /// How `\data` reaches a remote store.
+    remote: data::RemoteArgs,
     interrupts: Interrupts,
     format: Format,
     options: SearchOptions,
@@ -109,12 +110,13 @@ fn helper(engine: &Engine, color: bool) -> ReplHelper {
 
 /// Runs `traceql repl`.
 pub async fn run(args: &ReplArgs) -> ExitCode {
-    let engine = match open(args.data.as_deref()).await {
+    let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };
     let mut session = Session {
         engine,
+        remote: args.store.remote.clone(),
         interrupts: Interrupts::new(),
         format: Format::Table,
         options: SearchOptions::default(),
@@ -237,7 +239,12 @@ impl Session {
                     lines.join("\n")
                 ));
             }
-            "data" => match open(Some(rest)).await {
+            "data" => match open(&data::ReadArgs {
+                data: Some(rest.to_string()),
+                remote: self.remote.clone(),
+            })
+            .await
+            {
                 Ok(engine) if !rest.is_empty() => {
                     eprintln!("searching {}", engine.store_name());
                     self.engine = engine;

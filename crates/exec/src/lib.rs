@@ -1,14 +1,17 @@
 //! Executes TraceQL over Parquet trace blocks on local disk or object storage.
 //!
-//! Today: the block format ([`block`]), the span model ([`model`]), OTLP input
-//! ([`otlp`]), ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block
-//! stores ([`store`]) and a DataFusion table over a store ([`table`]).
+//! The block format ([`block`]), the span model ([`model`]), OTLP input ([`otlp`]),
+//! ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block stores on
+//! disk, in memory or in the cloud ([`store`]), a DataFusion table over a store
+//! ([`table`]) and the search engine ([`search`]).
 
 pub mod block;
 pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod otlp;
+#[cfg(feature = "s3-test-server")]
+pub mod s3_test_server;
 pub mod search;
 pub mod store;
 pub mod table;

@@ -23,7 +23,7 @@ use super::stats::SearchStats;
 use crate::block::BlockMeta;
 use crate::block::reader::decode_batch;
 use crate::model::Span;
-use crate::store::{Store, StoreError, open_store};
+use crate::store::{Store, StoreError, StoreOptions, open_store};
 use crate::table::{session_config, span_table, union_typed_columns};
 
 /// Options of a search.
@@ -155,9 +155,10 @@ fn parse(query: &str) -> Result<Query, EngineError> {
 }
 
 impl Engine {
-    /// Opens the store at `location` (a directory path or `file://` URL).
+    /// Opens the store at `location`: a directory path, a `file://` URL, or a cloud URL
+    /// such as `s3://bucket/prefix` configured from the environment.
     pub async fn open(location: &str) -> Result<Engine, EngineError> {
-        Engine::with_store(open_store(location, false)?).await
+        Engine::with_store(open_store(location, false, &StoreOptions::default())?).await
     }
 
     /// An engine over `store`, with the blocks it holds now.
@@ -275,6 +276,20 @@ impl Engine {
         Ok((builder.build()?, facts))
     }
 
+    /// The error of a failed run, or, if a block's data file is missing or corrupt,
+    /// an error naming that block (DataFusion's own message does not).
+    async fn diagnose(&self, e: DataFusionError, blocks: &[&(BlockMeta, Facts)]) -> EngineError {
+        let error = EngineError::from(e);
+        if matches!(error, EngineError::Execution(_)) {
+            for (block, _) in blocks {
+                if let Err(broken) = self.store.check_data(&block.id).await {
+                    return EngineError::Store(broken);
+                }
+            }
+        }
+        error
+    }
+
     /// Parses, validates and plans `query`.
     pub async fn plan(
         &self,
@@ -311,6 +326,7 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(SearchResponse, SearchStats), EngineError> {
         let started = Instant::now();
+        let io = self.store.io();
         let parsed = parse(query)?;
         let blocks = self.select(options, Some(&parsed));
         let parsing = started.elapsed();
@@ -324,14 +340,20 @@ impl Engine {
             let round = Instant::now();
             let (scan, facts) = self.scan(options, &blocks, window).await?;
             let plan = plan_search(&parsed, scan, &facts)?;
-            let physical = self.ctx.state().create_physical_plan(&plan.plan).await?;
+            let physical = match self.ctx.state().create_physical_plan(&plan.plan).await {
+                Ok(physical) => physical,
+                Err(e) => return Err(self.diagnose(e, &blocks).await),
+            };
             let assembler = assembler.get_or_insert_with(|| {
                 Assembler::new(&plan, options.limit, options.spans_per_spanset)
             });
             let planned = Instant::now();
             stats.planning += planned - round;
             let batches: Vec<RecordBatch> =
-                collect(Arc::clone(&physical), self.ctx.task_ctx()).await?;
+                match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
+                    Ok(batches) => batches,
+                    Err(e) => return Err(self.diagnose(e, &blocks).await),
+                };
             for batch in &batches {
                 assembler.push(batch)?;
             }
@@ -342,6 +364,7 @@ impl Engine {
                 break;
             }
         }
+        stats.io = self.store.io().since(io);
         let (inspected_traces, traces) = match assembler {
             Some(a) => (a.trace_count() as u64, a.finish()),
             None => (0, Vec::new()),
@@ -383,7 +406,10 @@ impl Engine {
         let plan = LogicalPlanBuilder::from(scan)
             .filter(col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec())))))?
             .build()?;
-        let batches = DataFrame::new(self.ctx.state(), plan).collect().await?;
+        let batches = match DataFrame::new(self.ctx.state(), plan).collect().await {
+            Ok(batches) => batches,
+            Err(e) => return Err(self.diagnose(e, &selected).await),
+        };
         let typed = union_typed_columns(&blocks)?;
         let mut spans = Vec::new();
         for batch in &batches {

@@ -6,6 +6,8 @@ use std::time::Duration;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricValue;
 
+use crate::store::Io;
+
 /// Statistics of one search.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SearchStats {
@@ -27,6 +29,9 @@ pub struct SearchStats {
     pub blocks: u64,
     /// Rounds of the newest-first search (each a wider window of trace starts).
     pub rounds: u64,
+    /// Requests to the store and bytes fetched from it (metadata included). Searches
+    /// running at the same time on one engine count each other's requests.
+    pub io: Io,
 }
 
 impl SearchStats {

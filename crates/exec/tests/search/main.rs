@@ -7,4 +7,5 @@ mod differential;
 mod golden;
 mod limits;
 mod reference;
+mod s3;
 mod structural;

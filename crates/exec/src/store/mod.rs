@@ -1,0 +1,309 @@
+//! A store of blocks: `<root>/<tenant>/<block-id>/data.parquet` and `meta.json`, read and
+//! written through `object_store`, so local directories, memory, S3, GCS and Azure share
+//! one path.
+//!
+//! `meta.json` is written after `data.parquet` (each by an atomic put), and a block is
+//! listed only through its `meta.json`: a crashed or killed write leaves no half block.
+//! Every request passes through a counter ([`Store::io`]).
+
+mod aws_profile;
+mod cause;
+mod metered;
+mod remote;
+
+pub use metered::Io;
+pub use remote::StoreOptions;
+
+pub(crate) use cause::cause;
+
+use std::fmt;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use self::metered::{Counters, Metered};
+
+use crate::block::{BlockMeta, EncodedBlock};
+
+/// The tenant used when none is given.
+pub const DEFAULT_TENANT: &str = "single-tenant";
+
+/// A store failure, with the location it concerns.
+#[derive(Debug)]
+pub struct StoreError {
+    /// What failed, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn error(message: impl Into<String>) -> StoreError {
+    StoreError {
+        message: message.into(),
+    }
+}
+
+/// A block store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    url: Url,
+    object_store: Arc<dyn ObjectStore>,
+    counters: Arc<Counters>,
+    root: Path,
+    tenant: String,
+    display: String,
+}
+
+impl Store {
+    /// A store of the blocks under `root` in `inner`, which DataFusion finds at `url`.
+    fn new(
+        url: Url,
+        inner: Arc<dyn ObjectStore>,
+        remote: bool,
+        root: Path,
+        display: String,
+    ) -> Store {
+        let counters = Arc::new(Counters::default());
+        Store {
+            url,
+            object_store: Arc::new(Metered::new(inner, Arc::clone(&counters), remote)),
+            counters,
+            root,
+            tenant: DEFAULT_TENANT.into(),
+            display,
+        }
+    }
+
+    /// A store in a local directory, created if `create` is set.
+    pub fn local(dir: &FsPath, create: bool) -> Result<Store, StoreError> {
+        if create {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                error(format!(
+                    "cannot create store directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        } else if !dir.is_dir() {
+            return Err(error(format!(
+                "store {} does not exist (create it with `traceql ingest` or `traceql gen`)",
+                dir.display()
+            )));
+        }
+        let abs: PathBuf = std::fs::canonicalize(dir)
+            .map_err(|e| error(format!("cannot open store {}: {e}", dir.display())))?;
+        let root = Path::from_absolute_path(&abs)
+            .map_err(|e| error(format!("invalid store path {}: {e}", abs.display())))?;
+        Ok(Store::new(
+            Url::parse("file:///").expect("valid URL"),
+            Arc::new(LocalFileSystem::new()),
+            false,
+            root,
+            dir.display().to_string(),
+        ))
+    }
+
+    /// A store in the cloud: `s3://bucket/prefix` (or an S3-compatible server), or
+    /// `gs://bucket/prefix`, or `az://container/prefix`. Nothing is requested yet.
+    pub fn remote(location: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let url = Url::parse(location)
+            .map_err(|e| error(format!("invalid store URL `{location}`: {e}")))?;
+        let (inner, endpoint) = remote::open(&url, options).map_err(error)?;
+        let base = Url::parse(&format!("{}://{}/", url.scheme(), url.authority()))
+            .map_err(|e| error(format!("invalid store URL `{location}`: {e}")))?;
+        let root = Path::from(url.path().trim_matches('/'));
+        let display = match endpoint {
+            Some(endpoint) => format!("{} (at {endpoint})", location.trim_end_matches('/')),
+            None => location.trim_end_matches('/').to_string(),
+        };
+        Ok(Store::new(base, inner, true, root, display))
+    }
+
+    /// An empty store in memory, named `name` (used for the bundled demo data and tests).
+    pub fn in_memory(name: &str) -> Store {
+        Store::new(
+            Url::parse(&format!("memory://{name}/")).expect("valid URL"),
+            Arc::new(InMemory::new()),
+            false,
+            Path::default(),
+            format!("memory:{name}"),
+        )
+    }
+
+    /// The requests and bytes the store has served so far (take two snapshots and
+    /// [`Io::since`] to measure one operation).
+    pub fn io(&self) -> Io {
+        self.counters.snapshot()
+    }
+
+    /// How the store is shown to users.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// The URL under which DataFusion finds the store's object store.
+    pub fn object_store_url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The object store holding the blocks.
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.object_store)
+    }
+
+    fn tenant_dir(&self) -> Path {
+        self.root.clone().join(self.tenant.as_str())
+    }
+
+    fn block_path(&self, id: &str, file: &str) -> Path {
+        self.tenant_dir().join(id).join(file)
+    }
+
+    /// The URL of a block's data file, as DataFusion reads it.
+    pub fn data_url(&self, id: &str) -> String {
+        format!("{}{}", self.url, self.block_path(id, "data.parquet"))
+    }
+
+    /// All complete blocks, ordered by start time then id.
+    pub async fn list_blocks(&self) -> Result<Vec<BlockMeta>, StoreError> {
+        let prefix = self.tenant_dir();
+        let objects: Vec<_> = self
+            .object_store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| error(format!("cannot list {}: {}", self.display, cause(&e))))?;
+        let metas = objects.into_iter().filter(|object| {
+            let parts: Vec<_> = object
+                .location
+                .prefix_match(&prefix)
+                .map(|p| p.collect())
+                .unwrap_or_default();
+            parts.len() == 2 && parts[1].as_ref() == "meta.json"
+        });
+        // Block descriptions are small: fetch several at once, which matters on a
+        // remote store with many blocks.
+        let mut blocks: Vec<BlockMeta> = futures::stream::iter(metas)
+            .map(|object| async move {
+                let bytes = self.get(&object.location).await?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    error(format!(
+                        "{}: {}: invalid meta.json: {e}",
+                        self.display, object.location
+                    ))
+                })
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        blocks.sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
+        Ok(blocks)
+    }
+
+    async fn get(&self, path: &Path) -> Result<Bytes, StoreError> {
+        let read = async { self.object_store.get(path).await?.bytes().await };
+        read.await.map_err(|e| {
+            error(format!(
+                "cannot read {path} from {}: {}",
+                self.display,
+                cause(&e)
+            ))
+        })
+    }
+
+    /// Checks that block `id`'s data file exists and has a readable Parquet footer;
+    /// the error names the block. Used to say which block broke a failed scan.
+    pub async fn check_data(&self, id: &str) -> Result<(), StoreError> {
+        use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+        let path = self.block_path(id, "data.parquet");
+        let meta = self.object_store.head(&path).await.map_err(|e| {
+            error(format!(
+                "block {id} of {}: {path} cannot be read: {}",
+                self.display,
+                cause(&e)
+            ))
+        })?;
+        DFParquetMetadata::new(self.object_store.as_ref(), &meta)
+            .fetch_metadata()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                error(format!(
+                    "block {id} of {}: {path} is not a valid Parquet file: {e}",
+                    self.display
+                ))
+            })
+    }
+
+    /// The data file of block `id`.
+    pub async fn read_data(&self, id: &str) -> Result<Bytes, StoreError> {
+        self.get(&self.block_path(id, "data.parquet")).await
+    }
+
+    /// Writes a block: data first, then `meta.json`, which makes it visible.
+    pub async fn write_block(&self, block: &EncodedBlock) -> Result<(), StoreError> {
+        let id = &block.meta.id;
+        let meta = serde_json::to_vec_pretty(&block.meta).map_err(|e| error(e.to_string()))?;
+        let data_path = self.block_path(id, "data.parquet");
+        self.object_store
+            .put(&data_path, PutPayload::from(block.data.clone()))
+            .await
+            .map_err(|e| self.write_error(&data_path, &e))?;
+        let meta_path = self.block_path(id, "meta.json");
+        self.object_store
+            .put(&meta_path, PutPayload::from(meta))
+            .await
+            .map_err(|e| self.write_error(&meta_path, &e))?;
+        Ok(())
+    }
+
+    fn write_error(&self, path: &Path, e: &object_store::Error) -> StoreError {
+        error(format!(
+            "cannot write {path} to {}: {}",
+            self.display,
+            cause(e)
+        ))
+    }
+}
+
+/// A new time-ordered block id.
+pub fn new_block_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Opens the store at `location`: a directory path (created when `create` is set), a
+/// `file://` URL, or a cloud URL (see [`Store::remote`]).
+pub fn open_store(
+    location: &str,
+    create: bool,
+    options: &StoreOptions,
+) -> Result<Store, StoreError> {
+    if let Some((scheme, _)) = location.split_once("://") {
+        if remote::SCHEMES.contains(&scheme) {
+            return Store::remote(location, options);
+        }
+        if scheme != "file" {
+            return Err(error(format!(
+                "`{scheme}://` stores are not supported; use a directory, s3://, gs:// or az://"
+            )));
+        }
+        let path = Url::parse(location)
+            .ok()
+            .and_then(|u| u.to_file_path().ok())
+            .ok_or_else(|| error(format!("invalid file URL {location}")))?;
+        return Store::local(&path, create);
+    }
+    Store::local(FsPath::new(location), create)
+}

@@ -1,0 +1,257 @@
+//! The same blocks on local disk and on a real S3-compatible server (moto) give the
+//! same answers; remote reads are cached, pruned and counted; failures are one line.
+
+use std::time::{Duration, Instant};
+
+use traceql_exec::block::BlockOptions;
+use traceql_exec::generate::Generator;
+use traceql_exec::ingest::write_traces;
+use traceql_exec::s3_test_server::S3TestServer;
+use traceql_exec::store::{Store, StoreOptions};
+use traceql_exec::{Engine, EngineError, SearchOptions};
+
+const QUERIES: &[&str] = &[
+    "{ }",
+    "{ status = error }",
+    "{ resource.service.name = \"checkout\" } >> { status = error }",
+    "{ kind = server } && { span.http.status_code >= 500 }",
+    "{ span.http.route =~ \"/product/.*\" } | select(span.http.method)",
+    "{ kind = server } | avg(duration) > 20ms",
+    "{ } | by(resource.service.name) | count() > 3",
+    "{ name = \"no-such-operation\" }",
+];
+
+/// Writes the same generated traces, in the same blocks, to both stores.
+async fn fill(stores: [&Store; 2]) {
+    let mut generator = Generator::new(11, 1_700_000_000_000_000_000, 50_000_000);
+    let traces: Vec<_> = (0..600).map(|_| generator.next_trace()).collect();
+    let options = BlockOptions {
+        spans_per_block: 2_000,
+        ..BlockOptions::default()
+    };
+    for store in stores {
+        let mut n = 0;
+        write_traces(
+            store,
+            traces.clone(),
+            &options,
+            || {
+                n += 1;
+                format!("00000000-0000-0000-0000-{n:012}")
+            },
+            &|_| {},
+        )
+        .await
+        .expect("blocks are written");
+    }
+}
+
+fn local_store(name: &str) -> Store {
+    let dir = std::env::temp_dir().join(format!("traceql-s3-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Store::local(&dir, true).expect("local store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_and_local_disk_give_identical_results() {
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("traces").unwrap();
+    let s3 = Store::remote("s3://traces/prod/eu", &server.options()).unwrap();
+    let local = local_store("parity");
+    fill([&local, &s3]).await;
+
+    let local_blocks = local.list_blocks().await.unwrap();
+    let s3_blocks = s3.list_blocks().await.unwrap();
+    assert!(local_blocks.len() > 2, "several blocks");
+    assert_eq!(s3_blocks, local_blocks);
+
+    let local = Engine::with_store(local).await.unwrap();
+    let remote = Engine::with_store(s3.clone()).await.unwrap();
+    for query in QUERIES {
+        for options in [
+            SearchOptions::default(),
+            SearchOptions {
+                limit: 100_000,
+                spans_per_spanset: 1_000,
+                ..SearchOptions::default()
+            },
+        ] {
+            let want = local.search(query, &options).await.unwrap();
+            let (got, stats) = remote.search_with_stats(query, &options).await.unwrap();
+            assert_eq!(got.traces, want.traces, "`{query}`");
+            if !got.traces.is_empty() {
+                assert!(stats.io.requests > 0 && stats.io.bytes_fetched > 0);
+            }
+        }
+    }
+    let newest = local
+        .search("{ status = error }", &SearchOptions::default())
+        .await
+        .unwrap();
+    let id = &newest.traces[0].trace_id;
+    assert_eq!(
+        remote.trace(id).await.unwrap(),
+        local.trace(id).await.unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_reads_are_cached_pruned_and_counted() {
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("cache").unwrap();
+    let s3 = Store::remote("s3://cache/t", &server.options()).unwrap();
+    fill([&local_store("cache"), &s3]).await;
+    let engine = Engine::with_store(s3.clone()).await.unwrap();
+    let all = SearchOptions {
+        limit: 100_000,
+        ..SearchOptions::default()
+    };
+    let query = "{ status = error }";
+    let (_, first) = engine.search_with_stats(query, &all).await.unwrap();
+    let (_, second) = engine.search_with_stats(query, &all).await.unwrap();
+    // The first search reads each block's footer and page index; the second finds them
+    // in the engine's cache and asks only for data pages.
+    assert!(
+        second.io.requests < first.io.requests,
+        "first {:?}, second {:?}",
+        first.io,
+        second.io
+    );
+    assert!(second.io.bytes_fetched < first.io.bytes_fetched);
+
+    // A lookup by trace id reads little: bloom filters and statistics prune row groups
+    // before any data is requested.
+    let all_bytes: u64 = engine.blocks().map(|b| b.bytes).sum();
+    let id = engine
+        .search(query, &SearchOptions::default())
+        .await
+        .unwrap()
+        .traces[0]
+        .trace_id
+        .clone();
+    let before = s3.io();
+    let spans = engine.trace(&id).await.unwrap();
+    let lookup = s3.io().since(before);
+    assert!(!spans.is_empty());
+    assert!(
+        lookup.bytes_fetched * 4 < all_bytes,
+        "a trace lookup fetched {} of {all_bytes} bytes",
+        lookup.bytes_fetched
+    );
+}
+
+/// Runs `f`, which must fail with a store error within `limit`, and returns its message.
+async fn fails_fast<F: Future<Output = Result<Engine, EngineError>>>(
+    f: F,
+    limit: Duration,
+) -> String {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit * 2, f).await.expect("no hang");
+    let elapsed = started.elapsed();
+    let error = match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    };
+    assert!(elapsed < limit, "took {elapsed:?}: {error}");
+    assert_eq!(error.exit_code(), 1, "{error}");
+    let message = error.to_string();
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(message.len() < 300, "short: {message}");
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_failures_are_one_line_and_fast() {
+    let server = S3TestServer::start().expect("moto server");
+    let open = |location: &str, options: StoreOptions| {
+        let location = location.to_string();
+        async move {
+            let store = traceql_exec::store::open_store(&location, false, &options)?;
+            Engine::with_store(store).await
+        }
+    };
+
+    let missing = fails_fast(
+        open("s3://no-such-bucket/x", server.options()),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(missing.contains("bucket does not exist"), "{missing}");
+
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        StoreOptions {
+            s3_endpoint: Some(format!("http://127.0.0.1:{port}")),
+            ..server.options()
+        }
+    };
+    let refused = fails_fast(open("s3://traces/x", closed), Duration::from_secs(5)).await;
+    assert!(refused.contains("cannot reach the endpoint"), "{refused}");
+    assert!(refused.contains("connection refused"), "{refused}");
+
+    let checking = S3TestServer::start_checking_credentials().expect("moto server");
+    let denied = fails_fast(
+        open(
+            "s3://traces/x",
+            StoreOptions {
+                s3_endpoint: Some(checking.endpoint()),
+                ..server.options()
+            },
+        ),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(denied.contains("access denied"), "{denied}");
+    assert!(denied.contains("InvalidAccessKeyId"), "{denied}");
+
+    let no_bucket = fails_fast(open("s3:///x", server.options()), Duration::from_secs(1)).await;
+    assert!(no_bucket.contains("names no bucket"), "{no_bucket}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_corrupt_objects_are_named() {
+    use object_store::path::Path;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("broken").unwrap();
+    let s3 = Store::remote("s3://broken/p", &server.options()).unwrap();
+    fill([&local_store("broken"), &s3]).await;
+    let blocks = s3.list_blocks().await.unwrap();
+    let objects = s3.object_store();
+    let data = |id: &str| Path::from(format!("p/single-tenant/{id}/data.parquet"));
+    objects.delete(&data(&blocks[0].id)).await.unwrap();
+    objects
+        .put(
+            &data(&blocks[1].id),
+            PutPayload::from_static(b"this is not parquet"),
+        )
+        .await
+        .unwrap();
+    let engine = Engine::with_store(s3.clone()).await.unwrap();
+    let all = SearchOptions {
+        limit: 100_000,
+        ..SearchOptions::default()
+    };
+    let error = engine.search("{ }", &all).await.unwrap_err();
+    let message = error.to_string();
+    assert_eq!(error.exit_code(), 1);
+    assert!(!message.contains('\n'), "{message}");
+    assert!(
+        message.contains(&blocks[0].id) || message.contains(&blocks[1].id),
+        "names the block: {message}"
+    );
+
+    objects
+        .put(
+            &Path::from(format!("p/single-tenant/{}/meta.json", blocks[2].id)),
+            PutPayload::from_static(b"{ not json"),
+        )
+        .await
+        .unwrap();
+    let error = s3.list_blocks().await.unwrap_err().to_string();
+    assert!(error.contains("invalid meta.json"), "{error}");
+    assert!(error.contains(&blocks[2].id), "{error}");
+}
