@@ -5,15 +5,20 @@
 //! `target/bench-data/search-<TRACES>` and reused. For each query shape, once with the
 //! default limit of 20 traces and once asking for every match, it prints the best wall
 //! time of five runs, spans of the store per second at that time, traces returned,
-//! spans the scan produced after pruning, and rounds of the newest-first search.
+//! spans the scan produced after pruning, rounds of the newest-first search, and the
+//! requests and bytes fetched from the store.
+//!
+//! With `--s3` (`cargo bench -p traceql-benches --bench search -- --s3`) the blocks are
+//! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use traceql_exec::block::{BlockOptions, Trace};
+use traceql_exec::block::{BlockOptions, EncodedBlock, Trace};
 use traceql_exec::generate::Generator;
 use traceql_exec::ingest::write_traces;
 use traceql_exec::search::{Engine, SearchOptions};
+use traceql_exec::s3_test_server::S3TestServer;
 use traceql_exec::store::Store;
 
 const SHAPES: &[(&str, &str)] = &[
@@ -90,19 +95,24 @@ fn store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Store, usize) {
     (store, spans)
 }
 
-fn main() {
-    let traces: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(72_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (store, spans) = store(traces, &runtime);
-    let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
-    println!("{spans} spans in {} blocks", engine.blocks().count());
+/// The same blocks in a bucket of a local moto server.
+fn copy_to_s3(local: &Store, server: &S3TestServer, runtime: &tokio::runtime::Runtime) -> Store {
+    server.create_bucket("bench").expect("bucket");
+    let s3 = Store::remote("s3://bench/search", &server.options()).expect("s3 store");
+    runtime.block_on(async {
+        for meta in local.list_blocks().await.expect("blocks") {
+            let data = local.read_data(&meta.id).await.expect("data").to_vec();
+            s3.write_block(&EncodedBlock { data, meta })
+                .await
+                .expect("upload");
+        }
+    });
+    s3
+}
+
+/// Runs every shape, with the default limit and asking for every match, and prints a
+/// table per limit.
+fn run_suite(engine: &Engine, spans: usize, runtime: &tokio::runtime::Runtime) {
     for (title, limit) in [
         ("newest 20 traces (the default search)", 20),
         (
@@ -112,8 +122,8 @@ fn main() {
     ] {
         println!("\n{title}");
         println!(
-            "{:<28} {:>10} {:>14} {:>7} {:>9} {:>6}  query",
-            "shape", "best ms", "spans/s", "traces", "scanned", "rounds"
+            "{:<28} {:>10} {:>14} {:>7} {:>9} {:>6} {:>8} {:>11}  query",
+            "shape", "best ms", "spans/s", "traces", "scanned", "rounds", "requests", "fetched"
         );
         let options = SearchOptions {
             limit,
@@ -132,13 +142,46 @@ fn main() {
             }
             let (response, stats) = last.expect("ran");
             println!(
-                "{shape:<28} {:>10.3} {:>14.0} {:>7} {:>9} {:>6}  {query}",
+                "{shape:<28} {:>10.3} {:>14.0} {:>7} {:>9} {:>6} {:>8} {:>11}  {query}",
                 best.as_secs_f64() * 1e3,
                 spans as f64 / best.as_secs_f64(),
                 response.traces.len(),
                 stats.spans_scanned,
-                stats.rounds
+                stats.rounds,
+                stats.io.requests,
+                stats.io.bytes_fetched,
             );
         }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let traces: usize = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(72_000);
+    let s3 = args.iter().any(|a| a == "--s3");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (store, spans) = store(traces, &runtime);
+    let server = s3.then(|| S3TestServer::start().expect("moto server"));
+    let remote = server
+        .as_ref()
+        .map(|server| copy_to_s3(&store, server, &runtime));
+    let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
+    println!(
+        "{spans} spans in {} blocks; requests and bytes fetched are of the last of five runs",
+        engine.blocks().count()
+    );
+    println!("\n== local disk");
+    run_suite(&engine, spans, &runtime);
+    if let Some(remote) = remote {
+        let engine = runtime.block_on(Engine::with_store(remote)).expect("engine");
+        println!("\n== S3 (moto on loopback)");
+        run_suite(&engine, spans, &runtime);
     }
 }
