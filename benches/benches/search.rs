@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use traceql_exec::block::{BlockOptions, EncodedBlock, Trace};
 use traceql_exec::generate::Generator;
 use traceql_exec::ingest::write_traces;
-use traceql_exec::search::{Engine, SearchOptions};
 use traceql_exec::s3_test_server::S3TestServer;
+use traceql_exec::search::{Engine, SearchOptions};
 use traceql_exec::store::Store;
 
 const SHAPES: &[(&str, &str)] = &[
@@ -180,7 +180,9 @@ fn main() {
     println!("\n== local disk");
     run_suite(&engine, spans, &runtime);
     if let Some(remote) = remote {
-        let engine = runtime.block_on(Engine::with_store(remote)).expect("engine");
+        let engine = runtime
+            .block_on(Engine::with_store(remote))
+            .expect("engine");
         println!("\n== S3 (moto on loopback)");
         run_suite(&engine, spans, &runtime);
     }

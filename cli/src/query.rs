@@ -1,8 +1,11 @@
-//! `traceql query`: run a TraceQL search and print the matching traces.
+//! `traceql query`: run a TraceQL search and print the matching traces, or a metrics
+//! query and print its series.
 
 use std::process::ExitCode;
 
+use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchResponse, SearchStats};
+use traceql_parser::ast::QueryBody;
 
 use crate::data;
 use crate::render::{self, Look};
@@ -27,7 +30,10 @@ pub enum Format {
   traceql query '< .service.name = \"checkout\" && status = error >'
   traceql query --spans '{ resource.service.name = \"frontend\" } >> { status = error }'
   traceql query --since 1h --limit 50 '{ duration > 500ms } | count() > 2'
-  traceql query --format csv '{ kind = server } | select(span.http.route)' > slow.csv")]
+  traceql query --format csv '{ kind = server } | select(span.http.route)' > slow.csv
+  traceql query '{ status = error } | rate() by (resource.service.name)'
+  traceql query --step 5m '{ kind = server } | quantile_over_time(duration, .5, .99)'
+  traceql query --instant --format json '({ status = error } | rate()) / ({ } | rate())'")]
 pub struct QueryArgs {
     /// The TraceQL query (`{ … }` or `< … >` spansets).
     #[arg(allow_hyphen_values = true)]
@@ -49,6 +55,13 @@ pub struct QueryArgs {
     /// Only traces of the last DURATION before now (e.g. 15m, 1h, 2d).
     #[arg(long, value_name = "DURATION")]
     since: Option<String>,
+    /// Metrics queries: the bucket width (e.g. 30s, 5m; default: about 240 points over the
+    /// range, as Tempo chooses).
+    #[arg(long, value_name = "DURATION")]
+    step: Option<String>,
+    /// Metrics queries: one value per series for the whole range.
+    #[arg(long, conflicts_with = "step")]
+    instant: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -60,12 +73,68 @@ pub struct QueryArgs {
     stats: bool,
 }
 
+/// Whether `query` is a metrics query (one that does not parse is treated as a search,
+/// whose error reporting then explains it).
+pub fn is_metrics(query: &str) -> bool {
+    traceql_parser::parse(query).is_ok_and(|q| matches!(q.body, QueryBody::Metrics(_)))
+}
+
+/// Prints metrics results in `format` to standard output.
+pub fn print_metrics(response: &MetricsResponse, format: Format) -> Result<(), String> {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(response).map_err(|e| e.to_string())?,
+        Format::Jsonl => render::metrics::json_lines(response),
+        Format::Csv => render::metrics::csv(response)?,
+        Format::Table => render::metrics::table(response, &Look::stdout()),
+    };
+    say(&text);
+    Ok(())
+}
+
+fn metrics_options(args: &QueryArgs, search: &SearchOptions) -> Result<MetricsOptions, String> {
+    Ok(MetricsOptions {
+        start_unix_nano: search.start_unix_nano,
+        end_unix_nano: search.end_unix_nano,
+        step_nano: match &args.step {
+            Some(step) => Some(crate::time::parse_duration(step)?.max(1)),
+            None => None,
+        },
+        instant: args.instant,
+    })
+}
+
+/// Runs a metrics query for `traceql query`.
+async fn run_metrics(args: &QueryArgs, search: &SearchOptions) -> ExitCode {
+    let options = match metrics_options(args, search) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    let engine = match open(&args.store).await {
+        Ok(engine) => engine,
+        Err(e) => return failure(&e),
+    };
+    let (response, stats) = match engine.metrics(&args.query, &options).await {
+        Ok(r) => r,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = print_metrics(&response, args.format) {
+        return fail(&e);
+    }
+    if args.stats {
+        eprintln!("{}", render_stats(&stats));
+    }
+    ExitCode::SUCCESS
+}
+
 /// Runs `traceql query`.
 pub async fn run(args: &QueryArgs) -> ExitCode {
     let options = match search_options(args) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
+    if is_metrics(&args.query) {
+        return run_metrics(args, &options).await;
+    }
     let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),

@@ -13,10 +13,11 @@ use std::time::Instant;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
+use traceql_exec::metrics::MetricsOptions;
 use traceql_exec::search::{Engine, SearchOptions};
 
 use self::helper::{COMMANDS, ReplHelper};
-use crate::query::{Format, failure, open, print_results, render_stats};
+use crate::query::{Format, failure, is_metrics, open, print_metrics, print_results, render_stats};
 use crate::render::Look;
 use crate::render::waterfall::waterfall;
 use crate::{data, say};
@@ -198,6 +199,9 @@ impl Session {
     }
 
     async fn search(&mut self, query: &str) {
+        if is_metrics(query) {
+            return self.metrics(query).await;
+        }
         let started = Instant::now();
         self.interrupts.forget_earlier();
         let result = tokio::select! {
@@ -211,6 +215,35 @@ impl Session {
             }
             Some(Ok((response, stats))) => {
                 if let Err(e) = print_results(&response, self.format, self.spans) {
+                    eprintln!("error: {e}");
+                }
+                if self.timing {
+                    eprintln!("{}\ntotal: {:.1?}", render_stats(&stats), started.elapsed());
+                }
+            }
+        }
+    }
+
+    /// Runs a metrics query over the store's whole time span.
+    async fn metrics(&mut self, query: &str) {
+        let started = Instant::now();
+        self.interrupts.forget_earlier();
+        let options = MetricsOptions {
+            start_unix_nano: self.options.start_unix_nano,
+            end_unix_nano: self.options.end_unix_nano,
+            ..MetricsOptions::default()
+        };
+        let result = tokio::select! {
+            result = self.engine.metrics(query, &options) => Some(result),
+            _ = self.interrupts.next() => None,
+        };
+        match result {
+            None => eprintln!("cancelled"),
+            Some(Err(e)) => {
+                failure(&e);
+            }
+            Some(Ok((response, stats))) => {
+                if let Err(e) = print_metrics(&response, self.format) {
                     eprintln!("error: {e}");
                 }
                 if self.timing {

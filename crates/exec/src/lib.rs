@@ -8,6 +8,7 @@
 pub mod block;
 pub mod generate;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod otlp;
 #[cfg(feature = "s3-test-server")]

@@ -7,6 +7,7 @@
 pub mod eval;
 pub mod facts;
 pub mod lower;
+pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod prune;

@@ -324,7 +324,7 @@ fn aggregate_kind(aggregate: &Aggregate) -> AttributeKind {
 }
 
 /// The value of a constant scalar expression (integer arithmetic stays integer).
-fn constant(expr: &ScalarExpr) -> Result<f64> {
+pub fn constant(expr: &ScalarExpr) -> Result<f64> {
     fn eval(expr: &ScalarExpr) -> Result<Val<'static>> {
         match &expr.kind {
             ScalarExprKind::Literal(Literal::Int(i)) => Ok(Val::Int(*i)),
@@ -354,6 +354,17 @@ fn constant(expr: &ScalarExpr) -> Result<f64> {
         .ok_or_else(|| not_supported("a non-numeric scalar constant"))
 }
 
+/// A value computed for every result span and kept in the plan as `column`.
+#[derive(Clone, Debug)]
+pub struct ExtraValue {
+    /// The plan column.
+    pub column: String,
+    /// The value.
+    pub expr: FieldExpr,
+    /// How it is computed.
+    pub output: Output,
+}
+
 /// Lowers a search query to a plan over `input`, a scan of the span table that
 /// `facts` describe.
 pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<SearchPlan> {
@@ -362,6 +373,19 @@ pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<S
             "metrics queries (`rate()`, `count_over_time()`, …) in search",
         ));
     };
+    plan_pipeline(pipeline, input, facts, true, &[])
+}
+
+/// Lowers a pipeline to a plan over `input` whose rows are the spans it selects. With
+/// `show`, the attributes the query touches are computed for display; `extra` values
+/// are computed and kept under their own column names.
+pub fn plan_pipeline(
+    pipeline: &Pipeline,
+    input: LogicalPlan,
+    facts: &Facts,
+    show: bool,
+    extra: &[ExtraValue],
+) -> Result<SearchPlan> {
     let schema = Arc::clone(input.schema().inner());
     let mut lowering = Lowering {
         schema: &schema,
@@ -382,12 +406,35 @@ pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<S
     let mut span_attributes = Vec::new();
     let mut shown_values = Vec::new();
     let mut carried: Vec<String> = Vec::new();
-    for field in lowering.shown.clone() {
+    let shown = if show {
+        lowering.shown.clone()
+    } else {
+        Vec::new()
+    };
+    let mut values: Vec<(String, Expr)> = Vec::new();
+    for field in shown {
         let expr = FieldExpr {
             kind: FieldExprKind::Field(field.clone()),
             span: Span::default(),
         };
-        let call = field_expr_call(Some(&expr), Output::Json, &schema, facts)?;
+        let column = lowering.fresh("attr");
+        values.push((
+            column.clone(),
+            field_expr_call(Some(&expr), Output::Json, &schema, facts)?,
+        ));
+        span_attributes.push(ResultAttribute {
+            name: shown_name(&field),
+            column,
+            kind: AttributeKind::Json,
+        });
+    }
+    for value in extra {
+        values.push((
+            value.column.clone(),
+            field_expr_call(Some(&value.expr), value.output, &schema, facts)?,
+        ));
+    }
+    for (column, call) in values {
         for column in call.column_refs() {
             let name = column.name.clone();
             let fixed = RESULT_COLUMNS
@@ -398,13 +445,7 @@ pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<S
                 carried.push(name);
             }
         }
-        let column = lowering.fresh("attr");
         shown_values.push(call.alias(column.as_str()));
-        span_attributes.push(ResultAttribute {
-            name: shown_name(&field),
-            column,
-            kind: AttributeKind::Json,
-        });
     }
 
     // One scan: the columns results and operators need, flags and values.
@@ -469,6 +510,7 @@ pub fn plan_search(query: &Query, input: LogicalPlan, facts: &Facts) -> Result<S
         last.push(col(attr.column.as_str()).alias(name.as_str()));
         attr.column = name;
     }
+    last.extend(extra.iter().map(|value| col(value.column.as_str())));
     let mut kept: Vec<Expr> = plan
         .schema()
         .columns()

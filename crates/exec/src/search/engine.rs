@@ -138,16 +138,16 @@ pub struct Explanation {
 
 /// Runs TraceQL over the blocks of a store.
 pub struct Engine {
-    store: Store,
+    pub(crate) store: Store,
     blocks: Vec<(BlockMeta, Facts)>,
-    ctx: SessionContext,
+    pub(crate) ctx: SessionContext,
 }
 
 fn scope_word(scope: traceql_parser::ast::AttributeScope) -> &'static str {
     traceql_planner::schema::scope_prefix(scope).unwrap_or("")
 }
 
-fn parse(query: &str) -> Result<Query, EngineError> {
+pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
     traceql_parser::parse_and_validate(query).map_err(|error| EngineError::Query {
         source: query.to_string(),
         error,
@@ -225,11 +225,13 @@ impl Engine {
         &self.ctx
     }
 
-    /// A scan of the blocks in the time range of `options` that may hold matches of
-    /// `query` (all of them without a query), with the facts of those blocks.
     /// The blocks in the time range of `options` that may hold matches of `query`
     /// (all of them without a query).
-    fn select(&self, options: &SearchOptions, query: Option<&Query>) -> Vec<&(BlockMeta, Facts)> {
+    pub(crate) fn select(
+        &self,
+        options: &SearchOptions,
+        query: Option<&Query>,
+    ) -> Vec<&(BlockMeta, Facts)> {
         self.blocks
             .iter()
             .filter(|(b, _)| options.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s))
@@ -240,6 +242,15 @@ impl Engine {
 
     /// A scan of `blocks` limited to the time range of `options` and to traces that
     /// start in `window`, with the facts of those blocks.
+    /// A scan of `blocks` limited to the time range of `options`, with their facts.
+    pub(crate) async fn scan_range(
+        &self,
+        options: &SearchOptions,
+        blocks: &[&(BlockMeta, Facts)],
+    ) -> Result<(LogicalPlan, Facts), EngineError> {
+        self.scan(options, blocks, Window::ALL).await
+    }
+
     async fn scan(
         &self,
         options: &SearchOptions,
@@ -278,7 +289,11 @@ impl Engine {
 
     /// The error of a failed run, or, if a block's data file is missing or corrupt,
     /// an error naming that block (DataFusion's own message does not).
-    async fn diagnose(&self, e: DataFusionError, blocks: &[&(BlockMeta, Facts)]) -> EngineError {
+    pub(crate) async fn diagnose(
+        &self,
+        e: DataFusionError,
+        blocks: &[&(BlockMeta, Facts)],
+    ) -> EngineError {
         let error = EngineError::from(e);
         if matches!(error, EngineError::Execution(_)) {
             for (block, _) in blocks {

@@ -1,9 +1,9 @@
 //! TraceQL search over a store: the [`Engine`], its options and errors, and the
 //! Tempo-shaped [`SearchResponse`].
 
-mod engine;
+pub(crate) mod engine;
 mod response;
-mod stats;
+pub(crate) mod stats;
 
 pub use engine::{Engine, EngineError, Explanation, SearchOptions, register};
 pub use response::{Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult};

@@ -1,0 +1,123 @@
+//! TraceQL metrics (`{ status = error } | rate() by (resource.service.name)`): time
+//! series from the spans a pipeline selects, with Tempo's time model, second stages and
+//! arithmetic between queries.
+
+mod run;
+pub mod series;
+pub mod time;
+
+use serde::Serialize;
+use serde::ser::{SerializeStruct, Serializer};
+use serde_json::Value;
+use traceql_planner::metrics::Buckets;
+
+pub use self::series::{Metrics, Series};
+
+/// What a metrics query covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Start of the range, unix nanoseconds (default: the store's first span).
+    pub start_unix_nano: Option<u64>,
+    /// End of the range, unix nanoseconds (default: the store's last span).
+    pub end_unix_nano: Option<u64>,
+    /// Bucket width in nanoseconds (default: Tempo's choice for the range).
+    pub step_nano: Option<u64>,
+    /// One value for the whole range instead of a series over time.
+    pub instant: bool,
+}
+
+/// The answer to a metrics query, serialised like Tempo's `query_range` response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsResponse {
+    /// The buckets the series cover.
+    pub buckets: Buckets,
+    /// The series, ordered by their labels.
+    pub series: Vec<Series>,
+    /// Spans read.
+    pub inspected_spans: u64,
+    /// Bytes read.
+    pub inspected_bytes: u64,
+}
+
+impl MetricsResponse {
+    /// The timestamp (ms) of each bucket.
+    pub fn timestamps(&self) -> Vec<u64> {
+        (0..self.buckets.count())
+            .map(|i| time::timestamp_ms(&self.buckets, i))
+            .collect()
+    }
+}
+
+/// One label as Tempo prints it.
+#[derive(Serialize)]
+struct LabelJson<'a> {
+    key: &'a str,
+    value: &'a Value,
+}
+
+/// One point: `timestampMs` is a string, as protobuf JSON prints 64-bit integers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SampleJson {
+    timestamp_ms: String,
+    value: f64,
+}
+
+#[derive(Serialize)]
+struct SeriesJson<'a> {
+    labels: Vec<LabelJson<'a>>,
+    samples: Vec<SampleJson>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricsJson {
+    inspected_spans: String,
+    inspected_bytes: String,
+}
+
+impl Serialize for MetricsResponse {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let timestamps = self.timestamps();
+        let series: Vec<SeriesJson<'_>> = self
+            .series
+            .iter()
+            .map(|s| SeriesJson {
+                labels: s
+                    .labels
+                    .iter()
+                    .map(|(key, value)| LabelJson { key, value })
+                    .collect(),
+                samples: s
+                    .values
+                    .iter()
+                    .zip(&timestamps)
+                    .filter(|(v, _)| !v.is_nan())
+                    .map(|(v, t)| SampleJson {
+                        timestamp_ms: t.to_string(),
+                        value: *v,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut out = serializer.serialize_struct("MetricsResponse", 2)?;
+        out.serialize_field("series", &series)?;
+        out.serialize_field(
+            "metrics",
+            &MetricsJson {
+                inspected_spans: self.inspected_spans.to_string(),
+                inspected_bytes: self.inspected_bytes.to_string(),
+            },
+        )?;
+        out.end()
+    }
+}
+
+/// A label value as text: `checkout`, `200`, `0.99`, `true`, `nil`.
+pub fn label_text(value: &Value) -> String {
+    match value.as_object().and_then(|o| o.iter().next()) {
+        Some((_, Value::String(s))) => s.clone(),
+        Some((_, other)) => other.to_string(),
+        None => "nil".into(),
+    }
+}

@@ -1,0 +1,171 @@
+//! Running a metrics query on an [`Engine`]: each metrics function becomes one
+//! aggregate plan; constants, arithmetic and second stages combine the series.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::physical_plan::collect;
+use traceql_parser::ast::{
+    Literal, MetricsExpr, MetricsExprKind, MetricsQuery, QueryBody, ScalarExpr, ScalarExprKind,
+    SecondStage,
+};
+use traceql_parser::{Query, Span};
+use traceql_planner::lower::constant;
+use traceql_planner::metrics::{Buckets, plan_metrics};
+use traceql_planner::prune::may_match;
+
+use super::series::{self, Metrics};
+use super::time::{instant_buckets, range_buckets};
+use super::{MetricsOptions, MetricsResponse};
+use crate::search::engine::parse;
+use crate::search::stats::SearchStats;
+use crate::search::{Engine, EngineError, SearchOptions};
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
+
+impl Engine {
+    /// Runs a metrics query (`{ … } | rate() by (…)`, arithmetic between such queries,
+    /// second stages) over the range of `options`.
+    pub async fn metrics(
+        &self,
+        query: &str,
+        options: &MetricsOptions,
+    ) -> Result<(MetricsResponse, SearchStats), EngineError> {
+        let started = Instant::now();
+        let io = self.store.io();
+        let parsed = parse(query)?;
+        let QueryBody::Metrics(expr) = &parsed.body else {
+            return Err(EngineError::InvalidInput(
+                "this is a search, not a metrics query: add a metrics function such as \
+                 `| rate()` or run it as a search"
+                    .into(),
+            ));
+        };
+        let first = self.blocks().map(|b| b.start_unix_nano).min().unwrap_or(0);
+        let last = self.blocks().map(|b| b.end_unix_nano).max().unwrap_or(0);
+        let start = options.start_unix_nano.unwrap_or(first);
+        let end = options.end_unix_nano.unwrap_or(last).max(start + 1);
+        let buckets = if options.instant {
+            instant_buckets(start, end)
+        } else {
+            range_buckets(start, end, options.step_nano)
+        };
+        let mut stats = SearchStats {
+            planning: started.elapsed(),
+            ..SearchStats::default()
+        };
+        let result = self.evaluate(expr, &buckets, &mut stats).await?;
+        let Metrics::Series(mut series) = result else {
+            return Err(EngineError::InvalidInput(
+                "a metrics query must contain a metrics function".into(),
+            ));
+        };
+        series.retain(|s| s.values.iter().any(|v| !v.is_nan()));
+        stats.io = self.store.io().since(io);
+        Ok((
+            MetricsResponse {
+                buckets,
+                series,
+                inspected_spans: stats.spans_scanned,
+                inspected_bytes: stats.bytes_scanned,
+            },
+            stats,
+        ))
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        expr: &'a MetricsExpr,
+        buckets: &'a Buckets,
+        stats: &'a mut SearchStats,
+    ) -> Boxed<'a, Metrics> {
+        Box::pin(async move {
+            Ok(match &expr.kind {
+                MetricsExprKind::Query(query) => {
+                    Metrics::Series(self.series(query, buckets, stats).await?)
+                }
+                MetricsExprKind::Constant(scalar) => Metrics::Scalar(constant(scalar)?),
+                MetricsExprKind::Binary { op, lhs, rhs } => {
+                    let lhs = self.evaluate(lhs, buckets, stats).await?;
+                    let rhs = self.evaluate(rhs, buckets, stats).await?;
+                    series::arithmetic(*op, lhs, rhs)
+                }
+                MetricsExprKind::Stage { input, stage } => {
+                    let Metrics::Series(input) = self.evaluate(input, buckets, stats).await? else {
+                        return Err(EngineError::Unsupported(
+                            "a second stage after a constant is not supported yet".into(),
+                        ));
+                    };
+                    Metrics::Series(match stage {
+                        SecondStage::TopK(k) => series::top_k(input, *k as usize, true),
+                        SecondStage::BottomK(k) => series::top_k(input, *k as usize, false),
+                        SecondStage::Filter { op, threshold } => {
+                            series::filter(input, *op, threshold_value(threshold)?)
+                        }
+                    })
+                }
+            })
+        })
+    }
+
+    /// The series of one metrics function over the spans its pipeline selects.
+    async fn series(
+        &self,
+        query: &MetricsQuery,
+        buckets: &Buckets,
+        stats: &mut SearchStats,
+    ) -> Result<Vec<series::Series>, EngineError> {
+        let round = Instant::now();
+        let pipeline = Query {
+            body: QueryBody::Search(query.pipeline.clone()),
+            hints: Vec::new(),
+            span: Span::default(),
+        };
+        let options = SearchOptions {
+            start_unix_nano: Some(buckets.start),
+            end_unix_nano: Some(buckets.end),
+            ..SearchOptions::default()
+        };
+        let blocks: Vec<_> = self
+            .select(&options, None)
+            .into_iter()
+            .filter(|(_, facts)| may_match(&pipeline, facts))
+            .collect();
+        stats.blocks += blocks.len() as u64;
+        let (scan, facts) = self.scan_range(&options, &blocks).await?;
+        let plan = plan_metrics(query, scan, &facts, buckets)?;
+        let physical = match self.ctx.state().create_physical_plan(&plan.plan).await {
+            Ok(physical) => physical,
+            Err(e) => return Err(self.diagnose(e, &blocks).await),
+        };
+        let planned = Instant::now();
+        stats.planning += planned - round;
+        let batches: Vec<RecordBatch> =
+            match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
+                Ok(batches) => batches,
+                Err(e) => return Err(self.diagnose(e, &blocks).await),
+            };
+        stats.collect(&physical);
+        stats.rounds += 1;
+        let step_seconds = buckets.step as f64 / 1e9;
+        let series = series::from_batches(
+            &plan,
+            &query.function,
+            &batches,
+            buckets.count(),
+            step_seconds,
+        )?;
+        stats.execution += planned.elapsed();
+        Ok(series)
+    }
+}
+
+/// A comparison threshold: durations in seconds, as metrics values of durations are.
+fn threshold_value(threshold: &ScalarExpr) -> Result<f64, EngineError> {
+    Ok(match &threshold.kind {
+        ScalarExprKind::Literal(Literal::Duration(ns)) => *ns as f64 / 1e9,
+        _ => constant(threshold)?,
+    })
+}

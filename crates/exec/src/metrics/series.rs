@@ -1,0 +1,500 @@
+//! Time series: built from the aggregate rows of a metrics plan, then transformed by
+//! second stages (`topk`, `bottomk`, comparison filters) and arithmetic.
+//!
+//! A series holds one value per bucket; `NaN` marks a bucket without a value, and such
+//! points are not reported.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
+use datafusion::error::{DataFusionError, Result};
+use serde_json::{Value, json};
+use traceql_parser::ast::{ArithmeticOp, ComparisonOp, MetricsFunction};
+use traceql_planner::metrics::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, MetricsPlan, SUM, VALUES};
+
+/// A label: a key and an `AnyValue` JSON value (`{"stringValue": "checkout"}`).
+pub type Label = (String, Value);
+
+/// One series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Its labels, in `by` order (then `p` or `__bucket`).
+    pub labels: Vec<Label>,
+    /// One value per bucket; `NaN` where there is none.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// Whether the series has no labels of its own (only `__name__`), so that it
+    /// pairs with every series in arithmetic.
+    fn unlabelled(&self) -> bool {
+        self.labels.iter().all(|(k, _)| k == "__name__")
+    }
+
+    /// A key that orders series by their labels.
+    fn key(&self) -> String {
+        self.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The result of a metrics expression: series, or a scalar constant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metrics {
+    /// Series over the buckets.
+    Series(Vec<Series>),
+    /// A constant.
+    Scalar(f64),
+}
+
+/// Per series (keyed by its labels as JSON, without the histogram bound): its labels
+/// and, per bucket, per bound, a count.
+type Histograms = BTreeMap<String, (Vec<Label>, Vec<BTreeMap<u64, u64>>)>;
+
+/// Labels as a map key.
+fn label_key(labels: &[Label]) -> String {
+    serde_json::to_string(labels).unwrap_or_default()
+}
+
+/// Reads a column as `Int64` values.
+fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
+    let column = cast(
+        batch.column_by_name(name).ok_or_else(|| missing(name))?,
+        &DataType::Int64,
+    )?;
+    let array = column.as_primitive::<Int64Type>();
+    Ok((0..array.len())
+        .map(|i| array.is_valid(i).then(|| array.value(i)))
+        .collect())
+}
+
+/// Reads a column as `Float64` values.
+fn floats(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
+    let column = cast(
+        batch.column_by_name(name).ok_or_else(|| missing(name))?,
+        &DataType::Float64,
+    )?;
+    let array = column.as_primitive::<Float64Type>();
+    Ok((0..array.len())
+        .map(|i| array.is_valid(i).then(|| array.value(i)))
+        .collect())
+}
+
+/// Reads a column as strings.
+fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let column = cast(
+        batch.column_by_name(name).ok_or_else(|| missing(name))?,
+        &DataType::Utf8,
+    )?;
+    let array = column.as_string::<i32>();
+    Ok((0..array.len())
+        .map(|i| array.is_valid(i).then(|| array.value(i).to_string()))
+        .collect())
+}
+
+fn missing(name: &str) -> DataFusionError {
+    DataFusionError::Internal(format!("metrics plan lacks column {name}"))
+}
+
+/// The `by` labels of a row: nil values are left out; if all are nil, the first key
+/// with a nil value. Without `by`, `__name__` is the function's name.
+fn labels(
+    plan: &MetricsPlan,
+    by: &[Vec<Option<String>>],
+    row: usize,
+    function: &str,
+) -> Vec<Label> {
+    if plan.by.is_empty() {
+        return vec![("__name__".into(), json!({ "stringValue": function }))];
+    }
+    let present: Vec<Label> = plan
+        .by
+        .iter()
+        .zip(by)
+        .filter_map(|((name, _), values)| {
+            let text = values[row].as_ref()?;
+            Some((
+                name.clone(),
+                serde_json::from_str(text).unwrap_or(Value::Null),
+            ))
+        })
+        .collect();
+    if present.is_empty() {
+        vec![(plan.by[0].0.clone(), json!({}))]
+    } else {
+        present
+    }
+}
+
+/// Series from the aggregate rows of `plan` for `function` over `buckets` buckets of
+/// `step_seconds` each.
+pub fn from_batches(
+    plan: &MetricsPlan,
+    function: &MetricsFunction,
+    batches: &[RecordBatch],
+    buckets: u64,
+    step_seconds: f64,
+) -> Result<Vec<Series>> {
+    let n = buckets as usize;
+    let name = function.name();
+    let mut plain: BTreeMap<String, (Vec<Label>, Vec<f64>)> = BTreeMap::new();
+    let mut histograms: Histograms = BTreeMap::new();
+    for batch in batches {
+        let bucket = ints(batch, BUCKET)?;
+        let by: Vec<Vec<Option<String>>> = plan
+            .by
+            .iter()
+            .map(|(_, column)| strings(batch, column))
+            .collect::<Result<_>>()?;
+        let count = ints(batch, COUNT)?;
+        let stats = match function {
+            MetricsFunction::MinOverTime(_)
+            | MetricsFunction::MaxOverTime(_)
+            | MetricsFunction::AvgOverTime(_)
+            | MetricsFunction::SumOverTime(_) => Some((
+                ints(batch, VALUES)?,
+                floats(batch, MIN)?,
+                floats(batch, MAX)?,
+                floats(batch, SUM)?,
+            )),
+            _ => None,
+        };
+        let bound = match function {
+            MetricsFunction::HistogramOverTime(_) | MetricsFunction::QuantileOverTime { .. } => {
+                Some(floats(batch, HISTOGRAM)?)
+            }
+            _ => None,
+        };
+        for row in 0..batch.num_rows() {
+            let Some(i) = bucket[row]
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|b| *b < n)
+            else {
+                continue;
+            };
+            let labels = labels(plan, &by, row, name);
+            let spans = count[row].unwrap_or(0) as f64;
+            if let Some(bounds) = &bound {
+                let Some(b) = bounds[row] else { continue };
+                histograms
+                    .entry(label_key(&labels))
+                    .or_insert_with(|| (labels, vec![BTreeMap::new(); n]))
+                    .1[i]
+                    .insert(b.to_bits(), spans as u64);
+                continue;
+            }
+            let empty = if matches!(
+                function,
+                MetricsFunction::Rate | MetricsFunction::CountOverTime
+            ) {
+                0.0
+            } else {
+                f64::NAN
+            };
+            let series = &mut plain
+                .entry(label_key(&labels))
+                .or_insert_with(|| (labels, vec![empty; n]))
+                .1;
+            series[i] = match (function, &stats) {
+                (MetricsFunction::Rate, _) => spans / step_seconds,
+                (MetricsFunction::CountOverTime, _) => spans,
+                (_, Some((values, min, max, sum))) => {
+                    if values[row].unwrap_or(0) == 0 {
+                        f64::NAN
+                    } else {
+                        match function {
+                            MetricsFunction::MinOverTime(_) => min[row].unwrap_or(f64::NAN),
+                            MetricsFunction::MaxOverTime(_) => max[row].unwrap_or(f64::NAN),
+                            MetricsFunction::SumOverTime(_) => sum[row].unwrap_or(f64::NAN),
+                            _ => sum[row].unwrap_or(f64::NAN) / values[row].unwrap_or(1) as f64,
+                        }
+                    }
+                }
+                _ => f64::NAN,
+            };
+        }
+    }
+    let mut out: Vec<Series> = plain
+        .into_values()
+        .map(|(labels, values)| Series { labels, values })
+        .collect();
+    match function {
+        MetricsFunction::HistogramOverTime(_) => {
+            for (labels, per_bucket) in histograms.into_values() {
+                let mut by_bound: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+                for (i, counts) in per_bucket.iter().enumerate() {
+                    for (bound, c) in counts {
+                        by_bound.entry(*bound).or_insert_with(|| vec![0.0; n])[i] = *c as f64;
+                    }
+                }
+                let mut bounds: Vec<(f64, Vec<f64>)> = by_bound
+                    .into_iter()
+                    .map(|(b, v)| (f64::from_bits(b), v))
+                    .collect();
+                bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+                for (bound, values) in bounds {
+                    let mut labels = labels.clone();
+                    labels.push(("__bucket".into(), json!({ "doubleValue": bound })));
+                    out.push(Series { labels, values });
+                }
+            }
+        }
+        MetricsFunction::QuantileOverTime { quantiles, .. } => {
+            for (labels, per_bucket) in histograms.into_values() {
+                for q in quantiles {
+                    let values = per_bucket
+                        .iter()
+                        .map(|counts| {
+                            let mut buckets: Vec<(f64, u64)> = counts
+                                .iter()
+                                .map(|(b, c)| (f64::from_bits(*b), *c))
+                                .collect();
+                            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                            log2_quantile(*q, &buckets)
+                        })
+                        .collect();
+                    let mut labels = labels.clone();
+                    labels.push(("p".into(), json!({ "doubleValue": q })));
+                    out.push(Series { labels, values });
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}
+
+/// The `q` quantile of values counted in power-of-two buckets (`(bound/2, bound]`,
+/// ascending by bound): the bucket holding the ⌈q·n⌉-th value, interpolated
+/// exponentially inside it. `NaN` without values.
+pub fn log2_quantile(q: f64, buckets: &[(f64, u64)]) -> f64 {
+    let total: u64 = buckets.iter().map(|(_, c)| c).sum();
+    if total == 0 {
+        return f64::NAN;
+    }
+    let mut rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    for (bound, count) in buckets {
+        if rank > *count {
+            rank -= count;
+            continue;
+        }
+        let lower = bound / 2.0;
+        return lower * 2f64.powf(rank as f64 / *count as f64);
+    }
+    f64::NAN
+}
+
+/// Keeps, at each bucket, the `k` series with the largest (`top`) or smallest values;
+/// ties go to the series whose labels sort first. Series left empty are dropped.
+pub fn top_k(series: Vec<Series>, k: usize, top: bool) -> Vec<Series> {
+    let mut series = series;
+    series.sort_by_key(Series::key);
+    let n = series.first().map_or(0, |s| s.values.len());
+    let mut keep = vec![vec![false; n]; series.len()];
+    #[allow(clippy::needless_range_loop)] // `i` indexes every series, not `keep`
+    for i in 0..n {
+        let mut ranked: Vec<usize> = (0..series.len())
+            .filter(|s| !series[*s].values[i].is_nan())
+            .collect();
+        ranked.sort_by(|a, b| {
+            let (x, y) = (series[*a].values[i], series[*b].values[i]);
+            let order = if top {
+                y.total_cmp(&x)
+            } else {
+                x.total_cmp(&y)
+            };
+            order.then(a.cmp(b))
+        });
+        for s in ranked.into_iter().take(k) {
+            keep[s][i] = true;
+        }
+    }
+    series
+        .into_iter()
+        .zip(keep)
+        .map(|(mut s, keep)| {
+            for (v, k) in s.values.iter_mut().zip(keep) {
+                if !k {
+                    *v = f64::NAN;
+                }
+            }
+            s
+        })
+        .filter(|s| s.values.iter().any(|v| !v.is_nan()))
+        .collect()
+}
+
+/// Keeps the points that satisfy `op threshold`; series left empty are dropped.
+pub fn filter(series: Vec<Series>, op: ComparisonOp, threshold: f64) -> Vec<Series> {
+    series
+        .into_iter()
+        .map(|mut s| {
+            for v in &mut s.values {
+                let keep = match op {
+                    ComparisonOp::Eq => *v == threshold,
+                    ComparisonOp::Neq => *v != threshold,
+                    ComparisonOp::Gt => *v > threshold,
+                    ComparisonOp::Gte => *v >= threshold,
+                    ComparisonOp::Lt => *v < threshold,
+                    ComparisonOp::Lte => *v <= threshold,
+                };
+                if !keep {
+                    *v = f64::NAN;
+                }
+            }
+            s
+        })
+        .filter(|s| s.values.iter().any(|v| !v.is_nan()))
+        .collect()
+}
+
+fn apply(op: ArithmeticOp, a: f64, b: f64) -> f64 {
+    match op {
+        ArithmeticOp::Add => a + b,
+        ArithmeticOp::Sub => a - b,
+        ArithmeticOp::Mul => a * b,
+        ArithmeticOp::Div if b == 0.0 => f64::NAN,
+        ArithmeticOp::Div => a / b,
+        ArithmeticOp::Mod if b == 0.0 => f64::NAN,
+        ArithmeticOp::Mod => a % b,
+        ArithmeticOp::Pow => a.powf(b),
+    }
+}
+
+/// `lhs op rhs`: series with identical labels pair up; a side whose only series has
+/// no labels pairs with every series of the other side; scalars apply to every point.
+/// A missing point or a division by zero gives `NaN`.
+pub fn arithmetic(op: ArithmeticOp, lhs: Metrics, rhs: Metrics) -> Metrics {
+    let pointwise = |series: Vec<Series>, f: &dyn Fn(f64) -> f64| {
+        series
+            .into_iter()
+            .map(|mut s| {
+                s.values.iter_mut().for_each(|v| *v = f(*v));
+                s
+            })
+            .collect()
+    };
+    match (lhs, rhs) {
+        (Metrics::Scalar(a), Metrics::Scalar(b)) => Metrics::Scalar(apply(op, a, b)),
+        (Metrics::Series(s), Metrics::Scalar(b)) => {
+            Metrics::Series(pointwise(s, &|a| apply(op, a, b)))
+        }
+        (Metrics::Scalar(a), Metrics::Series(s)) => {
+            Metrics::Series(pointwise(s, &|b| apply(op, a, b)))
+        }
+        (Metrics::Series(l), Metrics::Series(r)) => {
+            let combine = |a: &Series, b: &Series, labels: Vec<Label>| Series {
+                labels,
+                values: a
+                    .values
+                    .iter()
+                    .zip(&b.values)
+                    .map(|(x, y)| apply(op, *x, *y))
+                    .collect(),
+            };
+            let single = |s: &[Series]| (s.len() == 1 && s[0].unlabelled()).then(|| s[0].clone());
+            let out = match (single(&l), single(&r)) {
+                (Some(a), Some(b)) => vec![combine(&a, &b, Vec::new())],
+                (Some(a), None) => r.iter().map(|b| combine(&a, b, b.labels.clone())).collect(),
+                (None, Some(b)) => l.iter().map(|a| combine(a, &b, a.labels.clone())).collect(),
+                (None, None) => l
+                    .iter()
+                    .filter_map(|a| {
+                        let b = r.iter().find(|b| b.labels == a.labels)?;
+                        Some(combine(a, b, a.labels.clone()))
+                    })
+                    .collect(),
+            };
+            Metrics::Series(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, values: &[f64]) -> Series {
+        Series {
+            labels: vec![("svc".into(), json!({ "stringValue": name }))],
+            values: values.to_vec(),
+        }
+    }
+
+    #[test]
+    fn quantiles_interpolate_inside_power_of_two_buckets() {
+        // Four values in (1, 2], four in (2, 4].
+        let buckets = [(2.0, 4), (4.0, 4)];
+        assert_eq!(log2_quantile(0.5, &buckets), 2.0);
+        assert_eq!(log2_quantile(1.0, &buckets), 4.0);
+        assert!((log2_quantile(0.75, &buckets) - 2.0 * 2f64.sqrt()).abs() < 1e-12);
+        assert!(log2_quantile(0.5, &[]).is_nan());
+    }
+
+    #[test]
+    fn top_k_keeps_the_largest_per_bucket() {
+        let out = top_k(
+            vec![
+                series("a", &[1.0, 5.0]),
+                series("b", &[3.0, f64::NAN]),
+                series("c", &[2.0, 1.0]),
+            ],
+            1,
+            true,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].values[1], 5.0);
+        assert!(out[0].values[0].is_nan());
+        assert_eq!(out[1].values[0], 3.0);
+        let bottom = top_k(vec![series("a", &[1.0]), series("b", &[1.0])], 1, false);
+        assert_eq!(bottom.len(), 1, "ties go to the first labels");
+        assert_eq!(bottom[0].labels[0].1, json!({ "stringValue": "a" }));
+    }
+
+    #[test]
+    fn arithmetic_pairs_series_by_labels() {
+        let errors = Metrics::Series(vec![series("a", &[1.0, 0.0]), series("b", &[2.0, 2.0])]);
+        let all = Metrics::Series(vec![series("a", &[4.0, 0.0]), series("c", &[1.0, 1.0])]);
+        let Metrics::Series(ratio) = arithmetic(ArithmeticOp::Div, errors, all) else {
+            panic!("series")
+        };
+        assert_eq!(ratio.len(), 1);
+        assert_eq!(ratio[0].values[0], 0.25);
+        assert!(ratio[0].values[1].is_nan(), "0/0 is NaN");
+        let total = Metrics::Series(vec![Series {
+            labels: vec![("__name__".into(), json!({ "stringValue": "rate" }))],
+            values: vec![10.0, 10.0],
+        }]);
+        let per = Metrics::Series(vec![series("a", &[1.0, 2.0]), series("b", &[3.0, 4.0])]);
+        let Metrics::Series(share) = arithmetic(ArithmeticOp::Div, per, total) else {
+            panic!("series")
+        };
+        assert_eq!(share.len(), 2);
+        assert_eq!(share[1].values, vec![0.3, 0.4]);
+        assert_eq!(
+            arithmetic(
+                ArithmeticOp::Mul,
+                Metrics::Scalar(2.0),
+                Metrics::Scalar(3.0)
+            ),
+            Metrics::Scalar(6.0)
+        );
+    }
+
+    #[test]
+    fn filters_drop_empty_series() {
+        let out = filter(
+            vec![series("a", &[1.0, 5.0]), series("b", &[0.5, 0.2])],
+            ComparisonOp::Gt,
+            2.0,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(out[0].values[0].is_nan());
+        assert_eq!(out[0].values[1], 5.0);
+    }
+}

@@ -1,0 +1,236 @@
+//! Lowers one metrics query (`{ … } | rate() by (…)`) to a DataFusion aggregate over time
+//! buckets and the `by` values.
+//!
+//! The pipeline selects spans as in a search; each selected span whose start falls in
+//! the range gets its bucket number, its `by` values (as `AnyValue` JSON) and, for
+//! functions over a value, that value. DataFusion's built-in `count`, `min`, `max` and
+//! `sum` then aggregate per bucket and series. Histograms and quantiles group by one
+//! more key: the value rounded up to a power of two. Turning the aggregate rows into
+//! series (rates, averages, quantiles, labels) is left to the caller.
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::functions::math::expr_fn::{ceil, log2, power};
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, when};
+use datafusion::prelude::{ident as col, lit};
+use traceql_parser::Span;
+use traceql_parser::ast::{
+    Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic, MetricsFunction, MetricsQuery,
+};
+
+use crate::eval::udf::Output;
+use crate::facts::Facts;
+use crate::lower::{ExtraValue, plan_pipeline};
+use crate::schema::columns as c;
+
+/// The bucket number column (`Int64`, 0-based).
+pub const BUCKET: &str = "__bucket";
+/// The histogram bucket column (`Float64`: the value's power-of-two upper bound, in
+/// seconds for durations), for `histogram_over_time` and `quantile_over_time`.
+pub const HISTOGRAM: &str = "__histogram";
+/// Spans per group (`Int64`).
+pub const COUNT: &str = "__count";
+/// Numeric values per group (`Int64`).
+pub const VALUES: &str = "__values";
+/// Smallest value per group (`Float64`).
+pub const MIN: &str = "__min";
+/// Largest value per group (`Float64`).
+pub const MAX: &str = "__max";
+/// Sum of the values per group (`Float64`).
+pub const SUM: &str = "__sum";
+
+/// The time buckets of a metrics query: `count` buckets of `step` nanoseconds after
+/// `start`. Bucket `i` holds spans starting in `(start + i·step, start + (i+1)·step]`;
+/// an instant query has one bucket holding `[start, end]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Buckets {
+    /// Start of the range, unix nanoseconds.
+    pub start: u64,
+    /// End of the range, unix nanoseconds.
+    pub end: u64,
+    /// Bucket width in nanoseconds (the whole range for an instant query).
+    pub step: u64,
+    /// One bucket, closed at both ends.
+    pub instant: bool,
+}
+
+impl Buckets {
+    /// How many buckets there are.
+    pub fn count(&self) -> u64 {
+        if self.instant {
+            1
+        } else {
+            self.end
+                .saturating_sub(self.start)
+                .div_ceil(self.step.max(1))
+        }
+    }
+
+    /// The bucket of a span starting at `t`, if it is in the range.
+    pub fn of(&self, t: u64) -> Option<u64> {
+        if self.instant {
+            return (self.start <= t && t <= self.end).then_some(0);
+        }
+        (self.start < t && t <= self.end).then(|| (t - self.start - 1) / self.step.max(1))
+    }
+}
+
+/// A lowered metrics query.
+#[derive(Debug, Clone)]
+pub struct MetricsPlan {
+    /// The aggregate: [`BUCKET`], the `by` columns, [`HISTOGRAM`] for histograms and
+    /// quantiles, then [`COUNT`] and, for functions of a value, [`VALUES`], [`MIN`],
+    /// [`MAX`] and [`SUM`].
+    pub plan: LogicalPlan,
+    /// The `by` labels, as TraceQL prints them, with their columns (`AnyValue` JSON,
+    /// null for nil).
+    pub by: Vec<(String, String)>,
+}
+
+fn not_supported(what: &str) -> DataFusionError {
+    DataFusionError::NotImplemented(format!("{what} is not supported yet"))
+}
+
+fn field_expr(field: &FieldRef) -> FieldExpr {
+    FieldExpr {
+        kind: FieldExprKind::Field(field.field.clone()),
+        span: Span::default(),
+    }
+}
+
+/// Whether a field's values are durations in nanoseconds.
+fn is_duration(field: &FieldRef) -> bool {
+    matches!(
+        field.field,
+        Field::Intrinsic(Intrinsic::Duration | Intrinsic::TraceDuration)
+    )
+}
+
+/// Lowers `query` over `input`, a scan of the span table that `facts` describe.
+pub fn plan_metrics(
+    query: &MetricsQuery,
+    input: LogicalPlan,
+    facts: &Facts,
+    buckets: &Buckets,
+) -> Result<MetricsPlan> {
+    if let MetricsFunction::Compare { .. } = query.function {
+        return Err(not_supported("`compare()`"));
+    }
+    let mut extra: Vec<ExtraValue> = query
+        .by
+        .iter()
+        .enumerate()
+        .map(|(i, field)| ExtraValue {
+            column: format!("__by{i}"),
+            expr: field_expr(field),
+            output: Output::Json,
+        })
+        .collect();
+    let value_field = query.function.field();
+    if let Some(field) = value_field {
+        extra.push(ExtraValue {
+            column: "__value".into(),
+            expr: field_expr(field),
+            output: Output::Number,
+        });
+    }
+    let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
+    let start = col(c::START_UNIX_NANO);
+    let in_range = if buckets.instant {
+        start.clone().gt_eq(lit(buckets.start))
+    } else {
+        start.clone().gt(lit(buckets.start))
+    }
+    .and(start.clone().lt_eq(lit(buckets.end)));
+    let bucket = if buckets.instant {
+        lit(0i64)
+    } else {
+        (cast(start, DataType::Int64) - lit(buckets.start as i64 + 1))
+            / lit(buckets.step.max(1) as i64)
+    };
+    let mut keys = vec![bucket.alias(BUCKET)];
+    let mut by = Vec::new();
+    for (i, field) in query.by.iter().enumerate() {
+        let column = format!("__by{i}");
+        keys.push(col(column.as_str()).alias(column.as_str()));
+        by.push((field.to_string(), column));
+    }
+    let value = col("__value");
+    let mut values: Option<Expr> = None;
+    match &query.function {
+        MetricsFunction::HistogramOverTime(field)
+        | MetricsFunction::QuantileOverTime { field, .. } => {
+            // The value rounded up to a power of two; durations in seconds, integers
+            // below 2 and fractional values left out.
+            let rounded = power(lit(2.0), ceil(log2(value.clone())));
+            let histogram = if is_duration(field) {
+                when(value.clone().gt(lit(0.0)), rounded / lit(1e9)).end()?
+            } else {
+                when(
+                    value
+                        .clone()
+                        .gt_eq(lit(2.0))
+                        .and(value.clone().eq(ceil(value.clone()))),
+                    rounded,
+                )
+                .end()?
+            };
+            keys.push(histogram.clone().alias(HISTOGRAM));
+            values = Some(histogram);
+        }
+        MetricsFunction::MinOverTime(field)
+        | MetricsFunction::MaxOverTime(field)
+        | MetricsFunction::AvgOverTime(field)
+        | MetricsFunction::SumOverTime(field) => {
+            // `span:duration` is reported in seconds, as Tempo does.
+            values = Some(
+                if matches!(field.field, Field::Intrinsic(Intrinsic::Duration)) {
+                    value.clone() / lit(1e9)
+                } else {
+                    value.clone()
+                },
+            );
+        }
+        MetricsFunction::Rate
+        | MetricsFunction::CountOverTime
+        | MetricsFunction::Compare { .. } => {}
+    }
+    let mut projection: Vec<Expr> = keys;
+    if let Some(v) = &values {
+        projection.push(v.clone().alias("__v"));
+    }
+    let grouped = LogicalPlanBuilder::from(search.plan)
+        .filter(in_range)?
+        .project(projection)?;
+    let group: Vec<Expr> = std::iter::once(col(BUCKET))
+        .chain(by.iter().map(|(_, column)| col(column.as_str())))
+        .chain(
+            matches!(
+                query.function,
+                MetricsFunction::HistogramOverTime(_) | MetricsFunction::QuantileOverTime { .. }
+            )
+            .then(|| col(HISTOGRAM)),
+        )
+        .collect();
+    let mut aggregates = vec![count(lit(1)).alias(COUNT)];
+    if values.is_some() && value_field.is_some() {
+        let v = || col("__v");
+        aggregates.extend([
+            count(v()).alias(VALUES),
+            min(v()).alias(MIN),
+            max(v()).alias(MAX),
+            sum(v()).alias(SUM),
+        ]);
+    }
+    let mut builder = grouped;
+    if matches!(
+        query.function,
+        MetricsFunction::HistogramOverTime(_) | MetricsFunction::QuantileOverTime { .. }
+    ) {
+        // Spans without a usable value are not counted.
+        builder = builder.filter(col(HISTOGRAM).is_not_null())?;
+    }
+    let plan = builder.aggregate(group, aggregates)?.build()?;
+    Ok(MetricsPlan { plan, by })
+}
