@@ -6,6 +6,7 @@ mod conformance;
 mod differential;
 mod golden;
 mod limits;
+mod metrics;
 mod reference;
 mod s3;
 mod structural;

@@ -773,3 +773,21 @@ pub fn search(spans: &[Span], query: &Query) -> Result<HashMap<String, Vec<Vec<S
     }
     Ok(out)
 }
+
+/// The spans a search `query` selects (those in any of its spansets), all traces
+/// together: what a metrics function aggregates.
+pub fn selected<'a>(spans: &'a [Span], query: &Query) -> Result<Vec<&'a Span>, Skip> {
+    let mut by_trace: HashMap<[u8; 16], Vec<&Span>> = HashMap::new();
+    for s in spans {
+        by_trace.entry(s.trace_id).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for (_, spans) in by_trace {
+        let trace = Trace::new(spans);
+        let mut chosen: Vec<usize> = trace.search(query)?.into_iter().flatten().collect();
+        chosen.sort_unstable();
+        chosen.dedup();
+        out.extend(chosen.into_iter().map(|i| trace.spans[i]));
+    }
+    Ok(out)
+}
