@@ -560,7 +560,7 @@ fn repl_reads_queries_and_commands_from_a_pipe() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n\\bogus\n\\q\n{ }\n")
+        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n{ } | count_over_time() by (status)\n\\bogus\n\\q\n{ }\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -578,6 +578,10 @@ fn repl_reads_queries_and_commands_from_a_pipe() {
         "{text}"
     );
     assert!(err.contains("unknown command \\bogus"), "{err}");
+    assert!(
+        text.contains("{\"labels\":{\"status\":\"error\"},\"samples\":["),
+        "metrics in the REPL: {text}"
+    );
     assert_eq!(
         text.matches("traces").count(),
         1,
@@ -781,4 +785,57 @@ fn s3_errors_are_one_line_and_fast() {
         assert!(err.starts_with("error: "), "{err}");
         assert!(elapsed.as_secs() < 8, "{args:?} took {elapsed:?}");
     }
+}
+
+#[test]
+fn query_runs_metrics_queries() {
+    let json = traceql(&[
+        "query",
+        "--format",
+        "json",
+        "--step",
+        "5m",
+        "{ status = error } | rate() by (resource.service.name)",
+    ]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let series = value["series"].as_array().unwrap();
+    assert!(series.len() > 5, "one series per service");
+    for s in series {
+        let label = &s["labels"][0];
+        assert_eq!(label["key"], "resource.service.name");
+        assert!(label["value"]["stringValue"].is_string(), "{label}");
+        for sample in s["samples"].as_array().unwrap() {
+            let ms: u64 = sample["timestampMs"].as_str().unwrap().parse().unwrap();
+            assert_eq!(ms % 300_000, 0, "samples sit on 5-minute bucket ends");
+            assert!(sample["value"].as_f64().unwrap() >= 0.0);
+        }
+    }
+
+    let table = traceql(&["query", "{ } | quantile_over_time(duration, .5, .99)"]);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("__name__=quantile_over_time p=0.99"), "{text}");
+    assert!(text.chars().any(|c| ('▁'..='█').contains(&c)), "a sparkline: {text}");
+    assert!(text.contains("2 series"), "{text}");
+
+    let instant = traceql(&[
+        "query",
+        "--instant",
+        "--format",
+        "jsonl",
+        "({ status = error } | count_over_time()) / ({ } | count_over_time())",
+    ]);
+    assert_eq!(instant.status.code(), Some(0), "{}", stderr(&instant));
+    let line: serde_json::Value = serde_json::from_str(stdout(&instant).trim()).unwrap();
+    let samples = line["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 1, "one value for the whole range");
+    let ratio = samples[0][1].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 0.2, "error share {ratio}");
+
+    let bad_step = traceql(&["query", "--step", "soon", "{ } | rate()"]);
+    assert_eq!(bad_step.status.code(), Some(1));
+    let compare = traceql(&["query", "{ } | compare({ status = error })"]);
+    assert_eq!(compare.status.code(), Some(3), "{}", stderr(&compare));
+    assert!(stderr(&compare).contains("compare()"));
 }
