@@ -11,12 +11,10 @@
 //! With `--s3` (`cargo bench -p traceql-benches --bench search -- --s3`) the blocks are
 //! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use traceql_exec::block::{BlockOptions, EncodedBlock, Trace};
-use traceql_exec::generate::Generator;
-use traceql_exec::ingest::write_traces;
+use traceql_benches::generated_store;
+use traceql_exec::block::EncodedBlock;
 use traceql_exec::s3_test_server::S3TestServer;
 use traceql_exec::search::{Engine, SearchOptions};
 use traceql_exec::store::Store;
@@ -55,45 +53,6 @@ const SHAPES: &[(&str, &str)] = &[
         "{ status = error } | select(span.http.route, resource.service.name)",
     ),
 ];
-
-fn store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Store, usize) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/bench-data")
-        .join(format!("search-{traces}"));
-    let ready = dir.join("READY");
-    if !ready.exists() {
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut generator = Generator::new(
-            1,
-            1_793_491_200_000_000_000,
-            3_600_000_000_000 / traces as u64,
-        );
-        let generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();
-        let store = Store::local(&dir, true).expect("store");
-        let mut n = 0;
-        runtime
-            .block_on(write_traces(
-                &store,
-                generated,
-                &BlockOptions::default(),
-                || {
-                    n += 1;
-                    format!("00000000-0000-0000-0000-{n:012}")
-                },
-                &|_| {},
-            ))
-            .expect("write");
-        std::fs::write(&ready, "").expect("marker");
-    }
-    let store = Store::local(&dir, false).expect("store");
-    let spans = runtime
-        .block_on(store.list_blocks())
-        .expect("blocks")
-        .iter()
-        .map(|b| b.spans as usize)
-        .sum();
-    (store, spans)
-}
 
 /// The same blocks in a bucket of a local moto server.
 fn copy_to_s3(local: &Store, server: &S3TestServer, runtime: &tokio::runtime::Runtime) -> Store {
@@ -167,7 +126,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (store, spans) = store(traces, &runtime);
+    let (store, spans) = generated_store(traces, &runtime);
     let server = s3.then(|| S3TestServer::start().expect("moto server"));
     let remote = server
         .as_ref()

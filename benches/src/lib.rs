@@ -1,5 +1,12 @@
 //! Shared data for the workspace benchmarks.
 
+use std::path::PathBuf;
+
+use traceql_exec::block::{BlockOptions, Trace};
+use traceql_exec::generate::Generator;
+use traceql_exec::ingest::write_traces;
+use traceql_exec::store::Store;
+
 /// The mixed query corpus in `corpus/queries.traceql`: realistic searches, structural
 /// queries, pipelines and metrics queries of our own.
 pub fn query_corpus() -> Vec<&'static str> {
@@ -8,4 +15,45 @@ pub fn query_corpus() -> Vec<&'static str> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect()
+}
+
+/// A store of `traces` generated traces (about 14 spans each) over one hour, written
+/// once into `target/bench-data/search-<traces>` and reused; with its span count.
+pub fn generated_store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Store, usize) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(format!("search-{traces}"));
+    let ready = dir.join("READY");
+    if !ready.exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut generator = Generator::new(
+            1,
+            1_793_491_200_000_000_000,
+            3_600_000_000_000 / traces as u64,
+        );
+        let generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();
+        let store = Store::local(&dir, true).expect("store");
+        let mut n = 0;
+        runtime
+            .block_on(write_traces(
+                &store,
+                generated,
+                &BlockOptions::default(),
+                || {
+                    n += 1;
+                    format!("00000000-0000-0000-0000-{n:012}")
+                },
+                &|_| {},
+            ))
+            .expect("write");
+        std::fs::write(&ready, "").expect("marker");
+    }
+    let store = Store::local(&dir, false).expect("store");
+    let spans = runtime
+        .block_on(store.list_blocks())
+        .expect("blocks")
+        .iter()
+        .map(|b| b.spans as usize)
+        .sum();
+    (store, spans)
 }

@@ -815,8 +815,14 @@ fn query_runs_metrics_queries() {
     let table = traceql(&["query", "{ } | quantile_over_time(duration, .5, .99)"]);
     assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
     let text = stdout(&table);
-    assert!(text.contains("__name__=quantile_over_time p=0.99"), "{text}");
-    assert!(text.chars().any(|c| ('▁'..='█').contains(&c)), "a sparkline: {text}");
+    assert!(
+        text.contains("__name__=quantile_over_time p=0.99"),
+        "{text}"
+    );
+    assert!(
+        text.chars().any(|c| ('▁'..='█').contains(&c)),
+        "a sparkline: {text}"
+    );
     assert!(text.contains("2 series"), "{text}");
 
     let instant = traceql(&[

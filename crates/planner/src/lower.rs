@@ -359,10 +359,8 @@ pub fn constant(expr: &ScalarExpr) -> Result<f64> {
 pub struct ExtraValue {
     /// The plan column.
     pub column: String,
-    /// The value.
-    pub expr: FieldExpr,
-    /// How it is computed.
-    pub output: Output,
+    /// The expression over span-table columns computing it.
+    pub expr: Expr,
 }
 
 /// Lowers a search query to a plan over `input`, a scan of the span table that
@@ -429,10 +427,7 @@ pub fn plan_pipeline(
         });
     }
     for value in extra {
-        values.push((
-            value.column.clone(),
-            field_expr_call(Some(&value.expr), value.output, &schema, facts)?,
-        ));
+        values.push((value.column.clone(), value.expr.clone()));
     }
     for (column, call) in values {
         for column in call.column_refs() {

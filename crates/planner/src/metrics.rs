@@ -19,9 +19,15 @@ use traceql_parser::ast::{
     Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic, MetricsFunction, MetricsQuery,
 };
 
-use crate::eval::udf::Output;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+
+use crate::eval::display::{kind_name, status_name};
+use crate::eval::udf::{Output, field_expr_call};
 use crate::facts::Facts;
 use crate::lower::{ExtraValue, plan_pipeline};
+use crate::native::{Holds, native_column};
 use crate::schema::columns as c;
 
 /// The bucket number column (`Int64`, 0-based).
@@ -76,6 +82,32 @@ impl Buckets {
     }
 }
 
+/// How a `by` column holds its label values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelKind {
+    /// `AnyValue` JSON text (from the row evaluator), null for nil.
+    Json,
+    /// Plain text.
+    Str,
+    /// Integers.
+    Int,
+    /// Floats.
+    Float,
+    /// Booleans.
+    Bool,
+}
+
+/// A `by` label: its name as TraceQL prints it, its column and how it holds values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByLabel {
+    /// The label name, e.g. `resource.service.name`.
+    pub name: String,
+    /// The plan column.
+    pub column: String,
+    /// What the column holds.
+    pub kind: LabelKind,
+}
+
 /// A lowered metrics query.
 #[derive(Debug, Clone)]
 pub struct MetricsPlan {
@@ -83,9 +115,8 @@ pub struct MetricsPlan {
     /// quantiles, then [`COUNT`] and, for functions of a value, [`VALUES`], [`MIN`],
     /// [`MAX`] and [`SUM`].
     pub plan: LogicalPlan,
-    /// The `by` labels, as TraceQL prints them, with their columns (`AnyValue` JSON,
-    /// null for nil).
-    pub by: Vec<(String, String)>,
+    /// The `by` labels (null for nil).
+    pub by: Vec<ByLabel>,
 }
 
 fn not_supported(what: &str) -> DataFusionError {
@@ -107,6 +138,30 @@ fn is_duration(field: &FieldRef) -> bool {
     )
 }
 
+/// A `by` field's value: its plain column where it has exactly one (status and kind
+/// as their TraceQL words), else the row evaluator's `AnyValue` JSON.
+fn label_value(field: &FieldRef, schema: &Schema, facts: &Facts) -> Result<(Expr, LabelKind)> {
+    let words = |column: Expr, name: fn(i8) -> &'static str| {
+        let mut case = when(column.clone().eq(lit(0i8)), lit(name(0)));
+        for code in 1..=5i8 {
+            case = case.when(column.clone().eq(lit(code)), lit(name(code)));
+        }
+        case.end()
+    };
+    Ok(match native_column(&field.field, schema, facts) {
+        Some((column, Holds::Str)) => (column, LabelKind::Str),
+        Some((column, Holds::Int)) => (column, LabelKind::Int),
+        Some((column, Holds::Float)) => (column, LabelKind::Float),
+        Some((column, Holds::Bool)) => (column, LabelKind::Bool),
+        Some((column, Holds::Status)) => (words(column, status_name)?, LabelKind::Str),
+        Some((column, Holds::Kind)) => (words(column, kind_name)?, LabelKind::Str),
+        _ => (
+            field_expr_call(Some(&field_expr(field)), Output::Json, schema, facts)?,
+            LabelKind::Json,
+        ),
+    })
+}
+
 /// Lowers `query` over `input`, a scan of the span table that `facts` describe.
 pub fn plan_metrics(
     query: &MetricsQuery,
@@ -117,22 +172,33 @@ pub fn plan_metrics(
     if let MetricsFunction::Compare { .. } = query.function {
         return Err(not_supported("`compare()`"));
     }
-    let mut extra: Vec<ExtraValue> = query
-        .by
-        .iter()
-        .enumerate()
-        .map(|(i, field)| ExtraValue {
-            column: format!("__by{i}"),
-            expr: field_expr(field),
-            output: Output::Json,
-        })
-        .collect();
+    let schema = Arc::clone(input.schema().inner());
+    let mut extra = Vec::new();
+    let mut by = Vec::new();
+    for (i, field) in query.by.iter().enumerate() {
+        let column = format!("__by{i}");
+        let (expr, kind) = label_value(field, &schema, facts)?;
+        extra.push(ExtraValue {
+            column: column.clone(),
+            expr,
+        });
+        by.push(ByLabel {
+            name: field.to_string(),
+            column,
+            kind,
+        });
+    }
     let value_field = query.function.field();
     if let Some(field) = value_field {
+        let expr = match native_column(&field.field, &schema, facts) {
+            Some((column, Holds::Int | Holds::UInt | Holds::Float)) => {
+                cast(column, DataType::Float64)
+            }
+            _ => field_expr_call(Some(&field_expr(field)), Output::Number, &schema, facts)?,
+        };
         extra.push(ExtraValue {
             column: "__value".into(),
-            expr: field_expr(field),
-            output: Output::Number,
+            expr,
         });
     }
     let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
@@ -150,11 +216,8 @@ pub fn plan_metrics(
             / lit(buckets.step.max(1) as i64)
     };
     let mut keys = vec![bucket.alias(BUCKET)];
-    let mut by = Vec::new();
-    for (i, field) in query.by.iter().enumerate() {
-        let column = format!("__by{i}");
-        keys.push(col(column.as_str()).alias(column.as_str()));
-        by.push((field.to_string(), column));
+    for label in &by {
+        keys.push(col(label.column.as_str()));
     }
     let value = col("__value");
     let mut values: Option<Expr> = None;
@@ -204,7 +267,7 @@ pub fn plan_metrics(
         .filter(in_range)?
         .project(projection)?;
     let group: Vec<Expr> = std::iter::once(col(BUCKET))
-        .chain(by.iter().map(|(_, column)| col(column.as_str())))
+        .chain(by.iter().map(|label| col(label.column.as_str())))
         .chain(
             matches!(
                 query.function,

@@ -32,15 +32,33 @@ struct Native<'a> {
     facts: &'a Facts,
 }
 
-/// What a column holds, for comparisons.
-#[derive(Clone, Copy, PartialEq)]
-enum Holds {
+/// The plain column holding `field`'s only value for every span, and what it holds;
+/// `None` when the field may live elsewhere (fallback lists, several scopes).
+pub fn native_column(field: &Field, schema: &Schema, facts: &Facts) -> Option<(Expr, Holds)> {
+    let mut columns = Native { schema, facts }.columns(field)?;
+    if columns.len() != 1 {
+        return None;
+    }
+    let (name, holds) = columns.remove(0);
+    Some((ident(name.as_str()), holds))
+}
+
+/// What a column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// `Utf8` text.
     Str,
+    /// `Int64`.
     Int,
+    /// `UInt64` (durations in nanoseconds).
     UInt,
+    /// `Float64`.
     Float,
+    /// `Boolean`.
     Bool,
+    /// `Int8` status codes.
     Status,
+    /// `Int8` span kinds.
     Kind,
 }
 

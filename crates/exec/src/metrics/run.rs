@@ -43,15 +43,7 @@ impl Engine {
                     .into(),
             ));
         };
-        let first = self.blocks().map(|b| b.start_unix_nano).min().unwrap_or(0);
-        let last = self.blocks().map(|b| b.end_unix_nano).max().unwrap_or(0);
-        let start = options.start_unix_nano.unwrap_or(first);
-        let end = options.end_unix_nano.unwrap_or(last).max(start + 1);
-        let buckets = if options.instant {
-            instant_buckets(start, end)
-        } else {
-            range_buckets(start, end, options.step_nano)
-        };
+        let buckets = self.buckets(options);
         let mut stats = SearchStats {
             planning: started.elapsed(),
             ..SearchStats::default()
@@ -73,6 +65,68 @@ impl Engine {
             },
             stats,
         ))
+    }
+
+    /// The aggregate plan of each metrics function in `parsed`, over the store's whole
+    /// time span with the default step.
+    pub(crate) async fn metrics_plans(
+        &self,
+        parsed: &Query,
+    ) -> Result<Vec<datafusion::logical_expr::LogicalPlan>, EngineError> {
+        let QueryBody::Metrics(expr) = &parsed.body else {
+            return Ok(Vec::new());
+        };
+        let buckets = self.buckets(&MetricsOptions::default());
+        let mut queries = Vec::new();
+        collect_queries(expr, &mut queries);
+        let mut plans = Vec::new();
+        for query in queries {
+            let (blocks, options) = self.metrics_blocks(query, &buckets);
+            let (scan, facts) = self.scan_range(&options, &blocks).await?;
+            plans.push(plan_metrics(query, scan, &facts, &buckets)?.plan);
+        }
+        Ok(plans)
+    }
+
+    /// The buckets `options` ask for; the range defaults to the store's time span.
+    fn buckets(&self, options: &MetricsOptions) -> Buckets {
+        let first = self.blocks().map(|b| b.start_unix_nano).min().unwrap_or(0);
+        let last = self.blocks().map(|b| b.end_unix_nano).max().unwrap_or(0);
+        let start = options.start_unix_nano.unwrap_or(first);
+        let end = options.end_unix_nano.unwrap_or(last).max(start + 1);
+        if options.instant {
+            instant_buckets(start, end)
+        } else {
+            range_buckets(start, end, options.step_nano)
+        }
+    }
+
+    /// The blocks that may hold spans for `query` in `buckets`, and the scan options
+    /// that keep traces overlapping the range.
+    fn metrics_blocks(
+        &self,
+        query: &MetricsQuery,
+        buckets: &Buckets,
+    ) -> (
+        Vec<&(crate::block::BlockMeta, traceql_planner::facts::Facts)>,
+        SearchOptions,
+    ) {
+        let pipeline = Query {
+            body: QueryBody::Search(query.pipeline.clone()),
+            hints: Vec::new(),
+            span: Span::default(),
+        };
+        let options = SearchOptions {
+            start_unix_nano: Some(buckets.start),
+            end_unix_nano: Some(buckets.end),
+            ..SearchOptions::default()
+        };
+        let blocks = self
+            .select(&options, None)
+            .into_iter()
+            .filter(|(_, facts)| may_match(&pipeline, facts))
+            .collect();
+        (blocks, options)
     }
 
     fn evaluate<'a>(
@@ -118,21 +172,7 @@ impl Engine {
         stats: &mut SearchStats,
     ) -> Result<Vec<series::Series>, EngineError> {
         let round = Instant::now();
-        let pipeline = Query {
-            body: QueryBody::Search(query.pipeline.clone()),
-            hints: Vec::new(),
-            span: Span::default(),
-        };
-        let options = SearchOptions {
-            start_unix_nano: Some(buckets.start),
-            end_unix_nano: Some(buckets.end),
-            ..SearchOptions::default()
-        };
-        let blocks: Vec<_> = self
-            .select(&options, None)
-            .into_iter()
-            .filter(|(_, facts)| may_match(&pipeline, facts))
-            .collect();
+        let (blocks, options) = self.metrics_blocks(query, buckets);
         stats.blocks += blocks.len() as u64;
         let (scan, facts) = self.scan_range(&options, &blocks).await?;
         let plan = plan_metrics(query, scan, &facts, buckets)?;
@@ -168,4 +208,17 @@ fn threshold_value(threshold: &ScalarExpr) -> Result<f64, EngineError> {
         ScalarExprKind::Literal(Literal::Duration(ns)) => *ns as f64 / 1e9,
         _ => constant(threshold)?,
     })
+}
+
+/// The metrics functions of `expr`, left to right.
+fn collect_queries<'a>(expr: &'a MetricsExpr, out: &mut Vec<&'a MetricsQuery>) {
+    match &expr.kind {
+        MetricsExprKind::Query(query) => out.push(query),
+        MetricsExprKind::Constant(_) => {}
+        MetricsExprKind::Binary { lhs, rhs, .. } => {
+            collect_queries(lhs, out);
+            collect_queries(rhs, out);
+        }
+        MetricsExprKind::Stage { input, .. } => collect_queries(input, out),
+    }
 }

@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::error::{DataFusionError, Result};
 use serde_json::{Value, json};
 use traceql_parser::ast::{ArithmeticOp, ComparisonOp, MetricsFunction};
-use traceql_planner::metrics::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, MetricsPlan, SUM, VALUES};
+use traceql_planner::metrics::{
+    BUCKET, COUNT, HISTOGRAM, LabelKind, MAX, MIN, MetricsPlan, SUM, VALUES,
+};
 
 /// A label: a key and an `AnyValue` JSON value (`{"stringValue": "checkout"}`).
 pub type Label = (String, Value);
@@ -116,16 +118,20 @@ fn labels(
         .by
         .iter()
         .zip(by)
-        .filter_map(|((name, _), values)| {
+        .filter_map(|(label, values)| {
             let text = values[row].as_ref()?;
-            Some((
-                name.clone(),
-                serde_json::from_str(text).unwrap_or(Value::Null),
-            ))
+            let value = match label.kind {
+                LabelKind::Json => serde_json::from_str(text).unwrap_or(Value::Null),
+                LabelKind::Str => json!({ "stringValue": text }),
+                LabelKind::Int => json!({ "intValue": text }),
+                LabelKind::Float => json!({ "doubleValue": text.parse::<f64>().ok() }),
+                LabelKind::Bool => json!({ "boolValue": text == "true" }),
+            };
+            Some((label.name.clone(), value))
         })
         .collect();
     if present.is_empty() {
-        vec![(plan.by[0].0.clone(), json!({}))]
+        vec![(plan.by[0].name.clone(), json!({}))]
     } else {
         present
     }
@@ -149,7 +155,7 @@ pub fn from_batches(
         let by: Vec<Vec<Option<String>>> = plan
             .by
             .iter()
-            .map(|(_, column)| strings(batch, column))
+            .map(|label| strings(batch, &label.column))
             .collect::<Result<_>>()?;
         let count = ints(batch, COUNT)?;
         let stats = match function {

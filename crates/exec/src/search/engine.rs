@@ -395,16 +395,27 @@ impl Engine {
     }
 
     /// The plans of `query`.
+    /// The plans of `query`; for a metrics query, the plan of each metrics function
+    /// over the store's whole time span, one after the other.
     pub async fn explain(&self, query: &str) -> Result<Explanation, EngineError> {
-        let (parsed, plan) = self.plan(query, &SearchOptions::default()).await?;
+        let parsed = parse(query)?;
+        let plans = if matches!(parsed.body, traceql_parser::ast::QueryBody::Metrics(_)) {
+            self.metrics_plans(&parsed).await?
+        } else {
+            vec![self.plan(query, &SearchOptions::default()).await?.1.plan]
+        };
         let state = self.ctx.state();
-        let optimized = state.optimize(&plan.plan)?;
-        let physical: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan.plan).await?;
+        let (mut logical, mut physical) = (Vec::new(), Vec::new());
+        for plan in plans {
+            logical.push(state.optimize(&plan)?.display_indent().to_string());
+            let exec: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
+            physical.push(displayable(exec.as_ref()).indent(false).to_string());
+        }
         Ok(Explanation {
             canonical: parsed.to_string(),
             ast: serde_json::to_string_pretty(&parsed).unwrap_or_default(),
-            logical: optimized.display_indent().to_string(),
-            physical: displayable(physical.as_ref()).indent(false).to_string(),
+            logical: logical.join("\n"),
+            physical: physical.join("\n"),
         })
     }
 }

@@ -1,0 +1,63 @@
+//! Metrics query speed over the generated store of the search benchmark.
+//!
+//! `cargo bench -p traceql-benches --bench metrics -- [TRACES]` (default 72,000 traces,
+//! about a million spans, one hour). For each query it prints the best wall time of five
+//! runs over the whole hour with the default step (15 s, 242 points), spans of the store
+//! per second at that time, and the number of series.
+
+use std::time::{Duration, Instant};
+
+use traceql_benches::generated_store;
+use traceql_exec::metrics::MetricsOptions;
+use traceql_exec::search::Engine;
+
+const QUERIES: &[&str] = &[
+    "{ } | rate() by (resource.service.name)",
+    "{ } | quantile_over_time(duration, .5, .99)",
+    "{ } | count_over_time()",
+    "{ status = error } | rate() by (resource.service.name)",
+    "{ kind = server } | avg_over_time(duration) by (span.http.route)",
+    "{ } | histogram_over_time(duration)",
+    "{ kind = server } | quantile_over_time(duration, .99) by (resource.service.name)",
+    "({ status = error } | rate()) / ({ } | rate())",
+];
+
+fn main() {
+    let traces: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(72_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (store, spans) = generated_store(traces, &runtime);
+    let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
+    println!("{spans} spans in {} blocks", engine.blocks().count());
+    println!(
+        "{:>10} {:>14} {:>7} {:>7}  query",
+        "best ms", "spans/s", "series", "points"
+    );
+    let options = MetricsOptions::default();
+    for query in QUERIES {
+        let mut best = Duration::MAX;
+        let mut last = None;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let result = runtime
+                .block_on(engine.metrics(query, &options))
+                .unwrap_or_else(|e| panic!("`{query}`: {e}"));
+            best = best.min(started.elapsed());
+            last = Some(result);
+        }
+        let (response, _) = last.expect("ran");
+        println!(
+            "{:>10.1} {:>14.0} {:>7} {:>7}  {query}",
+            best.as_secs_f64() * 1e3,
+            spans as f64 / best.as_secs_f64(),
+            response.series.len(),
+            response.buckets.count(),
+        );
+    }
+}
