@@ -1,19 +1,23 @@
 //! An object store wrapper that counts requests and bytes, so a search can report what
 //! it cost (`traceql query --stats`) and benchmarks can compare local and remote reads.
+//! It also remembers the metadata of block data files, which are written once and
+//! never changed, so that each scan does not ask for it again.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, OBJECT_STORE_COALESCE_DEFAULT,
-    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
-    Result, coalesce_ranges,
+    Attributes, CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+    OBJECT_STORE_COALESCE_DEFAULT, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions,
+    PutPayload, PutResult, RenameOptions, Result, coalesce_ranges,
 };
 
 /// Requests and bytes a store has served, as a snapshot of its counters.
@@ -80,6 +84,13 @@ pub(crate) struct Metered {
     inner: Arc<dyn ObjectStore>,
     counters: Arc<Counters>,
     remote: bool,
+    /// Metadata of data files seen, answered without a request.
+    data_files: Mutex<HashMap<Path, ObjectMeta>>,
+}
+
+/// Whether `path` is a block's data file: immutable once written.
+fn is_data_file(path: &Path) -> bool {
+    path.filename() == Some("data.parquet")
 }
 
 impl Metered {
@@ -89,7 +100,22 @@ impl Metered {
             inner,
             counters,
             remote,
+            data_files: Mutex::default(),
         }
+    }
+}
+
+impl Metered {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Path, ObjectMeta>> {
+        self.data_files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn known(&self, location: &Path) -> Option<ObjectMeta> {
+        self.lock().get(location).cloned()
+    }
+
+    fn forget(&self, location: &Path) {
+        self.lock().remove(location);
     }
 }
 
@@ -109,6 +135,7 @@ impl ObjectStore for Metered {
     ) -> Result<PutResult> {
         self.counters.request();
         self.counters.sent(payload.content_length() as u64);
+        self.forget(location);
         self.inner.put_opts(location, payload, opts).await
     }
 
@@ -122,10 +149,30 @@ impl ObjectStore for Metered {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.counters.request();
         let head = options.head;
+        let unconditional = options.if_match.is_none()
+            && options.if_none_match.is_none()
+            && options.if_modified_since.is_none()
+            && options.if_unmodified_since.is_none()
+            && options.version.is_none();
+        if head
+            && unconditional
+            && let Some(meta) = self.known(location)
+        {
+            return Ok(GetResult {
+                payload: GetResultPayload::Stream(futures::stream::empty().boxed()),
+                range: 0..meta.size,
+                meta,
+                attributes: Attributes::default(),
+            });
+        }
+        self.counters.request();
         let result = self.inner.get_opts(location, options).await?;
-        if !head {
+        if head {
+            if is_data_file(location) {
+                self.lock().insert(location.clone(), result.meta.clone());
+            }
+        } else {
             self.counters.fetched(result.range.end - result.range.start);
         }
         Ok(result)
@@ -158,6 +205,8 @@ impl ObjectStore for Metered {
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
         self.counters.request();
+        // Deleting is rare (tests, tools): forget every remembered file.
+        self.lock().clear();
         self.inner.delete_stream(locations)
     }
 
@@ -182,11 +231,14 @@ impl ObjectStore for Metered {
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
         self.counters.request();
+        self.forget(to);
         self.inner.copy_opts(from, to, options).await
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         self.counters.request();
+        self.forget(from);
+        self.forget(to);
         self.inner.rename_opts(from, to, options).await
     }
 }
