@@ -841,7 +841,17 @@ fn query_runs_metrics_queries() {
 
     let bad_step = traceql(&["query", "--step", "soon", "{ } | rate()"]);
     assert_eq!(bad_step.status.code(), Some(1));
-    let compare = traceql(&["query", "{ } | compare({ status = error })"]);
-    assert_eq!(compare.status.code(), Some(3), "{}", stderr(&compare));
-    assert!(stderr(&compare).contains("compare()"));
+    let compare = traceql(&[
+        "query",
+        "--instant",
+        "--format",
+        "jsonl",
+        "{ } | compare({ status = error }, 3)",
+    ]);
+    assert_eq!(compare.status.code(), Some(0), "{}", stderr(&compare));
+    assert!(
+        stdout(&compare).contains("\"__meta_type\":\"selection_total\""),
+        "{}",
+        stdout(&compare)
+    );
 }

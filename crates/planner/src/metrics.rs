@@ -119,10 +119,6 @@ pub struct MetricsPlan {
     pub by: Vec<ByLabel>,
 }
 
-fn not_supported(what: &str) -> DataFusionError {
-    DataFusionError::NotImplemented(format!("{what} is not supported yet"))
-}
-
 fn field_expr(field: &FieldRef) -> FieldExpr {
     FieldExpr {
         kind: FieldExprKind::Field(field.field.clone()),
@@ -136,6 +132,78 @@ fn is_duration(field: &FieldRef) -> bool {
         field.field,
         Field::Intrinsic(Intrinsic::Duration | Intrinsic::TraceDuration)
     )
+}
+
+/// Whether a span's start is in the range of `buckets`.
+fn in_range(buckets: &Buckets) -> Expr {
+    let start = col(c::START_UNIX_NANO);
+    if buckets.instant {
+        start.clone().gt_eq(lit(buckets.start))
+    } else {
+        start.clone().gt(lit(buckets.start))
+    }
+    .and(start.lt_eq(lit(buckets.end)))
+}
+
+/// The bucket number of a span in range.
+fn bucket(buckets: &Buckets) -> Expr {
+    if buckets.instant {
+        lit(0i64)
+    } else {
+        (cast(col(c::START_UNIX_NANO), DataType::Int64) - lit(buckets.start as i64 + 1))
+            / lit(buckets.step.max(1) as i64)
+    }
+}
+
+/// Whether a span of a `compare()` plan is in the selection (`Boolean`).
+pub const SELECTED: &str = "__selected";
+/// The prefix under which a `compare()` plan carries the span-table columns.
+pub const CARRIED: &str = "__span:";
+
+/// Lowers `{ … } | compare({ filter }, n, start, end)`: every span the pipeline selects
+/// in the range, with its bucket, whether it is in the selection (the filter holds and,
+/// if given, it starts in `(start, end]`) and all its span-table columns (prefixed with
+/// [`CARRIED`]), for counting attribute values per group.
+pub fn plan_compare(
+    query: &MetricsQuery,
+    input: LogicalPlan,
+    facts: &Facts,
+    buckets: &Buckets,
+) -> Result<LogicalPlan> {
+    let MetricsFunction::Compare { filter, range, .. } = &query.function else {
+        return Err(DataFusionError::Internal("not a compare() query".into()));
+    };
+    let schema = Arc::clone(input.schema().inner());
+    let mut selected = match filter {
+        Some(filter) => field_expr_call(Some(filter), Output::Filter, &schema, facts)?,
+        None => lit(false),
+    };
+    if let Some((from, to)) = range {
+        let start = col(c::START_UNIX_NANO);
+        selected = selected
+            .and(start.clone().gt(lit(*from as u64)))
+            .and(start.lt_eq(lit(*to as u64)));
+    }
+    let mut extra = vec![ExtraValue {
+        column: SELECTED.into(),
+        expr: selected,
+    }];
+    let result: Vec<&str> = crate::lower::RESULT_COLUMNS.to_vec();
+    for field in schema.fields() {
+        if !result.contains(&field.name().as_str()) {
+            extra.push(ExtraValue {
+                column: format!("{CARRIED}{}", field.name()),
+                expr: col(field.name().as_str()),
+            });
+        }
+    }
+    let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
+    let mut projection = vec![bucket(buckets).alias(BUCKET)];
+    projection.extend(search.plan.schema().columns().into_iter().map(Expr::Column));
+    LogicalPlanBuilder::from(search.plan)
+        .filter(in_range(buckets))?
+        .project(projection)?
+        .build()
 }
 
 /// A `by` field's value: its plain column where it has exactly one (status and kind
@@ -170,7 +238,9 @@ pub fn plan_metrics(
     buckets: &Buckets,
 ) -> Result<MetricsPlan> {
     if let MetricsFunction::Compare { .. } = query.function {
-        return Err(not_supported("`compare()`"));
+        return Err(DataFusionError::Internal(
+            "compare() is planned by plan_compare".into(),
+        ));
     }
     let schema = Arc::clone(input.schema().inner());
     let mut extra = Vec::new();
@@ -202,20 +272,8 @@ pub fn plan_metrics(
         });
     }
     let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
-    let start = col(c::START_UNIX_NANO);
-    let in_range = if buckets.instant {
-        start.clone().gt_eq(lit(buckets.start))
-    } else {
-        start.clone().gt(lit(buckets.start))
-    }
-    .and(start.clone().lt_eq(lit(buckets.end)));
-    let bucket = if buckets.instant {
-        lit(0i64)
-    } else {
-        (cast(start, DataType::Int64) - lit(buckets.start as i64 + 1))
-            / lit(buckets.step.max(1) as i64)
-    };
-    let mut keys = vec![bucket.alias(BUCKET)];
+    let in_range = in_range(buckets);
+    let mut keys = vec![bucket(buckets).alias(BUCKET)];
     for label in &by {
         keys.push(col(label.column.as_str()));
     }

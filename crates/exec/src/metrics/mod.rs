@@ -2,6 +2,7 @@
 //! series from the spans a pipeline selects, with Tempo's time model, second stages and
 //! arithmetic between queries.
 
+mod compare;
 mod run;
 pub mod series;
 pub mod time;

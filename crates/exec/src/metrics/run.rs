@@ -6,22 +6,27 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::collect;
 use traceql_parser::ast::{
-    Literal, MetricsExpr, MetricsExprKind, MetricsQuery, QueryBody, ScalarExpr, ScalarExprKind,
-    SecondStage,
+    Literal, MetricsExpr, MetricsExprKind, MetricsFunction, MetricsQuery, QueryBody, ScalarExpr,
+    ScalarExprKind, SecondStage,
 };
 use traceql_parser::{Query, Span};
+use traceql_planner::facts::Facts;
 use traceql_planner::lower::constant;
-use traceql_planner::metrics::{Buckets, plan_metrics};
+use traceql_planner::metrics::{Buckets, plan_compare, plan_metrics};
 use traceql_planner::prune::may_match;
 
+use super::compare;
 use super::series::{self, Metrics};
 use super::time::{instant_buckets, range_buckets};
 use super::{MetricsOptions, MetricsResponse};
+use crate::block::BlockMeta;
 use crate::search::engine::parse;
 use crate::search::stats::SearchStats;
 use crate::search::{Engine, EngineError, SearchOptions};
+use crate::table::union_typed_columns;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
 
@@ -72,7 +77,7 @@ impl Engine {
     pub(crate) async fn metrics_plans(
         &self,
         parsed: &Query,
-    ) -> Result<Vec<datafusion::logical_expr::LogicalPlan>, EngineError> {
+    ) -> Result<Vec<LogicalPlan>, EngineError> {
         let QueryBody::Metrics(expr) = &parsed.body else {
             return Ok(Vec::new());
         };
@@ -83,7 +88,10 @@ impl Engine {
         for query in queries {
             let (blocks, options) = self.metrics_blocks(query, &buckets);
             let (scan, facts) = self.scan_range(&options, &blocks).await?;
-            plans.push(plan_metrics(query, scan, &facts, &buckets)?.plan);
+            plans.push(match query.function {
+                MetricsFunction::Compare { .. } => plan_compare(query, scan, &facts, &buckets)?,
+                _ => plan_metrics(query, scan, &facts, &buckets)?.plan,
+            });
         }
         Ok(plans)
     }
@@ -175,28 +183,56 @@ impl Engine {
         let (blocks, options) = self.metrics_blocks(query, buckets);
         stats.blocks += blocks.len() as u64;
         let (scan, facts) = self.scan_range(&options, &blocks).await?;
-        let plan = plan_metrics(query, scan, &facts, buckets)?;
-        let physical = match self.ctx.state().create_physical_plan(&plan.plan).await {
+        let plan = match &query.function {
+            MetricsFunction::Compare { top_n, .. } => {
+                let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
+                let typed = union_typed_columns(&metas)?;
+                let top_n = top_n.unwrap_or(10).max(1) as usize;
+                let plan = plan_compare(query, scan, &facts, buckets)?;
+                return self
+                    .run(&plan, &blocks, stats, round, |batches| {
+                        compare::from_batches(batches, &typed, top_n, buckets.count())
+                    })
+                    .await;
+            }
+            _ => plan_metrics(query, scan, &facts, buckets)?,
+        };
+        let step_seconds = buckets.step as f64 / 1e9;
+        self.run(&plan.plan, &blocks, stats, round, |batches| {
+            series::from_batches(
+                &plan,
+                &query.function,
+                batches,
+                buckets.count(),
+                step_seconds,
+            )
+        })
+        .await
+    }
+
+    /// Runs `plan` over `blocks` and turns its rows into series with `series`.
+    async fn run(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+        stats: &mut SearchStats,
+        round: Instant,
+        series: impl FnOnce(&[RecordBatch]) -> datafusion::error::Result<Vec<series::Series>>,
+    ) -> Result<Vec<series::Series>, EngineError> {
+        let physical = match self.ctx.state().create_physical_plan(plan).await {
             Ok(physical) => physical,
-            Err(e) => return Err(self.diagnose(e, &blocks).await),
+            Err(e) => return Err(self.diagnose(e, blocks).await),
         };
         let planned = Instant::now();
         stats.planning += planned - round;
         let batches: Vec<RecordBatch> =
             match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
                 Ok(batches) => batches,
-                Err(e) => return Err(self.diagnose(e, &blocks).await),
+                Err(e) => return Err(self.diagnose(e, blocks).await),
             };
         stats.collect(&physical);
         stats.rounds += 1;
-        let step_seconds = buckets.step as f64 / 1e9;
-        let series = series::from_batches(
-            &plan,
-            &query.function,
-            &batches,
-            buckets.count(),
-            step_seconds,
-        )?;
+        let series = series(&batches)?;
         stats.execution += planned.elapsed();
         Ok(series)
     }

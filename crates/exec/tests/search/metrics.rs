@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use traceql_exec::Engine;
 use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::{Generator, Rng};
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse, label_text};
 use traceql_exec::model::{Span, Value};
-use traceql_exec::{Engine, EngineError};
 use traceql_parser::ast::{Query, QueryBody};
 
 use crate::common::{engine_with, store_with};
@@ -472,17 +472,80 @@ async fn second_stages_and_arithmetic() {
 }
 
 #[tokio::test]
-async fn unsupported_and_misplaced_queries_are_refused() {
-    let engine = engine_with(traces(5)).await;
-    let options = MetricsOptions::default();
-    let compare = engine
-        .metrics("{ } | compare({ status = error })", &options)
+async fn compare_counts_values_in_the_selection_and_the_baseline() {
+    let spans = shop(200);
+    let engine = engine_with(spans.clone()).await;
+    let (response, _) = engine
+        .metrics(
+            "{ kind = server } | compare({ status = error }, 2)",
+            &MetricsOptions {
+                instant: true,
+                ..MetricsOptions::default()
+            },
+        )
         .await
-        .unwrap_err();
-    assert!(matches!(compare, EngineError::Unsupported(_)), "{compare}");
-    assert!(compare.to_string().contains("compare()"));
+        .unwrap();
+    let got = answer(&response);
+    // The reference: per group, per service, the server spans.
+    let mut counts: BTreeMap<(&str, String), f64> = BTreeMap::new();
+    for span in spans.iter().filter(|s| s.kind == 2) {
+        let group = if span.status_code == 2 {
+            "selection"
+        } else {
+            "baseline"
+        };
+        *counts
+            .entry((group, by_value(span, "resource.service.name").unwrap()))
+            .or_default() += 1.0;
+    }
+    let mut left_out = 0.0;
+    for group in ["baseline", "selection"] {
+        let mut ranked: Vec<(&String, f64)> = counts
+            .iter()
+            .filter(|((g, _), _)| *g == group)
+            .map(|((_, service), n)| (service, *n))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let total: f64 = ranked.iter().map(|(_, n)| n).sum();
+        assert_eq!(
+            got[&vec![
+                format!("__meta_type={group}_total"),
+                "resource.service.name=nil".to_string()
+            ]],
+            vec![total],
+            "{group} total"
+        );
+        for (i, (service, n)) in ranked.iter().enumerate() {
+            let key = vec![
+                format!("__meta_type={group}"),
+                format!("resource.service.name={service}"),
+            ];
+            if i < 2 {
+                assert_eq!(got.get(&key), Some(&vec![*n]), "{group} {service}");
+            } else {
+                assert!(!got.contains_key(&key), "only the top 2: {key:?}");
+                left_out += n;
+            }
+        }
+    }
+    assert_eq!(
+        got[&vec![
+            "__meta_error=__too_many_values__".to_string(),
+            "resource.service.name=nil".to_string()
+        ]],
+        vec![left_out]
+    );
+    // Durations and ids are not compared.
+    assert!(got.keys().all(|k| !k[1].starts_with("duration=")
+        && !k[1].starts_with("trace:id")
+        && !k[1].starts_with("span:id")));
+}
+
+#[tokio::test]
+async fn misplaced_queries_are_refused() {
+    let engine = engine_with(traces(5)).await;
     let search = engine
-        .metrics("{ status = error }", &options)
+        .metrics("{ status = error }", &MetricsOptions::default())
         .await
         .unwrap_err();
     assert_eq!(search.exit_code(), 2);

@@ -1,0 +1,176 @@
+//! `compare()`: for every attribute of the spans a pipeline selects, how often each
+//! value occurs in the selection and in the baseline (the other spans), per bucket.
+//!
+//! Series, for each attribute `a` and group `g` (`selection` or `baseline`):
+//! `{__meta_type="g", a=v}` for the `n` values of `a` most frequent in `g` (ties go to
+//! the value that sorts first), `{__meta_type="g_total", a=nil}` counting the spans of `g`
+//! that have `a`, and, when `a` has more than `n` values in a group,
+//! `{__meta_error="__too_many_values__", a=nil}` counting the spans (of both groups) whose
+//! value was left out. Attributes are the span's name, status, kind and status message,
+//! and its span and resource attributes holding strings, integers, floats or booleans;
+//! ids, times, durations and nested-set numbers are left out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::error::{DataFusionError, Result};
+use serde_json::{Value as Json, json};
+use traceql_planner::eval::display::{kind_name, status_name};
+use traceql_planner::metrics::{BUCKET, CARRIED, SELECTED};
+
+use super::series::{Label, Series};
+use crate::block::TypedColumn;
+use crate::block::reader::decode_batch;
+use crate::model::{Span, Value};
+
+const GROUPS: [&str; 2] = ["baseline", "selection"];
+
+/// The attributes of `span` compared: `(label key, AnyValue JSON)`.
+fn attributes(span: &Span) -> Vec<(String, Json)> {
+    let mut out = vec![
+        ("name".to_string(), json!({ "stringValue": span.name })),
+        (
+            "status".to_string(),
+            json!({ "stringValue": status_name(span.status_code) }),
+        ),
+        (
+            "kind".to_string(),
+            json!({ "stringValue": kind_name(span.kind) }),
+        ),
+    ];
+    if !span.status_message.is_empty() {
+        out.push((
+            "statusMessage".to_string(),
+            json!({ "stringValue": span.status_message }),
+        ));
+    }
+    let scoped = [
+        ("span", &span.attributes),
+        ("resource", &span.resource.attributes),
+    ];
+    for (scope, list) in scoped {
+        for kv in list.iter() {
+            let value = match &kv.value {
+                Value::Str(s) => json!({ "stringValue": s }),
+                Value::Int(i) => json!({ "intValue": i.to_string() }),
+                Value::Float(f) => json!({ "doubleValue": f }),
+                Value::Bool(b) => json!({ "boolValue": b }),
+                _ => continue,
+            };
+            out.push((format!("{scope}.{}", kv.key), value));
+        }
+    }
+    out
+}
+
+/// The batch with the carried span-table columns under their own names.
+fn uncarried(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let name = f.name().strip_prefix(CARRIED).unwrap_or(f.name());
+            f.as_ref().clone().with_name(name)
+        })
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        batch.columns().to_vec(),
+    )?)
+}
+
+/// Counts per bucket.
+type Counts = Vec<f64>;
+
+/// The series of a `compare()` with `top_n` values per attribute, from the rows of its
+/// plan over `buckets` buckets; `typed` are the span table's typed columns.
+pub fn from_batches(
+    batches: &[RecordBatch],
+    typed: &[TypedColumn],
+    top_n: usize,
+    buckets: u64,
+) -> Result<Vec<Series>> {
+    let n = buckets as usize;
+    // (group, key) → value text → (value, counts); (group, key) → totals.
+    let mut values: BTreeMap<(usize, String), HashMap<String, (Json, Counts)>> = BTreeMap::new();
+    let mut totals: BTreeMap<(usize, String), Counts> = BTreeMap::new();
+    for batch in batches {
+        let batch = uncarried(batch)?;
+        let bucket = batch
+            .column_by_name(BUCKET)
+            .ok_or_else(|| DataFusionError::Internal("compare plan lacks buckets".into()))?
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .clone();
+        let selected = batch
+            .column_by_name(SELECTED)
+            .ok_or_else(|| DataFusionError::Internal("compare plan lacks groups".into()))?
+            .as_boolean()
+            .clone();
+        let mut spans = Vec::with_capacity(batch.num_rows());
+        decode_batch(&batch, typed, &mut spans).map_err(DataFusionError::Execution)?;
+        for (row, span) in spans.iter().enumerate() {
+            let Some(i) = usize::try_from(bucket.value(row)).ok().filter(|i| *i < n) else {
+                continue;
+            };
+            let group = usize::from(selected.is_valid(row) && selected.value(row));
+            for (key, value) in attributes(span) {
+                totals
+                    .entry((group, key.clone()))
+                    .or_insert_with(|| vec![0.0; n])[i] += 1.0;
+                values
+                    .entry((group, key))
+                    .or_default()
+                    .entry(value.to_string())
+                    .or_insert_with(|| (value, vec![0.0; n]))
+                    .1[i] += 1.0;
+            }
+        }
+    }
+    let meta = |group: &str| ("__meta_type".to_string(), json!({ "stringValue": group }));
+    let mut out = Vec::new();
+    let mut left_out: BTreeMap<String, Counts> = BTreeMap::new();
+    for ((group, key), by_value) in values {
+        let mut ranked: Vec<(String, (Json, Counts))> = by_value.into_iter().collect();
+        ranked.sort_by(|(a_text, (_, a)), (b_text, (_, b))| {
+            let (a_sum, b_sum): (f64, f64) = (a.iter().sum(), b.iter().sum());
+            b_sum.total_cmp(&a_sum).then_with(|| a_text.cmp(b_text))
+        });
+        if ranked.len() > top_n {
+            let rest = left_out.entry(key.clone()).or_insert_with(|| vec![0.0; n]);
+            for (_, (_, counts)) in &ranked[top_n..] {
+                for (r, c) in rest.iter_mut().zip(counts) {
+                    *r += c;
+                }
+            }
+        }
+        for (_, (value, counts)) in ranked.into_iter().take(top_n) {
+            let labels: Vec<Label> = vec![meta(GROUPS[group]), (key.clone(), value)];
+            out.push(Series {
+                labels,
+                values: counts,
+            });
+        }
+    }
+    for ((group, key), counts) in totals {
+        out.push(Series {
+            labels: vec![meta(&format!("{}_total", GROUPS[group])), (key, json!({}))],
+            values: counts,
+        });
+    }
+    for (key, counts) in left_out {
+        out.push(Series {
+            labels: vec![
+                (
+                    "__meta_error".to_string(),
+                    json!({ "stringValue": "__too_many_values__" }),
+                ),
+                (key, json!({})),
+            ],
+            values: counts,
+        });
+    }
+    Ok(out)
+}
