@@ -3,7 +3,7 @@
 //! The block format ([`block`]), the span model ([`model`]), OTLP input ([`otlp`]),
 //! ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block stores on
 //! disk, in memory or in the cloud ([`store`]), a DataFusion table over a store
-//! ([`table`]) and the search engine ([`search`]).
+//! ([`table`]), the search engine ([`search`]) and metrics queries on it ([`metrics`]).
 
 pub mod block;
 pub mod generate;
