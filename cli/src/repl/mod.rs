@@ -267,7 +267,8 @@ impl Session {
                     .map(|(c, h)| format!("  {c:<width$}  {h}"))
                     .collect();
                 say(&format!(
-                    "Type a TraceQL query, e.g. {{ status = error }} | count() > 2; an open \
+                    "Type a TraceQL search, e.g. {{ status = error }} | count() > 2, or a metrics \
+                     query, e.g. {{ }} | rate() by (resource.service.name); an open \
                      {{ or ( or a trailing operator continues it on the next line.\n{}",
                     lines.join("\n")
                 ));

@@ -12,6 +12,7 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
 use traceql_planner::metrics::Buckets;
 
+pub use self::run::MAX_POINTS;
 pub use self::series::{Metrics, Series};
 
 /// What a metrics query covers.

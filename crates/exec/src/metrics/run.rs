@@ -28,6 +28,9 @@ use crate::search::stats::SearchStats;
 use crate::search::{Engine, EngineError, SearchOptions};
 use crate::table::union_typed_columns;
 
+/// The most points a series may have.
+pub const MAX_POINTS: u64 = 100_000;
+
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
 
 impl Engine {
@@ -49,6 +52,14 @@ impl Engine {
             ));
         };
         let buckets = self.buckets(options);
+        if buckets.count() > MAX_POINTS {
+            return Err(EngineError::InvalidInput(format!(
+                "a step of {}s over this range gives {} points per series; at most {MAX_POINTS} \
+                 are allowed: use a larger step",
+                buckets.step as f64 / 1e9,
+                buckets.count()
+            )));
+        }
         let mut stats = SearchStats {
             planning: started.elapsed(),
             ..SearchStats::default()

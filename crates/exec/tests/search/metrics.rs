@@ -549,4 +549,19 @@ async fn misplaced_queries_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(search.exit_code(), 2);
+    let tiny_step = engine
+        .metrics(
+            "{ } | rate()",
+            &MetricsOptions {
+                step_nano: Some(1),
+                ..options(SECOND)
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(tiny_step.exit_code(), 2);
+    assert!(
+        tiny_step.to_string().contains("use a larger step"),
+        "{tiny_step}"
+    );
 }
