@@ -560,7 +560,7 @@ fn repl_reads_queries_and_commands_from_a_pipe() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n{ } | count_over_time() by (status)\n\\bogus\n\\q\n{ }\n")
+        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n{ } | count_over_time() by (status)\n\\instant\n{ } | rate()\n\\bogus\n\\q\n{ }\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -582,6 +582,13 @@ fn repl_reads_queries_and_commands_from_a_pipe() {
         text.contains("{\"labels\":{\"status\":\"error\"},\"samples\":["),
         "metrics in the REPL: {text}"
     );
+    let instant: serde_json::Value = text
+        .lines()
+        .filter(|l| l.contains("\"__name__\":\"rate\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .next()
+        .expect("the instant rate");
+    assert_eq!(instant["samples"].as_array().unwrap().len(), 1, "{instant}");
     assert_eq!(
         text.matches("traces").count(),
         1,

@@ -109,12 +109,20 @@ pub fn table(response: &MetricsResponse, look: &Look) -> String {
             number(last_value.unwrap_or(f64::NAN)),
         ]);
     }
-    let step = response.buckets.step as f64 / 1e9;
+    let b = &response.buckets;
+    if b.instant {
+        return format!(
+            "{table}\n{} series, one value for {} to {}",
+            response.series.len(),
+            format_time(b.start),
+            format_time(b.end)
+        );
+    }
     format!(
         "{table}\n{} series, {} points of {}s from {} to {}",
         response.series.len(),
         timestamps.len(),
-        number(step),
+        number(b.step as f64 / 1e9),
         format_time(first),
         format_time(last)
     )

@@ -17,10 +17,21 @@ use traceql_parser::{FIELD_WORDS, FUNCTION_WORDS};
 /// The backslash commands, with their help.
 pub const COMMANDS: &[(&str, &str)] = &[
     ("\\help", "this list"),
-    ("\\data STORE", "search another store (a directory)"),
+    (
+        "\\data STORE",
+        "search another store (a directory or s3://BUCKET/PREFIX)",
+    ),
     ("\\format table|json|jsonl|csv", "how results are printed"),
     ("\\limit N", "at most N traces per search (default 20)"),
     ("\\spss N", "at most N spans shown per spanset (default 3)"),
+    (
+        "\\step DURATION|auto",
+        "bucket width of metrics queries (default auto: about 240 points)",
+    ),
+    (
+        "\\instant",
+        "metrics queries give one value for the whole range (toggle)",
+    ),
     (
         "\\spans",
         "show matched spans under each trace in tables (toggle)",

@@ -41,6 +41,8 @@ struct Session {
     interrupts: Interrupts,
     format: Format,
     options: SearchOptions,
+    /// Step and instant flag of metrics queries.
+    metrics: MetricsOptions,
     spans: bool,
     timing: bool,
 }
@@ -121,6 +123,7 @@ pub async fn run(args: &ReplArgs) -> ExitCode {
         interrupts: Interrupts::new(),
         format: Format::Table,
         options: SearchOptions::default(),
+        metrics: MetricsOptions::default(),
         spans: false,
         timing: false,
     };
@@ -231,7 +234,7 @@ impl Session {
         let options = MetricsOptions {
             start_unix_nano: self.options.start_unix_nano,
             end_unix_nano: self.options.end_unix_nano,
-            ..MetricsOptions::default()
+            ..self.metrics.clone()
         };
         let result = tokio::select! {
             result = self.engine.metrics(query, &options) => Some(result),
@@ -305,6 +308,20 @@ impl Session {
                 }
                 _ => eprintln!("usage: \\{name} N (a positive number)"),
             },
+            "step" => match rest {
+                "auto" => self.metrics.step_nano = None,
+                _ => match crate::time::parse_duration(rest) {
+                    Ok(step) if step > 0 => self.metrics.step_nano = Some(step),
+                    _ => eprintln!("usage: \\step DURATION (e.g. 30s, 5m) or \\step auto"),
+                },
+            },
+            "instant" => {
+                self.metrics.instant = !self.metrics.instant;
+                eprintln!(
+                    "instant metrics: {}",
+                    if self.metrics.instant { "on" } else { "off" }
+                );
+            }
             "spans" => {
                 self.spans = !self.spans;
                 eprintln!(
