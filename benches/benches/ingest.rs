@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use prost::Message;
+use traceql_benches::{runtime, traces_arg};
 use traceql_exec::block::{BlockOptions, Trace};
 use traceql_exec::generate::Generator;
 use traceql_exec::ingest::{ingest_files, write_traces};
@@ -26,15 +27,8 @@ fn row(stage: &str, spans: usize, seconds: f64, bytes: Option<u64>) {
 }
 
 fn main() {
-    let traces: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(72_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let traces = traces_arg();
+    let runtime = runtime();
     let dir = std::env::temp_dir().join(format!("traceql-bench-ingest-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 

@@ -5,9 +5,7 @@
 //! runs over the whole hour with the default step (15 s, 242 points), spans of the store
 //! per second at that time, and the number of series.
 
-use std::time::{Duration, Instant};
-
-use traceql_benches::generated_store;
+use traceql_benches::{best_of, generated_store, runtime, traces_arg};
 use traceql_exec::metrics::MetricsOptions;
 use traceql_exec::search::Engine;
 
@@ -23,15 +21,8 @@ const QUERIES: &[&str] = &[
 ];
 
 fn main() {
-    let traces: usize = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(72_000);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let traces = traces_arg();
+    let runtime = runtime();
     let (store, spans) = generated_store(traces, &runtime);
     let engine = runtime.block_on(Engine::with_store(store)).expect("engine");
     println!("{spans} spans in {} blocks", engine.blocks().count());
@@ -41,17 +32,11 @@ fn main() {
     );
     let options = MetricsOptions::default();
     for query in QUERIES {
-        let mut best = Duration::MAX;
-        let mut last = None;
-        for _ in 0..5 {
-            let started = Instant::now();
-            let result = runtime
+        let (best, (response, _)) = best_of(5, || {
+            runtime
                 .block_on(engine.metrics(query, &options))
-                .unwrap_or_else(|e| panic!("`{query}`: {e}"));
-            best = best.min(started.elapsed());
-            last = Some(result);
-        }
-        let (response, _) = last.expect("ran");
+                .unwrap_or_else(|e| panic!("`{query}`: {e}"))
+        });
         println!(
             "{:>10.1} {:>14.0} {:>7} {:>7}  {query}",
             best.as_secs_f64() * 1e3,

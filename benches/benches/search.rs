@@ -11,9 +11,7 @@
 //! With `--s3` (`cargo bench -p traceql-benches --bench search -- --s3`) the blocks are
 //! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
-use std::time::{Duration, Instant};
-
-use traceql_benches::generated_store;
+use traceql_benches::{best_of, generated_store, runtime, traces_arg};
 use traceql_exec::block::EncodedBlock;
 use traceql_exec::s3_test_server::S3TestServer;
 use traceql_exec::search::{Engine, SearchOptions};
@@ -89,17 +87,11 @@ fn run_suite(engine: &Engine, spans: usize, runtime: &tokio::runtime::Runtime) {
             ..SearchOptions::default()
         };
         for (shape, query) in SHAPES {
-            let mut best = Duration::MAX;
-            let mut last = None;
-            for _ in 0..5 {
-                let started = Instant::now();
-                let result = runtime
+            let (best, (response, stats)) = best_of(5, || {
+                runtime
                     .block_on(engine.search_with_stats(query, &options))
-                    .unwrap_or_else(|e| panic!("`{query}`: {e}"));
-                best = best.min(started.elapsed());
-                last = Some(result);
-            }
-            let (response, stats) = last.expect("ran");
+                    .unwrap_or_else(|e| panic!("`{query}`: {e}"))
+            });
             println!(
                 "{shape:<28} {:>10.3} {:>14.0} {:>7} {:>9} {:>6} {:>8} {:>11}  {query}",
                 best.as_secs_f64() * 1e3,
@@ -115,17 +107,9 @@ fn run_suite(engine: &Engine, spans: usize, runtime: &tokio::runtime::Runtime) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let traces: usize = args
-        .iter()
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(72_000);
-    let s3 = args.iter().any(|a| a == "--s3");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let traces = traces_arg();
+    let s3 = std::env::args().any(|a| a == "--s3");
+    let runtime = runtime();
     let (store, spans) = generated_store(traces, &runtime);
     let server = s3.then(|| S3TestServer::start().expect("moto server"));
     let remote = server

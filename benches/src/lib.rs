@@ -1,6 +1,7 @@
 //! Shared data for the workspace benchmarks.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use traceql_exec::block::{BlockOptions, Trace};
 use traceql_exec::generate::Generator;
@@ -56,4 +57,34 @@ pub fn generated_store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Sto
         .map(|b| b.spans as usize)
         .sum();
     (store, spans)
+}
+
+/// The number of traces to generate: the first argument that is not a flag, else
+/// 72,000 (about a million spans).
+pub fn traces_arg() -> usize {
+    std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(72_000)
+}
+
+/// A multi-threaded runtime for the benchmarks.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Runs `f` `runs` times; the best wall time and the last result.
+pub fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        last = Some(f());
+        best = best.min(started.elapsed());
+    }
+    (best, last.expect("ran at least once"))
 }

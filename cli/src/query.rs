@@ -103,51 +103,54 @@ fn metrics_options(args: &QueryArgs, search: &SearchOptions) -> Result<MetricsOp
     })
 }
 
-/// Runs a metrics query for `traceql query`.
-async fn run_metrics(args: &QueryArgs, search: &SearchOptions) -> ExitCode {
-    let options = match metrics_options(args, search) {
-        Ok(o) => o,
-        Err(e) => return fail(&e),
-    };
-    let engine = match open(&args.store).await {
-        Ok(engine) => engine,
-        Err(e) => return failure(&e),
-    };
-    let (response, stats) = match engine.metrics(&args.query, &options).await {
-        Ok(r) => r,
-        Err(e) => return failure(&e),
-    };
-    if let Err(e) = print_metrics(&response, args.format) {
-        return fail(&e);
-    }
-    if args.stats {
-        eprintln!("{}", render_stats(&stats));
-    }
-    ExitCode::SUCCESS
-}
-
-/// Runs `traceql query`.
+/// Runs `traceql query`: a search, or a metrics query.
 pub async fn run(args: &QueryArgs) -> ExitCode {
     let options = match search_options(args) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    if is_metrics(&args.query) {
-        return run_metrics(args, &options).await;
-    }
+    let metrics = if is_metrics(&args.query) {
+        match metrics_options(args, &options) {
+            Ok(o) => Some(o),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        None
+    };
     let engine = match open(&args.store).await {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };
-    let (response, stats) = match engine.search_with_stats(&args.query, &options).await {
+    match metrics {
+        Some(metrics) => finish(
+            engine.metrics(&args.query, &metrics).await,
+            args.stats,
+            |r| print_metrics(r, args.format),
+        ),
+        None => finish(
+            engine.search_with_stats(&args.query, &options).await,
+            args.stats,
+            |r| print_results(r, args.format, args.spans),
+        ),
+    }
+}
+
+/// Prints a query's outcome with `print` (and, with `stats`, what it read, to
+/// standard error) and returns the exit code.
+fn finish<T>(
+    result: Result<(T, SearchStats), EngineError>,
+    stats: bool,
+    print: impl FnOnce(&T) -> Result<(), String>,
+) -> ExitCode {
+    let (response, read) = match result {
         Ok(r) => r,
         Err(e) => return failure(&e),
     };
-    if let Err(e) = print_results(&response, args.format, args.spans) {
+    if let Err(e) = print(&response) {
         return fail(&e);
     }
-    if args.stats {
-        eprintln!("{}", render_stats(&stats));
+    if stats {
+        eprintln!("{}", render_stats(&read));
     }
     ExitCode::SUCCESS
 }

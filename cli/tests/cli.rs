@@ -20,6 +20,22 @@ fn traceql_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("the traceql binary runs")
 }
 
+/// Runs the binary with `input` on its standard input.
+fn traceql_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the traceql binary runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
@@ -80,20 +96,7 @@ fn fmt_ast_prints_json() {
 
 #[test]
 fn fmt_reads_standard_input() {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
-        .arg("fmt")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{kind=server}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = traceql_stdin(&["fmt"], b"{kind=server}\n");
     assert_eq!(stdout(&out), "{ kind = server }\n");
 }
 
@@ -548,21 +551,10 @@ fn trace_waterfall_snapshot() {
 
 #[test]
 fn repl_reads_queries_and_commands_from_a_pipe() {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
-        .arg("repl")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n{ } | count_over_time() by (status)\n\\instant\n{ } | rate()\n\\bogus\n\\q\n{ }\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = traceql_stdin(
+        &["repl"],
+        b"\\limit 2\n{ status = error }\n{ status = \"x\" }\n\\format jsonl\n{ kind = server }\n{ } | count_over_time() by (status)\n\\instant\n{ } | rate()\n\\bogus\n\\q\n{ }\n",
+    );
     assert_eq!(out.status.code(), Some(0));
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(text.contains("2 traces"), "{text}");

@@ -4,24 +4,15 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use traceql_exec::search::{Attribute, SearchResponse};
-use traceql_planner::eval::display::go_duration;
+use traceql_planner::eval::display::{any_value_text, go_duration};
 
 use super::Look;
 use crate::time::format_time;
 
-/// A JSON `AnyValue` as plain text.
-fn plain(value: &serde_json::Value) -> String {
-    match value.as_object().and_then(|o| o.values().next()) {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => value.to_string(),
-    }
-}
-
 fn pairs(attributes: &[Attribute]) -> String {
     attributes
         .iter()
-        .map(|a| format!("{}={}", a.key, plain(&a.value)))
+        .map(|a| format!("{}={}", a.key, any_value_text(&a.value)))
         .collect::<Vec<_>>()
         .join(" ")
 }

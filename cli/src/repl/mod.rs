@@ -14,7 +14,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::search::{Engine, SearchOptions};
+use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchStats};
 
 use self::helper::{COMMANDS, ReplHelper};
 use crate::query::{Format, failure, is_metrics, open, print_metrics, print_results, render_stats};
@@ -201,52 +201,49 @@ impl Session {
         Next::Continue
     }
 
+    /// Runs a search or a metrics query (over the store's whole time span unless a
+    /// range is set) and prints its results; Ctrl-C cancels it.
     async fn search(&mut self, query: &str) {
-        if is_metrics(query) {
-            return self.metrics(query).await;
-        }
         let started = Instant::now();
         self.interrupts.forget_earlier();
-        let result = tokio::select! {
-            result = self.engine.search_with_stats(query, &self.options) => Some(result),
-            _ = self.interrupts.next() => None,
-        };
-        match result {
-            None => eprintln!("cancelled"),
-            Some(Err(e)) => {
-                failure(&e);
-            }
-            Some(Ok((response, stats))) => {
-                if let Err(e) = print_results(&response, self.format, self.spans) {
-                    eprintln!("error: {e}");
-                }
-                if self.timing {
-                    eprintln!("{}\ntotal: {:.1?}", render_stats(&stats), started.elapsed());
-                }
-            }
+        let interrupted = self.interrupts.next();
+        if is_metrics(query) {
+            let options = MetricsOptions {
+                start_unix_nano: self.options.start_unix_nano,
+                end_unix_nano: self.options.end_unix_nano,
+                ..self.metrics.clone()
+            };
+            let result = tokio::select! {
+                result = self.engine.metrics(query, &options) => Some(result),
+                _ = interrupted => None,
+            };
+            self.report(result, started, |r| print_metrics(r, self.format));
+        } else {
+            let result = tokio::select! {
+                result = self.engine.search_with_stats(query, &self.options) => Some(result),
+                _ = interrupted => None,
+            };
+            self.report(result, started, |r| {
+                print_results(r, self.format, self.spans)
+            });
         }
     }
 
-    /// Runs a metrics query over the store's whole time span.
-    async fn metrics(&mut self, query: &str) {
-        let started = Instant::now();
-        self.interrupts.forget_earlier();
-        let options = MetricsOptions {
-            start_unix_nano: self.options.start_unix_nano,
-            end_unix_nano: self.options.end_unix_nano,
-            ..self.metrics.clone()
-        };
-        let result = tokio::select! {
-            result = self.engine.metrics(query, &options) => Some(result),
-            _ = self.interrupts.next() => None,
-        };
+    /// Prints the outcome of a query (`None` when it was cancelled) with `print`, and
+    /// what it read with `\timing`.
+    fn report<T>(
+        &self,
+        result: Option<Result<(T, SearchStats), EngineError>>,
+        started: Instant,
+        print: impl FnOnce(&T) -> Result<(), String>,
+    ) {
         match result {
             None => eprintln!("cancelled"),
             Some(Err(e)) => {
                 failure(&e);
             }
             Some(Ok((response, stats))) => {
-                if let Err(e) = print_metrics(&response, self.format) {
+                if let Err(e) = print(&response) {
                     eprintln!("error: {e}");
                 }
                 if self.timing {

@@ -188,9 +188,8 @@ pub fn plan_compare(
         column: SELECTED.into(),
         expr: selected,
     }];
-    let result: Vec<&str> = crate::lower::RESULT_COLUMNS.to_vec();
     for field in schema.fields() {
-        if !result.contains(&field.name().as_str()) {
+        if !crate::lower::RESULT_COLUMNS.contains(&field.name().as_str()) {
             extra.push(ExtraValue {
                 column: format!("{CARRIED}{}", field.name()),
                 expr: col(field.name().as_str()),
@@ -204,6 +203,21 @@ pub fn plan_compare(
         .filter(in_range(buckets))?
         .project(projection)?
         .build()
+}
+
+/// `value` (of `field`) rounded up to a power of two: durations in seconds; integers
+/// below 2 and fractional values give null.
+fn power_of_two_bound(field: &FieldRef, value: Expr) -> Result<Expr> {
+    let rounded = power(lit(2.0), ceil(log2(value.clone())));
+    if is_duration(field) {
+        when(value.gt(lit(0.0)), rounded / lit(1e9)).end()
+    } else {
+        let whole = value
+            .clone()
+            .gt_eq(lit(2.0))
+            .and(value.clone().eq(ceil(value)));
+        when(whole, rounded).end()
+    }
 }
 
 /// A `by` field's value: its plain column where it has exactly one (status and kind
@@ -258,8 +272,7 @@ pub fn plan_metrics(
             kind,
         });
     }
-    let value_field = query.function.field();
-    if let Some(field) = value_field {
+    if let Some(field) = query.function.field() {
         let expr = match native_column(&field.field, &schema, facts) {
             Some((column, Holds::Int | Holds::UInt | Holds::Float)) => {
                 cast(column, DataType::Float64)
@@ -272,70 +285,39 @@ pub fn plan_metrics(
         });
     }
     let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
-    let in_range = in_range(buckets);
-    let mut keys = vec![bucket(buckets).alias(BUCKET)];
-    for label in &by {
-        keys.push(col(label.column.as_str()));
-    }
     let value = col("__value");
-    let mut values: Option<Expr> = None;
-    match &query.function {
+    // Histograms and quantiles group by the value's power-of-two bound; the other
+    // functions of a value aggregate it.
+    let (histogram, aggregated) = match &query.function {
         MetricsFunction::HistogramOverTime(field)
         | MetricsFunction::QuantileOverTime { field, .. } => {
-            // The value rounded up to a power of two; durations in seconds, integers
-            // below 2 and fractional values left out.
-            let rounded = power(lit(2.0), ceil(log2(value.clone())));
-            let histogram = if is_duration(field) {
-                when(value.clone().gt(lit(0.0)), rounded / lit(1e9)).end()?
-            } else {
-                when(
-                    value
-                        .clone()
-                        .gt_eq(lit(2.0))
-                        .and(value.clone().eq(ceil(value.clone()))),
-                    rounded,
-                )
-                .end()?
-            };
-            keys.push(histogram.clone().alias(HISTOGRAM));
-            values = Some(histogram);
+            (Some(power_of_two_bound(field, value)?), None)
         }
         MetricsFunction::MinOverTime(field)
         | MetricsFunction::MaxOverTime(field)
         | MetricsFunction::AvgOverTime(field)
         | MetricsFunction::SumOverTime(field) => {
             // `span:duration` is reported in seconds, as Tempo does.
-            values = Some(
-                if matches!(field.field, Field::Intrinsic(Intrinsic::Duration)) {
-                    value.clone() / lit(1e9)
-                } else {
-                    value.clone()
-                },
-            );
+            let seconds = matches!(field.field, Field::Intrinsic(Intrinsic::Duration));
+            (None, Some(if seconds { value / lit(1e9) } else { value }))
         }
         MetricsFunction::Rate
         | MetricsFunction::CountOverTime
-        | MetricsFunction::Compare { .. } => {}
+        | MetricsFunction::Compare { .. } => (None, None),
+    };
+    let mut projection = vec![bucket(buckets).alias(BUCKET)];
+    let mut group = vec![col(BUCKET)];
+    for label in &by {
+        projection.push(col(label.column.as_str()));
+        group.push(col(label.column.as_str()));
     }
-    let mut projection: Vec<Expr> = keys;
-    if let Some(v) = &values {
-        projection.push(v.clone().alias("__v"));
-    }
-    let grouped = LogicalPlanBuilder::from(search.plan)
-        .filter(in_range)?
-        .project(projection)?;
-    let group: Vec<Expr> = std::iter::once(col(BUCKET))
-        .chain(by.iter().map(|label| col(label.column.as_str())))
-        .chain(
-            matches!(
-                query.function,
-                MetricsFunction::HistogramOverTime(_) | MetricsFunction::QuantileOverTime { .. }
-            )
-            .then(|| col(HISTOGRAM)),
-        )
-        .collect();
     let mut aggregates = vec![count(lit(1)).alias(COUNT)];
-    if values.is_some() && value_field.is_some() {
+    if let Some(bound) = &histogram {
+        projection.push(bound.clone().alias(HISTOGRAM));
+        group.push(col(HISTOGRAM));
+    }
+    if let Some(v) = aggregated {
+        projection.push(v.alias("__v"));
         let v = || col("__v");
         aggregates.extend([
             count(v()).alias(VALUES),
@@ -344,11 +326,10 @@ pub fn plan_metrics(
             sum(v()).alias(SUM),
         ]);
     }
-    let mut builder = grouped;
-    if matches!(
-        query.function,
-        MetricsFunction::HistogramOverTime(_) | MetricsFunction::QuantileOverTime { .. }
-    ) {
+    let mut builder = LogicalPlanBuilder::from(search.plan)
+        .filter(in_range(buckets))?
+        .project(projection)?;
+    if histogram.is_some() {
         // Spans without a usable value are not counted.
         builder = builder.filter(col(HISTOGRAM).is_not_null())?;
     }

@@ -17,10 +17,11 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::error::{DataFusionError, Result};
 use serde_json::{Value as Json, json};
-use traceql_planner::eval::display::{kind_name, status_name};
+use traceql_planner::eval::display::any_value;
+use traceql_planner::eval::value::Val;
 use traceql_planner::metrics::{BUCKET, CARRIED, SELECTED};
 
-use super::series::{Label, Series};
+use super::series::{Label, Series, ints};
 use crate::block::TypedColumn;
 use crate::block::reader::decode_batch;
 use crate::model::{Span, Value};
@@ -29,21 +30,15 @@ const GROUPS: [&str; 2] = ["baseline", "selection"];
 
 /// The attributes of `span` compared: `(label key, AnyValue JSON)`.
 fn attributes(span: &Span) -> Vec<(String, Json)> {
-    let mut out = vec![
-        ("name".to_string(), json!({ "stringValue": span.name })),
-        (
-            "status".to_string(),
-            json!({ "stringValue": status_name(span.status_code) }),
-        ),
-        (
-            "kind".to_string(),
-            json!({ "stringValue": kind_name(span.kind) }),
-        ),
+    let mut values = vec![
+        ("name".to_string(), Val::Str(span.name.as_str().into())),
+        ("status".to_string(), Val::Status(span.status_code)),
+        ("kind".to_string(), Val::Kind(span.kind)),
     ];
     if !span.status_message.is_empty() {
-        out.push((
+        values.push((
             "statusMessage".to_string(),
-            json!({ "stringValue": span.status_message }),
+            Val::Str(span.status_message.as_str().into()),
         ));
     }
     let scoped = [
@@ -53,16 +48,19 @@ fn attributes(span: &Span) -> Vec<(String, Json)> {
     for (scope, list) in scoped {
         for kv in list.iter() {
             let value = match &kv.value {
-                Value::Str(s) => json!({ "stringValue": s }),
-                Value::Int(i) => json!({ "intValue": i.to_string() }),
-                Value::Float(f) => json!({ "doubleValue": f }),
-                Value::Bool(b) => json!({ "boolValue": b }),
+                Value::Str(s) => Val::Str(s.as_str().into()),
+                Value::Int(i) => Val::Int(*i),
+                Value::Float(f) => Val::Float(*f),
+                Value::Bool(b) => Val::Bool(*b),
                 _ => continue,
             };
-            out.push((format!("{scope}.{}", kv.key), value));
+            values.push((format!("{scope}.{}", kv.key), value));
         }
     }
-    out
+    values
+        .into_iter()
+        .map(|(key, value)| (key, any_value(&value)))
+        .collect()
 }
 
 /// The batch with the carried span-table columns under their own names.
@@ -99,11 +97,7 @@ pub fn from_batches(
     let mut totals: BTreeMap<(usize, String), Counts> = BTreeMap::new();
     for batch in batches {
         let batch = uncarried(batch)?;
-        let bucket = batch
-            .column_by_name(BUCKET)
-            .ok_or_else(|| DataFusionError::Internal("compare plan lacks buckets".into()))?
-            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-            .clone();
+        let bucket = ints(&batch, BUCKET)?;
         let selected = batch
             .column_by_name(SELECTED)
             .ok_or_else(|| DataFusionError::Internal("compare plan lacks groups".into()))?
@@ -112,7 +106,10 @@ pub fn from_batches(
         let mut spans = Vec::with_capacity(batch.num_rows());
         decode_batch(&batch, typed, &mut spans).map_err(DataFusionError::Execution)?;
         for (row, span) in spans.iter().enumerate() {
-            let Some(i) = usize::try_from(bucket.value(row)).ok().filter(|i| *i < n) else {
+            let Some(i) = bucket[row]
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|i| *i < n)
+            else {
                 continue;
             };
             let group = usize::from(selected.is_valid(row) && selected.value(row));

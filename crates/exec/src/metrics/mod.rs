@@ -114,12 +114,3 @@ impl Serialize for MetricsResponse {
         out.end()
     }
 }
-
-/// A label value as text: `checkout`, `200`, `0.99`, `true`, `nil`.
-pub fn label_text(value: &Value) -> String {
-    match value.as_object().and_then(|o| o.iter().next()) {
-        Some((_, Value::String(s))) => s.clone(),
-        Some((_, other)) => other.to_string(),
-        None => "nil".into(),
-    }
-}

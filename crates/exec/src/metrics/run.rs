@@ -2,12 +2,9 @@
 //! aggregate plan; constants, arithmetic and second stages combine the series.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
 use traceql_parser::ast::{
     Literal, MetricsExpr, MetricsExprKind, MetricsFunction, MetricsQuery, QueryBody, ScalarExpr,
     ScalarExprKind, SecondStage,
@@ -126,10 +123,7 @@ impl Engine {
         &self,
         query: &MetricsQuery,
         buckets: &Buckets,
-    ) -> (
-        Vec<&(crate::block::BlockMeta, traceql_planner::facts::Facts)>,
-        SearchOptions,
-    ) {
+    ) -> (Vec<&(BlockMeta, Facts)>, SearchOptions) {
         let pipeline = Query {
             body: QueryBody::Search(query.pipeline.clone()),
             hints: Vec::new(),
@@ -194,57 +188,31 @@ impl Engine {
         let (blocks, options) = self.metrics_blocks(query, buckets);
         stats.blocks += blocks.len() as u64;
         let (scan, facts) = self.scan_range(&options, &blocks).await?;
-        let plan = match &query.function {
-            MetricsFunction::Compare { top_n, .. } => {
-                let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
-                let typed = union_typed_columns(&metas)?;
-                let top_n = top_n.unwrap_or(10).max(1) as usize;
-                let plan = plan_compare(query, scan, &facts, buckets)?;
-                return self
-                    .run(&plan, &blocks, stats, round, |batches| {
-                        compare::from_batches(batches, &typed, top_n, buckets.count())
-                    })
-                    .await;
-            }
-            _ => plan_metrics(query, scan, &facts, buckets)?,
-        };
+        if let MetricsFunction::Compare { top_n, .. } = &query.function {
+            let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
+            let typed = union_typed_columns(&metas)?;
+            let plan = plan_compare(query, scan, &facts, buckets)?;
+            stats.planning += round.elapsed();
+            let batches = self.execute(&plan, &blocks, stats).await?;
+            let counting = Instant::now();
+            let top_n = top_n.unwrap_or(10).max(1) as usize;
+            let series = compare::from_batches(&batches, &typed, top_n, buckets.count())?;
+            stats.execution += counting.elapsed();
+            return Ok(series);
+        }
+        let plan = plan_metrics(query, scan, &facts, buckets)?;
+        stats.planning += round.elapsed();
+        let batches = self.execute(&plan.plan, &blocks, stats).await?;
+        let assembling = Instant::now();
         let step_seconds = buckets.step as f64 / 1e9;
-        self.run(&plan.plan, &blocks, stats, round, |batches| {
-            series::from_batches(
-                &plan,
-                &query.function,
-                batches,
-                buckets.count(),
-                step_seconds,
-            )
-        })
-        .await
-    }
-
-    /// Runs `plan` over `blocks` and turns its rows into series with `series`.
-    async fn run(
-        &self,
-        plan: &LogicalPlan,
-        blocks: &[&(BlockMeta, Facts)],
-        stats: &mut SearchStats,
-        round: Instant,
-        series: impl FnOnce(&[RecordBatch]) -> datafusion::error::Result<Vec<series::Series>>,
-    ) -> Result<Vec<series::Series>, EngineError> {
-        let physical = match self.ctx.state().create_physical_plan(plan).await {
-            Ok(physical) => physical,
-            Err(e) => return Err(self.diagnose(e, blocks).await),
-        };
-        let planned = Instant::now();
-        stats.planning += planned - round;
-        let batches: Vec<RecordBatch> =
-            match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
-                Ok(batches) => batches,
-                Err(e) => return Err(self.diagnose(e, blocks).await),
-            };
-        stats.collect(&physical);
-        stats.rounds += 1;
-        let series = series(&batches)?;
-        stats.execution += planned.elapsed();
+        let series = series::from_batches(
+            &plan,
+            &query.function,
+            &batches,
+            buckets.count(),
+            step_seconds,
+        )?;
+        stats.execution += assembling.elapsed();
         Ok(series)
     }
 }

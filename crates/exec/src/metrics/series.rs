@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::error::{DataFusionError, Result};
@@ -63,44 +63,37 @@ fn label_key(labels: &[Label]) -> String {
     serde_json::to_string(labels).unwrap_or_default()
 }
 
+/// Column `name` of `batch`, cast to `to`.
+fn column_as(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("metrics plan lacks column {name}")))?;
+    Ok(cast(column, to)?)
+}
+
 /// Reads a column as `Int64` values.
-fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
-    let column = cast(
-        batch.column_by_name(name).ok_or_else(|| missing(name))?,
-        &DataType::Int64,
-    )?;
-    let array = column.as_primitive::<Int64Type>();
-    Ok((0..array.len())
-        .map(|i| array.is_valid(i).then(|| array.value(i)))
+pub(super) fn ints(batch: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>> {
+    Ok(column_as(batch, name, &DataType::Int64)?
+        .as_primitive::<Int64Type>()
+        .iter()
         .collect())
 }
 
 /// Reads a column as `Float64` values.
 fn floats(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
-    let column = cast(
-        batch.column_by_name(name).ok_or_else(|| missing(name))?,
-        &DataType::Float64,
-    )?;
-    let array = column.as_primitive::<Float64Type>();
-    Ok((0..array.len())
-        .map(|i| array.is_valid(i).then(|| array.value(i)))
+    Ok(column_as(batch, name, &DataType::Float64)?
+        .as_primitive::<Float64Type>()
+        .iter()
         .collect())
 }
 
 /// Reads a column as strings.
 fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    let column = cast(
-        batch.column_by_name(name).ok_or_else(|| missing(name))?,
-        &DataType::Utf8,
-    )?;
-    let array = column.as_string::<i32>();
-    Ok((0..array.len())
-        .map(|i| array.is_valid(i).then(|| array.value(i).to_string()))
+    Ok(column_as(batch, name, &DataType::Utf8)?
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
         .collect())
-}
-
-fn missing(name: &str) -> DataFusionError {
-    DataFusionError::Internal(format!("metrics plan lacks column {name}"))
 }
 
 /// The `by` labels of a row: nil values are left out; if all are nil, the first key

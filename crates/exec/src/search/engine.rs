@@ -240,8 +240,6 @@ impl Engine {
             .collect()
     }
 
-    /// A scan of `blocks` limited to the time range of `options` and to traces that
-    /// start in `window`, with the facts of those blocks.
     /// A scan of `blocks` limited to the time range of `options`, with their facts.
     pub(crate) async fn scan_range(
         &self,
@@ -251,6 +249,8 @@ impl Engine {
         self.scan(options, blocks, Window::ALL).await
     }
 
+    /// A scan of `blocks` limited to the time range of `options` and to traces that
+    /// start in `window`, with the facts of those blocks.
     async fn scan(
         &self,
         options: &SearchOptions,
@@ -287,13 +287,35 @@ impl Engine {
         Ok((builder.build()?, facts))
     }
 
+    /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
+    /// to plan it physically and to run it, what its scan read, and one round. A failure
+    /// caused by a missing or corrupt block names the block.
+    pub(crate) async fn execute(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+        stats: &mut SearchStats,
+    ) -> Result<Vec<RecordBatch>, EngineError> {
+        let started = Instant::now();
+        let physical = match self.ctx.state().create_physical_plan(plan).await {
+            Ok(physical) => physical,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        let planned = Instant::now();
+        stats.planning += planned - started;
+        let batches = match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
+            Ok(batches) => batches,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        stats.collect(&physical);
+        stats.execution += planned.elapsed();
+        stats.rounds += 1;
+        Ok(batches)
+    }
+
     /// The error of a failed run, or, if a block's data file is missing or corrupt,
     /// an error naming that block (DataFusion's own message does not).
-    pub(crate) async fn diagnose(
-        &self,
-        e: DataFusionError,
-        blocks: &[&(BlockMeta, Facts)],
-    ) -> EngineError {
+    async fn diagnose(&self, e: DataFusionError, blocks: &[&(BlockMeta, Facts)]) -> EngineError {
         let error = EngineError::from(e);
         if matches!(error, EngineError::Execution(_)) {
             for (block, _) in blocks {
@@ -355,26 +377,16 @@ impl Engine {
             let round = Instant::now();
             let (scan, facts) = self.scan(options, &blocks, window).await?;
             let plan = plan_search(&parsed, scan, &facts)?;
-            let physical = match self.ctx.state().create_physical_plan(&plan.plan).await {
-                Ok(physical) => physical,
-                Err(e) => return Err(self.diagnose(e, &blocks).await),
-            };
+            stats.planning += round.elapsed();
+            let batches = self.execute(&plan.plan, &blocks, &mut stats).await?;
+            let assembling = Instant::now();
             let assembler = assembler.get_or_insert_with(|| {
                 Assembler::new(&plan, options.limit, options.spans_per_spanset)
             });
-            let planned = Instant::now();
-            stats.planning += planned - round;
-            let batches: Vec<RecordBatch> =
-                match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
-                    Ok(batches) => batches,
-                    Err(e) => return Err(self.diagnose(e, &blocks).await),
-                };
             for batch in &batches {
                 assembler.push(batch)?;
             }
-            stats.collect(&physical);
-            stats.execution += planned.elapsed();
-            stats.rounds += 1;
+            stats.execution += assembling.elapsed();
             if assembler.trace_count() >= options.limit {
                 break;
             }
@@ -394,7 +406,6 @@ impl Engine {
         Ok((SearchResponse { traces, metrics }, stats))
     }
 
-    /// The plans of `query`.
     /// The plans of `query`; for a metrics query, the plan of each metrics function
     /// over the store's whole time span, one after the other.
     pub async fn explain(&self, query: &str) -> Result<Explanation, EngineError> {
@@ -432,10 +443,9 @@ impl Engine {
         let plan = LogicalPlanBuilder::from(scan)
             .filter(col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec())))))?
             .build()?;
-        let batches = match DataFrame::new(self.ctx.state(), plan).collect().await {
-            Ok(batches) => batches,
-            Err(e) => return Err(self.diagnose(e, &selected).await),
-        };
+        let batches = self
+            .execute(&plan, &selected, &mut SearchStats::default())
+            .await?;
         let typed = union_typed_columns(&blocks)?;
         let mut spans = Vec::new();
         for batch in &batches {

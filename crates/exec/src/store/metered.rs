@@ -44,7 +44,7 @@ impl Io {
 
 /// The live counters behind [`Io`].
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+struct Counters {
     requests: AtomicU64,
     bytes_fetched: AtomicU64,
     bytes_sent: AtomicU64,
@@ -52,7 +52,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// The counters now.
-    pub(crate) fn snapshot(&self) -> Io {
+    fn snapshot(&self) -> Io {
         Io {
             requests: self.requests.load(Ordering::Relaxed),
             bytes_fetched: self.bytes_fetched.load(Ordering::Relaxed),
@@ -82,7 +82,7 @@ impl Counters {
 #[derive(Debug)]
 pub(crate) struct Metered {
     inner: Arc<dyn ObjectStore>,
-    counters: Arc<Counters>,
+    counters: Counters,
     remote: bool,
     /// Metadata of data files seen, answered without a request.
     data_files: Mutex<HashMap<Path, ObjectMeta>>,
@@ -94,11 +94,11 @@ fn is_data_file(path: &Path) -> bool {
 }
 
 impl Metered {
-    /// Wraps `inner`, counting into `counters`.
-    pub(crate) fn new(inner: Arc<dyn ObjectStore>, counters: Arc<Counters>, remote: bool) -> Self {
+    /// Wraps `inner`, whose requests go over a network if `remote`.
+    pub(crate) fn new(inner: Arc<dyn ObjectStore>, remote: bool) -> Self {
         Metered {
             inner,
-            counters,
+            counters: Counters::default(),
             remote,
             data_files: Mutex::default(),
         }
@@ -106,6 +106,11 @@ impl Metered {
 }
 
 impl Metered {
+    /// The requests and bytes served so far.
+    pub(crate) fn io(&self) -> Io {
+        self.counters.snapshot()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Path, ObjectMeta>> {
         self.data_files.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -28,7 +28,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
-use self::metered::{Counters, Metered};
+use self::metered::Metered;
 
 use crate::block::{BlockMeta, EncodedBlock};
 
@@ -60,8 +60,7 @@ fn error(message: impl Into<String>) -> StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     url: Url,
-    object_store: Arc<dyn ObjectStore>,
-    counters: Arc<Counters>,
+    object_store: Arc<Metered>,
     root: Path,
     tenant: String,
     display: String,
@@ -76,11 +75,9 @@ impl Store {
         root: Path,
         display: String,
     ) -> Store {
-        let counters = Arc::new(Counters::default());
         Store {
             url,
-            object_store: Arc::new(Metered::new(inner, Arc::clone(&counters), remote)),
-            counters,
+            object_store: Arc::new(Metered::new(inner, remote)),
             root,
             tenant: DEFAULT_TENANT.into(),
             display,
@@ -145,7 +142,7 @@ impl Store {
     /// The requests and bytes the store has served so far (take two snapshots and
     /// [`Io::since`] to measure one operation).
     pub fn io(&self) -> Io {
-        self.counters.snapshot()
+        self.object_store.io()
     }
 
     /// How the store is shown to users.
@@ -160,7 +157,7 @@ impl Store {
 
     /// The object store holding the blocks.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        Arc::clone(&self.object_store)
+        Arc::clone(&self.object_store) as Arc<dyn ObjectStore>
     }
 
     fn tenant_dir(&self) -> Path {

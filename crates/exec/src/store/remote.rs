@@ -96,28 +96,26 @@ pub(crate) fn open(
             Ok((Arc::new(LimitStore::new(store, limit)), endpoint))
         }
         "gs" => {
-            let mut builder = GoogleCloudStorageBuilder::from_env()
-                .with_url(url.as_str())
-                .with_retry(options.retry());
-            for (key, value) in options.client_settings() {
-                builder = builder.with_config(GoogleConfigKey::Client(key), value);
-            }
-            for (key, value) in &options.config {
-                builder = builder.with_config(parse_key(key)?, value);
-            }
+            let builder = configure(
+                GoogleCloudStorageBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(options.retry()),
+                options,
+                GoogleConfigKey::Client,
+                |b, k, v| b.with_config(k, v),
+            )?;
             let store = builder.build().map_err(invalid)?;
             Ok((Arc::new(LimitStore::new(store, limit)), None))
         }
         _ => {
-            let mut builder = MicrosoftAzureBuilder::from_env()
-                .with_url(url.as_str())
-                .with_retry(options.retry());
-            for (key, value) in options.client_settings() {
-                builder = builder.with_config(AzureConfigKey::Client(key), value);
-            }
-            for (key, value) in &options.config {
-                builder = builder.with_config(parse_key(key)?, value);
-            }
+            let builder = configure(
+                MicrosoftAzureBuilder::from_env()
+                    .with_url(url.as_str())
+                    .with_retry(options.retry()),
+                options,
+                AzureConfigKey::Client,
+                |b, k, v| b.with_config(k, v),
+            )?;
             let store = builder.build().map_err(invalid)?;
             Ok((Arc::new(LimitStore::new(store, limit)), None))
         }
@@ -139,9 +137,6 @@ fn s3_builder(
     let mut builder = AmazonS3Builder::from_env()
         .with_url(url.as_str())
         .with_retry(options.retry());
-    for (key, value) in options.client_settings() {
-        builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
-    }
     let profile = aws_profile::load(&env);
     if let Some(name) = env("AWS_PROFILE")
         && profile.is_none()
@@ -191,9 +186,9 @@ fn s3_builder(
             builder = builder.with_endpoint(endpoint);
         }
     }
-    for (key, value) in &options.config {
-        builder = builder.with_config(parse_key(key)?, value);
-    }
+    builder = configure(builder, options, AmazonS3ConfigKey::Client, |b, k, v| {
+        b.with_config(k, v)
+    })?;
     if let Some(endpoint) = &options.s3_endpoint {
         builder = builder.with_endpoint(endpoint);
     }
@@ -207,6 +202,23 @@ fn s3_builder(
         builder = builder.with_allow_http(true);
     }
     Ok((builder, endpoint))
+}
+
+/// `builder` with the timeouts of `options` (client keys wrapped by `client`) and then
+/// its extra settings, each applied with `with_config`, the provider's own setter.
+fn configure<B, K: std::str::FromStr>(
+    mut builder: B,
+    options: &StoreOptions,
+    client: fn(ClientConfigKey) -> K,
+    with_config: fn(B, K, String) -> B,
+) -> Result<B, String> {
+    for (key, value) in options.client_settings() {
+        builder = with_config(builder, client(key), value);
+    }
+    for (key, value) in &options.config {
+        builder = with_config(builder, parse_key(key)?, value.clone());
+    }
+    Ok(builder)
 }
 
 /// A provider's configuration key, from its name.

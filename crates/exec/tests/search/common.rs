@@ -38,13 +38,13 @@ pub fn traces(spans: Vec<Span>) -> Vec<Trace> {
     by_id.into_values().collect()
 }
 
-/// An in-memory store holding `spans`, in blocks of about `spans_per_block` spans.
-pub async fn store_with(spans: Vec<Span>, options: &BlockOptions) -> Store {
-    let store = Store::in_memory("test");
+/// Writes `traces` to `store` in blocks numbered 1, 2, …, so that the same traces
+/// make the same blocks in every store.
+pub async fn write_numbered(store: &Store, traces: Vec<Trace>, options: &BlockOptions) {
     let mut n = 0;
     write_traces(
-        &store,
-        traces(spans),
+        store,
+        traces,
         options,
         || {
             n += 1;
@@ -54,6 +54,12 @@ pub async fn store_with(spans: Vec<Span>, options: &BlockOptions) -> Store {
     )
     .await
     .expect("blocks are written");
+}
+
+/// An in-memory store holding `spans`, in blocks of about `spans_per_block` spans.
+pub async fn store_with(spans: Vec<Span>, options: &BlockOptions) -> Store {
+    let store = Store::in_memory("test");
+    write_numbered(&store, traces(spans), options).await;
     store
 }
 

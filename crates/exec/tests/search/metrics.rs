@@ -288,6 +288,19 @@ proptest! {
     }
 }
 
+/// `q` over the whole store, one value per series.
+async fn instant(engine: &Engine, q: &str) -> MetricsResponse {
+    let options = MetricsOptions {
+        instant: true,
+        ..MetricsOptions::default()
+    };
+    engine
+        .metrics(q, &options)
+        .await
+        .unwrap_or_else(|e| panic!("`{q}`: {e}"))
+        .0
+}
+
 /// Generated traces of the realistic shape, for the whole-data-set checks.
 fn shop(traces: usize) -> Vec<Span> {
     let mut generator = Generator::new(5, 1_700_000_000_000_000_000, 200_000_000);
@@ -328,16 +341,11 @@ async fn counts_per_service_add_up_to_the_true_span_counts() {
 async fn quantiles_fall_in_the_power_of_two_bucket_of_the_true_quantile() {
     let spans = shop(300);
     let engine = engine_with(spans.clone()).await;
-    let (response, _) = engine
-        .metrics(
-            "{ kind = server } | quantile_over_time(duration, .5, .9, .99) by (resource.service.name)",
-            &MetricsOptions {
-                instant: true,
-                ..MetricsOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let response = instant(
+        &engine,
+        "{ kind = server } | quantile_over_time(duration, .5, .9, .99) by (resource.service.name)",
+    )
+    .await;
     let mut durations: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for span in spans.iter().filter(|s| s.kind == 2) {
         durations
@@ -426,14 +434,9 @@ async fn by_with_missing_attributes_and_empty_ranges() {
 async fn second_stages_and_arithmetic() {
     let spans = shop(300);
     let engine = engine_with(spans).await;
-    let instant = MetricsOptions {
-        instant: true,
-        ..MetricsOptions::default()
-    };
     let run = |q: &'static str| {
         let engine = &engine;
-        let options = instant.clone();
-        async move { answer(&engine.metrics(q, &options).await.unwrap().0) }
+        async move { answer(&instant(engine, q).await) }
     };
     let all = run("{ } | count_over_time() by (resource.service.name)").await;
     let top = run("{ } | count_over_time() by (resource.service.name) | topk(3)").await;
@@ -475,16 +478,11 @@ async fn second_stages_and_arithmetic() {
 async fn compare_counts_values_in_the_selection_and_the_baseline() {
     let spans = shop(200);
     let engine = engine_with(spans.clone()).await;
-    let (response, _) = engine
-        .metrics(
-            "{ kind = server } | compare({ status = error }, 2)",
-            &MetricsOptions {
-                instant: true,
-                ..MetricsOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let response = instant(
+        &engine,
+        "{ kind = server } | compare({ status = error }, 2)",
+    )
+    .await;
     let got = answer(&response);
     // The reference: per group, per service, the server spans.
     let mut counts: BTreeMap<(&str, String), f64> = BTreeMap::new();

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::Generator;
-use traceql_exec::ingest::write_traces;
 use traceql_exec::s3_test_server::S3TestServer;
 use traceql_exec::store::{Store, StoreOptions};
 use traceql_exec::{Engine, EngineError, SearchOptions};
+
+use crate::common::write_numbered;
 
 const QUERIES: &[&str] = &[
     "{ }",
@@ -30,19 +31,7 @@ async fn fill(stores: [&Store; 2]) {
         ..BlockOptions::default()
     };
     for store in stores {
-        let mut n = 0;
-        write_traces(
-            store,
-            traces.clone(),
-            &options,
-            || {
-                n += 1;
-                format!("00000000-0000-0000-0000-{n:012}")
-            },
-            &|_| {},
-        )
-        .await
-        .expect("blocks are written");
+        write_numbered(store, traces.clone(), &options).await;
     }
 }
 

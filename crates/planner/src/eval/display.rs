@@ -5,6 +5,17 @@ use serde_json::{Value as Json, json};
 
 use super::value::{Arr, Val};
 
+/// An `AnyValue` JSON object as plain text: a string as itself, other values as JSON
+/// (`200`, `true`, `{"values":[…]}`), and `nil` for an empty object.
+pub fn any_value_text(value: &Json) -> String {
+    match value.as_object().map(|o| o.values().next()) {
+        Some(Some(Json::String(s))) => s.clone(),
+        Some(Some(other)) => other.to_string(),
+        Some(None) => "nil".into(),
+        None => value.to_string(),
+    }
+}
+
 /// The `AnyValue` JSON of a value.
 pub fn any_value(v: &Val) -> Json {
     match v {
