@@ -7,9 +7,10 @@ use proptest::prelude::*;
 use traceql_exec::Engine;
 use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::{Generator, Rng};
-use traceql_exec::metrics::{MetricsOptions, MetricsResponse, label_text};
+use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 use traceql_exec::model::{Span, Value};
 use traceql_parser::ast::{Query, QueryBody};
+use traceql_planner::eval::display::any_value_text;
 
 use crate::common::{engine_with, store_with};
 use crate::differential::traces;
@@ -28,7 +29,7 @@ fn answer(response: &MetricsResponse) -> Answer {
             let labels = s
                 .labels
                 .iter()
-                .map(|(k, v)| format!("{k}={}", label_text(v)))
+                .map(|(k, v)| format!("{k}={}", any_value_text(v)))
                 .collect();
             (labels, s.values.clone())
         })
@@ -331,7 +332,7 @@ async fn counts_per_service_add_up_to_the_true_span_counts() {
         let got: BTreeMap<String, f64> = response
             .series
             .iter()
-            .map(|s| (label_text(&s.labels[0].1), s.values.iter().sum()))
+            .map(|s| (any_value_text(&s.labels[0].1), s.values.iter().sum()))
             .collect();
         assert_eq!(got, truth, "instant: {instant}");
     }
@@ -355,8 +356,8 @@ async fn quantiles_fall_in_the_power_of_two_bucket_of_the_true_quantile() {
     }
     assert_eq!(response.series.len(), durations.len() * 3);
     for series in &response.series {
-        let service = label_text(&series.labels[0].1);
-        let q: f64 = label_text(&series.labels[1].1).parse().unwrap();
+        let service = any_value_text(&series.labels[0].1);
+        let q: f64 = any_value_text(&series.labels[1].1).parse().unwrap();
         let mut values = durations[&service].clone();
         values.retain(|v| *v > 0);
         values.sort_unstable();
@@ -417,7 +418,7 @@ async fn by_with_missing_attributes_and_empty_ranges() {
         .unwrap();
     assert_eq!(response.series.len(), 1);
     assert_eq!(response.series[0].labels[0].0, "span.no_such_key");
-    assert_eq!(label_text(&response.series[0].labels[0].1), "nil");
+    assert_eq!(any_value_text(&response.series[0].labels[0].1), "nil");
 
     let empty = MetricsOptions {
         start_unix_nano: Some(5 * SECOND),

@@ -745,16 +745,22 @@ fn constant(e: &ScalarExpr) -> Option<f64> {
     num(&go(e)?)
 }
 
-/// The reference's answer for every trace of `spans`: per trace id (hex without
-/// leading zeros) the spansets as sorted span id lists, sorted.
-pub fn search(spans: &[Span], query: &Query) -> Result<HashMap<String, Vec<Vec<String>>>, Skip> {
+/// `spans` as traces, with their ids.
+fn traces(spans: &[Span]) -> impl Iterator<Item = ([u8; 16], Trace<'_>)> {
     let mut by_trace: HashMap<[u8; 16], Vec<&Span>> = HashMap::new();
     for s in spans {
         by_trace.entry(s.trace_id).or_default().push(s);
     }
+    by_trace
+        .into_iter()
+        .map(|(id, spans)| (id, Trace::new(spans)))
+}
+
+/// The reference's answer for every trace of `spans`: per trace id (hex without
+/// leading zeros) the spansets as sorted span id lists, sorted.
+pub fn search(spans: &[Span], query: &Query) -> Result<HashMap<String, Vec<Vec<String>>>, Skip> {
     let mut out = HashMap::new();
-    for (id, spans) in by_trace {
-        let trace = Trace::new(spans);
+    for (id, trace) in traces(spans) {
         let sets = trace.search(query)?;
         let mut sets: Vec<Vec<String>> = sets
             .into_iter()
@@ -777,13 +783,8 @@ pub fn search(spans: &[Span], query: &Query) -> Result<HashMap<String, Vec<Vec<S
 /// The spans a search `query` selects (those in any of its spansets), all traces
 /// together: what a metrics function aggregates.
 pub fn selected<'a>(spans: &'a [Span], query: &Query) -> Result<Vec<&'a Span>, Skip> {
-    let mut by_trace: HashMap<[u8; 16], Vec<&Span>> = HashMap::new();
-    for s in spans {
-        by_trace.entry(s.trace_id).or_default().push(s);
-    }
     let mut out = Vec::new();
-    for (_, spans) in by_trace {
-        let trace = Trace::new(spans);
+    for (_, trace) in traces(spans) {
         let mut chosen: Vec<usize> = trace.search(query)?.into_iter().flatten().collect();
         chosen.sort_unstable();
         chosen.dedup();

@@ -22,8 +22,8 @@ const QUERIES: &[&str] = &[
     "{ name = \"no-such-operation\" }",
 ];
 
-/// Writes the same generated traces, in the same blocks, to both stores.
-async fn fill(stores: [&Store; 2]) {
+/// Writes the same generated traces, in the same blocks, to each store.
+async fn fill(stores: &[&Store]) {
     let mut generator = Generator::new(11, 1_700_000_000_000_000_000, 50_000_000);
     let traces: Vec<_> = (0..600).map(|_| generator.next_trace()).collect();
     let options = BlockOptions {
@@ -33,6 +33,14 @@ async fn fill(stores: [&Store; 2]) {
     for store in stores {
         write_numbered(store, traces.clone(), &options).await;
     }
+}
+
+/// A new bucket of `server` holding the generated blocks under `prefix`.
+async fn filled_bucket(server: &S3TestServer, bucket: &str, prefix: &str) -> Store {
+    server.create_bucket(bucket).unwrap();
+    let s3 = Store::remote(&format!("s3://{bucket}/{prefix}"), &server.options()).unwrap();
+    fill(&[&s3]).await;
+    s3
 }
 
 fn local_store(name: &str) -> Store {
@@ -47,7 +55,7 @@ async fn s3_and_local_disk_give_identical_results() {
     server.create_bucket("traces").unwrap();
     let s3 = Store::remote("s3://traces/prod/eu", &server.options()).unwrap();
     let local = local_store("parity");
-    fill([&local, &s3]).await;
+    fill(&[&local, &s3]).await;
 
     let local_blocks = local.list_blocks().await.unwrap();
     let s3_blocks = s3.list_blocks().await.unwrap();
@@ -87,9 +95,7 @@ async fn s3_and_local_disk_give_identical_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_reads_are_cached_pruned_and_counted() {
     let server = S3TestServer::start().expect("moto server");
-    server.create_bucket("cache").unwrap();
-    let s3 = Store::remote("s3://cache/t", &server.options()).unwrap();
-    fill([&local_store("cache"), &s3]).await;
+    let s3 = filled_bucket(&server, "cache", "t").await;
     let engine = Engine::with_store(s3.clone()).await.unwrap();
     let all = SearchOptions {
         limit: 100_000,
@@ -199,9 +205,7 @@ async fn missing_or_corrupt_objects_are_named() {
     use object_store::{ObjectStoreExt, PutPayload};
 
     let server = S3TestServer::start().expect("moto server");
-    server.create_bucket("broken").unwrap();
-    let s3 = Store::remote("s3://broken/p", &server.options()).unwrap();
-    fill([&local_store("broken"), &s3]).await;
+    let s3 = filled_bucket(&server, "broken", "p").await;
     let blocks = s3.list_blocks().await.unwrap();
     let objects = s3.object_store();
     let data = |id: &str| Path::from(format!("p/single-tenant/{id}/data.parquet"));
