@@ -12,10 +12,10 @@
 //! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
 use traceql_benches::{best_of, generated_store, runtime, traces_arg};
-use traceql_exec::block::EncodedBlock;
-use traceql_exec::s3_test_server::S3TestServer;
 use traceql_exec::search::{Engine, SearchOptions};
-use traceql_exec::store::Store;
+use traceql_exec::store::{Store, StoreOptions};
+use traceql_format::block::EncodedBlock;
+use traceql_testkit::S3TestServer;
 
 const SHAPES: &[(&str, &str)] = &[
     ("all spans", "{ }"),
@@ -55,7 +55,11 @@ const SHAPES: &[(&str, &str)] = &[
 /// The same blocks in a bucket of a local moto server.
 fn copy_to_s3(local: &Store, server: &S3TestServer, runtime: &tokio::runtime::Runtime) -> Store {
     server.create_bucket("bench").expect("bucket");
-    let s3 = Store::remote("s3://bench/search", &server.options()).expect("s3 store");
+    let s3 = Store::remote(
+        "s3://bench/search",
+        &StoreOptions::s3_compatible(server.endpoint(), server.credentials()),
+    )
+    .expect("s3 store");
     runtime.block_on(async {
         for meta in local.list_blocks().await.expect("blocks") {
             let data = local.read_data(&meta.id).await.expect("data").to_vec();

@@ -6,8 +6,8 @@ use std::time::Duration;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
-use traceql_exec::block::BlockOptions;
-use traceql_exec::store::{Store, StoreError, StoreOptions, open_store};
+use traceql_exec::store::{Store, StoreError, StoreErrorKind, StoreOptions, open_store};
+use traceql_format::block::BlockOptions;
 
 /// The environment variable naming the default store.
 pub const DATA_ENV: &str = "TRACEQL_DATA";
@@ -89,9 +89,10 @@ impl WriteArgs {
     pub fn store(&self) -> Result<Store, StoreError> {
         match named(self.data.as_deref()) {
             Some(location) => open_store(&location, true, &self.remote.options()),
-            None => Err(StoreError {
-                message: format!("no store given: pass --data STORE or set {DATA_ENV}"),
-            }),
+            None => Err(StoreError::new(
+                StoreErrorKind::InvalidLocation,
+                format!("no store given: pass --data STORE or set {DATA_ENV}"),
+            )),
         }
     }
 
@@ -112,8 +113,11 @@ pub async fn demo_store() -> Result<Store, StoreError> {
         objects
             .put(&Path::from(*path), PutPayload::from_static(bytes))
             .await
-            .map_err(|e| StoreError {
-                message: format!("cannot load the demo store: {e}"),
+            .map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Other,
+                    format!("cannot load the demo store: {e}"),
+                )
             })?;
     }
     Ok(store)

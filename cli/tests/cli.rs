@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde::Deserialize;
-use traceql_exec::s3_test_server::S3TestServer;
+use traceql_testkit::{S3TestServer, require_shared};
 
 fn traceql(args: &[&str]) -> Output {
     traceql_with(args, &[])
@@ -121,14 +121,9 @@ struct Examples {
 /// outcome, and formatting a formatted query changes nothing.
 #[test]
 fn fmt_agrees_with_every_conformance_query() {
-    let dir = std::env::var_os("TRACEQL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
-        });
-    let path = dir.join("tempo_test_examples.yaml");
+    let path = require_shared!(conformance("tempo_test_examples.yaml"));
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("conformance data {} is required: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let examples: Examples = serde_norway::from_str(&text).unwrap();
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -351,7 +346,7 @@ fn a_killed_gen_leaves_only_complete_blocks() {
             for meta in store.list_blocks().await.unwrap() {
                 let data = store.read_data(&meta.id).await.unwrap();
                 assert_eq!(data.len() as u64, meta.bytes);
-                let spans = traceql_exec::block::reader::decode_block(data, &meta).unwrap();
+                let spans = traceql_format::block::reader::decode_block(data, &meta).unwrap();
                 assert_eq!(spans.len() as u64, meta.spans);
             }
         });

@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde_json::json;
 use traceql_exec::metrics::{MetricsResponse, Series};
-use traceql_planner::eval::display::any_value_text;
+use traceql_format::display::any_value_text;
 
 use super::Look;
 use crate::time::format_time;

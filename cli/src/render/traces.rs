@@ -4,7 +4,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use traceql_exec::search::{Attribute, SearchResponse};
-use traceql_planner::eval::display::{any_value_text, go_duration};
+use traceql_format::display::{any_value_text, go_duration};
 
 use super::Look;
 use crate::time::format_time;

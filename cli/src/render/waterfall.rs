@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 
 use console::Style;
-use traceql_exec::model::{Span, hex};
-use traceql_planner::eval::display::{go_duration, kind_name};
+use traceql_format::codes::{kind, status};
+use traceql_format::display::go_duration;
+use traceql_format::ids::hex;
+use traceql_format::model::Span;
 
 use super::{Look, fit, pad};
 
@@ -163,7 +165,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
     for (i, depth) in rows {
         let s = &spans[i];
         let on_path = critical.contains(&i);
-        let error = s.status_code == 2;
+        let error = s.status_code == status::ERROR;
         let offset =
             ((s.start_unix_nano - start) as u128 * bar_width as u128 / total as u128) as usize;
         let length = ((tree.end(i) - s.start_unix_nano) as u128 * bar_width as u128)
@@ -201,8 +203,8 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
                 s.status_message.clone()
             };
             line.push_str(&look.paint(&fit(&format!(" ✗ {message}"), NOTE), &red));
-        } else if s.kind != 0 {
-            line.push_str(&look.paint(&format!(" {}", kind_name(s.kind)), &dim));
+        } else if s.kind != kind::UNSPECIFIED {
+            line.push_str(&look.paint(&format!(" {}", kind::name(s.kind)), &dim));
         }
         out.push(line);
     }

@@ -13,8 +13,11 @@
 
 use std::sync::Arc;
 
-use crate::block::Trace;
-use crate::model::{Event, KeyValue, Link, Resource, Scope, Span, SpanId, TraceId, Value};
+use traceql_format::codes::{kind, status};
+use traceql_format::ids::{SpanId, TraceId};
+use traceql_format::model::Trace;
+use traceql_format::model::{Event, Link, Resource, Scope, Span};
+use traceql_format::value::{KeyValue, Value};
 
 /// A small, fast, deterministic random number generator (SplitMix64).
 #[derive(Clone, Debug)]
@@ -608,7 +611,7 @@ impl Generator {
             trace_state: String::new(),
             flags: 1,
             name: op.name.to_string(),
-            kind: 1,
+            kind: kind::INTERNAL,
             start_unix_nano: start,
             end_unix_nano: end,
             attributes: Vec::new(),
@@ -617,7 +620,7 @@ impl Generator {
             dropped_events_count: 0,
             links,
             dropped_links_count: 0,
-            status_code: 0,
+            status_code: status::UNSET,
             status_message: String::new(),
             resource,
             scope,
@@ -697,7 +700,7 @@ impl Generator {
                     trace_state: String::new(),
                     flags: 1,
                     name: method.to_string(),
-                    kind: 3,
+                    kind: kind::CLIENT,
                     start_unix_nano: at,
                     end_unix_nano: end,
                     attributes,
@@ -706,7 +709,7 @@ impl Generator {
                     dropped_events_count: 0,
                     links: vec![],
                     dropped_links_count: 0,
-                    status_code: if failed { 2 } else { 0 },
+                    status_code: if failed { status::ERROR } else { status::UNSET },
                     status_message: if failed {
                         "UNAVAILABLE".into()
                     } else {
@@ -729,7 +732,7 @@ impl Generator {
         let a = &mut span.attributes;
         match op.op {
             Op::Http(method, route) => {
-                span.kind = 2;
+                span.kind = kind::SERVER;
                 let status = if failed {
                     *self.rng.pick(&[500, 502, 503, 504])
                 } else {
@@ -785,7 +788,7 @@ impl Generator {
                 }
             }
             Op::Rpc(method) => {
-                span.kind = 2;
+                span.kind = kind::SERVER;
                 a.push(kv("rpc.system", s("grpc")));
                 a.push(kv(
                     "rpc.service",
@@ -798,7 +801,7 @@ impl Generator {
                 ));
             }
             Op::Db(system, statement) => {
-                span.kind = 3;
+                span.kind = kind::CLIENT;
                 a.push(kv("db.system", s(system)));
                 a.push(kv("db.statement", s(statement)));
                 a.push(kv("db.query.text", s(statement)));
@@ -810,13 +813,13 @@ impl Generator {
                 a.push(kv("server.port", Value::Int(5432)));
             }
             Op::Cache => {
-                span.kind = 3;
+                span.kind = kind::CLIENT;
                 a.push(kv("db.system", s("redis")));
                 a.push(kv("cache.hit", Value::Bool(self.rng.chance(0.85))));
                 a.push(kv("server.address", s("redis.data.svc")));
             }
             Op::Publish(topic) => {
-                span.kind = 4;
+                span.kind = kind::PRODUCER;
                 a.push(kv("messaging.system", s("kafka")));
                 a.push(kv("messaging.destination.name", s(topic)));
                 a.push(kv("messaging.destination", s(topic)));
@@ -827,9 +830,9 @@ impl Generator {
             }
             Op::Internal => {
                 if span.links.is_empty() {
-                    span.kind = 1;
+                    span.kind = kind::INTERNAL;
                 } else {
-                    span.kind = 5;
+                    span.kind = kind::CONSUMER;
                     a.push(kv("messaging.system", s("kafka")));
                     a.push(kv("messaging.destination.name", s("orders")));
                     a.push(kv("messaging.operation", s("process")));
@@ -837,7 +840,7 @@ impl Generator {
             }
         }
         if failed {
-            span.status_code = 2;
+            span.status_code = status::ERROR;
             let (kind, message) = *self.rng.pick(&[
                 ("java.net.SocketTimeoutException", "Read timed out"),
                 (
@@ -871,7 +874,7 @@ impl Generator {
                 dropped_attributes_count: 0,
             });
         } else if self.rng.chance(0.05) {
-            span.status_code = 1;
+            span.status_code = status::OK;
         }
         if self.rng.chance(0.02) {
             span.events.push(Event {
@@ -921,7 +924,7 @@ mod tests {
         assert!(services.len() >= 10, "{services:?}");
         let errored = traces
             .iter()
-            .filter(|t| t.iter().any(|s| s.status_code == 2))
+            .filter(|t| t.iter().any(|s| s.status_code == status::ERROR))
             .count();
         let rate = errored as f64 / traces.len() as f64;
         assert!((0.02..=0.12).contains(&rate), "error rate {rate}");
@@ -930,7 +933,11 @@ mod tests {
                 .iter()
                 .any(|s| s.events.iter().any(|e| e.name == "exception"))
         );
-        assert!(spans.iter().any(|s| !s.links.is_empty() && s.kind == 5));
+        assert!(
+            spans
+                .iter()
+                .any(|s| !s.links.is_empty() && s.kind == kind::CONSUMER)
+        );
         assert!(
             spans
                 .iter()
@@ -967,10 +974,9 @@ mod tests {
                     .all(|s| s.trace_id == t[0].trace_id && s.end_unix_nano >= s.start_unix_nano)
             );
             // An RPC client span belongs to the service of the span making the call.
-            for s in t
-                .iter()
-                .filter(|s| s.kind == 3 && s.attributes.iter().any(|kv| kv.key == "rpc.system"))
-            {
+            for s in t.iter().filter(|s| {
+                s.kind == kind::CLIENT && s.attributes.iter().any(|kv| kv.key == "rpc.system")
+            }) {
                 let parent = t
                     .iter()
                     .find(|p| Some(p.span_id) == s.parent_span_id)

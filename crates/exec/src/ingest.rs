@@ -7,10 +7,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::block::{BlockOptions, Trace, encode_block};
-use crate::model::{Span, TraceId};
 use crate::otlp::{InputError, read_file};
 use crate::store::{Store, StoreError, new_block_id};
+use traceql_format::FormatError;
+use traceql_format::block::{BlockOptions, encode_block};
+use traceql_format::ids::TraceId;
+use traceql_format::model::Span;
+use traceql_format::model::Trace;
 
 /// What ingest did.
 #[derive(Debug, Default)]
@@ -58,7 +61,7 @@ pub enum IngestError {
     /// The store failed.
     Store(StoreError),
     /// Encoding a block failed.
-    Encode(String),
+    Encode(FormatError),
 }
 
 impl std::fmt::Display for IngestError {

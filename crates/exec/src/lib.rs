@@ -1,18 +1,15 @@
 //! Executes TraceQL over Parquet trace blocks on local disk or object storage.
 //!
-//! The block format ([`block`]), the span model ([`model`]), OTLP input ([`otlp`]),
-//! ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block stores on
-//! disk, in memory or in the cloud ([`store`]), a DataFusion table over a store
-//! ([`table`]), the search engine ([`search`]) and metrics queries on it ([`metrics`]).
+//! The block format and span model live in `traceql-format`. Here: OTLP input
+//! ([`otlp`]), ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block
+//! stores on disk, in memory or in the cloud ([`store`]), a DataFusion table over a
+//! store ([`table`]), the search engine ([`search`]) and metrics queries on it
+//! ([`metrics`]).
 
-pub mod block;
 pub mod generate;
 pub mod ingest;
 pub mod metrics;
-pub mod model;
 pub mod otlp;
-#[cfg(feature = "s3-test-server")]
-pub mod s3_test_server;
 pub mod search;
 pub mod store;
 pub mod table;

@@ -17,11 +17,11 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::{SessionConfig, SessionContext, col};
-use traceql_planner::schema::TRACE_ORDER;
+use traceql_format::schema::TRACE_ORDER;
 
-use crate::block::schema::block_schema;
-use crate::block::{BlockMeta, TypedColumn};
 use crate::store::Store;
+use traceql_format::block::schema::block_schema;
+use traceql_format::block::{BlockMeta, TypedColumn};
 
 /// The session configuration for span tables: Parquet filter pushdown, page index and
 /// bloom filters on. Adjust it (batch size, partitions, …) and pass it to

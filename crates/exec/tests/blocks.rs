@@ -9,30 +9,21 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::functions_aggregate::count::count;
 use datafusion::prelude::{col, lit};
-use traceql_exec::block::reader::decode_block;
-use traceql_exec::block::{BlockOptions, Trace, encode_block};
 use traceql_exec::generate::Generator;
 use traceql_exec::ingest::{IngestError, ingest_files, write_traces};
-use traceql_exec::model::{KeyValue, Span};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
 use traceql_exec::store::Store;
 use traceql_exec::table::{session_context, span_table};
+use traceql_format::block::reader::decode_block;
+use traceql_format::block::{BlockOptions, encode_block};
+use traceql_format::codes::status;
+use traceql_format::model::Span;
+use traceql_format::model::Trace;
+use traceql_format::value::KeyValue;
+use traceql_testkit::require_shared;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn conformance(file: &str) -> PathBuf {
-    let dir = std::env::var_os("TRACEQL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/conformance"));
-    let path = dir.join(file);
-    assert!(
-        path.exists(),
-        "conformance data {} is required",
-        path.display()
-    );
-    path
 }
 
 fn sdk(file: &str) -> PathBuf {
@@ -103,7 +94,7 @@ fn assert_lossless(spans: &[Span]) {
 
 #[test]
 fn the_tempo_fixture_trace_is_lossless() {
-    let spans = read(&[conformance("fixture_trace.otlp.json")]);
+    let spans = read(&[require_shared!(conformance("fixture_trace.otlp.json"))]);
     assert_eq!(spans.len(), 2);
     // Duplicate keys (a string and an int service.name) and opaque values survive.
     let dupes = spans[0]
@@ -118,7 +109,9 @@ fn the_tempo_fixture_trace_is_lossless() {
 
 #[test]
 fn the_engine_fixture_traces_are_lossless() {
-    assert_lossless(&read(&[conformance("engine_fixture_traces.otlp.json")]));
+    assert_lossless(&read(&[require_shared!(conformance(
+        "engine_fixture_traces.otlp.json"
+    ))]));
 }
 
 #[test]
@@ -131,7 +124,7 @@ fn generated_traces_are_lossless() {
 #[test]
 fn otlp_round_trips_through_the_model() {
     for file in ["fixture_trace.otlp.json", "engine_fixture_traces.otlp.json"] {
-        let spans = read(&[conformance(file)]);
+        let spans = read(&[require_shared!(conformance(file))]);
         let again: Vec<Span> = spans_from_request(request_from_spans(&spans))
             .into_iter()
             .map(Result::unwrap)
@@ -401,7 +394,7 @@ async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
         .iter()
         .chain(&sdk_traces)
         .flatten()
-        .filter(|s| s.status_code == 2)
+        .filter(|s| s.status_code == status::ERROR)
         .count();
     assert_eq!(rows, expected);
     assert!(batches.iter().all(|b| b.column(1).null_count() == 0));

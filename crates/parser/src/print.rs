@@ -237,24 +237,13 @@ fn write_string(f: &mut Formatter<'_>, s: &str) -> fmt::Result {
 
 impl Display for Status {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Status::Ok => "ok",
-            Status::Error => "error",
-            Status::Unset => "unset",
-        })
+        f.write_str(self.as_str())
     }
 }
 
 impl Display for SpanKind {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SpanKind::Unspecified => "unspecified",
-            SpanKind::Internal => "internal",
-            SpanKind::Server => "server",
-            SpanKind::Client => "client",
-            SpanKind::Producer => "producer",
-            SpanKind::Consumer => "consumer",
-        })
+        f.write_str(self.as_str())
     }
 }
 

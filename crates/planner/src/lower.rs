@@ -22,14 +22,14 @@ use traceql_parser::{Query, Span};
 
 use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
-use crate::facts::Facts;
 use crate::native::native_filter;
 use crate::ops::aggregate::{AggregateFilter, Function};
 use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
 use crate::ops::spanset_logic::{Logic, SpansetLogic};
 use crate::ops::structural::Structural;
-use crate::schema::columns as c;
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
 
 /// The column of the result plan holding each span's spanset index within its trace.
 pub const SPANSET: &str = "__spanset";

@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 
-use crate::eval::display::{kind_name, status_name};
 use crate::eval::udf::{Output, field_expr_call};
-use crate::facts::Facts;
 use crate::lower::{ExtraValue, plan_pipeline};
 use crate::native::{Holds, native_column};
-use crate::schema::columns as c;
+use traceql_format::codes::{kind, status};
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
 
 /// The bucket number column (`Int64`, 0-based).
 pub const BUCKET: &str = "__bucket";
@@ -235,8 +235,8 @@ fn label_value(field: &FieldRef, schema: &Schema, facts: &Facts) -> Result<(Expr
         Some((column, Holds::Int)) => (column, LabelKind::Int),
         Some((column, Holds::Float)) => (column, LabelKind::Float),
         Some((column, Holds::Bool)) => (column, LabelKind::Bool),
-        Some((column, Holds::Status)) => (words(column, status_name)?, LabelKind::Str),
-        Some((column, Holds::Kind)) => (words(column, kind_name)?, LabelKind::Str),
+        Some((column, Holds::Status)) => (words(column, status::name)?, LabelKind::Str),
+        Some((column, Holds::Kind)) => (words(column, kind::name)?, LabelKind::Str),
         _ => (
             field_expr_call(Some(&field_expr(field)), Output::Json, schema, facts)?,
             LabelKind::Json,

@@ -17,10 +17,10 @@ use traceql_parser::ast::{
     UnaryOp,
 };
 
-use crate::eval::program::{kind_code, status_code};
 use crate::eval::value::mirror;
-use crate::facts::Facts;
-use crate::schema::columns as c;
+use traceql_format::codes::{kind, status};
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
 
 /// `expr` as a native boolean expression over the span table, if it can be one.
 pub fn native_filter(expr: &FieldExpr, schema: &Schema, facts: &Facts) -> Option<Expr> {
@@ -223,10 +223,10 @@ fn comparison(column: Expr, holds: Holds, op: BinaryOp, literal: &Literal) -> Op
         (Holds::Str, Literal::String(s)) => binary_expr(column, operator, lit(s.clone())),
         (Holds::Bool, Literal::Bool(b)) if equality => binary_expr(column, operator, lit(*b)),
         (Holds::Status, Literal::Status(s)) if equality => {
-            binary_expr(column, operator, lit(status_code(*s)))
+            binary_expr(column, operator, lit(status::code(*s)))
         }
         (Holds::Kind, Literal::Kind(k)) if equality => {
-            binary_expr(column, operator, lit(kind_code(*k)))
+            binary_expr(column, operator, lit(kind::code(*k)))
         }
         (Holds::Int, Literal::Int(v) | Literal::Duration(v)) => {
             binary_expr(cast(column, DataType::Int64), operator, lit(*v))

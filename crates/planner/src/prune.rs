@@ -11,8 +11,9 @@ use traceql_parser::ast::{
     Pipeline, QueryBody, SpansetExpr, SpansetExprKind, Stage,
 };
 
-use crate::facts::Facts;
-use crate::schema::columns;
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns;
+use traceql_format::value::ValueType;
 
 /// Whether a search with `query` may return spans of a block with `facts`.
 pub fn may_match(query: &Query, facts: &Facts) -> bool {
@@ -132,7 +133,7 @@ fn attribute_never(a: &Attribute, op: BinaryOp, literal: &Literal, facts: &Facts
     scopes.iter().all(|&scope| {
         !facts.may_be_in_fallback(scope, &a.name)
             && facts.typed_columns(scope, &a.name).all(|t| {
-                let family = type_family(&t.column);
+                let family = type_family(t.value_type);
                 match (family, literal) {
                     (Family::Str, Literal::String(_)) => {
                         op == BinaryOp::Eq && string_not_in(&t.column, literal, facts)
@@ -157,14 +158,13 @@ enum Family {
     Array,
 }
 
-/// The type family of a typed column from its name (see
-/// [`crate::schema::typed_attribute_column`]).
-fn type_family(column: &str) -> Family {
-    match column.rsplit_once(':').map(|(_, t)| t) {
-        None => Family::Str,
-        Some("int" | "float") => Family::Number,
-        Some("bool") => Family::Bool,
-        Some(_) => Family::Array,
+/// The type family of a typed column's values.
+fn type_family(value_type: ValueType) -> Family {
+    match value_type {
+        ValueType::Str => Family::Str,
+        ValueType::Int | ValueType::Float => Family::Number,
+        ValueType::Bool => Family::Bool,
+        _ => Family::Array,
     }
 }
 
@@ -183,13 +183,14 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
-    use crate::schema::TypedAttribute;
+    use traceql_format::schema::TypedAttribute;
 
     fn facts() -> Facts {
         Facts {
             typed: vec![TypedAttribute {
                 scope: AttributeScope::Resource,
                 key: "service.name".into(),
+                value_type: ValueType::Str,
                 column: "resource.service.name".into(),
             }],
             fallback: Some(HashSet::from([(

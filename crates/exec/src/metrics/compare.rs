@@ -17,14 +17,15 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::error::{DataFusionError, Result};
 use serde_json::{Value as Json, json};
-use traceql_planner::eval::display::any_value;
 use traceql_planner::eval::value::Val;
+use traceql_planner::eval::value::any_value;
 use traceql_planner::metrics::{BUCKET, CARRIED, SELECTED};
 
 use super::series::{Label, Series, ints};
-use crate::block::TypedColumn;
-use crate::block::reader::decode_batch;
-use crate::model::{Span, Value};
+use traceql_format::block::TypedColumn;
+use traceql_format::block::reader::decode_batch;
+use traceql_format::model::Span;
+use traceql_format::value::Value;
 
 const GROUPS: [&str; 2] = ["baseline", "selection"];
 
@@ -104,7 +105,8 @@ pub fn from_batches(
             .as_boolean()
             .clone();
         let mut spans = Vec::with_capacity(batch.num_rows());
-        decode_batch(&batch, typed, &mut spans).map_err(DataFusionError::Execution)?;
+        decode_batch(&batch, typed, &mut spans)
+            .map_err(|e| DataFusionError::Execution(e.to_string()))?;
         for (row, span) in spans.iter().enumerate() {
             let Some(i) = bucket[row]
                 .and_then(|b| usize::try_from(b).ok())

@@ -5,12 +5,12 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use datafusion::logical_expr::LogicalPlan;
+use traceql_format::facts::Facts;
 use traceql_parser::ast::{
     Literal, MetricsExpr, MetricsExprKind, MetricsFunction, MetricsQuery, QueryBody, ScalarExpr,
     ScalarExprKind, SecondStage,
 };
 use traceql_parser::{Query, Span};
-use traceql_planner::facts::Facts;
 use traceql_planner::lower::constant;
 use traceql_planner::metrics::{Buckets, plan_compare, plan_metrics};
 use traceql_planner::prune::may_match;
@@ -19,11 +19,11 @@ use super::compare;
 use super::series::{self, Metrics};
 use super::time::{instant_buckets, range_buckets};
 use super::{MetricsOptions, MetricsResponse};
-use crate::block::BlockMeta;
 use crate::search::engine::parse;
 use crate::search::stats::SearchStats;
 use crate::search::{Engine, EngineError, SearchOptions};
 use crate::table::union_typed_columns;
+use traceql_format::block::BlockMeta;
 
 /// The most points a series may have.
 pub const MAX_POINTS: u64 = 100_000;

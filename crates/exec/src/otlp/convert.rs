@@ -12,7 +12,9 @@ use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span as OtlpSpan, Status, span,
 };
 
-use crate::model::{Event, KeyValue, Link, Resource, Scope, Span, SpanId, TraceId, Value};
+use traceql_format::ids::{SpanId, TraceId};
+use traceql_format::model::{Event, Link, Resource, Scope, Span};
+use traceql_format::value::{KeyValue, Value};
 
 /// The spans of a request, each valid one or why it is invalid (with its place).
 pub fn spans_from_request(request: ExportTraceServiceRequest) -> Vec<Result<Span, String>> {

@@ -13,7 +13,7 @@ use prost::Message;
 
 pub use convert::{request_from_spans, spans_from_request};
 
-use crate::model::Span;
+use traceql_format::model::Span;
 
 /// Bad input: which file, where in it, and what is wrong.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,20 +11,21 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col, lit};
+use traceql_format::facts::Facts;
+use traceql_format::ids::parse_trace_id;
+use traceql_format::schema::columns as c;
 use traceql_parser::Query;
-use traceql_planner::facts::Facts;
 use traceql_planner::lower::{SearchPlan, plan_search};
 use traceql_planner::ops::planner::install;
 use traceql_planner::prune::may_match;
-use traceql_planner::schema::columns as c;
 
 use super::response::{Assembler, SearchMetrics, SearchResponse};
 use super::stats::SearchStats;
-use crate::block::BlockMeta;
-use crate::block::reader::decode_batch;
-use crate::model::Span;
 use crate::store::{Store, StoreError, StoreOptions, open_store};
 use crate::table::{session_config, span_table, union_typed_columns};
+use traceql_format::block::BlockMeta;
+use traceql_format::block::reader::decode_batch;
+use traceql_format::model::Span;
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +145,7 @@ pub struct Engine {
 }
 
 fn scope_word(scope: traceql_parser::ast::AttributeScope) -> &'static str {
-    traceql_planner::schema::scope_prefix(scope).unwrap_or("")
+    traceql_format::schema::scope_prefix(scope).unwrap_or("")
 }
 
 pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
@@ -435,7 +436,7 @@ impl Engine {
     /// Every span of the trace with id `trace_id` (hex, leading zeros optional), in
     /// stored order; empty if no block holds it.
     pub async fn trace(&self, trace_id: &str) -> Result<Vec<Span>, EngineError> {
-        let id = parse_trace_id(trace_id)?;
+        let id = parse_trace_id(trace_id).map_err(EngineError::InvalidInput)?;
         let options = SearchOptions::default();
         let selected = self.select(&options, None);
         let blocks: Vec<BlockMeta> = selected.iter().map(|(b, _)| b.clone()).collect();
@@ -450,29 +451,10 @@ impl Engine {
         let mut spans = Vec::new();
         for batch in &batches {
             decode_batch(batch, &typed, &mut spans)
-                .map_err(|e| EngineError::Execution(DataFusionError::Execution(e)))?;
+                .map_err(|e| EngineError::Execution(DataFusionError::Execution(e.to_string())))?;
         }
         Ok(spans)
     }
-}
-
-/// A trace id from hex: up to 32 digits, left-padded with zeros.
-pub fn parse_trace_id(text: &str) -> Result<[u8; 16], EngineError> {
-    let text = text.trim();
-    let invalid = || {
-        EngineError::InvalidInput(format!(
-            "`{text}` is not a trace id: expected up to 32 hexadecimal digits"
-        ))
-    };
-    if text.is_empty() || text.len() > 32 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(invalid());
-    }
-    let padded = format!("{text:0>32}");
-    let mut id = [0u8; 16];
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
-    }
-    Ok(id)
 }
 
 /// A range of trace starts searched in one round: `[from, to)`, unbounded where `None`.

@@ -11,10 +11,10 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use serde::Serialize;
 use serde_json::{Value as Json, json};
-use traceql_planner::eval::display::go_duration;
-use traceql_planner::eval::program::{hex, trace_id_hex};
+use traceql_format::display::go_duration;
+use traceql_format::ids::{hex, trace_id_hex};
+use traceql_format::schema::columns as c;
 use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
-use traceql_planner::schema::columns as c;
 
 /// The answer to a search: matching traces, newest first, and what the search read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -5,9 +5,43 @@
 //! "the credentials were refused", "the endpoint cannot be reached".
 
 use std::error::Error as _;
+use std::fmt;
+
+use super::StoreErrorKind;
+
+/// Why an object store request failed: its kind, and what to tell the user.
+pub(crate) struct Cause {
+    /// What kind of failure it is.
+    pub kind: StoreErrorKind,
+    /// One line.
+    pub text: String,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The cause of `e`, in one line.
+pub(crate) fn cause(e: &object_store::Error) -> Cause {
+    let text = describe(e);
+    let kind = match e {
+        object_store::Error::NotFound { .. } => StoreErrorKind::NotFound,
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => StoreErrorKind::AccessDenied,
+        _ if text.starts_with("the bucket does not exist") => StoreErrorKind::NotFound,
+        _ if text.starts_with("access denied") || text.starts_with("no credentials") => {
+            StoreErrorKind::AccessDenied
+        }
+        _ if text.starts_with("cannot reach the endpoint") => StoreErrorKind::Unreachable,
+        _ => StoreErrorKind::Other,
+    };
+    Cause { kind, text }
+}
 
 /// The cause of `e` in one line.
-pub(crate) fn cause(e: &object_store::Error) -> String {
+fn describe(e: &object_store::Error) -> String {
     use object_store::Error as E;
     let chain = chain(e);
     let code = xml_tag(&chain, "Code");

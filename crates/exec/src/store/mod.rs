@@ -30,16 +30,46 @@ use url::Url;
 
 use self::metered::Metered;
 
-use crate::block::{BlockMeta, EncodedBlock};
+use traceql_format::BlockKind;
+use traceql_format::block::{BlockMeta, EncodedBlock};
 
 /// The tenant used when none is given.
 pub const DEFAULT_TENANT: &str = "single-tenant";
 
+/// What kind of store failure happened: what a caller can match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The store, bucket, block or file does not exist.
+    NotFound,
+    /// Credentials are missing or were refused.
+    AccessDenied,
+    /// The store cannot be reached: connection refused, unknown host, time-out, TLS.
+    Unreachable,
+    /// A block is there but is not valid: its `meta.json` or data file is corrupt.
+    Corrupt,
+    /// The location or the settings are not usable (unknown scheme, bad URL, profile).
+    InvalidLocation,
+    /// Anything else (local I/O, an unexpected server answer).
+    Other,
+}
+
 /// A store failure, with the location it concerns.
 #[derive(Debug)]
 pub struct StoreError {
+    /// What kind of failure.
+    pub kind: StoreErrorKind,
     /// What failed, in a sentence.
     pub message: String,
+}
+
+impl StoreError {
+    /// A failure of `kind`, described by `message`.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -50,10 +80,8 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-fn error(message: impl Into<String>) -> StoreError {
-    StoreError {
-        message: message.into(),
-    }
+fn error(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+    StoreError::new(kind, message)
 }
 
 /// A block store.
@@ -88,21 +116,32 @@ impl Store {
     pub fn local(dir: &FsPath, create: bool) -> Result<Store, StoreError> {
         if create {
             std::fs::create_dir_all(dir).map_err(|e| {
-                error(format!(
-                    "cannot create store directory {}: {e}",
-                    dir.display()
-                ))
+                error(
+                    StoreErrorKind::Other,
+                    format!("cannot create store directory {}: {e}", dir.display()),
+                )
             })?;
         } else if !dir.is_dir() {
-            return Err(error(format!(
-                "store {} does not exist (create it with `traceql ingest` or `traceql gen`)",
-                dir.display()
-            )));
+            return Err(error(
+                StoreErrorKind::NotFound,
+                format!(
+                    "store {} does not exist (create it with `traceql ingest` or `traceql gen`)",
+                    dir.display()
+                ),
+            ));
         }
-        let abs: PathBuf = std::fs::canonicalize(dir)
-            .map_err(|e| error(format!("cannot open store {}: {e}", dir.display())))?;
-        let root = Path::from_absolute_path(&abs)
-            .map_err(|e| error(format!("invalid store path {}: {e}", abs.display())))?;
+        let abs: PathBuf = std::fs::canonicalize(dir).map_err(|e| {
+            error(
+                StoreErrorKind::Other,
+                format!("cannot open store {}: {e}", dir.display()),
+            )
+        })?;
+        let root = Path::from_absolute_path(&abs).map_err(|e| {
+            error(
+                StoreErrorKind::InvalidLocation,
+                format!("invalid store path {}: {e}", abs.display()),
+            )
+        })?;
         Ok(Store::new(
             Url::parse("file:///").expect("valid URL"),
             Arc::new(LocalFileSystem::new()),
@@ -115,11 +154,21 @@ impl Store {
     /// A store in the cloud: `s3://bucket/prefix` (or an S3-compatible server), or
     /// `gs://bucket/prefix`, or `az://container/prefix`. Nothing is requested yet.
     pub fn remote(location: &str, options: &StoreOptions) -> Result<Store, StoreError> {
-        let url = Url::parse(location)
-            .map_err(|e| error(format!("invalid store URL `{location}`: {e}")))?;
-        let (inner, endpoint) = remote::open(&url, options).map_err(error)?;
-        let base = Url::parse(&format!("{}://{}/", url.scheme(), url.authority()))
-            .map_err(|e| error(format!("invalid store URL `{location}`: {e}")))?;
+        let url = Url::parse(location).map_err(|e| {
+            error(
+                StoreErrorKind::InvalidLocation,
+                format!("invalid store URL `{location}`: {e}"),
+            )
+        })?;
+        let (inner, endpoint) =
+            remote::open(&url, options).map_err(|e| error(StoreErrorKind::InvalidLocation, e))?;
+        let base =
+            Url::parse(&format!("{}://{}/", url.scheme(), url.authority())).map_err(|e| {
+                error(
+                    StoreErrorKind::InvalidLocation,
+                    format!("invalid store URL `{location}`: {e}"),
+                )
+            })?;
         let root = Path::from(url.path().trim_matches('/'));
         let display = match endpoint {
             Some(endpoint) => format!("{} (at {endpoint})", location.trim_end_matches('/')),
@@ -170,7 +219,11 @@ impl Store {
 
     /// The URL of a block's data file, as DataFusion reads it.
     pub fn data_url(&self, id: &str) -> String {
-        format!("{}{}", self.url, self.block_path(id, "data.parquet"))
+        format!(
+            "{}{}",
+            self.url,
+            self.block_path(id, BlockKind::Traceql.data_file())
+        )
     }
 
     /// All complete blocks, ordered by start time then id.
@@ -181,14 +234,17 @@ impl Store {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| error(format!("cannot list {}: {}", self.display, cause(&e))))?;
+            .map_err(|e| {
+                let c = cause(&e);
+                error(c.kind, format!("cannot list {}: {c}", self.display))
+            })?;
         let metas = objects.into_iter().filter(|object| {
             let parts: Vec<_> = object
                 .location
                 .prefix_match(&prefix)
                 .map(|p| p.collect())
                 .unwrap_or_default();
-            parts.len() == 2 && parts[1].as_ref() == "meta.json"
+            parts.len() == 2 && parts[1].as_ref() == BlockKind::Traceql.meta_file()
         });
         // Block descriptions are small: fetch several at once, which matters on a
         // remote store with many blocks.
@@ -196,10 +252,13 @@ impl Store {
             .map(|object| async move {
                 let bytes = self.get(&object.location).await?;
                 serde_json::from_slice(&bytes).map_err(|e| {
-                    error(format!(
-                        "{}: {}: invalid meta.json: {e}",
-                        self.display, object.location
-                    ))
+                    error(
+                        StoreErrorKind::Corrupt,
+                        format!(
+                            "{}: {}: invalid meta.json: {e}",
+                            self.display, object.location
+                        ),
+                    )
                 })
             })
             .buffer_unordered(16)
@@ -212,11 +271,11 @@ impl Store {
     async fn get(&self, path: &Path) -> Result<Bytes, StoreError> {
         let read = async { self.object_store.get(path).await?.bytes().await };
         read.await.map_err(|e| {
-            error(format!(
-                "cannot read {path} from {}: {}",
-                self.display,
-                cause(&e)
-            ))
+            let c = cause(&e);
+            error(
+                c.kind,
+                format!("cannot read {path} from {}: {c}", self.display),
+            )
         })
     }
 
@@ -224,41 +283,46 @@ impl Store {
     /// the error names the block. Used to say which block broke a failed scan.
     pub async fn check_data(&self, id: &str) -> Result<(), StoreError> {
         use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-        let path = self.block_path(id, "data.parquet");
+        let path = self.block_path(id, BlockKind::Traceql.data_file());
         let meta = self.object_store.head(&path).await.map_err(|e| {
-            error(format!(
-                "block {id} of {}: {path} cannot be read: {}",
-                self.display,
-                cause(&e)
-            ))
+            let c = cause(&e);
+            error(
+                c.kind,
+                format!("block {id} of {}: {path} cannot be read: {c}", self.display),
+            )
         })?;
         DFParquetMetadata::new(self.object_store.as_ref(), &meta)
             .fetch_metadata()
             .await
             .map(|_| ())
             .map_err(|e| {
-                error(format!(
-                    "block {id} of {}: {path} is not a valid Parquet file: {e}",
-                    self.display
-                ))
+                error(
+                    StoreErrorKind::Corrupt,
+                    format!(
+                        "block {id} of {}: {path} is not a valid Parquet file: {e}",
+                        self.display
+                    ),
+                )
             })
     }
 
     /// The data file of block `id`.
     pub async fn read_data(&self, id: &str) -> Result<Bytes, StoreError> {
-        self.get(&self.block_path(id, "data.parquet")).await
+        self.get(&self.block_path(id, BlockKind::Traceql.data_file()))
+            .await
     }
 
     /// Writes a block: data first, then `meta.json`, which makes it visible.
     pub async fn write_block(&self, block: &EncodedBlock) -> Result<(), StoreError> {
         let id = &block.meta.id;
-        let meta = serde_json::to_vec_pretty(&block.meta).map_err(|e| error(e.to_string()))?;
-        let data_path = self.block_path(id, "data.parquet");
+        let meta = serde_json::to_vec_pretty(&block.meta)
+            .map_err(|e| error(StoreErrorKind::Other, e.to_string()))?;
+        let data_path = self.block_path(id, BlockKind::Traceql.data_file());
         self.object_store
             .put(&data_path, PutPayload::from(block.data.clone()))
             .await
             .map_err(|e| self.write_error(&data_path, &e))?;
-        let meta_path = self.block_path(id, "meta.json");
+        let meta_path = self.block_path(id, BlockKind::Traceql.meta_file());
         self.object_store
             .put(&meta_path, PutPayload::from(meta))
             .await
@@ -267,11 +331,11 @@ impl Store {
     }
 
     fn write_error(&self, path: &Path, e: &object_store::Error) -> StoreError {
-        error(format!(
-            "cannot write {path} to {}: {}",
-            self.display,
-            cause(e)
-        ))
+        let c = cause(e);
+        error(
+            c.kind,
+            format!("cannot write {path} to {}: {c}", self.display),
+        )
     }
 }
 
@@ -292,14 +356,22 @@ pub fn open_store(
             return Store::remote(location, options);
         }
         if scheme != "file" {
-            return Err(error(format!(
-                "`{scheme}://` stores are not supported; use a directory, s3://, gs:// or az://"
-            )));
+            return Err(error(
+                StoreErrorKind::InvalidLocation,
+                format!(
+                    "`{scheme}://` stores are not supported; use a directory, s3://, gs:// or az://"
+                ),
+            ));
         }
         let path = Url::parse(location)
             .ok()
             .and_then(|u| u.to_file_path().ok())
-            .ok_or_else(|| error(format!("invalid file URL {location}")))?;
+            .ok_or_else(|| {
+                error(
+                    StoreErrorKind::InvalidLocation,
+                    format!("invalid file URL {location}"),
+                )
+            })?;
         return Store::local(&path, create);
     }
     Store::local(FsPath::new(location), create)

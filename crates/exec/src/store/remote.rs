@@ -37,6 +37,18 @@ pub struct StoreOptions {
     pub config: Vec<(String, String)>,
 }
 
+impl StoreOptions {
+    /// Options for the S3-compatible server at `endpoint` (`http://127.0.0.1:9000`), with
+    /// further object_store settings such as credentials and region.
+    pub fn s3_compatible(endpoint: impl Into<String>, config: Vec<(String, String)>) -> Self {
+        StoreOptions {
+            s3_endpoint: Some(endpoint.into()),
+            config,
+            ..StoreOptions::default()
+        }
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {

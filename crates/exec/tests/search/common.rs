@@ -4,29 +4,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use traceql_exec::Engine;
-use traceql_exec::block::{BlockOptions, Trace};
 use traceql_exec::ingest::write_traces;
-use traceql_exec::model::Span;
 use traceql_exec::store::Store;
+use traceql_format::block::BlockOptions;
+use traceql_format::model::Span;
+use traceql_format::model::Trace;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A file of Tempo's conformance data (`../shared/conformance`, or
-/// `$TRACEQL_CONFORMANCE_DIR`).
-pub fn conformance(file: &str) -> PathBuf {
-    let dir = std::env::var_os("TRACEQL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared/conformance"));
-    let path = dir.join(file);
-    assert!(
-        path.exists(),
-        "conformance data {} is required",
-        path.display()
-    );
-    path
 }
 
 /// Spans grouped into traces, in trace id order.

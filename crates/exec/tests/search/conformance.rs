@@ -7,7 +7,9 @@ use serde::Deserialize;
 use traceql_exec::SearchOptions;
 use traceql_exec::otlp::read_file;
 
-use crate::common::{conformance, engine_with};
+use traceql_testkit::require_shared;
+
+use crate::common::engine_with;
 
 #[derive(Deserialize)]
 struct FixtureCases {
@@ -38,13 +40,11 @@ fn options(case: &Case) -> SearchOptions {
 
 #[tokio::test]
 async fn fixture_cases_match_tempo() {
-    let cases: FixtureCases = serde_norway::from_str(
-        &std::fs::read_to_string(conformance("fixture_cases.yaml")).unwrap(),
-    )
-    .unwrap();
-    let spans = read_file(&conformance("fixture_trace.otlp.json"), false)
-        .unwrap()
-        .spans;
+    let cases_file = require_shared!(conformance("fixture_cases.yaml"));
+    let trace_file = require_shared!(conformance("fixture_trace.otlp.json"));
+    let cases: FixtureCases =
+        serde_norway::from_str(&std::fs::read_to_string(cases_file).unwrap()).unwrap();
+    let spans = read_file(&trace_file, false).unwrap().spans;
     let engine = engine_with(spans).await;
     let mut failures = Vec::new();
     for case in &cases.matches {
@@ -131,12 +131,11 @@ struct ReturnedSpan {
 
 #[tokio::test]
 async fn engine_cases_match_tempo() {
+    let cases_file = require_shared!(conformance("engine_cases.yaml"));
     let cases: EngineCases =
-        serde_norway::from_str(&std::fs::read_to_string(conformance("engine_cases.yaml")).unwrap())
-            .unwrap();
-    let spans = read_file(&conformance(&cases.fixture), false)
-        .unwrap()
-        .spans;
+        serde_norway::from_str(&std::fs::read_to_string(cases_file).unwrap()).unwrap();
+    let fixture = require_shared!(conformance(&cases.fixture));
+    let spans = read_file(&fixture, false).unwrap().spans;
     let engine = engine_with(spans).await;
     for case in &cases.cases {
         let options = SearchOptions {

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use traceql_exec::Engine;
-use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::{Generator, Rng};
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
-use traceql_exec::model::{Span, Value};
+use traceql_format::block::BlockOptions;
+use traceql_format::codes::{kind, status};
+use traceql_format::display::any_value_text;
+use traceql_format::model::Span;
+use traceql_format::value::Value;
 use traceql_parser::ast::{Query, QueryBody};
-use traceql_planner::eval::display::any_value_text;
 
 use crate::common::{engine_with, store_with};
 use crate::differential::traces;
@@ -38,7 +40,7 @@ fn answer(response: &MetricsResponse) -> Answer {
 
 /// A `by` field's value for a span, as text; `None` for nil.
 fn by_value(span: &Span, field: &str) -> Option<String> {
-    let attr = |list: &[traceql_exec::model::KeyValue], key: &str| {
+    let attr = |list: &[traceql_format::value::KeyValue], key: &str| {
         list.iter()
             .find(|kv| kv.key == key)
             .map(|kv| match &kv.value {
@@ -51,7 +53,7 @@ fn by_value(span: &Span, field: &str) -> Option<String> {
     };
     match field {
         "name" => Some(span.name.clone()),
-        "status" => Some(["unset", "ok", "error"][span.status_code as usize].to_string()),
+        "status" => Some(status::name(span.status_code).to_string()),
         "resource.service.name" => attr(&span.resource.attributes, "service.name"),
         "resource.a" => attr(&span.resource.attributes, "a"),
         "span.b" => attr(&span.attributes, "b"),
@@ -348,7 +350,7 @@ async fn quantiles_fall_in_the_power_of_two_bucket_of_the_true_quantile() {
     )
     .await;
     let mut durations: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for span in spans.iter().filter(|s| s.kind == 2) {
+    for span in spans.iter().filter(|s| s.kind == kind::SERVER) {
         durations
             .entry(by_value(span, "resource.service.name").unwrap())
             .or_default()
@@ -487,8 +489,8 @@ async fn compare_counts_values_in_the_selection_and_the_baseline() {
     let got = answer(&response);
     // The reference: per group, per service, the server spans.
     let mut counts: BTreeMap<(&str, String), f64> = BTreeMap::new();
-    for span in spans.iter().filter(|s| s.kind == 2) {
-        let group = if span.status_code == 2 {
+    for span in spans.iter().filter(|s| s.kind == kind::SERVER) {
+        let group = if span.status_code == status::ERROR {
             "selection"
         } else {
             "baseline"

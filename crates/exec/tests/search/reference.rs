@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 
-use traceql_exec::model::{Span, Value};
+use traceql_format::ids::hex;
+use traceql_format::model::Span;
+use traceql_format::value::Value;
 use traceql_parser::ast::*;
 
 /// A value of a field expression for one span.
@@ -155,10 +157,6 @@ fn rank(v: &V) -> u8 {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// One trace, with the relations between its spans.
 pub struct Trace<'a> {
     spans: Vec<&'a Span>,
@@ -218,7 +216,7 @@ impl<'a> Trace<'a> {
 
     fn attribute(&self, attr: &Attribute, at: At) -> Vec<V> {
         let span = self.spans[at.span];
-        let pick = |list: &[traceql_exec::model::KeyValue]| -> Vec<V> {
+        let pick = |list: &[traceql_format::value::KeyValue]| -> Vec<V> {
             list.iter()
                 .filter(|kv| kv.key == attr.name)
                 .filter_map(|kv| from_value(&kv.value))

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use traceql_exec::block::BlockOptions;
 use traceql_exec::generate::Generator;
-use traceql_exec::s3_test_server::S3TestServer;
-use traceql_exec::store::{Store, StoreOptions};
+use traceql_exec::store::{Store, StoreErrorKind, StoreOptions};
 use traceql_exec::{Engine, EngineError, SearchOptions};
+use traceql_format::block::BlockOptions;
+use traceql_testkit::S3TestServer;
 
 use crate::common::write_numbered;
 
@@ -21,6 +21,14 @@ const QUERIES: &[&str] = &[
     "{ } | by(resource.service.name) | count() > 3",
     "{ name = \"no-such-operation\" }",
 ];
+
+/// Store options that reach `server` with its test credentials.
+fn options(server: &S3TestServer) -> StoreOptions {
+    StoreOptions {
+        timeout: Duration::from_secs(10),
+        ..StoreOptions::s3_compatible(server.endpoint(), server.credentials())
+    }
+}
 
 /// Writes the same generated traces, in the same blocks, to each store.
 async fn fill(stores: &[&Store]) {
@@ -38,7 +46,7 @@ async fn fill(stores: &[&Store]) {
 /// A new bucket of `server` holding the generated blocks under `prefix`.
 async fn filled_bucket(server: &S3TestServer, bucket: &str, prefix: &str) -> Store {
     server.create_bucket(bucket).unwrap();
-    let s3 = Store::remote(&format!("s3://{bucket}/{prefix}"), &server.options()).unwrap();
+    let s3 = Store::remote(&format!("s3://{bucket}/{prefix}"), &options(server)).unwrap();
     fill(&[&s3]).await;
     s3
 }
@@ -53,7 +61,7 @@ fn local_store(name: &str) -> Store {
 async fn s3_and_local_disk_give_identical_results() {
     let server = S3TestServer::start().expect("moto server");
     server.create_bucket("traces").unwrap();
-    let s3 = Store::remote("s3://traces/prod/eu", &server.options()).unwrap();
+    let s3 = Store::remote("s3://traces/prod/eu", &options(&server)).unwrap();
     let local = local_store("parity");
     fill(&[&local, &s3]).await;
 
@@ -135,9 +143,13 @@ async fn remote_reads_are_cached_pruned_and_counted() {
     );
 }
 
-/// Runs `f`, which must fail with a store error, and returns its message. Retries are
-/// bounded, so it ends; the timeout only keeps a regression from hanging the suite.
-async fn fails<F: Future<Output = Result<Engine, EngineError>>>(f: F) -> String {
+/// Runs `f`, which must fail with a store error of `kind`, and returns its message.
+/// Retries are bounded, so it ends; the timeout only keeps a regression from hanging
+/// the suite.
+async fn fails<F: Future<Output = Result<Engine, EngineError>>>(
+    kind: StoreErrorKind,
+    f: F,
+) -> String {
     let result = tokio::time::timeout(Duration::from_secs(120), f)
         .await
         .expect("no hang");
@@ -146,6 +158,10 @@ async fn fails<F: Future<Output = Result<Engine, EngineError>>>(f: F) -> String 
         Err(e) => e,
     };
     assert_eq!(error.exit_code(), 1, "{error}");
+    match &error {
+        EngineError::Store(e) => assert_eq!(e.kind, kind, "{e}"),
+        other => panic!("expected a store error, got {other}"),
+    }
     let message = error.to_string();
     assert!(!message.contains('\n'), "one line: {message}");
     assert!(message.len() < 300, "short: {message}");
@@ -163,7 +179,11 @@ async fn remote_failures_are_one_line() {
         }
     };
 
-    let missing = fails(open("s3://no-such-bucket/x", server.options())).await;
+    let missing = fails(
+        StoreErrorKind::NotFound,
+        open("s3://no-such-bucket/x", options(&server)),
+    )
+    .await;
     assert!(missing.contains("bucket does not exist"), "{missing}");
 
     let closed = {
@@ -172,10 +192,10 @@ async fn remote_failures_are_one_line() {
         drop(listener);
         StoreOptions {
             s3_endpoint: Some(format!("http://127.0.0.1:{port}")),
-            ..server.options()
+            ..options(&server)
         }
     };
-    let refused = fails(open("s3://traces/x", closed)).await;
+    let refused = fails(StoreErrorKind::Unreachable, open("s3://traces/x", closed)).await;
     assert!(refused.contains("cannot reach the endpoint"), "{refused}");
     assert!(refused.contains("connection refused"), "{refused}");
     assert!(
@@ -184,18 +204,25 @@ async fn remote_failures_are_one_line() {
     );
 
     let checking = S3TestServer::start_checking_credentials().expect("moto server");
-    let denied = fails(open(
-        "s3://traces/x",
-        StoreOptions {
-            s3_endpoint: Some(checking.endpoint()),
-            ..server.options()
-        },
-    ))
+    let denied = fails(
+        StoreErrorKind::AccessDenied,
+        open(
+            "s3://traces/x",
+            StoreOptions {
+                s3_endpoint: Some(checking.endpoint()),
+                ..options(&server)
+            },
+        ),
+    )
     .await;
     assert!(denied.contains("access denied"), "{denied}");
     assert!(denied.contains("InvalidAccessKeyId"), "{denied}");
 
-    let no_bucket = fails(open("s3:///x", server.options())).await;
+    let no_bucket = fails(
+        StoreErrorKind::InvalidLocation,
+        open("s3:///x", options(&server)),
+    )
+    .await;
     assert!(no_bucket.contains("names no bucket"), "{no_bucket}");
 }
 
@@ -238,7 +265,9 @@ async fn missing_or_corrupt_objects_are_named() {
         )
         .await
         .unwrap();
-    let error = s3.list_blocks().await.unwrap_err().to_string();
+    let error = s3.list_blocks().await.unwrap_err();
+    assert_eq!(error.kind, StoreErrorKind::Corrupt);
+    let error = error.to_string();
     assert!(error.contains("invalid meta.json"), "{error}");
     assert!(error.contains(&blocks[2].id), "{error}");
 }

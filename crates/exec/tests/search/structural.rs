@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use traceql_exec::SearchOptions;
-use traceql_exec::model::{Resource, Scope, Span};
+use traceql_format::model::{Resource, Scope, Span};
 
 use crate::common::engine_with;
 

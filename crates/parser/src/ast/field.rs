@@ -73,6 +73,44 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// Every status, in order of OTLP code.
+    pub const ALL: [Status; 3] = [Status::Unset, Status::Ok, Status::Error];
+
+    /// The TraceQL keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unset => "unset",
+            Status::Ok => "ok",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl SpanKind {
+    /// Every kind, in order of OTLP code.
+    pub const ALL: [SpanKind; 6] = [
+        SpanKind::Unspecified,
+        SpanKind::Internal,
+        SpanKind::Server,
+        SpanKind::Client,
+        SpanKind::Producer,
+        SpanKind::Consumer,
+    ];
+
+    /// The TraceQL keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Unspecified => "unspecified",
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
 /// A span kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

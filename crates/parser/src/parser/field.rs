@@ -38,18 +38,15 @@ pub(crate) fn keyword_literal(word: &str) -> Option<Literal> {
     Some(match word {
         "true" => Literal::Bool(true),
         "false" => Literal::Bool(false),
-        "ok" => Literal::Status(Status::Ok),
-        "error" => Literal::Status(Status::Error),
-        "unset" => Literal::Status(Status::Unset),
-        "unspecified" => Literal::Kind(SpanKind::Unspecified),
-        "internal" => Literal::Kind(SpanKind::Internal),
-        "server" => Literal::Kind(SpanKind::Server),
-        "client" => Literal::Kind(SpanKind::Client),
-        "producer" => Literal::Kind(SpanKind::Producer),
-        "consumer" => Literal::Kind(SpanKind::Consumer),
         "minInt" => Literal::Int(i64::MIN),
         "maxInt" => Literal::Int(i64::MAX),
-        _ => return None,
+        _ => {
+            if let Some(s) = Status::ALL.into_iter().find(|s| s.as_str() == word) {
+                Literal::Status(s)
+            } else {
+                Literal::Kind(SpanKind::ALL.into_iter().find(|k| k.as_str() == word)?)
+            }
+        }
     })
 }
 

@@ -2,8 +2,6 @@
 //! every query must have the expected outcome, and every valid or unsupported query
 //! must print to canonical text that parses back to the same AST.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 use traceql_parser::{ErrorKind, parse, validate};
 
@@ -17,19 +15,12 @@ struct Examples {
     unsupported: Vec<String>,
 }
 
-/// `../shared/conformance` beside the checkout, or `$TRACEQL_CONFORMANCE_DIR`.
-fn conformance_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TRACEQL_CONFORMANCE_DIR") {
-        return dir.into();
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
-}
-
-fn examples() -> Examples {
-    let path = conformance_dir().join("tempo_test_examples.yaml");
+/// Tempo's examples, or `None` (announced) when the shared data are absent.
+fn examples() -> Option<Examples> {
+    let path = traceql_testkit::conformance("tempo_test_examples.yaml")?;
     let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("conformance data {} is required: {e}", path.display()));
-    serde_norway::from_str(&text).expect("tempo_test_examples.yaml is valid YAML")
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    Some(serde_norway::from_str(&text).expect("tempo_test_examples.yaml is valid YAML"))
 }
 
 fn check_all(name: &str, queries: &[String], check: impl Fn(&str) -> Result<(), String>) {
@@ -45,14 +36,19 @@ fn check_all(name: &str, queries: &[String], check: impl Fn(&str) -> Result<(), 
 
 #[test]
 fn the_suite_has_every_section() {
-    let e = examples();
+    let Some(e) = examples() else {
+        return;
+    };
     let total = e.valid.len() + e.parse_fails.len() + e.validate_fails.len() + e.unsupported.len();
     assert_eq!(total, 463, "the conformance suite has 463 queries");
 }
 
 #[test]
 fn valid_queries_parse_validate_and_round_trip() {
-    check_all("valid", &examples().valid, |q| {
+    let Some(suite) = examples() else {
+        return;
+    };
+    check_all("valid", &suite.valid, |q| {
         let ast = parse(q).map_err(|e| format!("{q:?}: {e}"))?;
         validate(&ast).map_err(|e| format!("{q:?}: validation: {e}"))?;
         assert_round_trip(q)
@@ -61,7 +57,10 @@ fn valid_queries_parse_validate_and_round_trip() {
 
 #[test]
 fn parse_failures_are_parse_errors() {
-    check_all("parse_fails", &examples().parse_fails, |q| match parse(q) {
+    let Some(suite) = examples() else {
+        return;
+    };
+    check_all("parse_fails", &suite.parse_fails, |q| match parse(q) {
         Ok(ast) => Err(format!("{q:?}: parsed as {ast}")),
         Err(e) if e.kind == ErrorKind::Parse => Ok(()),
         Err(e) => Err(format!("{q:?}: wrong kind {:?}", e.kind)),
@@ -70,7 +69,10 @@ fn parse_failures_are_parse_errors() {
 
 #[test]
 fn validation_failures_are_validation_errors() {
-    check_all("validate_fails", &examples().validate_fails, |q| {
+    let Some(suite) = examples() else {
+        return;
+    };
+    check_all("validate_fails", &suite.validate_fails, |q| {
         let ast = parse(q).map_err(|e| format!("{q:?}: parse failed: {e}"))?;
         match validate(&ast) {
             Ok(()) => Err(format!("{q:?}: validated")),
@@ -82,7 +84,10 @@ fn validation_failures_are_validation_errors() {
 
 #[test]
 fn unsupported_queries_parse_round_trip_and_are_unsupported() {
-    check_all("unsupported", &examples().unsupported, |q| {
+    let Some(suite) = examples() else {
+        return;
+    };
+    check_all("unsupported", &suite.unsupported, |q| {
         let ast = parse(q).map_err(|e| format!("{q:?}: parse failed: {e}"))?;
         match validate(&ast) {
             Ok(()) => Err(format!("{q:?}: validated")),

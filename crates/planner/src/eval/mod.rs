@@ -3,7 +3,6 @@
 //! as DataFusion scalar functions so a filter becomes a flag column of the scan.
 
 pub mod columns;
-pub mod display;
 pub mod program;
 pub mod udf;
 pub mod value;

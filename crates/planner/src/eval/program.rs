@@ -19,14 +19,16 @@ use regex::Regex;
 use smallvec::SmallVec;
 use traceql_parser::ast::{
     Attribute, AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, Intrinsic, Literal,
-    SpanKind, Status, UnaryOp,
+    UnaryOp,
 };
 use traceql_parser::compile_regex;
 
-use super::columns::{Col, ColKind, normalize, typed_array};
+use super::columns::{Col, ColKind, Entries, format_error, normalize, typed_array};
 use super::value::{self, Val};
-use crate::facts::Facts;
-use crate::schema::{columns as c, fallback_attribute_column};
+use traceql_format::codes::{kind, status};
+use traceql_format::facts::Facts;
+use traceql_format::ids::{hex, trace_id_hex};
+use traceql_format::schema::{columns as c, fallback_attribute_column};
 
 /// The candidate values of an expression for one span; empty means nil.
 pub type Vals<'a> = SmallVec<[Val<'a>; 2]>;
@@ -330,57 +332,14 @@ fn literal(lit: &Literal) -> Result<Val<'static>> {
         Literal::Duration(d) => Val::Dur(*d),
         Literal::String(s) => Val::Str(Cow::Owned(s.clone())),
         Literal::Bool(b) => Val::Bool(*b),
-        Literal::Status(s) => Val::Status(status_code(*s)),
-        Literal::Kind(k) => Val::Kind(kind_code(*k)),
+        Literal::Status(s) => Val::Status(status::code(*s)),
+        Literal::Kind(k) => Val::Kind(kind::code(*k)),
         Literal::Nil => {
             return Err(DataFusionError::Plan(
                 "`nil` outside `= nil` / `!= nil`".into(),
             ));
         }
     })
-}
-
-/// The OTLP code of a status literal.
-pub fn status_code(s: Status) -> i8 {
-    match s {
-        Status::Unset => 0,
-        Status::Ok => 1,
-        Status::Error => 2,
-    }
-}
-
-/// The OTLP code of a kind literal.
-pub fn kind_code(k: SpanKind) -> i8 {
-    match k {
-        SpanKind::Unspecified => 0,
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    }
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// A trace id as TraceQL prints it: hex without leading zeros.
-pub fn trace_id_hex(bytes: &[u8]) -> String {
-    let h = hex(bytes);
-    let trimmed = h.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".into()
-    } else {
-        trimmed.into()
-    }
 }
 
 /// Per-batch views of a program's input columns.
@@ -579,7 +538,8 @@ impl<'a> Bound<'a> {
                 };
                 if let (Some(i), Col::Elements(e)) = (element, &self.cols[*list]) {
                     let mut found = Vec::new();
-                    e.attributes.lookup(e.attributes.range(i), key, &mut found);
+                    let attributes = Entries::from(e.attributes);
+                    attributes.lookup(attributes.range(i), key, &mut found);
                     out.extend(found);
                 }
             }
@@ -745,11 +705,9 @@ impl<'a> Bound<'a> {
                 else {
                     return Ok(None);
                 };
-                let times = e.field("time_unix_nano")?;
-                let times = times
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-                    .ok_or_else(|| DataFusionError::Internal("event time is not uint64".into()))?;
+                let times = e
+                    .field::<datafusion::arrow::array::UInt64Array>("time_unix_nano")
+                    .map_err(format_error)?;
                 Some(Val::Dur(
                     times.value(event) as i64 - starts.value(row) as i64,
                 ))
@@ -768,7 +726,7 @@ impl<'a> Bound<'a> {
         let (Some(i), Col::Elements(e)) = (element, &self.cols[list]) else {
             return Ok(None);
         };
-        let array = e.field(field)?;
+        let array = e.column(field).map_err(format_error)?;
         let values = Col::new(ColKind::Str, array.as_ref())?;
         Ok(match values {
             Col::Str(s) => s.get(i).map(|s| Val::Str(Cow::Borrowed(s))),
@@ -786,7 +744,8 @@ impl<'a> Bound<'a> {
         let (Some(i), Col::Elements(e)) = (element, &self.cols[list]) else {
             return Ok(None);
         };
-        let Col::Id(ids) = Col::new(ColKind::Id, e.field(field)?.as_ref())? else {
+        let Col::Id(ids) = Col::new(ColKind::Id, e.column(field).map_err(format_error)?.as_ref())?
+        else {
             return Ok(None);
         };
         let bytes = ids.value(i);

@@ -16,9 +16,9 @@ use datafusion::logical_expr::{
 use datafusion::prelude::{ident, lit};
 use traceql_parser::ast::FieldExpr;
 
-use super::display::any_value;
 use super::program::Program;
-use crate::facts::Facts;
+use super::value::any_value;
+use traceql_format::facts::Facts;
 
 /// What the function returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

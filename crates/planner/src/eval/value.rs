@@ -7,6 +7,9 @@ use std::cmp::Ordering;
 
 use datafusion::error::{DataFusionError, Result};
 use regex::Regex;
+use serde_json::{Value as Json, json};
+use traceql_format::codes::{kind, status};
+use traceql_format::display::go_duration;
 use traceql_parser::ast::BinaryOp;
 
 /// One value of an attribute or intrinsic for one span.
@@ -227,6 +230,31 @@ pub fn negate<'a>(a: &Val) -> Result<Option<Val<'a>>> {
         }
         _ => None,
     })
+}
+
+/// The `AnyValue` JSON of a value.
+pub fn any_value(v: &Val) -> Json {
+    match v {
+        Val::Str(s) => json!({ "stringValue": s }),
+        Val::Int(i) => json!({ "intValue": i.to_string() }),
+        Val::Float(f) => json!({ "doubleValue": f }),
+        Val::Dur(d) => json!({ "stringValue": go_duration(*d) }),
+        Val::Bool(b) => json!({ "boolValue": b }),
+        Val::Status(s) => json!({ "stringValue": status::name(*s) }),
+        Val::Kind(k) => json!({ "stringValue": kind::name(*k) }),
+        Val::Arr(a) => {
+            let values: Vec<Json> = match a {
+                Arr::Str(v) => v.iter().map(|s| json!({ "stringValue": s })).collect(),
+                Arr::Int(v) => v
+                    .iter()
+                    .map(|i| json!({ "intValue": i.to_string() }))
+                    .collect(),
+                Arr::Float(v) => v.iter().map(|f| json!({ "doubleValue": f })).collect(),
+                Arr::Bool(v) => v.iter().map(|b| json!({ "boolValue": b })).collect(),
+            };
+            json!({ "arrayValue": { "values": values } })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use datafusion::physical_plan::{
 use futures::{Stream, StreamExt};
 
 use super::{TraceOperator, same_trace, trace_ranges};
-use crate::schema::{TRACE_ORDER, columns};
+use traceql_format::schema::{TRACE_ORDER, columns};
 
 /// Runs a [`TraceOperator`] over its input, one batch of whole traces at a time.
 #[derive(Debug)]

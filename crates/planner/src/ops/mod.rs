@@ -35,7 +35,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::Field;
 use datafusion::error::{DataFusionError, Result};
 
-use crate::schema::columns;
+use traceql_format::schema::columns;
 
 /// An operator that appends columns computed per trace.
 pub trait TraceOperator:

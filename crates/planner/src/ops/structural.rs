@@ -20,7 +20,7 @@ use traceql_parser::ast::SpansetOp;
 use super::exec::TraceExec;
 use super::node::TraceNode;
 use super::{TraceOperator, column, membership, membership_field, spanset_ids};
-use crate::schema::columns;
+use traceql_format::schema::columns;
 
 /// A relation of a span `t` to some span of a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]

@@ -8,27 +8,35 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use datafusion::arrow::array::{
+use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Float64Builder, Int8Builder,
     Int32Builder, Int64Builder, ListArray, ListBuilder, RecordBatch, StringBuilder, StructArray,
     UInt32Builder, UInt64Builder,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::metadata::SortingColumn;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use traceql_parser::ast::AttributeScope;
-use traceql_planner::schema::{TRACE_ORDER, columns, typed_attribute_column};
 
-use super::entries::EntryListBuilder;
 use super::meta::{
-    BlockMeta, FORMAT_NAME, FORMAT_VERSION, MAX_DICTIONARY_VALUES, MAX_FALLBACK_KEYS, TypedColumn,
+    BlockMeta, FORMAT_VERSION, MAX_DICTIONARY_VALUES, MAX_FALLBACK_KEYS, TypedColumn,
 };
 use super::nested_set::nested_sets;
-use super::schema::{block_schema, event_fields, link_fields};
-use crate::model::{KeyValue, Scope, Span, Value, ValueType, hex};
+use super::schema::block_schema;
+use crate::entries::EntryListBuilder;
+use crate::error::{FormatError, Result};
+use crate::ids::hex;
+use crate::kind::BlockKind;
+use crate::model::{Scope, Span, Trace};
+use crate::schema::{TRACE_ORDER, columns, event_fields, link_fields, typed_attribute_column};
+use crate::value::{KeyValue, Value, ValueType};
+
+fn encode(e: impl std::fmt::Display) -> FormatError {
+    FormatError::Encode(e.to_string())
+}
 
 /// How blocks are cut and which attributes get typed columns.
 #[derive(Clone, Debug)]
@@ -58,9 +66,6 @@ impl Default for BlockOptions {
     }
 }
 
-/// One trace's spans, sorted by start time.
-pub type Trace = Vec<Span>;
-
 /// An encoded block.
 pub struct EncodedBlock {
     /// The Parquet file.
@@ -71,21 +76,15 @@ pub struct EncodedBlock {
 
 /// Encodes `traces` (in order of trace start, then trace id; each trace's spans by
 /// start time) as block `id`.
-pub fn encode_block(
-    id: &str,
-    traces: &[Trace],
-    options: &BlockOptions,
-) -> Result<EncodedBlock, String> {
+pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Result<EncodedBlock> {
     let spans: usize = traces.iter().map(Vec::len).sum();
     if spans == 0 {
-        return Err("a block needs at least one span".into());
+        return Err(FormatError::Empty);
     }
     let typed = choose_typed_columns(traces, spans, options);
     let schema = block_schema(&typed);
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(|e| e.to_string())?,
-        ))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(encode)?))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
@@ -96,16 +95,16 @@ pub fn encode_block(
                 .iter()
                 .map(|name| {
                     Ok(SortingColumn {
-                        column_idx: schema.index_of(name).map_err(|e| e.to_string())? as i32,
+                        column_idx: schema.index_of(name).map_err(encode)? as i32,
                         descending: false,
                         nulls_first: false,
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?,
+                .collect::<Result<Vec<_>>>()?,
         ))
         .build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))
-        .map_err(|e| e.to_string())?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props)).map_err(encode)?;
     let mut row_groups = 0;
     let mut start = 0;
     while start < traces.len() {
@@ -118,15 +117,15 @@ pub fn encode_block(
             end += 1;
         }
         let batch = RowGroupBuilder::new(&schema, &typed, rows).build(&traces[start..end])?;
-        writer.write(&batch).map_err(|e| e.to_string())?;
-        writer.flush().map_err(|e| e.to_string())?;
+        writer.write(&batch).map_err(encode)?;
+        writer.flush().map_err(encode)?;
         row_groups += 1;
         start = end;
     }
-    let data = writer.into_inner().map_err(|e| e.to_string())?;
+    let data = writer.into_inner().map_err(encode)?;
     let all = traces.iter().flatten();
     let meta = BlockMeta {
-        format: FORMAT_NAME.into(),
+        format: BlockKind::Traceql.name().into(),
         version: FORMAT_VERSION,
         id: id.into(),
         start_unix_nano: all.clone().map(|s| s.start_unix_nano).min().unwrap_or(0),
@@ -298,8 +297,7 @@ fn choose_typed_columns(
             } else {
                 AttributeScope::Resource
             };
-            let suffix = (value_type != ValueType::Str).then(|| value_type.name());
-            let name = typed_attribute_column(scope_kind, key, suffix)
+            let name = typed_attribute_column(scope_kind, key, value_type)
                 .expect("span and resource have columns");
             TypedColumn {
                 name,
@@ -455,17 +453,13 @@ impl NestedList {
         self.offsets.push(last + items as i32);
     }
 
-    fn finish(
-        &mut self,
-        fields: datafusion::arrow::datatypes::Fields,
-        columns: Vec<ArrayRef>,
-    ) -> ArrayRef {
+    fn finish(&mut self, fields: arrow::datatypes::Fields, columns: Vec<ArrayRef>) -> ArrayRef {
         let mut offsets = std::mem::take(&mut self.offsets);
         if offsets.is_empty() {
             offsets.push(0);
         }
         let items = StructArray::new(fields.clone(), columns, None);
-        let field = Arc::new(datafusion::arrow::datatypes::Field::new(
+        let field = Arc::new(arrow::datatypes::Field::new(
             "item",
             DataType::Struct(fields),
             false,
@@ -538,7 +532,7 @@ impl<'a> RowGroupBuilder<'a> {
         }
     }
 
-    fn build(mut self, traces: &[Trace]) -> Result<RecordBatch, String> {
+    fn build(mut self, traces: &[Trace]) -> Result<RecordBatch> {
         let mut filled = vec![false; self.typed.len()];
         let mut rest: Vec<&KeyValue> = Vec::new();
         for trace in traces {
@@ -552,17 +546,10 @@ impl<'a> RowGroupBuilder<'a> {
                 .max()
                 .unwrap_or(0);
             for (span, n) in spans.iter().zip(&numbers) {
-                self.trace_id
-                    .append_value(span.trace_id)
-                    .map_err(|e| e.to_string())?;
-                self.span_id
-                    .append_value(span.span_id)
-                    .map_err(|e| e.to_string())?;
+                self.trace_id.append_value(span.trace_id).map_err(encode)?;
+                self.span_id.append_value(span.span_id).map_err(encode)?;
                 match span.parent_span_id {
-                    Some(p) => self
-                        .parent_span_id
-                        .append_value(p)
-                        .map_err(|e| e.to_string())?,
+                    Some(p) => self.parent_span_id.append_value(p).map_err(encode)?,
                     None => self.parent_span_id.append_null(),
                 }
                 self.name.append_value(&span.name);
@@ -638,10 +625,8 @@ impl<'a> RowGroupBuilder<'a> {
                 for l in &span.links {
                     self.link_trace_id
                         .append_value(l.trace_id)
-                        .map_err(|e| e.to_string())?;
-                    self.link_span_id
-                        .append_value(l.span_id)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(encode)?;
+                    self.link_span_id.append_value(l.span_id).map_err(encode)?;
                     self.link_trace_state.append_value(&l.trace_state);
                     self.link_flags.append_value(l.flags);
                     self.link_attrs.append(&l.attributes);
@@ -698,7 +683,7 @@ impl<'a> RowGroupBuilder<'a> {
             Arc::new(self.link_dropped.finish()),
         ];
         columns.push(self.links.finish(link_fields(), link_columns));
-        RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(|e| e.to_string())
+        RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(encode)
     }
 }
 

@@ -4,19 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use traceql_parser::ast::AttributeScope;
-use traceql_planner::facts::Facts;
-use traceql_planner::schema::TypedAttribute;
 
-use crate::model::ValueType;
+use crate::facts::Facts;
+use crate::schema::{TypedAttribute, scope_of_prefix};
+use crate::value::ValueType;
 
 /// The block format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The `format` field of every `meta.json`.
-pub const FORMAT_NAME: &str = "traceql-block";
-
-/// A typed attribute column: which attribute of which scope and type it holds.
+/// A typed attribute column as `meta.json` records it (see [`TypedAttribute`] for the
+/// same with the scope parsed).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TypedColumn {
     /// Column name, e.g. `resource.service.name`.
@@ -30,10 +27,22 @@ pub struct TypedColumn {
     pub value_type: ValueType,
 }
 
+impl TypedColumn {
+    /// The column with its scope parsed; `None` for a scope that has no typed columns.
+    pub fn attribute(&self) -> Option<TypedAttribute> {
+        Some(TypedAttribute {
+            scope: scope_of_prefix(&self.scope)?,
+            key: self.key.clone(),
+            value_type: self.value_type,
+            column: self.name.clone(),
+        })
+    }
+}
+
 /// The contents of `meta.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {
-    /// Always [`FORMAT_NAME`].
+    /// Always the name of [`crate::BlockKind::Traceql`], `traceql-block`.
     pub format: String,
     /// Format version, [`FORMAT_VERSION`] for blocks this code writes.
     pub version: u32,
@@ -78,23 +87,12 @@ pub const MAX_FALLBACK_KEYS: usize = 10_000;
 impl BlockMeta {
     /// What the planner may know about this block.
     pub fn facts(&self) -> Facts {
-        let scope = |name: &str| match name {
-            "span" => Some(AttributeScope::Span),
-            "resource" => Some(AttributeScope::Resource),
-            "instrumentation" => Some(AttributeScope::Instrumentation),
-            _ => None,
-        };
+        let scope = scope_of_prefix;
         Facts {
             typed: self
                 .typed_columns
                 .iter()
-                .filter_map(|c| {
-                    Some(TypedAttribute {
-                        scope: scope(&c.scope)?,
-                        key: c.key.clone(),
-                        column: c.name.clone(),
-                    })
-                })
+                .filter_map(TypedColumn::attribute)
                 .collect(),
             fallback: self.fallback_keys.as_ref().map(|by_scope| {
                 by_scope

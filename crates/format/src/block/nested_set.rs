@@ -14,7 +14,8 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::model::{Span, SpanId};
+use crate::ids::SpanId;
+use crate::model::Span;
 
 /// The three numbers of one span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

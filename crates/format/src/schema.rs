@@ -1,10 +1,14 @@
 //! The logical span table: one row per span, with trace-level columns repeated on each
-//! row, typed columns for frequent attributes and a fallback list per scope.
+//! row, typed columns for frequent attributes, a fallback list per scope, events and
+//! links. Every kind of block presents its spans in this shape (see [`crate::kind`]);
+//! the planner plans against it and nothing else.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use traceql_parser::ast::AttributeScope;
+
+use crate::value::ValueType;
 
 /// Column names of the fixed part of the span table.
 pub mod columns {
@@ -62,15 +66,18 @@ pub mod columns {
 /// read little).
 pub const TRACE_ORDER: [&str; 2] = [columns::TRACE_START_UNIX_NANO, columns::TRACE_ID];
 
-/// A typed attribute column of the span table: which attribute of which scope it
-/// holds. The column's Arrow type tells the value type.
+/// A typed attribute column of the span table: which attribute of which scope and
+/// value type it holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TypedAttribute {
     /// `Span` or `Resource`.
     pub scope: AttributeScope,
     /// The attribute key.
     pub key: String,
-    /// The column name, e.g. `span.http.status_code`.
+    /// The type of its values.
+    pub value_type: ValueType,
+    /// The column name, e.g. `span.http.status_code:int` (see
+    /// [`typed_attribute_column`]).
     pub column: String,
 }
 
@@ -90,19 +97,49 @@ pub fn scope_prefix(scope: AttributeScope) -> Option<&'static str> {
     }
 }
 
-/// The name of the typed column holding attribute `key` of `scope` with values of a
-/// type: `resource.service.name` for strings (no suffix), `span.http.status_code:int`
-/// for other types (the type's name after `:`), so a name means one type everywhere.
+/// The name of the typed column holding attribute `key` of `scope` with values of
+/// `value_type`: `resource.service.name` for strings (no suffix),
+/// `span.http.status_code:int` for other types (the type's name after `:`), so a name
+/// means one type everywhere.
 pub fn typed_attribute_column(
     scope: AttributeScope,
     key: &str,
-    suffix: Option<&str>,
+    value_type: ValueType,
 ) -> Option<String> {
     let prefix = scope_prefix(scope)?;
-    Some(match suffix {
-        Some(s) => format!("{prefix}.{key}:{s}"),
-        None => format!("{prefix}.{key}"),
+    Some(match value_type {
+        ValueType::Str => format!("{prefix}.{key}"),
+        other => format!("{prefix}.{key}:{}", other.name()),
     })
+}
+
+/// The scope named by a column prefix or a `meta.json` scope field (`span`,
+/// `resource`, …): the inverse of [`scope_prefix`].
+pub fn scope_of_prefix(prefix: &str) -> Option<AttributeScope> {
+    [
+        AttributeScope::Span,
+        AttributeScope::Resource,
+        AttributeScope::Event,
+        AttributeScope::Link,
+        AttributeScope::Instrumentation,
+    ]
+    .into_iter()
+    .find(|s| scope_prefix(*s) == Some(prefix))
+}
+
+/// The Arrow type of a typed attribute column holding values of `t`.
+pub fn typed_column_type(t: ValueType) -> DataType {
+    let list = |item| DataType::List(Arc::new(Field::new("item", item, true)));
+    match t {
+        ValueType::Str | ValueType::Opaque => DataType::Utf8,
+        ValueType::Int => DataType::Int64,
+        ValueType::Float => DataType::Float64,
+        ValueType::Bool => DataType::Boolean,
+        ValueType::StrArray => list(DataType::Utf8),
+        ValueType::IntArray => list(DataType::Int64),
+        ValueType::FloatArray => list(DataType::Float64),
+        ValueType::BoolArray => list(DataType::Boolean),
+    }
 }
 
 /// The fallback attribute column of a scope that has one on the span row: a list of
@@ -117,10 +154,9 @@ pub fn fallback_attribute_column(scope: AttributeScope) -> Option<&'static str> 
     }
 }
 
-/// The fields of one attribute entry: `key`; `type` (0 string, 1 int, 2 float, 3 bool,
-/// 4 string[], 5 int[], 6 float[], 7 bool[], 8 opaque); the scalar value in `str`,
-/// `int`, `float` or `bool` (an opaque value's OTLP/JSON text in `str`); an array in
-/// `strs`, `ints`, `floats` or `bools`.
+/// The fields of one attribute entry: `key`; `type` (the [`ValueType`] code); the
+/// scalar value in `str`, `int`, `float` or `bool` (an opaque value's OTLP/JSON text in
+/// `str`); an array in `strs`, `ints`, `floats` or `bools`.
 pub fn attribute_entry_fields() -> Fields {
     let list = |name: &str, item: DataType| {
         Field::new(
@@ -141,6 +177,46 @@ pub fn attribute_entry_fields() -> Fields {
         list("floats", DataType::Float64),
         list("bools", DataType::Boolean),
     ])
+}
+
+/// The type of an attribute entry list column.
+pub fn entry_list_type() -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(attribute_entry_fields()),
+        false,
+    )))
+}
+
+/// The fields of an event.
+pub fn event_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("time_unix_nano", DataType::UInt64, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("attributes", entry_list_type(), false),
+        Field::new("dropped_attributes_count", DataType::UInt32, false),
+    ])
+}
+
+/// The fields of a link.
+pub fn link_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("trace_state", DataType::Utf8, false),
+        Field::new("flags", DataType::UInt32, false),
+        Field::new("attributes", entry_list_type(), false),
+        Field::new("dropped_attributes_count", DataType::UInt32, false),
+    ])
+}
+
+/// The type of the `events` and `links` columns: a list of structs with `fields`.
+pub fn element_list_type(fields: Fields) -> DataType {
+    DataType::List(Arc::new(Field::new(
+        "item",
+        DataType::Struct(fields),
+        false,
+    )))
 }
 
 /// The fixed columns every block has, in order.
@@ -185,15 +261,16 @@ mod tests {
     #[test]
     fn attribute_columns_are_named_by_scope_and_key() {
         assert_eq!(
-            typed_attribute_column(AttributeScope::Resource, "service.name", None).as_deref(),
+            typed_attribute_column(AttributeScope::Resource, "service.name", ValueType::Str)
+                .as_deref(),
             Some("resource.service.name")
         );
         assert_eq!(
-            typed_attribute_column(AttributeScope::Span, "retries", Some("float")).as_deref(),
+            typed_attribute_column(AttributeScope::Span, "retries", ValueType::Float).as_deref(),
             Some("span.retries:float")
         );
         assert_eq!(
-            typed_attribute_column(AttributeScope::Unscoped, "x", None),
+            typed_attribute_column(AttributeScope::Unscoped, "x", ValueType::Int),
             None
         );
         assert_eq!(
@@ -201,6 +278,8 @@ mod tests {
             Some("resource_attributes")
         );
         assert_eq!(fallback_attribute_column(AttributeScope::Event), None);
+        assert_eq!(scope_of_prefix("resource"), Some(AttributeScope::Resource));
+        assert_eq!(scope_of_prefix("nope"), None);
     }
 
     #[test]

@@ -1,9 +1,7 @@
-//! Values as Tempo's search results show them: OTLP/JSON `AnyValue` objects, with
-//! durations in Go's notation (`1m40s`, `100ms`) and status and kind as words.
+//! Values as Tempo's results show them: OTLP/JSON `AnyValue` objects and durations in
+//! Go's notation (`1m40s`, `100ms`). Status and kind words are in [`crate::codes`].
 
-use serde_json::{Value as Json, json};
-
-use super::value::{Arr, Val};
+use serde_json::Value as Json;
 
 /// An `AnyValue` JSON object as plain text: a string as itself, other values as JSON
 /// (`200`, `true`, `{"values":[…]}`), and `nil` for an empty object.
@@ -13,52 +11,6 @@ pub fn any_value_text(value: &Json) -> String {
         Some(Some(other)) => other.to_string(),
         Some(None) => "nil".into(),
         None => value.to_string(),
-    }
-}
-
-/// The `AnyValue` JSON of a value.
-pub fn any_value(v: &Val) -> Json {
-    match v {
-        Val::Str(s) => json!({ "stringValue": s }),
-        Val::Int(i) => json!({ "intValue": i.to_string() }),
-        Val::Float(f) => json!({ "doubleValue": f }),
-        Val::Dur(d) => json!({ "stringValue": go_duration(*d) }),
-        Val::Bool(b) => json!({ "boolValue": b }),
-        Val::Status(s) => json!({ "stringValue": status_name(*s) }),
-        Val::Kind(k) => json!({ "stringValue": kind_name(*k) }),
-        Val::Arr(a) => {
-            let values: Vec<Json> = match a {
-                Arr::Str(v) => v.iter().map(|s| json!({ "stringValue": s })).collect(),
-                Arr::Int(v) => v
-                    .iter()
-                    .map(|i| json!({ "intValue": i.to_string() }))
-                    .collect(),
-                Arr::Float(v) => v.iter().map(|f| json!({ "doubleValue": f })).collect(),
-                Arr::Bool(v) => v.iter().map(|b| json!({ "boolValue": b })).collect(),
-            };
-            json!({ "arrayValue": { "values": values } })
-        }
-    }
-}
-
-/// The TraceQL word for an OTLP status code.
-pub fn status_name(code: i8) -> &'static str {
-    match code {
-        1 => "ok",
-        2 => "error",
-        _ => "unset",
-    }
-}
-
-/// The TraceQL word for an OTLP span kind.
-pub fn kind_name(code: i8) -> &'static str {
-    match code {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
     }
 }
 

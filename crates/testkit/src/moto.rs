@@ -1,5 +1,5 @@
 //! A real S3-compatible server for tests and benchmarks: moto in server mode, started
-//! on a free loopback port and stopped when dropped (feature `s3-test-server`).
+//! on a free loopback port and stopped when dropped.
 //!
 //! The server is found as `$MOTO_SERVER`, else `moto_server` on the `PATH`, else in a
 //! virtual environment under the system's temporary directory, which is created with
@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use crate::store::StoreOptions;
 
 /// The access key the test servers accept (moto accepts any key unless told to check).
 pub const ACCESS_KEY: &str = "traceql-test";
@@ -73,18 +71,14 @@ impl S3TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Store options that reach this server with the test credentials.
-    pub fn options(&self) -> StoreOptions {
-        StoreOptions {
-            s3_endpoint: Some(self.endpoint()),
-            timeout: Duration::from_secs(10),
-            config: vec![
-                ("aws_access_key_id".into(), ACCESS_KEY.into()),
-                ("aws_secret_access_key".into(), SECRET_KEY.into()),
-                ("aws_region".into(), "us-east-1".into()),
-            ],
-            ..StoreOptions::default()
-        }
+    /// The `object_store` settings (key, value) that go with [`Self::endpoint`]: the
+    /// test credentials and a region.
+    pub fn credentials(&self) -> Vec<(String, String)> {
+        vec![
+            ("aws_access_key_id".into(), ACCESS_KEY.into()),
+            ("aws_secret_access_key".into(), SECRET_KEY.into()),
+            ("aws_region".into(), "us-east-1".into()),
+        ]
     }
 
     /// Environment variables that point the AWS settings of a child process at this

@@ -1,15 +1,16 @@
-//! The physical schema of a block: the planner's fixed span columns, columns that make
-//! the block lossless, the block's typed attribute columns, the fallback attribute lists,
-//! events and links. `docs/format.md` documents it.
+//! The physical schema of a traceql block: the logical span table's fixed columns,
+//! columns that make the block lossless, the block's typed attribute columns, the
+//! fallback attribute lists, events and links. `docs/format.md` documents it.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
-use traceql_planner::schema::fixed_span_schema;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::entries::entry_list_type;
 use super::meta::TypedColumn;
-use crate::model::ValueType;
+use crate::schema::{
+    element_list_type, entry_list_type, event_fields, fixed_span_schema, link_fields,
+    typed_column_type,
+};
 
 /// W3C trace state of the span.
 pub const TRACE_STATE: &str = "trace_state";
@@ -30,54 +31,9 @@ pub const INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT: &str =
     "instrumentation_dropped_attributes_count";
 /// Schema URL of the scope.
 pub const INSTRUMENTATION_SCHEMA_URL: &str = "instrumentation_schema_url";
-pub use traceql_planner::schema::columns::{
+pub use crate::schema::columns::{
     EVENTS, INSTRUMENTATION_ATTRIBUTES, LINKS, RESOURCE_ATTRIBUTES, SPAN_ATTRIBUTES,
 };
-
-/// The Arrow type of a typed attribute column holding values of `t`.
-pub fn typed_column_type(t: ValueType) -> DataType {
-    let list = |item| DataType::List(Arc::new(Field::new("item", item, true)));
-    match t {
-        ValueType::Str | ValueType::Opaque => DataType::Utf8,
-        ValueType::Int => DataType::Int64,
-        ValueType::Float => DataType::Float64,
-        ValueType::Bool => DataType::Boolean,
-        ValueType::StrArray => list(DataType::Utf8),
-        ValueType::IntArray => list(DataType::Int64),
-        ValueType::FloatArray => list(DataType::Float64),
-        ValueType::BoolArray => list(DataType::Boolean),
-    }
-}
-
-/// The fields of an event.
-pub fn event_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("time_unix_nano", DataType::UInt64, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("attributes", entry_list_type(), false),
-        Field::new("dropped_attributes_count", DataType::UInt32, false),
-    ])
-}
-
-/// The fields of a link.
-pub fn link_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
-        Field::new("span_id", DataType::FixedSizeBinary(8), false),
-        Field::new("trace_state", DataType::Utf8, false),
-        Field::new("flags", DataType::UInt32, false),
-        Field::new("attributes", entry_list_type(), false),
-        Field::new("dropped_attributes_count", DataType::UInt32, false),
-    ])
-}
-
-fn list_of(fields: Fields) -> DataType {
-    DataType::List(Arc::new(Field::new(
-        "item",
-        DataType::Struct(fields),
-        false,
-    )))
-}
 
 /// The schema of a block with these typed columns.
 pub fn block_schema(typed: &[TypedColumn]) -> SchemaRef {
@@ -108,8 +64,8 @@ pub fn block_schema(typed: &[TypedColumn]) -> SchemaRef {
         Field::new(SPAN_ATTRIBUTES, entry_list_type(), false),
         Field::new(RESOURCE_ATTRIBUTES, entry_list_type(), false),
         Field::new(INSTRUMENTATION_ATTRIBUTES, entry_list_type(), false),
-        Field::new(EVENTS, list_of(event_fields()), false),
-        Field::new(LINKS, list_of(link_fields()), false),
+        Field::new(EVENTS, element_list_type(event_fields()), false),
+        Field::new(LINKS, element_list_type(link_fields()), false),
     ]);
     Arc::new(Schema::new(fields))
 }

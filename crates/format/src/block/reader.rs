@@ -2,58 +2,48 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use datafusion::arrow::array::{
+use arrow::array::{
     Array, BooleanArray, FixedSizeBinaryArray, Float64Array, Int8Array, Int64Array, ListArray,
-    RecordBatch, StringArray, StructArray, UInt32Array, UInt64Array,
+    RecordBatch, StringArray, UInt32Array, UInt64Array,
 };
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use traceql_planner::schema::columns;
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::entries::{EntryListReader, list_values};
 use super::meta::{BlockMeta, TypedColumn};
 use super::schema::*;
-use crate::model::{Event, KeyValue, Link, Resource, Scope, Span, Value, ValueType};
+use crate::arrays::{column, downcast, list_values};
+use crate::entries::{Elements, EntryList};
+use crate::error::{FormatError, Result};
+use crate::model::{Event, Link, Resource, Scope, Span};
+use crate::schema::columns;
+use crate::value::{KeyValue, Value, ValueType};
 
 /// Reads every span of a block, in stored order (trace id, then start time).
-pub fn decode_block(data: Bytes, meta: &BlockMeta) -> Result<Vec<Span>, String> {
+pub fn decode_block(data: Bytes, meta: &BlockMeta) -> Result<Vec<Span>> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
         .and_then(|b| b.build())
-        .map_err(|e| format!("not a readable Parquet block: {e}"))?;
+        .map_err(|e| FormatError::corrupt(format!("not a readable Parquet block: {e}")))?;
     let mut spans = Vec::with_capacity(meta.spans as usize);
     for batch in reader {
-        let batch = batch.map_err(|e| format!("corrupt block data: {e}"))?;
+        let batch = batch.map_err(|e| FormatError::corrupt(format!("corrupt block data: {e}")))?;
         decode_batch(&batch, &meta.typed_columns, &mut spans)?;
     }
     Ok(spans)
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| format!("block column `{name}` is missing or has the wrong type"))
+fn id<const N: usize>(a: &FixedSizeBinaryArray, i: usize) -> Result<[u8; N]> {
+    a.value(i).try_into().map_err(|_| {
+        FormatError::corrupt(format!("id of {} bytes, expected {N}", a.value(i).len()))
+    })
 }
 
-fn field<'a, T: 'static>(s: &'a StructArray, name: &str) -> Result<&'a T, String> {
-    s.column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| format!("block field `{name}` is missing or has the wrong type"))
-}
-
-fn id<const N: usize>(a: &FixedSizeBinaryArray, i: usize) -> Result<[u8; N], String> {
-    a.value(i)
-        .try_into()
-        .map_err(|_| format!("id of {} bytes, expected {N}", a.value(i).len()))
+fn entry_list<'a>(batch: &'a RecordBatch, name: &str) -> Result<EntryList<'a>> {
+    EntryList::new(column::<ListArray>(batch, name)?)
 }
 
 /// Decodes rows of a block (or of the span table, whose typed columns are `typed`)
 /// into spans, appended to `out`.
-pub fn decode_batch(
-    batch: &RecordBatch,
-    typed: &[TypedColumn],
-    out: &mut Vec<Span>,
-) -> Result<(), String> {
+pub fn decode_batch(batch: &RecordBatch, typed: &[TypedColumn], out: &mut Vec<Span>) -> Result<()> {
     let trace_id = column::<FixedSizeBinaryArray>(batch, columns::TRACE_ID)?;
     let span_id = column::<FixedSizeBinaryArray>(batch, columns::SPAN_ID)?;
     let parent = column::<FixedSizeBinaryArray>(batch, columns::PARENT_SPAN_ID)?;
@@ -74,61 +64,27 @@ pub fn decode_batch(
     let resource_schema_url = column::<StringArray>(batch, RESOURCE_SCHEMA_URL)?;
     let scope_dropped = column::<UInt32Array>(batch, INSTRUMENTATION_DROPPED_ATTRIBUTES_COUNT)?;
     let scope_schema_url = column::<StringArray>(batch, INSTRUMENTATION_SCHEMA_URL)?;
-    let span_attrs = EntryListReader::new(
-        batch
-            .column_by_name(SPAN_ATTRIBUTES)
-            .ok_or("no span attributes")?
-            .as_ref(),
-    )?;
-    let resource_attrs = EntryListReader::new(
-        batch
-            .column_by_name(RESOURCE_ATTRIBUTES)
-            .ok_or("no resource attributes")?
-            .as_ref(),
-    )?;
-    let scope_attrs = EntryListReader::new(
-        batch
-            .column_by_name(INSTRUMENTATION_ATTRIBUTES)
-            .ok_or("no scope attributes")?
-            .as_ref(),
-    )?;
-    let events = column::<ListArray>(batch, EVENTS)?;
-    let event_items = events
-        .values()
-        .as_any()
-        .downcast_ref::<StructArray>()
-        .ok_or("events are not structs")?;
-    let event_time = field::<UInt64Array>(event_items, "time_unix_nano")?;
-    let event_name = field::<StringArray>(event_items, "name")?;
-    let event_attrs = EntryListReader::new(
-        event_items
-            .column_by_name("attributes")
-            .ok_or("no event attributes")?
-            .as_ref(),
-    )?;
-    let event_dropped = field::<UInt32Array>(event_items, "dropped_attributes_count")?;
-    let links = column::<ListArray>(batch, LINKS)?;
-    let link_items = links
-        .values()
-        .as_any()
-        .downcast_ref::<StructArray>()
-        .ok_or("links are not structs")?;
-    let link_trace = field::<FixedSizeBinaryArray>(link_items, "trace_id")?;
-    let link_span = field::<FixedSizeBinaryArray>(link_items, "span_id")?;
-    let link_state = field::<StringArray>(link_items, "trace_state")?;
-    let link_flags = field::<UInt32Array>(link_items, "flags")?;
-    let link_attrs = EntryListReader::new(
-        link_items
-            .column_by_name("attributes")
-            .ok_or("no link attributes")?
-            .as_ref(),
-    )?;
-    let link_dropped = field::<UInt32Array>(link_items, "dropped_attributes_count")?;
+    let span_attrs = entry_list(batch, SPAN_ATTRIBUTES)?;
+    let resource_attrs = entry_list(batch, RESOURCE_ATTRIBUTES)?;
+    let scope_attrs = entry_list(batch, INSTRUMENTATION_ATTRIBUTES)?;
+    let events = Elements::new(column::<ListArray>(batch, EVENTS)?)?;
+    let event_time = events.field::<UInt64Array>("time_unix_nano")?;
+    let event_name = events.field::<StringArray>("name")?;
+    let event_dropped = events.field::<UInt32Array>("dropped_attributes_count")?;
+    let links = Elements::new(column::<ListArray>(batch, LINKS)?)?;
+    let link_trace = links.field::<FixedSizeBinaryArray>("trace_id")?;
+    let link_span = links.field::<FixedSizeBinaryArray>("span_id")?;
+    let link_state = links.field::<StringArray>("trace_state")?;
+    let link_flags = links.field::<UInt32Array>("flags")?;
+    let link_dropped = links.field::<UInt32Array>("dropped_attributes_count")?;
     let typed: Vec<(&str, &str, ValueType, &dyn Array)> = typed
         .iter()
         .map(|c| {
             let array = batch.column_by_name(&c.name).ok_or_else(|| {
-                format!("typed column `{}` listed in meta.json is missing", c.name)
+                FormatError::corrupt(format!(
+                    "typed column `{}` listed in meta.json is missing",
+                    c.name
+                ))
             })?;
             Ok((
                 c.scope.as_str(),
@@ -137,7 +93,7 @@ pub fn decode_batch(
                 array.as_ref(),
             ))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_>>()?;
 
     let mut last_resource: Option<Arc<Resource>> = None;
     let mut last_scope: Option<Arc<Scope>> = None;
@@ -184,11 +140,11 @@ pub fn decode_batch(
         };
         last_scope = Some(Arc::clone(&scope));
 
-        let offsets = events.value_offsets();
-        let span_events = (offsets[row] as usize..offsets[row + 1] as usize)
+        let span_events = events
+            .range(row)
             .map(|e| {
                 let mut attributes = Vec::new();
-                event_attrs.read(e, &mut attributes)?;
+                events.attributes.read(e, &mut attributes)?;
                 Ok(Event {
                     time_unix_nano: event_time.value(e),
                     name: event_name.value(e).to_string(),
@@ -196,12 +152,12 @@ pub fn decode_batch(
                     dropped_attributes_count: event_dropped.value(e),
                 })
             })
-            .collect::<Result<_, String>>()?;
-        let offsets = links.value_offsets();
-        let span_links = (offsets[row] as usize..offsets[row + 1] as usize)
+            .collect::<Result<_>>()?;
+        let span_links = links
+            .range(row)
             .map(|l| {
                 let mut attributes = Vec::new();
-                link_attrs.read(l, &mut attributes)?;
+                links.attributes.read(l, &mut attributes)?;
                 Ok(Link {
                     trace_id: id(link_trace, l)?,
                     span_id: id(link_span, l)?,
@@ -211,7 +167,7 @@ pub fn decode_batch(
                     dropped_attributes_count: link_dropped.value(l),
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_>>()?;
         let start_unix_nano = start.value(row);
         out.push(Span {
             trace_id: id(trace_id, row)?,
@@ -243,57 +199,40 @@ pub fn decode_batch(
 }
 
 /// The value of a typed attribute column at `row`, if any.
-fn typed_value(array: &dyn Array, t: ValueType, row: usize) -> Result<Option<Value>, String> {
+fn typed_value(array: &dyn Array, t: ValueType, row: usize) -> Result<Option<Value>> {
     if array.is_null(row) {
         return Ok(None);
     }
-    let cast = || format!("typed column has the wrong type for {}", t.name());
-    let any = array.as_any();
+    let what = || format!("typed column of {} values", t.name());
+    let list = || downcast::<ListArray>(array, &what());
     Ok(Some(match t {
         ValueType::Str | ValueType::Opaque => Value::Str(
-            any.downcast_ref::<StringArray>()
-                .ok_or_else(cast)?
+            downcast::<StringArray>(array, &what())?
                 .value(row)
                 .to_string(),
         ),
-        ValueType::Int => Value::Int(
-            any.downcast_ref::<Int64Array>()
-                .ok_or_else(cast)?
-                .value(row),
-        ),
-        ValueType::Float => Value::Float(
-            any.downcast_ref::<Float64Array>()
-                .ok_or_else(cast)?
-                .value(row),
-        ),
-        ValueType::Bool => Value::Bool(
-            any.downcast_ref::<BooleanArray>()
-                .ok_or_else(cast)?
-                .value(row),
-        ),
-        ValueType::StrArray => Value::StrArray(list_values::<StringArray, _>(
-            list(any).ok_or_else(cast)?,
-            row,
-            |a, j| a.value(j).to_string(),
-        )?),
-        ValueType::IntArray => Value::IntArray(list_values::<Int64Array, _>(
-            list(any).ok_or_else(cast)?,
-            row,
-            |a, j| a.value(j),
-        )?),
-        ValueType::FloatArray => Value::FloatArray(list_values::<Float64Array, _>(
-            list(any).ok_or_else(cast)?,
-            row,
-            |a, j| a.value(j),
-        )?),
-        ValueType::BoolArray => Value::BoolArray(list_values::<BooleanArray, _>(
-            list(any).ok_or_else(cast)?,
-            row,
-            |a, j| a.value(j),
-        )?),
+        ValueType::Int => Value::Int(downcast::<Int64Array>(array, &what())?.value(row)),
+        ValueType::Float => Value::Float(downcast::<Float64Array>(array, &what())?.value(row)),
+        ValueType::Bool => Value::Bool(downcast::<BooleanArray>(array, &what())?.value(row)),
+        ValueType::StrArray => {
+            Value::StrArray(list_values::<StringArray, _>(list()?, row, |a, j| {
+                a.value(j).to_string()
+            })?)
+        }
+        ValueType::IntArray => {
+            Value::IntArray(list_values::<Int64Array, _>(list()?, row, |a, j| {
+                a.value(j)
+            })?)
+        }
+        ValueType::FloatArray => {
+            Value::FloatArray(list_values::<Float64Array, _>(list()?, row, |a, j| {
+                a.value(j)
+            })?)
+        }
+        ValueType::BoolArray => {
+            Value::BoolArray(list_values::<BooleanArray, _>(list()?, row, |a, j| {
+                a.value(j)
+            })?)
+        }
     }))
-}
-
-fn list(any: &dyn std::any::Any) -> Option<&ListArray> {
-    any.downcast_ref::<ListArray>()
 }

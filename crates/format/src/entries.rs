@@ -1,0 +1,395 @@
+//! Attribute entry lists, stored as `List<Struct<key, type, str, int, float, bool,
+//! strs, ints, floats, bools>>` (see [`crate::schema::attribute_entry_fields`]): the
+//! fallback for attributes without a typed column, and the attributes of events, links
+//! and scopes. [`EntryListBuilder`] writes them; [`EntryList`] is the one reader, and
+//! [`Elements`] views the events and links that carry them.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Float64Array, Float64Builder,
+    Int8Array, Int8Builder, Int64Array, Int64Builder, ListArray, ListBuilder, StringBuilder,
+    StructArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+
+use crate::arrays::{StrCol, downcast, field, list_range};
+use crate::error::{FormatError, Result};
+use crate::schema::{attribute_entry_fields as entry_fields, entry_list_type};
+use crate::value::{KeyValue, Value, ValueType};
+
+/// Accumulates attribute lists, one list per row.
+#[derive(Default)]
+pub struct EntryListBuilder {
+    offsets: Vec<i32>,
+    key: StringBuilder,
+    value_type: Int8Builder,
+    str: StringBuilder,
+    int: Int64Builder,
+    float: Float64Builder,
+    bool: BooleanBuilder,
+    strs: ListBuilder<StringBuilder>,
+    ints: ListBuilder<Int64Builder>,
+    floats: ListBuilder<Float64Builder>,
+    bools: ListBuilder<BooleanBuilder>,
+    len: i32,
+}
+
+impl EntryListBuilder {
+    /// Appends one row's list.
+    pub fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a KeyValue>) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for kv in entries {
+            self.push(kv);
+        }
+        self.offsets.push(self.len);
+    }
+
+    fn push(&mut self, kv: &KeyValue) {
+        self.len += 1;
+        self.key.append_value(&kv.key);
+        self.value_type.append_value(kv.value.value_type().code());
+        let (mut s, mut i, mut f, mut b) = (None, None, None, None);
+        let (mut ss, mut is, mut fs, mut bs) = (None, None, None, None);
+        match &kv.value {
+            Value::Str(v) | Value::Opaque(v) => s = Some(v.as_str()),
+            Value::Int(v) => i = Some(*v),
+            Value::Float(v) => f = Some(*v),
+            Value::Bool(v) => b = Some(*v),
+            Value::StrArray(v) => ss = Some(v),
+            Value::IntArray(v) => is = Some(v),
+            Value::FloatArray(v) => fs = Some(v),
+            Value::BoolArray(v) => bs = Some(v),
+        }
+        self.str.append_option(s);
+        self.int.append_option(i);
+        self.float.append_option(f);
+        self.bool.append_option(b);
+        append_list(
+            &mut self.strs,
+            ss.map(|v| v.iter().map(|x| Some(x.as_str()))),
+            |b, v| b.append_option(v),
+        );
+        append_list(
+            &mut self.ints,
+            is.map(|v| v.iter().map(|x| Some(*x))),
+            |b, v| b.append_option(v),
+        );
+        append_list(
+            &mut self.floats,
+            fs.map(|v| v.iter().map(|x| Some(*x))),
+            |b, v| b.append_option(v),
+        );
+        append_list(
+            &mut self.bools,
+            bs.map(|v| v.iter().map(|x| Some(*x))),
+            |b, v| b.append_option(v),
+        );
+    }
+
+    /// The finished column.
+    pub fn finish(&mut self) -> ArrayRef {
+        let offsets = std::mem::take(&mut self.offsets);
+        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+        self.len = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.key.finish()),
+            Arc::new(self.value_type.finish()),
+            Arc::new(self.str.finish()),
+            Arc::new(self.int.finish()),
+            Arc::new(self.float.finish()),
+            Arc::new(self.bool.finish()),
+            Arc::new(self.strs.finish()),
+            Arc::new(self.ints.finish()),
+            Arc::new(self.floats.finish()),
+            Arc::new(self.bools.finish()),
+        ];
+        let entries = StructArray::new(entry_fields(), columns, None);
+        let DataType::List(item) = entry_list_type() else {
+            unreachable!()
+        };
+        Arc::new(ListArray::new(
+            item,
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(entries),
+            None,
+        ))
+    }
+}
+
+fn append_list<B, T, I>(
+    builder: &mut ListBuilder<B>,
+    values: Option<I>,
+    mut push: impl FnMut(&mut B, Option<T>),
+) where
+    B: arrow::array::ArrayBuilder,
+    I: Iterator<Item = Option<T>>,
+{
+    match values {
+        Some(values) => {
+            for v in values {
+                push(builder.values(), v);
+            }
+            builder.append(true);
+        }
+        None => builder.append(false),
+    }
+}
+
+/// A view of one attribute entry list column, for reading entries in place.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryList<'a> {
+    list: &'a ListArray,
+    key: StrCol<'a>,
+    value_type: &'a Int8Array,
+    str: StrCol<'a>,
+    int: &'a Int64Array,
+    float: &'a Float64Array,
+    bool: &'a BooleanArray,
+    strs: &'a ListArray,
+    ints: &'a ListArray,
+    floats: &'a ListArray,
+    bools: &'a ListArray,
+}
+
+impl<'a> EntryList<'a> {
+    /// Views an attribute list column.
+    pub fn new(column: &'a dyn Array) -> Result<Self> {
+        Self::from_list(downcast::<ListArray>(column, "attribute list")?)
+    }
+
+    /// Views an attribute list column already seen as a list.
+    pub fn from_list(list: &'a ListArray) -> Result<Self> {
+        let s = downcast::<StructArray>(list.values().as_ref(), "attribute entries")?;
+        let strings = |name: &str| -> Result<StrCol<'a>> {
+            let array = s
+                .column_by_name(name)
+                .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))?;
+            StrCol::new(array.as_ref(), &format!("field `{name}`"))
+        };
+        Ok(EntryList {
+            list,
+            key: strings("key")?,
+            value_type: field(s, "type")?,
+            str: strings("str")?,
+            int: field(s, "int")?,
+            float: field(s, "float")?,
+            bool: field(s, "bool")?,
+            strs: field(s, "strs")?,
+            ints: field(s, "ints")?,
+            floats: field(s, "floats")?,
+            bools: field(s, "bools")?,
+        })
+    }
+
+    /// The entry index range of `row`.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        list_range(self.list, row)
+    }
+
+    /// The key of entry `i`.
+    pub fn key(&self, i: usize) -> Option<&'a str> {
+        self.key.get(i)
+    }
+
+    /// The value type of entry `i`, or an error for a code this format does not define.
+    pub fn value_type(&self, i: usize) -> Result<ValueType> {
+        let code = self.value_type.value(i);
+        ValueType::from_code(code)
+            .ok_or_else(|| FormatError::corrupt(format!("unknown attribute type code {code}")))
+    }
+
+    /// The string of entry `i` (of a string or opaque value).
+    pub fn str(&self, i: usize) -> Option<&'a str> {
+        self.str.get(i)
+    }
+
+    /// The integer of entry `i`.
+    pub fn int(&self, i: usize) -> i64 {
+        self.int.value(i)
+    }
+
+    /// The float of entry `i`.
+    pub fn float(&self, i: usize) -> f64 {
+        self.float.value(i)
+    }
+
+    /// The boolean of entry `i`.
+    pub fn bool(&self, i: usize) -> bool {
+        self.bool.value(i)
+    }
+
+    /// The strings of entry `i` (of a string array).
+    pub fn strs(&self, i: usize) -> Result<Vec<&'a str>> {
+        str_items(self.strs, i)
+    }
+
+    /// The integers of entry `i` (of an int array).
+    pub fn ints(&self, i: usize) -> &'a [i64] {
+        &self.ints.values().as_primitive::<Int64Type>().values()[list_range(self.ints, i)]
+    }
+
+    /// The floats of entry `i` (of a float array).
+    pub fn floats(&self, i: usize) -> &'a [f64] {
+        &self.floats.values().as_primitive::<Float64Type>().values()[list_range(self.floats, i)]
+    }
+
+    /// The booleans of entry `i` (of a bool array).
+    pub fn bools(&self, i: usize) -> Vec<bool> {
+        let values = self.bools.values().as_boolean();
+        list_range(self.bools, i).map(|j| values.value(j)).collect()
+    }
+
+    /// The value of entry `i`, owned.
+    pub fn value(&self, i: usize) -> Result<Value> {
+        Ok(match self.value_type(i)? {
+            ValueType::Str => Value::Str(self.str.value(i).to_string()),
+            ValueType::Opaque => Value::Opaque(self.str.value(i).to_string()),
+            ValueType::Int => Value::Int(self.int(i)),
+            ValueType::Float => Value::Float(self.float(i)),
+            ValueType::Bool => Value::Bool(self.bool(i)),
+            ValueType::StrArray => {
+                Value::StrArray(self.strs(i)?.into_iter().map(str::to_string).collect())
+            }
+            ValueType::IntArray => Value::IntArray(self.ints(i).to_vec()),
+            ValueType::FloatArray => Value::FloatArray(self.floats(i).to_vec()),
+            ValueType::BoolArray => Value::BoolArray(self.bools(i)),
+        })
+    }
+
+    /// The attributes of row `row`, appended to `out`.
+    pub fn read(&self, row: usize, out: &mut Vec<KeyValue>) -> Result<()> {
+        for i in self.range(row) {
+            out.push(KeyValue {
+                key: self.key.value(i).to_string(),
+                value: self.value(i)?,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The strings of list `row` of a string list column (plain or view strings).
+pub fn str_items(list: &ListArray, row: usize) -> Result<Vec<&str>> {
+    let values = StrCol::new(list.values().as_ref(), "string list items")?;
+    Ok(list_range(list, row)
+        .filter_map(|j| values.get(j))
+        .collect())
+}
+
+/// A view of an `events` or `links` column: per row a list of structs, each with its
+/// own attribute entry list.
+#[derive(Clone, Copy, Debug)]
+pub struct Elements<'a> {
+    list: &'a ListArray,
+    items: &'a StructArray,
+    /// Entry lists of the elements' attributes.
+    pub attributes: EntryList<'a>,
+}
+
+impl<'a> Elements<'a> {
+    /// Views an `events` or `links` column.
+    pub fn new(array: &'a dyn Array) -> Result<Self> {
+        let list = downcast::<ListArray>(array, "events or links")?;
+        let items = downcast::<StructArray>(list.values().as_ref(), "events or links")?;
+        Ok(Elements {
+            list,
+            items,
+            attributes: EntryList::from_list(field(items, "attributes")?)?,
+        })
+    }
+
+    /// The element index range of `row`.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        list_range(self.list, row)
+    }
+
+    /// A field of the element struct, as a `T`.
+    pub fn field<T: 'static>(&self, name: &str) -> Result<&'a T> {
+        field(self.items, name)
+    }
+
+    /// A field of the element struct, as it is.
+    pub fn column(&self, name: &str) -> Result<&'a ArrayRef> {
+        self.items
+            .column_by_name(name)
+            .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))
+    }
+
+    /// A string field of the element struct.
+    pub fn strings(&self, name: &str) -> Result<StrCol<'a>> {
+        StrCol::new(self.column(name)?.as_ref(), &format!("field `{name}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_type_reads_back_as_written() {
+        let kv = |key: &str, value| KeyValue {
+            key: key.into(),
+            value,
+        };
+        let rows = vec![
+            vec![
+                kv("s", Value::Str("a".into())),
+                kv("i", Value::Int(-3)),
+                kv("f", Value::Float(1.5)),
+                kv("b", Value::Bool(true)),
+            ],
+            vec![],
+            vec![
+                kv("ss", Value::StrArray(vec!["x".into(), "y".into()])),
+                kv("is", Value::IntArray(vec![1, 2])),
+                kv("fs", Value::FloatArray(vec![0.5])),
+                kv("bs", Value::BoolArray(vec![false, true])),
+                kv("o", Value::Opaque("{\"bytesValue\":\"AA==\"}".into())),
+                kv("s", Value::Str("again".into())),
+            ],
+        ];
+        let mut builder = EntryListBuilder::default();
+        for row in &rows {
+            builder.append(row);
+        }
+        let column = builder.finish();
+        let list = EntryList::new(column.as_ref()).unwrap();
+        for (row, expected) in rows.iter().enumerate() {
+            let mut out = Vec::new();
+            list.read(row, &mut out).unwrap();
+            assert_eq!(&out, expected);
+        }
+        assert_eq!(list.value_type(0).unwrap(), ValueType::Str);
+        assert_eq!(list.ints(list.range(2).start + 1), &[1, 2]);
+    }
+
+    #[test]
+    fn an_unknown_type_code_is_corrupt() {
+        let mut builder = EntryListBuilder::default();
+        builder.append(&[KeyValue {
+            key: "k".into(),
+            value: Value::Int(1),
+        }]);
+        let column = builder.finish();
+        let list = column.as_list::<i32>();
+        let entries = list.values().as_struct();
+        let mut columns = entries.columns().to_vec();
+        columns[1] = Arc::new(Int8Array::from(vec![42]));
+        let broken = ListArray::new(
+            Arc::new(arrow::datatypes::Field::new(
+                "item",
+                DataType::Struct(entry_fields()),
+                false,
+            )),
+            list.offsets().clone(),
+            Arc::new(StructArray::new(entry_fields(), columns, None)),
+            None,
+        );
+        let err = EntryList::from_list(&broken).unwrap().value(0).unwrap_err();
+        assert_eq!(err, FormatError::corrupt("unknown attribute type code 42"));
+    }
+}

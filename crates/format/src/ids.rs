@@ -1,0 +1,65 @@
+//! Trace and span ids, and their hexadecimal forms.
+
+/// A 16-byte trace id.
+pub type TraceId = [u8; 16];
+/// An 8-byte span id.
+pub type SpanId = [u8; 8];
+
+/// Lowercase hex of `bytes`, two digits a byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// A trace id as Tempo's search results print it: hex without leading zeros.
+pub fn trace_id_hex(bytes: &[u8]) -> String {
+    let h = hex(bytes);
+    let trimmed = h.trim_start_matches('0');
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
+    }
+}
+
+/// A trace id from hex: up to 32 digits, left-padded with zeros. The error says what
+/// was expected.
+pub fn parse_trace_id(text: &str) -> Result<TraceId, String> {
+    let text = text.trim();
+    let invalid = || format!("`{text}` is not a trace id: expected up to 32 hexadecimal digits");
+    if text.is_empty() || text.len() > 32 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    let padded = format!("{text:0>32}");
+    let mut id = [0u8; 16];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_and_parse_back() {
+        let id: TraceId = [0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 255];
+        assert_eq!(hex(&id), "0000000102030405060708090a0b0cff");
+        assert_eq!(trace_id_hex(&id), "102030405060708090a0b0cff");
+        assert_eq!(parse_trace_id(&trace_id_hex(&id)), Ok(id));
+        assert_eq!(parse_trace_id(&hex(&id)), Ok(id));
+        assert_eq!(trace_id_hex(&[0; 16]), "0");
+        assert!(
+            parse_trace_id("xyz")
+                .unwrap_err()
+                .contains("not a trace id")
+        );
+        assert!(parse_trace_id(&"1".repeat(33)).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! The traceql block format, and the logical span table every kind of block presents.
+//!
+//! - The logical span table: [`schema`] (columns, typed attribute columns, entry lists,
+//!   events and links), [`facts`] (what a plan may know of a block), [`kind`] (the seam
+//!   between physical block kinds and the logical table).
+//! - The span model: [`model`] (spans, resources, scopes, events, links), [`value`]
+//!   (attribute values and their type codes), [`ids`] (trace and span ids, hex),
+//!   [`codes`] (status and kind codes and their TraceQL words).
+//! - Reading and writing: [`entries`] (attribute entry lists), [`arrays`] (typed access
+//!   to Arrow arrays), [`block`] (traceql's own blocks: writer, reader, `meta.json`).
+//! - [`display`]: values as Tempo's results show them.
+//! - [`error`]: what can go wrong.
+
+pub mod arrays;
+pub mod block;
+pub mod codes;
+pub mod display;
+pub mod entries;
+pub mod error;
+pub mod facts;
+pub mod ids;
+pub mod kind;
+pub mod model;
+pub mod schema;
+pub mod value;
+
+pub use error::FormatError;
+pub use kind::BlockKind;

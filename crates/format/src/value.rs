@@ -1,0 +1,131 @@
+//! Attribute values and their types. A type's code is what the `type` field of an
+//! attribute entry stores; its name is what column names and `meta.json` use.
+
+/// An attribute value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(String),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A non-empty array of strings.
+    StrArray(Vec<String>),
+    /// A non-empty array of integers.
+    IntArray(Vec<i64>),
+    /// A non-empty array of floats.
+    FloatArray(Vec<f64>),
+    /// A non-empty array of booleans.
+    BoolArray(Vec<bool>),
+    /// A value TraceQL cannot query (bytes, key-value lists, empty or mixed arrays),
+    /// kept as its OTLP/JSON `AnyValue` text so nothing is lost.
+    Opaque(String),
+}
+
+/// The kind of a [`Value`], as stored in the `type` field of attribute entries.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum ValueType {
+    /// [`Value::Str`]
+    #[serde(rename = "string")]
+    Str = 0,
+    /// [`Value::Int`]
+    #[serde(rename = "int")]
+    Int = 1,
+    /// [`Value::Float`]
+    #[serde(rename = "float")]
+    Float = 2,
+    /// [`Value::Bool`]
+    #[serde(rename = "bool")]
+    Bool = 3,
+    /// [`Value::StrArray`]
+    #[serde(rename = "string[]")]
+    StrArray = 4,
+    /// [`Value::IntArray`]
+    #[serde(rename = "int[]")]
+    IntArray = 5,
+    /// [`Value::FloatArray`]
+    #[serde(rename = "float[]")]
+    FloatArray = 6,
+    /// [`Value::BoolArray`]
+    #[serde(rename = "bool[]")]
+    BoolArray = 7,
+    /// [`Value::Opaque`]
+    #[serde(rename = "opaque")]
+    Opaque = 8,
+}
+
+impl ValueType {
+    /// All types, by their stored code.
+    pub const ALL: [ValueType; 9] = [
+        ValueType::Str,
+        ValueType::Int,
+        ValueType::Float,
+        ValueType::Bool,
+        ValueType::StrArray,
+        ValueType::IntArray,
+        ValueType::FloatArray,
+        ValueType::BoolArray,
+        ValueType::Opaque,
+    ];
+
+    /// The type stored under `code`.
+    pub fn from_code(code: i8) -> Option<ValueType> {
+        Self::ALL.get(usize::try_from(code).ok()?).copied()
+    }
+
+    /// The code stored in the `type` field of attribute entries.
+    pub fn code(self) -> i8 {
+        self as i8
+    }
+
+    /// The type named `name` (see [`ValueType::name`]).
+    pub fn from_name(name: &str) -> Option<ValueType> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Short name, used in column names and `traceql blocks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Str => "string",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::StrArray => "string[]",
+            ValueType::IntArray => "int[]",
+            ValueType::FloatArray => "float[]",
+            ValueType::BoolArray => "bool[]",
+            ValueType::Opaque => "opaque",
+        }
+    }
+}
+
+impl Value {
+    /// The value's type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Str(_) => ValueType::Str,
+            Value::Int(_) => ValueType::Int,
+            Value::Float(_) => ValueType::Float,
+            Value::Bool(_) => ValueType::Bool,
+            Value::StrArray(_) => ValueType::StrArray,
+            Value::IntArray(_) => ValueType::IntArray,
+            Value::FloatArray(_) => ValueType::FloatArray,
+            Value::BoolArray(_) => ValueType::BoolArray,
+            Value::Opaque(_) => ValueType::Opaque,
+        }
+    }
+}
+
+/// A key and its value. Keys may repeat within one list (OTLP allows it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyValue {
+    /// The attribute key.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+}
