@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use prost::Message;
 use traceql_benches::{runtime, traces_arg};
-use traceql_exec::generate::Generator;
 use traceql_exec::ingest::{ingest_files, write_traces};
 use traceql_exec::otlp::request_from_spans;
 use traceql_exec::store::Store;
 use traceql_format::block::BlockOptions;
 use traceql_format::model::Trace;
+use traceql_gen::Generator;
 
 fn row(stage: &str, spans: usize, seconds: f64, bytes: Option<u64>) {
     let per_span = bytes.map_or(String::from("-"), |b| {

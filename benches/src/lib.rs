@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use traceql_exec::generate::Generator;
 use traceql_exec::ingest::write_traces;
 use traceql_exec::store::Store;
 use traceql_format::block::BlockOptions;
 use traceql_format::model::Trace;
+use traceql_gen::Generator;
 
 /// The mixed query corpus in `corpus/queries.traceql`: realistic searches, structural
 /// queries, pipelines and metrics queries of our own.

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use traceql_exec::generate::{Generator, Rng};
 use traceql_exec::ingest::write_traces;
+use traceql_gen::{Generator, Rng};
 
 use crate::data;
 use crate::ingest::{progress_bar, show};

@@ -1,12 +1,11 @@
 //! Executes TraceQL over Parquet trace blocks on local disk or object storage.
 //!
 //! The block format and span model live in `traceql-format`. Here: OTLP input
-//! ([`otlp`]), ingest ([`ingest`]), the synthetic trace generator ([`generate`]), block
-//! stores on disk, in memory or in the cloud ([`store`]), a DataFusion table over a
-//! store ([`table`]), the search engine ([`search`]) and metrics queries on it
-//! ([`metrics`]).
+//! ([`otlp`]), ingest ([`ingest`]), block stores on disk, in memory or in the cloud
+//! ([`store`]), a DataFusion table over a store ([`table`]), the search engine
+//! ([`search`]) and metrics queries on it ([`metrics`]). The synthetic trace generator
+//! is `traceql-gen`.
 
-pub mod generate;
 pub mod ingest;
 pub mod metrics;
 pub mod otlp;

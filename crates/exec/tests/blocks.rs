@@ -9,7 +9,6 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::functions_aggregate::count::count;
 use datafusion::prelude::{col, lit};
-use traceql_exec::generate::Generator;
 use traceql_exec::ingest::{IngestError, ingest_files, write_traces};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
 use traceql_exec::store::Store;
@@ -20,6 +19,7 @@ use traceql_format::codes::status;
 use traceql_format::model::Span;
 use traceql_format::model::Trace;
 use traceql_format::value::KeyValue;
+use traceql_gen::Generator;
 use traceql_testkit::require_shared;
 
 fn repo() -> PathBuf {

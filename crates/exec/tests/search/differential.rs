@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use traceql_exec::generate::Rng;
 use traceql_exec::table::session_config;
 use traceql_exec::{Engine, EngineError, SearchOptions};
 use traceql_format::block::BlockOptions;
 use traceql_format::model::{Event, Resource, Scope, Span};
 use traceql_format::value::{KeyValue, Value};
+use traceql_gen::Rng;
 
 use crate::common::store_with;
 use crate::reference;

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use traceql_exec::Engine;
-use traceql_exec::generate::{Generator, Rng};
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 use traceql_format::block::BlockOptions;
 use traceql_format::codes::{kind, status};
 use traceql_format::display::any_value_text;
 use traceql_format::model::Span;
 use traceql_format::value::Value;
+use traceql_gen::{Generator, Rng};
 use traceql_parser::ast::{Query, QueryBody};
 
 use crate::common::{engine_with, store_with};

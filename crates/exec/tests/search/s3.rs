@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use traceql_exec::generate::Generator;
 use traceql_exec::store::{Store, StoreErrorKind, StoreOptions};
 use traceql_exec::{Engine, EngineError, SearchOptions};
 use traceql_format::block::BlockOptions;
+use traceql_gen::Generator;
 use traceql_testkit::S3TestServer;
 
 use crate::common::write_numbered;
