@@ -6,8 +6,8 @@
 //! per second at that time, and the number of series.
 
 use traceql_benches::{best_of, generated_store, runtime, traces_arg};
+use traceql_exec::Engine;
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::search::Engine;
 
 const QUERIES: &[&str] = &[
     "{ } | rate() by (resource.service.name)",

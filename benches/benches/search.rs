@@ -12,8 +12,8 @@
 //! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
 use traceql_benches::{best_of, generated_store, runtime, traces_arg};
-use traceql_exec::search::{Engine, SearchOptions};
 use traceql_exec::store::{Store, StoreOptions};
+use traceql_exec::{Engine, SearchOptions};
 use traceql_format::block::EncodedBlock;
 use traceql_testkit::S3TestServer;
 

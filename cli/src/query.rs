@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
-use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchResponse, SearchStats};
+use traceql_exec::{Engine, EngineError, QueryStats, SearchOptions, SearchResponse};
 use traceql_parser::ast::QueryBody;
 
 use crate::data;
@@ -138,7 +138,7 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
 /// Prints a query's outcome with `print` (and, with `stats`, what it read, to
 /// standard error) and returns the exit code.
 fn finish<T>(
-    result: Result<(T, SearchStats), EngineError>,
+    result: Result<(T, QueryStats), EngineError>,
     stats: bool,
     print: impl FnOnce(&T) -> Result<(), String>,
 ) -> ExitCode {
@@ -200,7 +200,7 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
 }
 
 /// What a search read and where its time went, one fact per line.
-pub fn render_stats(stats: &SearchStats) -> String {
+pub fn render_stats(stats: &QueryStats) -> String {
     format!(
         "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nstore requests: {}\nbytes fetched: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
         stats.blocks,

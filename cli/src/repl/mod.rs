@@ -14,7 +14,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::search::{Engine, EngineError, SearchOptions, SearchStats};
+use traceql_exec::{Engine, EngineError, QueryStats, SearchOptions};
 
 use self::helper::{COMMANDS, ReplHelper};
 use crate::query::{Format, failure, is_metrics, open, print_metrics, print_results, render_stats};
@@ -233,7 +233,7 @@ impl Session {
     /// what it read with `\timing`.
     fn report<T>(
         &self,
-        result: Option<Result<(T, SearchStats), EngineError>>,
+        result: Option<Result<(T, QueryStats), EngineError>>,
         started: Instant,
         print: impl FnOnce(&T) -> Result<(), String>,
     ) {

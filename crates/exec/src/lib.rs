@@ -1,16 +1,27 @@
-//! Executes TraceQL over Parquet trace blocks on local disk or object storage.
+//! Executes TraceQL over trace blocks on local disk or object storage.
 //!
-//! The block format and span model live in `traceql-format`. Here: OTLP input
-//! ([`otlp`]), ingest ([`ingest`]), block stores on disk, in memory or in the cloud
-//! ([`store`]), a DataFusion table over a store ([`table`]), the search engine
-//! ([`search`]) and metrics queries on it ([`metrics`]). The synthetic trace generator
-//! is `traceql-gen`.
+//! The block format and span model live in `traceql-format`, the plans in
+//! `traceql-planner`. Here:
+//!
+//! - [`engine`]: the core that every query runs on: the store's blocks and their
+//!   facts, block selection, one scan of the span table, execution with statistics.
+//! - What runs on it: [`search`] (Tempo-shaped results, newest first), [`metrics`]
+//!   (time series), [`trace`] (one whole trace by id), [`explain`] (the plans).
+//! - Data in and out: [`store`] (blocks on disk, in memory or in the cloud), [`table`]
+//!   (the span table of a store as a DataFusion table), [`otlp`] (OTLP input) and
+//!   [`ingest`] (OTLP files into blocks).
+//!
+//! The synthetic trace generator is `traceql-gen`.
 
+pub mod engine;
+pub mod explain;
 pub mod ingest;
 pub mod metrics;
 pub mod otlp;
 pub mod search;
 pub mod store;
 pub mod table;
+pub mod trace;
 
-pub use search::{Engine, EngineError, SearchOptions, SearchResponse, register};
+pub use engine::{Engine, EngineError, QueryStats, TimeRange, register};
+pub use search::{SearchOptions, SearchResponse};

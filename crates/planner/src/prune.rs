@@ -5,21 +5,18 @@
 //!
 //! The analysis is conservative: "unknown" whenever in doubt.
 
-use traceql_parser::Query;
 use traceql_parser::ast::{
     Attribute, AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, Intrinsic, Literal,
-    Pipeline, QueryBody, SpansetExpr, SpansetExprKind, Stage,
+    Pipeline, SpansetExpr, SpansetExprKind, Stage,
 };
 
 use traceql_format::facts::Facts;
 use traceql_format::schema::columns;
 use traceql_format::value::ValueType;
 
-/// Whether a search with `query` may return spans of a block with `facts`.
-pub fn may_match(query: &Query, facts: &Facts) -> bool {
-    let QueryBody::Search(pipeline) = &query.body else {
-        return true;
-    };
+/// Whether `pipeline` (of a search, or the first part of a metrics query) may select
+/// spans of a block with `facts`.
+pub fn may_match(pipeline: &Pipeline, facts: &Facts) -> bool {
     let mut filters = Vec::new();
     if needs_all_spans(pipeline, &mut filters) {
         return true;
@@ -184,6 +181,7 @@ mod tests {
 
     use super::*;
     use traceql_format::schema::TypedAttribute;
+    use traceql_parser::ast::QueryBody;
 
     fn facts() -> Facts {
         Facts {
@@ -208,7 +206,11 @@ mod tests {
     }
 
     fn may(q: &str) -> bool {
-        may_match(&traceql_parser::parse_and_validate(q).unwrap(), &facts())
+        let query = traceql_parser::parse_and_validate(q).unwrap();
+        let QueryBody::Search(pipeline) = &query.body else {
+            panic!("{q} is not a search");
+        };
+        may_match(pipeline, &facts())
     }
 
     #[test]

@@ -2,18 +2,19 @@
 //! series from the spans a pipeline selects, with Tempo's time model, second stages and
 //! arithmetic between queries.
 
-mod compare;
+//!
+//! The time model, each function's plan and the series finishing live in
+//! `traceql_planner::metrics`; here the engine runs them ([`run`]) and the answer takes
+//! the shape of Tempo's `query_range` response.
+
 mod run;
-pub mod series;
-pub mod time;
 
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 use serde_json::Value;
-use traceql_planner::metrics::Buckets;
+pub use traceql_planner::metrics::{Buckets, Series};
 
 pub use self::run::MAX_POINTS;
-pub use self::series::{Metrics, Series};
 
 /// What a metrics query covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,7 +46,7 @@ impl MetricsResponse {
     /// The timestamp (ms) of each bucket.
     pub fn timestamps(&self) -> Vec<u64> {
         (0..self.buckets.count())
-            .map(|i| time::timestamp_ms(&self.buckets, i))
+            .map(|i| self.buckets.timestamp_ms(i))
             .collect()
     }
 }

@@ -5,25 +5,20 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use datafusion::logical_expr::LogicalPlan;
+use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
+use traceql_parser::Query;
 use traceql_parser::ast::{
     Literal, MetricsExpr, MetricsExprKind, MetricsFunction, MetricsQuery, QueryBody, ScalarExpr,
     ScalarExprKind, SecondStage,
 };
-use traceql_parser::{Query, Span};
 use traceql_planner::lower::constant;
-use traceql_planner::metrics::{Buckets, plan_compare, plan_metrics};
-use traceql_planner::prune::may_match;
+use traceql_planner::metrics::series::{self, Metrics};
+use traceql_planner::metrics::{Buckets, compare, plan_compare, plan_metrics};
 
-use super::compare;
-use super::series::{self, Metrics};
-use super::time::{instant_buckets, range_buckets};
 use super::{MetricsOptions, MetricsResponse};
-use crate::search::engine::parse;
-use crate::search::stats::SearchStats;
-use crate::search::{Engine, EngineError, SearchOptions};
+use crate::engine::{Engine, EngineError, QueryStats, TimeRange, Window, parse};
 use crate::table::union_typed_columns;
-use traceql_format::block::BlockMeta;
 
 /// The most points a series may have.
 pub const MAX_POINTS: u64 = 100_000;
@@ -37,7 +32,7 @@ impl Engine {
         &self,
         query: &str,
         options: &MetricsOptions,
-    ) -> Result<(MetricsResponse, SearchStats), EngineError> {
+    ) -> Result<(MetricsResponse, QueryStats), EngineError> {
         let started = Instant::now();
         let io = self.store.io();
         let parsed = parse(query)?;
@@ -57,9 +52,9 @@ impl Engine {
                 buckets.count()
             )));
         }
-        let mut stats = SearchStats {
+        let mut stats = QueryStats {
             planning: started.elapsed(),
-            ..SearchStats::default()
+            ..QueryStats::default()
         };
         let result = self.evaluate(expr, &buckets, &mut stats).await?;
         let Metrics::Series(mut series) = result else {
@@ -94,8 +89,8 @@ impl Engine {
         collect_queries(expr, &mut queries);
         let mut plans = Vec::new();
         for query in queries {
-            let (blocks, options) = self.metrics_blocks(query, &buckets);
-            let (scan, facts) = self.scan_range(&options, &blocks).await?;
+            let (blocks, range) = self.metrics_blocks(query, &buckets);
+            let (scan, facts) = self.scan(&range, &blocks, Window::ALL).await?;
             plans.push(match query.function {
                 MetricsFunction::Compare { .. } => plan_compare(query, scan, &facts, &buckets)?,
                 _ => plan_metrics(query, scan, &facts, &buckets)?.plan,
@@ -111,42 +106,31 @@ impl Engine {
         let start = options.start_unix_nano.unwrap_or(first);
         let end = options.end_unix_nano.unwrap_or(last).max(start + 1);
         if options.instant {
-            instant_buckets(start, end)
+            Buckets::for_instant(start, end)
         } else {
-            range_buckets(start, end, options.step_nano)
+            Buckets::for_range(start, end, options.step_nano)
         }
     }
 
-    /// The blocks that may hold spans for `query` in `buckets`, and the scan options
-    /// that keep traces overlapping the range.
+    /// The blocks that may hold spans for `query` in `buckets`, and the range of
+    /// traces that overlap them.
     fn metrics_blocks(
         &self,
         query: &MetricsQuery,
         buckets: &Buckets,
-    ) -> (Vec<&(BlockMeta, Facts)>, SearchOptions) {
-        let pipeline = Query {
-            body: QueryBody::Search(query.pipeline.clone()),
-            hints: Vec::new(),
-            span: Span::default(),
-        };
-        let options = SearchOptions {
+    ) -> (Vec<&(BlockMeta, Facts)>, TimeRange) {
+        let range = TimeRange {
             start_unix_nano: Some(buckets.start),
             end_unix_nano: Some(buckets.end),
-            ..SearchOptions::default()
         };
-        let blocks = self
-            .select(&options, None)
-            .into_iter()
-            .filter(|(_, facts)| may_match(&pipeline, facts))
-            .collect();
-        (blocks, options)
+        (self.select(&range, Some(&query.pipeline)), range)
     }
 
     fn evaluate<'a>(
         &'a self,
         expr: &'a MetricsExpr,
         buckets: &'a Buckets,
-        stats: &'a mut SearchStats,
+        stats: &'a mut QueryStats,
     ) -> Boxed<'a, Metrics> {
         Box::pin(async move {
             Ok(match &expr.kind {
@@ -182,12 +166,12 @@ impl Engine {
         &self,
         query: &MetricsQuery,
         buckets: &Buckets,
-        stats: &mut SearchStats,
+        stats: &mut QueryStats,
     ) -> Result<Vec<series::Series>, EngineError> {
         let round = Instant::now();
-        let (blocks, options) = self.metrics_blocks(query, buckets);
+        let (blocks, range) = self.metrics_blocks(query, buckets);
         stats.blocks += blocks.len() as u64;
-        let (scan, facts) = self.scan_range(&options, &blocks).await?;
+        let (scan, facts) = self.scan(&range, &blocks, Window::ALL).await?;
         if let MetricsFunction::Compare { top_n, .. } = &query.function {
             let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
             let typed = union_typed_columns(&metas)?;

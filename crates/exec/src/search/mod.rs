@@ -1,10 +1,140 @@
-//! TraceQL search over a store: the [`Engine`], its options and errors, and the
-//! Tempo-shaped [`SearchResponse`].
+//! TraceQL search over a store: [`SearchOptions`], newest-first rounds over the
+//! engine core, and the Tempo-shaped [`SearchResponse`].
 
-pub(crate) mod engine;
 mod response;
-pub(crate) mod stats;
 
-pub use engine::{Engine, EngineError, Explanation, SearchOptions, register};
 pub use response::{Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult};
-pub use stats::SearchStats;
+
+use std::time::Instant;
+
+use datafusion::prelude::DataFrame;
+use traceql_parser::Query;
+use traceql_parser::ast::{Pipeline, QueryBody};
+use traceql_planner::lower::{SearchPlan, plan_search};
+
+use crate::engine::{Engine, EngineError, QueryStats, TimeRange, Window, parse};
+use response::Assembler;
+
+/// Options of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// At most this many traces (default 20).
+    pub limit: usize,
+    /// At most this many spans shown per spanset (default 3); `matched` counts all.
+    pub spans_per_spanset: usize,
+    /// Only traces that end at or after this time (unix nanoseconds).
+    pub start_unix_nano: Option<u64>,
+    /// Only traces that start at or before this time (unix nanoseconds).
+    pub end_unix_nano: Option<u64>,
+}
+
+impl SearchOptions {
+    /// The traces the search looks at.
+    pub fn range(&self) -> TimeRange {
+        TimeRange {
+            start_unix_nano: self.start_unix_nano,
+            end_unix_nano: self.end_unix_nano,
+        }
+    }
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            limit: 20,
+            spans_per_spanset: 3,
+            start_unix_nano: None,
+            end_unix_nano: None,
+        }
+    }
+}
+
+/// The pipeline of a search query (`None` for a metrics query), for block pruning.
+fn search_pipeline(query: &Query) -> Option<&Pipeline> {
+    match &query.body {
+        QueryBody::Search(pipeline) => Some(pipeline),
+        QueryBody::Metrics(_) => None,
+    }
+}
+
+impl Engine {
+    /// Parses, validates and plans `query`.
+    pub async fn plan(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(Query, SearchPlan), EngineError> {
+        let parsed = parse(query)?;
+        let blocks = self.select(&options.range(), search_pipeline(&parsed));
+        let (scan, facts) = self.scan(&options.range(), &blocks, Window::ALL).await?;
+        let plan = plan_search(&parsed, scan, &facts)?;
+        Ok((parsed, plan))
+    }
+
+    /// The spans `query` matches as a DataFrame: one row per span with its trace,
+    /// spanset index (`__spanset`) and the attributes the query shows.
+    pub async fn dataframe(&self, query: &str) -> Result<DataFrame, EngineError> {
+        let (_, plan) = self.plan(query, &SearchOptions::default()).await?;
+        Ok(DataFrame::new(self.ctx.state(), plan.plan))
+    }
+
+    /// Runs a search.
+    pub async fn search(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<SearchResponse, EngineError> {
+        Ok(self.search_with_stats(query, options).await?.0)
+    }
+
+    /// Runs a search and reports what it read and where the time went.
+    pub async fn search_with_stats(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(SearchResponse, QueryStats), EngineError> {
+        let started = Instant::now();
+        let io = self.store.io();
+        let parsed = parse(query)?;
+        let range = options.range();
+        let blocks = self.select(&range, search_pipeline(&parsed));
+        let parsing = started.elapsed();
+        let mut stats = QueryStats {
+            blocks: blocks.len() as u64,
+            planning: parsing,
+            ..QueryStats::default()
+        };
+        let mut assembler: Option<Assembler> = None;
+        for window in Window::newest_first(&blocks, options.limit) {
+            let round = Instant::now();
+            let (scan, facts) = self.scan(&range, &blocks, window).await?;
+            let plan = plan_search(&parsed, scan, &facts)?;
+            stats.planning += round.elapsed();
+            let batches = self.execute(&plan.plan, &blocks, &mut stats).await?;
+            let assembling = Instant::now();
+            let assembler = assembler.get_or_insert_with(|| {
+                Assembler::new(&plan, options.limit, options.spans_per_spanset)
+            });
+            for batch in &batches {
+                assembler.push(batch)?;
+            }
+            stats.execution += assembling.elapsed();
+            if assembler.trace_count() >= options.limit {
+                break;
+            }
+        }
+        stats.io = self.store.io().since(io);
+        let (inspected_traces, traces) = match assembler {
+            Some(a) => (a.trace_count() as u64, a.finish()),
+            None => (0, Vec::new()),
+        };
+        let metrics = SearchMetrics {
+            inspected_traces,
+            inspected_bytes: stats.bytes_scanned,
+            inspected_spans: stats.spans_scanned,
+            total_blocks: blocks.len() as u64,
+            total_block_bytes: blocks.iter().map(|(b, _)| b.bytes).sum(),
+        };
+        Ok((SearchResponse { traces, metrics }, stats))
+    }
+}

@@ -15,8 +15,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use traceql_exec::search::{EngineError, SearchResponse};
 use traceql_exec::{Engine, SearchOptions};
+use traceql_exec::{EngineError, SearchResponse};
 
 use crate::common::repo;
 

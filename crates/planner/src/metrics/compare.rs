@@ -16,16 +16,73 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{ident as col, lit};
 use serde_json::{Value as Json, json};
-use traceql_planner::eval::value::Val;
-use traceql_planner::eval::value::any_value;
-use traceql_planner::metrics::{BUCKET, CARRIED, SELECTED};
-
-use super::series::{Label, Series, ints};
 use traceql_format::block::TypedColumn;
 use traceql_format::block::reader::decode_batch;
+use traceql_format::facts::Facts;
 use traceql_format::model::Span;
+use traceql_format::schema::columns as c;
 use traceql_format::value::Value;
+use traceql_parser::ast::{MetricsFunction, MetricsQuery};
+
+use super::BUCKET;
+use super::series::{Label, Series, ints};
+use super::time::Buckets;
+use crate::eval::udf::{Output, field_expr_call};
+use crate::eval::value::{Val, any_value};
+use crate::lower::{ExtraValue, RESULT_COLUMNS, plan_pipeline};
+
+/// Whether a span of a `compare()` plan is in the selection (`Boolean`).
+pub const SELECTED: &str = "__selected";
+/// The prefix under which a `compare()` plan carries the span-table columns.
+pub const CARRIED: &str = "__span:";
+
+/// Lowers `{ … } | compare({ filter }, n, start, end)`: every span the pipeline selects
+/// in the range, with its bucket, whether it is in the selection (the filter holds and,
+/// if given, it starts in `(start, end]`) and all its span-table columns (prefixed with
+/// [`CARRIED`]), for counting attribute values per group.
+pub fn plan_compare(
+    query: &MetricsQuery,
+    input: LogicalPlan,
+    facts: &Facts,
+    buckets: &Buckets,
+) -> Result<LogicalPlan> {
+    let MetricsFunction::Compare { filter, range, .. } = &query.function else {
+        return Err(DataFusionError::Internal("not a compare() query".into()));
+    };
+    let schema = Arc::clone(input.schema().inner());
+    let mut selected = match filter {
+        Some(filter) => field_expr_call(Some(filter), Output::Filter, &schema, facts)?,
+        None => lit(false),
+    };
+    if let Some((from, to)) = range {
+        let start = col(c::START_UNIX_NANO);
+        selected = selected
+            .and(start.clone().gt(lit(*from as u64)))
+            .and(start.lt_eq(lit(*to as u64)));
+    }
+    let mut extra = vec![ExtraValue {
+        column: SELECTED.into(),
+        expr: selected,
+    }];
+    for field in schema.fields() {
+        if !RESULT_COLUMNS.contains(&field.name().as_str()) {
+            extra.push(ExtraValue {
+                column: format!("{CARRIED}{}", field.name()),
+                expr: col(field.name().as_str()),
+            });
+        }
+    }
+    let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
+    let mut projection = vec![buckets.number().alias(BUCKET)];
+    projection.extend(search.plan.schema().columns().into_iter().map(Expr::Column));
+    LogicalPlanBuilder::from(search.plan)
+        .filter(buckets.contains_start())?
+        .project(projection)?
+        .build()
+}
 
 const GROUPS: [&str; 2] = ["baseline", "selection"];
 

@@ -1,4 +1,4 @@
-//! What a search read and where its time went, from the physical plan's metrics.
+//! What a query read and where its time went, from the physical plan's metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +8,9 @@ use datafusion::physical_plan::metrics::MetricValue;
 
 use crate::store::Io;
 
-/// Statistics of one search.
+/// Statistics of one query: a search, a metrics query or a trace lookup.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SearchStats {
+pub struct QueryStats {
     /// Spans the scan produced after Parquet-level pruning.
     pub spans_scanned: u64,
     /// Bytes read from block files.
@@ -34,7 +34,7 @@ pub struct SearchStats {
     pub io: Io,
 }
 
-impl SearchStats {
+impl QueryStats {
     /// Adds the scan metrics of `plan` (after it ran).
     pub fn collect(&mut self, plan: &Arc<dyn ExecutionPlan>) {
         if plan.name() == "DataSourceExec"

@@ -6,15 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use super::aggregate::{LabelKind, MetricsPlan};
+use super::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, SUM, VALUES};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::error::{DataFusionError, Result};
 use serde_json::{Value, json};
 use traceql_parser::ast::{ArithmeticOp, ComparisonOp, MetricsFunction};
-use traceql_planner::metrics::{
-    BUCKET, COUNT, HISTOGRAM, LabelKind, MAX, MIN, MetricsPlan, SUM, VALUES,
-};
 
 /// A label: a key and an `AnyValue` JSON value (`{"stringValue": "checkout"}`).
 pub type Label = (String, Value);

@@ -1,86 +1,33 @@
-//! Lowers one metrics query (`{ … } | rate() by (…)`) to a DataFusion aggregate over time
-//! buckets and the `by` values.
+//! The plan of the aggregating metrics functions (`rate`, `count_over_time`,
+//! `min/max/avg/sum_over_time`, `quantile_over_time`, `histogram_over_time`): one
+//! DataFusion aggregate over time buckets and the `by` values.
 //!
 //! The pipeline selects spans as in a search; each selected span whose start falls in
-//! the range gets its bucket number, its `by` values (as `AnyValue` JSON) and, for
-//! functions over a value, that value. DataFusion's built-in `count`, `min`, `max` and
-//! `sum` then aggregate per bucket and series. Histograms and quantiles group by one
-//! more key: the value rounded up to a power of two. Turning the aggregate rows into
-//! series (rates, averages, quantiles, labels) is left to the caller.
+//! the range gets its bucket number, its `by` values and, for functions over a value,
+//! that value. DataFusion's built-in `count`, `min`, `max` and `sum` then aggregate per
+//! bucket and series. Histograms and quantiles group by one more key: the value rounded
+//! up to a power of two. [`super::series`] turns the aggregate rows into series.
 
-use datafusion::arrow::datatypes::DataType;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::functions::math::expr_fn::{ceil, log2, power};
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, when};
 use datafusion::prelude::{ident as col, lit};
+use traceql_format::codes::{kind, status};
+use traceql_format::facts::Facts;
 use traceql_parser::Span;
 use traceql_parser::ast::{
     Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic, MetricsFunction, MetricsQuery,
 };
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::Schema;
-
+use super::time::Buckets;
+use super::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, SUM, VALUES};
 use crate::eval::udf::{Output, field_expr_call};
 use crate::lower::{ExtraValue, plan_pipeline};
 use crate::native::{Holds, native_column};
-use traceql_format::codes::{kind, status};
-use traceql_format::facts::Facts;
-use traceql_format::schema::columns as c;
-
-/// The bucket number column (`Int64`, 0-based).
-pub const BUCKET: &str = "__bucket";
-/// The histogram bucket column (`Float64`: the value's power-of-two upper bound, in
-/// seconds for durations), for `histogram_over_time` and `quantile_over_time`.
-pub const HISTOGRAM: &str = "__histogram";
-/// Spans per group (`Int64`).
-pub const COUNT: &str = "__count";
-/// Numeric values per group (`Int64`).
-pub const VALUES: &str = "__values";
-/// Smallest value per group (`Float64`).
-pub const MIN: &str = "__min";
-/// Largest value per group (`Float64`).
-pub const MAX: &str = "__max";
-/// Sum of the values per group (`Float64`).
-pub const SUM: &str = "__sum";
-
-/// The time buckets of a metrics query: `count` buckets of `step` nanoseconds after
-/// `start`. Bucket `i` holds spans starting in `(start + i·step, start + (i+1)·step]`;
-/// an instant query has one bucket holding `[start, end]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Buckets {
-    /// Start of the range, unix nanoseconds.
-    pub start: u64,
-    /// End of the range, unix nanoseconds.
-    pub end: u64,
-    /// Bucket width in nanoseconds (the whole range for an instant query).
-    pub step: u64,
-    /// One bucket, closed at both ends.
-    pub instant: bool,
-}
-
-impl Buckets {
-    /// How many buckets there are.
-    pub fn count(&self) -> u64 {
-        if self.instant {
-            1
-        } else {
-            self.end
-                .saturating_sub(self.start)
-                .div_ceil(self.step.max(1))
-        }
-    }
-
-    /// The bucket of a span starting at `t`, if it is in the range.
-    pub fn of(&self, t: u64) -> Option<u64> {
-        if self.instant {
-            return (self.start <= t && t <= self.end).then_some(0);
-        }
-        (self.start < t && t <= self.end).then(|| (t - self.start - 1) / self.step.max(1))
-    }
-}
 
 /// How a `by` column holds its label values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,77 +79,6 @@ fn is_duration(field: &FieldRef) -> bool {
         field.field,
         Field::Intrinsic(Intrinsic::Duration | Intrinsic::TraceDuration)
     )
-}
-
-/// Whether a span's start is in the range of `buckets`.
-fn in_range(buckets: &Buckets) -> Expr {
-    let start = col(c::START_UNIX_NANO);
-    if buckets.instant {
-        start.clone().gt_eq(lit(buckets.start))
-    } else {
-        start.clone().gt(lit(buckets.start))
-    }
-    .and(start.lt_eq(lit(buckets.end)))
-}
-
-/// The bucket number of a span in range.
-fn bucket(buckets: &Buckets) -> Expr {
-    if buckets.instant {
-        lit(0i64)
-    } else {
-        (cast(col(c::START_UNIX_NANO), DataType::Int64) - lit(buckets.start as i64 + 1))
-            / lit(buckets.step.max(1) as i64)
-    }
-}
-
-/// Whether a span of a `compare()` plan is in the selection (`Boolean`).
-pub const SELECTED: &str = "__selected";
-/// The prefix under which a `compare()` plan carries the span-table columns.
-pub const CARRIED: &str = "__span:";
-
-/// Lowers `{ … } | compare({ filter }, n, start, end)`: every span the pipeline selects
-/// in the range, with its bucket, whether it is in the selection (the filter holds and,
-/// if given, it starts in `(start, end]`) and all its span-table columns (prefixed with
-/// [`CARRIED`]), for counting attribute values per group.
-pub fn plan_compare(
-    query: &MetricsQuery,
-    input: LogicalPlan,
-    facts: &Facts,
-    buckets: &Buckets,
-) -> Result<LogicalPlan> {
-    let MetricsFunction::Compare { filter, range, .. } = &query.function else {
-        return Err(DataFusionError::Internal("not a compare() query".into()));
-    };
-    let schema = Arc::clone(input.schema().inner());
-    let mut selected = match filter {
-        Some(filter) => field_expr_call(Some(filter), Output::Filter, &schema, facts)?,
-        None => lit(false),
-    };
-    if let Some((from, to)) = range {
-        let start = col(c::START_UNIX_NANO);
-        selected = selected
-            .and(start.clone().gt(lit(*from as u64)))
-            .and(start.lt_eq(lit(*to as u64)));
-    }
-    let mut extra = vec![ExtraValue {
-        column: SELECTED.into(),
-        expr: selected,
-    }];
-    for field in schema.fields() {
-        if !crate::lower::RESULT_COLUMNS.contains(&field.name().as_str()) {
-            extra.push(ExtraValue {
-                column: format!("{CARRIED}{}", field.name()),
-                expr: col(field.name().as_str()),
-            });
-        }
-    }
-    let search = plan_pipeline(&query.pipeline, input, facts, false, &extra)?;
-    let mut projection = vec![bucket(buckets).alias(BUCKET)];
-    projection.extend(search.plan.schema().columns().into_iter().map(Expr::Column));
-    LogicalPlanBuilder::from(search.plan)
-        .filter(in_range(buckets))?
-        .project(projection)?
-        .build()
 }
 
 /// `value` (of `field`) rounded up to a power of two: durations in seconds; integers
@@ -305,7 +181,7 @@ pub fn plan_metrics(
         | MetricsFunction::CountOverTime
         | MetricsFunction::Compare { .. } => (None, None),
     };
-    let mut projection = vec![bucket(buckets).alias(BUCKET)];
+    let mut projection = vec![buckets.number().alias(BUCKET)];
     let mut group = vec![col(BUCKET)];
     for label in &by {
         projection.push(col(label.column.as_str()));
@@ -327,7 +203,7 @@ pub fn plan_metrics(
         ]);
     }
     let mut builder = LogicalPlanBuilder::from(search.plan)
-        .filter(in_range(buckets))?
+        .filter(buckets.contains_start())?
         .project(projection)?;
     if histogram.is_some() {
         // Spans without a usable value are not counted.

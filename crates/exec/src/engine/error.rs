@@ -1,0 +1,80 @@
+//! Why a query failed: [`EngineError`], with the CLI's exit code for each kind.
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+use crate::store::StoreError;
+
+/// Why a query (search, metrics query or trace lookup) failed.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The query does not parse or validate; render it with [`EngineError::render`].
+    Query {
+        /// The query text.
+        source: String,
+        /// The diagnostic.
+        error: traceql_parser::Error,
+    },
+    /// The query is valid but uses something the engine cannot run yet.
+    Unsupported(String),
+    /// An argument other than the query is malformed (e.g. a trace id).
+    InvalidInput(String),
+    /// The store could not be read.
+    Store(StoreError),
+    /// Planning or execution failed.
+    Execution(DataFusionError),
+}
+
+impl EngineError {
+    /// The CLI exit code: 2 for a query error, 3 for "not supported yet", else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Query { error, .. }
+                if error.kind == traceql_parser::ErrorKind::Unsupported =>
+            {
+                3
+            }
+            EngineError::Query { .. } | EngineError::InvalidInput(_) => 2,
+            EngineError::Unsupported(_) => 3,
+            EngineError::Store(_) | EngineError::Execution(_) => 1,
+        }
+    }
+
+    /// The error as text for a terminal: query errors with the source line and a caret.
+    pub fn render(&self, color: bool) -> String {
+        match self {
+            EngineError::Query { source, error } => error.render(source, color),
+            other => format!("error: {other}"),
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Query { error, .. } => write!(f, "{}", error.message),
+            EngineError::Unsupported(what) | EngineError::InvalidInput(what) => write!(f, "{what}"),
+            EngineError::Store(e) => write!(f, "{e}"),
+            EngineError::Execution(e) => write!(f, "{}", e.message()),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<DataFusionError> for EngineError {
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::NotImplemented(what) => EngineError::Unsupported(what),
+            DataFusionError::Context(_, inner) => EngineError::from(*inner),
+            other => EngineError::Execution(other),
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Store(e)
+    }
+}

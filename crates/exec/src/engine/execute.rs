@@ -1,0 +1,56 @@
+//! Running a plan over some blocks, with statistics, and naming the block that broke
+//! a failed run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
+use traceql_format::block::BlockMeta;
+use traceql_format::facts::Facts;
+
+use super::{Engine, EngineError, QueryStats};
+
+impl Engine {
+    /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
+    /// to plan it physically and to run it, what its scan read, and one round. A failure
+    /// caused by a missing or corrupt block names the block.
+    pub(crate) async fn execute(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+        stats: &mut QueryStats,
+    ) -> Result<Vec<RecordBatch>, EngineError> {
+        let started = Instant::now();
+        let physical = match self.ctx.state().create_physical_plan(plan).await {
+            Ok(physical) => physical,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        let planned = Instant::now();
+        stats.planning += planned - started;
+        let batches = match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
+            Ok(batches) => batches,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        stats.collect(&physical);
+        stats.execution += planned.elapsed();
+        stats.rounds += 1;
+        Ok(batches)
+    }
+
+    /// The error of a failed run, or, if a block's data file is missing or corrupt,
+    /// an error naming that block (DataFusion's own message does not).
+    async fn diagnose(&self, e: DataFusionError, blocks: &[&(BlockMeta, Facts)]) -> EngineError {
+        let error = EngineError::from(e);
+        if matches!(error, EngineError::Execution(_)) {
+            for (block, _) in blocks {
+                if let Err(broken) = self.store.check_data(&block.id).await {
+                    return EngineError::Store(broken);
+                }
+            }
+        }
+        error
+    }
+}

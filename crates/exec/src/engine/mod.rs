@@ -1,0 +1,124 @@
+//! The engine core that search, metrics queries and trace lookups share: the blocks of
+//! a store and their facts, choosing the blocks a query may need ([`TimeRange`] and
+//! pruning), one scan of the span table over them, running a plan with statistics
+//! ([`QueryStats`]) and naming the block that broke a failed run ([`EngineError`]).
+//!
+//! What runs on it lives beside it: [`crate::search`], [`crate::metrics`],
+//! [`crate::trace`] and [`crate::explain`].
+
+mod error;
+mod execute;
+mod scan;
+mod stats;
+
+pub use error::EngineError;
+pub use scan::TimeRange;
+pub(crate) use scan::Window;
+pub use stats::QueryStats;
+
+use datafusion::prelude::{SessionConfig, SessionContext};
+use traceql_format::block::BlockMeta;
+use traceql_format::facts::Facts;
+use traceql_format::schema::scope_prefix;
+use traceql_parser::Query;
+use traceql_planner::ops::planner::install;
+
+use crate::store::{Store, StoreOptions, open_store};
+use crate::table::{session_config, span_table};
+
+/// Runs TraceQL over the blocks of a store.
+pub struct Engine {
+    pub(crate) store: Store,
+    blocks: Vec<(BlockMeta, Facts)>,
+    pub(crate) ctx: SessionContext,
+}
+
+/// Parses and validates `query`; errors keep the text for rendering.
+pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
+    traceql_parser::parse_and_validate(query).map_err(|error| EngineError::Query {
+        source: query.to_string(),
+        error,
+    })
+}
+
+impl Engine {
+    /// Opens the store at `location`: a directory path, a `file://` URL, or a cloud URL
+    /// such as `s3://bucket/prefix` configured from the environment.
+    pub async fn open(location: &str) -> Result<Engine, EngineError> {
+        Engine::with_store(open_store(location, false, &StoreOptions::default())?).await
+    }
+
+    /// An engine over `store`, with the blocks it holds now.
+    pub async fn with_store(store: Store) -> Result<Engine, EngineError> {
+        Engine::with_config(store, session_config()).await
+    }
+
+    /// An engine over `store` whose DataFusion session uses `config` (start from
+    /// [`session_config`] to keep Parquet pushdown on).
+    pub async fn with_config(store: Store, config: SessionConfig) -> Result<Engine, EngineError> {
+        let blocks = store
+            .list_blocks()
+            .await?
+            .into_iter()
+            .map(|b| {
+                let facts = b.facts();
+                (b, facts)
+            })
+            .collect();
+        let ctx = install(&SessionContext::new_with_config(config));
+        Ok(Engine { store, blocks, ctx })
+    }
+
+    /// The store's location, for messages.
+    pub fn store_name(&self) -> &str {
+        self.store.display()
+    }
+
+    /// The blocks of the store.
+    pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
+        self.blocks.iter().map(|(b, _)| b)
+    }
+
+    /// The attributes the blocks hold, as TraceQL names them (`resource.service.name`,
+    /// `span.http.route`, `instrumentation.x`), sorted; for completion. Blocks that
+    /// did not record their fallback keys contribute their typed columns only.
+    pub fn attribute_names(&self) -> Vec<String> {
+        let word = |scope| scope_prefix(scope).unwrap_or("");
+        let mut names = std::collections::BTreeSet::new();
+        for (_, facts) in &self.blocks {
+            for t in &facts.typed {
+                names.insert(format!("{}.{}", word(t.scope), t.key));
+            }
+            for (scope, key) in facts.fallback.iter().flatten() {
+                names.insert(format!("{}.{key}", word(*scope)));
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Values the blocks' dictionaries record for a string attribute or `name`
+    /// (`resource.service.name`, `span.http.route`, `name`), sorted; for completion.
+    pub fn known_values(&self, field: &str) -> Vec<String> {
+        let mut values = std::collections::BTreeSet::new();
+        for (_, facts) in &self.blocks {
+            if let Some(v) = facts.dictionaries.get(field) {
+                values.extend(v.iter().cloned());
+            }
+        }
+        values.into_iter().collect()
+    }
+
+    /// The DataFusion session the engine runs in.
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+}
+
+/// Registers the span table of `store` as `name` in `ctx`, so an existing DataFusion
+/// application can query spans with its own plans (or SQL, if it enables it).
+pub async fn register(ctx: &SessionContext, name: &str, store: &Store) -> Result<(), EngineError> {
+    let blocks = store.list_blocks().await?;
+    let table = span_table(ctx, store, &blocks).await?;
+    ctx.register_table(name, table)?;
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Choosing the blocks a query may need, and one scan of the span table over them.
+
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{col, lit};
+use traceql_format::block::BlockMeta;
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
+use traceql_parser::ast::Pipeline;
+use traceql_planner::prune::may_match;
+
+use super::{Engine, EngineError};
+use crate::table::span_table;
+
+/// The traces a query looks at: those that overlap `[start, end]` (unix nanoseconds),
+/// unbounded where `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Only traces that end at or after this time.
+    pub start_unix_nano: Option<u64>,
+    /// Only traces that start at or before this time.
+    pub end_unix_nano: Option<u64>,
+}
+
+impl TimeRange {
+    /// Every trace.
+    pub const ALL: TimeRange = TimeRange {
+        start_unix_nano: None,
+        end_unix_nano: None,
+    };
+
+    /// Whether block `b` may hold traces in the range.
+    fn may_hold(&self, b: &BlockMeta) -> bool {
+        self.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s)
+            && self.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e)
+    }
+}
+
+impl Engine {
+    /// The blocks that may hold traces in `range` and, if `pipeline` is given, spans it
+    /// selects (judged from each block's facts alone).
+    pub(crate) fn select(
+        &self,
+        range: &TimeRange,
+        pipeline: Option<&Pipeline>,
+    ) -> Vec<&(BlockMeta, Facts)> {
+        self.blocks
+            .iter()
+            .filter(|(b, _)| range.may_hold(b))
+            .filter(|(_, facts)| pipeline.is_none_or(|p| may_match(p, facts)))
+            .collect()
+    }
+
+    /// A scan of `blocks` limited to the traces in `range` that start in `window`,
+    /// with the facts of those blocks.
+    pub(crate) async fn scan(
+        &self,
+        range: &TimeRange,
+        blocks: &[&(BlockMeta, Facts)],
+        window: Window,
+    ) -> Result<(LogicalPlan, Facts), EngineError> {
+        let blocks: Vec<&(BlockMeta, Facts)> = blocks
+            .iter()
+            .copied()
+            .filter(|(b, _)| window.may_hold(b))
+            .collect();
+        let facts = Facts::union(blocks.iter().map(|(_, f)| f));
+        let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
+        let table = span_table(&self.ctx, &self.store, &metas).await?;
+        let mut builder = LogicalPlanBuilder::scan(
+            "spans",
+            datafusion::datasource::provider_as_source(table),
+            None,
+        )?;
+        let trace_start = || col(c::TRACE_START_UNIX_NANO);
+        if let Some(end) = range.end_unix_nano {
+            builder = builder.filter(trace_start().lt_eq(lit(end)))?;
+        }
+        if let Some(start) = range.start_unix_nano {
+            builder =
+                builder.filter((trace_start() + col(c::TRACE_DURATION_NANO)).gt_eq(lit(start)))?;
+        }
+        if let Some(from) = window.from {
+            builder = builder.filter(trace_start().gt_eq(lit(from)))?;
+        }
+        if let Some(to) = window.to {
+            builder = builder.filter(trace_start().lt(lit(to)))?;
+        }
+        Ok((builder.build()?, facts))
+    }
+}
+
+/// A range of trace starts searched in one round: `[from, to)`, unbounded where `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl Window {
+    pub(crate) const ALL: Window = Window {
+        from: None,
+        to: None,
+    };
+
+    /// Whether a block may hold traces starting in the window.
+    fn may_hold(&self, b: &BlockMeta) -> bool {
+        self.from.is_none_or(|f| b.end_unix_nano >= f)
+            && self.to.is_none_or(|t| b.start_unix_nano < t)
+    }
+
+    /// Windows of trace starts from the newest backwards, each eight times wider than
+    /// the last: the first is sized to hold about `limit` × 2 traces at the blocks'
+    /// average rate, the last is unbounded below. A search stops after the round in
+    /// which it has `limit` traces: older windows cannot hold newer traces, so
+    /// newest-first results stay exact while a small limit reads little.
+    pub(crate) fn newest_first(
+        blocks: &[&(BlockMeta, Facts)],
+        limit: usize,
+    ) -> impl Iterator<Item = Window> {
+        let newest = blocks
+            .iter()
+            .map(|(b, _)| b.end_unix_nano)
+            .max()
+            .unwrap_or(0);
+        let oldest = blocks
+            .iter()
+            .map(|(b, _)| b.start_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let traces: u64 = blocks.iter().map(|(b, _)| b.traces).sum();
+        let span = newest.saturating_sub(oldest).max(1);
+        let single = traces == 0 || limit as u64 >= traces / 2;
+        let mut width =
+            ((span as f64) * (limit.max(1) as f64 * 2.0) / traces.max(1) as f64).max(1.0) as u64;
+        let mut to: Option<u64> = None;
+        let mut done = blocks.is_empty();
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            let from = newest.saturating_sub(width);
+            let window = if single || from <= oldest {
+                done = true;
+                Window { from: None, to }
+            } else {
+                Window {
+                    from: Some(from),
+                    to,
+                }
+            };
+            to = window.from;
+            width = width.saturating_mul(8);
+            Some(window)
+        })
+    }
+}
