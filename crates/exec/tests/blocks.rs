@@ -11,8 +11,10 @@ use datafusion::functions_aggregate::count::count;
 use datafusion::prelude::{col, lit};
 use traceql_exec::ingest::{IngestError, ingest_files, write_traces};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
-use traceql_exec::store::Store;
+use traceql_exec::store::{Store, StoreErrorKind};
 use traceql_exec::table::{session_context, span_table};
+use traceql_format::FormatError;
+use traceql_format::block::meta::FORMAT_VERSION;
 use traceql_format::block::reader::decode_block;
 use traceql_format::block::{BlockOptions, encode_block};
 use traceql_format::codes::status;
@@ -251,6 +253,33 @@ async fn a_block_without_meta_json_is_invisible() {
     assert_eq!(blocks.len(), 1);
     let back = decode_block(store.read_data("half-written").await.unwrap(), &blocks[0]).unwrap();
     assert_eq!(back.len() as u64, blocks[0].spans);
+}
+
+#[tokio::test]
+async fn blocks_of_another_kind_or_a_newer_version_are_refused_by_kind() {
+    let dir = temp_dir("newer");
+    let store = Store::local(&dir, true).unwrap();
+    let spans = read(&[sdk("sdk-1.binpb")]);
+    assert_eq!(
+        encode_block("empty", &[], &BlockOptions::default()).err(),
+        Some(FormatError::Empty)
+    );
+    let mut block = encode_block("newer", &by_trace(spans), &BlockOptions::default()).unwrap();
+    block.meta.version = FORMAT_VERSION + 1;
+    store.write_block(&block).await.unwrap();
+    let error = store.list_blocks().await.unwrap_err();
+    assert_eq!(error.kind, StoreErrorKind::Unsupported, "{error}");
+    assert!(error.message.contains("format version 2"), "{error}");
+    block.meta.version = FORMAT_VERSION;
+    block.meta.format = "vparquet4".into();
+    store.write_block(&block).await.unwrap();
+    let error = store.list_blocks().await.unwrap_err();
+    assert_eq!(error.kind, StoreErrorKind::Unsupported, "{error}");
+    assert!(error.message.contains("`vparquet4`"), "{error}");
+    assert!(matches!(
+        block.meta.kind(),
+        Err(FormatError::Unsupported(_))
+    ));
 }
 
 #[test]

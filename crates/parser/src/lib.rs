@@ -33,7 +33,7 @@ pub use error::{Error, ErrorKind, Label};
 pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse};
 pub use span::Span;
 pub use suggest::{FIELD_WORDS, FUNCTION_WORDS};
-pub use validate::{compile_regex, validate};
+pub use validate::{check_supported, compile_regex, validate};
 
 /// Parses and validates a query: the check to run before executing one.
 pub fn parse_and_validate(src: &str) -> Result<Query, Error> {

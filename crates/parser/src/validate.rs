@@ -10,15 +10,25 @@ use std::fmt;
 use crate::ast::*;
 use crate::{Error, Span};
 
-/// Checks a parsed query. Returns a [`crate::ErrorKind::Validation`] error for queries
-/// that mean nothing, or an [`crate::ErrorKind::Unsupported`] error naming the construct.
+/// Checks a parsed query as TraceQL (Tempo's rules). Returns a
+/// [`crate::ErrorKind::Validation`] error for queries that mean nothing, or an
+/// [`crate::ErrorKind::Unsupported`] error naming a construct that is valid TraceQL but
+/// not supported yet (by Tempo either).
 pub fn validate(query: &Query) -> Result<(), Error> {
-    let mut v = Validator::default();
-    match &query.body {
-        QueryBody::Search(p) => v.pipeline(p)?,
-        QueryBody::Metrics(m) => v.metrics(m)?,
-    }
+    let v = Validator::check(query)?;
     match v.unsupported {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// Checks a parsed query for what the engine runs: everything [`validate`] checks, and
+/// then the valid TraceQL that Tempo runs but this engine does not yet (`span:childCount`,
+/// `by()` inside a spanset operand), as an [`crate::ErrorKind::Unsupported`] error with
+/// its position. `traceql fmt` accepts such queries; running them stops here.
+pub fn check_supported(query: &Query) -> Result<(), Error> {
+    let v = Validator::check(query)?;
+    match v.unsupported.or(v.engine_unsupported) {
         Some(err) => Err(err),
         None => Ok(()),
     }
@@ -93,14 +103,36 @@ impl fmt::Display for Type {
 
 #[derive(Default)]
 struct Validator {
-    /// The first unsupported construct met, reported if nothing else is wrong.
+    /// The first construct met that TraceQL does not support yet, reported if nothing
+    /// else is wrong.
     unsupported: Option<Error>,
+    /// The first construct met that this engine does not run yet (see
+    /// [`check_supported`]).
+    engine_unsupported: Option<Error>,
+    /// How deep inside spanset operands (parenthesised pipelines) the check is.
+    operand_depth: usize,
 }
 
 impl Validator {
+    /// Runs every check over `query`.
+    fn check(query: &Query) -> Result<Validator, Error> {
+        let mut v = Validator::default();
+        match &query.body {
+            QueryBody::Search(p) => v.pipeline(p)?,
+            QueryBody::Metrics(m) => v.metrics(m)?,
+        }
+        Ok(v)
+    }
+
     fn unsupported(&mut self, what: &str, span: Span) {
         if self.unsupported.is_none() {
             self.unsupported = Some(Error::unsupported(what, span));
+        }
+    }
+
+    fn engine_unsupported(&mut self, what: &str, span: Span) {
+        if self.engine_unsupported.is_none() {
+            self.engine_unsupported = Some(Error::unsupported(what, span));
         }
     }
 
@@ -112,9 +144,13 @@ impl Validator {
         match stage {
             Stage::Spanset(e) => self.spanset(e),
             Stage::ScalarFilter(s) => self.scalar_filter(s),
-            Stage::GroupBy { expr, .. } => {
+            Stage::GroupBy { expr, span } => {
                 self.field(expr)?;
-                require_span_reference(expr, "by()")
+                require_span_reference(expr, "by()")?;
+                if self.operand_depth > 0 {
+                    self.engine_unsupported("`by()` inside a spanset operand", *span);
+                }
+                Ok(())
             }
             Stage::Select { fields, .. } => {
                 fields.iter().for_each(|f| self.field_ref(f));
@@ -132,7 +168,12 @@ impl Validator {
                 self.spanset(lhs)?;
                 self.spanset(rhs)
             }
-            SpansetExprKind::Pipeline(p) => self.pipeline(p),
+            SpansetExprKind::Pipeline(p) => {
+                self.operand_depth += 1;
+                let checked = self.pipeline(p);
+                self.operand_depth -= 1;
+                checked
+            }
         }
     }
 
@@ -167,8 +208,10 @@ impl Validator {
                 Type::Unknown
             }
             Field::Intrinsic(i) => {
-                if *i == Intrinsic::Parent {
-                    self.unsupported("the `parent` intrinsic", span);
+                match i {
+                    Intrinsic::Parent => self.unsupported("the `parent` intrinsic", span),
+                    Intrinsic::ChildCount => self.engine_unsupported("`span:childCount`", span),
+                    _ => {}
                 }
                 Type::of_intrinsic(*i)
             }

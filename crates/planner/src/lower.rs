@@ -183,7 +183,11 @@ impl Lowering<'_> {
                 }
                 Stage::GroupBy { expr, .. } => {
                     if !top {
-                        return Err(not_supported("`by()` inside a spanset operand"));
+                        return Err(DataFusionError::Internal(
+                            "`by()` inside a spanset operand reached the planner: check queries \
+                             with traceql_parser::check_supported first"
+                                .into(),
+                        ));
                     }
                     let call = field_expr_call(Some(expr), Output::Json, self.schema, self.facts)?;
                     let key = self.compute("key", call);

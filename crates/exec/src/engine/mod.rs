@@ -33,12 +33,15 @@ pub struct Engine {
     pub(crate) ctx: SessionContext,
 }
 
-/// Parses and validates `query`; errors keep the text for rendering.
+/// Parses `query` and checks that the engine can run it; errors keep the text for
+/// rendering.
 pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
-    traceql_parser::parse_and_validate(query).map_err(|error| EngineError::Query {
-        source: query.to_string(),
-        error,
-    })
+    traceql_parser::parse(query)
+        .and_then(|parsed| traceql_parser::check_supported(&parsed).map(|()| parsed))
+        .map_err(|error| EngineError::Query {
+            source: query.to_string(),
+            error,
+        })
 }
 
 impl Engine {

@@ -47,6 +47,8 @@ pub enum StoreErrorKind {
     Unreachable,
     /// A block is there but is not valid: its `meta.json` or data file is corrupt.
     Corrupt,
+    /// A block of a kind or format version this version does not read.
+    Unsupported,
     /// The location or the settings are not usable (unknown scheme, bad URL, profile).
     InvalidLocation,
     /// Anything else (local I/O, an unexpected server answer).
@@ -251,7 +253,7 @@ impl Store {
         let mut blocks: Vec<BlockMeta> = futures::stream::iter(metas)
             .map(|object| async move {
                 let bytes = self.get(&object.location).await?;
-                serde_json::from_slice(&bytes).map_err(|e| {
+                let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| {
                     error(
                         StoreErrorKind::Corrupt,
                         format!(
@@ -259,7 +261,14 @@ impl Store {
                             self.display, object.location
                         ),
                     )
-                })
+                })?;
+                meta.kind().map_err(|e| {
+                    error(
+                        StoreErrorKind::Unsupported,
+                        format!("{}: {e}", self.display),
+                    )
+                })?;
+                Ok(meta)
             })
             .buffer_unordered(16)
             .try_collect()

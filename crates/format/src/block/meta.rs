@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::FormatError;
 use crate::facts::Facts;
+use crate::kind::BlockKind;
 use crate::schema::{TypedAttribute, scope_of_prefix};
 use crate::value::ValueType;
 
@@ -85,6 +87,24 @@ pub const MAX_DICTIONARY_VALUES: usize = 256;
 pub const MAX_FALLBACK_KEYS: usize = 10_000;
 
 impl BlockMeta {
+    /// The block's kind, or [`FormatError::Unsupported`] for a kind or version this
+    /// code does not read.
+    pub fn kind(&self) -> Result<BlockKind, FormatError> {
+        let kind = BlockKind::of_name(&self.format).ok_or_else(|| {
+            FormatError::Unsupported(format!(
+                "block {} has format `{}`, which this version does not read",
+                self.id, self.format
+            ))
+        })?;
+        if self.version > FORMAT_VERSION {
+            return Err(FormatError::Unsupported(format!(
+                "block {} has format version {}; this version reads up to {FORMAT_VERSION}",
+                self.id, self.version
+            )));
+        }
+        Ok(kind)
+    }
+
     /// What the planner may know about this block.
     pub fn facts(&self) -> Facts {
         let scope = scope_of_prefix;

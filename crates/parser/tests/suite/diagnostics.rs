@@ -1,6 +1,6 @@
 //! Rendered diagnostics, pinned as snapshots: message, position, underline and hint.
 
-use traceql_parser::{ErrorKind, parse_and_validate};
+use traceql_parser::{ErrorKind, check_supported, parse_and_validate};
 
 /// Each case: snapshot name, query, expected kind.
 const CASES: &[(&str, &str, ErrorKind)] = &[
@@ -124,6 +124,39 @@ fn diagnostics_are_rendered_with_position_underline_and_hint() {
         insta::with_settings!({ description => *query, omit_expression => true }, {
             insta::assert_snapshot!(*name, rendered);
         });
+    }
+}
+
+/// Valid TraceQL the engine does not run yet: `validate` (what `traceql fmt` checks)
+/// accepts it, `check_supported` (what running a query checks) refuses it where it is.
+const ENGINE_CASES: &[(&str, &str)] = &[
+    ("child_count", "{ span:childCount > 2 }"),
+    (
+        "by_inside_an_operand",
+        "({ .a = 1 } | by(.b)) && { .c = 2 }",
+    ),
+];
+
+#[test]
+fn what_the_engine_cannot_run_yet_is_refused_with_its_position() {
+    for (name, query) in ENGINE_CASES {
+        let parsed = parse_and_validate(query).expect(name);
+        let err = check_supported(&parsed).expect_err(name);
+        assert_eq!(err.kind, ErrorKind::Unsupported, "{name}: {err}");
+        let rendered = err.render(query, false);
+        insta::with_settings!({ description => *query, omit_expression => true }, {
+            insta::assert_snapshot!(*name, rendered);
+        });
+    }
+    for (_, query, _) in CASES {
+        let Ok(parsed) = traceql_parser::parse(query) else {
+            continue;
+        };
+        assert_eq!(
+            check_supported(&parsed).err(),
+            parse_and_validate(query).err(),
+            "check_supported includes validate: {query}"
+        );
     }
 }
 

@@ -10,7 +10,6 @@
 //! does not satisfy `event.x = nil`.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, Schema};
@@ -99,16 +98,6 @@ enum IntrinsicSource {
     LinkSpanId(usize),
 }
 
-/// What a compiled expression reads, for error messages.
-#[derive(Debug)]
-pub struct Unsupported(pub String);
-
-impl fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} is not supported yet", self.0)
-    }
-}
-
 struct Compiler<'s> {
     schema: &'s Schema,
     facts: &'s Facts,
@@ -166,7 +155,7 @@ impl Compiler<'_> {
 
     fn attribute(&mut self, attr: &Attribute) -> Result<Node> {
         if attr.parent {
-            return Err(unsupported("the `parent.` scope"));
+            return Err(unchecked("the `parent.` scope"));
         }
         let key = attr.name.as_str();
         Ok(match attr.scope {
@@ -223,8 +212,8 @@ impl Compiler<'_> {
             Intrinsic::NestedSetLeft => S::Int(self.column(c::NESTED_SET_LEFT, ColKind::I32)?),
             Intrinsic::NestedSetRight => S::Int(self.column(c::NESTED_SET_RIGHT, ColKind::I32)?),
             Intrinsic::NestedSetParent => S::Int(self.column(c::NESTED_SET_PARENT, ColKind::I32)?),
-            Intrinsic::ChildCount => return Err(unsupported("`span:childCount`")),
-            Intrinsic::Parent => return Err(unsupported("the `parent` intrinsic")),
+            Intrinsic::ChildCount => return Err(unchecked("`span:childCount`")),
+            Intrinsic::Parent => return Err(unchecked("the `parent` intrinsic")),
         };
         Ok(Node::Intrinsic(source))
     }
@@ -321,8 +310,12 @@ fn intrinsic_scope(source: &IntrinsicSource) -> Scoped {
     }
 }
 
-fn unsupported(what: &str) -> DataFusionError {
-    DataFusionError::NotImplemented(format!("{what} is not supported yet"))
+/// A construct `traceql_parser::check_supported` refuses reached the planner: the
+/// query was not checked.
+fn unchecked(what: &str) -> DataFusionError {
+    DataFusionError::Internal(format!(
+        "{what} reached the planner: check queries with traceql_parser::check_supported first"
+    ))
 }
 
 fn literal(lit: &Literal) -> Result<Val<'static>> {
@@ -357,7 +350,7 @@ struct At {
 
 impl Program {
     /// Compiles `expr` against a span table with `schema` described by `facts`.
-    /// Constructs the engine cannot evaluate yet give a `NotImplemented` error.
+    /// Constructs `traceql_parser::check_supported` refuses give an internal error.
     pub fn compile(expr: Option<&FieldExpr>, schema: &Schema, facts: &Facts) -> Result<Program> {
         let mut compiler = Compiler {
             schema,
