@@ -23,6 +23,7 @@ use traceql_parser::{Query, Span};
 use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
 use crate::native::native_filter;
+use crate::ops::TraceOp;
 use crate::ops::aggregate::{AggregateFilter, Function};
 use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
@@ -96,10 +97,7 @@ fn not_supported(what: &str) -> DataFusionError {
 
 enum Step {
     Project(String, Expr),
-    Logic(SpansetLogic),
-    Structural(Structural),
-    Aggregate(AggregateFilter),
-    GroupBy(GroupBy),
+    Operator(TraceOp),
 }
 
 struct Lowering<'a> {
@@ -169,16 +167,17 @@ impl Lowering<'_> {
                             kind: aggregate_kind(aggregate),
                         });
                     }
-                    self.steps.push(Step::Aggregate(AggregateFilter {
-                        function: function(aggregate),
-                        op: filter.op,
-                        threshold_bits: threshold.to_bits(),
-                        label,
-                        input: current,
-                        argument,
-                        output: output.clone(),
-                        value,
-                    }));
+                    self.steps
+                        .push(Step::Operator(TraceOp::Aggregate(AggregateFilter {
+                            function: function(aggregate),
+                            op: filter.op,
+                            threshold_bits: threshold.to_bits(),
+                            label,
+                            input: current,
+                            argument,
+                            output: output.clone(),
+                            value,
+                        })));
                     output
                 }
                 Stage::GroupBy { expr, .. } => {
@@ -197,12 +196,12 @@ impl Lowering<'_> {
                         column: key.clone(),
                         kind: AttributeKind::Json,
                     });
-                    self.steps.push(Step::GroupBy(GroupBy {
+                    self.steps.push(Step::Operator(TraceOp::GroupBy(GroupBy {
                         label: expr.to_string(),
                         input: current,
                         key,
                         output: output.clone(),
-                    }));
+                    })));
                     output
                 }
                 Stage::Select { fields, .. } => {
@@ -249,7 +248,7 @@ impl Lowering<'_> {
                 let r = self.spanset(rhs, current)?;
                 let output = self.fresh("m");
                 let step = match op {
-                    SpansetOp::And | SpansetOp::Or => Step::Logic(SpansetLogic {
+                    SpansetOp::And | SpansetOp::Or => TraceOp::Logic(SpansetLogic {
                         op: if *op == SpansetOp::And {
                             Logic::And
                         } else {
@@ -259,14 +258,14 @@ impl Lowering<'_> {
                         rhs: r,
                         output: output.clone(),
                     }),
-                    op => Step::Structural(Structural {
+                    op => TraceOp::Structural(Structural {
                         op: *op,
                         lhs: l,
                         rhs: r,
                         output: output.clone(),
                     }),
                 };
-                self.steps.push(step);
+                self.steps.push(Step::Operator(step));
                 Ok(output)
             }
             SpansetExprKind::Pipeline(p) => self.pipeline(p, current, false),
@@ -434,8 +433,10 @@ pub fn plan_pipeline(
         values.push((value.column.clone(), value.expr.clone()));
     }
     for (column, call) in values {
-        for column in call.column_refs() {
-            let name = column.name.clone();
+        // `column_refs` is a hash set: sorted, so the same query gives the same plan.
+        let mut refs: Vec<String> = call.column_refs().iter().map(|c| c.name.clone()).collect();
+        refs.sort();
+        for name in refs {
             let fixed = RESULT_COLUMNS
                 .iter()
                 .chain(OPERATOR_COLUMNS)
@@ -484,10 +485,7 @@ pub fn plan_pipeline(
                 exprs.push(expr.alias(name));
                 LogicalPlanBuilder::from(plan).project(exprs)?.build()?
             }
-            Step::Logic(op) => TraceNode::try_new(plan, op)?.into_plan(),
-            Step::Structural(op) => TraceNode::try_new(plan, op)?.into_plan(),
-            Step::Aggregate(op) => TraceNode::try_new(plan, op)?.into_plan(),
-            Step::GroupBy(op) => TraceNode::try_new(plan, op)?.into_plan(),
+            Step::Operator(op) => TraceNode::try_new(plan, op)?.into_plan(),
         };
     }
 

@@ -15,8 +15,6 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
 use traceql_parser::ast::ComparisonOp;
 
-use super::exec::TraceExec;
-use super::node::TraceNode;
 use super::{TraceOperator, column, membership, membership_field, spanset_ids};
 
 /// The aggregate function.
@@ -54,11 +52,6 @@ pub struct AggregateFilter {
     /// The `Float64` column written with the aggregate of each span's spanset.
     pub value: String,
 }
-
-/// The logical node of an aggregate filter.
-pub type AggregateFilterNode = TraceNode<AggregateFilter>;
-/// The physical operator of an aggregate filter.
-pub type AggregateFilterExec = TraceExec<AggregateFilter>;
 
 impl AggregateFilter {
     /// The constant compared with.
@@ -99,7 +92,9 @@ impl AggregateFilter {
 }
 
 impl TraceOperator for AggregateFilter {
-    const NAME: &'static str = "AggregateFilter";
+    fn name(&self) -> &'static str {
+        "AggregateFilter"
+    }
 
     fn outputs(&self) -> Vec<Field> {
         vec![

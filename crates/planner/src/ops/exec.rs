@@ -25,22 +25,22 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt};
 
-use super::{TraceOperator, same_trace, trace_ranges};
+use super::{TraceOp, TraceOperator, same_trace, trace_ranges};
 use traceql_format::schema::{TRACE_ORDER, columns};
 
 /// Runs a [`TraceOperator`] over its input, one batch of whole traces at a time.
 #[derive(Debug)]
-pub struct TraceExec<O> {
+pub struct TraceExec {
     input: Arc<dyn ExecutionPlan>,
-    op: O,
+    op: TraceOp,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
 
-impl<O: TraceOperator> TraceExec<O> {
+impl TraceExec {
     /// The operator `op` over `input`.
-    pub fn try_new(input: Arc<dyn ExecutionPlan>, op: O) -> Result<Self> {
+    pub fn try_new(input: Arc<dyn ExecutionPlan>, op: TraceOp) -> Result<Self> {
         let mut fields: Vec<_> = input.schema().fields().iter().cloned().collect();
         fields.extend(op.outputs().into_iter().map(Arc::new));
         let schema = Arc::new(Schema::new(fields));
@@ -65,21 +65,21 @@ impl<O: TraceOperator> TraceExec<O> {
     }
 
     /// The operator.
-    pub fn op(&self) -> &O {
+    pub fn op(&self) -> &TraceOp {
         &self.op
     }
 }
 
-impl<O: TraceOperator> DisplayAs for TraceExec<O> {
+impl DisplayAs for TraceExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}Exec: ", O::NAME)?;
+        write!(f, "{}Exec: ", self.op.name())?;
         self.op.describe(f)
     }
 }
 
-impl<O: TraceOperator> ExecutionPlan for TraceExec<O> {
+impl ExecutionPlan for TraceExec {
     fn name(&self) -> &str {
-        O::NAME
+        self.op.name()
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -158,9 +158,9 @@ impl<O: TraceOperator> ExecutionPlan for TraceExec<O> {
 
 /// Buffers the rows of the last (possibly incomplete) trace of each input batch and
 /// hands the operator the complete traces.
-struct TraceStream<O> {
+struct TraceStream {
     input: SendableRecordBatchStream,
-    op: O,
+    op: TraceOp,
     schema: SchemaRef,
     carry: Option<RecordBatch>,
     pending: VecDeque<RecordBatch>,
@@ -168,7 +168,7 @@ struct TraceStream<O> {
     metrics: BaselineMetrics,
 }
 
-impl<O: TraceOperator> TraceStream<O> {
+impl TraceStream {
     fn process(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let traces = trace_ranges(batch)?;
         let mut columns = batch.columns().to_vec();
@@ -210,7 +210,7 @@ impl<O: TraceOperator> TraceStream<O> {
     }
 }
 
-impl<O: TraceOperator> Stream for TraceStream<O> {
+impl Stream for TraceStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -249,7 +249,7 @@ impl<O: TraceOperator> Stream for TraceStream<O> {
     }
 }
 
-impl<O: TraceOperator> RecordBatchStream for TraceStream<O> {
+impl RecordBatchStream for TraceStream {
     fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
     }

@@ -10,8 +10,6 @@ use datafusion::arrow::array::{Array, ArrayRef, Int32Builder, RecordBatch, Strin
 use datafusion::arrow::datatypes::Field;
 use datafusion::error::Result;
 
-use super::exec::TraceExec;
-use super::node::TraceNode;
 use super::{TraceOperator, column, membership, membership_field};
 
 /// `by(e)` over the spansets of a membership column.
@@ -27,13 +25,10 @@ pub struct GroupBy {
     pub output: String,
 }
 
-/// The logical node of `by()`.
-pub type GroupByNode = TraceNode<GroupBy>;
-/// The physical operator of `by()`.
-pub type GroupByExec = TraceExec<GroupBy>;
-
 impl TraceOperator for GroupBy {
-    const NAME: &'static str = "GroupBy";
+    fn name(&self) -> &'static str {
+        "GroupBy"
+    }
 
     fn outputs(&self) -> Vec<Field> {
         vec![membership_field(&self.output)]

@@ -8,19 +8,19 @@ use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, Extension, LogicalPlan, UserDefinedLogicalNodeCore};
 
-use super::TraceOperator;
+use super::{TraceOp, TraceOperator};
 
 /// A span-set operator over its input plan: the input's columns plus the operator's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TraceNode<O> {
+pub struct TraceNode {
     input: LogicalPlan,
-    op: O,
+    op: TraceOp,
     schema: DFSchemaRef,
 }
 
-impl<O: TraceOperator> TraceNode<O> {
+impl TraceNode {
     /// The node applying `op` to `input`.
-    pub fn try_new(input: LogicalPlan, op: O) -> Result<Self> {
+    pub fn try_new(input: LogicalPlan, op: TraceOp) -> Result<Self> {
         let added = DFSchema::from_unqualified_fields(op.outputs().into(), Default::default())?;
         let schema = Arc::new(input.schema().join(&added)?);
         Ok(TraceNode { input, op, schema })
@@ -34,12 +34,12 @@ impl<O: TraceOperator> TraceNode<O> {
     }
 
     /// The operator.
-    pub fn op(&self) -> &O {
+    pub fn op(&self) -> &TraceOp {
         &self.op
     }
 }
 
-impl<O: TraceOperator> PartialOrd for TraceNode<O> {
+impl PartialOrd for TraceNode {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         match self.op.partial_cmp(&other.op)? {
             Ordering::Equal => self.input.partial_cmp(&other.input),
@@ -48,9 +48,9 @@ impl<O: TraceOperator> PartialOrd for TraceNode<O> {
     }
 }
 
-impl<O: TraceOperator> UserDefinedLogicalNodeCore for TraceNode<O> {
+impl UserDefinedLogicalNodeCore for TraceNode {
     fn name(&self) -> &str {
-        O::NAME
+        self.op.name()
     }
 
     fn inputs(&self) -> Vec<&LogicalPlan> {
@@ -66,7 +66,7 @@ impl<O: TraceOperator> UserDefinedLogicalNodeCore for TraceNode<O> {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "{}: ", O::NAME)?;
+        write!(f, "{}: ", self.op.name())?;
         self.op.describe(f)
     }
 

@@ -14,28 +14,12 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 
-use super::TraceOperator;
-use super::aggregate::AggregateFilter;
 use super::exec::TraceExec;
-use super::group_by::GroupBy;
 use super::node::TraceNode;
-use super::spanset_logic::SpansetLogic;
-use super::structural::Structural;
 
 /// Plans the span-set operators' logical nodes.
 #[derive(Debug, Default)]
 pub struct TraceqlExtensionPlanner;
-
-fn plan_op<O: TraceOperator>(
-    node: &dyn UserDefinedLogicalNode,
-    inputs: &[Arc<dyn ExecutionPlan>],
-) -> Option<Result<Arc<dyn ExecutionPlan>>> {
-    let node = node.as_any().downcast_ref::<TraceNode<O>>()?;
-    Some(
-        TraceExec::try_new(Arc::clone(&inputs[0]), node.op().clone())
-            .map(|e| Arc::new(e) as Arc<dyn ExecutionPlan>),
-    )
-}
 
 #[async_trait]
 impl ExtensionPlanner for TraceqlExtensionPlanner {
@@ -48,11 +32,11 @@ impl ExtensionPlanner for TraceqlExtensionPlanner {
         _session: &dyn Session,
         _planning_ctx: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let planned = plan_op::<SpansetLogic>(node, physical_inputs)
-            .or_else(|| plan_op::<Structural>(node, physical_inputs))
-            .or_else(|| plan_op::<AggregateFilter>(node, physical_inputs))
-            .or_else(|| plan_op::<GroupBy>(node, physical_inputs));
-        planned.transpose()
+        let Some(node) = node.as_any().downcast_ref::<TraceNode>() else {
+            return Ok(None);
+        };
+        let exec = TraceExec::try_new(Arc::clone(&physical_inputs[0]), node.op().clone())?;
+        Ok(Some(Arc::new(exec)))
     }
 }
 

@@ -9,8 +9,6 @@ use datafusion::arrow::array::{Array, ArrayRef, Int32Builder, RecordBatch};
 use datafusion::arrow::datatypes::Field;
 use datafusion::error::Result;
 
-use super::exec::TraceExec;
-use super::node::TraceNode;
 use super::{TraceOperator, membership, membership_field, spanset_ids};
 
 /// Spanset `&&` (both sides must match) or `||` (either side).
@@ -35,13 +33,10 @@ pub struct SpansetLogic {
     pub output: String,
 }
 
-/// The logical node of spanset `&&` / `||`.
-pub type SpansetLogicNode = TraceNode<SpansetLogic>;
-/// The physical operator of spanset `&&` / `||`.
-pub type SpansetLogicExec = TraceExec<SpansetLogic>;
-
 impl TraceOperator for SpansetLogic {
-    const NAME: &'static str = "SpansetLogic";
+    fn name(&self) -> &'static str {
+        "SpansetLogic"
+    }
 
     fn outputs(&self) -> Vec<Field> {
         vec![membership_field(&self.output)]

@@ -17,8 +17,6 @@ use datafusion::arrow::datatypes::Field;
 use datafusion::error::Result;
 use traceql_parser::ast::SpansetOp;
 
-use super::exec::TraceExec;
-use super::node::TraceNode;
 use super::{TraceOperator, column, membership, membership_field, spanset_ids};
 use traceql_format::schema::columns;
 
@@ -60,11 +58,6 @@ pub struct Structural {
     /// The membership column written.
     pub output: String,
 }
-
-/// The logical node of a structural operator.
-pub type StructuralNode = TraceNode<Structural>;
-/// The physical operator of a structural operator.
-pub type StructuralExec = TraceExec<Structural>;
 
 /// The relation a right-hand span must have to the left-hand spans, how the result is
 /// formed, and (for unions) the converse relation of left-hand spans to right-hand ones.
@@ -219,7 +212,9 @@ pub fn apply(op: SpansetOp, numbers: &[Numbers], lhs: &[usize], rhs: &[usize]) -
 }
 
 impl TraceOperator for Structural {
-    const NAME: &'static str = "Structural";
+    fn name(&self) -> &'static str {
+        "Structural"
+    }
 
     fn outputs(&self) -> Vec<Field> {
         vec![membership_field(&self.output)]
