@@ -1,7 +1,8 @@
 //! The REPL's line editor helper: tab completion (TraceQL words, scopes, intrinsics,
 //! the store's attribute names and values, backslash commands), syntax highlighting, and
 //! multi-line input (an open `{` or `(`, an open string or a trailing operator continue
-//! the query on the next line).
+//! the query on the next line). Highlighting and multi-line input use the parser's own
+//! lexer, and the words come from its vocabulary.
 
 use std::borrow::Cow;
 
@@ -11,8 +12,8 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use traceql_parser::ast::{Intrinsic, IntrinsicScope};
-use traceql_parser::{FIELD_WORDS, FUNCTION_WORDS};
+use traceql_parser::highlight::{Class, highlight};
+use traceql_parser::vocab::{FUNCTION_WORDS, INTRINSIC_SCOPES, field_words, scope_prefixes};
 
 /// The backslash commands, with their help.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -45,25 +46,6 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("\\q", "quit (or Ctrl-D)"),
 ];
 
-const SCOPES: &[&str] = &[
-    "span.",
-    "resource.",
-    "event.",
-    "link.",
-    "instrumentation.",
-    "span:",
-    "trace:",
-    "event:",
-    "link:",
-    "instrumentation:",
-];
-
-/// Operators after which a query obviously continues.
-const CONTINUING: &[&str] = &[
-    "&&", "||", "|", "=", "!=", ">=", "<=", "=~", "!~", "+", "-", "*", "/", "%", "^", "~", ">>",
-    "<<", "!>", "!<", "!>>", "!<<", "&>", "&<", "&>>", "&<<", "&~", ",",
-];
-
 /// Completion candidates and highlighting for the REPL.
 pub struct ReplHelper {
     /// Attribute names of the store (`resource.service.name`, …).
@@ -78,62 +60,39 @@ fn is_word_char(c: char) -> bool {
     !c.is_whitespace() && !"{}()=!<>&|~,\"".contains(c)
 }
 
-/// Open brackets and whether a string is open, outside strings.
-fn balance(text: &str) -> (i32, i32, bool) {
-    let (mut braces, mut parens, mut in_string, mut escaped) = (0, 0, false, false);
-    for c in text.chars() {
-        if in_string {
-            match c {
-                '\\' if !escaped => escaped = true,
-                '"' if !escaped => in_string = false,
-                _ => escaped = false,
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' => braces += 1,
-            '}' => braces -= 1,
-            '(' => parens += 1,
-            ')' => parens -= 1,
-            _ => {}
-        }
-    }
-    (braces, parens, in_string)
-}
-
-/// Whether `text` is a query that continues on the next line.
+/// Whether `text` is a query that continues on the next line: the parser stops at its
+/// end with an open bracket or string or a trailing operator.
 pub fn incomplete(text: &str) -> bool {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.starts_with('\\') {
         return false;
     }
-    let (braces, parens, in_string) = balance(trimmed);
-    braces > 0 || parens > 0 || in_string || CONTINUING.iter().any(|op| trimmed.ends_with(op))
+    matches!(traceql_parser::parse(trimmed), Err(e) if e.incomplete)
+}
+
+/// Where the string being typed at the end of `head` opens, if one is open.
+fn open_string(head: &str) -> Option<usize> {
+    match highlight(head).last() {
+        Some((range, Class::Invalid)) if head[range.clone()].starts_with('"') => Some(range.start),
+        _ => None,
+    }
 }
 
 impl ReplHelper {
     fn words(&self) -> Vec<String> {
-        let mut words: Vec<String> = FIELD_WORDS
-            .iter()
+        let mut words: Vec<String> = field_words()
+            .into_iter()
             .chain(FUNCTION_WORDS)
             .map(|w| w.to_string())
             .collect();
-        words.extend(Intrinsic::UNSCOPED.iter().map(|(w, _)| w.to_string()));
-        words.extend(SCOPES.iter().map(|s| s.to_string()));
+        words.extend(scope_prefixes());
         words.push("with".into());
         words
     }
 
     fn fields(&self) -> Vec<String> {
         let mut fields = self.attributes.clone();
-        for scope in [
-            IntrinsicScope::Span,
-            IntrinsicScope::Trace,
-            IntrinsicScope::Event,
-            IntrinsicScope::Link,
-            IntrinsicScope::Instrumentation,
-        ] {
+        for scope in INTRINSIC_SCOPES {
             for (name, _) in scope.intrinsics() {
                 fields.push(format!("{}:{name}", scope.as_str()));
             }
@@ -184,8 +143,7 @@ impl ReplHelper {
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let head = &line[..pos];
         // Inside a string: values of the field it is compared with.
-        let (_, _, in_string) = balance(head);
-        if in_string && let Some(quote) = head.rfind('"') {
+        if let Some(quote) = open_string(head) {
             let partial = &head[quote + 1..];
             let found = self.values_for(&head[..quote]).unwrap_or_default();
             let picks = found
@@ -218,55 +176,38 @@ impl ReplHelper {
         (start, picks)
     }
 
-    /// `line` with TraceQL syntax coloured.
+    /// `line` with TraceQL syntax coloured as the parser reads it; a backslash command
+    /// has its name coloured.
     pub fn colored(&self, line: &str) -> String {
         let keyword = Style::new().blue().bold().force_styling(true);
+        if line.trim_start().starts_with('\\') {
+            let end = line.find(char::is_whitespace).unwrap_or(line.len());
+            return format!("{}{}", keyword.apply_to(&line[..end]), &line[end..]);
+        }
         let string = Style::new().green().force_styling(true);
         let number = Style::new().cyan().force_styling(true);
         let field = Style::new().yellow().force_styling(true);
-        let words = self.words();
+        let invalid = Style::new().red().force_styling(true);
         let mut out = String::with_capacity(line.len() * 2);
-        let chars: Vec<char> = line.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c == '"' {
-                let mut j = i + 1;
-                while j < chars.len() && chars[j] != '"' {
-                    if chars[j] == '\\' {
-                        j += 1;
-                    }
-                    j += 1;
-                }
-                let end = (j + 1).min(chars.len());
-                out.push_str(
-                    &string
-                        .apply_to(chars[i..end].iter().collect::<String>())
-                        .to_string(),
-                );
-                i = end;
-            } else if is_word_char(c) || c == '\\' {
-                let mut j = i;
-                while j < chars.len() && (is_word_char(chars[j]) || (j == i && chars[j] == '\\')) {
-                    j += 1;
-                }
-                let word: String = chars[i..j].iter().collect();
-                let styled = if c == '\\' || words.contains(&word) {
-                    keyword.apply_to(&word).to_string()
-                } else if c.is_ascii_digit() {
-                    number.apply_to(&word).to_string()
-                } else if c == '.' || word.contains('.') || word.contains(':') {
-                    field.apply_to(&word).to_string()
-                } else {
-                    word
-                };
-                out.push_str(&styled);
-                i = j;
-            } else {
-                out.push(c);
-                i += 1;
+        let mut at = 0;
+        for (range, class) in highlight(line) {
+            out.push_str(&line[at..range.start]);
+            let text = &line[range.clone()];
+            let style = match class {
+                Class::Keyword | Class::Function => Some(&keyword),
+                Class::String => Some(&string),
+                Class::Number => Some(&number),
+                Class::Field => Some(&field),
+                Class::Invalid => Some(&invalid),
+                Class::Operator | Class::Word => None,
+            };
+            match style {
+                Some(style) => out.push_str(&style.apply_to(text).to_string()),
+                None => out.push_str(text),
             }
+            at = range.end;
         }
+        out.push_str(&line[at..]);
         out
     }
 }
@@ -369,12 +310,16 @@ mod tests {
     fn open_brackets_strings_and_trailing_operators_continue_the_query() {
         assert!(incomplete("{ status = error"));
         assert!(incomplete("{ status = error } &&"));
-        assert!(incomplete("({ a = 1 } | count()"));
+        assert!(incomplete("({ .a = 1 } | count()"));
         assert!(incomplete("{ name = \"x"));
         assert!(!incomplete("{ status = error }"));
         assert!(!incomplete("< duration > 1s >"));
         assert!(!incomplete("\\limit 5"));
         assert!(!incomplete(""));
+        // A mistake before the end is not waited on: the query runs and shows it.
+        assert!(!incomplete("{ .a == 1 }"));
+        assert!(incomplete("{ } | rate() by ("));
+        assert!(incomplete("{ .a = `multi"));
     }
 
     #[test]
@@ -386,5 +331,13 @@ mod tests {
         let line = r#"{ resource.service.name = "checkout" && duration > 1s } | count() > 2"#;
         assert_eq!(console::strip_ansi_codes(&h.colored(line)), line);
         assert_ne!(h.colored(line), line);
+        for line in [
+            "{ name = \"unterminated",
+            "\\limit 5",
+            "  { .a // comment\n }",
+        ] {
+            assert_eq!(console::strip_ansi_codes(&h.colored(line)), line);
+            assert_ne!(h.colored(line), line);
+        }
     }
 }

@@ -53,6 +53,10 @@ pub struct Error {
     pub labels: Vec<Label>,
     /// A suggestion for fixing it, when there is one.
     pub hint: Option<String>,
+    /// The input ended before the query did (an open bracket or string, a trailing
+    /// operator): more text could make it whole. A prompt reads another line then.
+    #[serde(skip)]
+    pub incomplete: bool,
 }
 
 impl Error {
@@ -70,6 +74,7 @@ impl Error {
                 message: label.into(),
             }],
             hint: None,
+            incomplete: false,
         }
     }
 
@@ -91,6 +96,12 @@ impl Error {
             span,
             "unsupported",
         )
+    }
+
+    /// Marks the error as caused by the input ending too early.
+    pub(crate) fn at_end_of_input(mut self) -> Self {
+        self.incomplete = true;
+        self
     }
 
     /// Adds a hint.

@@ -16,6 +16,7 @@ use nom::{
 
 use crate::ast::{Attribute, AttributeScope, IntrinsicScope};
 use crate::duration::parse_duration;
+use crate::vocab::{ATTRIBUTE_SCOPES, INTRINSIC_SCOPES};
 use crate::{Error, Span};
 
 /// A token and where it is.
@@ -168,18 +169,30 @@ impl nom::error::ParseError<&str> for LexError {
 
 /// Splits `src` into tokens, ending with [`TokenKind::Eof`].
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, Error> {
+    match tokenize_prefix(src) {
+        (tokens, None) => Ok(tokens),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// The tokens of `src` up to its first lexical error (ending with [`TokenKind::Eof`]
+/// when there is none), and that error.
+pub(crate) fn tokenize_prefix(src: &str) -> (Vec<Token>, Option<Error>) {
     let mut lexer = Lexer { src };
     let mut tokens = Vec::new();
     let mut rest = src;
     loop {
-        rest = lexer.skip_trivia(rest)?;
+        rest = match lexer.skip_trivia(rest) {
+            Ok(rest) => rest,
+            Err(error) => return (tokens, Some(error)),
+        };
         if rest.is_empty() {
             let end = src.len();
             tokens.push(Token {
                 kind: TokenKind::Eof,
                 span: Span::new(end, end),
             });
-            return Ok(tokens);
+            return (tokens, None);
         }
         let start = lexer.offset(rest);
         match lexer.token(rest) {
@@ -191,11 +204,12 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, Error> {
                 rest = next;
             }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                return Err(e
+                let error = e
                     .error
-                    .unwrap_or_else(|| lexer.unexpected_char(src.len() - e.rest_len)));
+                    .unwrap_or_else(|| lexer.unexpected_char(src.len() - e.rest_len));
+                return (tokens, Some(error));
             }
-            Err(nom::Err::Incomplete(_)) => return Err(lexer.unexpected_char(start)),
+            Err(nom::Err::Incomplete(_)) => return (tokens, Some(lexer.unexpected_char(start))),
         }
     }
 }
@@ -249,7 +263,8 @@ impl<'s> Lexer<'s> {
                             Span::new(at, at + 2),
                             "this comment is never closed",
                         )
-                        .with_hint("close it with */"));
+                        .with_hint("close it with */")
+                        .at_end_of_input());
                     }
                 }
             } else {
@@ -343,13 +358,11 @@ impl<'s> Lexer<'s> {
             take_while1(|c: char| c.is_ascii_alphanumeric() || c == '_').parse(input)?;
         if let Some(after) = rest.strip_prefix('.') {
             let scope = match word {
-                "span" => Some((AttributeScope::Span, false)),
-                "resource" => Some((AttributeScope::Resource, false)),
-                "event" => Some((AttributeScope::Event, false)),
-                "link" => Some((AttributeScope::Link, false)),
-                "instrumentation" => Some((AttributeScope::Instrumentation, false)),
                 "parent" => Some((AttributeScope::Unscoped, true)),
-                _ => None,
+                _ => ATTRIBUTE_SCOPES
+                    .iter()
+                    .find(|(w, _)| *w == word)
+                    .map(|(_, scope)| (*scope, false)),
             };
             if let Some((scope, parent)) = scope {
                 if parent {
@@ -366,14 +379,7 @@ impl<'s> Lexer<'s> {
             }
         }
         if let Some(after) = rest.strip_prefix(':') {
-            let scope = match word {
-                "span" => Some(IntrinsicScope::Span),
-                "trace" => Some(IntrinsicScope::Trace),
-                "event" => Some(IntrinsicScope::Event),
-                "link" => Some(IntrinsicScope::Link),
-                "instrumentation" => Some(IntrinsicScope::Instrumentation),
-                _ => None,
-            };
+            let scope = INTRINSIC_SCOPES.into_iter().find(|s| s.as_str() == word);
             if let Some(scope) = scope {
                 return Ok((after, TokenKind::ScopeColon(scope)));
             }
@@ -435,7 +441,8 @@ impl<'s> Lexer<'s> {
                             Span::new(quote_at, quote_at + 1),
                             "this quote is never closed",
                         )
-                        .with_hint("close the name with a matching \""),
+                        .with_hint("close the name with a matching \"")
+                        .at_end_of_input(),
                     );
                 }
             }
@@ -607,7 +614,8 @@ impl<'s> Lexer<'s> {
                 Span::new(start, start + 1),
                 "this string is never closed",
             )
-            .with_hint("close it with \"; for text spanning lines use a `backtick string`"),
+            .with_hint("close it with \"; for text spanning lines use a `backtick string`")
+            .at_end_of_input(),
         )
     }
 
@@ -617,11 +625,14 @@ impl<'s> Lexer<'s> {
         let body: IResult<&str, &str> = take_until("`").parse(&input[1..]);
         match body {
             Ok((rest, text)) => Ok((&rest[1..], TokenKind::Str(text.to_string()))),
-            Err(_) => self.fail(Error::parse(
-                "unterminated raw string",
-                Span::new(start, start + 1),
-                "this backtick is never closed",
-            )),
+            Err(_) => self.fail(
+                Error::parse(
+                    "unterminated raw string",
+                    Span::new(start, start + 1),
+                    "this backtick is never closed",
+                )
+                .at_end_of_input(),
+            ),
         }
     }
 }

@@ -20,19 +20,20 @@
 pub mod ast;
 mod duration;
 mod error;
+pub mod highlight;
 mod lexer;
 mod parser;
 mod print;
 mod span;
 mod suggest;
 mod validate;
+pub mod vocab;
 
 pub use ast::Query;
 pub use duration::parse_duration;
 pub use error::{Error, ErrorKind, Label};
 pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse};
 pub use span::Span;
-pub use suggest::{FIELD_WORDS, FUNCTION_WORDS};
 pub use validate::{check_supported, compile_regex, validate};
 
 /// Parses and validates a query: the check to run before executing one.

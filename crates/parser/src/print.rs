@@ -11,11 +11,7 @@ use std::fmt::{self, Display, Formatter, Write};
 use crate::ast::*;
 use crate::duration::format_duration;
 use crate::lexer::is_name_terminator;
-
-/// Precedence of atoms: literals, fields, `{ … }`, calls, parenthesised forms.
-const ATOM: u8 = 10;
-/// Precedence of unary minus at the top level (scalar filters, metrics constants).
-const TOP_NEG: u8 = 8;
+use crate::vocab::precedence::{ATOM, PREFIX_MINUS_OPERAND};
 
 /// Whether a child of a binary operator at precedence `prec` needs parentheses.
 fn needs_parens(child: u8, prec: u8, is_rhs: bool, right_assoc: bool) -> bool {
@@ -321,7 +317,7 @@ impl ScalarExpr {
     fn precedence(&self) -> u8 {
         match &self.kind {
             ScalarExprKind::Binary { op, .. } => op.precedence(),
-            ScalarExprKind::Neg(_) => TOP_NEG,
+            ScalarExprKind::Neg(_) => PREFIX_MINUS_OPERAND,
             _ => ATOM,
         }
     }
@@ -335,7 +331,7 @@ impl Display for ScalarExpr {
             ScalarExprKind::Neg(e) => {
                 f.write_char('-')?;
                 let is_neg = matches!(e.kind, ScalarExprKind::Neg(_));
-                wrap(f, !is_neg && e.precedence() < TOP_NEG, e)
+                wrap(f, !is_neg && e.precedence() < PREFIX_MINUS_OPERAND, e)
             }
             ScalarExprKind::Binary { op, lhs, rhs } => {
                 let p = op.precedence();

@@ -1,4 +1,4 @@
-//! Golden query files in a sqllogictest-like format: `tests/search/golden/*.slt`.
+//! The golden corpus, `testdata/golden/*.slt`, in a sqllogictest-like format:
 //!
 //! ```text
 //! # a comment
@@ -6,17 +6,28 @@
 //! { status = error } | count() > 2
 //! ----
 //! <the expected results, as `render` prints them>
+//!
+//! metrics [step=DURATION] [instant]
+//! { } | rate() by (resource.service.name)
+//! ----
+//! <one line per series: labels, then the value of each bucket>
+//!
+//! explain
+//! { kind = server } >> { status = error }
+//! ----
+//! <the optimised logical plan>
 //! ```
 //!
-//! Queries run against the bundled demo store (`testdata/demo`). An expected block
-//! may also be an error, printed as `error: …`. Run with `TRACEQL_GOLDEN=overwrite` to
-//! rewrite the files with what the engine now returns, then review the diff.
+//! Queries run against the bundled demo store (`testdata/demo`). An expected block may
+//! also be an error, printed as `error: <code> at <line>:<column>: …` for query errors.
+//! Run with `TRACEQL_GOLDEN=overwrite` to rewrite the files with what the engine now
+//! returns, then review the diff.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use traceql_exec::{Engine, SearchOptions};
-use traceql_exec::{EngineError, SearchResponse};
+use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
+use traceql_exec::{Engine, EngineError, SearchOptions, SearchResponse};
 
 use crate::common::repo;
 
@@ -31,7 +42,10 @@ fn parse_file(text: &str) -> (Vec<String>, Vec<Record>) {
     let mut records = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
-        if !line.starts_with("query") {
+        if !["query", "metrics", "explain"]
+            .iter()
+            .any(|kind| line.split_whitespace().next() == Some(kind))
+        {
             if records.is_empty() {
                 preamble.push(line.to_string());
             }
@@ -74,11 +88,90 @@ fn options(header: &str) -> SearchOptions {
     options
 }
 
+fn metrics_options(header: &str) -> MetricsOptions {
+    let mut options = MetricsOptions::default();
+    for word in header.split_whitespace().skip(1) {
+        match word.split_once('=') {
+            Some(("step", d)) => {
+                let step = traceql_parser::parse_duration(d).expect("step is a duration");
+                options.step_nano = Some(step as u64);
+            }
+            None if word == "instant" => options.instant = true,
+            _ => panic!("unknown option `{word}` in `{header}`"),
+        }
+    }
+    options
+}
+
+/// An error as one line: query errors with their code and position.
+fn render_error(e: &EngineError) -> String {
+    match e {
+        EngineError::Query { source, error } => {
+            let (line, column) = error.line_col(source);
+            format!(
+                "error: {} at {line}:{column}: {}",
+                error.kind.code(),
+                error.message
+            )
+        }
+        other => format!("error: {other}"),
+    }
+}
+
+/// Runs one record and renders what it returns.
+async fn run(engine: &Engine, record: &Record) -> String {
+    match record.header.split_whitespace().next() {
+        Some("query") => render(&engine.search(&record.query, &options(&record.header)).await),
+        Some("metrics") => render_metrics(
+            &engine
+                .metrics(&record.query, &metrics_options(&record.header))
+                .await
+                .map(|(response, _)| response),
+        ),
+        _ => match engine.explain(&record.query).await {
+            Ok(explanation) => explanation.logical,
+            Err(e) => render_error(&e),
+        },
+    }
+}
+
+/// Series as text: labels, then each bucket's value (`-` for none).
+fn render_metrics(result: &Result<MetricsResponse, EngineError>) -> String {
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => return render_error(e),
+    };
+    if response.series.is_empty() {
+        return "(no series)".into();
+    }
+    let mut out = format!("timestamps {:?}", response.timestamps());
+    for series in &response.series {
+        let labels: Vec<String> = series
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let values: Vec<String> = series
+            .values
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{v}")
+                }
+            })
+            .collect();
+        let _ = write!(out, "\n{{{}}} {}", labels.join(", "), values.join(" "));
+    }
+    out
+}
+
 /// The results as compact, reviewable text.
 fn render(result: &Result<SearchResponse, EngineError>) -> String {
     let response = match result {
         Ok(r) => r,
-        Err(e) => return format!("error: {e}"),
+        Err(e) => return render_error(e),
     };
     let mut out = String::new();
     if response.traces.is_empty() {
@@ -126,7 +219,7 @@ fn render(result: &Result<SearchResponse, EngineError>) -> String {
 }
 
 fn files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/search/golden");
+    let dir = repo().join("testdata/golden");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("golden directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -154,7 +247,7 @@ async fn golden_files_match() {
             rewritten.push('\n');
         }
         for record in &records {
-            let actual = render(&engine.search(&record.query, &options(&record.header)).await);
+            let actual = run(&engine, record).await;
             if actual != record.expected {
                 mismatches.push(format!(
                     "{}: `{}`\n--- expected\n{}\n--- actual\n{}",

@@ -428,13 +428,14 @@ impl BinaryOp {
 
     /// Binding strength: higher binds tighter. `&&` and `||` share a level, as in Tempo.
     pub fn precedence(self) -> u8 {
+        use crate::vocab::precedence::*;
         use BinaryOp::*;
         match self {
-            And | Or => 2,
-            Eq | Neq | Lt | Lte | Gt | Gte | Regex | NotRegex => 3,
-            Add | Sub => 4,
-            Mul | Div | Mod => 6,
-            Pow => 7,
+            And | Or => LOGIC,
+            Eq | Neq | Lt | Lte | Gt | Gte | Regex | NotRegex => RELATION,
+            Add | Sub => ADDITIVE,
+            Mul | Div | Mod => MULTIPLICATIVE,
+            Pow => POWER,
         }
     }
 
@@ -467,9 +468,10 @@ impl UnaryOp {
 
     /// The level the prefix expression itself sits at (`-` with `+`, `!` just above).
     pub fn precedence(self) -> u8 {
+        use crate::vocab::precedence::*;
         match self {
-            UnaryOp::Neg => 4,
-            UnaryOp::Not => 5,
+            UnaryOp::Neg => ADDITIVE,
+            UnaryOp::Not => NOT,
         }
     }
 

@@ -92,18 +92,20 @@ pub enum MetricsFunction {
 impl MetricsFunction {
     /// The function name.
     pub fn name(&self) -> &'static str {
+        use crate::vocab::Function;
         use MetricsFunction::*;
         match self {
-            Rate => "rate",
-            CountOverTime => "count_over_time",
-            MinOverTime(_) => "min_over_time",
-            MaxOverTime(_) => "max_over_time",
-            AvgOverTime(_) => "avg_over_time",
-            SumOverTime(_) => "sum_over_time",
-            QuantileOverTime { .. } => "quantile_over_time",
-            HistogramOverTime(_) => "histogram_over_time",
-            Compare { .. } => "compare",
+            Rate => Function::Rate,
+            CountOverTime => Function::CountOverTime,
+            MinOverTime(_) => Function::MinOverTime,
+            MaxOverTime(_) => Function::MaxOverTime,
+            AvgOverTime(_) => Function::AvgOverTime,
+            SumOverTime(_) => Function::SumOverTime,
+            QuantileOverTime { .. } => Function::QuantileOverTime,
+            HistogramOverTime(_) => Function::HistogramOverTime,
+            Compare { .. } => Function::Compare,
         }
+        .name()
     }
 
     /// The field the function reads, if it reads one.

@@ -138,15 +138,16 @@ impl SpansetOp {
 
     /// Binding strength: `&&`/`||` (2) are looser than the structural operators (3).
     pub fn precedence(self) -> u8 {
+        use crate::vocab::precedence::*;
         match self {
-            SpansetOp::And | SpansetOp::Or => 2,
-            _ => 3,
+            SpansetOp::And | SpansetOp::Or => LOGIC,
+            _ => RELATION,
         }
     }
 
     /// True for the 15 structural operators.
     pub fn is_structural(self) -> bool {
-        self.precedence() == 3
+        self.precedence() == crate::vocab::precedence::RELATION
     }
 }
 
@@ -253,13 +254,15 @@ pub enum Aggregate {
 impl Aggregate {
     /// The function name.
     pub fn name(&self) -> &'static str {
+        use crate::vocab::Function;
         match self {
-            Aggregate::Count => "count",
-            Aggregate::Avg(_) => "avg",
-            Aggregate::Min(_) => "min",
-            Aggregate::Max(_) => "max",
-            Aggregate::Sum(_) => "sum",
+            Aggregate::Count => Function::Count,
+            Aggregate::Avg(_) => Function::Avg,
+            Aggregate::Min(_) => Function::Min,
+            Aggregate::Max(_) => Function::Max,
+            Aggregate::Sum(_) => Function::Sum,
         }
+        .name()
     }
 
     /// The argument, if the function takes one.
@@ -307,11 +310,12 @@ impl ArithmeticOp {
 
     /// Binding strength, on the same scale as [`super::BinaryOp::precedence`].
     pub fn precedence(self) -> u8 {
+        use crate::vocab::precedence::*;
         use ArithmeticOp::*;
         match self {
-            Add | Sub => 4,
-            Mul | Div | Mod => 6,
-            Pow => 7,
+            Add | Sub => ADDITIVE,
+            Mul | Div | Mod => MULTIPLICATIVE,
+            Pow => POWER,
         }
     }
 

@@ -4,51 +4,11 @@ use super::Parser;
 use crate::Error;
 use crate::ast::{
     AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic, IntrinsicScope,
-    Literal, SpanKind, Status, UnaryOp,
+    Literal, UnaryOp,
 };
 use crate::lexer::TokenKind;
-use crate::suggest::{FUNCTION_WORDS, closest_keyword};
-
-/// The binary operator a token stands for inside `{ … }`.
-fn binary_op(kind: &TokenKind) -> Option<BinaryOp> {
-    use TokenKind as T;
-    Some(match kind {
-        T::Plus => BinaryOp::Add,
-        T::Minus => BinaryOp::Sub,
-        T::Star => BinaryOp::Mul,
-        T::Slash => BinaryOp::Div,
-        T::Percent => BinaryOp::Mod,
-        T::Caret => BinaryOp::Pow,
-        T::Eq => BinaryOp::Eq,
-        T::Neq => BinaryOp::Neq,
-        T::Lt => BinaryOp::Lt,
-        T::Lte => BinaryOp::Lte,
-        T::Gt => BinaryOp::Gt,
-        T::Gte => BinaryOp::Gte,
-        T::Regex => BinaryOp::Regex,
-        T::NotRegex => BinaryOp::NotRegex,
-        T::AndAnd => BinaryOp::And,
-        T::OrOr => BinaryOp::Or,
-        _ => return None,
-    })
-}
-
-/// The literal a keyword stands for.
-pub(crate) fn keyword_literal(word: &str) -> Option<Literal> {
-    Some(match word {
-        "true" => Literal::Bool(true),
-        "false" => Literal::Bool(false),
-        "minInt" => Literal::Int(i64::MIN),
-        "maxInt" => Literal::Int(i64::MAX),
-        _ => {
-            if let Some(s) = Status::ALL.into_iter().find(|s| s.as_str() == word) {
-                Literal::Status(s)
-            } else {
-                Literal::Kind(SpanKind::ALL.into_iter().find(|k| k.as_str() == word)?)
-            }
-        }
-    })
-}
+use crate::suggest::closest_keyword;
+use crate::vocab::{FUNCTION_WORDS, binary_op, field_words, keyword_literal};
 
 impl Parser<'_> {
     /// Parses a field expression. `angle` is true directly inside `< … >`, where a `>`
@@ -325,7 +285,7 @@ impl Parser<'_> {
             span,
             "not a keyword, intrinsic or attribute",
         );
-        match closest_keyword(word, crate::suggest::FIELD_WORDS) {
+        match closest_keyword(word, &field_words()) {
             Some(near) => err.with_hint(format!("did you mean `{near}`?")),
             None => err.with_hint(format!(
                 "attributes start with `.`, `span.` or `resource.`: `.{word}`; strings are quoted: \"{word}\""

@@ -9,6 +9,8 @@
 //!    pipeline, a scalar filter, a metrics query and its second stages, metrics
 //!    arithmetic) and turned into the typed AST, with a precise error when it does not fit.
 //!
+//! `term` knows nothing of `shape`: [`parse`] runs one after the other.
+//!
 //! Reading everything once and deciding afterwards avoids backtracking, so input of any
 //! shape is parsed in linear time; a nesting budget turns very deep input into an error
 //! instead of a stack overflow.
@@ -38,8 +40,13 @@ pub fn parse(src: &str) -> Result<Query, Error> {
         pos: 0,
         depth: 0,
     };
-    let query = parser.query()?;
-    Ok(query)
+    let (term, hints) = parser.query()?;
+    let body = shape::body(term)?;
+    Ok(Query {
+        body,
+        hints,
+        span: Span::new(0, src.len()),
+    })
 }
 
 /// A cursor over the tokens of one query.
@@ -115,11 +122,16 @@ impl Parser<'_> {
             )
             .with_hint("use `=` to compare");
         }
-        Error::parse(
+        let err = Error::parse(
             format!("expected {what}, found {}", found.describe()),
             span,
             format!("expected {what}"),
-        )
+        );
+        if *found == TokenKind::Eof {
+            err.at_end_of_input()
+        } else {
+            err
+        }
     }
 
     /// True if the previous token is `kind` and touches the current one (`==`).

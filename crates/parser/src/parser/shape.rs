@@ -6,10 +6,10 @@ use super::term::Term;
 use crate::ast::Literal;
 use crate::ast::{
     ArithmeticOp, ComparisonOp, MetricsExpr, MetricsExprKind, MetricsQuery, Pipeline, QueryBody,
-    ScalarExpr, ScalarExprKind, ScalarFilter, SecondStage, SpansetExpr, SpansetExprKind, SpansetOp,
-    Stage,
+    ScalarExpr, ScalarExprKind, ScalarFilter, SecondStage, SpansetExpr, SpansetExprKind, Stage,
 };
 use crate::lexer::TokenKind;
+use crate::vocab::{arithmetic, comparison, spanset_op};
 use crate::{Error, Span};
 
 /// The body of a query: metrics if a metrics function occurs anywhere, else a search.
@@ -20,56 +20,6 @@ pub(super) fn body(term: Term) -> Result<QueryBody, Error> {
         let span = term.span();
         Ok(QueryBody::Search(pipeline(flatten_pipe(term), span, true)?))
     }
-}
-
-fn spanset_op(op: &TokenKind) -> Option<SpansetOp> {
-    use TokenKind as T;
-    Some(match op {
-        T::AndAnd => SpansetOp::And,
-        T::OrOr => SpansetOp::Or,
-        T::Gt => SpansetOp::Child,
-        T::Lt => SpansetOp::Parent,
-        T::Descendant => SpansetOp::Descendant,
-        T::Ancestor => SpansetOp::Ancestor,
-        T::Tilde => SpansetOp::Sibling,
-        T::NotChild => SpansetOp::NotChild,
-        T::NotParent => SpansetOp::NotParent,
-        T::NotDescendant => SpansetOp::NotDescendant,
-        T::NotAncestor => SpansetOp::NotAncestor,
-        T::NotRegex => SpansetOp::NotSibling,
-        T::UnionChild => SpansetOp::UnionChild,
-        T::UnionParent => SpansetOp::UnionParent,
-        T::UnionDescendant => SpansetOp::UnionDescendant,
-        T::UnionAncestor => SpansetOp::UnionAncestor,
-        T::UnionSibling => SpansetOp::UnionSibling,
-        _ => return None,
-    })
-}
-
-fn comparison(op: &TokenKind) -> Option<ComparisonOp> {
-    use TokenKind as T;
-    Some(match op {
-        T::Eq => ComparisonOp::Eq,
-        T::Neq => ComparisonOp::Neq,
-        T::Lt => ComparisonOp::Lt,
-        T::Lte => ComparisonOp::Lte,
-        T::Gt => ComparisonOp::Gt,
-        T::Gte => ComparisonOp::Gte,
-        _ => return None,
-    })
-}
-
-fn arithmetic(op: &TokenKind) -> Option<ArithmeticOp> {
-    use TokenKind as T;
-    Some(match op {
-        T::Plus => ArithmeticOp::Add,
-        T::Minus => ArithmeticOp::Sub,
-        T::Star => ArithmeticOp::Mul,
-        T::Slash => ArithmeticOp::Div,
-        T::Percent => ArithmeticOp::Mod,
-        T::Caret => ArithmeticOp::Pow,
-        _ => return None,
-    })
 }
 
 /// True if a metrics function occurs in the term (outside of `{ … }`).

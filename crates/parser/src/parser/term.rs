@@ -2,11 +2,9 @@
 //! between them, before deciding what kind of query they form.
 
 use super::Parser;
-use super::field::keyword_literal;
-use crate::ast::{
-    Aggregate, FieldExpr, FieldRef, Hint, Intrinsic, Literal, MetricsFunction, Query,
-};
+use crate::ast::{Aggregate, FieldExpr, FieldRef, Hint, Intrinsic, Literal, MetricsFunction};
 use crate::lexer::TokenKind;
+use crate::vocab::{Function, keyword_literal, precedence, top_level};
 use crate::{Error, Span};
 
 /// A node of the loose tree. Contents of `{ … }` and of function calls are typed already.
@@ -68,30 +66,9 @@ impl Term {
     }
 }
 
-/// Binding strength of a top-level operator and whether it is right-associative.
-fn top_precedence(kind: &TokenKind) -> Option<(u8, bool)> {
-    use TokenKind as T;
-    Some(match kind {
-        T::Pipe => (1, false),
-        T::AndAnd | T::OrOr => (2, false),
-        T::Eq | T::Neq | T::Lt | T::Lte | T::Gt | T::Gte | T::Regex | T::NotRegex => (3, false),
-        T::Descendant | T::Ancestor | T::Tilde => (3, false),
-        T::NotChild | T::NotParent | T::NotDescendant | T::NotAncestor => (3, false),
-        T::UnionChild | T::UnionParent | T::UnionDescendant | T::UnionAncestor => (3, false),
-        T::UnionSibling => (3, false),
-        T::Plus | T::Minus => (4, false),
-        T::Star | T::Slash | T::Percent => (6, false),
-        T::Caret => (7, true),
-        _ => return None,
-    })
-}
-
-/// Unary minus at the top level binds tighter than any infix operator.
-const NEG_OPERAND_PRECEDENCE: u8 = 8;
-
 impl Parser<'_> {
     /// The whole query: a term, optional hints, then the end of input.
-    pub(super) fn query(&mut self) -> Result<Query, Error> {
+    pub(super) fn query(&mut self) -> Result<(Term, Vec<Hint>), Error> {
         if matches!(self.peek(), TokenKind::Eof) {
             return Err(Error::parse("empty query", self.span(), "nothing here")
                 .with_hint("for example { status = error } or { duration > 1s }"));
@@ -117,9 +94,7 @@ impl Parser<'_> {
             };
             return Err(err);
         }
-        let span = Span::new(0, self.src.len());
-        let body = super::shape::body(term)?;
-        Ok(Query { body, hints, span })
+        Ok((term, hints))
     }
 
     /// `with(name=value, …)`.
@@ -187,7 +162,7 @@ impl Parser<'_> {
 
     fn term_bp_inner(&mut self, min: u8) -> Result<(Term, usize), Error> {
         let (mut lhs, mut depth) = self.term_prefix()?;
-        while let Some((prec, right_assoc)) = top_precedence(self.peek()) {
+        while let Some((prec, right_assoc)) = top_level(self.peek()) {
             if prec < min {
                 break;
             }
@@ -257,7 +232,7 @@ impl Parser<'_> {
             TokenKind::Duration(d) => Ok(self.number(Literal::Duration(d))),
             TokenKind::Minus => {
                 self.bump();
-                let (operand, depth) = self.term_bp(NEG_OPERAND_PRECEDENCE)?;
+                let (operand, depth) = self.term_bp(precedence::PREFIX_MINUS_OPERAND)?;
                 let span = start.to(operand.span());
                 Ok((
                     Term::Neg {
@@ -298,12 +273,15 @@ impl Parser<'_> {
     /// A function call (or a misplaced keyword) at the top level.
     fn function(&mut self, word: &str) -> Result<Term, Error> {
         let start = self.span();
+        let Some(function) = Function::from_name(word) else {
+            return self.not_a_function(word, start);
+        };
         let aggregate = |f: fn(FieldExpr) -> Aggregate| Some(f);
-        let agg_ctor = match word {
-            "avg" => aggregate(Aggregate::Avg),
-            "min" => aggregate(Aggregate::Min),
-            "max" => aggregate(Aggregate::Max),
-            "sum" => aggregate(Aggregate::Sum),
+        let agg_ctor = match function {
+            Function::Avg => aggregate(Aggregate::Avg),
+            Function::Min => aggregate(Aggregate::Min),
+            Function::Max => aggregate(Aggregate::Max),
+            Function::Sum => aggregate(Aggregate::Sum),
             _ => None,
         };
         if let Some(ctor) = agg_ctor {
@@ -316,12 +294,12 @@ impl Parser<'_> {
             });
         }
         let field_fn = |f: fn(FieldRef) -> MetricsFunction| Some(f);
-        let metrics_ctor = match word {
-            "min_over_time" => field_fn(MetricsFunction::MinOverTime),
-            "max_over_time" => field_fn(MetricsFunction::MaxOverTime),
-            "avg_over_time" => field_fn(MetricsFunction::AvgOverTime),
-            "sum_over_time" => field_fn(MetricsFunction::SumOverTime),
-            "histogram_over_time" => field_fn(MetricsFunction::HistogramOverTime),
+        let metrics_ctor = match function {
+            Function::MinOverTime => field_fn(MetricsFunction::MinOverTime),
+            Function::MaxOverTime => field_fn(MetricsFunction::MaxOverTime),
+            Function::AvgOverTime => field_fn(MetricsFunction::AvgOverTime),
+            Function::SumOverTime => field_fn(MetricsFunction::SumOverTime),
+            Function::HistogramOverTime => field_fn(MetricsFunction::HistogramOverTime),
             _ => None,
         };
         if let Some(ctor) = metrics_ctor {
@@ -331,8 +309,8 @@ impl Parser<'_> {
             self.close_call(open)?;
             return self.metrics_by(start, ctor(field));
         }
-        match word {
-            "count" => {
+        match function {
+            Function::Count => {
                 self.bump();
                 self.empty_call(word)?;
                 Ok(Term::Aggregate {
@@ -340,7 +318,7 @@ impl Parser<'_> {
                     span: start.to(self.prev_span()),
                 })
             }
-            "by" => {
+            Function::By => {
                 self.bump();
                 let expr = self.call_arg(word)?;
                 Ok(Term::GroupBy {
@@ -348,7 +326,7 @@ impl Parser<'_> {
                     span: start.to(self.prev_span()),
                 })
             }
-            "select" => {
+            Function::Select => {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, "after `select`")?;
                 if matches!(self.peek(), TokenKind::RParen) {
@@ -362,24 +340,24 @@ impl Parser<'_> {
                     span: start.to(self.prev_span()),
                 })
             }
-            "coalesce" => {
+            Function::Coalesce => {
                 self.bump();
                 self.empty_call(word)?;
                 Ok(Term::Coalesce {
                     span: start.to(self.prev_span()),
                 })
             }
-            "rate" | "count_over_time" => {
+            Function::Rate | Function::CountOverTime => {
                 self.bump();
                 self.empty_call(word)?;
-                let function = if word == "rate" {
+                let function = if function == Function::Rate {
                     MetricsFunction::Rate
                 } else {
                     MetricsFunction::CountOverTime
                 };
                 self.metrics_by(start, function)
             }
-            "quantile_over_time" => {
+            Function::QuantileOverTime => {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, "after `quantile_over_time`")?;
                 let field = self.metrics_field(word)?;
@@ -398,7 +376,7 @@ impl Parser<'_> {
                     MetricsFunction::QuantileOverTime { field, quantiles },
                 )
             }
-            "compare" => {
+            Function::Compare => {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, "after `compare`")?;
                 let brace = self.expect(
@@ -440,7 +418,7 @@ impl Parser<'_> {
                     },
                 )
             }
-            "topk" | "bottomk" => {
+            Function::TopK | Function::BottomK => {
                 self.bump();
                 let open = self.expect(&TokenKind::LParen, &format!("after `{word}`"))?;
                 let TokenKind::Int(n) = *self.peek() else {
@@ -451,11 +429,27 @@ impl Parser<'_> {
                 self.bump();
                 self.close_call(open)?;
                 Ok(Term::TopK {
-                    bottom: word == "bottomk",
+                    bottom: function == Function::BottomK,
                     n,
                     span: start.to(self.prev_span()),
                 })
             }
+            Function::Avg
+            | Function::Min
+            | Function::Max
+            | Function::Sum
+            | Function::MinOverTime
+            | Function::MaxOverTime
+            | Function::AvgOverTime
+            | Function::SumOverTime
+            | Function::HistogramOverTime => unreachable!("handled above"),
+        }
+    }
+
+    /// A word at the top level that is not a function: a misplaced keyword or value, or
+    /// an unknown word.
+    fn not_a_function(&mut self, word: &str, start: Span) -> Result<Term, Error> {
+        match word {
             "minInt" | "maxInt" => {
                 let value = keyword_literal(word).expect("integer constants are literals");
                 Ok(self.number(value).0)
@@ -480,8 +474,7 @@ impl Parser<'_> {
             _ => {
                 let err = self.unknown_word(word);
                 if matches!(self.peek2(), TokenKind::LParen) {
-                    let near =
-                        crate::suggest::closest_keyword(word, crate::suggest::FUNCTION_WORDS);
+                    let near = crate::suggest::closest_keyword(word, &crate::vocab::FUNCTION_WORDS);
                     return Err(Error::parse(
                         format!("unknown function `{word}`"),
                         start,

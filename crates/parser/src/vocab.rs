@@ -1,0 +1,325 @@
+//! The language's vocabulary in one place: which token stands for which operator, how
+//! tightly operators bind, the names of functions, scopes and value keywords. The lexer,
+//! the parser, the printer, the suggestions and the REPL take these from here.
+
+use crate::ast::{
+    ArithmeticOp, AttributeScope, BinaryOp, ComparisonOp, Intrinsic, IntrinsicScope, Literal,
+    SpanKind, SpansetOp, Status,
+};
+use crate::lexer::TokenKind;
+
+/// Binding strengths: higher binds tighter. Field expressions, spanset expressions,
+/// scalar filters and metrics arithmetic share one scale.
+pub mod precedence {
+    /// `|` between pipeline stages.
+    pub const PIPE: u8 = 1;
+    /// `&&` and `||` (one level, as in Tempo).
+    pub const LOGIC: u8 = 2;
+    /// Comparisons, regex matches and the structural operators.
+    pub const RELATION: u8 = 3;
+    /// `+`, `-` and prefix `-`.
+    pub const ADDITIVE: u8 = 4;
+    /// Prefix `!`.
+    pub const NOT: u8 = 5;
+    /// `*`, `/`, `%`.
+    pub const MULTIPLICATIVE: u8 = 6;
+    /// `^` (right-associative).
+    pub const POWER: u8 = 7;
+    /// The operand of a prefix `-` at the top level (scalar and metrics expressions):
+    /// tighter than any infix operator.
+    pub const PREFIX_MINUS_OPERAND: u8 = 8;
+    /// Atoms: literals, fields, `{ … }`, calls, parenthesised forms (for the printer).
+    pub const ATOM: u8 = 10;
+}
+
+/// The binary operator a token stands for inside `{ … }`.
+pub(crate) fn binary_op(token: &TokenKind) -> Option<BinaryOp> {
+    use TokenKind as T;
+    Some(match token {
+        T::Plus => BinaryOp::Add,
+        T::Minus => BinaryOp::Sub,
+        T::Star => BinaryOp::Mul,
+        T::Slash => BinaryOp::Div,
+        T::Percent => BinaryOp::Mod,
+        T::Caret => BinaryOp::Pow,
+        T::Eq => BinaryOp::Eq,
+        T::Neq => BinaryOp::Neq,
+        T::Lt => BinaryOp::Lt,
+        T::Lte => BinaryOp::Lte,
+        T::Gt => BinaryOp::Gt,
+        T::Gte => BinaryOp::Gte,
+        T::Regex => BinaryOp::Regex,
+        T::NotRegex => BinaryOp::NotRegex,
+        T::AndAnd => BinaryOp::And,
+        T::OrOr => BinaryOp::Or,
+        _ => return None,
+    })
+}
+
+/// The spanset operator a token stands for between spansets.
+pub(crate) fn spanset_op(token: &TokenKind) -> Option<SpansetOp> {
+    use TokenKind as T;
+    Some(match token {
+        T::AndAnd => SpansetOp::And,
+        T::OrOr => SpansetOp::Or,
+        T::Gt => SpansetOp::Child,
+        T::Lt => SpansetOp::Parent,
+        T::Descendant => SpansetOp::Descendant,
+        T::Ancestor => SpansetOp::Ancestor,
+        T::Tilde => SpansetOp::Sibling,
+        T::NotChild => SpansetOp::NotChild,
+        T::NotParent => SpansetOp::NotParent,
+        T::NotDescendant => SpansetOp::NotDescendant,
+        T::NotAncestor => SpansetOp::NotAncestor,
+        T::NotRegex => SpansetOp::NotSibling,
+        T::UnionChild => SpansetOp::UnionChild,
+        T::UnionParent => SpansetOp::UnionParent,
+        T::UnionDescendant => SpansetOp::UnionDescendant,
+        T::UnionAncestor => SpansetOp::UnionAncestor,
+        T::UnionSibling => SpansetOp::UnionSibling,
+        _ => return None,
+    })
+}
+
+/// The comparison a token stands for in a scalar or metrics filter.
+pub(crate) fn comparison(token: &TokenKind) -> Option<ComparisonOp> {
+    use TokenKind as T;
+    Some(match token {
+        T::Eq => ComparisonOp::Eq,
+        T::Neq => ComparisonOp::Neq,
+        T::Lt => ComparisonOp::Lt,
+        T::Lte => ComparisonOp::Lte,
+        T::Gt => ComparisonOp::Gt,
+        T::Gte => ComparisonOp::Gte,
+        _ => return None,
+    })
+}
+
+/// The arithmetic operator a token stands for between scalars or metrics queries.
+pub(crate) fn arithmetic(token: &TokenKind) -> Option<ArithmeticOp> {
+    use TokenKind as T;
+    Some(match token {
+        T::Plus => ArithmeticOp::Add,
+        T::Minus => ArithmeticOp::Sub,
+        T::Star => ArithmeticOp::Mul,
+        T::Slash => ArithmeticOp::Div,
+        T::Percent => ArithmeticOp::Mod,
+        T::Caret => ArithmeticOp::Pow,
+        _ => return None,
+    })
+}
+
+/// The binding strength of a token as an operator between top-level terms, and whether
+/// it is right-associative: the pipe, then whatever the token means as a field or
+/// spanset operator (they agree where a token is both).
+pub(crate) fn top_level(token: &TokenKind) -> Option<(u8, bool)> {
+    if *token == TokenKind::Pipe {
+        return Some((precedence::PIPE, false));
+    }
+    binary_op(token)
+        .map(|op| (op.precedence(), op.is_right_assoc()))
+        .or_else(|| spanset_op(token).map(|op| (op.precedence(), false)))
+}
+
+/// A function of the language: aggregates, pipeline stages, metrics functions and
+/// second stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    /// `count()`
+    Count,
+    /// `avg(e)`
+    Avg,
+    /// `min(e)`
+    Min,
+    /// `max(e)`
+    Max,
+    /// `sum(e)`
+    Sum,
+    /// `by(e)`
+    By,
+    /// `select(a, …)`
+    Select,
+    /// `coalesce()`
+    Coalesce,
+    /// `rate()`
+    Rate,
+    /// `count_over_time()`
+    CountOverTime,
+    /// `min_over_time(f)`
+    MinOverTime,
+    /// `max_over_time(f)`
+    MaxOverTime,
+    /// `avg_over_time(f)`
+    AvgOverTime,
+    /// `sum_over_time(f)`
+    SumOverTime,
+    /// `quantile_over_time(f, q, …)`
+    QuantileOverTime,
+    /// `histogram_over_time(f)`
+    HistogramOverTime,
+    /// `compare({ … }, …)`
+    Compare,
+    /// `topk(n)`
+    TopK,
+    /// `bottomk(n)`
+    BottomK,
+}
+
+impl Function {
+    /// Every function with its name.
+    pub const ALL: [(&'static str, Function); 19] = [
+        ("count", Function::Count),
+        ("avg", Function::Avg),
+        ("min", Function::Min),
+        ("max", Function::Max),
+        ("sum", Function::Sum),
+        ("by", Function::By),
+        ("select", Function::Select),
+        ("coalesce", Function::Coalesce),
+        ("rate", Function::Rate),
+        ("count_over_time", Function::CountOverTime),
+        ("min_over_time", Function::MinOverTime),
+        ("max_over_time", Function::MaxOverTime),
+        ("avg_over_time", Function::AvgOverTime),
+        ("sum_over_time", Function::SumOverTime),
+        ("quantile_over_time", Function::QuantileOverTime),
+        ("histogram_over_time", Function::HistogramOverTime),
+        ("compare", Function::Compare),
+        ("topk", Function::TopK),
+        ("bottomk", Function::BottomK),
+    ];
+
+    /// The function called `name`.
+    pub fn from_name(name: &str) -> Option<Function> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .expect("every function is listed")
+    }
+}
+
+/// The names of every function, in [`Function::ALL`] order.
+pub const FUNCTION_WORDS: [&str; 19] = {
+    let mut words = [""; 19];
+    let mut i = 0;
+    while i < 19 {
+        words[i] = Function::ALL[i].0;
+        i += 1;
+    }
+    words
+};
+
+/// Keywords that stand for values (besides status and kind words).
+const VALUE_KEYWORDS: [(&str, Literal); 4] = [
+    ("true", Literal::Bool(true)),
+    ("false", Literal::Bool(false)),
+    ("minInt", Literal::Int(i64::MIN)),
+    ("maxInt", Literal::Int(i64::MAX)),
+];
+
+/// The literal a keyword stands for: `true`, `false`, `minInt`, `maxInt`, a status
+/// (`error`) or a span kind (`server`).
+pub(crate) fn keyword_literal(word: &str) -> Option<Literal> {
+    if let Some((_, literal)) = VALUE_KEYWORDS.iter().find(|(w, _)| *w == word) {
+        return Some(literal.clone());
+    }
+    if let Some(s) = Status::ALL.into_iter().find(|s| s.as_str() == word) {
+        return Some(Literal::Status(s));
+    }
+    SpanKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == word)
+        .map(Literal::Kind)
+}
+
+/// Words that may appear as values or fields inside `{ … }`: value keywords, `nil`,
+/// status and kind words, and the unscoped intrinsics.
+pub fn field_words() -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = vec!["true", "false", "nil"];
+    words.extend(Status::ALL.map(Status::as_str));
+    words.extend(SpanKind::ALL.map(SpanKind::as_str));
+    words.extend(["minInt", "maxInt"]);
+    words.extend(Intrinsic::UNSCOPED.iter().map(|(w, _)| *w));
+    words
+}
+
+/// The scopes of attributes, as written before the `.`.
+pub const ATTRIBUTE_SCOPES: [(&str, AttributeScope); 5] = [
+    ("span", AttributeScope::Span),
+    ("resource", AttributeScope::Resource),
+    ("event", AttributeScope::Event),
+    ("link", AttributeScope::Link),
+    ("instrumentation", AttributeScope::Instrumentation),
+];
+
+/// The scopes of intrinsics, as written before the `:`.
+pub const INTRINSIC_SCOPES: [IntrinsicScope; 5] = [
+    IntrinsicScope::Span,
+    IntrinsicScope::Trace,
+    IntrinsicScope::Event,
+    IntrinsicScope::Link,
+    IntrinsicScope::Instrumentation,
+];
+
+/// Every scope prefix as typed: `span.`, `resource.`, … then `span:`, `trace:`, … .
+pub fn scope_prefixes() -> Vec<String> {
+    ATTRIBUTE_SCOPES
+        .iter()
+        .map(|(w, _)| format!("{w}."))
+        .chain(INTRINSIC_SCOPES.iter().map(|s| format!("{}:", s.as_str())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_name_round_trips() {
+        for (name, f) in Function::ALL {
+            assert_eq!(Function::from_name(name), Some(f));
+            assert_eq!(f.name(), name);
+        }
+        assert_eq!(FUNCTION_WORDS[0], "count");
+        assert_eq!(FUNCTION_WORDS[18], "bottomk");
+    }
+
+    #[test]
+    fn tokens_meaning_both_a_field_and_a_spanset_operator_bind_alike() {
+        use TokenKind as T;
+        for token in [T::AndAnd, T::OrOr, T::Gt, T::Lt, T::NotRegex] {
+            let (field, spanset) = (binary_op(&token).unwrap(), spanset_op(&token).unwrap());
+            assert_eq!(field.precedence(), spanset.precedence(), "{token:?}");
+        }
+        assert_eq!(top_level(&T::Caret), Some((precedence::POWER, true)));
+        assert_eq!(top_level(&T::Pipe), Some((precedence::PIPE, false)));
+        assert_eq!(
+            top_level(&T::Descendant),
+            Some((precedence::RELATION, false))
+        );
+        assert_eq!(top_level(&T::Comma), None);
+    }
+
+    #[test]
+    fn keywords_are_literals() {
+        assert_eq!(
+            keyword_literal("error"),
+            Some(Literal::Status(Status::Error))
+        );
+        assert_eq!(
+            keyword_literal("consumer"),
+            Some(Literal::Kind(SpanKind::Consumer))
+        );
+        assert_eq!(keyword_literal("maxInt"), Some(Literal::Int(i64::MAX)));
+        assert_eq!(keyword_literal("nil"), None);
+        assert!(field_words().contains(&"rootServiceName"));
+        assert_eq!(scope_prefixes()[0], "span.");
+        assert_eq!(scope_prefixes()[5], "span:");
+    }
+}
