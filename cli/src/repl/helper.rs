@@ -12,8 +12,9 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use traceql_parser::ast::IntrinsicScope;
 use traceql_parser::highlight::{Class, highlight};
-use traceql_parser::vocab::{FUNCTION_WORDS, INTRINSIC_SCOPES, field_words, scope_prefixes};
+use traceql_parser::vocab::{FUNCTION_WORDS, field_words, scope_prefixes};
 
 /// The backslash commands, with their help.
 pub const COMMANDS: &[(&str, &str)] = &[
@@ -92,7 +93,7 @@ impl ReplHelper {
 
     fn fields(&self) -> Vec<String> {
         let mut fields = self.attributes.clone();
-        for scope in INTRINSIC_SCOPES {
+        for scope in IntrinsicScope::ALL {
             for (name, _) in scope.intrinsics() {
                 fields.push(format!("{}:{name}", scope.as_str()));
             }

@@ -23,8 +23,8 @@ pub fn downcast<'a, T: 'static>(array: &'a dyn Array, what: &str) -> Result<&'a 
 pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
     let array = batch
         .column_by_name(name)
-        .ok_or_else(|| FormatError::corrupt(format!("block column `{name}` is missing")))?;
-    downcast(array.as_ref(), &format!("block column `{name}`"))
+        .ok_or_else(|| FormatError::corrupt(format!("column `{name}` is missing")))?;
+    downcast(array.as_ref(), &format!("column `{name}`"))
 }
 
 /// Field `name` of a struct array (an event, a link, an attribute entry) as a `T`.

@@ -3,8 +3,9 @@
 
 use std::ops::Range;
 
+use crate::ast::Function;
 use crate::lexer::{TokenKind, tokenize_prefix};
-use crate::vocab::{Function, field_words};
+use crate::vocab::field_words;
 
 /// What a piece of a query is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,7 +16,6 @@ use nom::{
 
 use crate::ast::{Attribute, AttributeScope, IntrinsicScope};
 use crate::duration::parse_duration;
-use crate::vocab::{ATTRIBUTE_SCOPES, INTRINSIC_SCOPES};
 use crate::{Error, Span};
 
 /// A token and where it is.
@@ -359,7 +358,7 @@ impl<'s> Lexer<'s> {
         if let Some(after) = rest.strip_prefix('.') {
             let scope = match word {
                 "parent" => Some((AttributeScope::Unscoped, true)),
-                _ => ATTRIBUTE_SCOPES
+                _ => AttributeScope::PREFIXES
                     .iter()
                     .find(|(w, _)| *w == word)
                     .map(|(_, scope)| (*scope, false)),
@@ -379,7 +378,7 @@ impl<'s> Lexer<'s> {
             }
         }
         if let Some(after) = rest.strip_prefix(':') {
-            let scope = INTRINSIC_SCOPES.into_iter().find(|s| s.as_str() == word);
+            let scope = IntrinsicScope::ALL.into_iter().find(|s| s.as_str() == word);
             if let Some(scope) = scope {
                 return Ok((after, TokenKind::ScopeColon(scope)));
             }

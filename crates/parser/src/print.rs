@@ -8,10 +8,10 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
+use crate::ast::precedence::{ATOM, PREFIX_MINUS_OPERAND};
 use crate::ast::*;
 use crate::duration::format_duration;
 use crate::lexer::is_name_terminator;
-use crate::vocab::precedence::{ATOM, PREFIX_MINUS_OPERAND};
 
 /// Whether a child of a binary operator at precedence `prec` needs parentheses.
 fn needs_parens(child: u8, prec: u8, is_rhs: bool, right_assoc: bool) -> bool {

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::ast::visit::Visitor;
 use crate::ast::*;
 use crate::{Error, Span};
 
@@ -567,12 +568,15 @@ fn require_span_reference(expr: &FieldExpr, what: &str) -> Result<(), Error> {
 }
 
 fn references_span(e: &FieldExpr) -> bool {
-    match &e.kind {
-        FieldExprKind::Literal(_) => false,
-        FieldExprKind::Field(_) => true,
-        FieldExprKind::Unary { expr, .. } => references_span(expr),
-        FieldExprKind::Binary { lhs, rhs, .. } => references_span(lhs) || references_span(rhs),
+    struct AnyField(bool);
+    impl Visitor<'_> for AnyField {
+        fn visit_field(&mut self, _: &Field, _: Span) {
+            self.0 = true;
+        }
     }
+    let mut found = AnyField(false);
+    found.visit_field_expr(e);
+    found.0
 }
 
 /// Compiles a TraceQL regex: fully anchored, `.` matches newlines.

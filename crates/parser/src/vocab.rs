@@ -1,36 +1,15 @@
-//! The language's vocabulary in one place: which token stands for which operator, how
-//! tightly operators bind, the names of functions, scopes and value keywords. The lexer,
-//! the parser, the printer, the suggestions and the REPL take these from here.
+//! The language's vocabulary in one place: which token stands for which operator, the
+//! value keywords, and the word lists suggestions and the REPL offer. The parser, the
+//! suggestions and the REPL take these from here; the names that belong to syntax-tree
+//! types (operators, functions, scopes, statuses, kinds, intrinsics) and the binding
+//! strengths ([`precedence`]) are defined once on those types in [`crate::ast`].
 
+use crate::ast::precedence;
 use crate::ast::{
-    ArithmeticOp, AttributeScope, BinaryOp, ComparisonOp, Intrinsic, IntrinsicScope, Literal,
-    SpanKind, SpansetOp, Status,
+    ArithmeticOp, AttributeScope, BinaryOp, ComparisonOp, Function, Intrinsic, IntrinsicScope,
+    Literal, SpanKind, SpansetOp, Status,
 };
 use crate::lexer::TokenKind;
-
-/// Binding strengths: higher binds tighter. Field expressions, spanset expressions,
-/// scalar filters and metrics arithmetic share one scale.
-pub mod precedence {
-    /// `|` between pipeline stages.
-    pub const PIPE: u8 = 1;
-    /// `&&` and `||` (one level, as in Tempo).
-    pub const LOGIC: u8 = 2;
-    /// Comparisons, regex matches and the structural operators.
-    pub const RELATION: u8 = 3;
-    /// `+`, `-` and prefix `-`.
-    pub const ADDITIVE: u8 = 4;
-    /// Prefix `!`.
-    pub const NOT: u8 = 5;
-    /// `*`, `/`, `%`.
-    pub const MULTIPLICATIVE: u8 = 6;
-    /// `^` (right-associative).
-    pub const POWER: u8 = 7;
-    /// The operand of a prefix `-` at the top level (scalar and metrics expressions):
-    /// tighter than any infix operator.
-    pub const PREFIX_MINUS_OPERAND: u8 = 8;
-    /// Atoms: literals, fields, `{ … }`, calls, parenthesised forms (for the printer).
-    pub const ATOM: u8 = 10;
-}
 
 /// The binary operator a token stands for inside `{ … }`.
 pub(crate) fn binary_op(token: &TokenKind) -> Option<BinaryOp> {
@@ -121,89 +100,6 @@ pub(crate) fn top_level(token: &TokenKind) -> Option<(u8, bool)> {
         .or_else(|| spanset_op(token).map(|op| (op.precedence(), false)))
 }
 
-/// A function of the language: aggregates, pipeline stages, metrics functions and
-/// second stages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Function {
-    /// `count()`
-    Count,
-    /// `avg(e)`
-    Avg,
-    /// `min(e)`
-    Min,
-    /// `max(e)`
-    Max,
-    /// `sum(e)`
-    Sum,
-    /// `by(e)`
-    By,
-    /// `select(a, …)`
-    Select,
-    /// `coalesce()`
-    Coalesce,
-    /// `rate()`
-    Rate,
-    /// `count_over_time()`
-    CountOverTime,
-    /// `min_over_time(f)`
-    MinOverTime,
-    /// `max_over_time(f)`
-    MaxOverTime,
-    /// `avg_over_time(f)`
-    AvgOverTime,
-    /// `sum_over_time(f)`
-    SumOverTime,
-    /// `quantile_over_time(f, q, …)`
-    QuantileOverTime,
-    /// `histogram_over_time(f)`
-    HistogramOverTime,
-    /// `compare({ … }, …)`
-    Compare,
-    /// `topk(n)`
-    TopK,
-    /// `bottomk(n)`
-    BottomK,
-}
-
-impl Function {
-    /// Every function with its name.
-    pub const ALL: [(&'static str, Function); 19] = [
-        ("count", Function::Count),
-        ("avg", Function::Avg),
-        ("min", Function::Min),
-        ("max", Function::Max),
-        ("sum", Function::Sum),
-        ("by", Function::By),
-        ("select", Function::Select),
-        ("coalesce", Function::Coalesce),
-        ("rate", Function::Rate),
-        ("count_over_time", Function::CountOverTime),
-        ("min_over_time", Function::MinOverTime),
-        ("max_over_time", Function::MaxOverTime),
-        ("avg_over_time", Function::AvgOverTime),
-        ("sum_over_time", Function::SumOverTime),
-        ("quantile_over_time", Function::QuantileOverTime),
-        ("histogram_over_time", Function::HistogramOverTime),
-        ("compare", Function::Compare),
-        ("topk", Function::TopK),
-        ("bottomk", Function::BottomK),
-    ];
-
-    /// The function called `name`.
-    pub fn from_name(name: &str) -> Option<Function> {
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
-    }
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map(|(n, _)| *n)
-            .expect("every function is listed")
-    }
-}
-
 /// The names of every function, in [`Function::ALL`] order.
 pub const FUNCTION_WORDS: [&str; 19] = {
     let mut words = [""; 19];
@@ -249,30 +145,16 @@ pub fn field_words() -> Vec<&'static str> {
     words
 }
 
-/// The scopes of attributes, as written before the `.`.
-pub const ATTRIBUTE_SCOPES: [(&str, AttributeScope); 5] = [
-    ("span", AttributeScope::Span),
-    ("resource", AttributeScope::Resource),
-    ("event", AttributeScope::Event),
-    ("link", AttributeScope::Link),
-    ("instrumentation", AttributeScope::Instrumentation),
-];
-
-/// The scopes of intrinsics, as written before the `:`.
-pub const INTRINSIC_SCOPES: [IntrinsicScope; 5] = [
-    IntrinsicScope::Span,
-    IntrinsicScope::Trace,
-    IntrinsicScope::Event,
-    IntrinsicScope::Link,
-    IntrinsicScope::Instrumentation,
-];
-
 /// Every scope prefix as typed: `span.`, `resource.`, … then `span:`, `trace:`, … .
 pub fn scope_prefixes() -> Vec<String> {
-    ATTRIBUTE_SCOPES
+    AttributeScope::PREFIXES
         .iter()
         .map(|(w, _)| format!("{w}."))
-        .chain(INTRINSIC_SCOPES.iter().map(|s| format!("{}:", s.as_str())))
+        .chain(
+            IntrinsicScope::ALL
+                .iter()
+                .map(|s| format!("{}:", s.as_str())),
+        )
         .collect()
 }
 

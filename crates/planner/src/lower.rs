@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, when};
 use datafusion::prelude::{ident as col, lit};
+use traceql_parser::ast::visit::Visitor;
 use traceql_parser::ast::{
     Aggregate, ArithmeticOp, BinaryOp, Field, FieldExpr, FieldExprKind, FieldRef, Intrinsic,
     Literal, Pipeline, QueryBody, ScalarExpr, ScalarExprKind, SpansetExpr, SpansetExprKind,
@@ -274,15 +275,13 @@ impl Lowering<'_> {
 
     /// Records the fields of a filter expression, to be shown with result spans.
     fn touch(&mut self, expr: &FieldExpr) {
-        match &expr.kind {
-            FieldExprKind::Field(field) => self.show(field),
-            FieldExprKind::Unary { expr, .. } => self.touch(expr),
-            FieldExprKind::Binary { lhs, rhs, .. } => {
-                self.touch(lhs);
-                self.touch(rhs);
+        struct Fields<'l, 'a>(&'l mut Lowering<'a>);
+        impl Visitor<'_> for Fields<'_, '_> {
+            fn visit_field(&mut self, field: &Field, _: Span) {
+                self.0.show(field);
             }
-            FieldExprKind::Literal(_) => {}
         }
+        Fields(self).visit_field_expr(expr);
     }
 
     fn show(&mut self, field: &Field) {

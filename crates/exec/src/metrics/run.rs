@@ -8,6 +8,7 @@ use datafusion::logical_expr::LogicalPlan;
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 use traceql_parser::Query;
+use traceql_parser::ast::visit::Visitor;
 use traceql_parser::ast::{
     Literal, MetricsExpr, MetricsExprKind, MetricsFunction, MetricsQuery, QueryBody, ScalarExpr,
     ScalarExprKind, SecondStage,
@@ -211,13 +212,11 @@ fn threshold_value(threshold: &ScalarExpr) -> Result<f64, EngineError> {
 
 /// The metrics functions of `expr`, left to right.
 fn collect_queries<'a>(expr: &'a MetricsExpr, out: &mut Vec<&'a MetricsQuery>) {
-    match &expr.kind {
-        MetricsExprKind::Query(query) => out.push(query),
-        MetricsExprKind::Constant(_) => {}
-        MetricsExprKind::Binary { lhs, rhs, .. } => {
-            collect_queries(lhs, out);
-            collect_queries(rhs, out);
+    struct Queries<'o, 'a>(&'o mut Vec<&'a MetricsQuery>);
+    impl<'a> Visitor<'a> for Queries<'_, 'a> {
+        fn visit_metrics_query(&mut self, query: &'a MetricsQuery) {
+            self.0.push(query);
         }
-        MetricsExprKind::Stage { input, .. } => collect_queries(input, out),
     }
+    Queries(out).visit_metrics(expr);
 }

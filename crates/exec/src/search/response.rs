@@ -140,10 +140,8 @@ struct SpanSetAcc {
 }
 
 fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))
+    traceql_format::arrays::column(batch, name)
+        .map_err(|e| DataFusionError::Internal(format!("search result: {e}")))
 }
 
 fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray> {

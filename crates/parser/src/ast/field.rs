@@ -178,6 +178,17 @@ pub enum AttributeScope {
     Instrumentation,
 }
 
+impl AttributeScope {
+    /// The scopes written before a `.`, with their words.
+    pub const PREFIXES: [(&'static str, AttributeScope); 5] = [
+        ("span", AttributeScope::Span),
+        ("resource", AttributeScope::Resource),
+        ("event", AttributeScope::Event),
+        ("link", AttributeScope::Link),
+        ("instrumentation", AttributeScope::Instrumentation),
+    ];
+}
+
 /// Built-in span, trace, event, link and instrumentation properties.
 ///
 /// Scoped and legacy spellings (`span:duration` and `duration`) are the same intrinsic.
@@ -247,6 +258,15 @@ pub enum IntrinsicScope {
 }
 
 impl IntrinsicScope {
+    /// Every intrinsic scope.
+    pub const ALL: [IntrinsicScope; 5] = [
+        IntrinsicScope::Span,
+        IntrinsicScope::Trace,
+        IntrinsicScope::Event,
+        IntrinsicScope::Link,
+        IntrinsicScope::Instrumentation,
+    ];
+
     /// The scope word, without the colon.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -428,7 +448,7 @@ impl BinaryOp {
 
     /// Binding strength: higher binds tighter. `&&` and `||` share a level, as in Tempo.
     pub fn precedence(self) -> u8 {
-        use crate::vocab::precedence::*;
+        use super::precedence::*;
         use BinaryOp::*;
         match self {
             And | Or => LOGIC,
@@ -468,7 +488,7 @@ impl UnaryOp {
 
     /// The level the prefix expression itself sits at (`-` with `+`, `!` just above).
     pub fn precedence(self) -> u8 {
-        use crate::vocab::precedence::*;
+        use super::precedence::*;
         match self {
             UnaryOp::Neg => ADDITIVE,
             UnaryOp::Not => NOT,

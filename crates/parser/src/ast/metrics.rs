@@ -92,7 +92,7 @@ pub enum MetricsFunction {
 impl MetricsFunction {
     /// The function name.
     pub fn name(&self) -> &'static str {
-        use crate::vocab::Function;
+        use super::Function;
         use MetricsFunction::*;
         match self {
             Rate => Function::Rate,

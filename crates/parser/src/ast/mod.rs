@@ -7,10 +7,13 @@
 mod field;
 mod metrics;
 mod pipeline;
+pub mod visit;
+mod words;
 
 pub use field::*;
 pub use metrics::*;
 pub use pipeline::*;
+pub use words::{Function, precedence};
 
 use serde::Serialize;
 

@@ -138,7 +138,7 @@ impl SpansetOp {
 
     /// Binding strength: `&&`/`||` (2) are looser than the structural operators (3).
     pub fn precedence(self) -> u8 {
-        use crate::vocab::precedence::*;
+        use super::precedence::*;
         match self {
             SpansetOp::And | SpansetOp::Or => LOGIC,
             _ => RELATION,
@@ -147,7 +147,7 @@ impl SpansetOp {
 
     /// True for the 15 structural operators.
     pub fn is_structural(self) -> bool {
-        self.precedence() == crate::vocab::precedence::RELATION
+        self.precedence() == super::precedence::RELATION
     }
 }
 
@@ -254,7 +254,7 @@ pub enum Aggregate {
 impl Aggregate {
     /// The function name.
     pub fn name(&self) -> &'static str {
-        use crate::vocab::Function;
+        use super::Function;
         match self {
             Aggregate::Count => Function::Count,
             Aggregate::Avg(_) => Function::Avg,
@@ -310,7 +310,7 @@ impl ArithmeticOp {
 
     /// Binding strength, on the same scale as [`super::BinaryOp::precedence`].
     pub fn precedence(self) -> u8 {
-        use crate::vocab::precedence::*;
+        use super::precedence::*;
         use ArithmeticOp::*;
         match self {
             Add | Sub => ADDITIVE,

@@ -3,8 +3,9 @@
 
 use super::Parser;
 use crate::ast::{Aggregate, FieldExpr, FieldRef, Hint, Intrinsic, Literal, MetricsFunction};
+use crate::ast::{Function, precedence};
 use crate::lexer::TokenKind;
-use crate::vocab::{Function, keyword_literal, precedence, top_level};
+use crate::vocab::{keyword_literal, top_level};
 use crate::{Error, Span};
 
 /// A node of the loose tree. Contents of `{ … }` and of function calls are typed already.

@@ -59,12 +59,8 @@ pub trait TraceOperator:
 
 /// The column `name` of `batch`, downcast to `T`.
 pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            DataFusionError::Internal(format!("span-set operator input lacks column `{name}`"))
-        })
+    traceql_format::arrays::column(batch, name)
+        .map_err(|e| DataFusionError::Internal(format!("span-set operator input: {e}")))
 }
 
 /// A membership column of `batch`.
