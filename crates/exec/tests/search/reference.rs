@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use traceql_format::codes::{kind, status};
 use traceql_format::ids::hex;
 use traceql_format::model::Span;
 use traceql_format::value::Value;
@@ -318,12 +319,8 @@ impl<'a> Trace<'a> {
                 Literal::Duration(d) => V::Dur(*d),
                 Literal::String(s) => V::Str(s.clone()),
                 Literal::Bool(b) => V::Bool(*b),
-                Literal::Status(s) => V::Status(match s {
-                    Status::Unset => 0,
-                    Status::Ok => 1,
-                    Status::Error => 2,
-                }),
-                Literal::Kind(k) => V::Kind(*k as i8),
+                Literal::Status(s) => V::Status(status::code(*s)),
+                Literal::Kind(k) => V::Kind(kind::code(*k)),
                 Literal::Nil => return vec![],
             }],
             FieldExprKind::Field(Field::Attribute(a)) => self.attribute(a, at),
