@@ -1,16 +1,18 @@
 //! `traceql explain`: how a query runs — canonical form, syntax tree, logical and
-//! physical plans.
+//! physical plans; with `--analyze`, the plans as they ran, with each operator's rows,
+//! bytes and time.
 
 use std::process::ExitCode;
 
-use crate::query::{failure, open};
+use crate::query::{failure, open, render_stats};
 use crate::{data, say};
 
 /// Arguments of `traceql explain`.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   traceql explain '{ kind = server } && { status = error }'
-  traceql explain --ast '{ } | by(resource.service.name) | count() > 5'")]
+  traceql explain --ast '{ } | by(resource.service.name) | count() > 5'
+  traceql explain --analyze '{ resource.service.name = \"checkout\" } >> { status = error }'")]
 pub struct ExplainArgs {
     /// The TraceQL query.
     #[arg(allow_hyphen_values = true)]
@@ -20,6 +22,11 @@ pub struct ExplainArgs {
     /// Also print the syntax tree as JSON.
     #[arg(long)]
     ast: bool,
+    /// Run the query (a search without a limit: every match) and show the plans as
+    /// they ran: each operator's output rows and time, and what each scan read and
+    /// pruned.
+    #[arg(long)]
+    analyze: bool,
 }
 
 /// Runs `traceql explain`.
@@ -28,14 +35,25 @@ pub async fn run(args: &ExplainArgs) -> ExitCode {
         Ok(engine) => engine,
         Err(e) => return failure(&e),
     };
-    match engine.explain(&args.query).await {
-        Ok(e) => {
-            say(&format!("query:\n  {}\n", e.canonical));
-            if args.ast {
-                say(&format!("syntax tree:\n{}\n", e.ast));
+    let explanation = match engine.explain(&args.query).await {
+        Ok(e) => e,
+        Err(e) => return failure(&e),
+    };
+    say(&format!("query:\n  {}\n", explanation.canonical));
+    if args.ast {
+        say(&format!("syntax tree:\n{}\n", explanation.ast));
+    }
+    say(&format!("logical plan:\n{}\n", explanation.logical));
+    if !args.analyze {
+        say(&format!("physical plan:\n{}", explanation.physical));
+        return ExitCode::SUCCESS;
+    }
+    match engine.explain_analyze(&args.query).await {
+        Ok(analysis) => {
+            for plan in &analysis.plans {
+                say(&format!("physical plan, as it ran:\n{plan}"));
             }
-            say(&format!("logical plan:\n{}\n", e.logical));
-            say(&format!("physical plan:\n{}", e.physical));
+            say(&format!("totals:\n{}", render_stats(&analysis.stats)));
             ExitCode::SUCCESS
         }
         Err(e) => failure(&e),

@@ -535,6 +535,60 @@ fn explain_shows_the_span_set_operators() {
 }
 
 #[test]
+fn explain_analyze_runs_the_query_and_counts_each_operators_rows() {
+    let query = "{ resource.service.name = \"frontend\" } >> { status = error }";
+    let search = traceql(&[
+        "query", "--format", "json", "--limit", "100000", "--spss", "100000", query,
+    ]);
+    assert_eq!(search.status.code(), Some(0), "{}", stderr(&search));
+    let response: serde_json::Value = serde_json::from_str(&stdout(&search)).unwrap();
+    let matched: u64 = response["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["spanSets"].as_array().unwrap())
+        .map(|s| s["matched"].as_u64().unwrap())
+        .sum();
+    assert!(matched > 0);
+
+    let out = traceql(&["explain", "--analyze", query]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let ran = text
+        .split("physical plan, as it ran:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no analysed plan:\n{text}"));
+    // The plan's top operator returns exactly the matched spans of the search.
+    let top = ran.lines().next().unwrap_or_default();
+    assert!(
+        top.contains(&format!("output_rows={matched},")),
+        "top operator should return {matched} rows: {top}"
+    );
+    let structural = ran
+        .lines()
+        .find(|l| l.contains("StructuralExec"))
+        .unwrap_or_else(|| panic!("no StructuralExec:\n{ran}"));
+    assert!(structural.contains("elapsed_compute="), "{structural}");
+    assert!(structural.contains("output_batches="), "{structural}");
+    assert!(
+        text.contains("totals:\n") && text.contains("spans scanned: "),
+        "{text}"
+    );
+
+    let metrics = traceql(&[
+        "explain",
+        "--analyze",
+        "{ status = error } | rate() by (resource.service.name)",
+    ]);
+    assert_eq!(metrics.status.code(), Some(0), "{}", stderr(&metrics));
+    assert!(
+        stdout(&metrics).contains("AggregateExec"),
+        "{}",
+        stdout(&metrics)
+    );
+}
+
+#[test]
 fn trace_waterfall_snapshot() {
     let out = traceql_with(
         &["trace", "9cd3aded5780380407a67f88147d4b87"],

@@ -18,9 +18,18 @@ pub const SHARED_VAR: &str = "TRACEQL_SHARED_DIR";
 /// The variable that points at another conformance directory (kept for existing set-ups).
 pub const CONFORMANCE_VAR: &str = "TRACEQL_CONFORMANCE_DIR";
 
-/// The workspace root.
+/// The workspace root: the nearest directory with a `Cargo.lock` above the package
+/// whose tests are running (cargo sets `CARGO_MANIFEST_DIR` when it runs them), so a
+/// build reused from another checkout still looks beside this one.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or(package)
 }
 
 /// `shared/` itself: `$TRACEQL_SHARED_DIR`, else `../shared` beside the checkout.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::{ExecutionPlan, collect};
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 
@@ -23,6 +23,17 @@ impl Engine {
         blocks: &[&(BlockMeta, Facts)],
         stats: &mut QueryStats,
     ) -> Result<Vec<RecordBatch>, EngineError> {
+        Ok(self.run(plan, blocks, stats).await?.0)
+    }
+
+    /// As [`Self::execute`], and also returns the physical plan that ran, with the
+    /// metrics of each of its operators.
+    pub(crate) async fn run(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+        stats: &mut QueryStats,
+    ) -> Result<(Vec<RecordBatch>, Arc<dyn ExecutionPlan>), EngineError> {
         let started = Instant::now();
         let physical = match self.ctx.state().create_physical_plan(plan).await {
             Ok(physical) => physical,
@@ -37,7 +48,7 @@ impl Engine {
         stats.collect(&physical);
         stats.execution += planned.elapsed();
         stats.rounds += 1;
-        Ok(batches)
+        Ok((batches, physical))
     }
 
     /// The error of a failed run, or, if a block's data file is missing or corrupt,

@@ -19,7 +19,9 @@ use datafusion::physical_expr::{
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::expressions::col;
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, RecordOutput,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties,
 };
@@ -217,8 +219,8 @@ impl Stream for TraceStream {
         let this = self.get_mut();
         loop {
             if let Some(batch) = this.pending.pop_front() {
-                this.metrics.record_output(batch.num_rows());
-                return Poll::Ready(Some(Ok(batch)));
+                // Rows, batches and bytes, as DataFusion's own operators record them.
+                return Poll::Ready(Some(Ok(batch.record_output(&this.metrics))));
             }
             if this.done {
                 return Poll::Ready(None);
