@@ -58,6 +58,11 @@ pub struct ReadArgs {
     pub data: Option<String>,
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// The most memory a query's operators may hold at once, e.g. 512MiB or 4GB
+    /// (default: half of the machine's memory). A query that needs more fails and says
+    /// so.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub memory_limit: Option<usize>,
 }
 
 impl ReadArgs {

@@ -9,6 +9,7 @@ mod ingest;
 mod query;
 mod render;
 mod repl;
+mod size;
 mod time;
 mod trace;
 

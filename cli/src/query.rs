@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
-use traceql_exec::{Engine, EngineError, QueryStats, SearchOptions, SearchResponse};
+use traceql_exec::{Engine, EngineError, EngineOptions, QueryStats, SearchOptions, SearchResponse};
 use traceql_parser::ast::QueryBody;
 
 use crate::data;
@@ -169,7 +169,11 @@ pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> 
 
 /// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
 pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
-    Engine::with_store(store.store().await?).await
+    let mut options = EngineOptions::default();
+    if let Some(limit) = store.memory_limit {
+        options.memory_limit = limit;
+    }
+    Engine::with_options(store.store().await?, options).await
 }
 
 /// Prints an engine error and returns its exit code.

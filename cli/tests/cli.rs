@@ -589,6 +589,28 @@ fn explain_analyze_runs_the_query_and_counts_each_operators_rows() {
 }
 
 #[test]
+fn a_query_over_its_memory_limit_fails_naming_the_limit() {
+    let query = "{ } | rate() by (resource.service.name)";
+    let small = traceql(&["query", "--memory-limit", "64KiB", query]);
+    assert_eq!(small.status.code(), Some(1), "{}", stdout(&small));
+    let message = stderr(&small);
+    assert!(
+        message.contains("needs more memory than its limit of 64.0 KiB"),
+        "{message}"
+    );
+    assert!(message.contains("--memory-limit"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "one line: {message}");
+    assert!(stdout(&small).is_empty());
+
+    let enough = traceql(&["query", "--memory-limit", "256MiB", query]);
+    assert_eq!(enough.status.code(), Some(0), "{}", stderr(&enough));
+
+    let bad = traceql(&["query", "--memory-limit", "lots", query]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("not a size"), "{}", stderr(&bad));
+}
+
+#[test]
 fn trace_waterfall_snapshot() {
     let out = traceql_with(
         &["trace", "9cd3aded5780380407a67f88147d4b87"],

@@ -276,6 +276,7 @@ impl Session {
             "data" => match open(&data::ReadArgs {
                 data: Some(rest.to_string()),
                 remote: self.remote.clone(),
+                memory_limit: Some(self.engine.memory_limit()),
             })
             .await
             {

@@ -23,5 +23,5 @@ pub mod store;
 pub mod table;
 pub mod trace;
 
-pub use engine::{Engine, EngineError, QueryStats, TimeRange, register};
+pub use engine::{Engine, EngineError, EngineOptions, QueryStats, TimeRange, register};
 pub use search::{SearchOptions, SearchResponse};

@@ -22,6 +22,13 @@ pub enum EngineError {
     InvalidInput(String),
     /// The store could not be read.
     Store(StoreError),
+    /// The query needed more memory than the engine's limit allows.
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: usize,
+        /// What DataFusion said ran out.
+        detail: String,
+    },
     /// Planning or execution failed.
     Execution(DataFusionError),
 }
@@ -37,7 +44,9 @@ impl EngineError {
             }
             EngineError::Query { .. } | EngineError::InvalidInput(_) => 2,
             EngineError::Unsupported(_) => 3,
-            EngineError::Store(_) | EngineError::Execution(_) => 1,
+            EngineError::Store(_) | EngineError::MemoryLimit { .. } | EngineError::Execution(_) => {
+                1
+            }
         }
     }
 
@@ -56,6 +65,12 @@ impl fmt::Display for EngineError {
             EngineError::Query { error, .. } => write!(f, "{}", error.message),
             EngineError::Unsupported(what) | EngineError::InvalidInput(what) => write!(f, "{what}"),
             EngineError::Store(e) => write!(f, "{e}"),
+            EngineError::MemoryLimit { limit, detail } => write!(
+                f,
+                "the query needs more memory than its limit of {} (raise it with \
+                 --memory-limit, or narrow the query or its time range): {detail}",
+                human_bytes(*limit)
+            ),
             EngineError::Execution(e) => write!(f, "{}", e.message()),
         }
     }
@@ -70,6 +85,40 @@ impl From<DataFusionError> for EngineError {
             DataFusionError::Context(_, inner) => EngineError::from(*inner),
             other => EngineError::Execution(other),
         }
+    }
+}
+
+impl EngineError {
+    /// `e` as an error of an engine whose memory limit is `limit`: running out of the
+    /// memory pool names the limit.
+    pub(crate) fn with_memory_limit(e: DataFusionError, limit: usize) -> Self {
+        if let DataFusionError::ResourcesExhausted(detail) = e.find_root() {
+            let first = detail.lines().next().unwrap_or_default();
+            let detail = first
+                .split(" with top memory consumers")
+                .next()
+                .unwrap_or(first)
+                .trim()
+                .to_string();
+            return EngineError::MemoryLimit { limit, detail };
+        }
+        EngineError::from(e)
+    }
+}
+
+/// Bytes as people read them: `512.0 MiB`, `2.0 GiB`.
+pub fn human_bytes(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }
 

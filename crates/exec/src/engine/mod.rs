@@ -11,11 +11,12 @@ mod execute;
 mod scan;
 mod stats;
 
-pub use error::EngineError;
+pub use error::{EngineError, human_bytes};
 pub use scan::TimeRange;
 pub(crate) use scan::Window;
 pub use stats::QueryStats;
 
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
@@ -31,6 +32,44 @@ pub struct Engine {
     pub(crate) store: Store,
     blocks: Vec<(BlockMeta, Facts)>,
     pub(crate) ctx: SessionContext,
+    memory_limit: usize,
+}
+
+/// How an engine runs queries.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// The DataFusion session configuration (see [`session_config`]).
+    pub session: SessionConfig,
+    /// The most memory, in bytes, that the operators of the engine's queries may hold
+    /// at once (aggregations, repartitioning, span-set operators); a query that needs
+    /// more fails with [`EngineError::MemoryLimit`]. Results handed back are not
+    /// counted.
+    pub memory_limit: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            session: session_config(),
+            memory_limit: default_memory_limit(),
+        }
+    }
+}
+
+/// The default memory limit: half of the machine's memory (4 GiB where it cannot be
+/// read).
+pub fn default_memory_limit() -> usize {
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        });
+    match total_kib {
+        Some(kib) => kib * 1024 / 2,
+        None => 4 << 30,
+    }
 }
 
 /// Parses `query` and checks that the engine can run it; errors keep the text for
@@ -59,6 +98,18 @@ impl Engine {
     /// An engine over `store` whose DataFusion session uses `config` (start from
     /// [`session_config`] to keep Parquet pushdown on).
     pub async fn with_config(store: Store, config: SessionConfig) -> Result<Engine, EngineError> {
+        Engine::with_options(
+            store,
+            EngineOptions {
+                session: config,
+                ..EngineOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// An engine over `store` that runs queries as `options` say.
+    pub async fn with_options(store: Store, options: EngineOptions) -> Result<Engine, EngineError> {
         let blocks = store
             .list_blocks()
             .await?
@@ -68,8 +119,19 @@ impl Engine {
                 (b, facts)
             })
             .collect();
-        let ctx = install(&SessionContext::new_with_config(config));
-        Ok(Engine { store, blocks, ctx })
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(options.memory_limit, 1.0)
+            .build_arc()?;
+        let ctx = install(&SessionContext::new_with_config_rt(
+            options.session,
+            runtime,
+        ));
+        Ok(Engine {
+            store,
+            blocks,
+            ctx,
+            memory_limit: options.memory_limit,
+        })
     }
 
     /// The store's location, for messages.
@@ -109,6 +171,11 @@ impl Engine {
             }
         }
         values.into_iter().collect()
+    }
+
+    /// The memory limit of the engine's queries, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
     }
 
     /// The DataFusion session the engine runs in.

@@ -1,7 +1,7 @@
 //! Newest-first search with a limit reads a few windows of trace starts; it must give
 //! exactly the first traces of the unlimited search.
 
-use traceql_exec::{Engine, SearchOptions};
+use traceql_exec::{Engine, EngineError, EngineOptions, SearchOptions};
 
 use crate::common::repo;
 
@@ -41,4 +41,39 @@ async fn a_limited_search_returns_the_newest_traces_of_the_full_search() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
+    let store = traceql_exec::store::open_store(
+        repo().join("testdata/demo").to_str().unwrap(),
+        false,
+        &Default::default(),
+    )
+    .unwrap();
+    let options = EngineOptions {
+        memory_limit: 32 * 1024,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::with_options(store, options).await.unwrap();
+    assert_eq!(engine.memory_limit(), 32 * 1024);
+    let all = SearchOptions {
+        limit: 1_000_000,
+        ..SearchOptions::default()
+    };
+    let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
+    match &error {
+        EngineError::MemoryLimit { limit, detail } => {
+            assert_eq!(*limit, 32 * 1024);
+            assert!(detail.contains("allocation failed"), "{detail}");
+        }
+        other => panic!("expected the memory limit, got {other}"),
+    }
+    assert_eq!(error.exit_code(), 1);
+    assert!(error.to_string().contains("32.0 KiB"), "{error}");
+    // The default limit runs the same search.
+    let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
+        .await
+        .unwrap();
+    assert!(engine.search("{ } | count() > 3", &all).await.is_ok());
 }
