@@ -4,12 +4,18 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/demo");
+    // The directory cargo runs this script for (not the one it was compiled in: a
+    // build directory may be shared between checkouts).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let demo = PathBuf::from(manifest).join("../testdata/demo");
     println!("cargo:rerun-if-changed={}", demo.display());
+    assert!(
+        demo.is_dir(),
+        "the demo store {} is missing; it is part of the repository",
+        demo.display()
+    );
     let mut files = Vec::new();
-    if demo.is_dir() {
-        collect(&demo, &demo, &mut files);
-    }
+    collect(&demo, &demo, &mut files);
     files.sort();
     let mut out = String::from(
         "/// Paths relative to the store root and their contents.\npub const FILES: &[(&str, &[u8])] = &[\n",

@@ -12,6 +12,7 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::Result;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{
     EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr,
@@ -142,6 +143,8 @@ impl ExecutionPlan for TraceExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        let reservation = MemoryConsumer::new(format!("{}Exec[{partition}]", self.op.name()))
+            .register(context.memory_pool());
         Ok(Box::pin(TraceStream {
             input: self.input.execute(partition, context)?,
             op: self.op.clone(),
@@ -150,6 +153,7 @@ impl ExecutionPlan for TraceExec {
             pending: VecDeque::new(),
             done: false,
             metrics: BaselineMetrics::new(&self.metrics, partition),
+            reservation,
         }))
     }
 
@@ -159,7 +163,9 @@ impl ExecutionPlan for TraceExec {
 }
 
 /// Buffers the rows of the last (possibly incomplete) trace of each input batch and
-/// hands the operator the complete traces.
+/// hands the operator the complete traces. What it buffers is reserved from the
+/// session's memory pool, so a trace too large for the memory limit fails the query
+/// with a clear error instead of exhausting the machine.
 struct TraceStream {
     input: SendableRecordBatchStream,
     op: TraceOp,
@@ -168,9 +174,20 @@ struct TraceStream {
     pending: VecDeque<RecordBatch>,
     done: bool,
     metrics: BaselineMetrics,
+    reservation: MemoryReservation,
 }
 
 impl TraceStream {
+    /// The memory the buffered batches hold (whole buffers, also of slices: a slice
+    /// keeps its batch alive).
+    fn held(&self) -> usize {
+        self.carry
+            .iter()
+            .chain(&self.pending)
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     fn process(&self, batch: &RecordBatch) -> Result<RecordBatch> {
         let traces = trace_ranges(batch)?;
         let mut columns = batch.columns().to_vec();
@@ -219,6 +236,8 @@ impl Stream for TraceStream {
         let this = self.get_mut();
         loop {
             if let Some(batch) = this.pending.pop_front() {
+                let held = this.held();
+                this.reservation.resize(held);
                 // Rows, batches and bytes, as DataFusion's own operators record them.
                 return Poll::Ready(Some(Ok(batch.record_output(&this.metrics))));
             }
@@ -233,7 +252,8 @@ impl Stream for TraceStream {
                     let timer = elapsed.timer();
                     let pushed = this.push(batch);
                     timer.done();
-                    if let Err(e) = pushed {
+                    let held = this.held();
+                    if let Err(e) = pushed.and_then(|()| this.reservation.try_resize(held)) {
                         return Poll::Ready(Some(Err(e)));
                     }
                 }

@@ -268,3 +268,58 @@ fn a_missing_input_column_is_an_error_not_a_panic() {
         .unwrap_err();
     assert!(error.to_string().contains("`missing`"), "{error}");
 }
+
+/// Runs `op` as its physical operator over `batch` in a session whose memory pool holds
+/// `pool` bytes.
+async fn run_exec(
+    op: TraceOp,
+    batch: RecordBatch,
+    pool: usize,
+) -> datafusion::error::Result<Vec<RecordBatch>> {
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::TaskContext;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use traceql_planner::ops::exec::TraceExec;
+
+    let input = MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None)?;
+    let exec = Arc::new(TraceExec::try_new(input, op)?);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(pool)))
+        .build_arc()?;
+    let context = Arc::new(TaskContext::default().with_runtime(runtime));
+    datafusion::physical_plan::collect(exec, context).await
+}
+
+#[tokio::test]
+async fn what_an_operator_buffers_is_reserved_from_the_memory_pool() {
+    let op: TraceOp = Structural {
+        op: SpansetOp::Descendant,
+        lhs: "l".into(),
+        rhs: "r".into(),
+        output: "o".into(),
+    }
+    .into();
+    let batch = two_sides();
+    // Enough memory: the same answer as the operator on its own.
+    let out = run_exec(op.clone(), batch.clone(), 64 << 20).await.unwrap();
+    let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, ROWS);
+    // The last trace is held back until the input ends, so it comes in its own batch.
+    let members: Vec<Option<i32>> = out
+        .iter()
+        .flat_map(|b| membership(b.column_by_name("o").unwrap()))
+        .collect();
+    assert_eq!(members, [N, N, S0, N, N, S0]);
+    // Too little to hold the buffered traces: a clear error naming the operator.
+    let error = run_exec(op, batch, 64).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        ),
+        "{message}"
+    );
+    assert!(message.contains("StructuralExec[0]"), "{message}");
+}
