@@ -44,7 +44,7 @@ impl Engine {
     /// over the store's whole time span, one after the other.
     pub async fn explain(&self, query: &str) -> Result<Explanation, EngineError> {
         let parsed = parse(query)?;
-        let plans = self.plans(query, &parsed).await?;
+        let plans = self.plans(&parsed).await?;
         let state = self.ctx.state();
         let (mut logical, mut physical) = (Vec::new(), Vec::new());
         for plan in plans {
@@ -64,7 +64,7 @@ impl Engine {
     /// returns its plans as they ran, with each operator's metrics.
     pub async fn explain_analyze(&self, query: &str) -> Result<Analysis, EngineError> {
         let parsed = parse(query)?;
-        let plans = self.plans(query, &parsed).await?;
+        let plans = self.plans(&parsed).await?;
         let pipeline: Option<&Pipeline> = match &parsed.body {
             QueryBody::Search(p) => Some(p),
             QueryBody::Metrics(_) => None,
@@ -94,11 +94,15 @@ impl Engine {
 
     /// The logical plans of a query: a search's plan over every block, or the plan of
     /// each metrics function over the store's whole time span.
-    async fn plans(&self, query: &str, parsed: &Query) -> Result<Vec<LogicalPlan>, EngineError> {
+    async fn plans(&self, parsed: &Query) -> Result<Vec<LogicalPlan>, EngineError> {
         Ok(if matches!(parsed.body, QueryBody::Metrics(_)) {
             self.metrics_plans(parsed).await?
         } else {
-            vec![self.plan(query, &SearchOptions::default()).await?.1.plan]
+            vec![
+                self.plan_parsed(parsed, &SearchOptions::default())
+                    .await?
+                    .plan,
+            ]
         })
     }
 }

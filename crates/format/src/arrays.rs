@@ -14,8 +14,17 @@ use crate::error::{FormatError, Result};
 
 /// `array` as a `T`, or a [`FormatError::Corrupt`] naming `what` and the type found.
 pub fn downcast<'a, T: 'static>(array: &'a dyn Array, what: &str) -> Result<&'a T> {
+    named(array, || what.to_string())
+}
+
+/// `array` as a `T`; `what` is only built for the error.
+fn named<T: 'static>(array: &dyn Array, what: impl FnOnce() -> String) -> Result<&T> {
     array.as_any().downcast_ref::<T>().ok_or_else(|| {
-        FormatError::corrupt(format!("{what} has unexpected type {}", array.data_type()))
+        FormatError::corrupt(format!(
+            "{} has unexpected type {}",
+            what(),
+            array.data_type()
+        ))
     })
 }
 
@@ -24,7 +33,7 @@ pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a 
     let array = batch
         .column_by_name(name)
         .ok_or_else(|| FormatError::corrupt(format!("column `{name}` is missing")))?;
-    downcast(array.as_ref(), &format!("column `{name}`"))
+    named(array.as_ref(), || format!("column `{name}`"))
 }
 
 /// Field `name` of a struct array (an event, a link, an attribute entry) as a `T`.
@@ -32,7 +41,44 @@ pub fn field<'a, T: 'static>(s: &'a StructArray, name: &str) -> Result<&'a T> {
     let array = s
         .column_by_name(name)
         .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))?;
-    downcast(array.as_ref(), &format!("field `{name}`"))
+    named(array.as_ref(), || format!("field `{name}`"))
+}
+
+/// String field `name` of a struct array (plain or view strings).
+pub fn str_field<'a>(s: &'a StructArray, name: &str) -> Result<StrCol<'a>> {
+    let array = s
+        .column_by_name(name)
+        .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))?;
+    StrCol::new(array.as_ref(), &format!("field `{name}`"))
+}
+
+/// A list column and its items, seen as `T` once rather than at every read.
+#[derive(Debug)]
+pub struct TypedList<'a, T> {
+    list: &'a ListArray,
+    /// The items of all lists.
+    pub items: &'a T,
+}
+
+impl<T> Clone for TypedList<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for TypedList<'_, T> {}
+
+impl<'a, T: 'static> TypedList<'a, T> {
+    /// Views `list`, whose items must be `T`; `what` names it in errors.
+    pub fn new(list: &'a ListArray, what: &str) -> Result<Self> {
+        let items = named(list.values().as_ref(), || format!("items of {what}"))?;
+        Ok(TypedList { list, items })
+    }
+
+    /// The index range in [`Self::items`] of list `row`; empty for a null list.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        list_range(self.list, row)
+    }
 }
 
 /// The index range of the items of list `row`; empty for a null list.

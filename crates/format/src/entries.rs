@@ -7,14 +7,13 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Float64Array, Float64Builder,
-    Int8Array, Int8Builder, Int64Array, Int64Builder, ListArray, ListBuilder, StringBuilder,
-    StructArray,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int8Array,
+    Int8Builder, Int64Array, Int64Builder, ListArray, ListBuilder, StringBuilder, StructArray,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::DataType;
 
-use crate::arrays::{StrCol, downcast, field, list_range};
+use crate::arrays::{StrCol, TypedList, downcast, field, list_range, str_field};
 use crate::error::{FormatError, Result};
 use crate::schema::{attribute_entry_fields as entry_fields, entry_list_type};
 use crate::value::{KeyValue, Value, ValueType};
@@ -139,7 +138,8 @@ fn append_list<B, T, I>(
     }
 }
 
-/// A view of one attribute entry list column, for reading entries in place.
+/// A view of one attribute entry list column, for reading entries in place. Every
+/// field is checked and downcast once, when the view is made.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryList<'a> {
     list: &'a ListArray,
@@ -149,10 +149,10 @@ pub struct EntryList<'a> {
     int: &'a Int64Array,
     float: &'a Float64Array,
     bool: &'a BooleanArray,
-    strs: &'a ListArray,
-    ints: &'a ListArray,
-    floats: &'a ListArray,
-    bools: &'a ListArray,
+    strs: (&'a ListArray, StrCol<'a>),
+    ints: TypedList<'a, Int64Array>,
+    floats: TypedList<'a, Float64Array>,
+    bools: TypedList<'a, BooleanArray>,
 }
 
 impl<'a> EntryList<'a> {
@@ -164,24 +164,22 @@ impl<'a> EntryList<'a> {
     /// Views an attribute list column already seen as a list.
     pub fn from_list(list: &'a ListArray) -> Result<Self> {
         let s = downcast::<StructArray>(list.values().as_ref(), "attribute entries")?;
-        let strings = |name: &str| -> Result<StrCol<'a>> {
-            let array = s
-                .column_by_name(name)
-                .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))?;
-            StrCol::new(array.as_ref(), &format!("field `{name}`"))
-        };
+        let strs = field::<ListArray>(s, "strs")?;
         Ok(EntryList {
             list,
-            key: strings("key")?,
+            key: str_field(s, "key")?,
             value_type: field(s, "type")?,
-            str: strings("str")?,
+            str: str_field(s, "str")?,
             int: field(s, "int")?,
             float: field(s, "float")?,
             bool: field(s, "bool")?,
-            strs: field(s, "strs")?,
-            ints: field(s, "ints")?,
-            floats: field(s, "floats")?,
-            bools: field(s, "bools")?,
+            strs: (
+                strs,
+                StrCol::new(strs.values().as_ref(), "items of `strs`")?,
+            ),
+            ints: TypedList::new(field(s, "ints")?, "`ints`")?,
+            floats: TypedList::new(field(s, "floats")?, "`floats`")?,
+            bools: TypedList::new(field(s, "bools")?, "`bools`")?,
         })
     }
 
@@ -223,24 +221,25 @@ impl<'a> EntryList<'a> {
     }
 
     /// The strings of entry `i` (of a string array).
-    pub fn strs(&self, i: usize) -> Result<Vec<&'a str>> {
-        str_items(self.strs, i)
+    pub fn strs(&self, i: usize) -> Vec<&'a str> {
+        let (list, items) = self.strs;
+        list_range(list, i).filter_map(|j| items.get(j)).collect()
     }
 
     /// The integers of entry `i` (of an int array).
     pub fn ints(&self, i: usize) -> &'a [i64] {
-        &self.ints.values().as_primitive::<Int64Type>().values()[list_range(self.ints, i)]
+        &self.ints.items.values()[self.ints.range(i)]
     }
 
     /// The floats of entry `i` (of a float array).
     pub fn floats(&self, i: usize) -> &'a [f64] {
-        &self.floats.values().as_primitive::<Float64Type>().values()[list_range(self.floats, i)]
+        &self.floats.items.values()[self.floats.range(i)]
     }
 
     /// The booleans of entry `i` (of a bool array).
     pub fn bools(&self, i: usize) -> Vec<bool> {
-        let values = self.bools.values().as_boolean();
-        list_range(self.bools, i).map(|j| values.value(j)).collect()
+        let items = self.bools.items;
+        self.bools.range(i).map(|j| items.value(j)).collect()
     }
 
     /// The value of entry `i`, owned.
@@ -252,7 +251,7 @@ impl<'a> EntryList<'a> {
             ValueType::Float => Value::Float(self.float(i)),
             ValueType::Bool => Value::Bool(self.bool(i)),
             ValueType::StrArray => {
-                Value::StrArray(self.strs(i)?.into_iter().map(str::to_string).collect())
+                Value::StrArray(self.strs(i).into_iter().map(str::to_string).collect())
             }
             ValueType::IntArray => Value::IntArray(self.ints(i).to_vec()),
             ValueType::FloatArray => Value::FloatArray(self.floats(i).to_vec()),
@@ -318,16 +317,12 @@ impl<'a> Elements<'a> {
             .column_by_name(name)
             .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))
     }
-
-    /// A string field of the element struct.
-    pub fn strings(&self, name: &str) -> Result<StrCol<'a>> {
-        StrCol::new(self.column(name)?.as_ref(), &format!("field `{name}`"))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::AsArray;
 
     #[test]
     fn every_value_type_reads_back_as_written() {
@@ -391,5 +386,54 @@ mod tests {
         );
         let err = EntryList::from_list(&broken).unwrap().value(0).unwrap_err();
         assert_eq!(err, FormatError::corrupt("unknown attribute type code 42"));
+    }
+
+    #[test]
+    fn list_items_of_the_wrong_type_are_corrupt_when_viewed_not_a_panic_when_read() {
+        let mut builder = EntryListBuilder::default();
+        builder.append(&[KeyValue {
+            key: "k".into(),
+            value: Value::IntArray(vec![1]),
+        }]);
+        let column = builder.finish();
+        let list = column.as_list::<i32>();
+        let entries = list.values().as_struct();
+        let mut columns = entries.columns().to_vec();
+        // `ints` holding strings.
+        let mut strings = arrow::array::ListBuilder::new(StringBuilder::new());
+        strings.values().append_value("1");
+        strings.append(true);
+        columns[7] = Arc::new(strings.finish());
+        let fields: Vec<_> = entry_fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i == 7 {
+                    Arc::new(arrow::datatypes::Field::new(
+                        "ints",
+                        columns[7].data_type().clone(),
+                        true,
+                    ))
+                } else {
+                    Arc::clone(f)
+                }
+            })
+            .collect();
+        let broken_entries = StructArray::new(fields.clone().into(), columns, None);
+        let broken = ListArray::new(
+            Arc::new(arrow::datatypes::Field::new(
+                "item",
+                DataType::Struct(fields.into()),
+                false,
+            )),
+            list.offsets().clone(),
+            Arc::new(broken_entries),
+            None,
+        );
+        let err = EntryList::from_list(&broken).unwrap_err();
+        assert!(
+            matches!(&err, FormatError::Corrupt(m) if m.contains("items of `ints`")),
+            "{err}"
+        );
     }
 }

@@ -26,36 +26,25 @@ pub enum Value {
 }
 
 /// The kind of a [`Value`], as stored in the `type` field of attribute entries.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ValueType {
     /// [`Value::Str`]
-    #[serde(rename = "string")]
     Str = 0,
     /// [`Value::Int`]
-    #[serde(rename = "int")]
     Int = 1,
     /// [`Value::Float`]
-    #[serde(rename = "float")]
     Float = 2,
     /// [`Value::Bool`]
-    #[serde(rename = "bool")]
     Bool = 3,
     /// [`Value::StrArray`]
-    #[serde(rename = "string[]")]
     StrArray = 4,
     /// [`Value::IntArray`]
-    #[serde(rename = "int[]")]
     IntArray = 5,
     /// [`Value::FloatArray`]
-    #[serde(rename = "float[]")]
     FloatArray = 6,
     /// [`Value::BoolArray`]
-    #[serde(rename = "bool[]")]
     BoolArray = 7,
     /// [`Value::Opaque`]
-    #[serde(rename = "opaque")]
     Opaque = 8,
 }
 
@@ -88,7 +77,7 @@ impl ValueType {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// Short name, used in column names and `traceql blocks`.
+    /// Short name, used in column names, `meta.json` and `traceql blocks`.
     pub fn name(self) -> &'static str {
         match self {
             ValueType::Str => "string",
@@ -101,6 +90,21 @@ impl ValueType {
             ValueType::BoolArray => "bool[]",
             ValueType::Opaque => "opaque",
         }
+    }
+}
+
+/// `meta.json` writes a type by its [`ValueType::name`].
+impl serde::Serialize for ValueType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ValueType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        ValueType::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown attribute type `{name}`")))
     }
 }
 
@@ -128,4 +132,21 @@ pub struct KeyValue {
     pub key: String,
     /// Its value.
     pub value: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_serialise_by_name_and_keep_their_codes() {
+        for (code, t) in ValueType::ALL.into_iter().enumerate() {
+            assert_eq!(t.code() as usize, code);
+            assert_eq!(ValueType::from_code(t.code()), Some(t));
+            let json = serde_json::to_string(&t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.name()));
+            assert_eq!(serde_json::from_str::<ValueType>(&json).unwrap(), t);
+        }
+        assert!(serde_json::from_str::<ValueType>("\"decimal\"").is_err());
+    }
 }

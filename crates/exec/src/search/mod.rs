@@ -65,10 +65,19 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(Query, SearchPlan), EngineError> {
         let parsed = parse(query)?;
-        let blocks = self.select(&options.range(), search_pipeline(&parsed));
-        let (scan, facts) = self.scan(&options.range(), &blocks, Window::ALL).await?;
-        let plan = plan_search(&parsed, scan, &facts)?;
+        let plan = self.plan_parsed(&parsed, options).await?;
         Ok((parsed, plan))
+    }
+
+    /// Plans a parsed search over the blocks in the range of `options` that may match.
+    pub(crate) async fn plan_parsed(
+        &self,
+        parsed: &Query,
+        options: &SearchOptions,
+    ) -> Result<SearchPlan, EngineError> {
+        let blocks = self.select(&options.range(), search_pipeline(parsed));
+        let (scan, facts) = self.scan(&options.range(), &blocks, Window::ALL).await?;
+        Ok(plan_search(parsed, scan, &facts)?)
     }
 
     /// The spans `query` matches as a DataFrame: one row per span with its trace,

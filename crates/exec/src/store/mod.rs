@@ -82,8 +82,11 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-fn error(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
-    StoreError::new(kind, message)
+/// The error of object store failure `e`, of the kind its cause says; `message` puts
+/// the one-line cause in context.
+fn failed(e: &object_store::Error, message: impl FnOnce(&cause::Cause) -> String) -> StoreError {
+    let cause = cause(e);
+    StoreError::new(cause.kind, message(&cause))
 }
 
 /// A block store.
@@ -118,13 +121,13 @@ impl Store {
     pub fn local(dir: &FsPath, create: bool) -> Result<Store, StoreError> {
         if create {
             std::fs::create_dir_all(dir).map_err(|e| {
-                error(
+                StoreError::new(
                     StoreErrorKind::Other,
                     format!("cannot create store directory {}: {e}", dir.display()),
                 )
             })?;
         } else if !dir.is_dir() {
-            return Err(error(
+            return Err(StoreError::new(
                 StoreErrorKind::NotFound,
                 format!(
                     "store {} does not exist (create it with `traceql ingest` or `traceql gen`)",
@@ -133,13 +136,13 @@ impl Store {
             ));
         }
         let abs: PathBuf = std::fs::canonicalize(dir).map_err(|e| {
-            error(
+            StoreError::new(
                 StoreErrorKind::Other,
                 format!("cannot open store {}: {e}", dir.display()),
             )
         })?;
         let root = Path::from_absolute_path(&abs).map_err(|e| {
-            error(
+            StoreError::new(
                 StoreErrorKind::InvalidLocation,
                 format!("invalid store path {}: {e}", abs.display()),
             )
@@ -157,16 +160,16 @@ impl Store {
     /// `gs://bucket/prefix`, or `az://container/prefix`. Nothing is requested yet.
     pub fn remote(location: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let url = Url::parse(location).map_err(|e| {
-            error(
+            StoreError::new(
                 StoreErrorKind::InvalidLocation,
                 format!("invalid store URL `{location}`: {e}"),
             )
         })?;
-        let (inner, endpoint) =
-            remote::open(&url, options).map_err(|e| error(StoreErrorKind::InvalidLocation, e))?;
+        let (inner, endpoint) = remote::open(&url, options)
+            .map_err(|e| StoreError::new(StoreErrorKind::InvalidLocation, e))?;
         let base =
             Url::parse(&format!("{}://{}/", url.scheme(), url.authority())).map_err(|e| {
-                error(
+                StoreError::new(
                     StoreErrorKind::InvalidLocation,
                     format!("invalid store URL `{location}`: {e}"),
                 )
@@ -236,10 +239,7 @@ impl Store {
             .list(Some(&prefix))
             .try_collect()
             .await
-            .map_err(|e| {
-                let c = cause(&e);
-                error(c.kind, format!("cannot list {}: {c}", self.display))
-            })?;
+            .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))?;
         let metas = objects.into_iter().filter(|object| {
             let parts: Vec<_> = object
                 .location
@@ -254,7 +254,7 @@ impl Store {
             .map(|object| async move {
                 let bytes = self.get(&object.location).await?;
                 let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| {
-                    error(
+                    StoreError::new(
                         StoreErrorKind::Corrupt,
                         format!(
                             "{}: {}: invalid meta.json: {e}",
@@ -263,7 +263,7 @@ impl Store {
                     )
                 })?;
                 meta.kind().map_err(|e| {
-                    error(
+                    StoreError::new(
                         StoreErrorKind::Unsupported,
                         format!("{}: {e}", self.display),
                     )
@@ -280,11 +280,9 @@ impl Store {
     async fn get(&self, path: &Path) -> Result<Bytes, StoreError> {
         let read = async { self.object_store.get(path).await?.bytes().await };
         read.await.map_err(|e| {
-            let c = cause(&e);
-            error(
-                c.kind,
-                format!("cannot read {path} from {}: {c}", self.display),
-            )
+            failed(&e, |c| {
+                format!("cannot read {path} from {}: {c}", self.display)
+            })
         })
     }
 
@@ -294,18 +292,16 @@ impl Store {
         use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
         let path = self.block_path(id, BlockKind::Traceql.data_file());
         let meta = self.object_store.head(&path).await.map_err(|e| {
-            let c = cause(&e);
-            error(
-                c.kind,
-                format!("block {id} of {}: {path} cannot be read: {c}", self.display),
-            )
+            failed(&e, |c| {
+                format!("block {id} of {}: {path} cannot be read: {c}", self.display)
+            })
         })?;
         DFParquetMetadata::new(self.object_store.as_ref(), &meta)
             .fetch_metadata()
             .await
             .map(|_| ())
             .map_err(|e| {
-                error(
+                StoreError::new(
                     StoreErrorKind::Corrupt,
                     format!(
                         "block {id} of {}: {path} is not a valid Parquet file: {e}",
@@ -325,26 +321,24 @@ impl Store {
     pub async fn write_block(&self, block: &EncodedBlock) -> Result<(), StoreError> {
         let id = &block.meta.id;
         let meta = serde_json::to_vec_pretty(&block.meta)
-            .map_err(|e| error(StoreErrorKind::Other, e.to_string()))?;
+            .map_err(|e| StoreError::new(StoreErrorKind::Other, e.to_string()))?;
         let data_path = self.block_path(id, BlockKind::Traceql.data_file());
         self.object_store
             .put(&data_path, PutPayload::from(block.data.clone()))
             .await
-            .map_err(|e| self.write_error(&data_path, &e))?;
+            .map_err(|e| self.write_failed(&data_path, &e))?;
         let meta_path = self.block_path(id, BlockKind::Traceql.meta_file());
         self.object_store
             .put(&meta_path, PutPayload::from(meta))
             .await
-            .map_err(|e| self.write_error(&meta_path, &e))?;
+            .map_err(|e| self.write_failed(&meta_path, &e))?;
         Ok(())
     }
 
-    fn write_error(&self, path: &Path, e: &object_store::Error) -> StoreError {
-        let c = cause(e);
-        error(
-            c.kind,
-            format!("cannot write {path} to {}: {c}", self.display),
-        )
+    fn write_failed(&self, path: &Path, e: &object_store::Error) -> StoreError {
+        failed(e, |c| {
+            format!("cannot write {path} to {}: {c}", self.display)
+        })
     }
 }
 
@@ -365,7 +359,7 @@ pub fn open_store(
             return Store::remote(location, options);
         }
         if scheme != "file" {
-            return Err(error(
+            return Err(StoreError::new(
                 StoreErrorKind::InvalidLocation,
                 format!(
                     "`{scheme}://` stores are not supported; use a directory, s3://, gs:// or az://"
@@ -376,7 +370,7 @@ pub fn open_store(
             .ok()
             .and_then(|u| u.to_file_path().ok())
             .ok_or_else(|| {
-                error(
+                StoreError::new(
                     StoreErrorKind::InvalidLocation,
                     format!("invalid file URL {location}"),
                 )

@@ -107,7 +107,6 @@ impl BlockMeta {
 
     /// What the planner may know about this block.
     pub fn facts(&self) -> Facts {
-        let scope = scope_of_prefix;
         Facts {
             typed: self
                 .typed_columns
@@ -117,7 +116,7 @@ impl BlockMeta {
             fallback: self.fallback_keys.as_ref().map(|by_scope| {
                 by_scope
                     .iter()
-                    .filter_map(|(s, keys)| Some((scope(s)?, keys)))
+                    .filter_map(|(s, keys)| Some((scope_of_prefix(s)?, keys)))
                     .flat_map(|(s, keys)| keys.iter().map(move |k| (s, k.clone())))
                     .collect()
             }),

@@ -203,17 +203,16 @@ fn typed_value(array: &dyn Array, t: ValueType, row: usize) -> Result<Option<Val
     if array.is_null(row) {
         return Ok(None);
     }
-    let what = || format!("typed column of {} values", t.name());
-    let list = || downcast::<ListArray>(array, &what());
+    // Called for every row: the description is a constant, not formatted each time.
+    const WHAT: &str = "typed attribute column";
+    let list = || downcast::<ListArray>(array, WHAT);
     Ok(Some(match t {
-        ValueType::Str | ValueType::Opaque => Value::Str(
-            downcast::<StringArray>(array, &what())?
-                .value(row)
-                .to_string(),
-        ),
-        ValueType::Int => Value::Int(downcast::<Int64Array>(array, &what())?.value(row)),
-        ValueType::Float => Value::Float(downcast::<Float64Array>(array, &what())?.value(row)),
-        ValueType::Bool => Value::Bool(downcast::<BooleanArray>(array, &what())?.value(row)),
+        ValueType::Str | ValueType::Opaque => {
+            Value::Str(downcast::<StringArray>(array, WHAT)?.value(row).to_string())
+        }
+        ValueType::Int => Value::Int(downcast::<Int64Array>(array, WHAT)?.value(row)),
+        ValueType::Float => Value::Float(downcast::<Float64Array>(array, WHAT)?.value(row)),
+        ValueType::Bool => Value::Bool(downcast::<BooleanArray>(array, WHAT)?.value(row)),
         ValueType::StrArray => {
             Value::StrArray(list_values::<StringArray, _>(list()?, row, |a, j| {
                 a.value(j).to_string()
