@@ -3,6 +3,7 @@
 mod blocks;
 mod data;
 mod explain;
+mod export;
 mod fmt;
 mod generate;
 mod ingest;
@@ -32,6 +33,7 @@ Examples:
   traceql query --since 1h --limit 50 --format json '{ duration > 500ms } | count() > 2'
   traceql trace 9cd3aded5780380407a67f88147d4b87
   traceql explain '{ status = error } | by(resource.service.name)'
+  traceql export --data ./traces --format parquet --output spans.parquet
   traceql repl                       # history, multi-line input, Tab completion, \\help
   traceql completions bash > ~/.local/share/bash-completion/completions/traceql
 
@@ -73,6 +75,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Show how a query is planned: syntax tree, logical and physical plans.
     Explain(explain::ExplainArgs),
+    /// Write a store's spans as one flat Parquet file or as OTLP/JSON lines.
+    Export(export::ExportArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
             Command::Trace(args) => trace::run(args).await,
             Command::Repl(args) => repl::run(args).await,
             Command::Explain(args) => explain::run(args).await,
+            Command::Export(args) => export::run(args).await,
         }
     })
 }

@@ -46,15 +46,8 @@ pub struct QueryArgs {
     /// At most this many spans shown per spanset.
     #[arg(long, default_value_t = 3, value_name = "N")]
     spss: usize,
-    /// Only traces that end at or after this time (RFC 3339, or unix seconds).
-    #[arg(long, value_name = "TIME", conflicts_with = "since")]
-    start: Option<String>,
-    /// Only traces that start at or before this time (RFC 3339, or unix seconds).
-    #[arg(long, value_name = "TIME", conflicts_with = "since")]
-    end: Option<String>,
-    /// Only traces of the last DURATION before now (e.g. 15m, 1h, 2d).
-    #[arg(long, value_name = "DURATION")]
-    since: Option<String>,
+    #[command(flatten)]
+    range: crate::time::RangeArgs,
     /// Metrics queries: the bucket width (e.g. 30s, 5m; default: about 240 points over the
     /// range, as Tempo chooses).
     #[arg(long, value_name = "DURATION")]
@@ -184,23 +177,13 @@ pub fn failure(e: &EngineError) -> ExitCode {
 }
 
 fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
-    let mut options = SearchOptions {
+    let range = args.range.range()?;
+    Ok(SearchOptions {
         limit: args.limit,
         spans_per_spanset: args.spss,
-        ..SearchOptions::default()
-    };
-    if let Some(since) = &args.since {
-        let nanos = crate::time::parse_duration(since)?;
-        let now = crate::time::now_unix_nano();
-        options.start_unix_nano = Some(now.saturating_sub(nanos));
-    }
-    if let Some(start) = &args.start {
-        options.start_unix_nano = Some(crate::time::parse_time(start)?);
-    }
-    if let Some(end) = &args.end {
-        options.end_unix_nano = Some(crate::time::parse_time(end)?);
-    }
-    Ok(options)
+        start_unix_nano: range.start_unix_nano,
+        end_unix_nano: range.end_unix_nano,
+    })
 }
 
 /// What a search read and where its time went, one fact per line.

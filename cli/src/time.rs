@@ -1,6 +1,38 @@
 //! Times and durations on the command line: RFC 3339 or unix seconds in, RFC 3339 out.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use traceql_exec::TimeRange;
+
+/// Which traces a command looks at: `--start`/`--end`, or `--since`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RangeArgs {
+    /// Only traces that end at or after this time (RFC 3339, or unix seconds).
+    #[arg(long, value_name = "TIME", conflicts_with = "since")]
+    pub start: Option<String>,
+    /// Only traces that start at or before this time (RFC 3339, or unix seconds).
+    #[arg(long, value_name = "TIME", conflicts_with = "since")]
+    pub end: Option<String>,
+    /// Only traces of the last DURATION before now (e.g. 15m, 1h, 2d).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+}
+
+impl RangeArgs {
+    /// The range these flags ask for (every trace when none is given).
+    pub fn range(&self) -> Result<TimeRange, String> {
+        let mut range = TimeRange::ALL;
+        if let Some(since) = &self.since {
+            range.start_unix_nano = Some(now_unix_nano().saturating_sub(parse_duration(since)?));
+        }
+        if let Some(start) = &self.start {
+            range.start_unix_nano = Some(parse_time(start)?);
+        }
+        if let Some(end) = &self.end {
+            range.end_unix_nano = Some(parse_time(end)?);
+        }
+        Ok(range)
+    }
+}
 
 /// Parses `2026-11-21T10:00:00Z` (any RFC 3339 offset) or unix seconds (`1763719200`,
 /// fractions allowed) into unix nanoseconds.

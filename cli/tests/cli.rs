@@ -922,3 +922,59 @@ fn query_runs_metrics_queries() {
         stdout(&compare)
     );
 }
+
+#[test]
+fn export_writes_the_demo_store_whole_or_not_at_all() {
+    let dir = temp_dir("export");
+    let out = dir.join("spans.jsonl");
+    let o = traceql(&[
+        "export",
+        "--format",
+        "otlp-json",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let demo = blocks_json(&repo().join("testdata/demo"));
+    let spans: u64 = demo
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["spans"].as_u64().unwrap())
+        .sum();
+    assert!(
+        stderr(&o).contains(&format!("exported {spans} spans")),
+        "{}",
+        stderr(&o)
+    );
+    // Every line is a request; together they hold every span.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let exported: usize = text
+        .lines()
+        .map(|line| {
+            let request: serde_json::Value = serde_json::from_str(line).unwrap();
+            request["resourceSpans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| r["scopeSpans"].as_array().unwrap())
+                .map(|s| s["spans"].as_array().unwrap().len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(exported as u64, spans);
+    // A failed export leaves no file behind.
+    let nowhere = dir.join("missing-dir").join("spans.parquet");
+    let o = traceql(&[
+        "export",
+        "--format",
+        "parquet",
+        "--output",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+    assert!(!dir.join("missing-dir").exists());
+    let leftovers = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(leftovers, 1, "only the complete export");
+}

@@ -9,12 +9,14 @@
 //!   (time series), [`trace`] (one whole trace by id), [`explain`] (the plans).
 //! - Data in and out: [`store`] (blocks on disk, in memory or in the cloud), [`table`]
 //!   (the span table of a store as a DataFusion table), [`otlp`] (OTLP input) and
-//!   [`ingest`] (OTLP files into blocks).
+//!   [`ingest`] (OTLP files into blocks), [`export`] (spans out, as flat Parquet or
+//!   OTLP/JSON).
 //!
 //! The synthetic trace generator is `traceql-gen`.
 
 pub mod engine;
 pub mod explain;
+pub mod export;
 pub mod ingest;
 pub mod metrics;
 pub mod otlp;

@@ -31,6 +31,8 @@ pub enum EngineError {
     },
     /// Planning or execution failed.
     Execution(DataFusionError),
+    /// The result could not be written (an export's file, say: disk full).
+    Output(String),
 }
 
 impl EngineError {
@@ -44,9 +46,10 @@ impl EngineError {
             }
             EngineError::Query { .. } | EngineError::InvalidInput(_) => 2,
             EngineError::Unsupported(_) => 3,
-            EngineError::Store(_) | EngineError::MemoryLimit { .. } | EngineError::Execution(_) => {
-                1
-            }
+            EngineError::Store(_)
+            | EngineError::MemoryLimit { .. }
+            | EngineError::Execution(_)
+            | EngineError::Output(_) => 1,
         }
     }
 
@@ -63,7 +66,9 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Query { error, .. } => write!(f, "{}", error.message),
-            EngineError::Unsupported(what) | EngineError::InvalidInput(what) => write!(f, "{what}"),
+            EngineError::Unsupported(what)
+            | EngineError::InvalidInput(what)
+            | EngineError::Output(what) => write!(f, "{what}"),
             EngineError::Store(e) => write!(f, "{e}"),
             EngineError::MemoryLimit { limit, detail } => write!(
                 f,

@@ -53,7 +53,11 @@ impl Engine {
 
     /// The error of a failed run, or, if a block's data file is missing or corrupt,
     /// an error naming that block (DataFusion's own message does not).
-    async fn diagnose(&self, e: DataFusionError, blocks: &[&(BlockMeta, Facts)]) -> EngineError {
+    pub(crate) async fn diagnose(
+        &self,
+        e: DataFusionError,
+        blocks: &[&(BlockMeta, Facts)],
+    ) -> EngineError {
         let error = EngineError::with_memory_limit(e, self.memory_limit);
         if matches!(error, EngineError::Execution(_)) {
             for (block, _) in blocks {
