@@ -82,9 +82,15 @@ enum Command {
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
 /// ends the program quietly instead of with a panic.
 pub fn say(text: &dyn Display) {
+    write_stdout(|out| writeln!(out, "{text}"));
+}
+
+/// Writes to standard output with `write` (buffered) and flushes. A reader that went
+/// away (`| head`) ends the program quietly instead of with a panic.
+pub fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

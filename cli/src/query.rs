@@ -148,11 +148,21 @@ fn finish<T>(
     ExitCode::SUCCESS
 }
 
-/// Prints search results in `format` to standard output.
+/// Prints search results in `format` to standard output; JSON is written trace by
+/// trace, not built whole first.
 pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> Result<(), String> {
     let text = match format {
-        Format::Json => serde_json::to_string_pretty(response).map_err(|e| e.to_string())?,
-        Format::Jsonl => render::traces::json_lines(response),
+        Format::Json => {
+            crate::write_stdout(|out| {
+                serde_json::to_writer_pretty(&mut *out, response)?;
+                writeln!(out)
+            });
+            return Ok(());
+        }
+        Format::Jsonl => {
+            crate::write_stdout(|out| render::traces::json_lines(response, out));
+            return Ok(());
+        }
         Format::Csv => render::traces::csv(response)?,
         Format::Table => render::traces::table(response, spans, &Look::stdout()),
     };

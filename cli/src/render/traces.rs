@@ -78,13 +78,12 @@ pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
 }
 
 /// One JSON object per trace, one per line.
-pub fn json_lines(response: &SearchResponse) -> String {
-    response
-        .traces
-        .iter()
-        .map(|t| serde_json::to_string(t).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("\n")
+pub fn json_lines(response: &SearchResponse, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    for trace in &response.traces {
+        serde_json::to_writer(&mut *out, trace)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// One CSV row per shown span, with its trace and spanset.
