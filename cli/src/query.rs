@@ -145,6 +145,8 @@ fn finish<T>(
     if stats {
         eprintln!("{}", render_stats(&read));
     }
+    // The process ends next: freeing a large result piece by piece would only delay it.
+    std::mem::forget(response);
     ExitCode::SUCCESS
 }
 

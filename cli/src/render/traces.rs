@@ -12,7 +12,7 @@ use crate::time::format_time;
 fn pairs(attributes: &[Attribute]) -> String {
     attributes
         .iter()
-        .map(|a| format!("{}={}", a.key, any_value_text(&a.value)))
+        .map(|a| format!("{}={}", a.key, any_value_text(&a.value.to_json())))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -3,7 +3,9 @@
 
 mod response;
 
-pub use response::{Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult};
+pub use response::{
+    AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
+};
 
 use std::time::Instant;
 

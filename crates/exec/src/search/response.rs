@@ -1,7 +1,7 @@
 //! Search results shaped like Tempo's `/api/search` JSON, and their assembly from the
 //! rows of a search plan.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use datafusion::arrow::array::{
     Array, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt64Array,
@@ -10,7 +10,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use serde::Serialize;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
+use serde_json::value::RawValue;
 use traceql_format::display::go_duration;
 use traceql_format::ids::{hex, trace_id_hex};
 use traceql_format::schema::columns as c;
@@ -88,7 +89,39 @@ pub struct Attribute {
     /// The name.
     pub key: String,
     /// The value, e.g. `{"stringValue": "GET"}`.
-    pub value: Json,
+    pub value: AnyValueJson,
+}
+
+/// An OTLP/JSON `AnyValue` (`{"stringValue": "GET"}`, `{"intValue": "200"}`, …), kept
+/// as its JSON text: results are written out as they came, without building a JSON
+/// tree per value.
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct AnyValueJson(Box<RawValue>);
+
+impl AnyValueJson {
+    /// The value from its JSON text; an error if the text is not JSON.
+    pub fn from_text(text: String) -> Result<Self> {
+        RawValue::from_string(text)
+            .map(AnyValueJson)
+            .map_err(|e| DataFusionError::Internal(format!("attribute value is not JSON: {e}")))
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The value as a JSON tree.
+    pub fn to_json(&self) -> Json {
+        serde_json::from_str(self.0.get()).unwrap_or(Json::Null)
+    }
+}
+
+impl PartialEq for AnyValueJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
 }
 
 /// What a search read.
@@ -122,7 +155,7 @@ pub struct Assembler {
     span_attributes: Vec<ResultAttribute>,
     limit: usize,
     spss: usize,
-    traces: HashMap<Vec<u8>, TraceAcc>,
+    traces: HashMap<[u8; 16], TraceAcc>,
 }
 
 struct TraceAcc {
@@ -160,18 +193,14 @@ fn attribute_value(
     attr: &ResultAttribute,
     batch: &RecordBatch,
     row: usize,
-) -> Result<Option<Json>> {
-    Ok(match attr.kind {
+) -> Result<Option<AnyValueJson>> {
+    let text = match attr.kind {
         AttributeKind::Json => {
             let values = col::<StringArray>(batch, &attr.column)?;
             if values.is_null(row) {
-                None
-            } else {
-                Some(
-                    serde_json::from_str(values.value(row))
-                        .map_err(|e| DataFusionError::Internal(e.to_string()))?,
-                )
+                return Ok(None);
             }
+            values.value(row).to_string()
         }
         kind => {
             let values = col::<Float64Array>(batch, &attr.column)?;
@@ -179,13 +208,22 @@ fn attribute_value(
                 return Ok(None);
             }
             let v = values.value(row);
-            Some(match kind {
-                AttributeKind::Int => json!({ "intValue": (v as i64).to_string() }),
-                AttributeKind::Duration => json!({ "stringValue": go_duration(v.round() as i64) }),
-                _ => json!({ "doubleValue": v }),
-            })
+            match kind {
+                AttributeKind::Int => format!(r#"{{"intValue":"{}"}}"#, v as i64),
+                AttributeKind::Duration => Json::from(serde_json::Map::from_iter([(
+                    "stringValue".to_string(),
+                    Json::from(go_duration(v.round() as i64)),
+                )]))
+                .to_string(),
+                _ => Json::from(serde_json::Map::from_iter([(
+                    "doubleValue".to_string(),
+                    Json::from(v),
+                )]))
+                .to_string(),
+            }
         }
-    })
+    };
+    AnyValueJson::from_text(text).map(Some)
 }
 
 impl Assembler {
@@ -196,7 +234,7 @@ impl Assembler {
             span_attributes: plan.span_attributes.clone(),
             limit,
             spss,
-            traces: HashMap::new(),
+            traces: HashMap::default(),
         }
     }
 
@@ -213,16 +251,16 @@ impl Assembler {
         let trace_duration = col::<UInt64Array>(batch, c::TRACE_DURATION_NANO)?;
         let spanset = col::<Int32Array>(batch, SPANSET)?;
         for row in 0..batch.num_rows() {
-            let acc = self
-                .traces
-                .entry(trace_id.value(row).to_vec())
-                .or_insert_with(|| TraceAcc {
-                    root_service: String::new(),
-                    root_name: String::new(),
-                    start: u64::MAX,
-                    end: 0,
-                    spansets: Vec::new(),
-                });
+            let id: [u8; 16] = trace_id.value(row).try_into().map_err(|_| {
+                DataFusionError::Internal("search result: a trace id of other than 16 bytes".into())
+            })?;
+            let acc = self.traces.entry(id).or_insert_with(|| TraceAcc {
+                root_service: String::new(),
+                root_name: String::new(),
+                start: u64::MAX,
+                end: 0,
+                spansets: Vec::new(),
+            });
             if acc.root_service.is_empty() && root_service.is_valid(row) {
                 acc.root_service = root_service.value(row).to_string();
             }
@@ -291,11 +329,8 @@ impl Assembler {
         if self.traces.len() <= self.limit.saturating_mul(4).max(4096) {
             return;
         }
-        let mut starts: Vec<(u64, Vec<u8>)> = self
-            .traces
-            .iter()
-            .map(|(id, t)| (t.start, id.clone()))
-            .collect();
+        let mut starts: Vec<(u64, [u8; 16])> =
+            self.traces.iter().map(|(id, t)| (t.start, *id)).collect();
         starts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         for (_, id) in starts.into_iter().skip(self.limit) {
             self.traces.remove(&id);
@@ -309,7 +344,7 @@ impl Assembler {
 
     /// The newest `limit` traces, newest first.
     pub fn finish(self) -> Vec<TraceResult> {
-        let mut traces: Vec<(Vec<u8>, TraceAcc)> = self.traces.into_iter().collect();
+        let mut traces: Vec<([u8; 16], TraceAcc)> = self.traces.into_iter().collect();
         traces.sort_unstable_by(|a, b| b.1.start.cmp(&a.1.start).then_with(|| a.0.cmp(&b.0)));
         traces.truncate(self.limit);
         traces

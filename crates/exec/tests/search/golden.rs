@@ -191,7 +191,7 @@ fn render(result: &Result<SearchResponse, EngineError>) -> String {
             let attrs: Vec<String> = s
                 .attributes
                 .iter()
-                .map(|a| format!("{}={}", a.key, a.value))
+                .map(|a| format!("{}={}", a.key, a.value.to_json()))
                 .collect();
             let _ =
                 writeln!(out, "  spanset matched={} {}", s.matched, attrs.join(" ")).map(|_| ());
@@ -199,7 +199,7 @@ fn render(result: &Result<SearchResponse, EngineError>) -> String {
                 let attrs: Vec<String> = span
                     .attributes
                     .iter()
-                    .map(|a| format!("{}={}", a.key, a.value))
+                    .map(|a| format!("{}={}", a.key, a.value.to_json()))
                     .collect();
                 let _ = writeln!(
                     out,
