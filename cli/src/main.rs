@@ -82,14 +82,16 @@ enum Command {
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
 /// ends the program quietly instead of with a panic.
 pub fn say(text: &dyn Display) {
-    write_stdout(|out| writeln!(out, "{text}"));
+    write_stdout(|out| std::io::Write::write_fmt(out, format_args!("{text}\n")));
 }
 
 /// Writes to standard output with `write` (buffered) and flushes. A reader that went
 /// away (`| head`) ends the program quietly instead of with a panic.
-pub fn write_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+pub fn write_stdout(
+    write: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+) {
     use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if let Err(e) = write(&mut out).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);

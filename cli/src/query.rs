@@ -157,7 +157,7 @@ pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> 
         Format::Json => {
             crate::write_stdout(|out| {
                 serde_json::to_writer_pretty(&mut *out, response)?;
-                writeln!(out)
+                std::io::Write::write_all(out, b"\n")
             });
             return Ok(());
         }

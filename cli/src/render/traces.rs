@@ -78,7 +78,7 @@ pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
 }
 
 /// One JSON object per trace, one per line.
-pub fn json_lines(response: &SearchResponse, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+pub fn json_lines(response: &SearchResponse, out: &mut impl std::io::Write) -> std::io::Result<()> {
     for trace in &response.traces {
         serde_json::to_writer(&mut *out, trace)?;
         out.write_all(b"\n")?;

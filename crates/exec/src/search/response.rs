@@ -145,7 +145,7 @@ pub struct SearchMetrics {
 
 mod as_string {
     pub fn serialize<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&v.to_string())
+        s.serialize_str(itoa::Buffer::new().format(*v))
     }
 }
 
