@@ -13,7 +13,7 @@ mod stats;
 
 pub use error::{EngineError, human_bytes};
 pub use scan::TimeRange;
-pub(crate) use scan::Window;
+pub(crate) use scan::{NewestFirst, Window};
 pub use stats::QueryStats;
 
 use std::sync::Arc;

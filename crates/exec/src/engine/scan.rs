@@ -107,16 +107,31 @@ impl Window {
         self.from.is_none_or(|f| b.end_unix_nano >= f)
             && self.to.is_none_or(|t| b.start_unix_nano < t)
     }
+}
 
-    /// Windows of trace starts from the newest backwards, each eight times wider than
-    /// the last: the first is sized to hold about `limit` × 2 traces at the blocks'
-    /// average rate, the last is unbounded below. A search stops after the round in
-    /// which it has `limit` traces: older windows cannot hold newer traces, so
-    /// newest-first results stay exact while a small limit reads little.
-    pub(crate) fn newest_first(
-        blocks: &[&(BlockMeta, Facts)],
-        limit: usize,
-    ) -> impl Iterator<Item = Window> {
+/// The windows of a newest-first search: ranges of trace starts from the newest
+/// backwards, each older than the last, the last unbounded below. A search stops after
+/// the round in which it has `limit` traces: older windows cannot hold newer traces, so
+/// newest-first results stay exact while a small limit reads little.
+///
+/// The first window is sized to hold about `limit` × 4 traces at the blocks' average
+/// rate. Each next one is sized from what the rounds so far found: wide enough to hold
+/// twice the traces still missing at the rate seen (at least twice, at most 64 times as
+/// wide as all windows so far; 8 times when nothing was found yet).
+pub(crate) struct NewestFirst {
+    newest: u64,
+    oldest: u64,
+    limit: usize,
+    /// The oldest start searched so far (the `to` of the next window).
+    to: Option<u64>,
+    /// The width of the next window.
+    width: u64,
+    done: bool,
+}
+
+impl NewestFirst {
+    /// The windows over `blocks` for a search of `limit` traces.
+    pub(crate) fn new(blocks: &[&(BlockMeta, Facts)], limit: usize) -> NewestFirst {
         let newest = blocks
             .iter()
             .map(|(b, _)| b.end_unix_nano)
@@ -129,28 +144,54 @@ impl Window {
             .unwrap_or(0);
         let traces: u64 = blocks.iter().map(|(b, _)| b.traces).sum();
         let span = newest.saturating_sub(oldest).max(1);
-        let single = traces == 0 || limit as u64 >= traces / 2;
-        let mut width =
-            ((span as f64) * (limit.max(1) as f64 * 2.0) / traces.max(1) as f64).max(1.0) as u64;
-        let mut to: Option<u64> = None;
-        let mut done = blocks.is_empty();
-        std::iter::from_fn(move || {
-            if done {
-                return None;
-            }
-            let from = newest.saturating_sub(width);
-            let window = if single || from <= oldest {
-                done = true;
-                Window { from: None, to }
+        let density = traces.max(1) as f64 / span as f64;
+        let single = traces == 0 || limit as u64 >= traces / 4;
+        NewestFirst {
+            newest,
+            oldest,
+            limit,
+            to: None,
+            width: if single {
+                u64::MAX
             } else {
-                Window {
-                    from: Some(from),
-                    to,
-                }
+                ((limit.max(1) as f64 * 4.0) / density).max(1.0) as u64
+            },
+            done: blocks.is_empty(),
+        }
+    }
+
+    /// The next window, given the traces found so far; `None` when the whole range has
+    /// been searched.
+    pub(crate) fn next(&mut self, found: usize) -> Option<Window> {
+        if self.done {
+            return None;
+        }
+        if let Some(to) = self.to {
+            let searched = self.newest.saturating_sub(to).max(1);
+            let grow = if found == 0 {
+                16.0
+            } else {
+                let rate = found as f64 / searched as f64;
+                let missing = self.limit.saturating_sub(found).max(1) as f64;
+                (2.0 * missing / rate / searched as f64).clamp(2.0, 64.0)
             };
-            to = window.from;
-            width = width.saturating_mul(8);
-            Some(window)
-        })
+            self.width = (searched as f64 * grow).min(u64::MAX as f64) as u64;
+        }
+        let edge = self.to.unwrap_or(self.newest);
+        let from = edge.saturating_sub(self.width);
+        let window = if from <= self.oldest {
+            self.done = true;
+            Window {
+                from: None,
+                to: self.to,
+            }
+        } else {
+            Window {
+                from: Some(from),
+                to: self.to,
+            }
+        };
+        self.to = window.from;
+        Some(window)
     }
 }

@@ -14,7 +14,7 @@ use traceql_parser::Query;
 use traceql_parser::ast::{Pipeline, QueryBody};
 use traceql_planner::lower::{SearchPlan, plan_search};
 
-use crate::engine::{Engine, EngineError, QueryStats, TimeRange, Window, parse};
+use crate::engine::{Engine, EngineError, NewestFirst, QueryStats, TimeRange, Window, parse};
 use response::Assembler;
 
 /// Options of a search.
@@ -116,7 +116,9 @@ impl Engine {
             ..QueryStats::default()
         };
         let mut assembler: Option<Assembler> = None;
-        for window in Window::newest_first(&blocks, options.limit) {
+        let mut windows = NewestFirst::new(&blocks, options.limit);
+        while let Some(window) = windows.next(assembler.as_ref().map_or(0, Assembler::trace_count))
+        {
             let round = Instant::now();
             let (scan, facts) = self.scan(&range, &blocks, window).await?;
             let plan = plan_search(&parsed, scan, &facts)?;

@@ -149,6 +149,14 @@ mod as_string {
     }
 }
 
+/// A span id as a sort key (ids of other than 8 bytes sort by their first 8).
+fn span_key(id: &[u8]) -> [u8; 8] {
+    let mut key = [0; 8];
+    let n = id.len().min(8);
+    key[..n].copy_from_slice(&id[..n]);
+    key
+}
+
 /// Collects result rows into traces, keeping the newest `limit` traces.
 pub struct Assembler {
     spanset_attributes: Vec<ResultAttribute>,
@@ -167,7 +175,8 @@ struct TraceAcc {
 }
 
 struct SpanSetAcc {
-    spans: Vec<SpanResult>,
+    /// The spans shown, with their (start, span id) order.
+    spans: Vec<((u64, [u8; 8]), SpanResult)>,
     matched: u64,
     attributes: Vec<Attribute>,
 }
@@ -296,27 +305,40 @@ impl Assembler {
             };
             let set = &mut acc.spansets[index].1;
             set.matched += 1;
-            if set.spans.len() < self.spss {
-                let mut attributes = Vec::new();
-                for attr in &self.span_attributes {
-                    if let Some(value) = attribute_value(attr, batch, row)? {
-                        attributes.push(Attribute {
-                            key: attr.name.clone(),
-                            value,
-                        });
-                    }
+            // The spans shown are the spanset's first `spss` by start time (then span id),
+            // whatever order the rows arrive in.
+            let key = (start.value(row), span_key(span_id.value(row)));
+            let replace = if set.spans.len() < self.spss {
+                None
+            } else {
+                match set.spans.iter().enumerate().max_by_key(|(_, (k, _))| *k) {
+                    Some((i, (latest, _))) if key < *latest => Some(i),
+                    _ => continue,
                 }
-                set.spans.push(SpanResult {
-                    span_id: hex(span_id.value(row)),
-                    name: if name.is_valid(row) {
-                        name.value(row).to_string()
-                    } else {
-                        String::new()
-                    },
-                    start_time_unix_nano: start.value(row),
-                    duration_nanos: duration.value(row),
-                    attributes,
-                });
+            };
+            let mut attributes = Vec::new();
+            for attr in &self.span_attributes {
+                if let Some(value) = attribute_value(attr, batch, row)? {
+                    attributes.push(Attribute {
+                        key: attr.name.clone(),
+                        value,
+                    });
+                }
+            }
+            let span = SpanResult {
+                span_id: hex(span_id.value(row)),
+                name: if name.is_valid(row) {
+                    name.value(row).to_string()
+                } else {
+                    String::new()
+                },
+                start_time_unix_nano: start.value(row),
+                duration_nanos: duration.value(row),
+                attributes,
+            };
+            match replace {
+                Some(i) => set.spans[i] = (key, span),
+                None => set.spans.push((key, span)),
             }
         }
         self.prune();
@@ -355,15 +377,23 @@ impl Assembler {
                 root_trace_name: t.root_name,
                 start_time_unix_nano: t.start,
                 duration_ms: (t.end - t.start) / 1_000_000,
-                span_sets: t
-                    .spansets
-                    .into_iter()
-                    .map(|(_, s)| SpanSet {
-                        spans: s.spans,
-                        matched: s.matched,
-                        attributes: s.attributes,
-                    })
-                    .collect(),
+                span_sets: {
+                    // Spansets in the order of their earliest span, whatever order the
+                    // rows arrived in (then by their index, for spansets shown without spans).
+                    let mut sets = t.spansets;
+                    sets.sort_by_cached_key(|(id, s)| (s.spans.iter().map(|(k, _)| *k).min(), *id));
+                    sets
+                }
+                .into_iter()
+                .map(|(_, mut s)| SpanSet {
+                    spans: {
+                        s.spans.sort_unstable_by_key(|(key, _)| *key);
+                        s.spans.into_iter().map(|(_, span)| span).collect()
+                    },
+                    matched: s.matched,
+                    attributes: s.attributes,
+                })
+                .collect(),
             })
             .collect()
     }
