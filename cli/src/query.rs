@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
-use traceql_exec::{Engine, EngineError, EngineOptions, QueryStats, SearchOptions, SearchResponse};
+use traceql_exec::{
+    Engine, EngineError, EngineOptions, Order, QueryStats, SearchOptions, SearchResponse,
+};
 use traceql_parser::ast::QueryBody;
 
 use crate::data;
@@ -30,6 +32,7 @@ pub enum Format {
   traceql query '< .service.name = \"checkout\" && status = error >'
   traceql query --spans '{ resource.service.name = \"frontend\" } >> { status = error }'
   traceql query --since 1h --limit 50 '{ duration > 500ms } | count() > 2'
+  traceql query --since 1h --order slowest '{ resource.service.name = \"checkout\" }'
   traceql query --format csv '{ kind = server } | select(span.http.route)' > slow.csv
   traceql query '{ status = error } | rate() by (resource.service.name)'
   traceql query --step 5m '{ kind = server } | quantile_over_time(duration, .5, .99)'
@@ -40,9 +43,14 @@ pub struct QueryArgs {
     query: String,
     #[command(flatten)]
     store: data::ReadArgs,
-    /// At most this many traces, newest first.
+    /// At most this many traces, the first in --order.
     #[arg(long, default_value_t = 20, value_name = "N")]
     limit: usize,
+    /// Which traces come first: newest (latest start), oldest, or slowest (longest
+    /// duration). Exact over the whole range: `--order slowest --since 1h` gives the
+    /// slowest matching traces of the hour.
+    #[arg(long, default_value = "newest", value_name = "ORDER", value_parser = parse_order)]
+    order: Order,
     /// At most this many spans shown per spanset.
     #[arg(long, default_value_t = 3, value_name = "N")]
     spss: usize,
@@ -64,6 +72,14 @@ pub struct QueryArgs {
     /// Also print spans and bytes scanned, row groups pruned and time per stage (to stderr).
     #[arg(long)]
     stats: bool,
+}
+
+/// Parses `--order`.
+fn parse_order(name: &str) -> Result<Order, String> {
+    Order::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Order::ALL.iter().map(|o| o.name()).collect();
+        format!("`{name}` is not an order; use {}", names.join(", "))
+    })
 }
 
 /// Whether `query` is a metrics query (one that does not parse is treated as a search,
@@ -192,6 +208,7 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
     let range = args.range.range()?;
     Ok(SearchOptions {
         limit: args.limit,
+        order: args.order,
         spans_per_spanset: args.spss,
         start_unix_nano: range.start_unix_nano,
         end_unix_nano: range.end_unix_nano,

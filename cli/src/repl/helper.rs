@@ -25,6 +25,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("\\format table|json|jsonl|csv", "how results are printed"),
     ("\\limit N", "at most N traces per search (default 20)"),
+    (
+        "\\order newest|oldest|slowest",
+        "which traces a search returns first (default newest)",
+    ),
     ("\\spss N", "at most N spans shown per spanset (default 3)"),
     (
         "\\step DURATION|auto",

@@ -14,7 +14,7 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::{Engine, EngineError, QueryStats, SearchOptions};
+use traceql_exec::{Engine, EngineError, Order, QueryStats, SearchOptions};
 
 use self::helper::{COMMANDS, ReplHelper};
 use crate::query::{Format, failure, is_metrics, open, print_metrics, print_results, render_stats};
@@ -305,6 +305,10 @@ impl Session {
                     }
                 }
                 _ => eprintln!("usage: \\{name} N (a positive number)"),
+            },
+            "order" => match Order::from_name(rest) {
+                Some(order) => self.options.order = order,
+                None => eprintln!("usage: \\order newest|oldest|slowest"),
             },
             "step" => match rest {
                 "auto" => self.metrics.step_nano = None,

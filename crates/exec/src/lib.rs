@@ -25,5 +25,5 @@ pub mod store;
 pub mod table;
 pub mod trace;
 
-pub use engine::{Engine, EngineError, EngineOptions, QueryStats, TimeRange, register};
+pub use engine::{Engine, EngineError, EngineOptions, Order, QueryStats, TimeRange, register};
 pub use search::{SearchOptions, SearchResponse};

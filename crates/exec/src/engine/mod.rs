@@ -8,12 +8,15 @@
 
 mod error;
 mod execute;
+mod rounds;
 mod scan;
 mod stats;
 
 pub use error::{EngineError, human_bytes};
+pub use rounds::Order;
+pub(crate) use rounds::Rounds;
 pub use scan::TimeRange;
-pub(crate) use scan::{NewestFirst, Window};
+pub(crate) use scan::Window;
 pub use stats::QueryStats;
 
 use std::sync::Arc;

@@ -85,113 +85,42 @@ impl Engine {
         if let Some(to) = window.to {
             builder = builder.filter(trace_start().lt(lit(to)))?;
         }
+        let trace_duration = || col(c::TRACE_DURATION_NANO);
+        if let Some(min) = window.min_duration {
+            builder = builder.filter(trace_duration().gt_eq(lit(min)))?;
+        }
+        if let Some(below) = window.below_duration {
+            builder = builder.filter(trace_duration().lt(lit(below)))?;
+        }
         Ok((builder.build()?, facts))
     }
 }
 
-/// A range of trace starts searched in one round: `[from, to)`, unbounded where `None`.
+/// The traces searched in one round: those starting in `[from, to)` whose duration is
+/// in `[min_duration, below_duration)`, unbounded where `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Window {
-    from: Option<u64>,
-    to: Option<u64>,
+    pub(crate) from: Option<u64>,
+    pub(crate) to: Option<u64>,
+    pub(crate) min_duration: Option<u64>,
+    pub(crate) below_duration: Option<u64>,
 }
 
 impl Window {
+    /// Every trace.
     pub(crate) const ALL: Window = Window {
         from: None,
         to: None,
+        min_duration: None,
+        below_duration: None,
     };
 
-    /// Whether a block may hold traces starting in the window.
+    /// Whether a block may hold traces of the window.
     fn may_hold(&self, b: &BlockMeta) -> bool {
         self.from.is_none_or(|f| b.end_unix_nano >= f)
             && self.to.is_none_or(|t| b.start_unix_nano < t)
-    }
-}
-
-/// The windows of a newest-first search: ranges of trace starts from the newest
-/// backwards, each older than the last, the last unbounded below. A search stops after
-/// the round in which it has `limit` traces: older windows cannot hold newer traces, so
-/// newest-first results stay exact while a small limit reads little.
-///
-/// The first window is sized to hold about `limit` × 4 traces at the blocks' average
-/// rate. Each next one is sized from what the rounds so far found: wide enough to hold
-/// twice the traces still missing at the rate seen (at least twice, at most 64 times as
-/// wide as all windows so far; 8 times when nothing was found yet).
-pub(crate) struct NewestFirst {
-    newest: u64,
-    oldest: u64,
-    limit: usize,
-    /// The oldest start searched so far (the `to` of the next window).
-    to: Option<u64>,
-    /// The width of the next window.
-    width: u64,
-    done: bool,
-}
-
-impl NewestFirst {
-    /// The windows over `blocks` for a search of `limit` traces.
-    pub(crate) fn new(blocks: &[&(BlockMeta, Facts)], limit: usize) -> NewestFirst {
-        let newest = blocks
-            .iter()
-            .map(|(b, _)| b.end_unix_nano)
-            .max()
-            .unwrap_or(0);
-        let oldest = blocks
-            .iter()
-            .map(|(b, _)| b.start_unix_nano)
-            .min()
-            .unwrap_or(0);
-        let traces: u64 = blocks.iter().map(|(b, _)| b.traces).sum();
-        let span = newest.saturating_sub(oldest).max(1);
-        let density = traces.max(1) as f64 / span as f64;
-        let single = traces == 0 || limit as u64 >= traces / 4;
-        NewestFirst {
-            newest,
-            oldest,
-            limit,
-            to: None,
-            width: if single {
-                u64::MAX
-            } else {
-                ((limit.max(1) as f64 * 4.0) / density).max(1.0) as u64
-            },
-            done: blocks.is_empty(),
-        }
-    }
-
-    /// The next window, given the traces found so far; `None` when the whole range has
-    /// been searched.
-    pub(crate) fn next(&mut self, found: usize) -> Option<Window> {
-        if self.done {
-            return None;
-        }
-        if let Some(to) = self.to {
-            let searched = self.newest.saturating_sub(to).max(1);
-            let grow = if found == 0 {
-                16.0
-            } else {
-                let rate = found as f64 / searched as f64;
-                let missing = self.limit.saturating_sub(found).max(1) as f64;
-                (2.0 * missing / rate / searched as f64).clamp(2.0, 64.0)
-            };
-            self.width = (searched as f64 * grow).min(u64::MAX as f64) as u64;
-        }
-        let edge = self.to.unwrap_or(self.newest);
-        let from = edge.saturating_sub(self.width);
-        let window = if from <= self.oldest {
-            self.done = true;
-            Window {
-                from: None,
-                to: self.to,
-            }
-        } else {
-            Window {
-                from: Some(from),
-                to: self.to,
-            }
-        };
-        self.to = window.from;
-        Some(window)
+            && self
+                .min_duration
+                .is_none_or(|m| b.trace_duration_bound().is_none_or(|bound| bound > m))
     }
 }

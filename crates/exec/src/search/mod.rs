@@ -1,5 +1,6 @@
-//! TraceQL search over a store: [`SearchOptions`], newest-first rounds over the
-//! engine core, and the Tempo-shaped [`SearchResponse`].
+//! TraceQL search over a store: [`SearchOptions`], rounds over the engine core that
+//! find the first traces in the asked [`Order`], and the Tempo-shaped
+//! [`SearchResponse`].
 
 mod response;
 
@@ -14,14 +15,17 @@ use traceql_parser::Query;
 use traceql_parser::ast::{Pipeline, QueryBody};
 use traceql_planner::lower::{SearchPlan, plan_search};
 
-use crate::engine::{Engine, EngineError, NewestFirst, QueryStats, TimeRange, Window, parse};
+use crate::engine::{Engine, EngineError, Order, QueryStats, Rounds, TimeRange, Window, parse};
 use response::Assembler;
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchOptions {
-    /// At most this many traces (default 20).
+    /// At most this many traces (default 20): the first in `order`.
     pub limit: usize,
+    /// Which traces come first (default newest). The result is exact over the whole
+    /// range: the 20 slowest matching traces, not the slowest of 20 newest.
+    pub order: Order,
     /// At most this many spans shown per spanset (default 3); `matched` counts all.
     pub spans_per_spanset: usize,
     /// Only traces that end at or after this time (unix nanoseconds).
@@ -44,6 +48,7 @@ impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions {
             limit: 20,
+            order: Order::Newest,
             spans_per_spanset: 3,
             start_unix_nano: None,
             end_unix_nano: None,
@@ -116,7 +121,7 @@ impl Engine {
             ..QueryStats::default()
         };
         let mut assembler: Option<Assembler> = None;
-        let mut windows = NewestFirst::new(&blocks, options.limit);
+        let mut windows = Rounds::new(options.order, &blocks, options.limit);
         while let Some(window) = windows.next(assembler.as_ref().map_or(0, Assembler::trace_count))
         {
             let round = Instant::now();
@@ -126,7 +131,12 @@ impl Engine {
             let batches = self.execute(&plan.plan, &blocks, &mut stats).await?;
             let assembling = Instant::now();
             let assembler = assembler.get_or_insert_with(|| {
-                Assembler::new(&plan, options.limit, options.spans_per_spanset)
+                Assembler::new(
+                    &plan,
+                    options.limit,
+                    options.spans_per_spanset,
+                    options.order,
+                )
             });
             for batch in &batches {
                 assembler.push(batch)?;

@@ -17,11 +17,14 @@ use traceql_format::ids::{hex, trace_id_hex};
 use traceql_format::schema::columns as c;
 use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
 
+use crate::engine::Order;
+
 /// The answer to a search: matching traces, newest first, and what the search read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResponse {
-    /// Matching traces, newest start first (ties by trace id).
+    /// Matching traces, first in the search's order (newest start first by default;
+    /// ties by trace id).
     pub traces: Vec<TraceResult>,
     /// What the search read.
     pub metrics: SearchMetrics,
@@ -157,8 +160,9 @@ fn span_key(id: &[u8]) -> [u8; 8] {
     key
 }
 
-/// Collects result rows into traces, keeping the newest `limit` traces.
+/// Collects result rows into traces, keeping the first `limit` traces in `order`.
 pub struct Assembler {
+    order: Order,
     spanset_attributes: Vec<ResultAttribute>,
     span_attributes: Vec<ResultAttribute>,
     limit: usize,
@@ -237,8 +241,9 @@ fn attribute_value(
 
 impl Assembler {
     /// An assembler for the rows of `plan`.
-    pub fn new(plan: &SearchPlan, limit: usize, spss: usize) -> Self {
+    pub fn new(plan: &SearchPlan, limit: usize, spss: usize, order: Order) -> Self {
         Assembler {
+            order,
             spanset_attributes: plan.spanset_attributes.clone(),
             span_attributes: plan.span_attributes.clone(),
             limit,
@@ -346,17 +351,25 @@ impl Assembler {
     }
 
     /// Keeps the memory bounded: once many more traces than `limit` are held, only the
-    /// newest `limit` are kept.
+    /// first `limit` in order are kept.
     fn prune(&mut self) {
         if self.traces.len() <= self.limit.saturating_mul(4).max(4096) {
             return;
         }
-        let mut starts: Vec<(u64, [u8; 16])> =
-            self.traces.iter().map(|(id, t)| (t.start, *id)).collect();
-        starts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        for (_, id) in starts.into_iter().skip(self.limit) {
+        let mut ranks: Vec<(u64, [u8; 16])> = self
+            .traces
+            .iter()
+            .map(|(id, t)| (self.rank(t), *id))
+            .collect();
+        ranks.sort_unstable();
+        for (_, id) in ranks.into_iter().skip(self.limit) {
             self.traces.remove(&id);
         }
+    }
+
+    /// A trace's rank in the order: lower first.
+    fn rank(&self, t: &TraceAcc) -> u64 {
+        self.order.rank(t.start, t.end - t.start)
     }
 
     /// Traces seen so far (before the limit).
@@ -364,14 +377,19 @@ impl Assembler {
         self.traces.len()
     }
 
-    /// The newest `limit` traces, newest first.
+    /// The first `limit` traces in order (ties by trace id).
     pub fn finish(self) -> Vec<TraceResult> {
-        let mut traces: Vec<([u8; 16], TraceAcc)> = self.traces.into_iter().collect();
-        traces.sort_unstable_by(|a, b| b.1.start.cmp(&a.1.start).then_with(|| a.0.cmp(&b.0)));
+        let order = self.order;
+        let mut traces: Vec<(u64, [u8; 16], TraceAcc)> = self
+            .traces
+            .into_iter()
+            .map(|(id, t)| (order.rank(t.start, t.end - t.start), id, t))
+            .collect();
+        traces.sort_unstable_by_key(|(rank, id, _)| (*rank, *id));
         traces.truncate(self.limit);
         traces
             .into_iter()
-            .map(|(id, t)| TraceResult {
+            .map(|(_, id, t)| TraceResult {
                 trace_id: trace_id_hex(&id),
                 root_service_name: t.root_service,
                 root_trace_name: t.root_name,

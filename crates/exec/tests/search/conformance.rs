@@ -35,6 +35,7 @@ fn options(case: &Case) -> SearchOptions {
         spans_per_spanset: 1000,
         start_unix_nano: case.start_unix_nano,
         end_unix_nano: case.end_unix_nano,
+        ..SearchOptions::default()
     }
 }
 

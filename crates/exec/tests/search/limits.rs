@@ -1,12 +1,13 @@
-//! Newest-first search with a limit reads a few windows of trace starts; it must give
-//! exactly the first traces of the unlimited search.
+//! A search with a limit reads a few windows of trace starts (newest or oldest first)
+//! or of trace durations (slowest first); it must give exactly the first traces of the
+//! unlimited search in that order.
 
-use traceql_exec::{Engine, EngineError, EngineOptions, SearchOptions};
+use traceql_exec::{Engine, EngineError, EngineOptions, Order, SearchOptions};
 
 use crate::common::repo;
 
 #[tokio::test]
-async fn a_limited_search_returns_the_newest_traces_of_the_full_search() {
+async fn a_limited_search_returns_the_first_traces_of_the_full_search_in_each_order() {
     let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
         .await
         .unwrap();
@@ -17,29 +18,52 @@ async fn a_limited_search_returns_the_newest_traces_of_the_full_search() {
         "{ kind = server } | count() > 6",
         "{ span.http.status_code >= 500 } || { duration > 80ms }",
     ];
-    for query in queries {
-        let all = SearchOptions {
-            limit: 1_000_000,
-            ..SearchOptions::default()
-        };
-        let full = engine.search(query, &all).await.unwrap();
-        for limit in [1, 5, 20, 200] {
-            let options = SearchOptions {
-                limit,
+    for order in Order::ALL {
+        for query in queries {
+            let all = SearchOptions {
+                limit: 1_000_000,
+                order,
                 ..SearchOptions::default()
             };
-            let (limited, stats) = engine.search_with_stats(query, &options).await.unwrap();
-            let expected: Vec<_> = full.traces.iter().take(limit).collect();
-            let got: Vec<_> = limited.traces.iter().collect();
-            assert_eq!(got, expected, "`{query}` with limit {limit}");
-            if limit <= 20 && full.traces.len() > 1_000 {
-                assert!(
-                    stats.spans_scanned < 42_770 / 2,
-                    "`{query}` read {} spans",
-                    stats.spans_scanned
-                );
+            let full = engine.search(query, &all).await.unwrap();
+            assert_ordered(&full.traces, order, query);
+            for limit in [1, 5, 20, 200] {
+                let options = SearchOptions {
+                    limit,
+                    order,
+                    ..SearchOptions::default()
+                };
+                let (limited, stats) = engine.search_with_stats(query, &options).await.unwrap();
+                let expected: Vec<_> = full.traces.iter().take(limit).collect();
+                let got: Vec<_> = limited.traces.iter().collect();
+                assert_eq!(got, expected, "`{query}` with limit {limit}, {order:?}");
+                if limit <= 20 && full.traces.len() > 1_000 {
+                    assert!(
+                        stats.spans_scanned < 42_770 / 2,
+                        "`{query}` {order:?} read {} spans",
+                        stats.spans_scanned
+                    );
+                }
             }
         }
+    }
+}
+
+/// The traces are in `order` (by start, or by duration in whole milliseconds, the
+/// precision the result shows).
+fn assert_ordered(traces: &[traceql_exec::search::TraceResult], order: Order, query: &str) {
+    for pair in traces.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let ok = match order {
+            Order::Newest => a.start_time_unix_nano >= b.start_time_unix_nano,
+            Order::Oldest => a.start_time_unix_nano <= b.start_time_unix_nano,
+            Order::Slowest => a.duration_ms >= b.duration_ms,
+        };
+        assert!(
+            ok,
+            "`{query}` {order:?}: {} before {}",
+            a.trace_id, b.trace_id
+        );
     }
 }
 

@@ -78,6 +78,39 @@ pub struct BlockMeta {
     /// attribute columns), so a search for a value the block lacks can skip it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dictionaries: BTreeMap<String, BTreeSet<String>>,
+    /// Traces per power-of-two trace duration: entry `i` counts the traces whose
+    /// duration falls in [`duration_bucket_bounds`]`(i)`. Empty when not recorded
+    /// (blocks written before it was), so searches for the slowest traces can skip
+    /// blocks and aim their rounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace_durations: Vec<u64>,
+}
+
+/// The bucket of [`BlockMeta::trace_durations`] a trace duration (nanoseconds) counts
+/// in: 0 for 0, `i` for durations in `[2^(i-1), 2^i)`.
+pub fn duration_bucket(duration_nano: u64) -> usize {
+    (u64::BITS - duration_nano.leading_zeros()) as usize
+}
+
+/// The durations bucket `i` of [`BlockMeta::trace_durations`] counts: `[low, high)`,
+/// with `high` `None` for the last bucket (no upper bound).
+pub fn duration_bucket_bounds(i: usize) -> (u64, Option<u64>) {
+    let low = if i == 0 { 0 } else { 1u64 << (i - 1).min(63) };
+    let high = (i < 64).then(|| 1u64 << i);
+    (low, high)
+}
+
+/// The histogram of [`BlockMeta::trace_durations`] for traces of these durations.
+pub fn duration_histogram(durations: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for d in durations {
+        let i = duration_bucket(d);
+        if counts.len() <= i {
+            counts.resize(i + 1, 0);
+        }
+        counts[i] += 1;
+    }
+    counts
 }
 
 /// Dictionaries of columns with more distinct values than this are not recorded.
@@ -103,6 +136,18 @@ impl BlockMeta {
             )));
         }
         Ok(kind)
+    }
+
+    /// A bound above every trace duration in this block (exclusive), if recorded.
+    pub fn trace_duration_bound(&self) -> Option<u64> {
+        if self.trace_durations.is_empty() {
+            return None;
+        }
+        Some(
+            duration_bucket_bounds(self.trace_durations.len() - 1)
+                .1
+                .unwrap_or(u64::MAX),
+        )
     }
 
     /// What the planner may know about this block.

@@ -23,6 +23,7 @@ use traceql_parser::ast::AttributeScope;
 
 use super::meta::{
     BlockMeta, FORMAT_VERSION, MAX_DICTIONARY_VALUES, MAX_FALLBACK_KEYS, TypedColumn,
+    duration_histogram,
 };
 use super::nested_set::nested_sets;
 use super::schema::block_schema;
@@ -149,9 +150,25 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
         bytes: data.len() as u64,
         fallback_keys: fallback_keys(traces, &typed),
         dictionaries: dictionaries(traces, &typed),
+        trace_durations: duration_histogram(traces.iter().map(|t| {
+            let (start, end) = trace_bounds(t);
+            end - start
+        })),
         typed_columns: typed,
     };
     Ok(EncodedBlock { data, meta })
+}
+
+/// A trace's earliest span start and latest span end (a span ending before it starts
+/// ends at its start), unix nanoseconds; the trace-level columns come from these.
+fn trace_bounds(trace: &Trace) -> (u64, u64) {
+    let start = trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+    let end = trace
+        .iter()
+        .map(|s| s.end_unix_nano.max(s.start_unix_nano))
+        .max()
+        .unwrap_or(0);
+    (start, end)
 }
 
 /// The keys that end up in the fallback lists of `traces`, per scope: attributes
@@ -539,12 +556,7 @@ impl<'a> RowGroupBuilder<'a> {
             let spans: Vec<&Span> = trace.iter().collect();
             let numbers = nested_sets(&spans);
             let root = root_span(&spans);
-            let trace_start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-            let trace_end = spans
-                .iter()
-                .map(|s| s.end_unix_nano.max(s.start_unix_nano))
-                .max()
-                .unwrap_or(0);
+            let (trace_start, trace_end) = trace_bounds(trace);
             for (span, n) in spans.iter().zip(&numbers) {
                 self.trace_id.append_value(span.trace_id).map_err(encode)?;
                 self.span_id.append_value(span.span_id).map_err(encode)?;
