@@ -18,7 +18,8 @@ in target/bench-venv. Then, per query of the suite:
 - checks that both return the same (trace id, span id) pairs (for metrics, the same
   total per series);
 - prints the best of --runs wall times and their ratio, and traceql's default search
-  (limit 20, 3 spans per spanset) whole process.
+  (limit 20, 3 spans per spanset) and its slowest-first search (`--order slowest`),
+  whole process.
 
 Times are wall-clock milliseconds on whatever machine runs it; run it on an idle one.
 """
@@ -312,8 +313,8 @@ def main():
         store_mb = sum(f.stat().st_size for f in store.rglob("*.parquet")) / 1e6
         print(f"\n## {spans:,} spans ({traces:,} traces): store {store_mb:.1f} MB, flat file {flat.stat().st_size / 1e6:.1f} MB")
         print(f"best of {args.runs}; traceql whole process, DuckDB {duckdb.__version__} in process; ms\n")
-        print("| query | traceql all | DuckDB | ratio | traceql limit 20 | answers |")
-        print("|---|---:|---:|---:|---:|---|")
+        print("| query | traceql all | DuckDB | ratio | traceql newest 20 | traceql slowest 20 | answers |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         out = DATA / "compare-out.jsonl"
 
         def duck(sql):
@@ -339,6 +340,7 @@ def main():
             t_all, _ = best(args.runs, ours(["--limit", "100000000", "--spss", "100000000"]))
             ours_pairs = traceql_pairs(out)
             t_20, _ = best(args.runs, ours([]))
+            t_slow, _ = best(args.runs, ours(["--order", "slowest"]))
             t_duck, table = best(args.runs, duck(sql))
             ids = table.select(["trace_id", "span_id"]).to_pylist()
             duck_pairs = {(r["trace_id"].lstrip("0"), r["span_id"]) for r in ids}
@@ -347,7 +349,7 @@ def main():
                 f"only traceql {len(ours_pairs - duck_pairs)}, only DuckDB {len(duck_pairs - ours_pairs)}"
             )
             print(
-                f"| `{query}` | {t_all:.0f} | {t_duck:.0f} | {t_all / max(t_duck, 1e-3):.1f}× | {t_20:.0f} | {agree} ({len(duck_pairs):,} spans) |",
+                f"| `{query}` | {t_all:.0f} | {t_duck:.0f} | {t_all / max(t_duck, 1e-3):.1f}× | {t_20:.0f} | {t_slow:.0f} | {agree} ({len(duck_pairs):,} spans) |",
                 flush=True,
             )
 
@@ -371,7 +373,7 @@ def main():
                 agree = "same totals" if ours_totals == duck_totals else f"DIFFER: {ours_totals} vs {duck_totals}"
             else:
                 agree = "not compared (traceql's quantiles and averages per bucket are its own; times only)"
-            print(f"| `{query}` (step {STEP_S}s) | {t_ours:.0f} | {t_duck:.0f} | {t_ours / max(t_duck, 1e-3):.1f}× | — | {agree} |", flush=True)
+            print(f"| `{query}` (step {STEP_S}s) | {t_ours:.0f} | {t_duck:.0f} | {t_ours / max(t_duck, 1e-3):.1f}× | — | — | {agree} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: queries allocate many short-lived
+/// buffers from two threads, which glibc's allocator serves with page faults and lock
+/// contention (see the commit adding it for the measurements).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   traceql fmt '< .service.name = \"checkout\" && status = error >'

@@ -13,6 +13,11 @@
 //!   OTLP/JSON).
 //!
 //! The synthetic trace generator is `traceql-gen`.
+//!
+//! Queries allocate many short-lived buffers from several threads; a program embedding
+//! the engine gains much from a faster global allocator than glibc's (the `traceql`
+//! binary uses mimalloc: every match of `{ }` over a million spans took 579 ms with
+//! glibc's allocator and 329 ms with mimalloc).
 
 pub mod engine;
 pub mod explain;
