@@ -51,15 +51,20 @@ impl Order {
 
 /// How much wider the next window is than all windows so far: wide enough to hold
 /// twice the traces still missing at the rate of matches seen (`found` of `searched`),
-/// at least twice and at most 64 times as wide; 16 times when nothing was found yet.
+/// at least twice and at most 64 times as wide; 32 times when nothing was found yet.
 fn growth(found: usize, searched: f64, limit: usize) -> f64 {
     if found == 0 {
-        return 16.0;
+        return 32.0;
     }
     let rate = found as f64 / searched.max(1.0);
     let missing = limit.saturating_sub(found).max(1) as f64;
     (2.0 * missing / rate / searched.max(1.0)).clamp(2.0, 64.0)
 }
+
+/// A window that would bring what is searched past this share of everything takes all
+/// the rest: a round has a fixed cost (planning, opening blocks) worth a sizable share
+/// of a full scan, so a last round over a small remainder costs more than it saves.
+const REST_SHARE: f64 = 0.5;
 
 /// The windows of a search in `order`.
 pub(crate) enum Rounds {
@@ -147,6 +152,15 @@ impl TimeWindows {
             let grow = growth(found, searched as f64, self.limit);
             self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
         }
+        let whole = self.newest.saturating_sub(self.oldest) as f64;
+        let reach = match self.edge {
+            Some(edge) if self.newest_first => self.newest.saturating_sub(edge),
+            Some(edge) => edge.saturating_sub(self.oldest),
+            None => 0,
+        };
+        if (reach as f64 + self.width as f64) > whole * REST_SHARE {
+            self.width = u64::MAX;
+        }
         let (from, to) = if self.newest_first {
             let from = self.edge.unwrap_or(self.newest).saturating_sub(self.width);
             let from = (from > self.oldest).then_some(from);
@@ -215,11 +229,15 @@ impl DurationWindows {
             None => self.limit.max(1) as f64 * 4.0,
             Some(_) => searched as f64 * growth(found, searched as f64, self.limit),
         };
+        let total: u64 = self.histogram.iter().sum();
         let mut bucket = top;
         let mut more = 0u64;
         while bucket > 0 && (more as f64) < wanted {
             bucket -= 1;
             more += self.histogram[bucket];
+        }
+        if (searched + more) as f64 > total as f64 * REST_SHARE {
+            bucket = 0;
         }
         let below = self.bucket.map(|b| duration_bucket_bounds(b).0);
         let low = duration_bucket_bounds(bucket).0;

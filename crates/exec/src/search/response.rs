@@ -239,6 +239,24 @@ fn attribute_value(
     AnyValueJson::from_text(text).map(Some)
 }
 
+/// The values of `attrs` on `row` (those that are not nil).
+fn attributes(
+    attrs: &[ResultAttribute],
+    batch: &RecordBatch,
+    row: usize,
+) -> Result<Vec<Attribute>> {
+    let mut out = Vec::new();
+    for attr in attrs {
+        if let Some(value) = attribute_value(attr, batch, row)? {
+            out.push(Attribute {
+                key: attr.name.clone(),
+                value,
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl Assembler {
     /// An assembler for the rows of `plan`.
     pub fn new(plan: &SearchPlan, limit: usize, spss: usize, order: Order) -> Self {
@@ -288,15 +306,7 @@ impl Assembler {
             let index = match acc.spansets.iter().position(|(i, _)| *i == id) {
                 Some(i) => i,
                 None => {
-                    let mut attributes = Vec::new();
-                    for attr in &self.spanset_attributes {
-                        if let Some(value) = attribute_value(attr, batch, row)? {
-                            attributes.push(Attribute {
-                                key: attr.name.clone(),
-                                value,
-                            });
-                        }
-                    }
+                    let attributes = attributes(&self.spanset_attributes, batch, row)?;
                     acc.spansets.push((
                         id,
                         SpanSetAcc {
@@ -321,15 +331,7 @@ impl Assembler {
                     _ => continue,
                 }
             };
-            let mut attributes = Vec::new();
-            for attr in &self.span_attributes {
-                if let Some(value) = attribute_value(attr, batch, row)? {
-                    attributes.push(Attribute {
-                        key: attr.name.clone(),
-                        value,
-                    });
-                }
-            }
+            let attributes = attributes(&self.span_attributes, batch, row)?;
             let span = SpanResult {
                 span_id: hex(span_id.value(row)),
                 name: if name.is_valid(row) {
