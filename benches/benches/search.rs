@@ -2,18 +2,18 @@
 //!
 //! `cargo bench -p traceql-benches --bench search -- [TRACES]` (default 72,000 traces,
 //! about a million spans). The store is generated once into
-//! `target/bench-data/search-<TRACES>` and reused. For each query shape, once with the
-//! default limit of 20 traces and once asking for every match, it prints the best wall
-//! time of five runs, spans of the store per second at that time, traces returned,
-//! spans the scan produced after pruning, rounds of the newest-first search, and the
-//! requests and bytes fetched from the store.
+//! `target/bench-data/search-<TRACES>` and reused. For each query shape, with the
+//! default limit of 20 traces (newest first, then slowest first) and asking for every
+//! match, it prints the best wall time of five runs, spans of the store per second at
+//! that time, traces returned, spans the scan produced after pruning, rounds of the
+//! search, and the requests and bytes fetched from the store.
 //!
 //! With `--s3` (`cargo bench -p traceql-benches --bench search -- --s3`) the blocks are
 //! also uploaded to a moto S3 server on loopback and the suite runs again against it.
 
 use traceql_benches::{best_of, generated_store, runtime, traces_arg};
 use traceql_exec::store::{Store, StoreOptions};
-use traceql_exec::{Engine, SearchOptions};
+use traceql_exec::{Engine, Order, SearchOptions};
 use traceql_format::block::EncodedBlock;
 use traceql_testkit::S3TestServer;
 
@@ -71,14 +71,16 @@ fn copy_to_s3(local: &Store, server: &S3TestServer, runtime: &tokio::runtime::Ru
     s3
 }
 
-/// Runs every shape, with the default limit and asking for every match, and prints a
-/// table per limit.
+/// Runs every shape with the default limit (newest and slowest first) and asking for
+/// every match, and prints a table for each.
 fn run_suite(engine: &Engine, spans: usize, runtime: &tokio::runtime::Runtime) {
-    for (title, limit) in [
-        ("newest 20 traces (the default search)", 20),
+    for (title, limit, order) in [
+        ("newest 20 traces (the default search)", 20, Order::Newest),
+        ("slowest 20 traces (--order slowest)", 20, Order::Slowest),
         (
             "every match (limit 1,000,000: a full scan unless blocks are skipped)",
             1_000_000,
+            Order::Newest,
         ),
     ] {
         println!("\n{title}");
@@ -88,6 +90,7 @@ fn run_suite(engine: &Engine, spans: usize, runtime: &tokio::runtime::Runtime) {
         );
         let options = SearchOptions {
             limit,
+            order,
             ..SearchOptions::default()
         };
         for (shape, query) in SHAPES {
