@@ -7,7 +7,8 @@ use std::time::Instant;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, collect, execute_stream};
+use futures::StreamExt;
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 
@@ -24,6 +25,40 @@ impl Engine {
         stats: &mut QueryStats,
     ) -> Result<Vec<RecordBatch>, EngineError> {
         Ok(self.run(plan, blocks, stats).await?.0)
+    }
+
+    /// Runs `plan` as [`Self::execute`] does, handing each batch to `each` as it is
+    /// produced instead of collecting them, so only a few batches are held at a time and
+    /// `each` works while the scan goes on.
+    pub(crate) async fn execute_each(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+        stats: &mut QueryStats,
+        mut each: impl FnMut(&RecordBatch) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let physical = match self.ctx.state().create_physical_plan(plan).await {
+            Ok(physical) => physical,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        let planned = Instant::now();
+        stats.planning += planned - started;
+        let mut stream = match execute_stream(Arc::clone(&physical), self.ctx.task_ctx()) {
+            Ok(stream) => stream,
+            Err(e) => return Err(self.diagnose(e, blocks).await),
+        };
+        while let Some(batch) = stream.next().await {
+            match batch {
+                Ok(batch) => each(&batch)?,
+                Err(e) => return Err(self.diagnose(e, blocks).await),
+            }
+        }
+        drop(stream);
+        stats.collect(&physical);
+        stats.execution += planned.elapsed();
+        stats.rounds += 1;
+        Ok(())
     }
 
     /// As [`Self::execute`], and also returns the physical plan that ran, with the

@@ -128,8 +128,6 @@ impl Engine {
             let (scan, facts) = self.scan(&range, &blocks, window).await?;
             let plan = plan_search(&parsed, scan, &facts)?;
             stats.planning += round.elapsed();
-            let batches = self.execute(&plan.plan, &blocks, &mut stats).await?;
-            let assembling = Instant::now();
             let assembler = assembler.get_or_insert_with(|| {
                 Assembler::new(
                     &plan,
@@ -138,10 +136,10 @@ impl Engine {
                     options.order,
                 )
             });
-            for batch in &batches {
-                assembler.push(batch)?;
-            }
-            stats.execution += assembling.elapsed();
+            self.execute_each(&plan.plan, &blocks, &mut stats, |batch| {
+                Ok(assembler.push(batch)?)
+            })
+            .await?;
             if assembler.trace_count() >= options.limit {
                 break;
             }
