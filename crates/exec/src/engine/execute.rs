@@ -7,7 +7,7 @@ use std::time::Instant;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{ExecutionPlan, collect, execute_stream};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
@@ -29,14 +29,15 @@ impl Engine {
 
     /// Runs `plan` as [`Self::execute`] does, handing each batch to `each` as it is
     /// produced instead of collecting them, so only a few batches are held at a time and
-    /// `each` works while the scan goes on.
+    /// `each` works while the scan goes on. Returns the physical plan that ran, with the
+    /// metrics of each of its operators.
     pub(crate) async fn execute_each(
         &self,
         plan: &LogicalPlan,
         blocks: &[&(BlockMeta, Facts)],
         stats: &mut QueryStats,
-        mut each: impl FnMut(&RecordBatch) -> Result<(), EngineError>,
-    ) -> Result<(), EngineError> {
+        mut each: impl FnMut(RecordBatch) -> Result<(), EngineError>,
+    ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
         let started = Instant::now();
         let physical = match self.ctx.state().create_physical_plan(plan).await {
             Ok(physical) => physical,
@@ -50,7 +51,7 @@ impl Engine {
         };
         while let Some(batch) = stream.next().await {
             match batch {
-                Ok(batch) => each(&batch)?,
+                Ok(batch) => each(batch)?,
                 Err(e) => return Err(self.diagnose(e, blocks).await),
             }
         }
@@ -58,7 +59,7 @@ impl Engine {
         stats.collect(&physical);
         stats.execution += planned.elapsed();
         stats.rounds += 1;
-        Ok(())
+        Ok(physical)
     }
 
     /// As [`Self::execute`], and also returns the physical plan that ran, with the
@@ -69,20 +70,13 @@ impl Engine {
         blocks: &[&(BlockMeta, Facts)],
         stats: &mut QueryStats,
     ) -> Result<(Vec<RecordBatch>, Arc<dyn ExecutionPlan>), EngineError> {
-        let started = Instant::now();
-        let physical = match self.ctx.state().create_physical_plan(plan).await {
-            Ok(physical) => physical,
-            Err(e) => return Err(self.diagnose(e, blocks).await),
-        };
-        let planned = Instant::now();
-        stats.planning += planned - started;
-        let batches = match collect(Arc::clone(&physical), self.ctx.task_ctx()).await {
-            Ok(batches) => batches,
-            Err(e) => return Err(self.diagnose(e, blocks).await),
-        };
-        stats.collect(&physical);
-        stats.execution += planned.elapsed();
-        stats.rounds += 1;
+        let mut batches = Vec::new();
+        let physical = self
+            .execute_each(plan, blocks, stats, |batch| {
+                batches.push(batch);
+                Ok(())
+            })
+            .await?;
         Ok((batches, physical))
     }
 

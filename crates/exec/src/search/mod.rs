@@ -137,7 +137,7 @@ impl Engine {
                 )
             });
             self.execute_each(&plan.plan, &blocks, &mut stats, |batch| {
-                Ok(assembler.push(batch)?)
+                Ok(assembler.push(&batch)?)
             })
             .await?;
             if assembler.trace_count() >= options.limit {
