@@ -978,3 +978,48 @@ fn export_writes_the_demo_store_whole_or_not_at_all() {
     let leftovers = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(leftovers, 1, "only the complete export");
 }
+
+#[test]
+fn order_slowest_gives_the_same_traces_in_query_and_repl() {
+    let query = traceql(&[
+        "query", "--order", "slowest", "--limit", "3", "--format", "jsonl", "{ }",
+    ]);
+    assert!(query.status.success(), "{}", stderr(&query));
+    let repl = traceql_stdin(
+        &["repl"],
+        b"\\format jsonl\n\\limit 3\n\\order slowest\n{ }\n\\order fastest\n",
+    );
+    assert_eq!(stdout(&repl).trim(), stdout(&query).trim());
+    assert!(
+        stderr(&repl).contains("usage: \\order newest|oldest|slowest"),
+        "{}",
+        stderr(&repl)
+    );
+    let durations: Vec<u64> = stdout(&query)
+        .lines()
+        .map(|l| {
+            let trace: serde_json::Value = serde_json::from_str(l).unwrap();
+            trace["durationMs"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(durations.len(), 3);
+    assert!(durations.windows(2).all(|w| w[0] >= w[1]), "{durations:?}");
+    // The slowest trace of the whole demo store, not of its newest traces.
+    let every = traceql(&["query", "--limit", "100000", "--format", "jsonl", "{ }"]);
+    let longest = stdout(&every)
+        .lines()
+        .map(|l| {
+            let trace: serde_json::Value = serde_json::from_str(l).unwrap();
+            trace["durationMs"].as_u64().unwrap()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(durations[0], longest);
+    let bad = traceql(&["query", "--order", "fastest", "{ }"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("use newest, oldest, slowest"),
+        "{}",
+        stderr(&bad)
+    );
+}
