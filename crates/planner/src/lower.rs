@@ -25,7 +25,7 @@ use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
 use crate::native::native_filter;
 use crate::ops::TraceOp;
-use crate::ops::aggregate::{AggregateFilter, Function};
+use crate::ops::aggregate::AggregateFilter;
 use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
 use crate::ops::spanset_logic::{Logic, SpansetLogic};
@@ -170,7 +170,7 @@ impl Lowering<'_> {
                     }
                     self.steps
                         .push(Step::Operator(TraceOp::Aggregate(AggregateFilter {
-                            function: function(aggregate),
+                            function: aggregate.function(),
                             op: filter.op,
                             threshold_bits: threshold.to_bits(),
                             label,
@@ -302,16 +302,6 @@ impl Lowering<'_> {
         if !hidden && !self.shown.contains(field) {
             self.shown.push(field.clone());
         }
-    }
-}
-
-fn function(aggregate: &Aggregate) -> Function {
-    match aggregate {
-        Aggregate::Count => Function::Count,
-        Aggregate::Avg(_) => Function::Avg,
-        Aggregate::Min(_) => Function::Min,
-        Aggregate::Max(_) => Function::Max,
-        Aggregate::Sum(_) => Function::Sum,
     }
 }
 

@@ -143,22 +143,18 @@ impl TimeWindows {
         if self.done {
             return None;
         }
-        if let Some(edge) = self.edge {
-            let searched = if self.newest_first {
-                self.newest.saturating_sub(edge)
-            } else {
-                edge.saturating_sub(self.oldest)
-            };
-            let grow = growth(found, searched as f64, self.limit);
-            self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
-        }
-        let whole = self.newest.saturating_sub(self.oldest) as f64;
-        let reach = match self.edge {
+        // How far the windows so far reach from where the search began.
+        let searched = match self.edge {
             Some(edge) if self.newest_first => self.newest.saturating_sub(edge),
             Some(edge) => edge.saturating_sub(self.oldest),
             None => 0,
         };
-        if (reach as f64 + self.width as f64) > whole * REST_SHARE {
+        if self.edge.is_some() {
+            let grow = growth(found, searched as f64, self.limit);
+            self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
+        }
+        let whole = self.newest.saturating_sub(self.oldest) as f64;
+        if (searched as f64 + self.width as f64) > whole * REST_SHARE {
             self.width = u64::MAX;
         }
         let (from, to) = if self.newest_first {

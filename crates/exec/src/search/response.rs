@@ -10,8 +10,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use serde::Serialize;
-use serde_json::Value as Json;
 use serde_json::value::RawValue;
+use serde_json::{Value as Json, json};
 use traceql_format::display::go_duration;
 use traceql_format::ids::{hex, trace_id_hex};
 use traceql_format::schema::columns as c;
@@ -19,7 +19,8 @@ use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan
 
 use crate::engine::Order;
 
-/// The answer to a search: matching traces, newest first, and what the search read.
+/// The answer to a search: matching traces, first in the search's order, and what the
+/// search read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResponse {
@@ -178,6 +179,13 @@ struct TraceAcc {
     spansets: Vec<(i32, SpanSetAcc)>,
 }
 
+impl TraceAcc {
+    /// The trace's rank in `order`: lower first.
+    fn rank(&self, order: Order) -> u64 {
+        order.rank(self.start, self.end - self.start)
+    }
+}
+
 struct SpanSetAcc {
     /// The spans shown, with their (start, span id) order.
     spans: Vec<((u64, [u8; 8]), SpanResult)>,
@@ -223,16 +231,10 @@ fn attribute_value(
             let v = values.value(row);
             match kind {
                 AttributeKind::Int => format!(r#"{{"intValue":"{}"}}"#, v as i64),
-                AttributeKind::Duration => Json::from(serde_json::Map::from_iter([(
-                    "stringValue".to_string(),
-                    Json::from(go_duration(v.round() as i64)),
-                )]))
-                .to_string(),
-                _ => Json::from(serde_json::Map::from_iter([(
-                    "doubleValue".to_string(),
-                    Json::from(v),
-                )]))
-                .to_string(),
+                AttributeKind::Duration => {
+                    json!({ "stringValue": go_duration(v.round() as i64) }).to_string()
+                }
+                _ => json!({ "doubleValue": v }).to_string(),
             }
         }
     };
@@ -361,17 +363,12 @@ impl Assembler {
         let mut ranks: Vec<(u64, [u8; 16])> = self
             .traces
             .iter()
-            .map(|(id, t)| (self.rank(t), *id))
+            .map(|(id, t)| (t.rank(self.order), *id))
             .collect();
         ranks.sort_unstable();
         for (_, id) in ranks.into_iter().skip(self.limit) {
             self.traces.remove(&id);
         }
-    }
-
-    /// A trace's rank in the order: lower first.
-    fn rank(&self, t: &TraceAcc) -> u64 {
-        self.order.rank(t.start, t.end - t.start)
     }
 
     /// Traces seen so far (before the limit).
@@ -385,7 +382,7 @@ impl Assembler {
         let mut traces: Vec<(u64, [u8; 16], TraceAcc)> = self
             .traces
             .into_iter()
-            .map(|(id, t)| (order.rank(t.start, t.end - t.start), id, t))
+            .map(|(id, t)| (t.rank(order), id, t))
             .collect();
         traces.sort_unstable_by_key(|(rank, id, _)| (*rank, *id));
         traces.truncate(self.limit);

@@ -252,8 +252,8 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
-    /// The function name.
-    pub fn name(&self) -> &'static str {
+    /// The function: `Count`, `Avg`, `Min`, `Max` or `Sum`.
+    pub fn function(&self) -> super::Function {
         use super::Function;
         match self {
             Aggregate::Count => Function::Count,
@@ -262,7 +262,11 @@ impl Aggregate {
             Aggregate::Max(_) => Function::Max,
             Aggregate::Sum(_) => Function::Sum,
         }
-        .name()
+    }
+
+    /// The function name.
+    pub fn name(&self) -> &'static str {
+        self.function().name()
     }
 
     /// The argument, if the function takes one.

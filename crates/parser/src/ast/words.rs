@@ -26,7 +26,7 @@ pub mod precedence {
 
 /// A function of the language: aggregates, pipeline stages, metrics functions and
 /// second stages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
 pub enum Function {
     /// `count()`
     Count,

@@ -13,29 +13,15 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
-use traceql_parser::ast::ComparisonOp;
+use traceql_parser::ast::{ComparisonOp, Function};
 
 use super::{TraceOperator, column, membership, membership_field, spanset_ids};
-
-/// The aggregate function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
-pub enum Function {
-    /// `count()`
-    Count,
-    /// `avg(e)`
-    Avg,
-    /// `min(e)`
-    Min,
-    /// `max(e)`
-    Max,
-    /// `sum(e)`
-    Sum,
-}
 
 /// `aggregate op threshold` over the spansets of a membership column.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub struct AggregateFilter {
-    /// The aggregate.
+    /// The aggregate: one of the functions an `Aggregate` has (`Count`, `Avg`, `Min`,
+    /// `Max`, `Sum`; see `Aggregate::function`).
     pub function: Function,
     /// The comparison.
     pub op: ComparisonOp,
@@ -86,7 +72,8 @@ impl AggregateFilter {
             Function::Avg => sum / n as f64,
             Function::Min => min,
             Function::Max => max,
-            Function::Sum | Function::Count => sum,
+            // `sum()`: the only aggregate left (`count()` returned above).
+            _ => sum,
         })
     }
 }

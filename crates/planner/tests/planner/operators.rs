@@ -13,8 +13,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use traceql_format::schema::columns;
+use traceql_parser::ast::Function;
 use traceql_parser::ast::{ComparisonOp, SpansetOp};
-use traceql_planner::ops::aggregate::{AggregateFilter, Function};
+use traceql_planner::ops::aggregate::AggregateFilter;
 use traceql_planner::ops::group_by::GroupBy;
 use traceql_planner::ops::spanset_logic::{Logic, SpansetLogic};
 use traceql_planner::ops::structural::Structural;
