@@ -54,6 +54,10 @@ impl Engine {
                 Ok(batch) => each(batch)?,
                 Err(e) => return Err(self.diagnose(e, blocks).await),
             }
+            // When batches are always ready, the loop would never give way: a caller
+            // racing the query against a cancellation (Ctrl-C in the REPL) must get to
+            // see it between batches.
+            yield_now().await;
         }
         drop(stream);
         stats.collect(&physical);
@@ -97,4 +101,20 @@ impl Engine {
         }
         error
     }
+}
+
+/// Returns `Pending` once (asking to be polled again at once), so that other futures
+/// polled beside this one, in a `select!` say, get their turn.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
