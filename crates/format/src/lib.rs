@@ -7,7 +7,8 @@
 //!   (attribute values and their type codes), [`ids`] (trace and span ids, hex),
 //!   [`codes`] (status and kind codes and their TraceQL words).
 //! - Reading and writing: [`entries`] (attribute entry lists), [`arrays`] (typed access
-//!   to Arrow arrays), [`block`] (traceql's own blocks: writer, reader, `meta.json`).
+//!   to Arrow arrays), [`block`] (traceql's own blocks: writer, reader, `meta.json`),
+//!   [`tempo`] (Grafana Tempo's vParquet4 and vParquet5 blocks, read as span model).
 //! - [`display`]: values as Tempo's results show them.
 //! - [`error`]: what can go wrong.
 
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod kind;
 pub mod model;
 pub mod schema;
+pub mod tempo;
 pub mod value;
 
 pub use error::FormatError;

@@ -155,9 +155,18 @@ impl Native<'_> {
             AttributeScope::Event | AttributeScope::Link => return None,
         };
         let mut out = Vec::new();
+        let mut levels = 0;
         for &scope in scopes {
             if self.facts.may_be_in_fallback(scope, &a.name) {
                 return None;
+            }
+            // Unscoped `.x` reads the first level with a value; comparing the columns
+            // of several levels at once would also read the later ones.
+            if self.facts.typed_columns(scope, &a.name).next().is_some() {
+                levels += 1;
+                if levels > 1 {
+                    return None;
+                }
             }
             for t in self.facts.typed_columns(scope, &a.name) {
                 let holds = match self.schema.field_with_name(&t.column).ok()?.data_type() {

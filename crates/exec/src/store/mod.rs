@@ -30,8 +30,9 @@ use url::Url;
 
 use self::metered::Metered;
 
-use traceql_format::BlockKind;
 use traceql_format::block::{BlockMeta, EncodedBlock};
+use traceql_format::tempo::TempoMeta;
+use traceql_format::{BlockKind, FormatError};
 
 /// The tenant used when none is given.
 pub const DEFAULT_TENANT: &str = "single-tenant";
@@ -222,6 +223,11 @@ impl Store {
         self.tenant_dir().join(id).join(file)
     }
 
+    /// The path of a block's data file in [`Self::object_store`].
+    pub fn data_path(&self, id: &str) -> Path {
+        self.block_path(id, BlockKind::Traceql.data_file())
+    }
+
     /// The URL of a block's data file, as DataFusion reads it.
     pub fn data_url(&self, id: &str) -> String {
         format!(
@@ -233,6 +239,14 @@ impl Store {
 
     /// All complete blocks, ordered by start time then id.
     pub async fn list_blocks(&self) -> Result<Vec<BlockMeta>, StoreError> {
+        Ok(self.list().await?.blocks)
+    }
+
+    /// All complete blocks, ordered by start time then id: traceql's own and Grafana
+    /// Tempo's (vParquet4 and vParquet5; Tempo's compacted blocks, whose `meta.json`
+    /// is renamed, are not listed), and the Tempo blocks of other versions, which are
+    /// skipped.
+    pub async fn list(&self) -> Result<Listing, StoreError> {
         let prefix = self.tenant_dir();
         let objects: Vec<_> = self
             .object_store
@@ -250,31 +264,57 @@ impl Store {
         });
         // Block descriptions are small: fetch several at once, which matters on a
         // remote store with many blocks.
-        let mut blocks: Vec<BlockMeta> = futures::stream::iter(metas)
+        let found: Vec<Found> = futures::stream::iter(metas)
             .map(|object| async move {
                 let bytes = self.get(&object.location).await?;
-                let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| {
-                    StoreError::new(
-                        StoreErrorKind::Corrupt,
-                        format!(
-                            "{}: {}: invalid meta.json: {e}",
-                            self.display, object.location
-                        ),
-                    )
-                })?;
-                meta.kind().map_err(|e| {
-                    StoreError::new(
-                        StoreErrorKind::Unsupported,
-                        format!("{}: {e}", self.display),
-                    )
-                })?;
-                Ok(meta)
+                self.parse_meta(&object.location, &bytes)
             })
             .buffer_unordered(16)
             .try_collect()
             .await?;
-        blocks.sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
-        Ok(blocks)
+        let mut listing = Listing::default();
+        for f in found {
+            match f {
+                Found::Block(meta) => listing.blocks.push(*meta),
+                Found::Skipped { id, format } => listing.skipped.push(format!("{id} ({format})")),
+            }
+        }
+        listing
+            .blocks
+            .sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
+        listing.skipped.sort();
+        Ok(listing)
+    }
+
+    /// A block's description from its `meta.json` at `location`: traceql's own, or
+    /// Tempo's (which names the block `blockID`).
+    fn parse_meta(&self, location: &Path, bytes: &[u8]) -> Result<Found, StoreError> {
+        let corrupt = |e: &dyn fmt::Display| {
+            StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!("{}: {location}: invalid meta.json: {e}", self.display),
+            )
+        };
+        let probe: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&e))?;
+        if probe.get("blockID").is_some() {
+            let tempo = TempoMeta::parse(bytes).map_err(|e| corrupt(&e))?;
+            return match tempo.block_meta() {
+                Ok(meta) => Ok(Found::Block(Box::new(meta))),
+                Err(FormatError::Unsupported(_)) => Ok(Found::Skipped {
+                    id: tempo.block_id,
+                    format: tempo.format,
+                }),
+                Err(e) => Err(corrupt(&e)),
+            };
+        }
+        let meta: BlockMeta = serde_json::from_value(probe).map_err(|e| corrupt(&e))?;
+        meta.kind().map_err(|e| {
+            StoreError::new(
+                StoreErrorKind::Unsupported,
+                format!("{}: {e}", self.display),
+            )
+        })?;
+        Ok(Found::Block(Box::new(meta)))
     }
 
     async fn get(&self, path: &Path) -> Result<Bytes, StoreError> {
@@ -340,6 +380,21 @@ impl Store {
             format!("cannot write {path} to {}: {c}", self.display)
         })
     }
+}
+
+/// The blocks of a store.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// The blocks this version reads, ordered by start time then id.
+    pub blocks: Vec<BlockMeta>,
+    /// Tempo blocks of versions this version does not read, as `<id> (<format>)`.
+    pub skipped: Vec<String>,
+}
+
+/// What one `meta.json` describes.
+enum Found {
+    Block(Box<BlockMeta>),
+    Skipped { id: String, format: String },
 }
 
 /// A new time-ordered block id.

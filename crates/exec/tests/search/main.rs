@@ -10,3 +10,4 @@ mod metrics;
 mod reference;
 mod s3;
 mod structural;
+mod tempo_blocks;

@@ -143,7 +143,12 @@ fn expected(
                     }
                 }
                 for (bound, counts) in bounds {
-                    let mut l = labels.clone();
+                    // Histogram series are named by their bucket alone.
+                    let mut l: Vec<String> = labels
+                        .iter()
+                        .filter(|l| !l.starts_with("__name__="))
+                        .cloned()
+                        .collect();
                     l.push(format!("__bucket={}", bound as f64 / 1e9));
                     out.insert(l, counts);
                 }

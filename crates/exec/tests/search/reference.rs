@@ -3,8 +3,10 @@
 //! ids (not nested-set numbers), attributes from the span model (not columns).
 //!
 //! Semantics chosen where Tempo is silent or accidental (the engine documents the
-//! same): unscoped `.x` reads span, resource and instrumentation attributes and a
-//! comparison holds if any value satisfies it; repeated keys likewise; `!` and `&&`/`||`
+//! same): unscoped `.x` reads the span's attribute if it has one, else the resource's,
+//! else the instrumentation scope's; a comparison holds if any value of a repeated key
+//! satisfies it; an attribute with only unqueryable values (bytes, key-value lists,
+//! empty or mixed arrays) is neither `= nil` nor `!= nil`; `!` and `&&`/`||`
 //! on non-booleans give false (except `true || x` and `x || true`); event and link
 //! conditions hold if some event (link) satisfies them, and a span without events never
 //! satisfies `event.x = nil`.
@@ -215,6 +217,36 @@ impl<'a> Trace<'a> {
             .copied()
     }
 
+    /// Whether `e` is an attribute that the span has, with a value TraceQL cannot query.
+    fn unqueryable(&self, e: &FieldExpr, at: At) -> bool {
+        let FieldExprKind::Field(Field::Attribute(attr)) = &e.kind else {
+            return false;
+        };
+        let span = self.spans[at.span];
+        let lists: Vec<&[traceql_format::value::KeyValue]> = match attr.scope {
+            AttributeScope::Span => vec![&span.attributes],
+            AttributeScope::Resource => vec![&span.resource.attributes],
+            AttributeScope::Instrumentation => vec![&span.scope.attributes],
+            AttributeScope::Unscoped => vec![
+                &span.attributes,
+                &span.resource.attributes,
+                &span.scope.attributes,
+            ],
+            AttributeScope::Event => at
+                .event
+                .map(|i| vec![&span.events[i].attributes[..]])
+                .unwrap_or_default(),
+            AttributeScope::Link => at
+                .link
+                .map(|i| vec![&span.links[i].attributes[..]])
+                .unwrap_or_default(),
+        };
+        lists.iter().any(|list| {
+            list.iter()
+                .any(|kv| kv.key == attr.name && matches!(kv.value, Value::Opaque(_)))
+        })
+    }
+
     fn attribute(&self, attr: &Attribute, at: At) -> Vec<V> {
         let span = self.spans[at.span];
         let pick = |list: &[traceql_format::value::KeyValue]| -> Vec<V> {
@@ -227,12 +259,15 @@ impl<'a> Trace<'a> {
             AttributeScope::Span => pick(&span.attributes),
             AttributeScope::Resource => pick(&span.resource.attributes),
             AttributeScope::Instrumentation => pick(&span.scope.attributes),
-            AttributeScope::Unscoped => {
-                let mut v = pick(&span.attributes);
-                v.extend(pick(&span.resource.attributes));
-                v.extend(pick(&span.scope.attributes));
-                v
-            }
+            AttributeScope::Unscoped => [
+                &span.attributes,
+                &span.resource.attributes,
+                &span.scope.attributes,
+            ]
+            .into_iter()
+            .map(|list| pick(list))
+            .find(|v| !v.is_empty())
+            .unwrap_or_default(),
             AttributeScope::Event => at
                 .event
                 .map(|e| pick(&span.events[e].attributes))
@@ -380,7 +415,11 @@ impl<'a> Trace<'a> {
                     return false;
                 }
                 let exists = !self.eval(other, at).is_empty();
-                if op == BinaryOp::Eq { !exists } else { exists }
+                if op == BinaryOp::Eq {
+                    !exists && !self.unqueryable(other, at)
+                } else {
+                    exists
+                }
             }
             BinaryOp::Regex | BinaryOp::NotRegex => {
                 let FieldExprKind::Literal(Literal::String(p)) = &rhs.kind else {

@@ -84,6 +84,10 @@ pub struct BlockMeta {
     /// blocks and aim their rounds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace_durations: Vec<u64>,
+    /// For a block Grafana Tempo wrote, what reading it needs (its `meta.json` is
+    /// Tempo's own, see [`crate::tempo::TempoMeta`]); `None` for traceql's blocks.
+    #[serde(skip)]
+    pub tempo: Option<crate::tempo::TempoBlock>,
 }
 
 /// The bucket of [`BlockMeta::trace_durations`] a trace duration (nanoseconds) counts

@@ -8,4 +8,4 @@ pub mod schema;
 pub mod writer;
 
 pub use meta::{BlockMeta, TypedColumn};
-pub use writer::{BlockOptions, EncodedBlock, encode_block};
+pub use writer::{BlockOptions, EncodedBlock, encode_block, span_batch};

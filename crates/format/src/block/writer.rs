@@ -155,8 +155,21 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
             end - start
         })),
         typed_columns: typed,
+        tempo: None,
     };
     Ok(EncodedBlock { data, meta })
+}
+
+/// The rows of `traces` in the block schema `schema` (from
+/// [`block_schema`]`(typed)`), each trace's spans in the order given (by start time):
+/// what a block stores, and how blocks of other kinds present their spans.
+pub fn span_batch(
+    schema: &SchemaRef,
+    typed: &[TypedColumn],
+    traces: &[Trace],
+) -> Result<RecordBatch> {
+    let rows = traces.iter().map(Vec::len).sum();
+    RowGroupBuilder::new(schema, typed, rows).build(traces)
 }
 
 /// A trace's earliest span start and latest span end (a span ending before it starts

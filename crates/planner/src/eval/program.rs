@@ -2,10 +2,13 @@
 //! becomes a set of input columns, and the expression is evaluated per span with
 //! TraceQL's semantics (see [`super::value`]).
 //!
-//! An attribute may have several values for one span: a typed column, entries of the
-//! fallback list with the same key (OTLP allows repeated keys), and, for unscoped
-//! `.x`, the span, resource and instrumentation levels. A comparison holds if it holds
-//! for any of them. Expressions over `event.`/`link.` fields are evaluated once per
+//! An attribute may have several values for one span: a typed column and entries of
+//! the fallback list with the same key (OTLP allows repeated keys). A comparison holds
+//! if it holds for any of them. Unscoped `.x` reads the span's values if it has any,
+//! else the resource's, else the instrumentation scope's (as Tempo does: a span
+//! attribute shadows a resource attribute of the same key). An attribute whose only
+//! values are ones TraceQL cannot query (bytes, key-value lists, empty or mixed arrays)
+//! is neither `= nil` nor `!= nil`, as in Tempo. Expressions over `event.`/`link.` fields are evaluated once per
 //! event (link) and hold for the span if they hold for any; a span with no events
 //! does not satisfy `event.x = nil`.
 
@@ -45,7 +48,9 @@ pub struct Program {
 #[derive(Debug)]
 enum Node {
     Lit(Val<'static>),
-    Attr(Vec<Source>),
+    /// An attribute: the sources of each level it is looked up at, in order; the
+    /// first level with a value gives the values.
+    Attr(Vec<Vec<Source>>),
     Element {
         list: usize,
         key: String,
@@ -159,14 +164,13 @@ impl Compiler<'_> {
         }
         let key = attr.name.as_str();
         Ok(match attr.scope {
-            AttributeScope::Unscoped => {
-                let mut sources = self.attribute_sources(AttributeScope::Span, key)?;
-                sources.extend(self.attribute_sources(AttributeScope::Resource, key)?);
-                sources.extend(self.attribute_sources(AttributeScope::Instrumentation, key)?);
-                Node::Attr(sources)
-            }
+            AttributeScope::Unscoped => Node::Attr(vec![
+                self.attribute_sources(AttributeScope::Span, key)?,
+                self.attribute_sources(AttributeScope::Resource, key)?,
+                self.attribute_sources(AttributeScope::Instrumentation, key)?,
+            ]),
             AttributeScope::Span | AttributeScope::Resource | AttributeScope::Instrumentation => {
-                Node::Attr(self.attribute_sources(attr.scope, key)?)
+                Node::Attr(vec![self.attribute_sources(attr.scope, key)?])
             }
             AttributeScope::Event => Node::Element {
                 list: self.column(c::EVENTS, ColKind::Elements)?,
@@ -518,9 +522,15 @@ impl<'a> Bound<'a> {
     fn eval(&self, node: &'a Node, at: At, out: &mut Vals<'a>) -> Result<()> {
         match node {
             Node::Lit(v) => out.push(borrow(v)),
-            Node::Attr(sources) => {
-                for source in sources {
-                    self.lookup(source, at.row, out);
+            Node::Attr(levels) => {
+                for sources in levels {
+                    let before = out.len();
+                    for source in sources {
+                        self.lookup(source, at.row, out);
+                    }
+                    if out.len() > before {
+                        break;
+                    }
                 }
             }
             Node::Element { list, key } => {
@@ -603,7 +613,12 @@ impl<'a> Bound<'a> {
                 } else {
                     let mut inner = Vals::new();
                     self.eval(expr, at, &mut inner)?;
-                    out.push(Val::Bool(inner.is_empty() == *negate));
+                    let result = if *negate {
+                        inner.is_empty() && !self.unqueryable(expr, at)
+                    } else {
+                        !inner.is_empty()
+                    };
+                    out.push(Val::Bool(result));
                 }
             }
             Node::And(a, b) => {
@@ -645,6 +660,34 @@ impl<'a> Bound<'a> {
                     out.extend(found);
                 }
             }
+        }
+    }
+
+    /// Whether `node` is an attribute present at `at` with only values TraceQL cannot
+    /// query (which makes it neither `= nil` nor `!= nil`).
+    fn unqueryable(&self, node: &Node, at: At) -> bool {
+        let opaque_in = |col: usize, element: Option<usize>, key: &str| match &self.cols[col] {
+            Col::Entries(e) => e.has_unqueryable(e.range(at.row), key),
+            Col::Elements(e) => element.is_some_and(|i| {
+                let attributes = Entries::from(e.attributes);
+                attributes.has_unqueryable(attributes.range(i), key)
+            }),
+            _ => false,
+        };
+        match node {
+            Node::Attr(levels) => levels.iter().flatten().any(|source| match source {
+                Source::Fallback { col, key } => opaque_in(*col, None, key),
+                Source::Typed { .. } => false,
+            }),
+            Node::Element { list, key } => {
+                let element = if Some(*list) == self.program.events {
+                    at.event
+                } else {
+                    at.link
+                };
+                opaque_in(*list, element, key)
+            }
+            _ => false,
         }
     }
 

@@ -129,6 +129,16 @@ fn labels(
     }
 }
 
+/// `labels` without `__name__`: histogram and quantile series are told apart by
+/// their `__bucket` or `p` label, and Tempo gives them no name.
+fn without_name(labels: &[Label]) -> Vec<Label> {
+    labels
+        .iter()
+        .filter(|(k, _)| k != "__name__")
+        .cloned()
+        .collect()
+}
+
 /// Series from the aggregate rows of `plan` for `function` over `buckets` buckets of
 /// `step_seconds` each.
 pub fn from_batches(
@@ -236,7 +246,7 @@ pub fn from_batches(
                     .collect();
                 bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
                 for (bound, values) in bounds {
-                    let mut labels = labels.clone();
+                    let mut labels = without_name(&labels);
                     labels.push(("__bucket".into(), json!({ "doubleValue": bound })));
                     out.push(Series { labels, values });
                 }
@@ -253,10 +263,15 @@ pub fn from_batches(
                                 .map(|(b, c)| (f64::from_bits(*b), *c))
                                 .collect();
                             buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-                            log2_quantile(*q, &buckets)
+                            // Tempo reports 0 for a bucket without spans.
+                            if buckets.is_empty() {
+                                0.0
+                            } else {
+                                log2_quantile(*q, &buckets)
+                            }
                         })
                         .collect();
-                    let mut labels = labels.clone();
+                    let mut labels = without_name(&labels);
                     labels.push(("p".into(), json!({ "doubleValue": q })));
                     out.push(Series { labels, values });
                 }

@@ -1,0 +1,247 @@
+//! The scan of Grafana Tempo's blocks: each row group of each block is one partition,
+//! read a few traces at a time, decoded into the span model and presented as rows of
+//! the span table.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::{
+    DefaultParquetFileReaderFactory, ParquetFileReaderFactory,
+};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::async_reader::AsyncFileReader;
+use traceql_format::block::{TypedColumn, span_batch};
+use traceql_format::tempo::TraceDecoder;
+use traceql_format::tempo::read::needed_leaf;
+
+/// Traces decoded at a time: Tempo's row groups can hold tens of thousands of traces,
+/// and only this many are materialised at once.
+pub const TRACES_PER_BATCH: usize = 256;
+
+/// One partition: a row group of a Tempo block.
+#[derive(Clone, Debug)]
+pub struct TempoPart {
+    /// The block id, for messages.
+    pub block: String,
+    /// Its `data.parquet`.
+    pub path: Path,
+    /// Size of `data.parquet` in bytes (0 if unknown).
+    pub size: u64,
+    /// Length of the Parquet footer (0 if unknown).
+    pub footer_size: u64,
+    /// The row group read; `None` for all of them.
+    pub row_group: Option<usize>,
+    /// Decodes the block's rows.
+    pub decoder: TraceDecoder,
+}
+
+/// Reads Tempo blocks as rows of the span table.
+#[derive(Debug)]
+pub struct TempoScanExec {
+    store: Arc<dyn ObjectStore>,
+    parts: Vec<TempoPart>,
+    /// The whole span table's schema, which the decoded rows have.
+    table_schema: SchemaRef,
+    typed: Arc<Vec<TypedColumn>>,
+    projection: Option<Vec<usize>>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl TempoScanExec {
+    /// A scan of `parts` producing the columns `projection` picks (all if `None`) of
+    /// the span table `table_schema`, whose typed attribute columns are `typed`.
+    pub fn try_new(
+        store: Arc<dyn ObjectStore>,
+        parts: Vec<TempoPart>,
+        table_schema: SchemaRef,
+        typed: Arc<Vec<TypedColumn>>,
+        projection: Option<Vec<usize>>,
+    ) -> Result<TempoScanExec> {
+        let schema = match &projection {
+            Some(p) => Arc::new(table_schema.project(p)?),
+            None => Arc::clone(&table_schema),
+        };
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(TempoScanExec {
+            store,
+            parts,
+            table_schema,
+            typed,
+            projection,
+            schema,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+}
+
+impl DisplayAs for TempoScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut blocks: Vec<&str> = self.parts.iter().map(|p| p.block.as_str()).collect();
+        blocks.dedup();
+        write!(
+            f,
+            "TempoScanExec: blocks={}, row_groups={}",
+            blocks.len(),
+            self.parts.len()
+        )
+    }
+}
+
+impl ExecutionPlan for TempoScanExec {
+    fn name(&self) -> &str {
+        "TempoScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let schema = Arc::clone(&self.schema);
+        let Some(part) = self.parts.get(partition).cloned() else {
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            )));
+        };
+        let convert = Convert {
+            table_schema: Arc::clone(&self.table_schema),
+            typed: Arc::clone(&self.typed),
+            projection: self.projection.clone(),
+            decoder: part.decoder.clone(),
+            block: part.block.clone(),
+        };
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let rows = open(
+            Arc::clone(&self.store),
+            part,
+            partition,
+            self.metrics.clone(),
+        );
+        let stream = futures::stream::once(rows)
+            .try_flatten()
+            .map(move |nested| {
+                let _timer = metrics.elapsed_compute().timer();
+                let batch = convert.batch(&nested?)?;
+                metrics.record_output(batch.num_rows());
+                Ok(batch)
+            });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The Tempo rows of `part`, [`TRACES_PER_BATCH`] at a time, with only the columns
+/// the decoder needs.
+async fn open(
+    store: Arc<dyn ObjectStore>,
+    part: TempoPart,
+    partition: usize,
+    metrics: ExecutionPlanMetricsSet,
+) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
+    let block = part.block.clone();
+    let failed = move |e: parquet::errors::ParquetError| {
+        DataFusionError::Execution(format!("Tempo block {block}: {e}"))
+    };
+    let size = match part.size {
+        0 => store.head(&part.path).await?.size,
+        size => size,
+    };
+    let hint = (part.footer_size > 0).then_some(part.footer_size as usize + 8);
+    let reader: Box<dyn AsyncFileReader> = DefaultParquetFileReaderFactory::new(store)
+        .create_reader(
+            partition,
+            PartitionedFile::new(part.path.to_string(), size),
+            hint,
+            &metrics,
+        )?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(&failed)?;
+    let parquet_schema = builder.parquet_schema();
+    let leaves = (0..parquet_schema.num_columns())
+        .filter(|&i| needed_leaf(parquet_schema.column(i).path().parts()));
+    let mask = ProjectionMask::leaves(parquet_schema, leaves);
+    let row_groups = builder.metadata().num_row_groups();
+    let mut builder = builder
+        .with_projection(mask)
+        .with_batch_size(TRACES_PER_BATCH);
+    if let Some(i) = part.row_group {
+        builder = builder.with_row_groups(if i < row_groups { vec![i] } else { Vec::new() });
+    }
+    let stream = builder.build().map_err(&failed)?;
+    Ok(stream.map_err(failed).boxed())
+}
+
+/// Turns decoded Tempo rows into span-table rows.
+struct Convert {
+    table_schema: SchemaRef,
+    typed: Arc<Vec<TypedColumn>>,
+    projection: Option<Vec<usize>>,
+    decoder: TraceDecoder,
+    block: String,
+}
+
+impl Convert {
+    fn batch(&self, nested: &RecordBatch) -> Result<RecordBatch> {
+        let failed = |e: traceql_format::FormatError| {
+            DataFusionError::Execution(format!("Tempo block {}: {e}", self.block))
+        };
+        let traces = self.decoder.decode(nested).map_err(failed)?;
+        let batch = span_batch(&self.table_schema, &self.typed, &traces).map_err(failed)?;
+        Ok(match &self.projection {
+            Some(p) => batch.project(p)?,
+            None => batch,
+        })
+    }
+}

@@ -1,0 +1,26 @@
+//! Grafana Tempo's own blocks (vParquet4 and vParquet5), read as the logical span table.
+//!
+//! A Tempo block directory holds `meta.json` (whose `format` names the version),
+//! `data.parquet` (one row per trace: nested resource → scope → span lists), bloom
+//! filters and an index. Reading one takes three steps:
+//!
+//! - [`meta`]: Tempo's `meta.json` becomes a [`crate::block::BlockMeta`] (time range,
+//!   counts, sizes) with the block's dedicated-column list kept beside it.
+//! - [`columns`]: which attribute each dedicated spare column (`String01`, `Int01`, …)
+//!   and each well-known column (`ServiceName`, v4's `HttpMethod`, …) holds.
+//! - [`read`]: a batch of Tempo rows becomes whole traces of the span model, with every
+//!   attribute back under its own name, so the block writer's batch builder turns them
+//!   into rows of the logical span table.
+//!
+//! Relations between spans (nested sets, root span, trace bounds) are recomputed from
+//! span and parent ids when the rows are built, so Tempo's blocks follow the same
+//! documented semantics as traceql's own (orphans numbered as their own trees rather
+//! than zeroed). `docs/format.md` lists how Tempo's columns map onto the span table.
+
+pub mod columns;
+pub mod meta;
+pub mod read;
+
+pub use columns::{Spare, SpareScope, spares};
+pub use meta::{DedicatedColumn, TempoBlock, TempoMeta};
+pub use read::TraceDecoder;

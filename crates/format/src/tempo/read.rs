@@ -1,0 +1,520 @@
+//! Tempo rows → whole traces of the span model.
+//!
+//! A Tempo row is one trace: `rs` (resource spans) → `ss` (scope spans) → `Spans`, each
+//! level a list of structs. vParquet4 wraps lists in Parquet's LIST groups and
+//! vParquet5 writes bare repeated groups; Arrow reads both as lists of structs, so one
+//! decoder serves both, looking fields up by name (vParquet5 files drop unused spare
+//! columns, and the reader may leave out columns it does not need).
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
+    StructArray, UInt64Array,
+};
+use arrow::datatypes::DataType;
+
+use crate::arrays::{StrCol, column, downcast, field, list_range, str_field};
+use crate::error::{FormatError, Result};
+use crate::ids::{SpanId, TraceId};
+use crate::kind::BlockKind;
+use crate::model::{Event, Link, Resource, Scope, Span, Trace};
+use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
+use crate::tempo::meta::DedicatedColumn;
+use crate::value::{KeyValue, Value};
+
+/// The OTLP/JSON text of an empty array, as ingest keeps one.
+pub const EMPTY_ARRAY: &str = r#"{"arrayValue":{"values":[]}}"#;
+
+/// Whether the reader needs the leaf column at `path` (its Parquet path parts, e.g.
+/// `rs.list.element.ss.list.element.Spans.list.element.Name`): Tempo's derived columns
+/// (trace summaries, service statistics, nested-set numbers, rounded start times,
+/// span counts) are recomputed or unused, so they are not read.
+pub fn needed_leaf(path: &[String]) -> bool {
+    const TRACE_LEVEL: [&str; 7] = [
+        "TraceIDText",
+        "StartTimeUnixNano",
+        "EndTimeUnixNano",
+        "DurationNano",
+        "RootServiceName",
+        "RootSpanName",
+        "ServiceStats",
+    ];
+    const NESTED: [&str; 9] = [
+        "ParentID",
+        "NestedSetLeft",
+        "NestedSetRight",
+        "ChildCount",
+        "SpanCount",
+        "StartTimeRounded15",
+        "StartTimeRounded60",
+        "StartTimeRounded300",
+        "StartTimeRounded3600",
+    ];
+    match path {
+        [] => false,
+        [top] => !TRACE_LEVEL.contains(&top.as_str()),
+        [top, .., leaf] => !TRACE_LEVEL.contains(&top.as_str()) && !NESTED.contains(&leaf.as_str()),
+    }
+}
+
+/// Decodes batches of a Tempo block's rows into traces.
+#[derive(Clone, Debug)]
+pub struct TraceDecoder {
+    kind: BlockKind,
+    spares: Vec<Spare>,
+}
+
+impl TraceDecoder {
+    /// A decoder for blocks of `kind` with dedicated columns `dedicated`.
+    pub fn new(kind: BlockKind, dedicated: &[DedicatedColumn]) -> TraceDecoder {
+        TraceDecoder {
+            kind,
+            spares: spares(kind, dedicated),
+        }
+    }
+
+    /// The traces of `batch`, one per row, each trace's spans sorted by start time and
+    /// span id.
+    pub fn decode(&self, batch: &RecordBatch) -> Result<Vec<Trace>> {
+        let v4 = self.kind == BlockKind::TempoVParquet4;
+        let trace_ids = column::<BinaryArray>(batch, "TraceID")?;
+        let rs_list = column::<ListArray>(batch, "rs")?;
+        let rs = items(rs_list, "rs")?;
+        let resource = field::<StructArray>(rs, "Resource")?;
+        let resources = Resources {
+            attrs: Attrs::new(resource, "resource")?,
+            service: str_field(resource, "ServiceName")?,
+            dropped: field::<Int32Array>(resource, "DroppedAttributesCount")?,
+            own: own_columns(
+                resource,
+                if v4 { &RESOURCE_WELL_KNOWN[..] } else { &[] },
+                &self.spares,
+                SpareScope::Resource,
+            )?,
+        };
+        let ss_list = field::<ListArray>(rs, "ss")?;
+        let ss = items(ss_list, "ss")?;
+        let scope = field::<StructArray>(ss, "Scope")?;
+        let scopes = Scopes {
+            name: str_field(scope, "Name")?,
+            version: str_field(scope, "Version")?,
+            attrs: Attrs::new(scope, "scope")?,
+            dropped: field::<Int32Array>(scope, "DroppedAttributesCount")?,
+        };
+        let spans_list = field::<ListArray>(ss, "Spans")?;
+        let spans = Spans::new(
+            items(spans_list, "Spans")?,
+            if v4 { &SPAN_WELL_KNOWN[..] } else { &[] },
+            &self.spares,
+        )?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let trace_id: TraceId = padded(trace_ids.value(row));
+            let mut trace: Trace = Vec::new();
+            for r in list_range(rs_list, row) {
+                let resource = Arc::new(resources.get(r));
+                for s in list_range(ss_list, r) {
+                    let scope = Arc::new(scopes.get(s));
+                    for i in list_range(spans_list, s) {
+                        trace.push(spans.get(i, trace_id, &resource, &scope)?);
+                    }
+                }
+            }
+            trace.sort_by_key(|s| (s.start_unix_nano, s.span_id));
+            out.push(trace);
+        }
+        Ok(out)
+    }
+}
+
+/// The struct items of a list column.
+fn items<'a>(list: &'a ListArray, what: &str) -> Result<&'a StructArray> {
+    downcast::<StructArray>(list.values().as_ref(), &format!("items of `{what}`"))
+}
+
+/// `bytes` as an id of `N` bytes: left-padded with zeros when shorter, its last `N`
+/// bytes when longer (as Tempo pads trace ids).
+fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut id = [0u8; N];
+    let take = bytes.len().min(N);
+    id[N - take..].copy_from_slice(&bytes[bytes.len() - take..]);
+    id
+}
+
+fn count(a: &Int32Array, i: usize) -> u32 {
+    u32::try_from(a.value(i)).unwrap_or(0)
+}
+
+/// A generic attribute list (`Attrs`): key, the value in one of four typed lists, or
+/// an unsupported value's OTLP/JSON text.
+struct Attrs<'a> {
+    list: &'a ListArray,
+    key: StrCol<'a>,
+    is_array: &'a BooleanArray,
+    strs: (&'a ListArray, StrCol<'a>),
+    ints: (&'a ListArray, &'a Int64Array),
+    floats: (&'a ListArray, &'a Float64Array),
+    bools: (&'a ListArray, &'a BooleanArray),
+    unsupported: StrCol<'a>,
+}
+
+impl<'a> Attrs<'a> {
+    /// The `Attrs` field of `parent`; `what` names the level in errors.
+    fn new(parent: &'a StructArray, what: &str) -> Result<Attrs<'a>> {
+        let list = field::<ListArray>(parent, "Attrs")?;
+        let entry = items(list, &format!("{what} Attrs"))?;
+        let typed = |name: &str| field::<ListArray>(entry, name);
+        let strs = typed("Value")?;
+        let ints = typed("ValueInt")?;
+        let floats = typed("ValueDouble")?;
+        let bools = typed("ValueBool")?;
+        Ok(Attrs {
+            list,
+            key: str_field(entry, "Key")?,
+            is_array: field::<BooleanArray>(entry, "IsArray")?,
+            strs: (strs, StrCol::new(strs.values().as_ref(), "Value items")?),
+            ints: (ints, downcast(ints.values().as_ref(), "ValueInt items")?),
+            floats: (
+                floats,
+                downcast(floats.values().as_ref(), "ValueDouble items")?,
+            ),
+            bools: (bools, downcast(bools.values().as_ref(), "ValueBool items")?),
+            unsupported: str_field(entry, "ValueUnsupported")?,
+        })
+    }
+
+    /// Appends the attributes of list `row` to `out`.
+    fn push(&self, row: usize, out: &mut Vec<KeyValue>) {
+        for i in list_range(self.list, row) {
+            out.push(KeyValue {
+                key: self.key.value(i).to_string(),
+                value: self.value(i),
+            });
+        }
+    }
+
+    fn value(&self, i: usize) -> Value {
+        if let Some(json) = self.unsupported.get(i) {
+            return Value::Opaque(json.to_string());
+        }
+        // A scalar is one item with `IsArray` unset; an array keeps its shape even
+        // with one item.
+        let array = self.is_array.value(i);
+        fn shape<T>(
+            mut v: Vec<T>,
+            array: bool,
+            one: fn(T) -> Value,
+            many: fn(Vec<T>) -> Value,
+        ) -> Value {
+            if !array && v.len() == 1 {
+                one(v.pop().expect("one item"))
+            } else {
+                many(v)
+            }
+        }
+        let strs = list_range(self.strs.0, i);
+        if !strs.is_empty() {
+            let v = strs.map(|j| self.strs.1.value(j).to_string()).collect();
+            return shape(v, array, Value::Str, Value::StrArray);
+        }
+        let ints = list_range(self.ints.0, i);
+        if !ints.is_empty() {
+            let v = ints.map(|j| self.ints.1.value(j)).collect();
+            return shape(v, array, Value::Int, Value::IntArray);
+        }
+        let floats = list_range(self.floats.0, i);
+        if !floats.is_empty() {
+            let v = floats.map(|j| self.floats.1.value(j)).collect();
+            return shape(v, array, Value::Float, Value::FloatArray);
+        }
+        let bools = list_range(self.bools.0, i);
+        if !bools.is_empty() {
+            let v = bools.map(|j| self.bools.1.value(j)).collect();
+            return shape(v, array, Value::Bool, Value::BoolArray);
+        }
+        Value::Opaque(if array { EMPTY_ARRAY } else { "{}" }.to_string())
+    }
+}
+
+/// A column of Tempo's own holding one attribute: well-known (nullable scalars) or
+/// dedicated (nullable scalars in vParquet4, repeated values in vParquet5).
+enum OwnColumn<'a> {
+    Str(StrCol<'a>),
+    Int(&'a Int64Array),
+    StrList(&'a ListArray, StrCol<'a>),
+    IntList(&'a ListArray, &'a Int64Array),
+}
+
+impl<'a> OwnColumn<'a> {
+    fn new(array: &'a dyn Array, what: &str) -> Result<OwnColumn<'a>> {
+        Ok(match array.data_type() {
+            DataType::Int64 => OwnColumn::Int(downcast(array, what)?),
+            DataType::List(item) if item.data_type() == &DataType::Int64 => {
+                let list = downcast::<ListArray>(array, what)?;
+                OwnColumn::IntList(list, downcast(list.values().as_ref(), what)?)
+            }
+            DataType::List(_) => {
+                let list = downcast::<ListArray>(array, what)?;
+                OwnColumn::StrList(list, StrCol::new(list.values().as_ref(), what)?)
+            }
+            _ => OwnColumn::Str(StrCol::new(array, what)?),
+        })
+    }
+
+    /// The value at `row`: none for null or no values, a scalar for one value, an
+    /// array for several.
+    fn get(&self, row: usize) -> Option<Value> {
+        match self {
+            OwnColumn::Str(a) => a.get(row).map(|v| Value::Str(v.to_string())),
+            OwnColumn::Int(a) => a.is_valid(row).then(|| Value::Int(a.value(row))),
+            OwnColumn::StrList(list, items) => {
+                let mut v: Vec<String> = list_range(list, row)
+                    .map(|j| items.value(j).to_string())
+                    .collect();
+                match v.len() {
+                    0 => None,
+                    1 => v.pop().map(Value::Str),
+                    _ => Some(Value::StrArray(v)),
+                }
+            }
+            OwnColumn::IntList(list, items) => {
+                let mut v: Vec<i64> = list_range(list, row).map(|j| items.value(j)).collect();
+                match v.len() {
+                    0 => None,
+                    1 => v.pop().map(Value::Int),
+                    _ => Some(Value::IntArray(v)),
+                }
+            }
+        }
+    }
+}
+
+/// The well-known and dedicated columns of one level, with their attribute keys.
+type OwnColumns<'a> = Vec<(String, OwnColumn<'a>)>;
+
+/// The columns of `parent` that hold attributes of their own: the well-known ones
+/// listed and the dedicated spares of `scope` (those present in the file).
+fn own_columns<'a>(
+    parent: &'a StructArray,
+    well_known: &[crate::tempo::columns::WellKnown],
+    spares: &[Spare],
+    scope: SpareScope,
+) -> Result<OwnColumns<'a>> {
+    let mut out = Vec::new();
+    for w in well_known {
+        if let Some(array) = parent.column_by_name(w.column) {
+            out.push((w.key.to_string(), OwnColumn::new(array.as_ref(), w.column)?));
+        }
+    }
+    if let Some(group) = parent.column_by_name("DedicatedAttributes") {
+        let group = downcast::<StructArray>(group.as_ref(), "DedicatedAttributes")?;
+        for spare in spares.iter().filter(|s| s.scope == scope) {
+            if let Some(array) = group.column_by_name(&spare.column) {
+                out.push((
+                    spare.key.clone(),
+                    OwnColumn::new(array.as_ref(), &spare.column)?,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn push_own(own: &OwnColumns<'_>, row: usize, out: &mut Vec<KeyValue>) {
+    for (key, column) in own {
+        if let Some(value) = column.get(row) {
+            out.push(KeyValue {
+                key: key.clone(),
+                value,
+            });
+        }
+    }
+}
+
+struct Resources<'a> {
+    attrs: Attrs<'a>,
+    service: StrCol<'a>,
+    dropped: &'a Int32Array,
+    own: OwnColumns<'a>,
+}
+
+impl Resources<'_> {
+    fn get(&self, r: usize) -> Resource {
+        let mut attributes = Vec::new();
+        // Tempo stores a missing `service.name` as "" and drops "" when it rebuilds
+        // a trace; so does this.
+        let service = self.service.value(r);
+        if !service.is_empty() {
+            attributes.push(KeyValue {
+                key: "service.name".into(),
+                value: Value::Str(service.to_string()),
+            });
+        }
+        self.attrs.push(r, &mut attributes);
+        push_own(&self.own, r, &mut attributes);
+        Resource {
+            attributes,
+            dropped_attributes_count: count(self.dropped, r),
+            schema_url: String::new(),
+        }
+    }
+}
+
+struct Scopes<'a> {
+    name: StrCol<'a>,
+    version: StrCol<'a>,
+    attrs: Attrs<'a>,
+    dropped: &'a Int32Array,
+}
+
+impl Scopes<'_> {
+    fn get(&self, s: usize) -> Scope {
+        let mut attributes = Vec::new();
+        self.attrs.push(s, &mut attributes);
+        Scope {
+            name: self.name.value(s).to_string(),
+            version: self.version.value(s).to_string(),
+            attributes,
+            dropped_attributes_count: count(self.dropped, s),
+            schema_url: String::new(),
+        }
+    }
+}
+
+struct Spans<'a> {
+    span_id: &'a BinaryArray,
+    parent_span_id: &'a BinaryArray,
+    name: StrCol<'a>,
+    kind: &'a Int64Array,
+    trace_state: StrCol<'a>,
+    start: &'a UInt64Array,
+    duration: &'a UInt64Array,
+    status_code: &'a Int64Array,
+    status_message: StrCol<'a>,
+    attrs: Attrs<'a>,
+    dropped_attributes: &'a Int32Array,
+    own: OwnColumns<'a>,
+    events_list: &'a ListArray,
+    event_time: &'a UInt64Array,
+    event_name: StrCol<'a>,
+    event_attrs: Attrs<'a>,
+    event_dropped: &'a Int32Array,
+    event_own: OwnColumns<'a>,
+    dropped_events: &'a Int32Array,
+    links_list: &'a ListArray,
+    link_trace_id: &'a BinaryArray,
+    link_span_id: &'a BinaryArray,
+    link_trace_state: StrCol<'a>,
+    link_attrs: Attrs<'a>,
+    link_dropped: &'a Int32Array,
+    dropped_links: &'a Int32Array,
+}
+
+impl<'a> Spans<'a> {
+    fn new(
+        spans: &'a StructArray,
+        well_known: &[crate::tempo::columns::WellKnown],
+        spares: &[Spare],
+    ) -> Result<Spans<'a>> {
+        let events_list = field::<ListArray>(spans, "Events")?;
+        let events = items(events_list, "Events")?;
+        let links_list = field::<ListArray>(spans, "Links")?;
+        let links = items(links_list, "Links")?;
+        Ok(Spans {
+            span_id: field(spans, "SpanID")?,
+            parent_span_id: field(spans, "ParentSpanID")?,
+            name: str_field(spans, "Name")?,
+            kind: field(spans, "Kind")?,
+            trace_state: str_field(spans, "TraceState")?,
+            start: field(spans, "StartTimeUnixNano")?,
+            duration: field(spans, "DurationNano")?,
+            status_code: field(spans, "StatusCode")?,
+            status_message: str_field(spans, "StatusMessage")?,
+            attrs: Attrs::new(spans, "span")?,
+            dropped_attributes: field(spans, "DroppedAttributesCount")?,
+            own: own_columns(spans, well_known, spares, SpareScope::Span)?,
+            events_list,
+            event_time: field(events, "TimeSinceStartNano")?,
+            event_name: str_field(events, "Name")?,
+            event_attrs: Attrs::new(events, "event")?,
+            event_dropped: field(events, "DroppedAttributesCount")?,
+            event_own: own_columns(events, &[], spares, SpareScope::Event)?,
+            dropped_events: field(spans, "DroppedEventsCount")?,
+            links_list,
+            link_trace_id: field(links, "TraceID")?,
+            link_span_id: field(links, "SpanID")?,
+            link_trace_state: str_field(links, "TraceState")?,
+            link_attrs: Attrs::new(links, "link")?,
+            link_dropped: field(links, "DroppedAttributesCount")?,
+            dropped_links: field(spans, "DroppedLinksCount")?,
+        })
+    }
+
+    fn get(
+        &self,
+        i: usize,
+        trace_id: TraceId,
+        resource: &Arc<Resource>,
+        scope: &Arc<Scope>,
+    ) -> Result<Span> {
+        let code = |v: i64, what: &str| {
+            i8::try_from(v)
+                .map_err(|_| FormatError::corrupt(format!("span {what} {v} is out of range")))
+        };
+        let start = self.start.value(i);
+        let mut attributes = Vec::new();
+        self.attrs.push(i, &mut attributes);
+        push_own(&self.own, i, &mut attributes);
+        let events = list_range(self.events_list, i)
+            .map(|e| {
+                let mut attributes = Vec::new();
+                self.event_attrs.push(e, &mut attributes);
+                push_own(&self.event_own, e, &mut attributes);
+                Event {
+                    time_unix_nano: start.wrapping_add(self.event_time.value(e)),
+                    name: self.event_name.value(e).to_string(),
+                    attributes,
+                    dropped_attributes_count: count(self.event_dropped, e),
+                }
+            })
+            .collect();
+        let links = list_range(self.links_list, i)
+            .map(|l| {
+                let mut attributes = Vec::new();
+                self.link_attrs.push(l, &mut attributes);
+                Link {
+                    trace_id: padded(self.link_trace_id.value(l)),
+                    span_id: padded(self.link_span_id.value(l)),
+                    trace_state: self.link_trace_state.value(l).to_string(),
+                    flags: 0,
+                    attributes,
+                    dropped_attributes_count: count(self.link_dropped, l),
+                }
+            })
+            .collect();
+        let parent = self.parent_span_id.value(i);
+        Ok(Span {
+            trace_id,
+            span_id: padded::<8>(self.span_id.value(i)) as SpanId,
+            parent_span_id: (!parent.is_empty()).then(|| padded(parent)),
+            trace_state: self.trace_state.value(i).to_string(),
+            flags: 0,
+            name: self.name.value(i).to_string(),
+            kind: code(self.kind.value(i), "kind")?,
+            start_unix_nano: start,
+            // Tempo stores end − start, wrapped when the end precedes the start.
+            end_unix_nano: start.wrapping_add(self.duration.value(i)),
+            attributes,
+            dropped_attributes_count: count(self.dropped_attributes, i),
+            events,
+            dropped_events_count: count(self.dropped_events, i),
+            links,
+            dropped_links_count: count(self.dropped_links, i),
+            status_code: code(self.status_code.value(i), "status code")?,
+            status_message: self.status_message.value(i).to_string(),
+            resource: Arc::clone(resource),
+            scope: Arc::clone(scope),
+        })
+    }
+}
