@@ -6,6 +6,8 @@ use clap::{Args, ValueEnum};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
+use traceql_format::block::BlockMeta;
+
 use crate::data;
 
 /// Output formats.
@@ -33,10 +35,12 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
         Ok(store) => store,
         Err(e) => return crate::fail(&e),
     };
-    let blocks = match store.list_blocks().await {
-        Ok(blocks) => blocks,
+    let (blocks, skipped) = match store.list().await {
+        Ok(listing) => (listing.blocks, listing.skipped),
         Err(e) => return crate::fail(&e),
     };
+    // Tempo does not record span counts.
+    let spans = |b: &BlockMeta| b.tempo.is_none().then_some(b.spans);
     match args.format {
         Format::Json => {
             let rows: Vec<_> = blocks
@@ -44,8 +48,9 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                 .map(|b| {
                     json!({
                         "id": b.id,
+                        "format": b.format,
                         "traces": b.traces,
-                        "spans": b.spans,
+                        "spans": spans(b),
                         "start": crate::time::format_time(b.start_unix_nano),
                         "end": crate::time::format_time(b.end_unix_nano),
                         "bytes": b.bytes,
@@ -55,6 +60,9 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                 })
                 .collect();
             crate::say(&serde_json::to_string_pretty(&rows).expect("JSON"));
+            for s in &skipped {
+                eprintln!("warning: skipped Tempo block {s}: a version this version does not read");
+            }
         }
         Format::Table => {
             let mut table = Table::new();
@@ -63,6 +71,7 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                 .set_content_arrangement(ContentArrangement::Disabled);
             table.set_header([
                 "id",
+                "format",
                 "traces",
                 "spans",
                 "start",
@@ -74,8 +83,9 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                 let typed: Vec<&str> = b.typed_columns.iter().map(|c| c.name.as_str()).collect();
                 table.add_row([
                     b.id.clone(),
+                    b.format.clone(),
                     b.traces.to_string(),
-                    b.spans.to_string(),
+                    spans(b).map_or("-".to_string(), |n| n.to_string()),
                     crate::time::format_time(b.start_unix_nano),
                     crate::time::format_time(b.end_unix_nano),
                     b.bytes.to_string(),
@@ -84,6 +94,11 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
             }
             crate::say(&table);
             crate::say(&format!("{} blocks in {}", blocks.len(), store.display()));
+            for s in &skipped {
+                crate::say(&format!(
+                    "skipped Tempo block {s}: a version this version does not read"
+                ));
+            }
         }
     }
     ExitCode::SUCCESS

@@ -6,7 +6,9 @@ use std::time::Duration;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
-use traceql_exec::store::{Store, StoreError, StoreErrorKind, StoreOptions, open_store};
+use traceql_exec::store::{
+    DEFAULT_TENANT, Store, StoreError, StoreErrorKind, StoreOptions, open_store,
+};
 use traceql_format::block::BlockOptions;
 
 /// The environment variable naming the default store.
@@ -36,9 +38,18 @@ pub struct RemoteArgs {
     /// Seconds one request to a remote store may take, its retries included.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
+    /// The tenant: the directory under the store's root that holds the blocks (as in
+    /// Grafana Tempo's buckets).
+    #[arg(long, default_value = DEFAULT_TENANT, value_name = "NAME")]
+    tenant: String,
 }
 
 impl RemoteArgs {
+    /// The store at `location`, created if `create` is set, for the tenant asked for.
+    pub fn open(&self, location: &str, create: bool) -> Result<Store, StoreError> {
+        open_store(location, create, &self.options())?.with_tenant(&self.tenant)
+    }
+
     /// The store options these flags ask for.
     pub fn options(&self) -> StoreOptions {
         StoreOptions {
@@ -69,8 +80,8 @@ impl ReadArgs {
     /// The store to read: `--data`, `$TRACEQL_DATA`, or the bundled demo store.
     pub async fn store(&self) -> Result<Store, StoreError> {
         match named(self.data.as_deref()) {
-            Some(location) => open_store(&location, false, &self.remote.options()),
-            None => demo_store().await,
+            Some(location) => self.remote.open(&location, false),
+            None => demo_store().await?.with_tenant(&self.remote.tenant),
         }
     }
 }
@@ -93,7 +104,7 @@ impl WriteArgs {
     /// The store, created if needed: `--data` or `$TRACEQL_DATA` is required.
     pub fn store(&self) -> Result<Store, StoreError> {
         match named(self.data.as_deref()) {
-            Some(location) => open_store(&location, true, &self.remote.options()),
+            Some(location) => self.remote.open(&location, true),
             None => Err(StoreError::new(
                 StoreErrorKind::InvalidLocation,
                 format!("no store given: pass --data STORE or set {DATA_ENV}"),

@@ -194,7 +194,18 @@ pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
     if let Some(limit) = store.memory_limit {
         options.memory_limit = limit;
     }
-    Engine::with_options(store.store().await?, options).await
+    let engine = Engine::with_options(store.store().await?, options).await?;
+    let skipped = engine.skipped_blocks();
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: skipped {} Tempo block{} of a version this version does not read \
+             (it reads vParquet4 and vParquet5): {}",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            skipped.join(", ")
+        );
+    }
+    Ok(engine)
 }
 
 /// Prints an engine error and returns its exit code.

@@ -37,6 +37,7 @@ use crate::table::{session_config, span_table};
 pub struct Engine {
     pub(crate) store: Store,
     blocks: Vec<(BlockMeta, Facts)>,
+    skipped: Vec<String>,
     pub(crate) ctx: SessionContext,
     memory_limit: usize,
 }
@@ -116,9 +117,9 @@ impl Engine {
 
     /// An engine over `store` that runs queries as `options` say.
     pub async fn with_options(store: Store, options: EngineOptions) -> Result<Engine, EngineError> {
-        let blocks = store
-            .list_blocks()
-            .await?
+        let listing = store.list().await?;
+        let blocks = listing
+            .blocks
             .into_iter()
             .map(|b| {
                 let facts = b.facts();
@@ -138,6 +139,7 @@ impl Engine {
         Ok(Engine {
             store,
             blocks,
+            skipped: listing.skipped,
             ctx,
             memory_limit: options.memory_limit,
         })
@@ -151,6 +153,12 @@ impl Engine {
     /// The blocks of the store.
     pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
         self.blocks.iter().map(|(b, _)| b)
+    }
+
+    /// Blocks of the store that are not read: Grafana Tempo blocks of versions this
+    /// version does not read, as `<id> (<format>)`.
+    pub fn skipped_blocks(&self) -> &[String] {
+        &self.skipped
     }
 
     /// The attributes the blocks hold, as TraceQL names them (`resource.service.name`,

@@ -194,6 +194,24 @@ impl Store {
         )
     }
 
+    /// The same store, reading and writing the blocks of tenant `tenant` (a directory
+    /// name under the store's root; [`DEFAULT_TENANT`] unless set).
+    pub fn with_tenant(mut self, tenant: &str) -> Result<Store, StoreError> {
+        if tenant.is_empty() || tenant.contains('/') || tenant == "." || tenant == ".." {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidLocation,
+                format!("invalid tenant `{tenant}`: a tenant is one directory name"),
+            ));
+        }
+        self.tenant = tenant.to_string();
+        Ok(self)
+    }
+
+    /// The tenant whose blocks the store reads and writes.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     /// The requests and bytes the store has served so far (take two snapshots and
     /// [`Io::since`] to measure one operation).
     pub fn io(&self) -> Io {

@@ -1,7 +1,8 @@
 //! Grafana Tempo's own blocks (`shared/tempo-blocks/`, vParquet4 and vParquet5, written
 //! by Tempo from known OTLP input): every query of `queries.yaml` gives Tempo's recorded
 //! all-results answer from both block versions, except where traceql's documented
-//! semantics differ on purpose (named in [`DIFFERENCES`]).
+//! semantics differ on purpose (named in [`DIFFERENCES`]); and the blocks hold the
+//! spans that ingesting the same input gives.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use traceql_exec::metrics::MetricsOptions;
 use traceql_exec::{Engine, SearchOptions};
+use traceql_format::model::Span;
+use traceql_format::value::Value;
 use traceql_testkit::require_shared;
 
 /// What traceql gives where it differs from Tempo on purpose.
@@ -207,72 +210,82 @@ fn without_arrays(got: Samples, want: Samples) -> Result<(Samples, Samples), Str
     Ok((only(got), only(want)))
 }
 
+/// Runs every query on the block of `version`: how many ran, and those that differ.
+async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let engine = Engine::open(block_dir(dir, version).to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(engine.blocks().count(), 1, "{version}: one block");
+    for q in queries {
+        let expect = DIFFERENCES
+            .iter()
+            .find(|(v, id, _)| (*v == version || *v == "*") && *id == q.id)
+            .map(|(_, _, e)| e);
+        let answer_of = match expect {
+            Some(Expect::AnswerOf(other) | Expect::ArraysApart(other)) => other,
+            _ => version,
+        };
+        let answer = if answer_of == "v4" { &q.v4 } else { &q.v5 };
+        let outcome = if let Some(Expect::NotSupported(what)) = expect {
+            match search(&engine, &q.query).await {
+                Err(e) if e.contains("not supported yet") && e.contains(what) => Ok(()),
+                other => Err(format!(
+                    "expected `{what}` not supported yet, got {other:?}"
+                )),
+            }
+        } else if q.kind == "search" {
+            search(&engine, &q.query).await.and_then(|got| {
+                let want = recorded(answer);
+                if got == want {
+                    return Ok(());
+                }
+                let extra: Vec<_> = got.keys().filter(|t| !want.contains_key(*t)).take(3).collect();
+                let missing: Vec<_> = want.keys().filter(|t| !got.contains_key(*t)).take(3).collect();
+                let spans = got.values().map(BTreeSet::len).sum::<usize>();
+                let want_spans = want.values().map(BTreeSet::len).sum::<usize>();
+                Err(format!(
+                    "{} traces / {spans} spans, Tempo {} / {want_spans}; extra {extra:?}, missing {missing:?}",
+                    got.len(),
+                    want.len()
+                ))
+            })
+        } else {
+            let arrays_apart = matches!(expect, Some(Expect::ArraysApart(_)));
+            metrics(&engine, &q.query).await.and_then(|got| {
+                let want = samples(&answer.response);
+                if arrays_apart {
+                    let (got, want) = without_arrays(got, want)?;
+                    same_samples(&got, &want)
+                } else {
+                    same_samples(&got, &want)
+                }
+            })
+        };
+        checked += 1;
+        if let Err(e) = outcome {
+            failures.push(format!("{version} {} `{}`: {e}", q.id, q.query));
+        }
+    }
+    (checked, failures)
+}
+
 fn block_dir(dir: &Path, version: &str) -> PathBuf {
     dir.join(format!("vparquet{}", &version[1..]))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_recorded_query_gives_tempos_answer_on_both_block_versions() {
     let dir = require_shared!(dir("tempo-blocks"));
     let queries = queries(&dir);
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    for version in ["v4", "v5"] {
-        let engine = Engine::open(block_dir(&dir, version).to_str().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(engine.blocks().count(), 1, "{version}: one block");
-        for q in &queries {
-            let expect = DIFFERENCES
-                .iter()
-                .find(|(v, id, _)| (*v == version || *v == "*") && *id == q.id)
-                .map(|(_, _, e)| e);
-            let answer_of = match expect {
-                Some(Expect::AnswerOf(other) | Expect::ArraysApart(other)) => other,
-                _ => version,
-            };
-            let answer = if answer_of == "v4" { &q.v4 } else { &q.v5 };
-            let outcome = if let Some(Expect::NotSupported(what)) = expect {
-                match search(&engine, &q.query).await {
-                    Err(e) if e.contains("not supported yet") && e.contains(what) => Ok(()),
-                    other => Err(format!(
-                        "expected `{what}` not supported yet, got {other:?}"
-                    )),
-                }
-            } else if q.kind == "search" {
-                search(&engine, &q.query).await.and_then(|got| {
-                    let want = recorded(answer);
-                    if got == want {
-                        return Ok(());
-                    }
-                    let extra: Vec<_> = got.keys().filter(|t| !want.contains_key(*t)).take(3).collect();
-                    let missing: Vec<_> = want.keys().filter(|t| !got.contains_key(*t)).take(3).collect();
-                    let spans = got.values().map(BTreeSet::len).sum::<usize>();
-                    let want_spans = want.values().map(BTreeSet::len).sum::<usize>();
-                    Err(format!(
-                        "{} traces / {spans} spans, Tempo {} / {want_spans}; extra {extra:?}, missing {missing:?}",
-                        got.len(),
-                        want.len()
-                    ))
-                })
-            } else {
-                let arrays_apart = matches!(expect, Some(Expect::ArraysApart(_)));
-                metrics(&engine, &q.query).await.and_then(|got| {
-                    let want = samples(&answer.response);
-                    if arrays_apart {
-                        let (got, want) = without_arrays(got, want)?;
-                        same_samples(&got, &want)
-                    } else {
-                        same_samples(&got, &want)
-                    }
-                })
-            };
-            checked += 1;
-            if let Err(e) = outcome {
-                failures.push(format!("{version} {} `{}`: {e}", q.id, q.query));
-            }
-        }
-    }
+    // Both versions at once: each query reads its whole block, in the debug build.
+    let (v4, v5) = tokio::join!(
+        check_version(&dir, &queries, "v4"),
+        check_version(&dir, &queries, "v5")
+    );
+    let checked = v4.0 + v5.0;
+    let failures: Vec<String> = v4.1.into_iter().chain(v5.1).collect();
     assert_eq!(checked, 160, "80 queries on two block versions");
     assert!(
         failures.is_empty(),
@@ -280,4 +293,181 @@ async fn every_recorded_query_gives_tempos_answer_on_both_block_versions() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// A span as Tempo keeps it, for comparison: every field Tempo stores, attributes
+/// sorted (Tempo moves dedicated and well-known ones to the end), unqueryable values as
+/// parsed JSON (Tempo re-encodes them).
+fn kept(span: &Span, dedicated: &[(&str, &str)]) -> String {
+    use traceql_format::value::KeyValue;
+    let attrs = |scope: &str, list: &[KeyValue]| {
+        let mut out: Vec<String> = list
+            .iter()
+            .filter_map(|kv| {
+                let mut value = kv.value.clone();
+                // A dedicated column keeps one value per element: a one-element array
+                // reads back as a scalar, an empty one is lost (vParquet5).
+                if dedicated.contains(&(scope, kv.key.as_str())) {
+                    value = match value {
+                        Value::StrArray(mut v) if v.len() == 1 => Value::Str(v.remove(0)),
+                        Value::IntArray(v) if v.len() == 1 => Value::Int(v[0]),
+                        Value::Opaque(ref j)
+                            if j.contains("arrayValue") && !j.contains("Value\"") =>
+                        {
+                            return None;
+                        }
+                        v => v,
+                    };
+                }
+                if scope == "resource"
+                    && kv.key == "service.name"
+                    && value == Value::Str(String::new())
+                {
+                    return None;
+                }
+                Some(match value {
+                    Value::Opaque(j) => {
+                        let parsed: Json = serde_json::from_str(&j).unwrap();
+                        // An empty array: `{"arrayValue":{}}` and `{"arrayValue":{"values":[]}}`.
+                        let empty = parsed["arrayValue"]
+                            .get("values")
+                            .and_then(Json::as_array)
+                            .is_none_or(Vec::is_empty)
+                            && parsed.get("arrayValue").is_some();
+                        if empty {
+                            format!("{}=[]", kv.key)
+                        } else {
+                            format!("{}={parsed}", kv.key)
+                        }
+                    }
+                    v => format!("{}={v:?}", kv.key),
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let events: Vec<String> = span
+        .events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {}",
+                e.time_unix_nano,
+                e.name,
+                attrs("event", &e.attributes),
+                e.dropped_attributes_count
+            )
+        })
+        .collect();
+    let links: Vec<String> = span
+        .links
+        .iter()
+        .map(|l| {
+            format!(
+                "{:?} {:?} {} {:?} {}",
+                l.trace_id,
+                l.span_id,
+                l.trace_state,
+                attrs("link", &l.attributes),
+                l.dropped_attributes_count
+            )
+        })
+        .collect();
+    format!(
+        "{:?} {:?} parent={:?} {} kind={} {}..{} status={} {:?} state={:?} attrs={:?} dropped={} \
+         events={events:?}/{} links={links:?}/{} resource={:?}/{} scope={} {} {:?}/{}",
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        span.name,
+        span.kind,
+        span.start_unix_nano,
+        span.end_unix_nano,
+        span.status_code,
+        span.status_message,
+        span.trace_state,
+        attrs("span", &span.attributes),
+        span.dropped_attributes_count,
+        span.dropped_events_count,
+        span.dropped_links_count,
+        attrs("resource", &span.resource.attributes),
+        span.resource.dropped_attributes_count,
+        span.scope.name,
+        span.scope.version,
+        attrs("instrumentation", &span.scope.attributes),
+        span.scope.dropped_attributes_count,
+    )
+}
+
+/// The spans of a Tempo block's `data.parquet`, decoded as the engine decodes them.
+fn tempo_spans(block: &Path) -> Vec<Span> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use traceql_format::tempo::{TempoMeta, TraceDecoder};
+    let meta = TempoMeta::parse(&std::fs::read(block.join("meta.json")).unwrap())
+        .unwrap()
+        .block_meta()
+        .unwrap();
+    let tempo = meta.tempo.unwrap();
+    let decoder = TraceDecoder::new(tempo.kind, &tempo.dedicated);
+    let file = std::fs::File::open(block.join("data.parquet")).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .with_batch_size(100)
+        .build()
+        .unwrap();
+    let mut spans = Vec::new();
+    for batch in reader {
+        for trace in decoder.decode(&batch.unwrap()).unwrap() {
+            spans.extend(trace);
+        }
+    }
+    spans
+}
+
+#[test]
+fn tempo_blocks_hold_the_spans_that_ingest_reads_from_the_same_input() {
+    let dir = require_shared!(dir("tempo-blocks"));
+    let input = traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
+        .unwrap()
+        .spans;
+    assert_eq!(input.len(), 30_781);
+    for (version, dedicated) in [
+        ("v4", &[][..]),
+        (
+            "v5",
+            &[
+                ("span", "http.route"),
+                ("span", "http.status_code"),
+                ("span", "db.statement"),
+                ("resource", "deployment.environment"),
+                ("event", "exception.type"),
+            ][..],
+        ),
+    ] {
+        let tenant = block_dir(&dir, version).join("single-tenant");
+        let block = std::fs::read_dir(&tenant)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        let mut want: Vec<String> = input.iter().map(|s| kept(s, dedicated)).collect();
+        let mut got: Vec<String> = tempo_spans(&block)
+            .iter()
+            .map(|s| kept(s, dedicated))
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got.len(), want.len(), "{version}: span count");
+        let differ: Vec<(&String, &String)> = got
+            .iter()
+            .zip(&want)
+            .filter(|(g, w)| g != w)
+            .take(2)
+            .collect();
+        assert!(
+            differ.is_empty(),
+            "{version}: spans differ, e.g. {differ:#?}"
+        );
+    }
 }
