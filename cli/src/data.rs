@@ -101,6 +101,11 @@ pub struct WriteArgs {
 }
 
 impl WriteArgs {
+    /// How remote stores are reached (for a second store a command reads).
+    pub fn remote(&self) -> &RemoteArgs {
+        &self.remote
+    }
+
     /// The store, created if needed: `--data` or `$TRACEQL_DATA` is required.
     pub fn store(&self) -> Result<Store, StoreError> {
         match named(self.data.as_deref()) {

@@ -1,6 +1,7 @@
 //! `traceql`: TraceQL from the terminal.
 
 mod blocks;
+mod convert;
 mod data;
 mod explain;
 mod export;
@@ -83,6 +84,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Write a store's spans as one flat Parquet file or as OTLP/JSON lines.
     Export(export::ExportArgs),
+    /// Rewrite Grafana Tempo's blocks (vParquet4, vParquet5) as traceql blocks.
+    Convert(convert::ConvertArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -142,6 +145,7 @@ fn main() -> ExitCode {
             Command::Repl(args) => repl::run(args).await,
             Command::Explain(args) => explain::run(args).await,
             Command::Export(args) => export::run(args).await,
+            Command::Convert(args) => convert::run(args).await,
         }
     })
 }

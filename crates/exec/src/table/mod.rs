@@ -35,9 +35,8 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::prelude::{SessionConfig, SessionContext, col};
 use object_store::ObjectStore;
 use traceql_format::schema::TRACE_ORDER;
-use traceql_format::tempo::TraceDecoder;
 
-use self::tempo::{TempoPart, TempoScanExec};
+use self::tempo::{TempoPart, TempoScanExec, tempo_parts};
 
 use crate::store::Store;
 use traceql_format::block::schema::block_schema;
@@ -121,26 +120,6 @@ pub async fn span_table(
         store: store.object_store(),
         tempo: parts,
     }))
-}
-
-/// The partitions of Tempo block `b`: one per row group.
-fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
-    let Some(info) = &b.tempo else {
-        return Vec::new();
-    };
-    let part = |row_group| TempoPart {
-        block: b.id.clone(),
-        path: store.data_path(&b.id),
-        size: b.bytes,
-        footer_size: info.footer_size,
-        row_group,
-        decoder: TraceDecoder::new(info.kind, &info.dedicated),
-    };
-    if b.row_groups <= 1 {
-        vec![part(None)]
-    } else {
-        (0..b.row_groups as usize).map(|i| part(Some(i))).collect()
-    }
 }
 
 /// A span table over traceql's blocks (a listing table) and Tempo's.

@@ -27,9 +27,12 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::AsyncFileReader;
-use traceql_format::block::{TypedColumn, span_batch};
+use traceql_format::block::{BlockMeta, TypedColumn, span_batch};
+use traceql_format::model::Trace;
 use traceql_format::tempo::TraceDecoder;
 use traceql_format::tempo::read::needed_leaf;
+
+use crate::store::Store;
 
 /// Traces decoded at a time: Tempo's row groups can hold tens of thousands of traces,
 /// and only this many are materialised at once.
@@ -181,6 +184,22 @@ impl ExecutionPlan for TempoScanExec {
     }
 }
 
+/// The traces of `part`, [`TRACES_PER_BATCH`] at a time.
+pub(crate) fn read_traces(
+    store: Arc<dyn ObjectStore>,
+    part: TempoPart,
+) -> impl futures::Stream<Item = Result<Vec<Trace>>> + Send + 'static {
+    let decoder = part.decoder.clone();
+    let block = part.block.clone();
+    futures::stream::once(open(store, part, 0, ExecutionPlanMetricsSet::new()))
+        .try_flatten()
+        .map(move |nested| {
+            decoder
+                .decode(&nested?)
+                .map_err(|e| DataFusionError::Execution(format!("Tempo block {block}: {e}")))
+        })
+}
+
 /// The Tempo rows of `part`, [`TRACES_PER_BATCH`] at a time, with only the columns
 /// the decoder needs.
 async fn open(
@@ -221,6 +240,26 @@ async fn open(
     }
     let stream = builder.build().map_err(&failed)?;
     Ok(stream.map_err(failed).boxed())
+}
+
+/// The partitions of Tempo block `b` of `store`: one per row group.
+pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
+    let Some(info) = &b.tempo else {
+        return Vec::new();
+    };
+    let part = |row_group| TempoPart {
+        block: b.id.clone(),
+        path: store.data_path(&b.id),
+        size: b.bytes,
+        footer_size: info.footer_size,
+        row_group,
+        decoder: TraceDecoder::new(info.kind, &info.dedicated),
+    };
+    if b.row_groups <= 1 {
+        vec![part(None)]
+    } else {
+        (0..b.row_groups as usize).map(|i| part(Some(i))).collect()
+    }
 }
 
 /// Turns decoded Tempo rows into span-table rows.

@@ -1,16 +1,20 @@
 //! Grafana Tempo's own blocks (`shared/tempo-blocks/`, vParquet4 and vParquet5, written
 //! by Tempo from known OTLP input): every query of `queries.yaml` gives Tempo's recorded
-//! all-results answer from both block versions, except where traceql's documented
-//! semantics differ on purpose (named in [`DIFFERENCES`]); and the blocks hold the
-//! spans that ingesting the same input gives.
+//! all-results answer from both block versions, and from the same blocks converted to
+//! traceql blocks, except where traceql's documented semantics differ on purpose (named
+//! in [`DIFFERENCES`]); and the blocks hold the spans that ingesting the same input
+//! gives.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value as Json;
+use traceql_exec::convert::convert;
 use traceql_exec::metrics::MetricsOptions;
+use traceql_exec::store::Store;
 use traceql_exec::{Engine, SearchOptions};
+use traceql_format::block::BlockOptions;
 use traceql_format::model::Span;
 use traceql_format::value::Value;
 use traceql_testkit::require_shared;
@@ -210,14 +214,52 @@ fn without_arrays(got: Samples, want: Samples) -> Result<(Samples, Samples), Str
     Ok((only(got), only(want)))
 }
 
-/// Runs every query on the block of `version`: how many ran, and those that differ.
+/// Runs every query on the block of `version`, and on the same block converted to a
+/// traceql block: how many ran, and those that differ.
 async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut checked = 0;
-    let engine = Engine::open(block_dir(dir, version).to_str().unwrap())
+    let tempo = Store::local(&block_dir(dir, version), false).unwrap();
+    let converted = Store::in_memory(&format!("converted-{version}"));
+    let report = convert(&tempo, &converted, &BlockOptions::default(), &|_| {})
         .await
         .unwrap();
-    assert_eq!(engine.blocks().count(), 1, "{version}: one block");
+    assert_eq!(
+        (
+            report.tempo_blocks,
+            report.written.traces,
+            report.written.spans
+        ),
+        (1, 3000, 30_781),
+        "{version}: converted"
+    );
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (engine, what) in [
+        (
+            Engine::with_store(tempo).await.unwrap(),
+            version.to_string(),
+        ),
+        (
+            Engine::with_store(converted).await.unwrap(),
+            format!("{version} converted"),
+        ),
+    ] {
+        assert_eq!(engine.blocks().count(), 1, "{what}: one block");
+        let (n, mut f) = check_engine(&engine, queries, version, &what).await;
+        checked += n;
+        failures.append(&mut f);
+    }
+    (checked, failures)
+}
+
+/// Runs every query on `engine`, which holds the block of `version`.
+async fn check_engine(
+    engine: &Engine,
+    queries: &[Query],
+    version: &str,
+    what: &str,
+) -> (usize, Vec<String>) {
+    let mut failures = Vec::new();
+    let mut checked = 0;
     for q in queries {
         let expect = DIFFERENCES
             .iter()
@@ -229,14 +271,14 @@ async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, 
         };
         let answer = if answer_of == "v4" { &q.v4 } else { &q.v5 };
         let outcome = if let Some(Expect::NotSupported(what)) = expect {
-            match search(&engine, &q.query).await {
+            match search(engine, &q.query).await {
                 Err(e) if e.contains("not supported yet") && e.contains(what) => Ok(()),
                 other => Err(format!(
                     "expected `{what}` not supported yet, got {other:?}"
                 )),
             }
         } else if q.kind == "search" {
-            search(&engine, &q.query).await.and_then(|got| {
+            search(engine, &q.query).await.and_then(|got| {
                 let want = recorded(answer);
                 if got == want {
                     return Ok(());
@@ -253,7 +295,7 @@ async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, 
             })
         } else {
             let arrays_apart = matches!(expect, Some(Expect::ArraysApart(_)));
-            metrics(&engine, &q.query).await.and_then(|got| {
+            metrics(engine, &q.query).await.and_then(|got| {
                 let want = samples(&answer.response);
                 if arrays_apart {
                     let (got, want) = without_arrays(got, want)?;
@@ -265,7 +307,7 @@ async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, 
         };
         checked += 1;
         if let Err(e) = outcome {
-            failures.push(format!("{version} {} `{}`: {e}", q.id, q.query));
+            failures.push(format!("{what} {} `{}`: {e}", q.id, q.query));
         }
     }
     (checked, failures)
@@ -286,7 +328,10 @@ async fn every_recorded_query_gives_tempos_answer_on_both_block_versions() {
     );
     let checked = v4.0 + v5.0;
     let failures: Vec<String> = v4.1.into_iter().chain(v5.1).collect();
-    assert_eq!(checked, 160, "80 queries on two block versions");
+    assert_eq!(
+        checked, 320,
+        "80 queries on two block versions, read and converted"
+    );
     assert!(
         failures.is_empty(),
         "{} of {checked} differ from Tempo:\n{}",
