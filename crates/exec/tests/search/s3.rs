@@ -271,3 +271,66 @@ async fn missing_or_corrupt_objects_are_named() {
     assert!(error.contains("invalid meta.json"), "{error}");
     assert!(error.contains(&blocks[2].id), "{error}");
 }
+
+/// Uploads the files under `dir` to `store`'s bucket, under its root `prefix`.
+async fn upload_tree(store: &Store, prefix: &str, dir: &std::path::Path, rel: &str) {
+    use object_store::ObjectStoreExt;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let rel = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        if path.is_dir() {
+            Box::pin(upload_tree(store, prefix, &path, &rel)).await;
+        } else {
+            let key = object_store::path::Path::from(format!("{prefix}/{rel}"));
+            store
+                .object_store()
+                .put(&key, std::fs::read(&path).unwrap().into())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tempo_bucket_on_s3_answers_as_on_local_disk() {
+    let dir = traceql_testkit::require_shared!(dir("tempo-blocks"));
+    let tree = dir.join("vparquet5");
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("tempo").unwrap();
+    let s3 = Store::remote("s3://tempo/traces", &options(&server)).unwrap();
+    upload_tree(&s3, "traces", &tree, "").await;
+
+    let local = Engine::open(tree.to_str().unwrap()).await.unwrap();
+    let remote = Engine::with_store(s3).await.unwrap();
+    assert_eq!(
+        remote.blocks().collect::<Vec<_>>(),
+        local.blocks().collect::<Vec<_>>()
+    );
+    let all = SearchOptions {
+        limit: 100_000,
+        spans_per_spanset: 1_000,
+        ..SearchOptions::default()
+    };
+    for query in [
+        "{ resource.service.name = \"payment\" && status = error }",
+        "{ event.exception.type = \"TimeoutError\" }",
+        "{ .http.status_code >= 500 } >> { name = \"db.query\" }",
+        "{ } | count() > 19",
+    ] {
+        let want = local.search(query, &all).await.unwrap();
+        let (got, stats) = remote.search_with_stats(query, &all).await.unwrap();
+        assert!(!want.traces.is_empty(), "`{query}` matches");
+        assert_eq!(got.traces, want.traces, "`{query}`");
+        assert!(stats.io.requests > 0 && stats.io.bytes_fetched > 0);
+    }
+    let id = "0e03a4fb3e706945ff97fd660bdf0a29";
+    assert_eq!(
+        remote.trace(id).await.unwrap(),
+        local.trace(id).await.unwrap()
+    );
+}

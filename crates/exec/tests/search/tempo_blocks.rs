@@ -516,3 +516,74 @@ fn tempo_blocks_hold_the_spans_that_ingest_reads_from_the_same_input() {
         );
     }
 }
+
+/// Copies directory `from` into `to`, files writable.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::write(&target, std::fs::read(&path).unwrap()).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tempo_bucket_is_read_as_tempo_lays_it_out_and_a_broken_block_is_named() {
+    let dir = require_shared!(dir("tempo-blocks"));
+    let root = std::env::temp_dir().join(format!("traceql-tempo-layout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_dir(&block_dir(&dir, "v5"), &root);
+    let tenant = root.join("single-tenant");
+    let id = "6ed8f22a-e948-4664-9fbb-b1485b8f1662";
+    let meta = std::fs::read_to_string(tenant.join(id).join("meta.json")).unwrap();
+    // A block of a version this version does not read, and a compacted block (its
+    // meta.json renamed, as Tempo's compactor leaves it): neither is read.
+    let old = "11111111-2222-3333-4444-555555555555";
+    std::fs::create_dir_all(tenant.join(old)).unwrap();
+    std::fs::write(
+        tenant.join(old).join("meta.json"),
+        meta.replace(id, old).replace("vParquet5", "vParquet3"),
+    )
+    .unwrap();
+    let compacted = "66666666-7777-8888-9999-000000000000";
+    copy_dir(&tenant.join(id), &tenant.join(compacted));
+    std::fs::rename(
+        tenant.join(compacted).join("meta.json"),
+        tenant.join(compacted).join("meta.compacted.json"),
+    )
+    .unwrap();
+    assert!(
+        root.join("work.json").is_file(),
+        "the scheduler's file stays at the root"
+    );
+
+    let engine = Engine::open(root.to_str().unwrap()).await.unwrap();
+    let ids: Vec<&str> = engine.blocks().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, [id]);
+    assert_eq!(engine.skipped_blocks(), [format!("{old} (vParquet3)")]);
+    let errors = search(&engine, "{ status = error }").await.unwrap();
+    assert_eq!(errors.len(), 193);
+
+    // A block whose data are damaged inside: the error is one line naming the block.
+    let data = tenant.join(id).join("data.parquet");
+    let mut bytes = std::fs::read(&data).unwrap();
+    for i in (200_000..1_200_000).step_by(1000) {
+        bytes[i] ^= 0xff;
+    }
+    std::fs::write(&data, &bytes).unwrap();
+    let error = search(&engine, "{ status = error }").await.unwrap_err();
+    assert!(error.contains(id) && !error.contains('\n'), "{error}");
+
+    // Cut short: the footer is gone, and the error says so.
+    std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
+    let error = search(&engine, "{ }").await.unwrap_err();
+    assert!(
+        error.contains(id) && error.contains("not a valid Parquet file"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
