@@ -6,9 +6,11 @@
 //! and the bloom filters on `trace_id` and `span_id` prune what is read.
 //!
 //! Grafana Tempo's blocks are read by [`tempo::TempoScanExec`], which decodes their
-//! nested rows into the same columns; each of their row groups is then sorted in trace
-//! order (spilling under the memory limit if it must), so both kinds reach the span-set
-//! operators as streams of whole traces in the same order.
+//! nested rows into the same columns. Their rows are in trace-id order, not trace
+//! order: where an operator needs trace order (the span-set operators), DataFusion
+//! sorts them, under the memory limit (spilling if it must); beside traceql's blocks,
+//! each of their row groups is sorted so that both kinds reach the operators as one
+//! stream of whole traces in trace order.
 
 pub mod tempo;
 
@@ -169,6 +171,13 @@ impl TableProvider for SpanTable {
             Arc::clone(&self.typed),
             projection.cloned(),
         )?);
+        if self.listing.is_none() {
+            // Alone, the scan declares no order: DataFusion sorts (per partition, after
+            // repartitioning by trace) only for the operators that need trace order.
+            return Ok(scan);
+        }
+        // Beside traceql's blocks, which are in trace order, each row group is sorted
+        // so that the union keeps that order.
         let order: Option<Vec<PhysicalSortExpr>> = TRACE_ORDER
             .iter()
             .map(|name| {

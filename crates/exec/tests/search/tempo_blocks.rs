@@ -587,3 +587,47 @@ async fn a_tempo_bucket_is_read_as_tempo_lays_it_out_and_a_broken_block_is_named
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tempo_and_traceql_blocks_side_by_side_are_queried_as_one() {
+    let dir = require_shared!(dir("tempo-blocks"));
+    let root = std::env::temp_dir().join(format!("traceql-tempo-mixed-{}", std::process::id()));
+    let own = root.join("own");
+    let mixed = root.join("mixed");
+    let _ = std::fs::remove_dir_all(&root);
+    copy_dir(&block_dir(&dir, "v5"), &mixed);
+    // traceql blocks of other traces, in the same store and in a store of their own.
+    let mut generator = traceql_gen::Generator::new(5, 1_795_775_000_000_000_000, 2_000_000_000);
+    let traces: Vec<_> = (0..300).map(|_| generator.next_trace()).collect();
+    let options = BlockOptions {
+        spans_per_block: 1_500,
+        ..BlockOptions::default()
+    };
+    for store in [&own, &mixed] {
+        let store = Store::local(store, true).unwrap();
+        crate::common::write_numbered(&store, traces.clone(), &options).await;
+    }
+    let open = |p: &Path| Engine::open(p.to_str().unwrap().to_string().leak());
+    let (tempo, own, mixed) = (
+        open(&block_dir(&dir, "v5")).await.unwrap(),
+        open(&own).await.unwrap(),
+        open(&mixed).await.unwrap(),
+    );
+    assert!(
+        mixed.blocks().count() > 2,
+        "one Tempo block and several of traceql's"
+    );
+    for query in [
+        "{ status = error }",
+        "{ kind = server } >> { status = error }",
+        "{ kind = server } !>> { status = error }",
+        "{ } | count() > 12",
+        "{ resource.service.name != nil } | by(resource.service.name) | count() > 2",
+    ] {
+        let mut want = search(&tempo, query).await.unwrap();
+        want.extend(search(&own, query).await.unwrap());
+        assert!(!want.is_empty(), "`{query}` matches");
+        assert_eq!(search(&mixed, query).await.unwrap(), want, "`{query}`");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
