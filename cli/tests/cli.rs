@@ -977,6 +977,7 @@ fn export_writes_the_demo_store_whole_or_not_at_all() {
     assert!(!dir.join("missing-dir").exists());
     let leftovers = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(leftovers, 1, "only the complete export");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
