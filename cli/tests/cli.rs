@@ -444,7 +444,7 @@ fn query_errors_have_exit_codes_and_stats_go_to_stderr() {
         stderr(&invalid)
     );
 
-    let unsupported = traceql(&["query", "{ span:childCount > 2 }"]);
+    let unsupported = traceql(&["query", "{ parent.http.method = \"GET\" }"]);
     assert_eq!(unsupported.status.code(), Some(3));
     assert!(stderr(&unsupported).contains("not supported yet"));
 

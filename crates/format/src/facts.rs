@@ -19,6 +19,9 @@ pub struct Facts {
     pub fallback: Option<HashSet<(AttributeScope, String)>>,
     /// Complete sets of the distinct values of some string columns, by column name.
     pub dictionaries: HashMap<String, HashSet<String>>,
+    /// Whether some block lacks child counts (written before block format 2), so
+    /// `span:childCount` cannot be answered.
+    pub missing_child_counts: bool,
 }
 
 impl Facts {
@@ -28,6 +31,7 @@ impl Facts {
             typed,
             fallback: None,
             dictionaries: HashMap::new(),
+            missing_child_counts: false,
         }
     }
 
@@ -56,8 +60,10 @@ impl Facts {
             typed: Vec::new(),
             fallback: Some(HashSet::new()),
             dictionaries: HashMap::new(),
+            missing_child_counts: false,
         };
         for f in facts {
+            out.missing_child_counts |= f.missing_child_counts;
             for t in &f.typed {
                 if !out.typed.contains(t) {
                     out.typed.push(t.clone());

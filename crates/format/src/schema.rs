@@ -36,6 +36,9 @@ pub mod columns {
     pub const NESTED_SET_RIGHT: &str = "nested_set_right";
     /// The parent's `nested_set_left`; -1 for roots.
     pub const NESTED_SET_PARENT: &str = "nested_set_parent";
+    /// The number of the span's children in its trace (`span:childCount`); null in
+    /// blocks written before format version 2.
+    pub const CHILD_COUNT: &str = "child_count";
     /// `service.name` of the root span's resource.
     pub const TRACE_ROOT_SERVICE: &str = "trace_root_service";
     /// Name of the root span.
@@ -236,6 +239,7 @@ pub fn fixed_span_schema() -> SchemaRef {
         Field::new(NESTED_SET_LEFT, DataType::Int32, false),
         Field::new(NESTED_SET_RIGHT, DataType::Int32, false),
         Field::new(NESTED_SET_PARENT, DataType::Int32, false),
+        Field::new(CHILD_COUNT, DataType::Int32, true),
         utf8(TRACE_ROOT_SERVICE, true),
         utf8(TRACE_ROOT_NAME, true),
         Field::new(TRACE_START_UNIX_NANO, DataType::UInt64, false),

@@ -211,7 +211,6 @@ impl Validator {
             Field::Intrinsic(i) => {
                 match i {
                     Intrinsic::Parent => self.unsupported("the `parent` intrinsic", span),
-                    Intrinsic::ChildCount => self.engine_unsupported("`span:childCount`", span),
                     _ => {}
                 }
                 Type::of_intrinsic(*i)

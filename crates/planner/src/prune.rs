@@ -202,6 +202,7 @@ mod tests {
                 ),
                 ("name".to_string(), HashSet::from(["GET /".to_string()])),
             ]),
+            missing_child_counts: false,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Structural operators on a trace with a missing span: Tempo numbers an orphaned
 //! subtree 0 and its negated operators then return false positives (#4804); ours keep
-//! the orphans' relations, so negation is exact.
+//! the orphans' relations, so negation is exact. Child counts count the children found.
 
 use std::sync::Arc;
 
@@ -93,4 +93,44 @@ async fn negated_operators_give_no_false_positives() {
         names(r#"{ name = "root" } !>> { }"#).await,
         ["cache", "db", "root", "worker"]
     );
+}
+
+#[tokio::test]
+async fn child_counts_count_the_children_found() {
+    assert_eq!(names("{ span:childCount = 1 }").await, ["root", "worker"]);
+    assert_eq!(
+        names("{ span:childCount = 0 }").await,
+        ["api", "cache", "db"]
+    );
+    assert!(names("{ span:childCount > 1 }").await.is_empty());
+}
+
+#[tokio::test]
+async fn child_counts_of_blocks_written_before_format_2_are_refused() {
+    use traceql_exec::store::Store;
+    use traceql_exec::{Engine, EngineError};
+    use traceql_format::block::{BlockOptions, encode_block};
+    let store = Store::in_memory("format-1");
+    let mut block =
+        encode_block("format-1", &[trace()], &BlockOptions::default()).expect("encodes");
+    block.meta.version = 1;
+    store.write_block(&block).await.unwrap();
+    let engine = Engine::with_store(store).await.unwrap();
+    let error = engine
+        .search("{ span:childCount > 1 }", &SearchOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, EngineError::Unsupported(m) if m.contains("block format 2")),
+        "{error}"
+    );
+    // Everything else still runs on them.
+    let found = engine
+        .search(
+            r#"{ name = "worker" } > { name = "db" }"#,
+            &SearchOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.traces.len(), 1);
 }

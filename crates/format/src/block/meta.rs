@@ -11,8 +11,12 @@ use crate::kind::BlockKind;
 use crate::schema::{TypedAttribute, scope_of_prefix};
 use crate::value::ValueType;
 
-/// The block format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The block format version this code writes and reads. Version 2 added the
+/// `child_count` column; blocks of version 1 are read, without child counts.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version whose blocks have the `child_count` column.
+pub const CHILD_COUNT_VERSION: u32 = 2;
 
 /// A typed attribute column as `meta.json` records it (see [`TypedAttribute`] for the
 /// same with the scope parsed).
@@ -157,6 +161,8 @@ impl BlockMeta {
     /// What the planner may know about this block.
     pub fn facts(&self) -> Facts {
         Facts {
+            // Tempo's blocks get theirs computed when they are read.
+            missing_child_counts: self.tempo.is_none() && self.version < CHILD_COUNT_VERSION,
             typed: self
                 .typed_columns
                 .iter()

@@ -436,6 +436,7 @@ struct RowGroupBuilder<'a> {
     left: Int32Builder,
     right: Int32Builder,
     parent: Int32Builder,
+    child_count: Int32Builder,
     root_service: StringBuilder,
     root_name: StringBuilder,
     trace_start: UInt64Builder,
@@ -529,6 +530,7 @@ impl<'a> RowGroupBuilder<'a> {
             left: Int32Builder::with_capacity(rows),
             right: Int32Builder::with_capacity(rows),
             parent: Int32Builder::with_capacity(rows),
+            child_count: Int32Builder::with_capacity(rows),
             root_service: StringBuilder::new(),
             root_name: StringBuilder::new(),
             trace_start: UInt64Builder::with_capacity(rows),
@@ -568,9 +570,10 @@ impl<'a> RowGroupBuilder<'a> {
         for trace in traces {
             let spans: Vec<&Span> = trace.iter().collect();
             let numbers = nested_sets(&spans);
+            let children = child_counts(&numbers);
             let root = root_span(&spans);
             let (trace_start, trace_end) = trace_bounds(trace);
-            for (span, n) in spans.iter().zip(&numbers) {
+            for ((span, n), children) in spans.iter().zip(&numbers).zip(children) {
                 self.trace_id.append_value(span.trace_id).map_err(encode)?;
                 self.span_id.append_value(span.span_id).map_err(encode)?;
                 match span.parent_span_id {
@@ -586,6 +589,7 @@ impl<'a> RowGroupBuilder<'a> {
                 self.left.append_value(n.left);
                 self.right.append_value(n.right);
                 self.parent.append_value(n.parent);
+                self.child_count.append_value(children);
                 self.root_service
                     .append_option(root.and_then(|r| r.resource.service_name()));
                 self.root_name.append_option(root.map(|r| r.name.as_str()));
@@ -672,6 +676,7 @@ impl<'a> RowGroupBuilder<'a> {
             Arc::new(self.left.finish()),
             Arc::new(self.right.finish()),
             Arc::new(self.parent.finish()),
+            Arc::new(self.child_count.finish()),
             Arc::new(self.root_service.finish()),
             Arc::new(self.root_name.finish()),
             Arc::new(self.trace_start.finish()),
@@ -710,6 +715,22 @@ impl<'a> RowGroupBuilder<'a> {
         columns.push(self.links.finish(link_fields(), link_columns));
         RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(encode)
     }
+}
+
+/// The number of children of each span of a trace, from its nested-set numbers: the
+/// spans whose `parent` is the span's `left`.
+fn child_counts(numbers: &[super::nested_set::NestedSet]) -> Vec<i32> {
+    let mut by_left: HashMap<i32, usize> = HashMap::default();
+    for (i, n) in numbers.iter().enumerate() {
+        by_left.insert(n.left, i);
+    }
+    let mut counts = vec![0; numbers.len()];
+    for n in numbers {
+        if let Some(&i) = by_left.get(&n.parent) {
+            counts[i] += 1;
+        }
+    }
+    counts
 }
 
 /// An empty fixed-size binary builder finishes with the width it was created with.

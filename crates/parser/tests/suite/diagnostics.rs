@@ -129,13 +129,10 @@ fn diagnostics_are_rendered_with_position_underline_and_hint() {
 
 /// Valid TraceQL the engine does not run yet: `validate` (what `traceql fmt` checks)
 /// accepts it, `check_supported` (what running a query checks) refuses it where it is.
-const ENGINE_CASES: &[(&str, &str)] = &[
-    ("child_count", "{ span:childCount > 2 }"),
-    (
-        "by_inside_an_operand",
-        "({ .a = 1 } | by(.b)) && { .c = 2 }",
-    ),
-];
+const ENGINE_CASES: &[(&str, &str)] = &[(
+    "by_inside_an_operand",
+    "({ .a = 1 } | by(.b)) && { .c = 2 }",
+)];
 
 #[test]
 fn what_the_engine_cannot_run_yet_is_refused_with_its_position() {

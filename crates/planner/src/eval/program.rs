@@ -216,7 +216,16 @@ impl Compiler<'_> {
             Intrinsic::NestedSetLeft => S::Int(self.column(c::NESTED_SET_LEFT, ColKind::I32)?),
             Intrinsic::NestedSetRight => S::Int(self.column(c::NESTED_SET_RIGHT, ColKind::I32)?),
             Intrinsic::NestedSetParent => S::Int(self.column(c::NESTED_SET_PARENT, ColKind::I32)?),
-            Intrinsic::ChildCount => return Err(unchecked("`span:childCount`")),
+            Intrinsic::ChildCount => {
+                if self.facts.missing_child_counts {
+                    return Err(DataFusionError::NotImplemented(
+                        "`span:childCount` over blocks written before block format 2 is not \
+                         supported yet (ingest or convert their traces again to add child counts)"
+                            .into(),
+                    ));
+                }
+                S::Int(self.column(c::CHILD_COUNT, ColKind::I32)?)
+            }
             Intrinsic::Parent => return Err(unchecked("the `parent` intrinsic")),
         };
         Ok(Node::Intrinsic(source))
