@@ -209,9 +209,8 @@ impl Validator {
                 Type::Unknown
             }
             Field::Intrinsic(i) => {
-                match i {
-                    Intrinsic::Parent => self.unsupported("the `parent` intrinsic", span),
-                    _ => {}
+                if *i == Intrinsic::Parent {
+                    self.unsupported("the `parent` intrinsic", span);
                 }
                 Type::of_intrinsic(*i)
             }
