@@ -29,8 +29,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::AsyncFileReader;
 use traceql_format::block::{BlockMeta, TypedColumn, span_batch};
 use traceql_format::model::Trace;
+use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
-use traceql_format::tempo::read::needed_leaf;
+use traceql_format::tempo::read::Needs;
 
 use crate::store::Store;
 
@@ -65,8 +66,27 @@ pub struct TempoScanExec {
     typed: Arc<Vec<TypedColumn>>,
     projection: Option<Vec<usize>>,
     schema: SchemaRef,
+    /// The parts of Tempo's rows the projected columns need.
+    needs: Needs,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+}
+
+/// The parts of Tempo's rows that the span-table columns of `schema` need, given the
+/// table's typed attribute columns `typed`.
+fn needs(schema: &SchemaRef, typed: &[TypedColumn]) -> Needs {
+    let has = |name: &str| schema.index_of(name).is_ok();
+    let typed_of = |scope: &str| {
+        typed.iter().any(|t| {
+            t.scope == scope && has(&t.name) && !(scope == "resource" && t.key == "service.name")
+        })
+    };
+    Needs {
+        span_attributes: has(c::SPAN_ATTRIBUTES) || typed_of("span"),
+        resource_attributes: has(c::RESOURCE_ATTRIBUTES) || typed_of("resource"),
+        scope_attributes: has(c::INSTRUMENTATION_ATTRIBUTES),
+        events: has(c::EVENTS),
+    }
 }
 
 impl TempoScanExec {
@@ -83,6 +103,7 @@ impl TempoScanExec {
             Some(p) => Arc::new(table_schema.project(p)?),
             None => Arc::clone(&table_schema),
         };
+        let needs = needs(&schema, &typed);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             Partitioning::UnknownPartitioning(parts.len().max(1)),
@@ -96,6 +117,7 @@ impl TempoScanExec {
             typed,
             projection,
             schema,
+            needs,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         })
@@ -108,9 +130,10 @@ impl DisplayAs for TempoScanExec {
         blocks.dedup();
         write!(
             f,
-            "TempoScanExec: blocks={}, row_groups={}",
+            "TempoScanExec: blocks={}, row_groups={}, reads={:?}",
             blocks.len(),
-            self.parts.len()
+            self.parts.len(),
+            self.needs
         )
     }
 }
@@ -165,6 +188,7 @@ impl ExecutionPlan for TempoScanExec {
         let rows = open(
             Arc::clone(&self.store),
             part,
+            self.needs,
             partition,
             self.metrics.clone(),
         );
@@ -191,20 +215,27 @@ pub(crate) fn read_traces(
 ) -> impl futures::Stream<Item = Result<Vec<Trace>>> + Send + 'static {
     let decoder = part.decoder.clone();
     let block = part.block.clone();
-    futures::stream::once(open(store, part, 0, ExecutionPlanMetricsSet::new()))
-        .try_flatten()
-        .map(move |nested| {
-            decoder
-                .decode(&nested?)
-                .map_err(|e| DataFusionError::Execution(format!("Tempo block {block}: {e}")))
-        })
+    futures::stream::once(open(
+        store,
+        part,
+        Needs::ALL,
+        0,
+        ExecutionPlanMetricsSet::new(),
+    ))
+    .try_flatten()
+    .map(move |nested| {
+        decoder
+            .decode(&nested?)
+            .map_err(|e| DataFusionError::Execution(format!("Tempo block {block}: {e}")))
+    })
 }
 
 /// The Tempo rows of `part`, [`TRACES_PER_BATCH`] at a time, with only the columns
-/// the decoder needs.
+/// `needs` asks for.
 async fn open(
     store: Arc<dyn ObjectStore>,
     part: TempoPart,
+    needs: Needs,
     partition: usize,
     metrics: ExecutionPlanMetricsSet,
 ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
@@ -229,7 +260,7 @@ async fn open(
         .map_err(&failed)?;
     let parquet_schema = builder.parquet_schema();
     let leaves = (0..parquet_schema.num_columns())
-        .filter(|&i| needed_leaf(parquet_schema.column(i).path().parts()));
+        .filter(|&i| needs.leaf(parquet_schema.column(i).path().parts()));
     let mask = ProjectionMask::leaves(parquet_schema, leaves);
     let row_groups = builder.metadata().num_row_groups();
     let mut builder = builder

@@ -26,35 +26,82 @@ use crate::value::{KeyValue, Value};
 /// The OTLP/JSON text of an empty array, as ingest keeps one.
 pub const EMPTY_ARRAY: &str = r#"{"arrayValue":{"values":[]}}"#;
 
-/// Whether the reader needs the leaf column at `path` (its Parquet path parts, e.g.
-/// `rs.list.element.ss.list.element.Spans.list.element.Name`): Tempo's derived columns
-/// (trace summaries, service statistics, nested-set numbers, rounded start times,
-/// span counts) are recomputed or unused, so they are not read.
-pub fn needed_leaf(path: &[String]) -> bool {
-    const TRACE_LEVEL: [&str; 7] = [
-        "TraceIDText",
-        "StartTimeUnixNano",
-        "EndTimeUnixNano",
-        "DurationNano",
-        "RootServiceName",
-        "RootSpanName",
-        "ServiceStats",
-    ];
-    const NESTED: [&str; 9] = [
-        "ParentID",
-        "NestedSetLeft",
-        "NestedSetRight",
-        "ChildCount",
-        "SpanCount",
-        "StartTimeRounded15",
-        "StartTimeRounded60",
-        "StartTimeRounded300",
-        "StartTimeRounded3600",
-    ];
-    match path {
-        [] => false,
-        [top] => !TRACE_LEVEL.contains(&top.as_str()),
-        [top, .., leaf] => !TRACE_LEVEL.contains(&top.as_str()) && !NESTED.contains(&leaf.as_str()),
+/// Which parts of a Tempo row a scan needs besides the span fields every query reads
+/// (ids, name, kind, times, status, scope name and version, links, the resource's
+/// service name): attribute lists and events are the bulk of a row, and are read only
+/// when the query's columns use them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// Span attributes (generic, dedicated and well-known columns).
+    pub span_attributes: bool,
+    /// Resource attributes other than `service.name`.
+    pub resource_attributes: bool,
+    /// Instrumentation scope attributes.
+    pub scope_attributes: bool,
+    /// Events.
+    pub events: bool,
+}
+
+impl Needs {
+    /// Every part of the row.
+    pub const ALL: Needs = Needs {
+        span_attributes: true,
+        resource_attributes: true,
+        scope_attributes: true,
+        events: true,
+    };
+
+    /// Whether the reader needs the leaf column at `path` (its Parquet path parts, e.g.
+    /// `rs.list.element.ss.list.element.Spans.list.element.Name`). Tempo's derived
+    /// columns (trace summaries, service statistics, nested-set numbers, child counts,
+    /// rounded start times, span counts) are recomputed or unused and never read.
+    pub fn leaf(&self, path: &[String]) -> bool {
+        // vParquet4's LIST wrappers add `list.element`; vParquet5 has none.
+        let path: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != "list" && *p != "element")
+            .collect();
+        const TRACE_LEVEL: [&str; 7] = [
+            "TraceIDText",
+            "StartTimeUnixNano",
+            "EndTimeUnixNano",
+            "DurationNano",
+            "RootServiceName",
+            "RootSpanName",
+            "ServiceStats",
+        ];
+        const DERIVED: [&str; 9] = [
+            "ParentID",
+            "NestedSetLeft",
+            "NestedSetRight",
+            "ChildCount",
+            "SpanCount",
+            "StartTimeRounded15",
+            "StartTimeRounded60",
+            "StartTimeRounded300",
+            "StartTimeRounded3600",
+        ];
+        let own = |name: &str| name == "Attrs" || name == "DedicatedAttributes";
+        match path.as_slice() {
+            [] => false,
+            [top] => !TRACE_LEVEL.contains(top),
+            [top, ..] if TRACE_LEVEL.contains(top) => false,
+            [.., leaf] if DERIVED.contains(leaf) => false,
+            ["rs", "Resource", "ServiceName"] => true,
+            ["rs", "Resource", field, ..] if *field != "DroppedAttributesCount" => {
+                // Attribute lists, dedicated and well-known columns.
+                self.resource_attributes
+            }
+            ["rs", "ss", "Scope", "Attrs", ..] => self.scope_attributes,
+            ["rs", "ss", "Spans", "Events", ..] => self.events,
+            ["rs", "ss", "Spans", field, ..]
+                if own(field) || matches!(*field, "HttpMethod" | "HttpUrl" | "HttpStatusCode") =>
+            {
+                self.span_attributes
+            }
+            _ => true,
+        }
     }
 }
 
@@ -160,8 +207,12 @@ struct Attrs<'a> {
 }
 
 impl<'a> Attrs<'a> {
-    /// The `Attrs` field of `parent`; `what` names the level in errors.
-    fn new(parent: &'a StructArray, what: &str) -> Result<Attrs<'a>> {
+    /// The `Attrs` field of `parent`, `None` if it was not read; `what` names the level
+    /// in errors.
+    fn new(parent: &'a StructArray, what: &str) -> Result<Option<Attrs<'a>>> {
+        if parent.column_by_name("Attrs").is_none() {
+            return Ok(None);
+        }
         let list = field::<ListArray>(parent, "Attrs")?;
         let entry = items(list, &format!("{what} Attrs"))?;
         let typed = |name: &str| field::<ListArray>(entry, name);
@@ -169,7 +220,7 @@ impl<'a> Attrs<'a> {
         let ints = typed("ValueInt")?;
         let floats = typed("ValueDouble")?;
         let bools = typed("ValueBool")?;
-        Ok(Attrs {
+        Ok(Some(Attrs {
             list,
             key: str_field(entry, "Key")?,
             is_array: field::<BooleanArray>(entry, "IsArray")?,
@@ -181,7 +232,7 @@ impl<'a> Attrs<'a> {
             ),
             bools: (bools, downcast(bools.values().as_ref(), "ValueBool items")?),
             unsupported: str_field(entry, "ValueUnsupported")?,
-        })
+        }))
     }
 
     /// Appends the attributes of list `row` to `out`.
@@ -234,6 +285,13 @@ impl<'a> Attrs<'a> {
             return shape(v, array, Value::Bool, Value::BoolArray);
         }
         Value::Opaque(if array { EMPTY_ARRAY } else { "{}" }.to_string())
+    }
+}
+
+/// Appends the attributes of list `row` of `attrs` (if read) to `out`.
+fn push_attrs(attrs: &Option<Attrs<'_>>, row: usize, out: &mut Vec<KeyValue>) {
+    if let Some(attrs) = attrs {
+        attrs.push(row, out);
     }
 }
 
@@ -333,7 +391,7 @@ fn push_own(own: &OwnColumns<'_>, row: usize, out: &mut Vec<KeyValue>) {
 }
 
 struct Resources<'a> {
-    attrs: Attrs<'a>,
+    attrs: Option<Attrs<'a>>,
     service: StrCol<'a>,
     dropped: &'a Int32Array,
     own: OwnColumns<'a>,
@@ -351,7 +409,7 @@ impl Resources<'_> {
                 value: Value::Str(service.to_string()),
             });
         }
-        self.attrs.push(r, &mut attributes);
+        push_attrs(&self.attrs, r, &mut attributes);
         push_own(&self.own, r, &mut attributes);
         Resource {
             attributes,
@@ -364,14 +422,14 @@ impl Resources<'_> {
 struct Scopes<'a> {
     name: StrCol<'a>,
     version: StrCol<'a>,
-    attrs: Attrs<'a>,
+    attrs: Option<Attrs<'a>>,
     dropped: &'a Int32Array,
 }
 
 impl Scopes<'_> {
     fn get(&self, s: usize) -> Scope {
         let mut attributes = Vec::new();
-        self.attrs.push(s, &mut attributes);
+        push_attrs(&self.attrs, s, &mut attributes);
         Scope {
             name: self.name.value(s).to_string(),
             version: self.version.value(s).to_string(),
@@ -379,6 +437,52 @@ impl Scopes<'_> {
             dropped_attributes_count: count(self.dropped, s),
             schema_url: String::new(),
         }
+    }
+}
+
+/// The events of spans, when read.
+struct Events<'a> {
+    list: &'a ListArray,
+    time: &'a UInt64Array,
+    name: StrCol<'a>,
+    attrs: Option<Attrs<'a>>,
+    dropped: &'a Int32Array,
+    own: OwnColumns<'a>,
+}
+
+impl<'a> Events<'a> {
+    /// The `Events` field of `spans`, `None` if it was not read.
+    fn new(spans: &'a StructArray, spares: &[Spare]) -> Result<Option<Events<'a>>> {
+        if spans.column_by_name("Events").is_none() {
+            return Ok(None);
+        }
+        let list = field::<ListArray>(spans, "Events")?;
+        let events = items(list, "Events")?;
+        Ok(Some(Events {
+            list,
+            time: field(events, "TimeSinceStartNano")?,
+            name: str_field(events, "Name")?,
+            attrs: Attrs::new(events, "event")?,
+            dropped: field(events, "DroppedAttributesCount")?,
+            own: own_columns(events, &[], spares, SpareScope::Event)?,
+        }))
+    }
+
+    /// The events of span `i`, which starts at `start`.
+    fn get(&self, i: usize, start: u64) -> Vec<Event> {
+        list_range(self.list, i)
+            .map(|e| {
+                let mut attributes = Vec::new();
+                push_attrs(&self.attrs, e, &mut attributes);
+                push_own(&self.own, e, &mut attributes);
+                Event {
+                    time_unix_nano: start.wrapping_add(self.time.value(e)),
+                    name: self.name.value(e).to_string(),
+                    attributes,
+                    dropped_attributes_count: count(self.dropped, e),
+                }
+            })
+            .collect()
     }
 }
 
@@ -392,21 +496,16 @@ struct Spans<'a> {
     duration: &'a UInt64Array,
     status_code: &'a Int64Array,
     status_message: StrCol<'a>,
-    attrs: Attrs<'a>,
+    attrs: Option<Attrs<'a>>,
     dropped_attributes: &'a Int32Array,
     own: OwnColumns<'a>,
-    events_list: &'a ListArray,
-    event_time: &'a UInt64Array,
-    event_name: StrCol<'a>,
-    event_attrs: Attrs<'a>,
-    event_dropped: &'a Int32Array,
-    event_own: OwnColumns<'a>,
+    events: Option<Events<'a>>,
     dropped_events: &'a Int32Array,
     links_list: &'a ListArray,
     link_trace_id: &'a BinaryArray,
     link_span_id: &'a BinaryArray,
     link_trace_state: StrCol<'a>,
-    link_attrs: Attrs<'a>,
+    link_attrs: Option<Attrs<'a>>,
     link_dropped: &'a Int32Array,
     dropped_links: &'a Int32Array,
 }
@@ -417,8 +516,6 @@ impl<'a> Spans<'a> {
         well_known: &[crate::tempo::columns::WellKnown],
         spares: &[Spare],
     ) -> Result<Spans<'a>> {
-        let events_list = field::<ListArray>(spans, "Events")?;
-        let events = items(events_list, "Events")?;
         let links_list = field::<ListArray>(spans, "Links")?;
         let links = items(links_list, "Links")?;
         Ok(Spans {
@@ -434,12 +531,7 @@ impl<'a> Spans<'a> {
             attrs: Attrs::new(spans, "span")?,
             dropped_attributes: field(spans, "DroppedAttributesCount")?,
             own: own_columns(spans, well_known, spares, SpareScope::Span)?,
-            events_list,
-            event_time: field(events, "TimeSinceStartNano")?,
-            event_name: str_field(events, "Name")?,
-            event_attrs: Attrs::new(events, "event")?,
-            event_dropped: field(events, "DroppedAttributesCount")?,
-            event_own: own_columns(events, &[], spares, SpareScope::Event)?,
+            events: Events::new(spans, spares)?,
             dropped_events: field(spans, "DroppedEventsCount")?,
             links_list,
             link_trace_id: field(links, "TraceID")?,
@@ -464,25 +556,17 @@ impl<'a> Spans<'a> {
         };
         let start = self.start.value(i);
         let mut attributes = Vec::new();
-        self.attrs.push(i, &mut attributes);
+        push_attrs(&self.attrs, i, &mut attributes);
         push_own(&self.own, i, &mut attributes);
-        let events = list_range(self.events_list, i)
-            .map(|e| {
-                let mut attributes = Vec::new();
-                self.event_attrs.push(e, &mut attributes);
-                push_own(&self.event_own, e, &mut attributes);
-                Event {
-                    time_unix_nano: start.wrapping_add(self.event_time.value(e)),
-                    name: self.event_name.value(e).to_string(),
-                    attributes,
-                    dropped_attributes_count: count(self.event_dropped, e),
-                }
-            })
-            .collect();
+        let events = self
+            .events
+            .as_ref()
+            .map(|e| e.get(i, start))
+            .unwrap_or_default();
         let links = list_range(self.links_list, i)
             .map(|l| {
                 let mut attributes = Vec::new();
-                self.link_attrs.push(l, &mut attributes);
+                push_attrs(&self.link_attrs, l, &mut attributes);
                 Link {
                     trace_id: padded(self.link_trace_id.value(l)),
                     span_id: padded(self.link_span_id.value(l)),
