@@ -46,13 +46,13 @@ def build(binary):
 
 
 def converted(binary, version):
+    # Converted afresh by this binary, so the blocks have its format.
     out = DATA / f"tempo-converted-{version}"
-    if not (out / "single-tenant").is_dir():
-        shutil.rmtree(out, ignore_errors=True)
-        subprocess.run(
-            [binary, "convert", "--from", SHARED / "tempo-blocks" / f"vparquet{version[1:]}",
-             "--data", out],
-            check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(
+        [binary, "convert", "--from", SHARED / "tempo-blocks" / f"vparquet{version[1:]}",
+         "--data", out],
+        check=True, stdout=subprocess.DEVNULL)
     return out
 
 
@@ -112,7 +112,7 @@ def main():
             on_conv = best(binary, args_for(q, conv), a.runs)
             fmt = lambda ms: "not supported yet" if ms is None else f"{ms:.0f}"
             cells += [f"{http:.0f}", fmt(on_block), fmt(on_conv)]
-            if on_block is not None:
+            if on_block is not None and on_conv is not None:
                 totals["tempo"] += http
                 totals["block"] += on_block
                 totals["converted"] += on_conv
