@@ -369,6 +369,11 @@ impl Store {
             })
     }
 
+    /// The file `name` of block `id`'s directory (a Tempo bloom filter, say).
+    pub async fn read_block_file(&self, id: &str, name: &str) -> Result<Bytes, StoreError> {
+        self.get(&self.block_path(id, name)).await
+    }
+
     /// The data file of block `id`.
     pub async fn read_data(&self, id: &str) -> Result<Bytes, StoreError> {
         self.get(&self.block_path(id, BlockKind::Traceql.data_file()))

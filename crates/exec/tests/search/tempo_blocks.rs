@@ -619,3 +619,58 @@ async fn tempo_and_traceql_blocks_side_by_side_are_queried_as_one() {
     }
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[tokio::test]
+async fn tempo_bloom_filters_hold_every_trace_and_rule_out_others() {
+    use traceql_format::tempo::bloom;
+    let dir = require_shared!(dir("tempo-blocks"));
+    let input = traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
+        .unwrap()
+        .spans;
+    let ids: BTreeSet<[u8; 16]> = input.iter().map(|s| s.trace_id).collect();
+    assert_eq!(ids.len(), 3000);
+    for version in ["v4", "v5"] {
+        let tenant = block_dir(&dir, version).join("single-tenant");
+        let block = std::fs::read_dir(&tenant)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        let filter = std::fs::read(block.join(bloom::file_name(0))).unwrap();
+        for id in &ids {
+            assert_eq!(bloom::shard(id, 1), 0);
+            assert!(
+                bloom::may_contain(&filter, id).unwrap(),
+                "{version}: {id:?}"
+            );
+        }
+        // Ids that are not there: a 1% false-positive rate at most lets a few through.
+        let mut rng = traceql_gen::Rng::new(3);
+        let absent = (0..2000)
+            .map(|_| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+                id[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+                id
+            })
+            .filter(|id| bloom::may_contain(&filter, id).unwrap())
+            .count();
+        assert!(absent < 60, "{version}: {absent} of 2000 absent ids pass");
+
+        let engine = Engine::open(block_dir(&dir, version).to_str().unwrap())
+            .await
+            .unwrap();
+        let trace = engine
+            .trace("0e03a4fb3e706945ff97fd660bdf0a29")
+            .await
+            .unwrap();
+        assert_eq!(trace.len(), 7);
+        assert!(
+            engine
+                .trace("ffffffffffffffffffffffffffffffff")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

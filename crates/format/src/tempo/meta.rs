@@ -61,6 +61,9 @@ pub struct TempoMeta {
     /// Length of the Parquet footer, bytes.
     #[serde(default)]
     pub footer_size: u64,
+    /// Trace-id bloom filter shards (`bloom-0` …); 0 means Tempo's former default, 10.
+    #[serde(default)]
+    pub bloom_shards: u32,
     /// The dedicated columns, in the order that assigns spare columns.
     #[serde(default)]
     pub dedicated_columns: Vec<DedicatedColumn>,
@@ -75,6 +78,8 @@ pub struct TempoBlock {
     pub dedicated: Vec<DedicatedColumn>,
     /// Length of the Parquet footer, bytes (0 if unknown).
     pub footer_size: u64,
+    /// Trace-id bloom filter shards (see [`crate::tempo::bloom`]).
+    pub bloom_shards: u32,
 }
 
 impl TempoMeta {
@@ -153,6 +158,7 @@ impl TempoMeta {
                 kind,
                 dedicated: self.dedicated_columns.clone(),
                 footer_size: self.footer_size,
+                bloom_shards: self.bloom_shards,
             }),
         })
     }

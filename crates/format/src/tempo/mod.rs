@@ -12,11 +12,14 @@
 //!   attribute back under its own name, so the block writer's batch builder turns them
 //!   into rows of the logical span table.
 //!
+//! Trace lookups consult the block's bloom filters first ([`bloom`]).
+//!
 //! Relations between spans (nested sets, root span, trace bounds) are recomputed from
 //! span and parent ids when the rows are built, so Tempo's blocks follow the same
 //! documented semantics as traceql's own (orphans numbered as their own trees rather
 //! than zeroed). `docs/format.md` lists how Tempo's columns map onto the span table.
 
+pub mod bloom;
 pub mod columns;
 pub mod meta;
 pub mod read;
