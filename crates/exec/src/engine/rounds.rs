@@ -72,11 +72,16 @@ pub(crate) enum Rounds {
     Time(TimeWindows),
     /// Windows of trace durations, longest first.
     Duration(DurationWindows),
+    /// One window of everything (`true` once it has been given).
+    Once(bool),
 }
 
 impl Rounds {
     /// The windows over `blocks` for the first `limit` traces in `order`.
     pub(crate) fn new(order: Order, blocks: &[&(BlockMeta, Facts)], limit: usize) -> Rounds {
+        if order != Order::Slowest && inseparable(blocks) {
+            return Rounds::Once(false);
+        }
         match order {
             Order::Newest => Rounds::Time(TimeWindows::new(blocks, limit, true)),
             Order::Oldest => Rounds::Time(TimeWindows::new(blocks, limit, false)),
@@ -90,8 +95,19 @@ impl Rounds {
         match self {
             Rounds::Time(w) => w.next(found),
             Rounds::Duration(w) => w.next(found),
+            Rounds::Once(given) => (!std::mem::replace(given, true)).then_some(Window::ALL),
         }
     }
+}
+
+/// Whether windows of trace starts cannot spare reading any of `blocks`: they are all
+/// Grafana Tempo blocks (whose rows are not in time order, so a window reads a block
+/// whole) and their time ranges share an instant (so every window touches them all).
+fn inseparable(blocks: &[&(BlockMeta, Facts)]) -> bool {
+    let latest_start = blocks.iter().map(|(b, _)| b.start_unix_nano).max();
+    let earliest_end = blocks.iter().map(|(b, _)| b.end_unix_nano).min();
+    blocks.iter().all(|(b, _)| b.tempo.is_some())
+        && matches!((latest_start, earliest_end), (Some(s), Some(e)) if s <= e)
 }
 
 /// Windows of trace starts from one end of the blocks' time range to the other, the

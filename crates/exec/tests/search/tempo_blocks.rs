@@ -674,3 +674,34 @@ async fn tempo_bloom_filters_hold_every_trace_and_rule_out_others() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_limited_search_reads_a_lone_tempo_block_once() {
+    let dir = require_shared!(dir("tempo-blocks"));
+    let engine = Engine::open(block_dir(&dir, "v5").to_str().unwrap())
+        .await
+        .unwrap();
+    let query = "{ status = error }";
+    let (first, stats) = engine
+        .search_with_stats(query, &SearchOptions::default())
+        .await
+        .unwrap();
+    // Rows inside a Tempo block are not in time order: every window would read it all.
+    assert_eq!(stats.rounds, 1);
+    let all = engine
+        .search(
+            query,
+            &SearchOptions {
+                limit: 100_000,
+                ..SearchOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let newest: Vec<&str> = all.traces[..20]
+        .iter()
+        .map(|t| t.trace_id.as_str())
+        .collect();
+    let got: Vec<&str> = first.traces.iter().map(|t| t.trace_id.as_str()).collect();
+    assert_eq!(got, newest, "the 20 newest of all matches");
+}
