@@ -16,7 +16,7 @@ use traceql_format::block::{BlockMeta, BlockOptions};
 use traceql_format::model::Trace;
 
 use crate::ingest::{IngestError, IngestReport, Progress, write_traces};
-use crate::store::{Store, StoreError, StoreErrorKind};
+use crate::store::Store;
 use crate::table::tempo::{read_traces, tempo_parts};
 
 /// What a conversion did.
@@ -78,17 +78,11 @@ pub async fn convert(
     let (tempo, other): (Vec<BlockMeta>, Vec<BlockMeta>) =
         listing.blocks.into_iter().partition(|b| b.tempo.is_some());
     if tempo.is_empty() {
-        return Err(ConvertError::Read(
-            StoreError::new(
-                StoreErrorKind::NotFound,
-                format!(
-                    "{} (tenant {}) holds no Tempo blocks to convert",
-                    from.display(),
-                    from.tenant()
-                ),
-            )
-            .to_string(),
-        ));
+        return Err(ConvertError::Read(format!(
+            "{} (tenant {}) holds no Tempo blocks to convert",
+            from.display(),
+            from.tenant()
+        )));
     }
     let mut report = ConvertReport {
         tempo_blocks: tempo.len(),

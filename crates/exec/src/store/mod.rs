@@ -315,7 +315,7 @@ impl Store {
         };
         let probe: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&e))?;
         if probe.get("blockID").is_some() {
-            let tempo = TempoMeta::parse(bytes).map_err(|e| corrupt(&e))?;
+            let tempo: TempoMeta = serde_json::from_value(probe).map_err(|e| corrupt(&e))?;
             return match tempo.block_meta() {
                 Ok(meta) => Ok(Found::Block(Box::new(meta))),
                 Err(FormatError::Unsupported(_)) => Ok(Found::Skipped {

@@ -223,11 +223,12 @@ pub(crate) fn read_traces(
         ExecutionPlanMetricsSet::new(),
     ))
     .try_flatten()
-    .map(move |nested| {
-        decoder
-            .decode(&nested?)
-            .map_err(|e| DataFusionError::Execution(format!("Tempo block {block}: {e}")))
-    })
+    .map(move |nested| decoder.decode(&nested?).map_err(|e| failed(&block, e)))
+}
+
+/// The execution error of a failure `e` reading Tempo block `block`: one line naming it.
+fn failed(block: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Execution(format!("Tempo block {block}: {e}"))
 }
 
 /// The Tempo rows of `part`, [`TRACES_PER_BATCH`] at a time, with only the columns
@@ -240,9 +241,7 @@ async fn open(
     metrics: ExecutionPlanMetricsSet,
 ) -> Result<futures::stream::BoxStream<'static, Result<RecordBatch>>> {
     let block = part.block.clone();
-    let failed = move |e: parquet::errors::ParquetError| {
-        DataFusionError::Execution(format!("Tempo block {block}: {e}"))
-    };
+    let failed = move |e: parquet::errors::ParquetError| failed(&block, e);
     let size = match part.size {
         0 => store.head(&part.path).await?.size,
         size => size,
@@ -304,9 +303,7 @@ struct Convert {
 
 impl Convert {
     fn batch(&self, nested: &RecordBatch) -> Result<RecordBatch> {
-        let failed = |e: traceql_format::FormatError| {
-            DataFusionError::Execution(format!("Tempo block {}: {e}", self.block))
-        };
+        let failed = |e: traceql_format::FormatError| failed(&self.block, e);
         let traces = self.decoder.decode(nested).map_err(failed)?;
         let batch = span_batch(&self.table_schema, &self.typed, &traces).map_err(failed)?;
         Ok(match &self.projection {

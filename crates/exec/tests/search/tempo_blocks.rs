@@ -305,6 +305,22 @@ fn block_dir(dir: &Path, version: &str) -> PathBuf {
     dir.join(format!("vparquet{}", &version[1..]))
 }
 
+/// The directory of the one block of `version`.
+fn the_block(dir: &Path, version: &str) -> PathBuf {
+    std::fs::read_dir(block_dir(dir, version).join("single-tenant"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap()
+}
+
+/// The spans of the OTLP input Tempo ingested to make the blocks.
+fn input_spans(dir: &Path) -> Vec<Span> {
+    traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
+        .unwrap()
+        .spans
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_recorded_query_gives_tempos_answer_on_both_block_versions() {
     let dir = require_shared!(dir("tempo-blocks"));
@@ -461,9 +477,7 @@ fn tempo_spans(block: &Path) -> Vec<Span> {
 #[test]
 fn tempo_blocks_hold_the_spans_that_ingest_reads_from_the_same_input() {
     let dir = require_shared!(dir("tempo-blocks"));
-    let input = traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
-        .unwrap()
-        .spans;
+    let input = input_spans(&dir);
     assert_eq!(input.len(), 30_781);
     for (version, dedicated) in [
         ("v4", &[][..]),
@@ -478,12 +492,7 @@ fn tempo_blocks_hold_the_spans_that_ingest_reads_from_the_same_input() {
             ][..],
         ),
     ] {
-        let tenant = block_dir(&dir, version).join("single-tenant");
-        let block = std::fs::read_dir(&tenant)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.is_dir())
-            .unwrap();
+        let block = the_block(&dir, version);
         let mut want: Vec<String> = input.iter().map(|s| kept(s, dedicated)).collect();
         let mut got: Vec<String> = tempo_spans(&block)
             .iter()
@@ -624,18 +633,11 @@ async fn tempo_and_traceql_blocks_side_by_side_are_queried_as_one() {
 async fn tempo_bloom_filters_hold_every_trace_and_rule_out_others() {
     use traceql_format::tempo::bloom;
     let dir = require_shared!(dir("tempo-blocks"));
-    let input = traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
-        .unwrap()
-        .spans;
+    let input = input_spans(&dir);
     let ids: BTreeSet<[u8; 16]> = input.iter().map(|s| s.trace_id).collect();
     assert_eq!(ids.len(), 3000);
     for version in ["v4", "v5"] {
-        let tenant = block_dir(&dir, version).join("single-tenant");
-        let block = std::fs::read_dir(&tenant)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.is_dir())
-            .unwrap();
+        let block = the_block(&dir, version);
         let filter = std::fs::read(block.join(bloom::file_name(0))).unwrap();
         for id in &ids {
             assert_eq!(bloom::shard(id, 1), 0);

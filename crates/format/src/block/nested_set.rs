@@ -26,6 +26,8 @@ pub struct NestedSet {
     pub right: i32,
     /// The parent's `left`; -1 for roots, below -1 for orphans (see the module docs).
     pub parent: i32,
+    /// How many spans of the trace have this span as their parent.
+    pub children: i32,
 }
 
 /// Numbers the spans of one trace; the result is parallel to `spans`.
@@ -86,10 +88,14 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
         NestedSet {
             left: 0,
             right: 0,
-            parent: 0
+            parent: 0,
+            children: 0,
         };
         n
     ];
+    for (i, set) in out.iter_mut().enumerate() {
+        set.children = children_of(i).len() as i32;
+    }
     let mut visited = vec![false; n];
     let mut counter = 0i32;
     // Explicit stack of (span, next child index): no recursion on deep traces.
@@ -98,11 +104,8 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
         |start: usize, parent: i32, out: &mut Vec<NestedSet>, visited: &mut Vec<bool>| {
             counter += 1;
             visited[start] = true;
-            out[start] = NestedSet {
-                left: counter,
-                right: 0,
-                parent,
-            };
+            out[start].left = counter;
+            out[start].parent = parent;
             stack.push((start, 0));
             while let Some((node, next)) = stack.last_mut() {
                 let node = *node;
@@ -114,11 +117,8 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
                         }
                         visited[child] = true;
                         counter += 1;
-                        out[child] = NestedSet {
-                            left: counter,
-                            right: 0,
-                            parent: out[node].left,
-                        };
+                        out[child].left = counter;
+                        out[child].parent = out[node].left;
                         stack.push((child, 0));
                     }
                     None => {

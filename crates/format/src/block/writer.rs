@@ -570,10 +570,9 @@ impl<'a> RowGroupBuilder<'a> {
         for trace in traces {
             let spans: Vec<&Span> = trace.iter().collect();
             let numbers = nested_sets(&spans);
-            let children = child_counts(&numbers);
             let root = root_span(&spans);
             let (trace_start, trace_end) = trace_bounds(trace);
-            for ((span, n), children) in spans.iter().zip(&numbers).zip(children) {
+            for (span, n) in spans.iter().zip(&numbers) {
                 self.trace_id.append_value(span.trace_id).map_err(encode)?;
                 self.span_id.append_value(span.span_id).map_err(encode)?;
                 match span.parent_span_id {
@@ -589,7 +588,7 @@ impl<'a> RowGroupBuilder<'a> {
                 self.left.append_value(n.left);
                 self.right.append_value(n.right);
                 self.parent.append_value(n.parent);
-                self.child_count.append_value(children);
+                self.child_count.append_value(n.children);
                 self.root_service
                     .append_option(root.and_then(|r| r.resource.service_name()));
                 self.root_name.append_option(root.map(|r| r.name.as_str()));
@@ -715,22 +714,6 @@ impl<'a> RowGroupBuilder<'a> {
         columns.push(self.links.finish(link_fields(), link_columns));
         RecordBatch::try_new(Arc::clone(self.schema), columns).map_err(encode)
     }
-}
-
-/// The number of children of each span of a trace, from its nested-set numbers: the
-/// spans whose `parent` is the span's `left`.
-fn child_counts(numbers: &[super::nested_set::NestedSet]) -> Vec<i32> {
-    let mut by_left: HashMap<i32, usize> = HashMap::default();
-    for (i, n) in numbers.iter().enumerate() {
-        by_left.insert(n.left, i);
-    }
-    let mut counts = vec![0; numbers.len()];
-    for n in numbers {
-        if let Some(&i) = by_left.get(&n.parent) {
-            counts[i] += 1;
-        }
-    }
-    counts
 }
 
 /// An empty fixed-size binary builder finishes with the width it was created with.

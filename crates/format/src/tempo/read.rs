@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 
-use crate::arrays::{StrCol, column, downcast, field, list_range, str_field};
+use crate::arrays::{StrCol, TypedList, column, downcast, field, list_range, str_field};
 use crate::error::{FormatError, Result};
 use crate::ids::{SpanId, TraceId};
 use crate::kind::BlockKind;
@@ -180,6 +180,19 @@ fn items<'a>(list: &'a ListArray, what: &str) -> Result<&'a StructArray> {
     downcast::<StructArray>(list.values().as_ref(), &format!("items of `{what}`"))
 }
 
+/// List field `name` of `parent` and its struct items; `None` if the scan left the
+/// field out.
+fn optional_items<'a>(
+    parent: &'a StructArray,
+    name: &str,
+) -> Result<Option<(&'a ListArray, &'a StructArray)>> {
+    if parent.column_by_name(name).is_none() {
+        return Ok(None);
+    }
+    let list = field::<ListArray>(parent, name)?;
+    Ok(Some((list, items(list, name)?)))
+}
+
 /// `bytes` as an id of `N` bytes: left-padded with zeros when shorter, its last `N`
 /// bytes when longer (as Tempo pads trace ids).
 fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
@@ -200,9 +213,9 @@ struct Attrs<'a> {
     key: StrCol<'a>,
     is_array: &'a BooleanArray,
     strs: (&'a ListArray, StrCol<'a>),
-    ints: (&'a ListArray, &'a Int64Array),
-    floats: (&'a ListArray, &'a Float64Array),
-    bools: (&'a ListArray, &'a BooleanArray),
+    ints: TypedList<'a, Int64Array>,
+    floats: TypedList<'a, Float64Array>,
+    bools: TypedList<'a, BooleanArray>,
     unsupported: StrCol<'a>,
 }
 
@@ -210,27 +223,25 @@ impl<'a> Attrs<'a> {
     /// The `Attrs` field of `parent`, `None` if it was not read; `what` names the level
     /// in errors.
     fn new(parent: &'a StructArray, what: &str) -> Result<Option<Attrs<'a>>> {
-        if parent.column_by_name("Attrs").is_none() {
+        let Some((list, entry)) = optional_items(parent, "Attrs")? else {
             return Ok(None);
+        };
+        fn typed<'a, T: 'static>(
+            entry: &'a StructArray,
+            name: &str,
+            what: &str,
+        ) -> Result<TypedList<'a, T>> {
+            TypedList::new(field::<ListArray>(entry, name)?, &format!("{what} {name}"))
         }
-        let list = field::<ListArray>(parent, "Attrs")?;
-        let entry = items(list, &format!("{what} Attrs"))?;
-        let typed = |name: &str| field::<ListArray>(entry, name);
-        let strs = typed("Value")?;
-        let ints = typed("ValueInt")?;
-        let floats = typed("ValueDouble")?;
-        let bools = typed("ValueBool")?;
+        let strs = field::<ListArray>(entry, "Value")?;
         Ok(Some(Attrs {
             list,
             key: str_field(entry, "Key")?,
             is_array: field::<BooleanArray>(entry, "IsArray")?,
             strs: (strs, StrCol::new(strs.values().as_ref(), "Value items")?),
-            ints: (ints, downcast(ints.values().as_ref(), "ValueInt items")?),
-            floats: (
-                floats,
-                downcast(floats.values().as_ref(), "ValueDouble items")?,
-            ),
-            bools: (bools, downcast(bools.values().as_ref(), "ValueBool items")?),
+            ints: typed(entry, "ValueInt", what)?,
+            floats: typed(entry, "ValueDouble", what)?,
+            bools: typed(entry, "ValueBool", what)?,
             unsupported: str_field(entry, "ValueUnsupported")?,
         }))
     }
@@ -269,19 +280,19 @@ impl<'a> Attrs<'a> {
             let v = strs.map(|j| self.strs.1.value(j).to_string()).collect();
             return shape(v, array, Value::Str, Value::StrArray);
         }
-        let ints = list_range(self.ints.0, i);
+        let ints = self.ints.range(i);
         if !ints.is_empty() {
-            let v = ints.map(|j| self.ints.1.value(j)).collect();
+            let v = ints.map(|j| self.ints.items.value(j)).collect();
             return shape(v, array, Value::Int, Value::IntArray);
         }
-        let floats = list_range(self.floats.0, i);
+        let floats = self.floats.range(i);
         if !floats.is_empty() {
-            let v = floats.map(|j| self.floats.1.value(j)).collect();
+            let v = floats.map(|j| self.floats.items.value(j)).collect();
             return shape(v, array, Value::Float, Value::FloatArray);
         }
-        let bools = list_range(self.bools.0, i);
+        let bools = self.bools.range(i);
         if !bools.is_empty() {
-            let v = bools.map(|j| self.bools.1.value(j)).collect();
+            let v = bools.map(|j| self.bools.items.value(j)).collect();
             return shape(v, array, Value::Bool, Value::BoolArray);
         }
         Value::Opaque(if array { EMPTY_ARRAY } else { "{}" }.to_string())
@@ -453,11 +464,9 @@ struct Events<'a> {
 impl<'a> Events<'a> {
     /// The `Events` field of `spans`, `None` if it was not read.
     fn new(spans: &'a StructArray, spares: &[Spare]) -> Result<Option<Events<'a>>> {
-        if spans.column_by_name("Events").is_none() {
+        let Some((list, events)) = optional_items(spans, "Events")? else {
             return Ok(None);
-        }
-        let list = field::<ListArray>(spans, "Events")?;
-        let events = items(list, "Events")?;
+        };
         Ok(Some(Events {
             list,
             time: field(events, "TimeSinceStartNano")?,
