@@ -36,13 +36,13 @@ pub fn may_contain(file: &[u8], id: &TraceId) -> Result<bool> {
             .ok_or_else(|| FormatError::corrupt("Tempo bloom filter is cut short"))
     };
     let (m, k) = (word(0)?, word(1)?);
-    if m == 0 || word(2)? != m {
+    // Tempo sizes filters for a 1% false-positive rate: a handful of probes.
+    if m == 0 || word(2)? != m || !(1..=64).contains(&k) {
         return Err(FormatError::corrupt(
             "Tempo bloom filter has an invalid header",
         ));
     }
-    let words = m.div_ceil(64) as usize;
-    if file.len() < (3 + words) * 8 {
+    if (file.len() as u64 / 8).saturating_sub(3) < m.div_ceil(64) {
         return Err(FormatError::corrupt("Tempo bloom filter is cut short"));
     }
     let (h0, h1) = murmur3_x64_128(id);
@@ -146,6 +146,14 @@ mod tests {
         file[24..].copy_from_slice(&0u64.to_be_bytes());
         assert!(!may_contain(&file, &[7; 16]).unwrap());
         assert!(may_contain(&file[..20], &[7; 16]).is_err());
+        // A damaged header is refused, not followed.
+        let mut huge = file.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(may_contain(&huge, &[7; 16]).is_err());
+        huge[8..16].copy_from_slice(&3u64.to_be_bytes());
+        huge[..8].copy_from_slice(&u64::MAX.to_be_bytes());
+        huge[16..24].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(may_contain(&huge, &[7; 16]).is_err());
         assert!(shard(&[7; 16], 1) == 0 && shard(&[7; 16], 0) < 10);
     }
 }
