@@ -1,6 +1,6 @@
-//! The scan of Grafana Tempo's blocks: each row group of each block is one partition,
-//! read a few traces at a time, decoded into the span model and presented as rows of
-//! the span table.
+//! The scan of Grafana Tempo's blocks: each row group of each block is one partition
+//! (or, when there are fewer row groups than cores, a slice of one), read a few traces
+//! at a time, decoded into the span model and presented as rows of the span table.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use traceql_format::block::{BlockMeta, TypedColumn, span_batch};
 use traceql_format::model::Trace;
@@ -39,7 +40,7 @@ use crate::store::Store;
 /// and only this many are materialised at once.
 pub const TRACES_PER_BATCH: usize = 256;
 
-/// One partition: a row group of a Tempo block.
+/// One partition: a row group of a Tempo block, or a slice of its rows.
 #[derive(Clone, Debug)]
 pub struct TempoPart {
     /// The block id, for messages.
@@ -52,6 +53,9 @@ pub struct TempoPart {
     pub footer_size: u64,
     /// The row group read; `None` for all of them.
     pub row_group: Option<usize>,
+    /// The slice of those rows read, `(k, n)`: the `k`-th of `n` equal runs of rows
+    /// (each row is a whole trace); `None` for all of them.
+    pub slice: Option<(usize, usize)>,
     /// Decodes the block's rows.
     pub decoder: TraceDecoder,
 }
@@ -130,7 +134,7 @@ impl DisplayAs for TempoScanExec {
         blocks.dedup();
         write!(
             f,
-            "TempoScanExec: blocks={}, row_groups={}, reads={:?}",
+            "TempoScanExec: blocks={}, partitions={}, reads={:?}",
             blocks.len(),
             self.parts.len(),
             self.needs
@@ -262,11 +266,26 @@ async fn open(
         .filter(|&i| needs.leaf(parquet_schema.column(i).path().parts()));
     let mask = ProjectionMask::leaves(parquet_schema, leaves);
     let row_groups = builder.metadata().num_row_groups();
+    let read: Vec<usize> = match part.row_group {
+        Some(i) if i < row_groups => vec![i],
+        Some(_) => Vec::new(),
+        None => (0..row_groups).collect(),
+    };
+    let rows: usize = read
+        .iter()
+        .map(|&i| builder.metadata().row_group(i).num_rows().max(0) as usize)
+        .sum();
     let mut builder = builder
         .with_projection(mask)
-        .with_batch_size(TRACES_PER_BATCH);
-    if let Some(i) = part.row_group {
-        builder = builder.with_row_groups(if i < row_groups { vec![i] } else { Vec::new() });
+        .with_batch_size(TRACES_PER_BATCH)
+        .with_row_groups(read);
+    if let Some((k, n)) = part.slice {
+        let (from, to) = (rows * k / n, rows * (k + 1) / n);
+        builder = builder.with_row_selection(RowSelection::from(vec![
+            RowSelector::skip(from),
+            RowSelector::select(to - from),
+            RowSelector::skip(rows - to),
+        ]));
     }
     let stream = builder.build().map_err(&failed)?;
     Ok(stream.map_err(failed).boxed())
@@ -283,6 +302,7 @@ pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
         size: b.bytes,
         footer_size: info.footer_size,
         row_group,
+        slice: None,
         decoder: TraceDecoder::new(info.kind, &info.dedicated),
     };
     if b.row_groups <= 1 {
@@ -290,6 +310,24 @@ pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
     } else {
         (0..b.row_groups as usize).map(|i| part(Some(i))).collect()
     }
+}
+
+/// `parts` cut into at least `target` partitions where there are fewer: each part
+/// split into equal slices of its rows, so that every core decodes.
+pub(crate) fn sliced(parts: Vec<TempoPart>, target: usize) -> Vec<TempoPart> {
+    if parts.is_empty() || parts.len() >= target {
+        return parts;
+    }
+    let n = target.div_ceil(parts.len());
+    parts
+        .into_iter()
+        .flat_map(|part| {
+            (0..n).map(move |k| TempoPart {
+                slice: Some((k, n)),
+                ..part.clone()
+            })
+        })
+        .collect()
 }
 
 /// Turns decoded Tempo rows into span-table rows.
