@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use prost::Message;
 use traceql_benches::{runtime, traces_arg};
-use traceql_exec::ingest::{ingest_files, write_traces};
+use traceql_exec::ingest::{IngestOptions, ingest_files, write_traces};
 use traceql_exec::otlp::request_from_spans;
 use traceql_exec::store::Store;
 use traceql_format::block::BlockOptions;
@@ -96,7 +96,15 @@ fn main() {
     let store = Store::local(&dir.join("ingest"), true).expect("store");
     let started = Instant::now();
     let report = runtime
-        .block_on(ingest_files(&store, &files, &options, false, &|_| {}))
+        .block_on(ingest_files(
+            &store,
+            &files,
+            &IngestOptions {
+                block: options.clone(),
+                ..IngestOptions::default()
+            },
+            &|_| {},
+        ))
         .expect("ingest");
     row(
         "ingest OTLP/protobuf",

@@ -6,6 +6,7 @@ use std::time::Duration;
 use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::path::Path;
+use traceql_exec::ingest::IngestOptions;
 use traceql_exec::store::{
     DEFAULT_TENANT, Store, StoreError, StoreErrorKind, StoreOptions, open_store,
 };
@@ -122,6 +123,27 @@ impl WriteArgs {
         BlockOptions {
             spans_per_block: self.block_spans.max(1),
             ..BlockOptions::default()
+        }
+    }
+}
+
+/// How much memory a command that streams input into blocks (`ingest`, `gen`) holds.
+#[derive(clap::Args)]
+pub struct WriteMemoryArgs {
+    /// About the most memory to hold, e.g. 512MiB or 2GB: spans waiting for their
+    /// block and blocks being encoded. Traces whose spans arrive farther apart than a
+    /// third of it are written in parts (`traceql compact` joins them).
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size, default_value = "1GiB")]
+    memory_limit: usize,
+}
+
+impl WriteMemoryArgs {
+    /// Ingest options for these limits and blocks of `block`.
+    pub fn ingest_options(&self, block: BlockOptions, skip_invalid: bool) -> IngestOptions {
+        IngestOptions {
+            block,
+            memory_limit: self.memory_limit,
+            skip_invalid,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use traceql_exec::ingest::write_traces;
+use traceql_exec::ingest::write_generated;
 use traceql_gen::{Generator, Rng};
 
 use crate::data;
@@ -19,6 +19,8 @@ pub const GENERATED_START_UNIX_NANO: u64 = 1_793_491_200_000_000_000;
 pub struct GenArgs {
     #[command(flatten)]
     write: data::WriteArgs,
+    #[command(flatten)]
+    memory: data::WriteMemoryArgs,
     /// How many traces to generate (consumer traces of queued messages included).
     #[arg(long, value_name = "N")]
     traces: usize,
@@ -37,8 +39,6 @@ pub async fn run(args: &GenArgs) -> ExitCode {
     // Traces spread over one hour from a fixed start.
     let gap = 3_600_000_000_000 / args.traces.max(1) as u64;
     let mut generator = Generator::new(args.seed, GENERATED_START_UNIX_NANO, gap);
-    let traces: Vec<_> = (0..args.traces).map(|_| generator.next_trace()).collect();
-    let generated = started.elapsed().as_secs_f64();
     let mut ids = Rng::new(args.seed ^ 0x5eed_b10c);
     let block_id = move || {
         let bytes = (u128::from(ids.next_u64()) << 64 | u128::from(ids.next_u64())).to_be_bytes();
@@ -46,18 +46,23 @@ pub async fn run(args: &GenArgs) -> ExitCode {
             .into_uuid()
             .to_string()
     };
-    let options = args.write.block_options();
+    let options = args
+        .memory
+        .ingest_options(args.write.block_options(), false);
     let bar = progress_bar();
-    let report = write_traces(&store, traces, &options, block_id, &|p| show(&bar, p)).await;
+    let next = move || generator.next_trace();
+    let report = write_generated(&store, args.traces, next, &options, block_id, &|p| {
+        show(&bar, p)
+    })
+    .await;
     bar.finish_and_clear();
     match report {
         Ok(mut report) => {
             report.seconds = started.elapsed().as_secs_f64();
             crate::say(&format!(
-                "generated into {} (seed {}, {:.2}s generating): {}",
+                "generated into {} (seed {}): {}",
                 store.display(),
                 args.seed,
-                generated,
                 report.summary()
             ));
             ExitCode::SUCCESS

@@ -16,6 +16,8 @@ use crate::data;
 pub struct IngestArgs {
     #[command(flatten)]
     write: data::WriteArgs,
+    #[command(flatten)]
+    memory: data::WriteMemoryArgs,
     /// OTLP files or directories (searched recursively): OTLP/JSON, JSON lines, or
     /// protobuf (`.pb`, `.binpb`), optionally gzip or zstd compressed.
     #[arg(required = true, value_name = "PATH")]
@@ -35,12 +37,11 @@ pub async fn run(args: &IngestArgs) -> ExitCode {
         Ok(files) => files,
         Err(e) => return crate::fail(&e),
     };
-    let options = args.write.block_options();
+    let options = args
+        .memory
+        .ingest_options(args.write.block_options(), args.skip_invalid);
     let bar = progress_bar();
-    let report = ingest_files(&store, &files, &options, args.skip_invalid, &|p| {
-        show(&bar, p)
-    })
-    .await;
+    let report = ingest_files(&store, &files, &options, &|p| show(&bar, p)).await;
     bar.finish_and_clear();
     match report {
         Ok(report) => {
@@ -66,7 +67,7 @@ pub fn progress_bar() -> ProgressBar {
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta}) {prefix}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -82,9 +83,14 @@ pub fn show(bar: &ProgressBar, p: Progress) {
             bar.set_position(done as u64);
         }
         Progress::Write { done, total } => {
-            bar.set_message("writing");
-            bar.set_length(total);
-            bar.set_position(done);
+            if total > 0 {
+                bar.set_message("writing");
+                bar.set_length(total);
+                bar.set_position(done);
+            } else {
+                // Written while reading goes on: the bar stays on the input read.
+                bar.set_prefix(format!("{done} spans written"));
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use datafusion::functions_aggregate::count::count;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{col, lit};
 use traceql_exec::export::ExportFormat;
-use traceql_exec::ingest::{IngestError, ingest_files, write_traces};
+use traceql_exec::ingest::{IngestError, IngestOptions, ingest_files, write_traces};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
 use traceql_exec::store::{Store, StoreErrorKind};
 use traceql_exec::table::{session_context, span_table};
@@ -177,14 +177,28 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Ingest options with blocks `block`, skipping invalid records if `skip_invalid`.
+fn ingest_options(block: &BlockOptions, skip_invalid: bool) -> IngestOptions {
+    IngestOptions {
+        block: block.clone(),
+        skip_invalid,
+        ..IngestOptions::default()
+    }
+}
+
 #[tokio::test]
 async fn bad_input_names_the_file_and_leaves_the_store_unchanged() {
     let dir = temp_dir("bad-input");
     let store = Store::local(&dir.join("store"), true).unwrap();
     let options = BlockOptions::default();
-    ingest_files(&store, &[sdk("sdk-1.binpb")], &options, false, &|_| {})
-        .await
-        .unwrap();
+    ingest_files(
+        &store,
+        &[sdk("sdk-1.binpb")],
+        &ingest_options(&options, false),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     let before = store.list_blocks().await.unwrap();
     assert_eq!(before.len(), 1);
 
@@ -221,7 +235,7 @@ async fn bad_input_names_the_file_and_leaves_the_store_unchanged() {
     ] {
         let files = [sdk("sdk-2.binpb"), file.clone()];
         let Err(IngestError::Input(err)) =
-            ingest_files(&store, &files, &options, false, &|_| {}).await
+            ingest_files(&store, &files, &ingest_options(&options, false), &|_| {}).await
         else {
             panic!("{} was accepted", file.display());
         };
@@ -235,7 +249,7 @@ async fn bad_input_names_the_file_and_leaves_the_store_unchanged() {
 
     // With skip_invalid, the good records go in and the bad ones are counted.
     let files = [sdk("sdk-2.binpb"), truncated, bad_json, bad_id];
-    let report = ingest_files(&store, &files, &options, true, &|_| {})
+    let report = ingest_files(&store, &files, &ingest_options(&options, true), &|_| {})
         .await
         .unwrap();
     assert_eq!(report.skipped.len(), 3, "{:?}", report.skipped);
@@ -338,7 +352,7 @@ async fn spans_of_a_trace_in_several_files_land_in_one_block() {
         ..BlockOptions::default()
     };
     let files = [sdk("sdk-1.binpb"), sdk("sdk-2.binpb"), sdk("sdk-3.binpb")];
-    let report = ingest_files(&store, &files, &options, false, &|_| {})
+    let report = ingest_files(&store, &files, &ingest_options(&options, false), &|_| {})
         .await
         .unwrap();
     let blocks = store.list_blocks().await.unwrap();
@@ -578,9 +592,14 @@ async fn exports_carry_every_span_out_of_the_store() {
     assert_eq!(summary.spans as usize, spans.len());
     let file = write(&dir, "export.jsonl", &json);
     let copy = Store::local(&dir.join("copy"), true).unwrap();
-    ingest_files(&copy, &[file], &BlockOptions::default(), false, &|_| {})
-        .await
-        .unwrap();
+    ingest_files(
+        &copy,
+        &[file],
+        &ingest_options(&BlockOptions::default(), false),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(normalize(&all_spans(&copy).await), normalize(&spans));
 
     // The flat Parquet file has a row per span, ids in hex, kind and status as words.

@@ -5,7 +5,7 @@
 mod convert;
 
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -46,28 +46,93 @@ pub struct FileSpans {
     pub skipped: Vec<InputError>,
 }
 
-/// Reads one OTLP file. With `skip_invalid`, invalid records (JSON lines, spans with bad
-/// ids, or a whole undecodable file) are skipped and reported instead of failing.
+/// Reads one OTLP file whole. With `skip_invalid`, invalid records (JSON lines, spans
+/// with bad ids, or a whole undecodable file) are skipped and reported instead of
+/// failing. [`read_file_streaming`] does the same a request at a time.
 pub fn read_file(path: &Path, skip_invalid: bool) -> Result<FileSpans, InputError> {
+    let mut spans = Vec::new();
+    let skipped = read_file_streaming(path, skip_invalid, &mut |mut request| {
+        spans.append(&mut request);
+        true
+    })?;
+    Ok(FileSpans { spans, skipped })
+}
+
+/// Reads one OTLP file and hands its spans to `sink` one request at a time, without
+/// holding the file: JSON lines are read a line at a time through the decompressor.
+/// A single JSON document or a protobuf message is one request, read whole. `sink`
+/// returns `false` to stop reading. Returns the records skipped (with `skip_invalid`).
+pub fn read_file_streaming(
+    path: &Path,
+    skip_invalid: bool,
+    sink: &mut dyn FnMut(Vec<Span>) -> bool,
+) -> Result<Vec<InputError>, InputError> {
     let err = |line, message: String| InputError {
         file: path.to_path_buf(),
         line,
         message,
     };
-    let raw = std::fs::read(path).map_err(|e| err(None, format!("cannot read: {e}")))?;
-    let bytes = decompress(&raw).map_err(|m| err(None, m))?;
-    let mut out = FileSpans::default();
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let file = std::fs::File::open(path).map_err(|e| err(None, format!("cannot read: {e}")))?;
+    let mut input = decompressed(file).map_err(|m| err(None, m))?;
+    let mut reader = Reader {
+        path,
+        skip_invalid,
+        skipped: Vec::new(),
+        sink,
+        stopped: false,
+    };
+    // The first line that is not blank tells the kind: a whole JSON value on a line of
+    // its own is JSON lines; JSON that continues is one document; anything else is
+    // protobuf.
+    let mut head = Vec::new();
+    let mut line = 0;
+    loop {
+        head.clear();
+        let read = input
+            .read_until(b'\n', &mut head)
+            .map_err(|e| err(Some(line + 1), read_message(&e)))?;
+        line += 1;
+        if read == 0 || !head.iter().all(u8::is_ascii_whitespace) {
+            break;
+        }
+    }
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    let whole_line = serde_json::from_slice::<serde::de::IgnoredAny>(&head).is_ok();
+    if first == Some(&b'{') && whole_line {
+        reader.json_line(&head, line)?;
+        let mut buf = Vec::new();
+        while !reader.stopped {
+            buf.clear();
+            let read = input
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| err(Some(line + 1), read_message(&e)))?;
+            if read == 0 {
+                break;
+            }
+            line += 1;
+            if !buf.iter().all(u8::is_ascii_whitespace) {
+                reader.json_line(&buf, line)?;
+            }
+        }
+        return Ok(reader.skipped);
+    }
+    // One request (or a few pretty-printed ones): read whole. The lines before `head`
+    // were blank.
+    let mut bytes = vec![b'\n'; line.saturating_sub(1)];
+    bytes.extend_from_slice(&head);
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(None, read_message(&e)))?;
     if first == Some(&b'{') {
-        read_json(&bytes, path, skip_invalid, &mut out)?;
+        reader.json_document(&bytes)?;
     } else {
         match ExportTraceServiceRequest::decode(bytes.as_slice()) {
-            Ok(request) => collect(request, path, None, skip_invalid, &mut out)?,
-            Err(e) if skip_invalid => out.skipped.push(err(None, protobuf_message(&e, &bytes))),
+            Ok(request) => reader.request(request, None)?,
+            Err(e) if skip_invalid => reader.skipped.push(err(None, protobuf_message(&e, &bytes))),
             Err(e) => return Err(err(None, protobuf_message(&e, &bytes))),
         }
     }
-    Ok(out)
+    Ok(reader.skipped)
 }
 
 fn protobuf_message(e: &prost::DecodeError, bytes: &[u8]) -> String {
@@ -78,84 +143,152 @@ fn protobuf_message(e: &prost::DecodeError, bytes: &[u8]) -> String {
     }
 }
 
-/// Undoes gzip or zstd compression, recognised by their magic numbers.
-fn decompress(raw: &[u8]) -> Result<Vec<u8>, String> {
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("corrupt gzip data: {e}"))?;
-        Ok(out)
-    } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        zstd::stream::decode_all(raw).map_err(|e| format!("corrupt zstd data: {e}"))
+/// A failure reading the (decompressed) input, as the error says it.
+fn read_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+            format!("corrupt compressed data: {e}")
+        }
+        _ => format!("cannot read: {e}"),
+    }
+}
+
+/// `file`, through gzip or zstd decompression where its magic number says so.
+fn decompressed(file: std::fs::File) -> Result<Box<dyn BufRead>, String> {
+    const BUFFER: usize = 1 << 20;
+    let mut raw = BufReader::with_capacity(BUFFER, file);
+    let magic = raw.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
+    if magic.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            BUFFER,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        )))
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(raw)
+            .map_err(|e| format!("corrupt zstd data: {e}"))?;
+        Ok(Box::new(BufReader::with_capacity(BUFFER, decoder)))
     } else {
-        Ok(raw.to_vec())
+        Ok(Box::new(raw))
     }
 }
 
-/// A stream of JSON requests: one pretty-printed document, or one per line.
-fn read_json(
-    bytes: &[u8],
-    path: &Path,
+/// Turns the requests of one file into spans for a sink.
+struct Reader<'a> {
+    path: &'a Path,
     skip_invalid: bool,
-    out: &mut FileSpans,
-) -> Result<(), InputError> {
-    let error = |line, e: &serde_json::Error| InputError {
-        file: path.to_path_buf(),
-        line: Some(line),
-        message: format!("invalid OTLP/JSON: {}", strip_position(&e.to_string())),
-    };
-    if skip_invalid && is_json_lines(bytes) {
-        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<ExportTraceServiceRequest>(line) {
-                Ok(request) => collect(request, path, Some(i + 1), true, out)?,
-                Err(e) => out.skipped.push(error(i + 1, &e)),
-            }
-        }
-        return Ok(());
-    }
-    let mut requests = Vec::new();
-    let mut stream =
-        serde_json::Deserializer::from_slice(bytes).into_iter::<ExportTraceServiceRequest>();
-    loop {
-        let line = line_at(bytes, stream.byte_offset());
-        match stream.next() {
-            None => break,
-            Some(Ok(request)) => requests.push((line, request)),
-            Some(Err(e)) if skip_invalid => {
-                out.skipped.push(error(e.line(), &e));
-                return Ok(());
-            }
-            Some(Err(e)) => return Err(error(e.line(), &e)),
-        }
-    }
-    for (line, request) in requests {
-        collect(request, path, Some(line), skip_invalid, out)?;
-    }
-    Ok(())
+    skipped: Vec<InputError>,
+    sink: &'a mut dyn FnMut(Vec<Span>) -> bool,
+    /// The sink asked to stop.
+    stopped: bool,
 }
 
-/// True when the first non-blank line is a complete JSON value (JSON lines).
-fn is_json_lines(bytes: &[u8]) -> bool {
-    let first = bytes
-        .split(|b| *b == b'\n')
-        .find(|l| !l.iter().all(u8::is_ascii_whitespace));
-    first.is_some_and(|l| serde_json::from_slice::<serde::de::IgnoredAny>(l).is_ok())
+impl Reader<'_> {
+    fn error(&self, line: Option<usize>, message: String) -> InputError {
+        InputError {
+            file: self.path.to_path_buf(),
+            line,
+            message,
+        }
+    }
+
+    fn json_error(&self, line: usize, e: &serde_json::Error) -> InputError {
+        self.error(
+            Some(line),
+            format!("invalid OTLP/JSON: {}", strip_position(&e.to_string())),
+        )
+    }
+
+    /// Line `line` of a JSON-lines file.
+    fn json_line(&mut self, bytes: &[u8], line: usize) -> Result<(), InputError> {
+        match serde_json::from_slice::<ExportTraceServiceRequest>(bytes) {
+            Ok(request) => self.request(request, Some(line)),
+            Err(e) if self.skip_invalid => {
+                self.skipped.push(self.json_error(line, &e));
+                Ok(())
+            }
+            Err(e) => Err(self.json_error(line, &e)),
+        }
+    }
+
+    /// A file of one JSON document, or several one after another. All are checked
+    /// before any is handed on, so a bad one fails the file (or, with `skip_invalid`,
+    /// skips the rest of it).
+    fn json_document(&mut self, bytes: &[u8]) -> Result<(), InputError> {
+        let mut requests = Vec::new();
+        let mut stream =
+            serde_json::Deserializer::from_slice(bytes).into_iter::<ExportTraceServiceRequest>();
+        let mut lines = LineCounter::default();
+        loop {
+            let line = lines.line_at(bytes, stream.byte_offset());
+            match stream.next() {
+                None => break,
+                Some(Ok(request)) => requests.push((line, request)),
+                Some(Err(e)) if self.skip_invalid => {
+                    self.skipped.push(self.json_error(e.line(), &e));
+                    break;
+                }
+                Some(Err(e)) => return Err(self.json_error(e.line(), &e)),
+            }
+        }
+        for (line, request) in requests {
+            self.request(request, Some(line))?;
+        }
+        Ok(())
+    }
+
+    /// The spans of one request, to the sink.
+    fn request(
+        &mut self,
+        request: ExportTraceServiceRequest,
+        line: Option<usize>,
+    ) -> Result<(), InputError> {
+        if self.stopped {
+            return Ok(());
+        }
+        let mut spans = Vec::new();
+        for result in spans_from_request(request) {
+            match result {
+                Ok(span) => spans.push(span),
+                Err(message) => {
+                    let error = self.error(line, message);
+                    if !self.skip_invalid {
+                        return Err(error);
+                    }
+                    self.skipped.push(error);
+                }
+            }
+        }
+        if !spans.is_empty() && !(self.sink)(spans) {
+            self.stopped = true;
+        }
+        Ok(())
+    }
 }
 
-fn line_at(bytes: &[u8], offset: usize) -> usize {
-    let skipped = bytes[offset..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
-    bytes[..offset + skipped]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+/// The line of a byte offset, counted on from the last offset asked about, so that
+/// asking about every request of a file reads it once.
+#[derive(Default)]
+struct LineCounter {
+    offset: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the first non-blank byte at or after `offset` (offsets
+    /// asked about never decrease).
+    fn line_at(&mut self, bytes: &[u8], offset: usize) -> usize {
+        let skipped = bytes[offset..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let to = offset + skipped;
+        self.line += bytes[self.offset..to]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.offset = to;
+        self.line + 1
+    }
 }
 
 fn strip_position(message: &str) -> String {
@@ -163,32 +296,6 @@ fn strip_position(message: &str) -> String {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
-}
-
-fn collect(
-    request: ExportTraceServiceRequest,
-    path: &Path,
-    line: Option<usize>,
-    skip_invalid: bool,
-    out: &mut FileSpans,
-) -> Result<(), InputError> {
-    for result in spans_from_request(request) {
-        match result {
-            Ok(span) => out.spans.push(span),
-            Err(message) => {
-                let error = InputError {
-                    file: path.to_path_buf(),
-                    line,
-                    message,
-                };
-                if !skip_invalid {
-                    return Err(error);
-                }
-                out.skipped.push(error);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Finds OTLP files under `paths`: files as given, directories recursively, in a stable

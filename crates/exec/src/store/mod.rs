@@ -10,9 +10,13 @@ mod aws_profile;
 mod cause;
 mod metered;
 mod remote;
+mod txn;
 
 pub use metered::Io;
 pub use remote::StoreOptions;
+pub use txn::{CommitRecord, OpenRecord, TIDY_GRACE, TXN_DIR, TidyReport, Txn};
+
+use self::txn::Records;
 
 pub(crate) use cause::cause;
 
@@ -265,6 +269,23 @@ impl Store {
     /// is renamed, are not listed), and the Tempo blocks of other versions, which are
     /// skipped.
     pub async fn list(&self) -> Result<Listing, StoreError> {
+        let scan = self.scan().await?;
+        let visibility = self.visibility(&scan.records.commits).await?;
+        let mut listing = Listing {
+            blocks: scan.metas,
+            skipped: scan.skipped,
+        };
+        listing.blocks.retain(|b| visibility.shows(b));
+        listing
+            .blocks
+            .sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
+        listing.skipped.sort();
+        Ok(listing)
+    }
+
+    /// Every block description under the tenant, visible or not, and the transaction
+    /// records.
+    async fn scan(&self) -> Result<Scan, StoreError> {
         let prefix = self.tenant_dir();
         let objects: Vec<_> = self
             .object_store
@@ -272,14 +293,19 @@ impl Store {
             .try_collect()
             .await
             .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))?;
+        let mut records = Records::default();
         let metas = objects.into_iter().filter(|object| {
             let parts: Vec<_> = object
                 .location
                 .prefix_match(&prefix)
                 .map(|p| p.collect())
                 .unwrap_or_default();
-            parts.len() == 2 && parts[1].as_ref() == BlockKind::Traceql.meta_file()
+            let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
+            !records.add(&parts, &object.location)
+                && parts.len() == 2
+                && parts[1] == BlockKind::Traceql.meta_file()
         });
+        let metas: Vec<_> = metas.collect();
         // Block descriptions are small: fetch several at once, which matters on a
         // remote store with many blocks.
         let found: Vec<Found> = futures::stream::iter(metas)
@@ -290,18 +316,17 @@ impl Store {
             .buffer_unordered(16)
             .try_collect()
             .await?;
-        let mut listing = Listing::default();
+        let mut scan = Scan {
+            records,
+            ..Scan::default()
+        };
         for f in found {
             match f {
-                Found::Block(meta) => listing.blocks.push(*meta),
-                Found::Skipped { id, format } => listing.skipped.push(format!("{id} ({format})")),
+                Found::Block(meta) => scan.metas.push(*meta),
+                Found::Skipped { id, format } => scan.skipped.push(format!("{id} ({format})")),
             }
         }
-        listing
-            .blocks
-            .sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
-        listing.skipped.sort();
-        Ok(listing)
+        Ok(scan)
     }
 
     /// A block's description from its `meta.json` at `location`: traceql's own, or
@@ -412,6 +437,15 @@ pub struct Listing {
     pub blocks: Vec<BlockMeta>,
     /// Tempo blocks of versions this version does not read, as `<id> (<format>)`.
     pub skipped: Vec<String>,
+}
+
+/// Everything under a tenant: block descriptions, visible or not, and transaction
+/// records.
+#[derive(Debug, Default)]
+struct Scan {
+    metas: Vec<BlockMeta>,
+    skipped: Vec<String>,
+    records: Records,
 }
 
 /// What one `meta.json` describes.

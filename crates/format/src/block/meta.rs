@@ -88,6 +88,12 @@ pub struct BlockMeta {
     /// blocks and aim their rounds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace_durations: Vec<u64>,
+    /// The transaction (an ingest, a compaction) that wrote this block: while it is set,
+    /// the block is visible only once that transaction's commit record exists in the
+    /// store, so a whole ingest or compaction becomes visible in one step. `None` for
+    /// blocks visible by themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<String>,
     /// For a block Grafana Tempo wrote, what reading it needs (its `meta.json` is
     /// Tempo's own, see [`crate::tempo::TempoMeta`]); `None` for traceql's blocks.
     #[serde(skip)]

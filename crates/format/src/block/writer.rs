@@ -84,12 +84,17 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
     }
     let typed = choose_typed_columns(traces, spans, options);
     let schema = block_schema(&typed);
+    let bloom_ndv = spans.min(options.spans_per_row_group).max(1) as u64;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(encode)?))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
         .set_column_bloom_filter_enabled(columns::SPAN_ID.into(), true)
+        // Sized for a row group's ids, not Parquet's default of a million: the filter
+        // is allocated whole for every row group before it is folded down.
+        .set_column_bloom_filter_max_ndv(columns::TRACE_ID.into(), bloom_ndv)
+        .set_column_bloom_filter_max_ndv(columns::SPAN_ID.into(), bloom_ndv)
         .set_max_row_group_row_count(Some(usize::MAX))
         .set_sorting_columns(Some(
             TRACE_ORDER
@@ -155,6 +160,7 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
             end - start
         })),
         typed_columns: typed,
+        txn: None,
         tempo: None,
     };
     Ok(EncodedBlock { data, meta })
@@ -249,30 +255,58 @@ fn dictionaries(traces: &[Trace], typed: &[TypedColumn]) -> BTreeMap<String, BTr
             names.iter().map(|n| n.to_string()).collect(),
         );
     }
-    for column in typed.iter().filter(|c| c.value_type == ValueType::Str) {
-        let mut values: HashSet<&str> = HashSet::default();
-        'spans: for span in traces.iter().flatten() {
-            let attrs = if column.scope == "span" {
-                &span.attributes
-            } else {
-                &span.resource.attributes
-            };
-            // The column holds the first string value of the key.
-            if let Some(Value::Str(v)) = attrs
-                .iter()
-                .find(|kv| kv.key == column.key && kv.value.value_type() == ValueType::Str)
-                .map(|kv| &kv.value)
-            {
-                values.insert(v);
-                if values.len() > MAX_DICTIONARY_VALUES {
-                    break 'spans;
+    // One pass over the attributes for all string columns; a column's set is dropped
+    // (None) once it has too many values.
+    let strings: Vec<&TypedColumn> = typed
+        .iter()
+        .filter(|c| c.value_type == ValueType::Str)
+        .collect();
+    let index: HashMap<(&str, &str), usize> = strings
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ((c.scope.as_str(), c.key.as_str()), i))
+        .collect();
+    let mut values: Vec<Option<HashSet<&str>>> = vec![Some(HashSet::default()); strings.len()];
+    let mut seen = vec![false; strings.len()];
+    let mut touched = Vec::new();
+    let mut open = strings.len();
+    for span in traces.iter().flatten() {
+        if open == 0 {
+            break;
+        }
+        for (scope, attrs) in [
+            ("span", &span.attributes),
+            ("resource", &span.resource.attributes),
+        ] {
+            for kv in attrs.iter() {
+                // The column holds the first string value of the key.
+                let Value::Str(v) = &kv.value else { continue };
+                let Some(&i) = index.get(&(scope, kv.key.as_str())) else {
+                    continue;
+                };
+                if seen[i] {
+                    continue;
+                }
+                seen[i] = true;
+                touched.push(i);
+                if let Some(set) = &mut values[i] {
+                    set.insert(v);
+                    if set.len() > MAX_DICTIONARY_VALUES {
+                        values[i] = None;
+                        open -= 1;
+                    }
                 }
             }
+            for i in touched.drain(..) {
+                seen[i] = false;
+            }
         }
-        if values.len() <= MAX_DICTIONARY_VALUES {
+    }
+    for (column, set) in strings.iter().zip(values) {
+        if let Some(set) = set {
             out.insert(
                 column.name.clone(),
-                values.iter().map(|v| v.to_string()).collect(),
+                set.iter().map(|v| v.to_string()).collect(),
             );
         }
     }

@@ -154,6 +154,7 @@ impl TempoMeta {
             fallback_keys: None,
             dictionaries: Default::default(),
             trace_durations: Vec::new(),
+            txn: None,
             tempo: Some(TempoBlock {
                 kind,
                 dedicated: self.dedicated_columns.clone(),

@@ -1,0 +1,331 @@
+//! Ingest: OTLP files → traces → blocks in a store, streaming in bounded memory.
+//!
+//! Input is read a request at a time and spans wait in a [`buffer::TraceBuffer`],
+//! grouped by trace, until the memory budget says to write the oldest traces; a
+//! second thread encodes and writes blocks meanwhile ([`pipeline`]). Everything one
+//! ingest writes is one store transaction: visible together at the end, or not at all.
+
+mod buffer;
+mod pipeline;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use self::buffer::TraceBuffer;
+use self::pipeline::{Feed, Feeder};
+use crate::otlp::{InputError, read_file_streaming};
+use crate::store::{Store, StoreError, new_block_id};
+use traceql_format::FormatError;
+use traceql_format::block::{BlockOptions, encode_block};
+use traceql_format::model::Span;
+use traceql_format::model::Trace;
+
+/// What ingest did.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// Files read.
+    pub files: usize,
+    /// Traces written.
+    pub traces: u64,
+    /// Spans written.
+    pub spans: u64,
+    /// Blocks written.
+    pub blocks: u64,
+    /// Bytes of block data written.
+    pub bytes: u64,
+    /// Invalid records skipped (with `skip_invalid`).
+    pub skipped: Vec<InputError>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl IngestReport {
+    /// The one-line summary printed at the end.
+    pub fn summary(&self) -> String {
+        let rate = if self.seconds > 0.0 {
+            self.spans as f64 / self.seconds
+        } else {
+            0.0
+        };
+        let mut line = format!(
+            "{} traces, {} spans, {} blocks, {} bytes in {:.2}s ({:.0} spans/s)",
+            self.traces, self.spans, self.blocks, self.bytes, self.seconds, rate
+        );
+        if !self.skipped.is_empty() {
+            line.push_str(&format!("; skipped {} invalid records", self.skipped.len()));
+        }
+        line
+    }
+}
+
+/// Why ingest stopped.
+#[derive(Debug)]
+pub enum IngestError {
+    /// Bad input; nothing was written.
+    Input(InputError),
+    /// The store failed.
+    Store(StoreError),
+    /// Encoding a block failed.
+    Encode(FormatError),
+    /// A worker thread failed (a bug: it names what happened).
+    Internal(String),
+}
+
+impl std::fmt::Display for IngestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IngestError::Input(e) => write!(f, "{e}"),
+            IngestError::Store(e) => write!(f, "{e}"),
+            IngestError::Encode(e) => write!(f, "cannot encode block: {e}"),
+            IngestError::Internal(e) => write!(f, "internal error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for IngestError {}
+
+/// Progress of a long ingest, for a progress bar.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress {
+    /// `done` of `total` inputs read (files, or generated traces).
+    Read {
+        /// Inputs read so far.
+        done: usize,
+        /// Inputs in all.
+        total: usize,
+    },
+    /// `done` of `total` spans written (`total` 0 while not known).
+    Write {
+        /// Spans written so far.
+        done: u64,
+        /// Spans in all, 0 if not known yet.
+        total: u64,
+    },
+}
+
+/// How ingest runs.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// How blocks are cut and encoded.
+    pub block: BlockOptions,
+    /// About the most memory ingest holds: spans waiting for their block, and blocks
+    /// being encoded. When the waiting spans reach a third of it, the traces that
+    /// arrived first are written. A trace whose spans arrive farther apart than that
+    /// is written in parts; `traceql compact` joins them.
+    pub memory_limit: usize,
+    /// Skip invalid records and report them, instead of stopping at the first.
+    pub skip_invalid: bool,
+}
+
+/// The default [`IngestOptions::memory_limit`]: 1 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            block: BlockOptions::default(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            skip_invalid: false,
+        }
+    }
+}
+
+/// Reads OTLP `files` and writes their traces to `store`, in bounded memory (see
+/// [`IngestOptions::memory_limit`]): one thread reads and groups spans by trace while
+/// another encodes blocks. The blocks become visible together when all input has been
+/// read; after bad input or a failure, none does (a killed ingest leaves hidden blocks
+/// that the next ingest or compaction deletes).
+pub async fn ingest_files(
+    store: &Store,
+    files: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Fn(Progress),
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let limits = Limits::of(options);
+    let files_owned = files.to_vec();
+    let skip_invalid = options.skip_invalid;
+    let run = pipeline::run(
+        store,
+        "ingest",
+        options,
+        new_block_id,
+        progress,
+        move |feed| read_files(&files_owned, skip_invalid, limits, feed),
+    );
+    let (mut report, skipped) = run.await?;
+    report.files = files.len();
+    report.skipped = skipped;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Writes `count` traces that `next` makes (complete, in order of start) to `store`
+/// in bounded memory, visible together at the end. Blocks are named by `block_id`.
+pub async fn write_generated(
+    store: &Store,
+    count: usize,
+    mut next: impl FnMut() -> Trace + Send + 'static,
+    options: &IngestOptions,
+    block_id: impl FnMut() -> String,
+    progress: &dyn Fn(Progress),
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let limits = Limits::of(options);
+    let spans_per_block = options.block.spans_per_block;
+    let run = pipeline::run(store, "gen", options, block_id, progress, move |feed| {
+        let mut chunk = Vec::new();
+        let (mut bytes, mut spans) = (0, 0);
+        for i in 0..count {
+            let trace = next();
+            bytes += trace.iter().map(buffer::span_bytes).sum::<usize>();
+            spans += trace.len();
+            chunk.push(trace);
+            if bytes >= limits.chunk || spans >= spans_per_block || i + 1 == count {
+                if !feed.send(Feed::Traces(std::mem::take(&mut chunk))) {
+                    break;
+                }
+                (bytes, spans) = (0, 0);
+                if !feed.send(Feed::Read {
+                    done: i + 1,
+                    total: count,
+                }) {
+                    break;
+                }
+            }
+        }
+        Ok(Vec::new())
+    });
+    let (mut report, _) = run.await?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// How much ingest buffers before writing, and how much it writes at a time.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Spans waiting for their block, in bytes, before the oldest are written.
+    buffer: usize,
+    /// Spans handed to the encoder at a time, in bytes.
+    chunk: usize,
+}
+
+impl Limits {
+    /// A third of the budget waits; a sixth is queued for the encoder and a sixth is
+    /// encoded (which takes about twice its spans' size) at a time.
+    fn of(options: &IngestOptions) -> Limits {
+        let limit = options.memory_limit.max(6);
+        Limits {
+            buffer: limit / 3,
+            chunk: limit / 6,
+        }
+    }
+}
+
+/// Reads `files` into the feed: spans grouped by trace, the oldest traces sent on when
+/// the buffer is full, the rest at the end.
+fn read_files(
+    files: &[PathBuf],
+    skip_invalid: bool,
+    limits: Limits,
+    feed: &Feeder,
+) -> Result<Vec<InputError>, InputError> {
+    let mut buffer = TraceBuffer::default();
+    let mut skipped = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let mut open = true;
+        skipped.extend(read_file_streaming(file, skip_invalid, &mut |spans| {
+            for span in spans {
+                buffer.push(span);
+            }
+            while open && buffer.bytes() >= limits.buffer {
+                open = feed.send(Feed::Traces(buffer.take_oldest(limits.chunk)));
+            }
+            open
+        })?);
+        if !open
+            || !feed.send(Feed::Read {
+                done: i + 1,
+                total: files.len(),
+            })
+        {
+            return Ok(skipped);
+        }
+    }
+    while !buffer.is_empty() {
+        if !feed.send(Feed::Traces(buffer.take_oldest(limits.chunk))) {
+            break;
+        }
+    }
+    Ok(skipped)
+}
+
+/// Writes traces to `store` in order of trace start (then trace id), cutting blocks at
+/// trace boundaries, so each block covers a stretch of time; each block is visible as
+/// soon as it is written. Each trace's spans are sorted by start time (then span id)
+/// first. (For input larger than memory, see [`ingest_files`].)
+pub async fn write_traces(
+    store: &Store,
+    traces: impl IntoIterator<Item = Trace>,
+    options: &BlockOptions,
+    mut block_id: impl FnMut() -> String,
+    progress: &dyn Fn(Progress),
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let mut traces: Vec<Trace> = traces.into_iter().collect();
+    in_block_order(&mut traces);
+    let total: u64 = traces.iter().map(|t| t.len() as u64).sum();
+    let mut report = IngestReport::default();
+    for block in into_blocks(traces, options.spans_per_block) {
+        let encoded = encode_block(&block_id(), &block, options).map_err(IngestError::Encode)?;
+        store
+            .write_block(&encoded)
+            .await
+            .map_err(IngestError::Store)?;
+        report.blocks += 1;
+        report.traces += encoded.meta.traces;
+        report.spans += encoded.meta.spans;
+        report.bytes += encoded.meta.bytes;
+        progress(Progress::Write {
+            done: report.spans,
+            total,
+        });
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Sorts each trace's spans by start time (then span id), and the traces by start
+/// (then trace id): the order blocks hold them in.
+fn in_block_order(traces: &mut [Trace]) {
+    for trace in traces.iter_mut() {
+        trace.sort_by(|a: &Span, b: &Span| {
+            (a.start_unix_nano, a.span_id).cmp(&(b.start_unix_nano, b.span_id))
+        });
+    }
+    traces.sort_by_cached_key(|t| (trace_start(t), t.first().map(|s| s.trace_id)));
+}
+
+/// `traces` cut into blocks of about `spans_per_block` spans, at trace boundaries.
+fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec<Trace>> {
+    let mut blocks = Vec::new();
+    let mut block: Vec<Trace> = Vec::new();
+    let mut spans = 0;
+    for trace in traces {
+        spans += trace.len();
+        block.push(trace);
+        if spans >= spans_per_block {
+            blocks.push(std::mem::take(&mut block));
+            spans = 0;
+        }
+    }
+    if !block.is_empty() {
+        blocks.push(block);
+    }
+    blocks
+}
+
+/// The earliest span start of a trace.
+fn trace_start(trace: &Trace) -> u64 {
+    trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0)
+}

@@ -1,0 +1,119 @@
+//! The two stages of a bounded-memory write: a producer thread (reading input, or
+//! generating traces) feeds chunks of traces through a channel of one slot to the
+//! writer, which encodes blocks on another thread and writes them in one store
+//! transaction, committed when the producer is done and rolled back if either fails.
+
+use tokio::sync::mpsc;
+use traceql_format::block::encode_block;
+use traceql_format::model::Trace;
+
+use super::{IngestError, IngestOptions, IngestReport, Progress, in_block_order, into_blocks};
+use crate::otlp::InputError;
+use crate::store::{Store, TIDY_GRACE, Txn};
+
+/// What the producer hands on.
+pub(crate) enum Feed {
+    /// Traces to write (each trace's spans together; any order).
+    Traces(Vec<Trace>),
+    /// Progress of the producer: `done` of `total` inputs.
+    Read {
+        /// Inputs done.
+        done: usize,
+        /// Inputs in all.
+        total: usize,
+    },
+}
+
+/// The producer's end of the channel.
+pub(crate) struct Feeder {
+    tx: mpsc::Sender<Feed>,
+}
+
+impl Feeder {
+    /// Hands `feed` on, waiting while the writer is busy; false once the writer has
+    /// stopped (it failed), when the producer should stop too.
+    pub(crate) fn send(&self, feed: Feed) -> bool {
+        self.tx.blocking_send(feed).is_ok()
+    }
+}
+
+/// Runs `produce` on a thread of its own and writes what it feeds as one transaction
+/// of kind `kind`: the report, and the records the producer skipped.
+pub(crate) async fn run<F>(
+    store: &Store,
+    kind: &str,
+    options: &IngestOptions,
+    block_id: impl FnMut() -> String,
+    progress: &dyn Fn(Progress),
+    produce: F,
+) -> Result<(IngestReport, Vec<InputError>), IngestError>
+where
+    F: FnOnce(&Feeder) -> Result<Vec<InputError>, InputError> + Send + 'static,
+{
+    // Leftovers of killed runs go first; they are invisible, but take room.
+    store.tidy(TIDY_GRACE).await.map_err(IngestError::Store)?;
+    let mut txn = store.begin(kind).await.map_err(IngestError::Store)?;
+    let (tx, mut rx) = mpsc::channel(1);
+    let producer = tokio::task::spawn_blocking(move || produce(&Feeder { tx }));
+    let written = write(store, &mut txn, &mut rx, options, block_id, progress).await;
+    // A producer waiting to send stops once the channel is gone.
+    drop(rx);
+    let produced = producer
+        .await
+        .map_err(|e| IngestError::Internal(format!("the reading thread failed: {e}")));
+    let failure = match (produced, written) {
+        (Ok(Ok(skipped)), Ok(report)) => {
+            store.commit(txn, &[]).await.map_err(IngestError::Store)?;
+            return Ok((report, skipped));
+        }
+        (Ok(Err(input)), _) => IngestError::Input(input),
+        (Err(e), _) | (_, Err(e)) => e,
+    };
+    // Best effort: what is left is invisible, and the next run deletes it.
+    let _ = store.abort(txn).await;
+    Err(failure)
+}
+
+/// Encodes and writes what the producer feeds, as blocks of `txn`.
+async fn write(
+    store: &Store,
+    txn: &mut Txn,
+    rx: &mut mpsc::Receiver<Feed>,
+    options: &IngestOptions,
+    mut block_id: impl FnMut() -> String,
+    progress: &dyn Fn(Progress),
+) -> Result<IngestReport, IngestError> {
+    let mut report = IngestReport::default();
+    while let Some(feed) = rx.recv().await {
+        let mut traces = match feed {
+            Feed::Read { done, total } => {
+                progress(Progress::Read { done, total });
+                continue;
+            }
+            Feed::Traces(traces) => traces,
+        };
+        in_block_order(&mut traces);
+        for block in into_blocks(traces, options.block.spans_per_block) {
+            let id = block_id();
+            let block_options = options.block.clone();
+            let mut encoded =
+                tokio::task::spawn_blocking(move || encode_block(&id, &block, &block_options))
+                    .await
+                    .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
+                    .map_err(IngestError::Encode)?;
+            store
+                .write_txn_block(txn, &mut encoded)
+                .await
+                .map_err(IngestError::Store)?;
+            report.blocks += 1;
+            report.traces += encoded.meta.traces;
+            report.spans += encoded.meta.spans;
+            report.bytes += encoded.meta.bytes;
+            progress(Progress::Write {
+                done: report.spans,
+                total: 0,
+            });
+        }
+    }
+    Ok(report)
+}
