@@ -176,6 +176,11 @@ pub async fn write_generated(
     let run = pipeline::run(store, "gen", options, block_id, progress, move |feed| {
         let mut chunk = Vec::new();
         let (mut bytes, mut spans) = (0, 0);
+        // Traces are written as they come: nothing waits, so encoding may use every
+        // core from the start.
+        if !feed.send(Feed::Drain) {
+            return Ok(Vec::new());
+        }
         for i in 0..count {
             let trace = next();
             bytes += trace.iter().map(buffer::span_bytes).sum::<usize>();
@@ -251,6 +256,9 @@ fn read_files(
         {
             return Ok(skipped);
         }
+    }
+    if !feed.send(Feed::Drain) {
+        return Ok(skipped);
     }
     while !buffer.is_empty() {
         if !feed.send(Feed::Traces(buffer.take_oldest(limits.chunk))) {

@@ -3,8 +3,11 @@
 //! writer, which encodes blocks on another thread and writes them in one store
 //! transaction, committed when the producer is done and rolled back if either fails.
 
+use std::collections::VecDeque;
+
 use tokio::sync::mpsc;
-use traceql_format::block::encode_block;
+use tokio::task::JoinHandle;
+use traceql_format::block::{EncodedBlock, encode_block};
 use traceql_format::model::Trace;
 
 use super::{IngestError, IngestOptions, IngestReport, Progress, in_block_order, into_blocks};
@@ -15,6 +18,9 @@ use crate::store::{Store, TIDY_GRACE, Txn};
 pub(crate) enum Feed {
     /// Traces to write (each trace's spans together; any order).
     Traces(Vec<Trace>),
+    /// All input is read: what follows is the last of the buffer, and the writer may
+    /// encode on every core.
+    Drain,
     /// Progress of the producer: `done` of `total` inputs.
     Read {
         /// Inputs done.
@@ -74,7 +80,8 @@ where
     Err(failure)
 }
 
-/// Encodes and writes what the producer feeds, as blocks of `txn`.
+/// Encodes and writes what the producer feeds, as blocks of `txn`: one block at a
+/// time while the producer reads (it has the other core), two once it is done.
 async fn write(
     store: &Store,
     txn: &mut Txn,
@@ -84,10 +91,16 @@ async fn write(
     progress: &dyn Fn(Progress),
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
+    let mut encoding = VecDeque::new();
+    let mut parallel = 1;
     while let Some(feed) = rx.recv().await {
         let mut traces = match feed {
             Feed::Read { done, total } => {
                 progress(Progress::Read { done, total });
+                continue;
+            }
+            Feed::Drain => {
+                parallel = 2;
                 continue;
             }
             Feed::Traces(traces) => traces,
@@ -96,24 +109,44 @@ async fn write(
         for block in into_blocks(traces, options.block.spans_per_block) {
             let id = block_id();
             let block_options = options.block.clone();
-            let mut encoded =
-                tokio::task::spawn_blocking(move || encode_block(&id, &block, &block_options))
-                    .await
-                    .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
-                    .map_err(IngestError::Encode)?;
-            store
-                .write_txn_block(txn, &mut encoded)
-                .await
-                .map_err(IngestError::Store)?;
-            report.blocks += 1;
-            report.traces += encoded.meta.traces;
-            report.spans += encoded.meta.spans;
-            report.bytes += encoded.meta.bytes;
-            progress(Progress::Write {
-                done: report.spans,
-                total: 0,
-            });
+            encoding.push_back(tokio::task::spawn_blocking(move || {
+                encode_block(&id, &block, &block_options)
+            }));
+            while encoding.len() >= parallel {
+                let next = encoding.pop_front().expect("not empty");
+                store_block(store, txn, next, &mut report, progress).await?;
+            }
         }
     }
+    while let Some(next) = encoding.pop_front() {
+        store_block(store, txn, next, &mut report, progress).await?;
+    }
     Ok(report)
+}
+
+/// Waits for a block being encoded and writes it as part of `txn`.
+async fn store_block(
+    store: &Store,
+    txn: &mut Txn,
+    encoding: JoinHandle<Result<EncodedBlock, traceql_format::FormatError>>,
+    report: &mut IngestReport,
+    progress: &dyn Fn(Progress),
+) -> Result<(), IngestError> {
+    let mut encoded = encoding
+        .await
+        .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
+        .map_err(IngestError::Encode)?;
+    store
+        .write_txn_block(txn, &mut encoded)
+        .await
+        .map_err(IngestError::Store)?;
+    report.blocks += 1;
+    report.traces += encoded.meta.traces;
+    report.spans += encoded.meta.spans;
+    report.bytes += encoded.meta.bytes;
+    progress(Progress::Write {
+        done: report.spans,
+        total: 0,
+    });
+    Ok(())
 }
