@@ -1,6 +1,7 @@
 //! `traceql`: TraceQL from the terminal.
 
 mod blocks;
+mod compact;
 mod convert;
 mod data;
 mod explain;
@@ -35,6 +36,7 @@ Examples:
   echo '{ kind = server }' | traceql fmt
   traceql ingest --data ./traces otel-export/            # OTLP JSON, JSON lines or protobuf
   traceql gen --data ./traces --traces 100000 --seed 7   # synthetic traces
+  traceql compact --data ./traces                        # join traces ingested in parts
   traceql blocks --data ./traces --format json
   traceql query '{ resource.service.name = \"checkout\" } >> { status = error }'
   traceql query --since 1h --limit 50 --format json '{ duration > 500ms } | count() > 2'
@@ -86,6 +88,9 @@ enum Command {
     Export(export::ExportArgs),
     /// Rewrite Grafana Tempo's blocks (vParquet4, vParquet5) as traceql blocks.
     Convert(convert::ConvertArgs),
+    /// Join traces that were written in parts, merge small blocks, clean up after
+    /// interrupted runs.
+    Compact(compact::CompactArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
             Command::Explain(args) => explain::run(args).await,
             Command::Export(args) => export::run(args).await,
             Command::Convert(args) => convert::run(args).await,
+            Command::Compact(args) => compact::run(args).await,
         }
     })
 }

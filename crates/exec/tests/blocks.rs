@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::Int64Type;
 use datafusion::functions_aggregate::count::count;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{col, lit};
+use traceql_exec::compact::{CompactOptions, compact};
 use traceql_exec::export::ExportFormat;
 use traceql_exec::ingest::{IngestError, IngestOptions, ingest_files, write_traces};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
@@ -654,4 +655,139 @@ async fn exports_carry_every_span_out_of_the_store() {
         })
         .collect();
     assert_eq!(rows, expected);
+}
+
+/// Trace ids of `store`'s visible blocks, with how many blocks hold each.
+async fn blocks_per_trace(store: &Store) -> BTreeMap<[u8; 16], usize> {
+    let mut per_trace = BTreeMap::new();
+    for b in store.list_blocks().await.unwrap() {
+        let spans = decode_block(store.read_data(&b.id).await.unwrap(), &b).unwrap();
+        let ids: HashSet<_> = spans.iter().map(|s| s.trace_id).collect();
+        for id in ids {
+            *per_trace.entry(id).or_insert(0) += 1;
+        }
+    }
+    per_trace
+}
+
+#[tokio::test]
+async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_traces_whole() {
+    let dir = temp_dir("tiny-budget");
+    let store = Store::local(&dir.join("store"), true).unwrap();
+    // Each trace's first half in one file and second half in another: with a budget
+    // far smaller than the input, the first halves are written before the second
+    // halves are read.
+    let mut g = Generator::new(21, 1_000_000_000, 10_000_000);
+    let traces: Vec<Trace> = (0..400).map(|_| g.next_trace()).collect();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for trace in &traces {
+        let half = trace.len().div_ceil(2);
+        first.extend_from_slice(&trace[..half]);
+        second.extend_from_slice(&trace[half..]);
+    }
+    let file = |name: &str, spans: &[Span]| {
+        // Many requests per file, as a Collector writes them.
+        let lines: Vec<String> = spans
+            .chunks(50)
+            .map(|c| serde_json::to_string(&request_from_spans(c)).unwrap())
+            .collect();
+        write(&dir, name, lines.join("\n").as_bytes())
+    };
+    let files = [file("first.jsonl", &first), file("second.jsonl", &second)];
+    let input: Vec<Span> = first.iter().chain(&second).cloned().collect();
+    let options = IngestOptions {
+        block: BlockOptions::default(),
+        memory_limit: 300 << 10,
+        skip_invalid: false,
+    };
+    let report = ingest_files(&store, &files, &options, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.spans, input.len() as u64);
+    let blocks = store.list_blocks().await.unwrap();
+    assert!(
+        blocks.len() > 4,
+        "{} blocks: the budget did not bind",
+        blocks.len()
+    );
+    assert!(blocks.iter().all(|b| b.partial_traces));
+    assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
+    let parts = blocks_per_trace(&store).await;
+    assert_eq!(parts.len(), traces.len());
+    assert!(
+        parts.values().any(|&n| n > 1),
+        "no trace was written in parts"
+    );
+
+    // Compaction in a budget that needs several passes over the blocks.
+    let compact_options = CompactOptions {
+        write: IngestOptions {
+            memory_limit: 2 << 20,
+            ..options.clone()
+        },
+        all: false,
+    };
+    let report = compact(&store, &compact_options, &|_| {}).await.unwrap();
+    assert_eq!(report.groups, 1);
+    assert_eq!(report.spans, input.len() as u64);
+    assert!(report.joined_traces > 0);
+    assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
+    let parts = blocks_per_trace(&store).await;
+    assert_eq!(parts.len(), traces.len());
+    assert!(parts.values().all(|&n| n == 1), "a trace is still in parts");
+    let blocks = store.list_blocks().await.unwrap();
+    assert!(blocks.iter().all(|b| !b.partial_traces));
+    // Whole traces have their structure back: nested sets span the whole trace.
+    let spans = all_spans(&store).await;
+    let roots = spans.iter().filter(|s| s.parent_span_id.is_none()).count();
+    let expected_roots = input.iter().filter(|s| s.parent_span_id.is_none()).count();
+    assert_eq!(roots, expected_roots);
+
+    // Nothing is left to do, and what the compaction replaced goes once its grace is
+    // over.
+    let again = compact(&store, &compact_options, &|_| {}).await.unwrap();
+    assert_eq!(again.groups, 0);
+    let tidied = store.tidy(std::time::Duration::ZERO).await.unwrap();
+    assert!(
+        tidied.deleted_blocks > 0 && tidied.folded == 2,
+        "{tidied:?}"
+    );
+    assert_eq!(
+        store.list_blocks().await.unwrap(),
+        blocks_without_txn(blocks)
+    );
+    assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
+    let metas = walk_meta_files(&dir.join("store"));
+    assert_eq!(
+        metas,
+        store.list_blocks().await.unwrap().len(),
+        "replaced blocks remain"
+    );
+}
+
+/// `blocks` as they read once their transaction is folded away.
+fn blocks_without_txn(
+    blocks: Vec<traceql_format::block::BlockMeta>,
+) -> Vec<traceql_format::block::BlockMeta> {
+    blocks
+        .into_iter()
+        .map(|mut b| {
+            b.txn = None;
+            b
+        })
+        .collect()
+}
+
+/// How many `meta.json` files lie under `dir`.
+fn walk_meta_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            n += walk_meta_files(&path);
+        } else if path.file_name().is_some_and(|f| f == "meta.json") {
+            n += 1;
+        }
+    }
+    n
 }

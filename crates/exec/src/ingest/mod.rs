@@ -305,7 +305,7 @@ pub async fn write_traces(
 
 /// Sorts each trace's spans by start time (then span id), and the traces by start
 /// (then trace id): the order blocks hold them in.
-fn in_block_order(traces: &mut [Trace]) {
+pub(crate) fn in_block_order(traces: &mut [Trace]) {
     for trace in traces.iter_mut() {
         trace.sort_by(|a: &Span, b: &Span| {
             (a.start_unix_nano, a.span_id).cmp(&(b.start_unix_nano, b.span_id))
@@ -315,7 +315,7 @@ fn in_block_order(traces: &mut [Trace]) {
 }
 
 /// `traces` cut into blocks of about `spans_per_block` spans, at trace boundaries.
-fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec<Trace>> {
+pub(crate) fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec<Trace>> {
     let mut blocks = Vec::new();
     let mut block: Vec<Trace> = Vec::new();
     let mut spans = 0;

@@ -93,6 +93,8 @@ async fn write(
     let mut report = IngestReport::default();
     let mut encoding = VecDeque::new();
     let mut parallel = 1;
+    // Traces were written before all input was read: any trace may be in parts.
+    let mut partial = false;
     while let Some(feed) = rx.recv().await {
         let mut traces = match feed {
             Feed::Read { done, total } => {
@@ -105,12 +107,15 @@ async fn write(
             }
             Feed::Traces(traces) => traces,
         };
+        partial |= parallel == 1;
         in_block_order(&mut traces);
         for block in into_blocks(traces, options.block.spans_per_block) {
             let id = block_id();
             let block_options = options.block.clone();
             encoding.push_back(tokio::task::spawn_blocking(move || {
-                encode_block(&id, &block, &block_options)
+                let mut encoded = encode_block(&id, &block, &block_options)?;
+                encoded.meta.partial_traces = partial;
+                Ok(encoded)
             }));
             while encoding.len() >= parallel {
                 let next = encoding.pop_front().expect("not empty");

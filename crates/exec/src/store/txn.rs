@@ -339,11 +339,18 @@ impl Store {
     pub async fn tidy(&self, grace: Duration) -> Result<TidyReport, StoreError> {
         let scan = self.scan().await?;
         let mut report = TidyReport::default();
+        let commits = self.commit_records(&scan.records.commits).await?;
+        let committed: HashSet<&str> = commits.iter().map(|c| c.id.as_str()).collect();
         let mut open = HashSet::new();
         for path in &scan.records.open {
             let Some(record) = self.open_record(path).await? else {
                 continue;
             };
+            if committed.contains(record.id.as_str()) {
+                // Killed between committing and deleting its open record.
+                self.delete(path).await?;
+                continue;
+            }
             if alive(&record) {
                 open.insert(record.id);
                 continue;
@@ -357,8 +364,6 @@ impl Store {
             self.delete(path).await?;
             report.rolled_back += 1;
         }
-        let commits = self.commit_records(&scan.records.commits).await?;
-        let committed: HashSet<&str> = commits.iter().map(|c| c.id.as_str()).collect();
         // Blocks of transactions neither open nor committed: left by a roll-back that
         // was cut short.
         for meta in &scan.metas {

@@ -88,6 +88,10 @@ pub struct BlockMeta {
     /// blocks and aim their rounds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace_durations: Vec<u64>,
+    /// Some traces of this block may have spans in other blocks: an ingest wrote it
+    /// whose input outgrew its memory budget. `traceql compact` joins such traces.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial_traces: bool,
     /// The transaction (an ingest, a compaction) that wrote this block: while it is set,
     /// the block is visible only once that transaction's commit record exists in the
     /// store, so a whole ingest or compaction becomes visible in one step. `None` for

@@ -18,17 +18,30 @@ use crate::model::{Event, Link, Resource, Scope, Span};
 use crate::schema::columns;
 use crate::value::{KeyValue, Value, ValueType};
 
-/// Reads every span of a block, in stored order (trace id, then start time).
+/// Reads every span of a block, in stored order (trace order, then start time).
 pub fn decode_block(data: Bytes, meta: &BlockMeta) -> Result<Vec<Span>> {
+    let mut spans = Vec::with_capacity(meta.spans as usize);
+    decode_block_batches(data, meta, |mut batch| spans.append(&mut batch))?;
+    Ok(spans)
+}
+
+/// Reads every span of a block in stored order, handing them to `each` a batch
+/// (a few thousand) at a time, so the block's spans are never all in memory.
+pub fn decode_block_batches(
+    data: Bytes,
+    meta: &BlockMeta,
+    mut each: impl FnMut(Vec<Span>),
+) -> Result<()> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)
         .and_then(|b| b.build())
         .map_err(|e| FormatError::corrupt(format!("not a readable Parquet block: {e}")))?;
-    let mut spans = Vec::with_capacity(meta.spans as usize);
     for batch in reader {
         let batch = batch.map_err(|e| FormatError::corrupt(format!("corrupt block data: {e}")))?;
+        let mut spans = Vec::with_capacity(batch.num_rows());
         decode_batch(&batch, &meta.typed_columns, &mut spans)?;
+        each(spans);
     }
-    Ok(spans)
+    Ok(())
 }
 
 fn id<const N: usize>(a: &FixedSizeBinaryArray, i: usize) -> Result<[u8; N]> {

@@ -160,6 +160,7 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
             end - start
         })),
         typed_columns: typed,
+        partial_traces: false,
         txn: None,
         tempo: None,
     };

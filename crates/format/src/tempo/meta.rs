@@ -154,6 +154,7 @@ impl TempoMeta {
             fallback_keys: None,
             dictionaries: Default::default(),
             trace_durations: Vec::new(),
+            partial_traces: false,
             txn: None,
             tempo: Some(TempoBlock {
                 kind,

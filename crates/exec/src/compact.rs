@@ -1,0 +1,314 @@
+//! Compaction: rewrites blocks so that every trace is whole in one block and blocks
+//! reach their target size, in bounded memory, crash-safe.
+//!
+//! Blocks whose time ranges overlap form a group (a trace's parts overlap in time, so
+//! they always fall in one group). A group is rewritten when it holds a block with
+//! [`BlockMeta::partial_traces`] (an ingest outgrew its memory), or at least two
+//! blocks below half the target size, or always with [`CompactOptions::all`]. A group
+//! is read in as many passes as its spans need to fit the memory budget, each pass
+//! taking the traces whose id hashes to it, so a trace's parts always meet in one
+//! pass. The new blocks and the removal of the old ones are one store transaction:
+//! a query sees the old blocks or the new ones, never both and never neither.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use traceql_format::block::BlockMeta;
+use traceql_format::block::reader::decode_block_batches;
+use traceql_format::ids::TraceId;
+use traceql_format::model::Trace;
+
+use crate::ingest::{IngestError, IngestOptions, in_block_order, into_blocks};
+use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
+
+/// How compaction runs.
+#[derive(Clone, Debug, Default)]
+pub struct CompactOptions {
+    /// Blocks to write (their target size is `block.spans_per_block`) and the memory
+    /// budget (see [`IngestOptions::memory_limit`]).
+    pub write: IngestOptions,
+    /// Rewrite every group of overlapping blocks, not only those that need it (joins
+    /// the parts of traces ingested separately, which no block records).
+    pub all: bool,
+}
+
+/// What compaction did.
+#[derive(Debug, Default)]
+pub struct CompactReport {
+    /// What tidying found first.
+    pub tidy: TidyReport,
+    /// Groups rewritten.
+    pub groups: usize,
+    /// Blocks read and replaced.
+    pub read_blocks: usize,
+    /// Blocks written.
+    pub written_blocks: usize,
+    /// Traces written (each whole).
+    pub traces: u64,
+    /// Spans written.
+    pub spans: u64,
+    /// Traces that were in parts and are now whole.
+    pub joined_traces: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl CompactReport {
+    /// The one-line summary printed at the end.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} groups: {} blocks replaced by {}, {} traces ({} joined from parts), {} spans in {:.2}s",
+            self.groups,
+            self.read_blocks,
+            self.written_blocks,
+            self.traces,
+            self.joined_traces,
+            self.spans,
+            self.seconds
+        )
+    }
+}
+
+/// Progress of compaction: `done` of `total` groups.
+#[derive(Clone, Copy, Debug)]
+pub struct CompactProgress {
+    /// Groups done.
+    pub done: usize,
+    /// Groups to do.
+    pub total: usize,
+}
+
+/// Bytes of memory a span takes while compaction holds it, about (the ingest
+/// buffer's estimate of typical spans, rounded up).
+const SPAN_BYTES: u64 = 1024;
+
+/// Compacts `store` (its traceql blocks; Tempo's are left as they are).
+pub async fn compact(
+    store: &Store,
+    options: &CompactOptions,
+    progress: &dyn Fn(CompactProgress),
+) -> Result<CompactReport, IngestError> {
+    let started = Instant::now();
+    if store.running("compact").await.map_err(IngestError::Store)? {
+        return Err(IngestError::Store(StoreError::new(
+            StoreErrorKind::Other,
+            format!(
+                "another compaction of {} is running; wait for it to finish",
+                store.display()
+            ),
+        )));
+    }
+    let mut report = CompactReport {
+        tidy: store.tidy(TIDY_GRACE).await.map_err(IngestError::Store)?,
+        ..CompactReport::default()
+    };
+    let blocks: Vec<BlockMeta> = store
+        .list_blocks()
+        .await
+        .map_err(IngestError::Store)?
+        .into_iter()
+        .filter(|b| b.tempo.is_none())
+        .collect();
+    let target = block_target(options);
+    let groups: Vec<Vec<BlockMeta>> = overlapping(blocks)
+        .into_iter()
+        .filter(|g| needs_compaction(g, target, options.all))
+        .collect();
+    for (i, group) in groups.iter().enumerate() {
+        compact_group(store, group, options, &mut report).await?;
+        progress(CompactProgress {
+            done: i + 1,
+            total: groups.len(),
+        });
+    }
+    report.groups = groups.len();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// The spans of the blocks compaction writes: the target block size, or fewer when a
+/// block that large would not fit the memory budget (a block is encoded whole).
+fn block_target(options: &CompactOptions) -> u64 {
+    let fits = (options.write.memory_limit / 3) as u64 / SPAN_BYTES;
+    (options.write.block.spans_per_block as u64)
+        .min(fits)
+        .max(1)
+}
+
+/// `blocks` in groups whose time ranges overlap (transitively), in time order.
+fn overlapping(mut blocks: Vec<BlockMeta>) -> Vec<Vec<BlockMeta>> {
+    blocks.sort_by_key(|b| (b.start_unix_nano, b.end_unix_nano));
+    let mut groups: Vec<Vec<BlockMeta>> = Vec::new();
+    let mut end = 0;
+    for b in blocks {
+        match groups.last_mut() {
+            Some(group) if b.start_unix_nano <= end => {
+                end = end.max(b.end_unix_nano);
+                group.push(b);
+            }
+            _ => {
+                end = b.end_unix_nano;
+                groups.push(vec![b]);
+            }
+        }
+    }
+    groups
+}
+
+/// Whether a group of overlapping blocks is rewritten.
+fn needs_compaction(group: &[BlockMeta], target: u64, all: bool) -> bool {
+    let small = group.iter().filter(|b| b.spans < target / 2).count();
+    (all && group.len() > 1) || group.iter().any(|b| b.partial_traces) || small >= 2
+}
+
+/// Rewrites one group as one transaction.
+async fn compact_group(
+    store: &Store,
+    group: &[BlockMeta],
+    options: &CompactOptions,
+    report: &mut CompactReport,
+) -> Result<(), IngestError> {
+    let spans: u64 = group.iter().map(|b| b.spans).sum();
+    let budget = (options.write.memory_limit / 3).max(1) as u64;
+    let passes = (spans * SPAN_BYTES).div_ceil(budget).max(1);
+    let target = block_target(options) as usize;
+    let mut txn = store.begin("compact").await.map_err(IngestError::Store)?;
+    let written = async {
+        // The last, short block of a pass is not written but joins the next pass, so
+        // only the group's very last block is short.
+        let mut carried: Vec<Trace> = Vec::new();
+        for pass in 0..passes {
+            let mut traces_of_pass: HashMap<TraceId, (Trace, usize)> = HashMap::new();
+            for (i, meta) in group.iter().enumerate() {
+                let data = store
+                    .read_data(&meta.id)
+                    .await
+                    .map_err(IngestError::Store)?;
+                let mut keep = |batch: Vec<traceql_format::model::Span>| {
+                    for span in batch {
+                        if hash_pass(&span.trace_id, passes) != pass {
+                            continue;
+                        }
+                        let (trace, parts) = traces_of_pass
+                            .entry(span.trace_id)
+                            .or_insert((Vec::new(), i));
+                        // Counted once per trace when a second block contributes.
+                        if *parts != usize::MAX && *parts != i {
+                            *parts = usize::MAX;
+                            report.joined_traces += 1;
+                        }
+                        trace.push(span);
+                    }
+                };
+                let id = meta.id.clone();
+                decode_block_batches(data, meta, &mut keep).map_err(|e| {
+                    IngestError::Store(StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("block {id} of {}: {e}", store.display()),
+                    ))
+                })?;
+            }
+            let mut traces: Vec<Trace> = std::mem::take(&mut carried);
+            traces.extend(traces_of_pass.drain().map(|(_, (t, _))| t));
+            in_block_order(&mut traces);
+            let mut blocks = into_blocks(traces, target);
+            if pass + 1 < passes
+                && let Some(last) =
+                    blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < target)
+            {
+                carried = last;
+            }
+            for block in blocks {
+                let id = new_block_id();
+                let block_options = options.write.block.clone();
+                let mut encoded = tokio::task::spawn_blocking(move || {
+                    traceql_format::block::encode_block(&id, &block, &block_options)
+                })
+                .await
+                .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
+                .map_err(IngestError::Encode)?;
+                store
+                    .write_txn_block(&mut txn, &mut encoded)
+                    .await
+                    .map_err(IngestError::Store)?;
+                report.written_blocks += 1;
+                report.traces += encoded.meta.traces;
+                report.spans += encoded.meta.spans;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = store.abort(txn).await;
+        return Err(e);
+    }
+    let replaced: Vec<String> = group.iter().map(|b| b.id.clone()).collect();
+    store
+        .commit(txn, &replaced)
+        .await
+        .map_err(IngestError::Store)?;
+    report.read_blocks += group.len();
+    Ok(())
+}
+
+/// The pass (of `passes`) that reads the trace `id`.
+fn hash_pass(id: &TraceId, passes: u64) -> u64 {
+    // Trace ids are random: their last bytes spread evenly.
+    u64::from_le_bytes(id[8..16].try_into().expect("8 bytes")) % passes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(id: &str, start: u64, end: u64, spans: u64, partial: bool) -> BlockMeta {
+        let mut meta: BlockMeta = serde_json::from_value(serde_json::json!({
+            "format": "traceql-block", "version": 2, "id": id,
+            "start_unix_nano": start, "end_unix_nano": end, "traces": 1, "spans": spans,
+            "min_trace_id": "00", "max_trace_id": "00", "row_groups": 1, "bytes": 1,
+            "typed_columns": [],
+        }))
+        .unwrap();
+        meta.partial_traces = partial;
+        meta
+    }
+
+    fn ids(groups: &[Vec<BlockMeta>]) -> Vec<Vec<&str>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|b| b.id.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn blocks_group_by_overlapping_time_ranges() {
+        let groups = overlapping(vec![
+            block("c", 50, 60, 10, false),
+            block("a", 0, 20, 10, false),
+            block("b", 10, 30, 10, false),
+            block("d", 55, 70, 10, false),
+            block("e", 80, 90, 10, false),
+        ]);
+        assert_eq!(
+            ids(&groups),
+            vec![vec!["a", "b"], vec!["c", "d"], vec!["e"]]
+        );
+    }
+
+    #[test]
+    fn a_group_is_rewritten_for_parts_or_small_blocks_only() {
+        let full = |id| block(id, 0, 10, 100, false);
+        let small = |id| block(id, 0, 10, 10, false);
+        assert!(!needs_compaction(&[full("a"), full("b")], 100, false));
+        assert!(!needs_compaction(&[full("a"), small("b")], 100, false));
+        assert!(needs_compaction(&[small("a"), small("b")], 100, false));
+        assert!(needs_compaction(
+            &[full("a"), block("b", 0, 10, 100, true)],
+            100,
+            false
+        ));
+        assert!(needs_compaction(&[full("a"), full("b")], 100, true));
+        assert!(!needs_compaction(&[full("a")], 100, true));
+    }
+}
