@@ -316,40 +316,152 @@ fn ingest_reports_what_it_wrote_and_refuses_bad_input() {
     assert!(stderr(&out).contains("missing.json"), "{}", stderr(&out));
 }
 
-/// A `gen` killed at several moments leaves only complete, readable blocks.
-#[test]
-fn a_killed_gen_leaves_only_complete_blocks() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Spans and traces in the visible blocks of `store` (a trace in two blocks counts
+/// twice).
+fn visible(store: &std::path::Path) -> (u64, u64) {
+    let blocks = blocks_json(store);
+    let sum = |key: &str| {
+        blocks
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b[key].as_u64().unwrap())
+            .sum()
+    };
+    (sum("spans"), sum("traces"))
+}
+
+/// How many `meta.json` files lie under `dir`: visible blocks and hidden ones.
+fn meta_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| match p.is_dir() {
+            true => meta_files(&p),
+            false => usize::from(p.file_name().is_some_and(|f| f == "meta.json")),
+        })
+        .sum()
+}
+
+/// `args` as the binary takes them.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Runs the binary with `args` to the end and returns how long it took.
+fn timed(args: &[&str]) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let out = traceql(args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    started.elapsed()
+}
+
+/// Starts the binary with `args` and kills it (SIGKILL) after `after`.
+fn killed(args: &[&str], after: std::time::Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    for (i, delay_ms) in [400u64, 1200, 2500].into_iter().enumerate() {
-        let store_dir = temp_dir(&format!("kill-{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
-            .args([
-                "gen",
-                "--data",
-                store_dir.to_str().unwrap(),
-                "--traces",
-                "20000",
-                "--block-spans",
-                "5000",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-        runtime.block_on(async {
-            let store = traceql_exec::store::Store::local(&store_dir, false).unwrap();
-            for meta in store.list_blocks().await.unwrap() {
-                let data = store.read_data(&meta.id).await.unwrap();
-                assert_eq!(data.len() as u64, meta.bytes);
-                let spans = traceql_format::block::reader::decode_block(data, &meta).unwrap();
-                assert_eq!(spans.len() as u64, meta.spans);
-            }
-        });
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `gen`, `ingest` and `compact`, each killed at moments drawn from several seeds:
+/// the store stays readable and shows every span exactly once (a run's whole output
+/// or none of it; the old blocks or the compacted ones), and the next run cleans up
+/// what the killed one left.
+#[test]
+fn killed_gen_ingest_and_compact_show_every_span_exactly_once() {
+    let dir = temp_dir("kill");
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let gen_args =
+        |store: &str| ["gen", "--data", store, "--traces", "1000", "--seed", "9"].map(String::from);
+    let ingest_args = |store: &str| {
+        let input = path("input.jsonl");
+        [
+            "ingest",
+            "--data",
+            store,
+            "--memory-limit",
+            "512KiB",
+            &input,
+        ]
+        .map(String::from)
+    };
+    let compact_args =
+        |store: &str| ["compact", "--data", store, "--memory-limit", "24MiB"].map(String::from);
+
+    // Uninterrupted runs: what every store must end up holding, and how long each
+    // command takes.
+    let reference = path("reference");
+    let gen_time = timed(&strs(&gen_args(&reference)));
+    let (spans, traces) = visible(&dir.join("reference"));
+    assert!(spans > 5_000);
+    timed(&[
+        "export",
+        "--data",
+        &reference,
+        "--format",
+        "otlp-json",
+        "--output",
+        &path("input.jsonl"),
+    ]);
+    let ingested = path("ingested");
+    let ingest_time = timed(&strs(&ingest_args(&ingested)));
+    assert_eq!(visible(&dir.join("ingested")).0, spans);
+    let before = blocks_json(&dir.join("ingested")).as_array().unwrap().len();
+    let compact_time = timed(&strs(&compact_args(&ingested)));
+    let after = blocks_json(&dir.join("ingested")).as_array().unwrap().len();
+    assert!(
+        after < before,
+        "compaction merged nothing: {before} -> {after} blocks"
+    );
+    assert_eq!(visible(&dir.join("ingested")), (spans, traces));
+
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut moment = |of: std::time::Duration| {
+        // A small linear congruential generator: moments in (0, 1) of a run.
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        of.mul_f64(((state >> 33) % 1000) as f64 / 1000.0)
+    };
+    for seed in 0..4 {
+        let store = path(&format!("store-{seed}"));
+        let store_dir = dir.join(format!("store-{seed}"));
+        killed(&strs(&gen_args(&store)), moment(gen_time));
+        if store_dir.exists() {
+            let seen = visible(&store_dir);
+            assert!(seen == (0, 0) || seen == (spans, traces), "gen: {seen:?}");
+        }
+        let _ = std::fs::remove_dir_all(&store_dir);
+
+        killed(&strs(&ingest_args(&store)), moment(ingest_time));
+        let seen = if store_dir.exists() {
+            visible(&store_dir).0
+        } else {
+            0
+        };
+        assert!(
+            seen == 0 || seen == spans,
+            "ingest (seed {seed}): {seen} spans"
+        );
+        if seen == 0 {
+            timed(&strs(&ingest_args(&store)));
+            assert_eq!(visible(&store_dir).0, spans);
+            // The killed run's hidden blocks are gone.
+            let blocks = blocks_json(&store_dir).as_array().unwrap().len();
+            assert_eq!(meta_files(&store_dir), blocks, "seed {seed}");
+        }
+
+        killed(&strs(&compact_args(&store)), moment(compact_time));
+        let seen = visible(&store_dir).0;
+        assert_eq!(seen, spans, "compact (seed {seed})");
+        timed(&strs(&compact_args(&store)));
+        assert_eq!(visible(&store_dir), (spans, traces), "seed {seed}");
     }
 }
 
