@@ -19,6 +19,9 @@ pub enum Format {
     Parquet,
     /// OTLP/JSON lines, one `ExportTraceServiceRequest` per line.
     OtlpJson,
+    /// OTLP/protobuf, each `ExportTraceServiceRequest` behind its length (4 bytes,
+    /// big-endian), as the Collector's file exporter writes `format: proto`.
+    OtlpProto,
 }
 
 /// Arguments of `traceql export`.
@@ -49,6 +52,7 @@ pub async fn run(args: &ExportArgs) -> ExitCode {
     let format = match args.format {
         Format::Parquet => ExportFormat::Parquet,
         Format::OtlpJson => ExportFormat::OtlpJson,
+        Format::OtlpProto => ExportFormat::OtlpProto,
     };
     let engine = match crate::query::open(&args.store).await {
         Ok(engine) => engine,

@@ -1,6 +1,7 @@
 //! Spans out of a store, for other tools: one flat Parquet file with a row per span
-//! ([`ExportFormat::Parquet`]), or OTLP/JSON lines that any OpenTelemetry-speaking
-//! store ingests ([`ExportFormat::OtlpJson`]).
+//! ([`ExportFormat::Parquet`]), or OTLP that any OpenTelemetry-speaking store ingests,
+//! as JSON lines ([`ExportFormat::OtlpJson`]) or length-prefixed protobuf
+//! ([`ExportFormat::OtlpProto`]).
 //!
 //! Both stream: the span table is scanned batch by batch and each batch is written
 //! before the next is read, so memory holds a few batches (and, for Parquet, one row
@@ -40,6 +41,9 @@ pub enum ExportFormat {
     /// OTLP/JSON lines: one `ExportTraceServiceRequest` per line, as the OpenTelemetry
     /// Collector's file exporter writes them (and `traceql ingest` reads them back).
     OtlpJson,
+    /// OTLP/protobuf messages, each behind its length (4 bytes, big-endian), as the
+    /// Collector's file exporter writes them with `format: proto`.
+    OtlpProto,
 }
 
 /// What an export wrote.
@@ -80,7 +84,8 @@ impl Engine {
             ExportFormat::Parquet => {
                 Sink::Parquet(Box::new(ParquetSink::new(stream.schema(), out)?))
             }
-            ExportFormat::OtlpJson => Sink::Json(JsonSink::new(out, typed)),
+            ExportFormat::OtlpJson => Sink::Otlp(OtlpSink::new(out, typed, false)),
+            ExportFormat::OtlpProto => Sink::Otlp(OtlpSink::new(out, typed, true)),
         };
         let mut summary = ExportSummary {
             spans: 0,
@@ -103,21 +108,21 @@ impl Engine {
 /// Where exported batches go.
 enum Sink<W: Write + Send> {
     Parquet(Box<ParquetSink<W>>),
-    Json(JsonSink<W>),
+    Otlp(OtlpSink<W>),
 }
 
 impl<W: Write + Send> Sink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
         match self {
             Sink::Parquet(sink) => sink.write(batch),
-            Sink::Json(sink) => sink.write(batch),
+            Sink::Otlp(sink) => sink.write(batch),
         }
     }
 
     fn finish(self) -> Result<(), EngineError> {
         match self {
             Sink::Parquet(sink) => sink.finish(),
-            Sink::Json(sink) => sink.finish(),
+            Sink::Otlp(sink) => sink.finish(),
         }
     }
 }
@@ -216,22 +221,25 @@ fn words(array: &ArrayRef, name: fn(i8) -> &'static str) -> Result<ArrayRef, Eng
 }
 
 /// The OTLP/JSON lines writer: one request per batch.
-struct JsonSink<W: Write + Send> {
+struct OtlpSink<W: Write + Send> {
     out: W,
     typed: Vec<TypedColumn>,
     spans: Vec<Span>,
+    /// Protobuf, length-prefixed; JSON lines if not.
+    proto: bool,
 }
 
 /// Distinct resources (and scopes) remembered per batch, so spans of one service share
 /// a `resourceSpans` entry (a batch interleaves the services of its traces).
 const SHARED_PER_BATCH: usize = 256;
 
-impl<W: Write + Send> JsonSink<W> {
-    fn new(out: W, typed: Vec<TypedColumn>) -> Self {
-        JsonSink {
+impl<W: Write + Send> OtlpSink<W> {
+    fn new(out: W, typed: Vec<TypedColumn>, proto: bool) -> Self {
+        OtlpSink {
             out,
             typed,
             spans: Vec::new(),
+            proto,
         }
     }
 
@@ -242,6 +250,14 @@ impl<W: Write + Send> JsonSink<W> {
         share(self.spans.iter_mut().map(|s| &mut s.resource));
         share(self.spans.iter_mut().map(|s| &mut s.scope));
         let request = request_from_spans(&self.spans);
+        if self.proto {
+            let bytes = prost::Message::encode_to_vec(&request);
+            let length = u32::try_from(bytes.len()).map_err(write_error)?;
+            self.out
+                .write_all(&length.to_be_bytes())
+                .map_err(write_error)?;
+            return self.out.write_all(&bytes).map_err(write_error);
+        }
         serde_json::to_writer(&mut self.out, &request).map_err(write_error)?;
         self.out.write_all(b"\n").map_err(write_error)
     }

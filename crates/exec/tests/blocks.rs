@@ -791,3 +791,42 @@ fn walk_meta_files(dir: &Path) -> usize {
     }
     n
 }
+
+#[test]
+fn framed_messages_as_the_collectors_file_exporter_writes_them_are_read() {
+    let dir = temp_dir("framed");
+    let frame = |bytes: Vec<u8>| {
+        let mut out = (bytes.len() as u32).to_be_bytes().to_vec();
+        out.extend(bytes);
+        out
+    };
+    let raw = |name: &str| std::fs::read(sdk(name)).unwrap();
+    // Protobuf, zstd-compressed protobuf, and JSON, one message each.
+    let mut file = frame(raw("sdk-1.binpb"));
+    file.extend(frame(
+        zstd::stream::encode_all(raw("sdk-2.binpb").as_slice(), 3).unwrap(),
+    ));
+    file.extend(frame(raw("sdk-3.json")));
+    let path = write(&dir, "traces.pb", &file);
+    let expected = read(&[sdk("sdk-1.binpb"), sdk("sdk-2.binpb"), sdk("sdk-3.binpb")]);
+    assert_eq!(normalize(&read(&[path])), normalize(&expected));
+
+    let cut = write(&dir, "cut.pb", &file[..file.len() - 10]);
+    let err = read_file(&cut, false).unwrap_err().to_string();
+    assert!(err.contains("cut.pb: message 3: cut short"), "{err}");
+    let mut bad = file.clone();
+    let third = file.len() - raw("sdk-3.json").len();
+    bad[third] = b'x';
+    let bad = write(&dir, "bad.pb", &bad);
+    let err = read_file(&bad, false).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.pb: message 3: invalid OTLP/protobuf"),
+        "{err}"
+    );
+    let skipped = read_file(&bad, true).unwrap();
+    assert_eq!(skipped.skipped.len(), 1);
+    assert_eq!(
+        skipped.spans.len(),
+        read(&[sdk("sdk-1.binpb"), sdk("sdk-2.binpb")]).len()
+    );
+}

@@ -81,9 +81,17 @@ pub fn read_file_streaming(
         sink,
         stopped: false,
     };
-    // The first line that is not blank tells the kind: a whole JSON value on a line of
-    // its own is JSON lines; JSON that continues is one document; anything else is
-    // protobuf.
+    // A zero byte first is the length of a framed message (the Collector's file
+    // exporter with `format: proto` or compression: a 4-byte big-endian length before
+    // each message, which it may also compress).
+    let peek = input.fill_buf().map_err(|e| err(None, read_message(&e)))?;
+    if peek.first() == Some(&0) {
+        reader.framed(&mut input)?;
+        return Ok(reader.skipped);
+    }
+    // Otherwise the first line that is not blank tells the kind: a whole JSON value on
+    // a line of its own is JSON lines; JSON that continues is one document; anything
+    // else is one protobuf message.
     let mut head = Vec::new();
     let mut line = 0;
     loop {
@@ -234,6 +242,78 @@ impl Reader<'_> {
             self.request(request, Some(line))?;
         }
         Ok(())
+    }
+
+    /// A stream of framed messages: each a 4-byte big-endian length, then that many
+    /// bytes of OTLP/protobuf or OTLP/JSON, each possibly zstd-compressed. Errors name
+    /// the message by its number.
+    fn framed(&mut self, input: &mut dyn BufRead) -> Result<(), InputError> {
+        let mut length = [0u8; 4];
+        let mut frame = Vec::new();
+        let mut number = 0;
+        while !self.stopped {
+            number += 1;
+            let at = |message: String| format!("message {number}: {message}");
+            // A clean end lies between messages.
+            match input.fill_buf() {
+                Ok([]) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(self.error(None, at(read_message(&e)))),
+            }
+            input.read_exact(&mut length).map_err(|e| {
+                let message = match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => "cut short in its length".into(),
+                    _ => read_message(&e),
+                };
+                self.error(None, at(message))
+            })?;
+            let n = u32::from_be_bytes(length) as usize;
+            frame.clear();
+            let read = input
+                .take(n as u64)
+                .read_to_end(&mut frame)
+                .map_err(|e| self.error(None, at(read_message(&e))))?;
+            if read < n {
+                return Err(self.error(None, at(format!("cut short: {read} of its {n} bytes"))));
+            }
+            let bytes = if frame.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                match zstd::stream::decode_all(frame.as_slice()) {
+                    Ok(bytes) => std::borrow::Cow::Owned(bytes),
+                    Err(e) => {
+                        let error = self.error(None, at(format!("corrupt zstd data: {e}")));
+                        self.skip_or_fail(error)?;
+                        continue;
+                    }
+                }
+            } else {
+                std::borrow::Cow::Borrowed(frame.as_slice())
+            };
+            let decoded = if bytes.first() == Some(&b'{') {
+                serde_json::from_slice::<ExportTraceServiceRequest>(&bytes)
+                    .map_err(|e| format!("invalid OTLP/JSON: {}", strip_position(&e.to_string())))
+            } else {
+                ExportTraceServiceRequest::decode(bytes.as_ref())
+                    .map_err(|e| format!("invalid OTLP/protobuf: {e}"))
+            };
+            match decoded {
+                Ok(request) => self.request(request, None)?,
+                Err(message) => {
+                    let error = self.error(None, at(message));
+                    self.skip_or_fail(error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Skips `error` (with `skip_invalid`) or fails with it.
+    fn skip_or_fail(&mut self, error: InputError) -> Result<(), InputError> {
+        if self.skip_invalid {
+            self.skipped.push(error);
+            Ok(())
+        } else {
+            Err(error)
+        }
     }
 
     /// The spans of one request, to the sink.
