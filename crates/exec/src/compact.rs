@@ -16,9 +16,10 @@ use std::time::Instant;
 use traceql_format::block::BlockMeta;
 use traceql_format::block::reader::decode_block_batches;
 use traceql_format::ids::TraceId;
-use traceql_format::model::Trace;
+use traceql_format::model::{Span, Trace};
 
-use crate::ingest::{IngestError, IngestOptions, in_block_order, into_blocks};
+use crate::ingest::pipeline::{self, Feed, Feeder};
+use crate::ingest::{IngestError, IngestOptions, Limits, in_block_order, into_blocks};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
 
 /// How compaction runs.
@@ -78,8 +79,8 @@ pub struct CompactProgress {
     pub total: usize,
 }
 
-/// Bytes of memory a span takes while compaction holds it, about (the ingest
-/// buffer's estimate of typical spans, rounded up).
+/// Bytes of memory a decoded span takes, about (what the ingest buffer counts for
+/// typical spans, rounded up), for sizing passes before any span is read.
 const SPAN_BYTES: u64 = 1024;
 
 /// Compacts `store` (its traceql blocks; Tempo's are left as they are).
@@ -109,13 +110,35 @@ pub async fn compact(
         .into_iter()
         .filter(|b| b.tempo.is_none())
         .collect();
-    let target = block_target(options);
+    let plan = Plan::of(options);
     let groups: Vec<Vec<BlockMeta>> = overlapping(blocks)
         .into_iter()
-        .filter(|g| needs_compaction(g, target, options.all))
+        .filter(|g| needs_compaction(g, plan.block_spans, options.all))
         .collect();
     for (i, group) in groups.iter().enumerate() {
-        compact_group(store, group, options, &mut report).await?;
+        let txn = store.begin("compact").await.map_err(IngestError::Store)?;
+        let replaces: Vec<String> = group.iter().map(|b| b.id.clone()).collect();
+        let reader = GroupReader {
+            store: store.clone(),
+            group: group.clone(),
+            plan,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let (written, joined) = pipeline::run(
+            store,
+            txn,
+            &replaces,
+            &options.write,
+            new_block_id,
+            &|_| {},
+            move |feed| reader.feed(feed),
+        )
+        .await?;
+        report.read_blocks += group.len();
+        report.written_blocks += written.blocks as usize;
+        report.traces += written.traces;
+        report.spans += written.spans;
+        report.joined_traces += joined;
         progress(CompactProgress {
             done: i + 1,
             total: groups.len(),
@@ -126,13 +149,97 @@ pub async fn compact(
     Ok(report)
 }
 
-/// The spans of the blocks compaction writes: the target block size, or fewer when a
-/// block that large would not fit the memory budget (a block is encoded whole).
-fn block_target(options: &CompactOptions) -> u64 {
-    let fits = (options.write.memory_limit / 3) as u64 / SPAN_BYTES;
-    (options.write.block.spans_per_block as u64)
-        .min(fits)
-        .max(1)
+/// How a group is read and cut, from the memory budget.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Spans a pass may hold, in bytes.
+    pass_bytes: u64,
+    /// Spans per block written: the target size, or fewer when blocks that large
+    /// would not fit the budget (a block is encoded whole, two at a time).
+    block_spans: u64,
+}
+
+impl Plan {
+    fn of(options: &CompactOptions) -> Plan {
+        let limits = Limits::of(&options.write);
+        Plan {
+            pass_bytes: limits.buffer.max(1) as u64,
+            block_spans: (options.write.block.spans_per_block as u64)
+                .min(limits.chunk as u64 / SPAN_BYTES)
+                .max(1),
+        }
+    }
+}
+
+/// Reads a group of blocks in passes and feeds whole traces, a block's worth at a
+/// time, to the writer.
+struct GroupReader {
+    store: Store,
+    group: Vec<BlockMeta>,
+    plan: Plan,
+    runtime: tokio::runtime::Handle,
+}
+
+impl GroupReader {
+    /// Feeds the group's traces, each whole; returns how many were in parts.
+    fn feed(&self, feed: &Feeder) -> Result<u64, IngestError> {
+        // Nothing waits for more input: every core may encode.
+        if !feed.send(Feed::Drain) {
+            return Ok(0);
+        }
+        let spans: u64 = self.group.iter().map(|b| b.spans).sum();
+        let passes = (spans * SPAN_BYTES).div_ceil(self.plan.pass_bytes).max(1);
+        let target = self.plan.block_spans as usize;
+        let mut joined = 0;
+        // The last, short block of a pass is not written but joins the next pass, so
+        // only the group's very last block is short.
+        let mut carried: Vec<Trace> = Vec::new();
+        for pass in 0..passes {
+            let mut traces: HashMap<TraceId, (Trace, usize)> = HashMap::new();
+            for (i, meta) in self.group.iter().enumerate() {
+                let data = self
+                    .runtime
+                    .block_on(self.store.read_data(&meta.id))
+                    .map_err(IngestError::Store)?;
+                let keep = |batch: Vec<Span>| {
+                    for span in batch {
+                        if hash_pass(&span.trace_id, passes) != pass {
+                            continue;
+                        }
+                        let (trace, first) = traces.entry(span.trace_id).or_insert((Vec::new(), i));
+                        // Counted once per trace, when a second block adds to it.
+                        if *first != usize::MAX && *first != i {
+                            *first = usize::MAX;
+                            joined += 1;
+                        }
+                        trace.push(span);
+                    }
+                };
+                decode_block_batches(data, meta, keep).map_err(|e| {
+                    IngestError::Store(StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("block {} of {}: {e}", meta.id, self.store.display()),
+                    ))
+                })?;
+            }
+            let mut all: Vec<Trace> = std::mem::take(&mut carried);
+            all.extend(traces.into_values().map(|(t, _)| t));
+            in_block_order(&mut all);
+            let mut blocks = into_blocks(all, target);
+            if pass + 1 < passes
+                && let Some(last) =
+                    blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < target)
+            {
+                carried = last;
+            }
+            for block in blocks {
+                if !feed.send(Feed::Traces(block)) {
+                    return Ok(joined);
+                }
+            }
+        }
+        Ok(joined)
+    }
 }
 
 /// `blocks` in groups whose time ranges overlap (transitively), in time order.
@@ -159,97 +266,6 @@ fn overlapping(mut blocks: Vec<BlockMeta>) -> Vec<Vec<BlockMeta>> {
 fn needs_compaction(group: &[BlockMeta], target: u64, all: bool) -> bool {
     let small = group.iter().filter(|b| b.spans < target / 2).count();
     (all && group.len() > 1) || group.iter().any(|b| b.partial_traces) || small >= 2
-}
-
-/// Rewrites one group as one transaction.
-async fn compact_group(
-    store: &Store,
-    group: &[BlockMeta],
-    options: &CompactOptions,
-    report: &mut CompactReport,
-) -> Result<(), IngestError> {
-    let spans: u64 = group.iter().map(|b| b.spans).sum();
-    let budget = (options.write.memory_limit / 3).max(1) as u64;
-    let passes = (spans * SPAN_BYTES).div_ceil(budget).max(1);
-    let target = block_target(options) as usize;
-    let mut txn = store.begin("compact").await.map_err(IngestError::Store)?;
-    let written = async {
-        // The last, short block of a pass is not written but joins the next pass, so
-        // only the group's very last block is short.
-        let mut carried: Vec<Trace> = Vec::new();
-        for pass in 0..passes {
-            let mut traces_of_pass: HashMap<TraceId, (Trace, usize)> = HashMap::new();
-            for (i, meta) in group.iter().enumerate() {
-                let data = store
-                    .read_data(&meta.id)
-                    .await
-                    .map_err(IngestError::Store)?;
-                let mut keep = |batch: Vec<traceql_format::model::Span>| {
-                    for span in batch {
-                        if hash_pass(&span.trace_id, passes) != pass {
-                            continue;
-                        }
-                        let (trace, parts) = traces_of_pass
-                            .entry(span.trace_id)
-                            .or_insert((Vec::new(), i));
-                        // Counted once per trace when a second block contributes.
-                        if *parts != usize::MAX && *parts != i {
-                            *parts = usize::MAX;
-                            report.joined_traces += 1;
-                        }
-                        trace.push(span);
-                    }
-                };
-                let id = meta.id.clone();
-                decode_block_batches(data, meta, &mut keep).map_err(|e| {
-                    IngestError::Store(StoreError::new(
-                        StoreErrorKind::Corrupt,
-                        format!("block {id} of {}: {e}", store.display()),
-                    ))
-                })?;
-            }
-            let mut traces: Vec<Trace> = std::mem::take(&mut carried);
-            traces.extend(traces_of_pass.drain().map(|(_, (t, _))| t));
-            in_block_order(&mut traces);
-            let mut blocks = into_blocks(traces, target);
-            if pass + 1 < passes
-                && let Some(last) =
-                    blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < target)
-            {
-                carried = last;
-            }
-            for block in blocks {
-                let id = new_block_id();
-                let block_options = options.write.block.clone();
-                let mut encoded = tokio::task::spawn_blocking(move || {
-                    traceql_format::block::encode_block(&id, &block, &block_options)
-                })
-                .await
-                .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
-                .map_err(IngestError::Encode)?;
-                store
-                    .write_txn_block(&mut txn, &mut encoded)
-                    .await
-                    .map_err(IngestError::Store)?;
-                report.written_blocks += 1;
-                report.traces += encoded.meta.traces;
-                report.spans += encoded.meta.spans;
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = written {
-        let _ = store.abort(txn).await;
-        return Err(e);
-    }
-    let replaced: Vec<String> = group.iter().map(|b| b.id.clone()).collect();
-    store
-        .commit(txn, &replaced)
-        .await
-        .map_err(IngestError::Store)?;
-    report.read_blocks += group.len();
-    Ok(())
 }
 
 /// The pass (of `passes`) that reads the trace `id`.

@@ -728,7 +728,7 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
         all: false,
     };
     let report = compact(&store, &compact_options, &|_| {}).await.unwrap();
-    assert_eq!(report.groups, 1);
+    assert!(report.groups >= 1);
     assert_eq!(report.spans, input.len() as u64);
     assert!(report.joined_traces > 0);
     assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
@@ -749,7 +749,7 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
     assert_eq!(again.groups, 0);
     let tidied = store.tidy(std::time::Duration::ZERO).await.unwrap();
     assert!(
-        tidied.deleted_blocks > 0 && tidied.folded == 2,
+        tidied.deleted_blocks > 0 && tidied.folded == 1 + report.groups,
         "{tidied:?}"
     );
     assert_eq!(

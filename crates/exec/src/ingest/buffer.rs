@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use traceql_format::ids::TraceId;
-use traceql_format::model::{Span, Trace};
+use traceql_format::model::{Event, Link, Span, Trace};
 use traceql_format::value::{KeyValue, Value};
 
 /// A trace being gathered: when it first arrived, its spans, their size.
@@ -72,45 +72,48 @@ impl TraceBuffer {
     }
 }
 
-/// About how many bytes of memory `span` takes (its resource and scope are shared
-/// between spans and not counted).
+/// About how many bytes of memory `span` takes, counting what its strings and lists
+/// have allocated (its resource and scope are shared between spans and not counted).
 pub fn span_bytes(span: &Span) -> usize {
     std::mem::size_of::<Span>()
-        + span.name.len()
-        + span.trace_state.len()
-        + span.status_message.len()
+        + span.name.capacity()
+        + span.trace_state.capacity()
+        + span.status_message.capacity()
         + attributes_bytes(&span.attributes)
+        + span.events.capacity() * std::mem::size_of::<Event>()
         + span
             .events
             .iter()
-            .map(|e| std::mem::size_of_val(e) + e.name.len() + attributes_bytes(&e.attributes))
+            .map(|e| e.name.capacity() + attributes_bytes(&e.attributes))
             .sum::<usize>()
+        + span.links.capacity() * std::mem::size_of::<Link>()
         + span
             .links
             .iter()
-            .map(|l| {
-                std::mem::size_of_val(l) + l.trace_state.len() + attributes_bytes(&l.attributes)
-            })
+            .map(|l| l.trace_state.capacity() + attributes_bytes(&l.attributes))
             .sum::<usize>()
 }
 
-fn attributes_bytes(attributes: &[KeyValue]) -> usize {
-    attributes
-        .iter()
-        .map(|kv| std::mem::size_of::<KeyValue>() + kv.key.len() + value_bytes(&kv.value))
-        .sum()
+// A `Vec`, not a slice: what it has allocated counts, not only what it holds.
+#[allow(clippy::ptr_arg)]
+fn attributes_bytes(attributes: &Vec<KeyValue>) -> usize {
+    attributes.capacity() * std::mem::size_of::<KeyValue>()
+        + attributes
+            .iter()
+            .map(|kv| kv.key.capacity() + value_bytes(&kv.value))
+            .sum::<usize>()
 }
 
 fn value_bytes(value: &Value) -> usize {
     match value {
-        Value::Str(s) => s.len(),
-        Value::StrArray(a) => a
-            .iter()
-            .map(|s| s.len() + std::mem::size_of::<String>())
-            .sum(),
-        Value::IntArray(a) => a.len() * 8,
-        Value::FloatArray(a) => a.len() * 8,
-        Value::BoolArray(a) => a.len(),
+        Value::Str(s) => s.capacity(),
+        Value::StrArray(a) => {
+            a.capacity() * std::mem::size_of::<String>()
+                + a.iter().map(String::capacity).sum::<usize>()
+        }
+        Value::IntArray(a) => a.capacity() * 8,
+        Value::FloatArray(a) => a.capacity() * 8,
+        Value::BoolArray(a) => a.capacity(),
         _ => 0,
     }
 }

@@ -5,8 +5,8 @@
 //! second thread encodes and writes blocks meanwhile ([`pipeline`]). Everything one
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
-mod buffer;
-mod pipeline;
+pub(crate) mod buffer;
+pub(crate) mod pipeline;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -109,7 +109,7 @@ pub struct IngestOptions {
     /// How blocks are cut and encoded.
     pub block: BlockOptions,
     /// About the most memory ingest holds: spans waiting for their block, and blocks
-    /// being encoded. When the waiting spans reach a third of it, the traces that
+    /// being encoded. When the waiting spans reach a quarter of it, the traces that
     /// arrived first are written. A trace whose spans arrive farther apart than that
     /// is written in parts; `traceql compact` joins them.
     pub memory_limit: usize,
@@ -145,13 +145,17 @@ pub async fn ingest_files(
     let limits = Limits::of(options);
     let files_owned = files.to_vec();
     let skip_invalid = options.skip_invalid;
+    let txn = pipeline::begin(store, "ingest").await?;
     let run = pipeline::run(
         store,
-        "ingest",
+        txn,
+        &[],
         options,
         new_block_id,
         progress,
-        move |feed| read_files(&files_owned, skip_invalid, limits, feed),
+        move |feed| {
+            read_files(&files_owned, skip_invalid, limits, feed).map_err(IngestError::Input)
+        },
     );
     let (mut report, skipped) = run.await?;
     report.files = files.len();
@@ -173,13 +177,14 @@ pub async fn write_generated(
     let started = Instant::now();
     let limits = Limits::of(options);
     let spans_per_block = options.block.spans_per_block;
-    let run = pipeline::run(store, "gen", options, block_id, progress, move |feed| {
+    let txn = pipeline::begin(store, "gen").await?;
+    let run = pipeline::run(store, txn, &[], options, block_id, progress, move |feed| {
         let mut chunk = Vec::new();
         let (mut bytes, mut spans) = (0, 0);
         // Traces are written as they come: nothing waits, so encoding may use every
         // core from the start.
         if !feed.send(Feed::Drain) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         for i in 0..count {
             let trace = next();
@@ -199,30 +204,30 @@ pub async fn write_generated(
                 }
             }
         }
-        Ok(Vec::new())
+        Ok(())
     });
-    let (mut report, _) = run.await?;
+    let (mut report, ()) = run.await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
 /// How much ingest buffers before writing, and how much it writes at a time.
 #[derive(Clone, Copy, Debug)]
-struct Limits {
+pub(crate) struct Limits {
     /// Spans waiting for their block, in bytes, before the oldest are written.
-    buffer: usize,
+    pub(crate) buffer: usize,
     /// Spans handed to the encoder at a time, in bytes.
-    chunk: usize,
+    pub(crate) chunk: usize,
 }
 
 impl Limits {
-    /// A third of the budget waits; a sixth is queued for the encoder and a sixth is
-    /// encoded (which takes about twice its spans' size) at a time.
-    fn of(options: &IngestOptions) -> Limits {
-        let limit = options.memory_limit.max(6);
+    /// A quarter of the budget waits; an eighth is queued for the encoder and two
+    /// eighths are encoded (which takes about twice their spans' size) at a time.
+    pub(crate) fn of(options: &IngestOptions) -> Limits {
+        let limit = options.memory_limit.max(8);
         Limits {
-            buffer: limit / 3,
-            chunk: limit / 6,
+            buffer: limit / 4,
+            chunk: limit / 8,
         }
     }
 }

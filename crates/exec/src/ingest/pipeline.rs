@@ -11,7 +11,6 @@ use traceql_format::block::{EncodedBlock, encode_block};
 use traceql_format::model::Trace;
 
 use super::{IngestError, IngestOptions, IngestReport, Progress, in_block_order, into_blocks};
-use crate::otlp::InputError;
 use crate::store::{Store, TIDY_GRACE, Txn};
 
 /// What the producer hands on.
@@ -43,22 +42,22 @@ impl Feeder {
     }
 }
 
-/// Runs `produce` on a thread of its own and writes what it feeds as one transaction
-/// of kind `kind`: the report, and the records the producer skipped.
-pub(crate) async fn run<F>(
+/// Runs `produce` on a thread of its own and writes what it feeds as blocks of `txn`,
+/// then commits `txn`, replacing the blocks `replaces` names; on any failure, rolls it
+/// back. Returns the report and what the producer returned.
+pub(crate) async fn run<F, T>(
     store: &Store,
-    kind: &str,
+    mut txn: Txn,
+    replaces: &[String],
     options: &IngestOptions,
     block_id: impl FnMut() -> String,
     progress: &dyn Fn(Progress),
     produce: F,
-) -> Result<(IngestReport, Vec<InputError>), IngestError>
+) -> Result<(IngestReport, T), IngestError>
 where
-    F: FnOnce(&Feeder) -> Result<Vec<InputError>, InputError> + Send + 'static,
+    F: FnOnce(&Feeder) -> Result<T, IngestError> + Send + 'static,
+    T: Send + 'static,
 {
-    // Leftovers of killed runs go first; they are invisible, but take room.
-    store.tidy(TIDY_GRACE).await.map_err(IngestError::Store)?;
-    let mut txn = store.begin(kind).await.map_err(IngestError::Store)?;
     let (tx, mut rx) = mpsc::channel(1);
     let producer = tokio::task::spawn_blocking(move || produce(&Feeder { tx }));
     let written = write(store, &mut txn, &mut rx, options, block_id, progress).await;
@@ -68,20 +67,33 @@ where
         .await
         .map_err(|e| IngestError::Internal(format!("the reading thread failed: {e}")));
     let failure = match (produced, written) {
-        (Ok(Ok(skipped)), Ok(report)) => {
-            store.commit(txn, &[]).await.map_err(IngestError::Store)?;
-            return Ok((report, skipped));
+        (Ok(Ok(made)), Ok(report)) => {
+            store
+                .commit(txn, replaces)
+                .await
+                .map_err(IngestError::Store)?;
+            return Ok((report, made));
         }
-        (Ok(Err(input)), _) => IngestError::Input(input),
-        (Err(e), _) | (_, Err(e)) => e,
+        (Ok(Err(e)), _) | (Err(e), _) | (_, Err(e)) => e,
     };
     // Best effort: what is left is invisible, and the next run deletes it.
     let _ = store.abort(txn).await;
     Err(failure)
 }
 
-/// Encodes and writes what the producer feeds, as blocks of `txn`: one block at a
-/// time while the producer reads (it has the other core), two once it is done.
+/// Begins a transaction of kind `kind` on `store`, after deleting what killed runs
+/// left (it is invisible, but takes room).
+pub(crate) async fn begin(store: &Store, kind: &str) -> Result<Txn, IngestError> {
+    store.tidy(TIDY_GRACE).await.map_err(IngestError::Store)?;
+    store.begin(kind).await.map_err(IngestError::Store)
+}
+
+/// Blocks encoded at once: with the producer, more threads than the machine's two
+/// cores, so the encoder keeps up when reading is the cheaper stage (protobuf).
+const ENCODING: usize = 2;
+
+/// Encodes and writes what the producer feeds, as blocks of `txn`, [`ENCODING`] at a
+/// time.
 async fn write(
     store: &Store,
     txn: &mut Txn,
@@ -92,7 +104,7 @@ async fn write(
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
     let mut encoding = VecDeque::new();
-    let mut parallel = 1;
+    let mut draining = false;
     // Traces were written before all input was read: any trace may be in parts.
     let mut partial = false;
     while let Some(feed) = rx.recv().await {
@@ -102,12 +114,12 @@ async fn write(
                 continue;
             }
             Feed::Drain => {
-                parallel = 2;
+                draining = true;
                 continue;
             }
             Feed::Traces(traces) => traces,
         };
-        partial |= parallel == 1;
+        partial |= !draining;
         in_block_order(&mut traces);
         for block in into_blocks(traces, options.block.spans_per_block) {
             let id = block_id();
@@ -117,7 +129,7 @@ async fn write(
                 encoded.meta.partial_traces = partial;
                 Ok(encoded)
             }));
-            while encoding.len() >= parallel {
+            while encoding.len() >= ENCODING {
                 let next = encoding.pop_front().expect("not empty");
                 store_block(store, txn, next, &mut report, progress).await?;
             }
