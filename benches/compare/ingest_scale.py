@@ -103,6 +103,7 @@ def main():
             wall, rss, _ = timed([binary, "ingest", "--data", work, path])
             size = path.stat().st_size / 1e6
             rows[(name, scale)] = (spans, wall, rss, f"{size:,.0f} MB input")
+            print(f"{name} {scale}x: {wall:.1f} s, {rss:,.0f} MB", file=sys.stderr, flush=True)
             if name == "OTLP/JSON lines":
                 blocks = len(json.loads(subprocess.run(
                     [binary, "blocks", "--data", work, "--format", "json"],
@@ -113,10 +114,13 @@ def main():
                     stdout=subprocess.PIPE, check=True, text=True).stdout))
                 rows[("compact (after JSON lines)", scale)] = (
                     spans, wall, rss, f"{blocks} -> {after} blocks")
+                print(f"compact {scale}x: {wall:.1f} s, {rss:,.0f} MB", file=sys.stderr,
+                      flush=True)
         shutil.rmtree(work, ignore_errors=True)
         wall, rss, _ = timed([binary, "gen", "--data", work, "--traces", str(traces),
                               "--seed", "1"])
         rows[("gen", scale)] = (spans, wall, rss, "")
+        print(f"gen {scale}x: {wall:.1f} s, {rss:,.0f} MB", file=sys.stderr, flush=True)
         shutil.rmtree(work, ignore_errors=True)
 
     scales = sorted({s for _, s in rows})

@@ -5,9 +5,9 @@
 //! they always fall in one group). A group is rewritten when it holds a block with
 //! [`BlockMeta::partial_traces`] (an ingest outgrew its memory), or at least two
 //! blocks below half the target size, or always with [`CompactOptions::all`]. A group
-//! is read in as many passes as its spans need to fit the memory budget, each pass
-//! taking the traces whose id hashes to it, so a trace's parts always meet in one
-//! pass. The new blocks and the removal of the old ones are one store transaction:
+//! that fits the memory budget is read whole; a larger one is first spread over
+//! partition files by trace id ([`spill`]), so that a trace's parts meet in one
+//! partition, and then read a partition at a time. The new blocks and the removal of the old ones are one store transaction:
 //! a query sees the old blocks or the new ones, never both and never neither.
 
 use std::collections::HashMap;
@@ -18,6 +18,9 @@ use traceql_format::block::reader::decode_block_batches;
 use traceql_format::ids::TraceId;
 use traceql_format::model::{Span, Trace};
 
+mod spill;
+
+use self::spill::{Spill, SpillError};
 use crate::ingest::pipeline::{self, Feed, Feeder};
 use crate::ingest::{IngestError, IngestOptions, Limits, in_block_order, into_blocks};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
@@ -48,7 +51,7 @@ pub struct CompactReport {
     pub traces: u64,
     /// Spans written.
     pub spans: u64,
-    /// Traces that were in parts and are now whole.
+    /// Trace parts joined: a trace that was in `k` blocks counts `k - 1`.
     pub joined_traces: u64,
     /// Wall time.
     pub seconds: f64,
@@ -58,7 +61,7 @@ impl CompactReport {
     /// The one-line summary printed at the end.
     pub fn summary(&self) -> String {
         format!(
-            "{} groups: {} blocks replaced by {}, {} traces ({} joined from parts), {} spans in {:.2}s",
+            "{} groups: {} blocks replaced by {}, {} traces ({} parts joined), {} spans in {:.2}s",
             self.groups,
             self.read_blocks,
             self.written_blocks,
@@ -124,7 +127,7 @@ pub async fn compact(
             plan,
             runtime: tokio::runtime::Handle::current(),
         };
-        let (written, joined) = pipeline::run(
+        let (written, ()) = pipeline::run(
             store,
             txn,
             &replaces,
@@ -138,7 +141,9 @@ pub async fn compact(
         report.written_blocks += written.blocks as usize;
         report.traces += written.traces;
         report.spans += written.spans;
-        report.joined_traces += joined;
+        // A trace in k blocks was k traces there and is one now.
+        let before: u64 = group.iter().map(|b| b.traces).sum();
+        report.joined_traces += before.saturating_sub(written.traces);
         progress(CompactProgress {
             done: i + 1,
             total: groups.len(),
@@ -152,7 +157,8 @@ pub async fn compact(
 /// How a group is read and cut, from the memory budget.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
-    /// Spans a pass may hold, in bytes.
+    /// Spans read at once (a whole group, or one partition of it), in bytes: an
+    /// eighth of the budget, as the pipeline holds what it is writing besides.
     pass_bytes: u64,
     /// Spans per block written: the target size, or fewer when blocks that large
     /// would not fit the budget (a block is encoded whole, two at a time).
@@ -163,7 +169,7 @@ impl Plan {
     fn of(options: &CompactOptions) -> Plan {
         let limits = Limits::of(&options.write);
         Plan {
-            pass_bytes: limits.buffer.max(1) as u64,
+            pass_bytes: limits.chunk.max(1) as u64,
             block_spans: (options.write.block.spans_per_block as u64)
                 .min(limits.chunk as u64 / SPAN_BYTES)
                 .max(1),
@@ -181,64 +187,127 @@ struct GroupReader {
 }
 
 impl GroupReader {
-    /// Feeds the group's traces, each whole; returns how many were in parts.
-    fn feed(&self, feed: &Feeder) -> Result<u64, IngestError> {
+    /// Feeds the group's traces, each whole: read at once when they fit the budget,
+    /// else spread over partition files by trace id first, then a partition at a time.
+    fn feed(&self, feed: &Feeder) -> Result<(), IngestError> {
         // Nothing waits for more input: every core may encode.
         if !feed.send(Feed::Drain) {
-            return Ok(0);
+            return Ok(());
         }
         let spans: u64 = self.group.iter().map(|b| b.spans).sum();
-        let passes = (spans * SPAN_BYTES).div_ceil(self.plan.pass_bytes).max(1);
-        let target = self.plan.block_spans as usize;
-        let mut joined = 0;
-        // The last, short block of a pass is not written but joins the next pass, so
-        // only the group's very last block is short.
-        let mut carried: Vec<Trace> = Vec::new();
-        for pass in 0..passes {
-            let mut traces: HashMap<TraceId, (Trace, usize)> = HashMap::new();
-            for (i, meta) in self.group.iter().enumerate() {
-                let data = self
-                    .runtime
-                    .block_on(self.store.read_data(&meta.id))
-                    .map_err(IngestError::Store)?;
-                let keep = |batch: Vec<Span>| {
-                    for span in batch {
-                        if hash_pass(&span.trace_id, passes) != pass {
-                            continue;
-                        }
-                        let (trace, first) = traces.entry(span.trace_id).or_insert((Vec::new(), i));
-                        // Counted once per trace, when a second block adds to it.
-                        if *first != usize::MAX && *first != i {
-                            *first = usize::MAX;
-                            joined += 1;
-                        }
-                        trace.push(span);
-                    }
-                };
-                decode_block_batches(data, meta, keep).map_err(|e| {
-                    IngestError::Store(StoreError::new(
-                        StoreErrorKind::Corrupt,
-                        format!("block {} of {}: {e}", meta.id, self.store.display()),
-                    ))
-                })?;
-            }
-            let mut all: Vec<Trace> = std::mem::take(&mut carried);
-            all.extend(traces.into_values().map(|(t, _)| t));
-            in_block_order(&mut all);
-            let mut blocks = into_blocks(all, target);
-            if pass + 1 < passes
-                && let Some(last) =
-                    blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < target)
-            {
-                carried = last;
-            }
-            for block in blocks {
-                if !feed.send(Feed::Traces(block)) {
-                    return Ok(joined);
-                }
+        let partitions = (spans * SPAN_BYTES).div_ceil(self.plan.pass_bytes).max(1);
+        let mut out = Cutter {
+            feed,
+            target: self.plan.block_spans as usize,
+            carried: Vec::new(),
+        };
+        if partitions == 1 {
+            let mut traces: HashMap<TraceId, Trace> = HashMap::new();
+            self.read(|span| {
+                traces.entry(span.trace_id).or_default().push(span);
+                Ok(())
+            })
+            .map_err(ReadError::into_ingest)?;
+            out.send(traces.into_values().collect(), true);
+            return Ok(());
+        }
+        let name = self.group.first().map_or("", |b| b.id.as_str());
+        // What waits to be spilled stays within one partition's share of memory.
+        let flush_spans = (self.plan.pass_bytes / partitions / SPAN_BYTES).clamp(64, 4096);
+        let mut spill =
+            Spill::new(partitions as usize, flush_spans as usize, name).map_err(spill_failed)?;
+        self.read(|span| spill.push(partition_of(&span.trace_id, partitions), span))
+            .map_err(ReadError::into_ingest)?;
+        spill.finish().map_err(spill_failed)?;
+        for p in 0..partitions as usize {
+            let traces = spill.read(p).map_err(spill_failed)?;
+            if !out.send(traces, p + 1 == partitions as usize) {
+                break;
             }
         }
-        Ok(joined)
+        Ok(())
+    }
+
+    /// Hands every span of the group's blocks to `each`, block by block.
+    fn read(&self, mut each: impl FnMut(Span) -> Result<(), SpillError>) -> Result<(), ReadError> {
+        for meta in &self.group {
+            let data = self
+                .runtime
+                .block_on(self.store.read_data(&meta.id))
+                .map_err(|e| ReadError::Ingest(IngestError::Store(e)))?;
+            let mut failed = None;
+            decode_block_batches(data, meta, |batch| {
+                for span in batch {
+                    if failed.is_none()
+                        && let Err(e) = each(span)
+                    {
+                        failed = Some(e);
+                    }
+                }
+            })
+            .map_err(|e| {
+                ReadError::Ingest(IngestError::Store(StoreError::new(
+                    StoreErrorKind::Corrupt,
+                    format!("block {} of {}: {e}", meta.id, self.store.display()),
+                )))
+            })?;
+            if let Some(e) = failed {
+                return Err(ReadError::Spill(e));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why reading a group stopped.
+enum ReadError {
+    Ingest(IngestError),
+    Spill(SpillError),
+}
+
+impl ReadError {
+    fn into_ingest(self) -> IngestError {
+        match self {
+            ReadError::Ingest(e) => e,
+            ReadError::Spill(e) => spill_failed(e),
+        }
+    }
+}
+
+/// The error of a failure `e` of the spill files.
+fn spill_failed(e: SpillError) -> IngestError {
+    IngestError::Store(StoreError::new(
+        StoreErrorKind::Other,
+        format!("compaction: {e}"),
+    ))
+}
+
+/// Cuts whole traces into blocks of the target size for the writer. The last, short
+/// block of a batch of traces is held back to join the next batch, so only the
+/// group's very last block is short.
+struct Cutter<'a> {
+    feed: &'a Feeder,
+    target: usize,
+    carried: Vec<Trace>,
+}
+
+impl Cutter<'_> {
+    /// Sends `traces` (whole) on as blocks, the short last one only if `last`; false
+    /// once the writer has stopped.
+    fn send(&mut self, traces: Vec<Trace>, last: bool) -> bool {
+        let mut all = std::mem::take(&mut self.carried);
+        all.extend(traces);
+        in_block_order(&mut all);
+        let mut blocks = into_blocks(all, self.target);
+        if !last
+            && let Some(short) =
+                blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < self.target)
+        {
+            self.carried = short;
+        }
+        blocks
+            .into_iter()
+            .all(|block| self.feed.send(Feed::Traces(block)))
     }
 }
 
@@ -268,10 +337,10 @@ fn needs_compaction(group: &[BlockMeta], target: u64, all: bool) -> bool {
     (all && group.len() > 1) || group.iter().any(|b| b.partial_traces) || small >= 2
 }
 
-/// The pass (of `passes`) that reads the trace `id`.
-fn hash_pass(id: &TraceId, passes: u64) -> u64 {
+/// The partition (of `partitions`) of the trace `id`.
+fn partition_of(id: &TraceId, partitions: u64) -> usize {
     // Trace ids are random: their last bytes spread evenly.
-    u64::from_le_bytes(id[8..16].try_into().expect("8 bytes")) % passes
+    (u64::from_le_bytes(id[8..16].try_into().expect("8 bytes")) % partitions) as usize
 }
 
 #[cfg(test)]
