@@ -82,6 +82,9 @@ pub struct CompactProgress {
     pub total: usize,
 }
 
+/// Threads that spread a large group over partition files.
+const SPILLERS: usize = 2;
+
 /// Bytes of memory a decoded span takes, about (what the ingest buffer counts for
 /// typical spans, rounded up), for sizing passes before any span is read.
 const SPAN_BYTES: u64 = 1024;
@@ -203,7 +206,7 @@ impl GroupReader {
         };
         if partitions == 1 {
             let mut traces: HashMap<TraceId, Trace> = HashMap::new();
-            self.read(|span| {
+            self.read(self.group.iter(), |span| {
                 traces.entry(span.trace_id).or_default().push(span);
                 Ok(())
             })
@@ -213,24 +216,59 @@ impl GroupReader {
         }
         let name = self.group.first().map_or("", |b| b.id.as_str());
         // What waits to be spilled stays within one partition's share of memory.
-        let flush_spans = (self.plan.pass_bytes / partitions / SPAN_BYTES).clamp(64, 4096);
-        let mut spill =
-            Spill::new(partitions as usize, flush_spans as usize, name).map_err(spill_failed)?;
-        self.read(|span| spill.push(partition_of(&span.trace_id, partitions), span))
-            .map_err(ReadError::into_ingest)?;
-        spill.finish().map_err(spill_failed)?;
+        let flush_spans =
+            (self.plan.pass_bytes / partitions / SPAN_BYTES / SPILLERS as u64).clamp(64, 4096);
+        // The writer has nothing to do until the spans are spread: decode on every core,
+        // each thread its share of the blocks into its own partition files.
+        let spills: Vec<Spill> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..SPILLERS)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let mut spill = Spill::new(
+                            partitions as usize,
+                            flush_spans as usize,
+                            &format!("{name}-{t}"),
+                        )
+                        .map_err(spill_failed)?;
+                        let mine = self.group.iter().skip(t).step_by(SPILLERS);
+                        self.read(mine, |span| {
+                            spill.push(partition_of(&span.trace_id, partitions), span)
+                        })
+                        .map_err(ReadError::into_ingest)?;
+                        spill.finish().map_err(spill_failed)?;
+                        Ok::<Spill, IngestError>(spill)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
+                })
+                .collect::<Result<Vec<_>, IngestError>>()
+        })?;
         for p in 0..partitions as usize {
-            let traces = spill.read(p).map_err(spill_failed)?;
-            if !out.send(traces, p + 1 == partitions as usize) {
+            let mut traces: HashMap<TraceId, Trace> = HashMap::new();
+            for spill in &spills {
+                for span in spill.read(p).map_err(spill_failed)? {
+                    traces.entry(span.trace_id).or_default().push(span);
+                }
+            }
+            if !out.send(traces.into_values().collect(), p + 1 == partitions as usize) {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Hands every span of the group's blocks to `each`, block by block.
-    fn read(&self, mut each: impl FnMut(Span) -> Result<(), SpillError>) -> Result<(), ReadError> {
-        for meta in &self.group {
+    /// Hands every span of `blocks` to `each`, block by block.
+    fn read<'a>(
+        &self,
+        blocks: impl Iterator<Item = &'a BlockMeta>,
+        mut each: impl FnMut(Span) -> Result<(), SpillError>,
+    ) -> Result<(), ReadError> {
+        for meta in blocks {
             let data = self
                 .runtime
                 .block_on(self.store.read_data(&meta.id))

@@ -98,8 +98,8 @@ impl Spill {
         Ok(())
     }
 
-    /// The spans of partition `partition`, grouped by trace.
-    pub fn read(&self, partition: usize) -> Result<Vec<Trace>, SpillError> {
+    /// The spans of partition `partition`.
+    pub fn read(&self, partition: usize) -> Result<Vec<Span>, SpillError> {
         let path = self.path(partition);
         let failed = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
         let file = File::open(&path).map_err(|e| failed(&e))?;
@@ -110,7 +110,7 @@ impl Spill {
             let batch = batch.map_err(|e| failed(&e))?;
             decode_batch(&batch, &[], &mut spans).map_err(|e| failed(&e))?;
         }
-        Ok(by_trace(spans))
+        Ok(spans)
     }
 }
 
