@@ -40,6 +40,14 @@ pub struct IngestReport {
 }
 
 impl IngestReport {
+    /// Counts a block written.
+    pub fn add_block(&mut self, meta: &traceql_format::block::BlockMeta) {
+        self.blocks += 1;
+        self.traces += meta.traces;
+        self.spans += meta.spans;
+        self.bytes += meta.bytes;
+    }
+
     /// The one-line summary printed at the end.
     pub fn summary(&self) -> String {
         let rate = if self.seconds > 0.0 {
@@ -295,10 +303,7 @@ pub async fn write_traces(
             .write_block(&encoded)
             .await
             .map_err(IngestError::Store)?;
-        report.blocks += 1;
-        report.traces += encoded.meta.traces;
-        report.spans += encoded.meta.spans;
-        report.bytes += encoded.meta.bytes;
+        report.add_block(&encoded.meta);
         progress(Progress::Write {
             done: report.spans,
             total,

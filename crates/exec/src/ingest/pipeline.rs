@@ -157,10 +157,7 @@ async fn store_block(
         .write_txn_block(txn, &mut encoded)
         .await
         .map_err(IngestError::Store)?;
-    report.blocks += 1;
-    report.traces += encoded.meta.traces;
-    report.spans += encoded.meta.spans;
-    report.bytes += encoded.meta.bytes;
+    report.add_block(&encoded.meta);
     progress(Progress::Write {
         done: report.spans,
         total: 0,
