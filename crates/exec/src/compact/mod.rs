@@ -161,7 +161,7 @@ pub async fn compact(
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     /// Spans read at once (a whole group, or one partition of it), in bytes: an
-    /// eighth of the budget, as the pipeline holds what it is writing besides.
+    /// tenth of the budget, as the pipeline holds what it is writing besides.
     pass_bytes: u64,
     /// Spans per block written: the target size, or fewer when blocks that large
     /// would not fit the budget (a block is encoded whole, two at a time).
