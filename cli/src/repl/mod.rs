@@ -92,14 +92,24 @@ fn history_path() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".traceql_history")))
 }
 
-fn helper(engine: &Engine, color: bool) -> ReplHelper {
-    let attributes = engine.attribute_names();
+/// Completion for `engine`'s store: attribute names and values from the blocks'
+/// descriptions, and from a sample of traces of Tempo's blocks, which describe less.
+async fn helper(engine: &Engine, color: bool) -> ReplHelper {
+    // Completion is a help: a sample that cannot be read leaves it to the rest.
+    let sample = engine.sample_tempo_blocks().await.unwrap_or_default();
+    let mut attributes = engine.attribute_names();
+    attributes.extend(sample.names);
+    attributes.sort();
+    attributes.dedup();
     let mut fields: Vec<String> = attributes.clone();
     fields.push("name".into());
     let values = fields
         .into_iter()
         .map(|f| {
-            let v = engine.known_values(&f);
+            let mut v = engine.known_values(&f);
+            v.extend(sample.values.get(&f).into_iter().flatten().cloned());
+            v.sort();
+            v.dedup();
             (f, v)
         })
         .filter(|(_, v)| !v.is_empty())
@@ -152,7 +162,7 @@ async fn interactive(mut session: Session) -> ExitCode {
         Ok(editor) => editor,
         Err(e) => return crate::fail(&format!("cannot start the line editor: {e}")),
     };
-    editor.set_helper(Some(helper(&session.engine, look.color)));
+    editor.set_helper(Some(helper(&session.engine, look.color).await));
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -170,7 +180,7 @@ async fn interactive(mut session: Session) -> ExitCode {
                     break;
                 }
                 if line.trim_start().starts_with("\\data") {
-                    editor.set_helper(Some(helper(&session.engine, look.color)));
+                    editor.set_helper(Some(helper(&session.engine, look.color).await));
                 }
             }
             Err(ReadlineError::Interrupted) => continue,

@@ -9,12 +9,14 @@
 mod error;
 mod execute;
 mod rounds;
+mod sample;
 mod scan;
 mod stats;
 
 pub use error::{EngineError, human_bytes};
 pub use rounds::Order;
 pub(crate) use rounds::Rounds;
+pub use sample::Sample;
 pub use scan::TimeRange;
 pub(crate) use scan::Window;
 pub use stats::QueryStats;

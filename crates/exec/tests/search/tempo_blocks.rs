@@ -707,3 +707,73 @@ async fn a_limited_search_reads_a_lone_tempo_block_once() {
     let got: Vec<&str> = first.traces.iter().map(|t| t.trace_id.as_str()).collect();
     assert_eq!(got, newest, "the 20 newest of all matches");
 }
+
+/// Completion on Tempo's blocks samples their first traces: names and values that the
+/// input holds, beyond the dedicated columns `meta.json` lists.
+#[tokio::test]
+async fn a_sample_of_tempo_blocks_names_attributes_and_values_of_the_input() {
+    let dir = require_shared!(dir("tempo-blocks"));
+    let input = input_spans(&dir);
+    let mut names = std::collections::BTreeSet::new();
+    let mut values: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for span in &input {
+        values
+            .entry("name".into())
+            .or_default()
+            .insert(span.name.clone());
+        for (scope, attrs) in [
+            ("span", &span.attributes),
+            ("resource", &span.resource.attributes),
+        ] {
+            for kv in attrs.iter() {
+                let name = format!("{scope}.{}", kv.key);
+                if let traceql_format::value::Value::Str(v) = &kv.value {
+                    values.entry(name.clone()).or_default().insert(v.clone());
+                }
+                names.insert(name);
+            }
+        }
+    }
+    for version in ["v4", "v5"] {
+        let engine = Engine::open(
+            block_dir(&dir, version)
+                .to_str()
+                .unwrap()
+                .to_string()
+                .leak(),
+        )
+        .await
+        .unwrap();
+        let sample = engine.sample_tempo_blocks().await.unwrap();
+        let dedicated = engine
+            .blocks()
+            .map(|b| b.typed_columns.len())
+            .sum::<usize>();
+        assert!(
+            sample.names.len() > dedicated,
+            "{version}: {} names sampled, {dedicated} typed columns",
+            sample.names.len()
+        );
+        assert!(
+            sample.names.is_subset(&names),
+            "{version}: {:?}",
+            sample.names
+        );
+        for field in ["name", "resource.service.name"] {
+            assert!(!sample.values[field].is_empty(), "{version}: no {field}");
+        }
+        for (field, got) in &sample.values {
+            assert!(got.is_subset(&values[field]), "{version}: {field}: {got:?}");
+        }
+    }
+    // traceql's blocks describe themselves: nothing is sampled.
+    let demo = crate::common::repo().join("testdata/demo");
+    let engine = Engine::open(demo.to_str().unwrap().to_string().leak())
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.sample_tempo_blocks().await.unwrap(),
+        Default::default()
+    );
+}
