@@ -54,6 +54,14 @@ pub async fn run(args: &IngestArgs) -> ExitCode {
                 store.display(),
                 report.summary()
             ));
+            if report.partial_traces {
+                eprintln!(
+                    "note: the input outgrew --memory-limit, so traces whose spans arrived far \
+                     apart were written in parts; queries join them, and \
+                     `traceql compact --data {}` makes them whole",
+                    store.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => crate::fail(&format!("{e}\nnothing was written; the store is unchanged")),

@@ -704,6 +704,7 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
         .await
         .unwrap();
     assert_eq!(report.spans, input.len() as u64);
+    assert!(report.partial_traces);
     let blocks = store.list_blocks().await.unwrap();
     assert!(
         blocks.len() > 4,

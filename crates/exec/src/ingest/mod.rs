@@ -25,7 +25,7 @@ use traceql_format::model::Trace;
 pub struct IngestReport {
     /// Files read.
     pub files: usize,
-    /// Traces written.
+    /// Traces written (a trace written in parts counts once per block).
     pub traces: u64,
     /// Spans written.
     pub spans: u64,
@@ -35,6 +35,9 @@ pub struct IngestReport {
     pub bytes: u64,
     /// Invalid records skipped (with `skip_invalid`).
     pub skipped: Vec<InputError>,
+    /// Some traces may be in parts: the input outgrew the memory budget before all of
+    /// it was read (`traceql compact` joins them).
+    pub partial_traces: bool,
     /// Wall time.
     pub seconds: f64,
 }
@@ -42,6 +45,7 @@ pub struct IngestReport {
 impl IngestReport {
     /// Counts a block written.
     pub fn add_block(&mut self, meta: &traceql_format::block::BlockMeta) {
+        self.partial_traces |= meta.partial_traces;
         self.blocks += 1;
         self.traces += meta.traces;
         self.spans += meta.spans;
