@@ -861,11 +861,30 @@ fn s3_stores_answer_like_local_ones() {
     let otlp = repo().join("testdata/otlp/sdk-all.binpb.zst");
     for data in [local, remote] {
         for args in [
-            vec!["gen", "--data", data, "--traces", "400", "--seed", "5"],
+            vec![
+                "gen",
+                "--data",
+                data,
+                "--traces",
+                "400",
+                "--seed",
+                "5",
+                "--block-spans",
+                "1500",
+            ],
             vec!["ingest", "--data", data, otlp.to_str().unwrap()],
+            // Merges the small blocks: transactions on S3 as on disk.
+            vec!["compact", "--data", data],
         ] {
             let out = traceql_s3(&server, &args);
             assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+            if args[0] == "compact" {
+                assert!(
+                    stdout(&out).contains("1 groups"),
+                    "{data}: {}",
+                    stdout(&out)
+                );
+            }
         }
     }
     let spans = |data: &str| -> u64 {

@@ -2,13 +2,15 @@
 //! reach their target size, in bounded memory, crash-safe.
 //!
 //! Blocks whose time ranges overlap form a group (a trace's parts overlap in time, so
-//! they always fall in one group). A group is rewritten when it holds a block with
+//! they always fall in one group), and neighbouring groups join while together they
+//! stay within the target size. A group is rewritten when it holds a block with
 //! [`BlockMeta::partial_traces`] (an ingest outgrew its memory), or at least two
 //! blocks below half the target size, or always with [`CompactOptions::all`]. A group
 //! that fits the memory budget is read whole; a larger one is first spread over
 //! partition files by trace id ([`spill`]), so that a trace's parts meet in one
-//! partition, and then read a partition at a time. The new blocks and the removal of the old ones are one store transaction:
-//! a query sees the old blocks or the new ones, never both and never neither.
+//! partition, and then read a partition at a time. The new blocks and the removal of
+//! the old ones are one store transaction: a query sees the old blocks or the new
+//! ones, never both and never neither.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -117,7 +119,7 @@ pub async fn compact(
         .filter(|b| b.tempo.is_none())
         .collect();
     let plan = Plan::of(options);
-    let groups: Vec<Vec<BlockMeta>> = overlapping(blocks)
+    let groups: Vec<Vec<BlockMeta>> = runs(overlapping(blocks), plan.block_spans)
         .into_iter()
         .filter(|g| needs_compaction(g, plan.block_spans, options.all))
         .collect();
@@ -369,6 +371,28 @@ fn overlapping(mut blocks: Vec<BlockMeta>) -> Vec<Vec<BlockMeta>> {
     groups
 }
 
+/// Consecutive `groups` (in time order) joined while they hold at most `target` spans
+/// together, so that small blocks next to each other in time are merged too; a
+/// group larger than that stays alone.
+fn runs(groups: Vec<Vec<BlockMeta>>, target: u64) -> Vec<Vec<BlockMeta>> {
+    let mut out = Vec::new();
+    let mut run: Vec<BlockMeta> = Vec::new();
+    let mut spans = 0;
+    for group in groups {
+        let size: u64 = group.iter().map(|b| b.spans).sum();
+        if !run.is_empty() && spans + size > target {
+            out.push(std::mem::take(&mut run));
+            spans = 0;
+        }
+        spans += size;
+        run.extend(group);
+    }
+    if !run.is_empty() {
+        out.push(run);
+    }
+    out
+}
+
 /// Whether a group of overlapping blocks is rewritten.
 fn needs_compaction(group: &[BlockMeta], target: u64, all: bool) -> bool {
     let small = group.iter().filter(|b| b.spans < target / 2).count();
@@ -416,6 +440,21 @@ mod tests {
         assert_eq!(
             ids(&groups),
             vec![vec!["a", "b"], vec!["c", "d"], vec!["e"]]
+        );
+    }
+
+    #[test]
+    fn neighbouring_groups_join_up_to_the_target_size() {
+        let groups = overlapping(vec![
+            block("a", 0, 10, 30, false),
+            block("b", 20, 30, 30, false),
+            block("c", 40, 50, 50, false),
+            block("d", 60, 70, 200, false),
+            block("e", 80, 90, 10, false),
+        ]);
+        assert_eq!(
+            ids(&runs(groups, 100)),
+            vec![vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]
         );
     }
 
