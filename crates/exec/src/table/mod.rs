@@ -38,7 +38,7 @@ use datafusion::prelude::{SessionConfig, SessionContext, col};
 use object_store::ObjectStore;
 use traceql_format::schema::TRACE_ORDER;
 
-use self::tempo::{TempoPart, TempoScanExec, sliced, tempo_parts};
+use self::tempo::{TempoPart, TempoScanExec, parts_for_trace, pinned_trace, sliced, tempo_parts};
 
 use crate::store::Store;
 use traceql_format::block::schema::block_schema;
@@ -164,7 +164,11 @@ impl TableProvider for SpanTable {
         if let Some(listing) = &self.listing {
             inputs.push(listing.scan(state, projection, filters, limit).await?);
         }
-        let parts = sliced(self.tempo.clone(), state.config().target_partitions());
+        let mut parts = self.tempo.clone();
+        if let Some(id) = pinned_trace(filters) {
+            parts = parts_for_trace(&self.store, parts, &id).await;
+        }
+        let parts = sliced(parts, state.config().target_partitions());
         let scan: Arc<dyn ExecutionPlan> = Arc::new(TempoScanExec::try_new(
             Arc::clone(&self.store),
             parts,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
@@ -14,6 +15,7 @@ use datafusion::datasource::physical_plan::parquet::{
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -29,9 +31,11 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use traceql_format::block::{BlockMeta, TypedColumn, span_batch};
+use traceql_format::ids::TraceId;
 use traceql_format::model::Trace;
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
+use traceql_format::tempo::index::RowGroupIndex;
 use traceql_format::tempo::read::Needs;
 
 use crate::store::Store;
@@ -348,5 +352,144 @@ impl Convert {
             Some(p) => batch.project(p)?,
             None => batch,
         })
+    }
+}
+
+/// The trace id that `filters` pin, if one does (`trace_id = <id>`, as a trace lookup
+/// filters its scan).
+pub(crate) fn pinned_trace(filters: &[Expr]) -> Option<TraceId> {
+    filters.iter().find_map(|f| {
+        let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) = f
+        else {
+            return None;
+        };
+        let ((Expr::Column(column), Expr::Literal(ScalarValue::FixedSizeBinary(16, Some(id)), _))
+        | (Expr::Literal(ScalarValue::FixedSizeBinary(16, Some(id)), _), Expr::Column(column))) =
+            (left.as_ref(), right.as_ref())
+        else {
+            return None;
+        };
+        (column.name == c::TRACE_ID)
+            .then(|| TraceId::try_from(id.as_slice()).ok())
+            .flatten()
+    })
+}
+
+/// `parts` without the row groups that cannot hold trace `id`: of a Tempo block with
+/// several row groups, only the one its `index` names is read. A block whose `index`
+/// is missing, unreadable or of another size keeps all its row groups.
+pub(crate) async fn parts_for_trace(
+    store: &Arc<dyn ObjectStore>,
+    parts: Vec<TempoPart>,
+    id: &TraceId,
+) -> Vec<TempoPart> {
+    let mut by_block: Vec<(String, Vec<TempoPart>)> = Vec::new();
+    for part in parts {
+        match by_block.last_mut() {
+            Some((block, group)) if *block == part.block => group.push(part),
+            _ => by_block.push((part.block.clone(), vec![part])),
+        }
+    }
+    let mut kept = Vec::new();
+    for (_, group) in by_block {
+        let several = group.len() > 1 && group.iter().all(|p| p.row_group.is_some());
+        let index = match (several, group[0].path.parts().count()) {
+            (true, n) if n > 0 => {
+                let dir: Path = group[0].path.parts().take(n - 1).collect();
+                read_index(store, &dir.join("index")).await
+            }
+            _ => None,
+        };
+        match index {
+            Some(index) if index.len() == group.len() => {
+                let wanted = index.row_group(id);
+                kept.extend(group.into_iter().filter(|p| p.row_group == wanted));
+            }
+            _ => kept.extend(group),
+        }
+    }
+    kept
+}
+
+/// A Tempo block's `index` at `path`, if it can be read.
+async fn read_index(store: &Arc<dyn ObjectStore>, path: &Path) -> Option<RowGroupIndex> {
+    let bytes = store.get(path).await.ok()?.bytes().await.ok()?;
+    RowGroupIndex::parse(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use datafusion::prelude::{col, lit};
+    use object_store::PutPayload;
+    use object_store::memory::InMemory;
+    use traceql_format::BlockKind;
+
+    use super::*;
+
+    fn part(block: &str, row_group: Option<usize>) -> TempoPart {
+        TempoPart {
+            block: block.into(),
+            path: Path::from(format!("single-tenant/{block}/data.parquet")),
+            size: 0,
+            footer_size: 0,
+            row_group,
+            slice: None,
+            decoder: TraceDecoder::new(BlockKind::TempoVParquet5, &[]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_trace_lookup_reads_the_one_row_group_the_index_names() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let ids = [[0x10u8; 16], [0x20; 16], [0x30; 16]].map(|id| {
+            format!(
+                "\"{}\"",
+                base64::engine::general_purpose::STANDARD.encode(id)
+            )
+        });
+        let index = format!(r#"{{"rowGroups":[{}]}}"#, ids.join(","));
+        store
+            .put(
+                &Path::from("single-tenant/a/index"),
+                PutPayload::from(index),
+            )
+            .await
+            .unwrap();
+        let parts = || {
+            let mut parts: Vec<TempoPart> = (0..3).map(|i| part("a", Some(i))).collect();
+            // No index: every row group stays; one row group: nothing to choose.
+            parts.extend((0..2).map(|i| part("b", Some(i))));
+            parts.push(part("c", None));
+            parts
+        };
+        let kept = |id: [u8; 16]| {
+            let store = Arc::clone(&store);
+            async move {
+                let filter =
+                    col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec()))));
+                let id = pinned_trace(&[filter]).expect("pinned");
+                parts_for_trace(&store, parts(), &id)
+                    .await
+                    .into_iter()
+                    .map(|p| (p.block, p.row_group))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let others = [
+            ("b".to_string(), Some(0)),
+            ("b".into(), Some(1)),
+            ("c".into(), None),
+        ];
+        let mut want = vec![("a".to_string(), Some(1))];
+        want.extend(others.clone());
+        assert_eq!(kept([0x18; 16]).await, want);
+        // Beyond the last row group of `a`: none of it is read.
+        assert_eq!(kept([0x31; 16]).await, others.to_vec());
+        assert_eq!(pinned_trace(&[col(c::NAME).eq(lit("x"))]), None);
     }
 }

@@ -12,7 +12,8 @@
 //!   attribute back under its own name, so the block writer's batch builder turns them
 //!   into rows of the logical span table.
 //!
-//! Trace lookups consult the block's bloom filters first ([`bloom`]).
+//! Trace lookups consult the block's bloom filters first ([`bloom`]), then its `index`
+//! for the one row group to read ([`index`]).
 //!
 //! Relations between spans (nested sets, root span, trace bounds) are recomputed from
 //! span and parent ids when the rows are built, so Tempo's blocks follow the same
@@ -21,6 +22,7 @@
 
 pub mod bloom;
 pub mod columns;
+pub mod index;
 pub mod meta;
 pub mod read;
 
