@@ -331,6 +331,37 @@ fn visible(store: &std::path::Path) -> (u64, u64) {
     (sum("spans"), sum("traces"))
 }
 
+/// What a search for every span answers on `store`: the spans it returns, and how
+/// many of them are distinct (trace id, span id) pairs.
+fn answered(store: &std::path::Path) -> (usize, usize) {
+    let out = traceql(&[
+        "query",
+        "--data",
+        store.to_str().unwrap(),
+        "--limit",
+        "1000000",
+        "--spss",
+        "1000000",
+        "--format",
+        "jsonl",
+        "{ }",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut spans = Vec::new();
+    for line in stdout(&out).lines() {
+        let trace: serde_json::Value = serde_json::from_str(line).unwrap();
+        for set in trace["spanSets"].as_array().unwrap() {
+            for span in set["spans"].as_array().unwrap() {
+                spans.push((trace["traceID"].to_string(), span["spanID"].to_string()));
+            }
+        }
+    }
+    let total = spans.len();
+    spans.sort();
+    spans.dedup();
+    (total, spans.len())
+}
+
 /// How many `meta.json` files lie under `dir`: visible blocks and hidden ones.
 fn meta_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
@@ -460,6 +491,12 @@ fn killed_gen_ingest_and_compact_show_every_span_exactly_once() {
         killed(&strs(&compact_args(&store)), moment(compact_time));
         let seen = visible(&store_dir).0;
         assert_eq!(seen, spans, "compact (seed {seed})");
+        // Queries see each span once.
+        assert_eq!(
+            answered(&store_dir),
+            (spans as usize, spans as usize),
+            "seed {seed}"
+        );
         timed(&strs(&compact_args(&store)));
         assert_eq!(visible(&store_dir), (spans, traces), "seed {seed}");
     }
