@@ -1,6 +1,6 @@
 //! Spans of a group too large for memory, spread over partition files by trace id on
-//! local disk (Arrow IPC, in the span table's rows with no typed columns, so nothing
-//! is lost), so that each partition, holding every part of its traces, is read back
+//! local disk (Arrow IPC, LZ4-compressed, in the span table's rows with no typed
+//! columns, so nothing is lost), so that each partition, holding every part of its traces, is read back
 //! whole: the group is read once and written once more, whatever its size.
 
 use std::fs::File;
@@ -8,8 +8,9 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::ipc::reader::FileReader;
-use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use traceql_format::block::reader::decode_batch;
 use traceql_format::block::schema::block_schema;
 use traceql_format::block::span_batch;
@@ -52,8 +53,13 @@ impl Spill {
             let path = spill.path(p);
             let file = File::create(&path)
                 .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            let writer = FileWriter::try_new(BufWriter::new(file), &spill.schema)
+            // Compressed: uncompressed rows take about a kilobyte per span on disk.
+            let options = IpcWriteOptions::default()
+                .try_with_compression(Some(CompressionType::LZ4_FRAME))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let writer =
+                FileWriter::try_new_with_options(BufWriter::new(file), &spill.schema, options)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             spill.writers.push(writer);
         }
         Ok(spill)
