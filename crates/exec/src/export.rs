@@ -28,7 +28,7 @@ use traceql_format::model::Span;
 use traceql_format::schema::columns as c;
 
 use crate::engine::{Engine, EngineError, TimeRange, Window};
-use crate::otlp::request_from_spans;
+use crate::otlp::{request_from_spans, write_framed};
 use crate::table::union_typed_columns;
 
 /// What [`Engine::export`] writes.
@@ -251,12 +251,7 @@ impl<W: Write + Send> OtlpSink<W> {
         share(self.spans.iter_mut().map(|s| &mut s.scope));
         let request = request_from_spans(&self.spans);
         if self.proto {
-            let bytes = prost::Message::encode_to_vec(&request);
-            let length = u32::try_from(bytes.len()).map_err(write_error)?;
-            self.out
-                .write_all(&length.to_be_bytes())
-                .map_err(write_error)?;
-            return self.out.write_all(&bytes).map_err(write_error);
+            return write_framed(&mut self.out, &request).map_err(write_error);
         }
         serde_json::to_writer(&mut self.out, &request).map_err(write_error)?;
         self.out.write_all(b"\n").map_err(write_error)

@@ -12,7 +12,7 @@
 //! the old ones are one store transaction: a query sees the old blocks or the new
 //! ones, never both and never neither.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::Instant;
 
 use traceql_format::block::BlockMeta;
@@ -22,7 +22,7 @@ use traceql_format::model::{Span, Trace};
 
 mod spill;
 
-use self::spill::{Spill, SpillError};
+use self::spill::{Spill, SpillError, by_trace};
 use crate::ingest::pipeline::{self, Feed, Feeder};
 use crate::ingest::{IngestError, IngestOptions, Limits, in_block_order, into_blocks};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
@@ -197,7 +197,7 @@ impl GroupReader {
     /// Feeds the group's traces, each whole: read at once when they fit the budget,
     /// else spread over partition files by trace id first, then a partition at a time.
     fn feed(&self, feed: &Feeder) -> Result<(), IngestError> {
-        // Nothing waits for more input: every core may encode.
+        // Compaction writes whole traces only.
         if !feed.send(Feed::Drain) {
             return Ok(());
         }
@@ -209,12 +209,11 @@ impl GroupReader {
             carried: Vec::new(),
         };
         if partitions == 1 {
-            let mut traces: HashMap<TraceId, Trace> = HashMap::new();
+            let mut traces: HashMap<TraceId, Trace> = HashMap::default();
             self.read(self.group.iter(), |span| {
                 traces.entry(span.trace_id).or_default().push(span);
                 Ok(())
-            })
-            .map_err(ReadError::into_ingest)?;
+            })?;
             out.send(traces.into_values().collect(), true);
             return Ok(());
         }
@@ -236,9 +235,10 @@ impl GroupReader {
                         .map_err(spill_failed)?;
                         let mine = self.group.iter().skip(t).step_by(SPILLERS);
                         self.read(mine, |span| {
-                            spill.push(partition_of(&span.trace_id, partitions), span)
-                        })
-                        .map_err(ReadError::into_ingest)?;
+                            spill
+                                .push(partition_of(&span.trace_id, partitions), span)
+                                .map_err(spill_failed)
+                        })?;
                         spill.finish().map_err(spill_failed)?;
                         Ok::<Spill, IngestError>(spill)
                     })
@@ -253,66 +253,46 @@ impl GroupReader {
                 .collect::<Result<Vec<_>, IngestError>>()
         })?;
         for p in 0..partitions as usize {
-            let mut traces: HashMap<TraceId, Trace> = HashMap::new();
+            let mut spans = Vec::new();
             for spill in &spills {
-                for span in spill.read(p).map_err(spill_failed)? {
-                    traces.entry(span.trace_id).or_default().push(span);
-                }
+                spans.extend(spill.read(p).map_err(spill_failed)?);
             }
-            if !out.send(traces.into_values().collect(), p + 1 == partitions as usize) {
+            if !out.send(by_trace(spans), p + 1 == partitions as usize) {
                 break;
             }
         }
         Ok(())
     }
 
-    /// Hands every span of `blocks` to `each`, block by block.
+    /// Hands every span of `blocks` to `each`, block by block; stops at the first
+    /// error `each` returns.
     fn read<'a>(
         &self,
         blocks: impl Iterator<Item = &'a BlockMeta>,
-        mut each: impl FnMut(Span) -> Result<(), SpillError>,
-    ) -> Result<(), ReadError> {
+        mut each: impl FnMut(Span) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
         for meta in blocks {
             let data = self
                 .runtime
                 .block_on(self.store.read_data(&meta.id))
-                .map_err(|e| ReadError::Ingest(IngestError::Store(e)))?;
-            let mut failed = None;
+                .map_err(IngestError::Store)?;
+            let mut failed = Ok(());
             decode_block_batches(data, meta, |batch| {
                 for span in batch {
-                    if failed.is_none()
-                        && let Err(e) = each(span)
-                    {
-                        failed = Some(e);
+                    if failed.is_ok() {
+                        failed = each(span);
                     }
                 }
             })
             .map_err(|e| {
-                ReadError::Ingest(IngestError::Store(StoreError::new(
+                IngestError::Store(StoreError::new(
                     StoreErrorKind::Corrupt,
                     format!("block {} of {}: {e}", meta.id, self.store.display()),
-                )))
+                ))
             })?;
-            if let Some(e) = failed {
-                return Err(ReadError::Spill(e));
-            }
+            failed?;
         }
         Ok(())
-    }
-}
-
-/// Why reading a group stopped.
-enum ReadError {
-    Ingest(IngestError),
-    Spill(SpillError),
-}
-
-impl ReadError {
-    fn into_ingest(self) -> IngestError {
-        match self {
-            ReadError::Ingest(e) => e,
-            ReadError::Spill(e) => spill_failed(e),
-        }
     }
 }
 

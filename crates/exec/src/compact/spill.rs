@@ -1,11 +1,12 @@
 //! Spans of a group too large for memory, spread over partition files by trace id on
 //! local disk (Arrow IPC, LZ4-compressed, in the span table's rows with no typed
-//! columns, so nothing is lost), so that each partition, holding every part of its traces, is read back
-//! whole: the group is read once and written once more, whatever its size.
+//! columns, so nothing is lost), so that each partition, holding every part of its
+//! traces, is read back whole: the group is read once and written once more, whatever
+//! its size.
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::CompressionType;
@@ -16,6 +17,8 @@ use traceql_format::block::schema::block_schema;
 use traceql_format::block::span_batch;
 use traceql_format::ids::TraceId;
 use traceql_format::model::{Span, Trace};
+
+use crate::store::process_running;
 
 /// The directories of spill files start with this, then the process id.
 const PREFIX: &str = "traceql-compact-";
@@ -127,8 +130,8 @@ impl Drop for Spill {
 }
 
 /// `spans` grouped by trace.
-fn by_trace(spans: Vec<Span>) -> Vec<Trace> {
-    let mut traces: std::collections::HashMap<TraceId, Trace> = Default::default();
+pub fn by_trace(spans: Vec<Span>) -> Vec<Trace> {
+    let mut traces: rustc_hash::FxHashMap<TraceId, Trace> = Default::default();
     for span in spans {
         traces.entry(span.trace_id).or_default().push(span);
     }
@@ -146,11 +149,11 @@ fn remove_abandoned() {
             .to_str()
             .and_then(|n| n.strip_prefix(PREFIX))
             .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse().ok())
         else {
             continue;
         };
-        let gone = !Path::new("/proc").join(pid).exists() && Path::new("/proc/self").exists();
-        if gone {
+        if process_running(pid) == Some(false) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

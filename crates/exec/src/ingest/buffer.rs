@@ -1,7 +1,7 @@
 //! Spans waiting to be written, grouped by trace, with their memory counted: ingest
 //! cuts blocks from here when it holds as much as the memory budget allows.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use traceql_format::ids::TraceId;
 use traceql_format::model::{Event, Link, Span, Trace};

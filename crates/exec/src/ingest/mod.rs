@@ -1,8 +1,8 @@
 //! Ingest: OTLP files → traces → blocks in a store, streaming in bounded memory.
 //!
 //! Input is read a request at a time and spans wait in a [`buffer::TraceBuffer`],
-//! grouped by trace, until the memory budget says to write the oldest traces; a
-//! second thread encodes and writes blocks meanwhile ([`pipeline`]). Everything one
+//! grouped by trace, until the memory budget says to write the oldest traces; two
+//! other threads encode blocks meanwhile ([`pipeline`]). Everything one
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
 pub(crate) mod buffer;
@@ -144,7 +144,7 @@ impl Default for IngestOptions {
 
 /// Reads OTLP `files` and writes their traces to `store`, in bounded memory (see
 /// [`IngestOptions::memory_limit`]): one thread reads and groups spans by trace while
-/// another encodes blocks. The blocks become visible together when all input has been
+/// two others encode blocks. The blocks become visible together when all input has been
 /// read; after bad input or a failure, none does (a killed ingest leaves hidden blocks
 /// that the next ingest or compaction deletes).
 pub async fn ingest_files(
@@ -193,8 +193,7 @@ pub async fn write_generated(
     let run = pipeline::run(store, txn, &[], options, block_id, progress, move |feed| {
         let mut chunk = Vec::new();
         let (mut bytes, mut spans) = (0, 0);
-        // Traces are written as they come: nothing waits, so encoding may use every
-        // core from the start.
+        // Generated traces are whole.
         if !feed.send(Feed::Drain) {
             return Ok(());
         }

@@ -1,7 +1,8 @@
-//! The two stages of a bounded-memory write: a producer thread (reading input, or
-//! generating traces) feeds chunks of traces through a channel of one slot to the
-//! writer, which encodes blocks on another thread and writes them in one store
-//! transaction, committed when the producer is done and rolled back if either fails.
+//! The two stages of a bounded-memory write: a producer thread (reading input,
+//! generating traces, reading blocks to compact) feeds chunks of traces through a
+//! channel of one slot to the writer, which encodes blocks on other threads and writes
+//! them in one store transaction, committed when the producer is done and rolled back
+//! if either fails.
 
 use std::collections::VecDeque;
 
@@ -17,8 +18,9 @@ use crate::store::{Store, TIDY_GRACE, Txn};
 pub(crate) enum Feed {
     /// Traces to write (each trace's spans together; any order).
     Traces(Vec<Trace>),
-    /// All input is read: what follows is the last of the buffer, and the writer may
-    /// encode on every core.
+    /// From here on every trace fed is whole: all input is read (what follows is the
+    /// last of the buffer), or the producer never splits traces. Blocks written before
+    /// it are marked as holding traces in parts.
     Drain,
     /// Progress of the producer: `done` of `total` inputs.
     Read {

@@ -136,8 +136,7 @@ pub fn read_file_streaming(
     } else {
         match ExportTraceServiceRequest::decode(bytes.as_slice()) {
             Ok(request) => reader.request(request, None)?,
-            Err(e) if skip_invalid => reader.skipped.push(err(None, protobuf_message(&e, &bytes))),
-            Err(e) => return Err(err(None, protobuf_message(&e, &bytes))),
+            Err(e) => reader.skip_or_fail(err(None, protobuf_message(&e, &bytes)))?,
         }
     }
     Ok(reader.skipped)
@@ -161,17 +160,42 @@ fn read_message(e: &std::io::Error) -> String {
     }
 }
 
+/// Writes `request` as one framed message, as the Collector's file exporter writes
+/// `format: proto` and [`read_file_streaming`] reads it back: its length (4 bytes,
+/// big-endian), then its protobuf encoding.
+pub fn write_framed(
+    out: &mut impl std::io::Write,
+    request: &ExportTraceServiceRequest,
+) -> std::io::Result<()> {
+    let bytes = request.encode_to_vec();
+    let length = u32::try_from(bytes.len())
+        .map_err(|_| std::io::Error::other("a request of 4 GiB or more cannot be framed"))?;
+    out.write_all(&length.to_be_bytes())?;
+    out.write_all(&bytes)
+}
+
+/// The first bytes of gzip data.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The message of an OTLP/JSON decoding error (its position is given separately).
+fn json_message(e: &serde_json::Error) -> String {
+    format!("invalid OTLP/JSON: {}", strip_position(&e.to_string()))
+}
+
 /// `file`, through gzip or zstd decompression where its magic number says so.
 fn decompressed(file: std::fs::File) -> Result<Box<dyn BufRead>, String> {
     const BUFFER: usize = 1 << 20;
     let mut raw = BufReader::with_capacity(BUFFER, file);
     let magic = raw.fill_buf().map_err(|e| format!("cannot read: {e}"))?;
-    if magic.starts_with(&[0x1f, 0x8b]) {
+    if magic.starts_with(&GZIP_MAGIC) {
         Ok(Box::new(BufReader::with_capacity(
             BUFFER,
             flate2::bufread::MultiGzDecoder::new(raw),
         )))
-    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+    } else if magic.starts_with(&ZSTD_MAGIC) {
         let decoder = zstd::stream::read::Decoder::with_buffer(raw)
             .map_err(|e| format!("corrupt zstd data: {e}"))?;
         Ok(Box::new(BufReader::with_capacity(BUFFER, decoder)))
@@ -200,21 +224,14 @@ impl Reader<'_> {
     }
 
     fn json_error(&self, line: usize, e: &serde_json::Error) -> InputError {
-        self.error(
-            Some(line),
-            format!("invalid OTLP/JSON: {}", strip_position(&e.to_string())),
-        )
+        self.error(Some(line), json_message(e))
     }
 
     /// Line `line` of a JSON-lines file.
     fn json_line(&mut self, bytes: &[u8], line: usize) -> Result<(), InputError> {
         match serde_json::from_slice::<ExportTraceServiceRequest>(bytes) {
             Ok(request) => self.request(request, Some(line)),
-            Err(e) if self.skip_invalid => {
-                self.skipped.push(self.json_error(line, &e));
-                Ok(())
-            }
-            Err(e) => Err(self.json_error(line, &e)),
+            Err(e) => self.skip_or_fail(self.json_error(line, &e)),
         }
     }
 
@@ -276,7 +293,7 @@ impl Reader<'_> {
             if read < n {
                 return Err(self.error(None, at(format!("cut short: {read} of its {n} bytes"))));
             }
-            let bytes = if frame.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let bytes = if frame.starts_with(&ZSTD_MAGIC) {
                 match zstd::stream::decode_all(frame.as_slice()) {
                     Ok(bytes) => std::borrow::Cow::Owned(bytes),
                     Err(e) => {
@@ -290,7 +307,7 @@ impl Reader<'_> {
             };
             let decoded = if bytes.first() == Some(&b'{') {
                 serde_json::from_slice::<ExportTraceServiceRequest>(&bytes)
-                    .map_err(|e| format!("invalid OTLP/JSON: {}", strip_position(&e.to_string())))
+                    .map_err(|e| json_message(&e))
             } else {
                 ExportTraceServiceRequest::decode(bytes.as_ref())
                     .map_err(|e| format!("invalid OTLP/protobuf: {e}"))
@@ -329,13 +346,7 @@ impl Reader<'_> {
         for result in spans_from_request(request) {
             match result {
                 Ok(span) => spans.push(span),
-                Err(message) => {
-                    let error = self.error(line, message);
-                    if !self.skip_invalid {
-                        return Err(error);
-                    }
-                    self.skipped.push(error);
-                }
+                Err(message) => self.skip_or_fail(self.error(line, message))?,
             }
         }
         if !spans.is_empty() && !(self.sink)(spans) {

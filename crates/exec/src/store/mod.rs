@@ -14,7 +14,8 @@ mod txn;
 
 pub use metered::Io;
 pub use remote::StoreOptions;
-pub use txn::{CommitRecord, OpenRecord, TIDY_GRACE, TXN_DIR, TidyReport, Txn};
+pub(crate) use txn::process_running;
+pub use txn::{TIDY_GRACE, TidyReport, Txn};
 
 use self::txn::Records;
 

@@ -17,8 +17,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use traceql_format::BlockKind;
@@ -27,7 +29,7 @@ use traceql_format::block::{BlockMeta, EncodedBlock};
 use super::{Store, StoreError, StoreErrorKind, failed};
 
 /// The directory under the tenant that holds transaction records.
-pub const TXN_DIR: &str = "_txn";
+const TXN_DIR: &str = "_txn";
 
 /// How long after a transaction commits [`Store::tidy`] may delete the blocks it
 /// replaced and fold it away: longer than any listing or query that began before the
@@ -40,7 +42,7 @@ const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// `<id>.open`: a transaction under way, and who runs it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OpenRecord {
+pub(crate) struct OpenRecord {
     /// The transaction id.
     pub id: String,
     /// What it does: `ingest`, `gen`, `compact`.
@@ -55,7 +57,7 @@ pub struct OpenRecord {
 
 /// `<id>.json`: a committed transaction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CommitRecord {
+pub(crate) struct CommitRecord {
     /// The transaction id.
     pub id: String,
     /// What it did: `ingest`, `gen`, `compact`.
@@ -76,18 +78,6 @@ pub struct Txn {
     id: String,
     kind: String,
     blocks: Vec<String>,
-}
-
-impl Txn {
-    /// Its id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The blocks written so far.
-    pub fn blocks(&self) -> &[String] {
-        &self.blocks
-    }
 }
 
 /// What decides which blocks a listing shows.
@@ -160,11 +150,26 @@ fn host_name() -> String {
 /// [`STALE_AFTER`].
 fn alive(record: &OpenRecord) -> bool {
     let here = host_name();
-    if !here.is_empty() && record.host == here && std::path::Path::new("/proc/self").exists() {
-        return record.pid == std::process::id()
-            || std::path::Path::new(&format!("/proc/{}", record.pid)).exists();
+    if !here.is_empty()
+        && record.host == here
+        && let Some(running) = process_running(record.pid)
+    {
+        return running;
     }
     now_nanos().saturating_sub(record.started_unix_nano) < STALE_AFTER.as_nanos() as u64
+}
+
+/// Whether process `pid` of this host runs; `None` where `/proc` does not tell.
+pub(crate) fn process_running(pid: u32) -> Option<bool> {
+    std::path::Path::new("/proc/self").exists().then(|| {
+        pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })
+}
+
+/// The transaction id a record at `path` is named by (`<id>.open`, `<id>.json`).
+fn record_id(path: &Path) -> &str {
+    let name = path.filename().unwrap_or_default();
+    name.rsplit_once('.').map_or(name, |(id, _)| id)
 }
 
 fn encode_error(e: serde_json::Error) -> StoreError {
@@ -257,20 +262,27 @@ impl Store {
         self.delete(&self.txn_path(&txn.id, "open")).await
     }
 
+    /// The object at `path`, `None` if it is not there (deleted since it was listed).
+    async fn get_if_present(&self, path: &Path) -> Result<Option<Bytes>, StoreError> {
+        let bytes = match self.object_store.get(path).await {
+            Ok(got) => got.bytes().await,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => Err(e),
+        };
+        bytes.map(Some).map_err(|e| {
+            failed(&e, |c| {
+                format!("cannot read {path} from {}: {c}", self.display)
+            })
+        })
+    }
+
     /// Reads the commit records at `paths`.
     async fn commit_records(&self, paths: &[Path]) -> Result<Vec<CommitRecord>, StoreError> {
         let mut records = Vec::new();
         for path in paths {
-            let bytes = match self.object_store.get(path).await {
-                Ok(got) => got.bytes().await,
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => Err(e),
+            let Some(bytes) = self.get_if_present(path).await? else {
+                continue;
             };
-            let bytes = bytes.map_err(|e| {
-                failed(&e, |c| {
-                    format!("cannot read {path} from {}: {c}", self.display)
-                })
-            })?;
             records.push(serde_json::from_slice(&bytes).map_err(|e| {
                 StoreError::new(
                     StoreErrorKind::Corrupt,
@@ -294,9 +306,18 @@ impl Store {
     /// Whether a live transaction of kind `kind` is under way (another compaction,
     /// say).
     pub async fn running(&self, kind: &str) -> Result<bool, StoreError> {
-        let scan = self.scan().await?;
-        for path in &scan.records.open {
-            if let Some(record) = self.open_record(path).await?
+        let prefix = self.tenant_dir().join(TXN_DIR);
+        let objects: Vec<_> = self
+            .object_store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))?;
+        for object in objects {
+            if !object.location.as_ref().ends_with(".open") {
+                continue;
+            }
+            if let Some(record) = self.open_record(&object.location).await?
                 && record.kind == kind
                 && alive(&record)
             {
@@ -307,23 +328,12 @@ impl Store {
     }
 
     async fn open_record(&self, path: &Path) -> Result<Option<OpenRecord>, StoreError> {
-        let bytes = match self.object_store.get(path).await {
-            Ok(got) => got.bytes().await,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => Err(e),
+        let Some(bytes) = self.get_if_present(path).await? else {
+            return Ok(None);
         };
-        let bytes = bytes.map_err(|e| {
-            failed(&e, |c| {
-                format!("cannot read {path} from {}: {c}", self.display)
-            })
-        })?;
         // A record cut short by a crash is as good as a dead transaction's.
-        Ok(serde_json::from_slice(&bytes).ok().or(Some(OpenRecord {
-            id: path
-                .filename()
-                .unwrap_or_default()
-                .trim_end_matches(".open")
-                .into(),
+        Ok(Some(serde_json::from_slice(&bytes).unwrap_or(OpenRecord {
+            id: record_id(path).into(),
             kind: String::new(),
             host: String::new(),
             pid: 0,
@@ -341,7 +351,6 @@ impl Store {
         let mut report = TidyReport::default();
         let commits = self.commit_records(&scan.records.commits).await?;
         let committed: HashSet<&str> = commits.iter().map(|c| c.id.as_str()).collect();
-        let mut open = HashSet::new();
         for path in &scan.records.open {
             let Some(record) = self.open_record(path).await? else {
                 continue;
@@ -352,7 +361,6 @@ impl Store {
                 continue;
             }
             if alive(&record) {
-                open.insert(record.id);
                 continue;
             }
             for meta in &scan.metas {
@@ -365,16 +373,12 @@ impl Store {
             report.rolled_back += 1;
         }
         // Blocks of transactions neither open nor committed: left by a roll-back that
-        // was cut short.
+        // was cut short. (Those of dead transactions with open records went above.)
+        let opened: HashSet<&str> = scan.records.open.iter().map(record_id).collect();
         for meta in &scan.metas {
             if let Some(t) = &meta.txn
                 && !committed.contains(t.as_str())
-                && !open.contains(t)
-                && !scan
-                    .records
-                    .open
-                    .iter()
-                    .any(|p| p.filename() == Some(&format!("{t}.open")))
+                && !opened.contains(t.as_str())
             {
                 self.delete_block(&meta.id).await?;
                 report.deleted_blocks += 1;
