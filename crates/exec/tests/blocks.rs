@@ -720,10 +720,15 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
         "no trace was written in parts"
     );
 
-    // Compaction in a budget that needs several passes over the blocks.
+    // Compaction in a budget that needs several passes over the blocks, into blocks
+    // larger than the budget allows to hold at once.
     let compact_options = CompactOptions {
         write: IngestOptions {
             memory_limit: 2 << 20,
+            block: BlockOptions {
+                spans_per_block: input.len() / 3,
+                ..BlockOptions::default()
+            },
             ..options.clone()
         },
         all: false,
@@ -738,6 +743,27 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
     assert!(parts.values().all(|&n| n == 1), "a trace is still in parts");
     let blocks = store.list_blocks().await.unwrap();
     assert!(blocks.iter().all(|b| !b.partial_traces));
+    // The compacted blocks follow one another in time: each is in block order, and
+    // its traces start after those of the block before.
+    assert_eq!(blocks.len(), 3, "{} blocks", blocks.len());
+    let mut starts = Vec::new();
+    for b in &blocks {
+        let spans = decode_block(store.read_data(&b.id).await.unwrap(), b).unwrap();
+        let mut keys: Vec<(u64, [u8; 16])> = Vec::new();
+        for span in &spans {
+            match keys.last_mut() {
+                Some((start, id)) if *id == span.trace_id => {
+                    *start = (*start).min(span.start_unix_nano)
+                }
+                _ => keys.push((span.start_unix_nano, span.trace_id)),
+            }
+        }
+        assert!(keys.is_sorted(), "block {} is out of order", b.id);
+        assert!(b.row_groups > 1, "{} row groups", b.row_groups);
+        starts.push((keys[0], *keys.last().unwrap()));
+    }
+    starts.sort();
+    assert!(starts.windows(2).all(|w| w[0].1 < w[1].0), "{starts:?}");
     // Whole traces have their structure back: nested sets span the whole trace.
     let spans = all_spans(&store).await;
     let roots = spans.iter().filter(|s| s.parent_span_id.is_none()).count();

@@ -15,16 +15,19 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::time::Instant;
 
-use traceql_format::block::BlockMeta;
 use traceql_format::block::reader::decode_block_batches;
+use traceql_format::block::{BlockMeta, RowGroupEncoder, joined_typed_columns};
 use traceql_format::ids::TraceId;
 use traceql_format::model::{Span, Trace};
 
+mod merge;
 mod spill;
 
-use self::spill::{Spill, SpillError, by_trace};
+use self::merge::Merge;
+use self::spill::{Runs, Spill, SpillError, by_trace};
 use crate::ingest::pipeline::{self, Feed, Feeder};
-use crate::ingest::{IngestError, IngestOptions, Limits, in_block_order, into_blocks};
+use crate::ingest::sorted::{Sizes, write_sorted};
+use crate::ingest::{IngestError, IngestOptions, in_block_order};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
 
 /// How compaction runs.
@@ -119,17 +122,23 @@ pub async fn compact(
         .filter(|b| b.tempo.is_none())
         .collect();
     let plan = Plan::of(options);
-    let groups: Vec<Vec<BlockMeta>> = runs(overlapping(blocks), plan.block_spans)
+    let groups: Vec<Vec<BlockMeta>> = runs(overlapping(blocks), plan.sizes.block_spans as u64)
         .into_iter()
-        .filter(|g| needs_compaction(g, plan.block_spans, options.all))
+        .filter(|g| needs_compaction(g, plan.sizes.block_spans as u64, options.all))
         .collect();
     for (i, group) in groups.iter().enumerate() {
         let txn = store.begin("compact").await.map_err(IngestError::Store)?;
         let replaces: Vec<String> = group.iter().map(|b| b.id.clone()).collect();
+        let typed = joined_typed_columns(
+            group.iter().map(|b| (b.typed_columns.as_slice(), b.spans)),
+            &options.write.block,
+        );
         let reader = GroupReader {
             store: store.clone(),
             group: group.clone(),
             plan,
+            encoder: RowGroupEncoder::new(typed, plan.sizes.row_group_spans)
+                .map_err(IngestError::Encode)?,
             runtime: tokio::runtime::Handle::current(),
         };
         let (written, ()) = pipeline::run(
@@ -162,40 +171,53 @@ pub async fn compact(
 /// How a group is read and cut, from the memory budget.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
-    /// Spans read at once (a whole group, or one partition of it), in bytes: a
-    /// twentieth of the budget, as the pipeline holds the blocks it is writing
-    /// besides (measured: 1M spans compact in 1.06 GB with a 1 GiB budget, 1.32 GB
-    /// with a tenth).
+    /// Spans sorted at once (a whole group, or one partition of it, on each of
+    /// [`SORTERS`] threads), in bytes: an eighth of the budget.
     pass_bytes: u64,
-    /// Spans per block written: the target size, or fewer when blocks that large
-    /// would not fit the budget (a block is encoded whole, two at a time).
-    block_spans: u64,
+    /// Spans of all runs held at once while they are merged, in bytes: an eighth of
+    /// the budget.
+    merge_bytes: u64,
+    /// Blocks and row groups written: blocks of the target size, row groups of their
+    /// size or fewer spans when [`ENCODERS`](crate::ingest::sorted) of them would not
+    /// fit a tenth of the budget each.
+    sizes: Sizes,
 }
 
 impl Plan {
     fn of(options: &CompactOptions) -> Plan {
-        let limits = Limits::of(&options.write);
+        let limit = options.write.memory_limit.max(10) as u64;
+        let block = &options.write.block;
         Plan {
-            pass_bytes: (limits.chunk / 2).max(1) as u64,
-            block_spans: (options.write.block.spans_per_block as u64)
-                .min(limits.chunk as u64 / SPAN_BYTES)
-                .max(1),
+            pass_bytes: limit / 8,
+            merge_bytes: limit / 8,
+            sizes: Sizes {
+                block_spans: block.spans_per_block.max(1),
+                row_group_spans: block
+                    .spans_per_row_group
+                    .min((limit / 10 / SPAN_BYTES) as usize)
+                    .max(1),
+            },
         }
     }
 }
 
-/// Reads a group of blocks in passes and feeds whole traces, a block's worth at a
-/// time, to the writer.
+/// Threads that sort partitions into runs.
+const SORTERS: usize = 2;
+
+/// Reads a group of blocks and feeds its traces, whole and in block order, to the
+/// writer as blocks of the target size.
 struct GroupReader {
     store: Store,
     group: Vec<BlockMeta>,
     plan: Plan,
+    encoder: RowGroupEncoder,
     runtime: tokio::runtime::Handle,
 }
 
 impl GroupReader {
-    /// Feeds the group's traces, each whole: read at once when they fit the budget,
-    /// else spread over partition files by trace id first, then a partition at a time.
+    /// Feeds the group's traces: sorted at once when they fit the budget; else spread
+    /// over partition files by trace id, each partition sorted into a run, and the runs
+    /// merged.
     fn feed(&self, feed: &Feeder) -> Result<(), IngestError> {
         // Compaction writes whole traces only.
         if !feed.send(Feed::Drain) {
@@ -203,27 +225,71 @@ impl GroupReader {
         }
         let spans: u64 = self.group.iter().map(|b| b.spans).sum();
         let partitions = (spans * SPAN_BYTES).div_ceil(self.plan.pass_bytes).max(1);
-        let mut out = Cutter {
-            feed,
-            target: self.plan.block_spans as usize,
-            carried: Vec::new(),
-        };
         if partitions == 1 {
             let mut traces: HashMap<TraceId, Trace> = HashMap::default();
             self.read(self.group.iter(), |span| {
                 traces.entry(span.trace_id).or_default().push(span);
                 Ok(())
             })?;
-            out.send(traces.into_values().collect(), true);
-            return Ok(());
+            let mut traces: Vec<Trace> = traces.into_values().collect();
+            in_block_order(&mut traces);
+            return write_sorted(
+                feed,
+                &self.encoder,
+                self.plan.sizes,
+                traces.into_iter().map(Ok),
+            );
         }
         let name = self.group.first().map_or("", |b| b.id.as_str());
+        let spills = self.spread(partitions, name)?;
+        let runs = Runs::new(name).map_err(spill_failed)?;
+        // Each run is read a batch at a time while all are merged.
+        let batch_spans = (self.plan.merge_bytes / partitions / SPAN_BYTES).clamp(16, 4096);
+        std::thread::scope(|scope| {
+            let sorters: Vec<_> = (0..SORTERS)
+                .map(|t| {
+                    let (spills, runs) = (&spills, &runs);
+                    scope.spawn(move || {
+                        for p in (t..partitions as usize).step_by(SORTERS) {
+                            let mut spans = Vec::new();
+                            for spill in spills {
+                                spans.extend(spill.take(p)?);
+                            }
+                            let mut traces = by_trace(spans);
+                            in_block_order(&mut traces);
+                            runs.write(p, &traces, batch_spans as usize)?;
+                        }
+                        Ok::<(), SpillError>(())
+                    })
+                })
+                .collect();
+            sorters.into_iter().try_for_each(|t| {
+                t.join()
+                    .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
+                    .map_err(spill_failed)
+            })
+        })?;
+        drop(spills);
+        let readers = (0..partitions as usize)
+            .map(|p| runs.reader(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(spill_failed)?;
+        let merge = Merge::new(readers).map_err(spill_failed)?;
+        write_sorted(
+            feed,
+            &self.encoder,
+            self.plan.sizes,
+            merge.map(|t| t.map_err(spill_failed)),
+        )
+    }
+
+    /// Spreads the group's spans over `partitions` partition files by trace id, on
+    /// every core: each thread its share of the blocks into its own files.
+    fn spread(&self, partitions: u64, name: &str) -> Result<Vec<Spill>, IngestError> {
         // What waits to be spilled stays within one partition's share of memory.
         let flush_spans =
             (self.plan.pass_bytes / partitions / SPAN_BYTES / SPILLERS as u64).clamp(64, 4096);
-        // The writer has nothing to do until the spans are spread: decode on every core,
-        // each thread its share of the blocks into its own partition files.
-        let spills: Vec<Spill> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let threads: Vec<_> = (0..SPILLERS)
                 .map(|t| {
                     scope.spawn(move || {
@@ -251,17 +317,7 @@ impl GroupReader {
                         .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
                 })
                 .collect::<Result<Vec<_>, IngestError>>()
-        })?;
-        for p in 0..partitions as usize {
-            let mut spans = Vec::new();
-            for spill in &spills {
-                spans.extend(spill.read(p).map_err(spill_failed)?);
-            }
-            if !out.send(by_trace(spans), p + 1 == partitions as usize) {
-                break;
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Hands every span of `blocks` to `each`, block by block; stops at the first
@@ -302,35 +358,6 @@ fn spill_failed(e: SpillError) -> IngestError {
         StoreErrorKind::Other,
         format!("compaction: {e}"),
     ))
-}
-
-/// Cuts whole traces into blocks of the target size for the writer. The last, short
-/// block of a batch of traces is held back to join the next batch, so only the
-/// group's very last block is short.
-struct Cutter<'a> {
-    feed: &'a Feeder,
-    target: usize,
-    carried: Vec<Trace>,
-}
-
-impl Cutter<'_> {
-    /// Sends `traces` (whole) on as blocks, the short last one only if `last`; false
-    /// once the writer has stopped.
-    fn send(&mut self, traces: Vec<Trace>, last: bool) -> bool {
-        let mut all = std::mem::take(&mut self.carried);
-        all.extend(traces);
-        in_block_order(&mut all);
-        let mut blocks = into_blocks(all, self.target);
-        if !last
-            && let Some(short) =
-                blocks.pop_if(|b| b.iter().map(Vec::len).sum::<usize>() < self.target)
-        {
-            self.carried = short;
-        }
-        blocks
-            .into_iter()
-            .all(|block| self.feed.send(Feed::Traces(block)))
-    }
 }
 
 /// `blocks` in groups whose time ranges overlap (transitively), in time order.

@@ -1,12 +1,13 @@
-//! Spans of a group too large for memory, spread over partition files by trace id on
-//! local disk (Arrow IPC, LZ4-compressed, in the span table's rows with no typed
-//! columns, so nothing is lost), so that each partition, holding every part of its
-//! traces, is read back whole: the group is read once and written once more, whatever
-//! its size.
+//! Spans of a group too large for memory, on local disk (Arrow IPC, LZ4-compressed, in
+//! the span table's rows with no typed columns, so nothing is lost): first spread over
+//! partition files by trace id ([`Spill`]), so that each partition, holding every part
+//! of its traces, can be read back whole; then each partition's traces sorted into a
+//! run ([`Runs`]), read back a batch at a time ([`RunReader`]) to be merged.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufWriter;
-use std::path::PathBuf;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::CompressionType;
@@ -14,7 +15,7 @@ use datafusion::arrow::ipc::reader::FileReader;
 use datafusion::arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use traceql_format::block::reader::decode_batch;
 use traceql_format::block::schema::block_schema;
-use traceql_format::block::span_batch;
+use traceql_format::block::{row_groups, span_batch};
 use traceql_format::ids::TraceId;
 use traceql_format::model::{Span, Trace};
 
@@ -23,9 +24,30 @@ use crate::store::process_running;
 /// The directories of spill files start with this, then the process id.
 const PREFIX: &str = "traceql-compact-";
 
-/// Partition files being written, in a directory deleted when this is dropped.
+/// A directory of temporary files, deleted when this is dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new directory under the system's temporary directory, named for this process
+    /// and `name`; first deletes those of compactions that were killed.
+    fn new(name: &str) -> Result<TempDir, SpillError> {
+        remove_abandoned();
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Partition files being written.
 pub struct Spill {
-    dir: PathBuf,
+    dir: TempDir,
     schema: SchemaRef,
     writers: Vec<FileWriter<BufWriter<File>>>,
     pending: Vec<Vec<Span>>,
@@ -40,36 +62,22 @@ impl Spill {
     /// `partitions` empty partition files in a new directory under the system's
     /// temporary directory, each written `flush_spans` spans at a time.
     pub fn new(partitions: usize, flush_spans: usize, name: &str) -> Result<Spill, SpillError> {
-        remove_abandoned();
-        let dir = std::env::temp_dir().join(format!("{PREFIX}{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let schema = block_schema(&[]);
         let mut spill = Spill {
-            dir,
-            schema,
+            dir: TempDir::new(name)?,
+            schema: block_schema(&[]),
             writers: Vec::new(),
             pending: vec![Vec::new(); partitions],
             flush_spans: flush_spans.max(1),
         };
         for p in 0..partitions {
             let path = spill.path(p);
-            let file = File::create(&path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            // Compressed: uncompressed rows take about a kilobyte per span on disk.
-            let options = IpcWriteOptions::default()
-                .try_with_compression(Some(CompressionType::LZ4_FRAME))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let writer =
-                FileWriter::try_new_with_options(BufWriter::new(file), &spill.schema, options)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            spill.writers.push(writer);
+            spill.writers.push(create(&path, &spill.schema)?);
         }
         Ok(spill)
     }
 
     fn path(&self, partition: usize) -> PathBuf {
-        self.dir.join(format!("{partition}.arrow"))
+        self.dir.0.join(format!("{partition}.arrow"))
     }
 
     /// Adds `span` to partition `partition`.
@@ -107,25 +115,124 @@ impl Spill {
         Ok(())
     }
 
-    /// The spans of partition `partition`.
-    pub fn read(&self, partition: usize) -> Result<Vec<Span>, SpillError> {
-        let path = self.path(partition);
-        let failed = |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
-        let file = File::open(&path).map_err(|e| failed(&e))?;
-        let reader =
-            FileReader::try_new(std::io::BufReader::new(file), None).map_err(|e| failed(&e))?;
+    /// The spans of partition `partition`, whose file is then deleted.
+    pub fn take(&self, partition: usize) -> Result<Vec<Span>, SpillError> {
+        let mut reader = BatchReader::open(self.path(partition))?;
         let mut spans = Vec::new();
-        for batch in reader {
-            let batch = batch.map_err(|e| failed(&e))?;
-            decode_batch(&batch, &[], &mut spans).map_err(|e| failed(&e))?;
-        }
+        while reader.next(&mut spans)? {}
+        let _ = std::fs::remove_file(&reader.path);
         Ok(spans)
     }
 }
 
-impl Drop for Spill {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// A new file of spans at `path`, LZ4-compressed: uncompressed rows take about a
+/// kilobyte per span on disk.
+fn create(path: &Path, schema: &SchemaRef) -> Result<FileWriter<BufWriter<File>>, SpillError> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(CompressionType::LZ4_FRAME))
+        .map_err(|e| failed(&e))?;
+    FileWriter::try_new_with_options(BufWriter::new(file), schema, options).map_err(|e| failed(&e))
+}
+
+/// Reads a file of spans a batch at a time.
+struct BatchReader {
+    path: PathBuf,
+    reader: FileReader<BufReader<File>>,
+}
+
+impl BatchReader {
+    fn open(path: PathBuf) -> Result<BatchReader, SpillError> {
+        let file = File::open(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let reader = FileReader::try_new(BufReader::new(file), None)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(BatchReader { path, reader })
+    }
+
+    /// Adds the spans of the next batch to `spans`; false at the end of the file.
+    fn next(&mut self, spans: &mut Vec<Span>) -> Result<bool, SpillError> {
+        let failed =
+            |e: &dyn std::fmt::Display| format!("cannot read {}: {e}", self.path.display());
+        let Some(batch) = self.reader.next() else {
+            return Ok(false);
+        };
+        let batch = batch.map_err(|e| failed(&e))?;
+        decode_batch(&batch, &[], spans).map_err(|e| failed(&e))?;
+        Ok(true)
+    }
+}
+
+/// Sorted runs: files of whole traces in block order, each written at once and read
+/// back a batch at a time.
+pub struct Runs {
+    dir: TempDir,
+    schema: SchemaRef,
+}
+
+impl Runs {
+    /// An empty set of runs in a new directory.
+    pub fn new(name: &str) -> Result<Runs, SpillError> {
+        Ok(Runs {
+            dir: TempDir::new(&format!("{name}-runs"))?,
+            schema: block_schema(&[]),
+        })
+    }
+
+    fn path(&self, run: usize) -> PathBuf {
+        self.dir.0.join(format!("{run}.arrow"))
+    }
+
+    /// Writes run `run`: `traces` (whole, in block order), in batches of whole traces
+    /// of about `batch_spans` spans.
+    pub fn write(
+        &self,
+        run: usize,
+        traces: &[Trace],
+        batch_spans: usize,
+    ) -> Result<(), SpillError> {
+        let path = self.path(run);
+        let failed = |e: &dyn std::fmt::Display| format!("cannot write {}: {e}", path.display());
+        let mut writer = create(&path, &self.schema)?;
+        for batch in row_groups(traces, batch_spans.max(1)) {
+            let batch = span_batch(&self.schema, &[], batch).map_err(|e| failed(&e))?;
+            writer.write(&batch).map_err(|e| failed(&e))?;
+        }
+        writer.finish().map_err(|e| failed(&e))
+    }
+
+    /// Reads run `run` back.
+    pub fn reader(&self, run: usize) -> Result<RunReader, SpillError> {
+        Ok(RunReader {
+            file: BatchReader::open(self.path(run))?,
+            traces: VecDeque::new(),
+        })
+    }
+}
+
+/// A run's traces, in order, decoded a batch at a time.
+pub struct RunReader {
+    file: BatchReader,
+    traces: VecDeque<Trace>,
+}
+
+impl RunReader {
+    /// The next trace, if any.
+    pub fn next_trace(&mut self) -> Result<Option<Trace>, SpillError> {
+        if self.traces.is_empty() {
+            let mut spans = Vec::new();
+            // A batch holds whole traces, their spans together.
+            if !self.file.next(&mut spans)? {
+                return Ok(None);
+            }
+            for span in spans {
+                match self.traces.back_mut() {
+                    Some(trace) if trace[0].trace_id == span.trace_id => trace.push(span),
+                    _ => self.traces.push_back(vec![span]),
+                }
+            }
+        }
+        Ok(self.traces.pop_front())
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub(crate) mod buffer;
 pub(crate) mod pipeline;
+pub(crate) mod sorted;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -348,6 +349,6 @@ pub(crate) fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec
 }
 
 /// The earliest span start of a trace.
-fn trace_start(trace: &Trace) -> u64 {
+pub(crate) fn trace_start(trace: &Trace) -> u64 {
     trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0)
 }

@@ -18,6 +18,8 @@ use crate::store::{Store, TIDY_GRACE, Txn};
 pub(crate) enum Feed {
     /// Traces to write (each trace's spans together; any order).
     Traces(Vec<Trace>),
+    /// A block the producer encoded itself (of whole traces), to write as it is.
+    Block(Box<EncodedBlock>),
     /// From here on every trace fed is whole: all input is read (what follows is the
     /// last of the buffer), or the producer never splits traces. Blocks written before
     /// it are marked as holding traces in parts.
@@ -119,6 +121,10 @@ async fn write(
                 draining = true;
                 continue;
             }
+            Feed::Block(block) => {
+                store_encoded(store, txn, *block, &mut report, progress).await?;
+                continue;
+            }
             Feed::Traces(traces) => traces,
         };
         partial |= !draining;
@@ -151,10 +157,21 @@ async fn store_block(
     report: &mut IngestReport,
     progress: &dyn Fn(Progress),
 ) -> Result<(), IngestError> {
-    let mut encoded = encoding
+    let encoded = encoding
         .await
         .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
         .map_err(IngestError::Encode)?;
+    store_encoded(store, txn, encoded, report, progress).await
+}
+
+/// Writes the encoded block `encoded` as part of `txn`.
+async fn store_encoded(
+    store: &Store,
+    txn: &mut Txn,
+    mut encoded: EncodedBlock,
+    report: &mut IngestReport,
+    progress: &dyn Fn(Progress),
+) -> Result<(), IngestError> {
     store
         .write_txn_block(txn, &mut encoded)
         .await

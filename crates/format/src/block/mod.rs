@@ -4,8 +4,14 @@
 pub mod meta;
 pub mod nested_set;
 pub mod reader;
+mod rows;
 pub mod schema;
+mod summary;
 pub mod writer;
 
 pub use meta::{BlockMeta, TypedColumn};
-pub use writer::{BlockOptions, EncodedBlock, encode_block, span_batch};
+pub use rows::span_batch;
+pub use writer::{
+    BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder, encode_block,
+    joined_typed_columns, row_groups,
+};
