@@ -26,7 +26,7 @@ mod spill;
 use self::merge::Merge;
 use self::spill::{Runs, Spill, SpillError, by_trace};
 use crate::ingest::pipeline::{self, Feed, Feeder};
-use crate::ingest::sorted::{Sizes, write_sorted};
+use crate::ingest::sorted::{SPAN_BYTES, Sizes, write_sorted};
 use crate::ingest::{IngestError, IngestOptions, in_block_order};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
 
@@ -90,10 +90,6 @@ pub struct CompactProgress {
 /// Threads that spread a large group over partition files.
 const SPILLERS: usize = 2;
 
-/// Bytes of memory a decoded span takes, about (what the ingest buffer counts for
-/// typical spans, rounded up), for sizing passes before any span is read.
-const SPAN_BYTES: u64 = 1024;
-
 /// Compacts `store` (its traceql blocks; Tempo's are left as they are).
 pub async fn compact(
     store: &Store,
@@ -146,7 +142,6 @@ pub async fn compact(
             txn,
             &replaces,
             &options.write,
-            new_block_id,
             &|_| {},
             move |feed| reader.feed(feed),
         )
@@ -177,26 +172,17 @@ struct Plan {
     /// Spans of all runs held at once while they are merged, in bytes: an eighth of
     /// the budget.
     merge_bytes: u64,
-    /// Blocks and row groups written: blocks of the target size, row groups of their
-    /// size or fewer spans when [`ENCODERS`](crate::ingest::sorted) of them would not
-    /// fit a tenth of the budget each.
+    /// Blocks and row groups written.
     sizes: Sizes,
 }
 
 impl Plan {
     fn of(options: &CompactOptions) -> Plan {
         let limit = options.write.memory_limit.max(10) as u64;
-        let block = &options.write.block;
         Plan {
             pass_bytes: limit / 8,
             merge_bytes: limit / 8,
-            sizes: Sizes {
-                block_spans: block.spans_per_block.max(1),
-                row_group_spans: block
-                    .spans_per_row_group
-                    .min((limit / 10 / SPAN_BYTES) as usize)
-                    .max(1),
-            },
+            sizes: Sizes::of(&options.write),
         }
     }
 }
@@ -237,6 +223,7 @@ impl GroupReader {
                 feed,
                 &self.encoder,
                 self.plan.sizes,
+                new_block_id,
                 traces.into_iter().map(Ok),
             );
         }
@@ -279,6 +266,7 @@ impl GroupReader {
             feed,
             &self.encoder,
             self.plan.sizes,
+            new_block_id,
             merge.map(|t| t.map_err(spill_failed)),
         )
     }

@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use self::buffer::TraceBuffer;
 use self::pipeline::{Feed, Feeder};
+use self::sorted::{Sizes, write_sorted};
 use crate::otlp::{InputError, read_file_streaming};
-use crate::store::{Store, StoreError, new_block_id};
+use crate::store::{Store, StoreError};
 use traceql_format::FormatError;
-use traceql_format::block::{BlockOptions, encode_block};
+use traceql_format::block::{BlockOptions, RowGroupEncoder, choose_typed_columns, encode_block};
 use traceql_format::model::Span;
 use traceql_format::model::Trace;
 
@@ -159,17 +160,9 @@ pub async fn ingest_files(
     let files_owned = files.to_vec();
     let skip_invalid = options.skip_invalid;
     let txn = pipeline::begin(store, "ingest").await?;
-    let run = pipeline::run(
-        store,
-        txn,
-        &[],
-        options,
-        new_block_id,
-        progress,
-        move |feed| {
-            read_files(&files_owned, skip_invalid, limits, feed).map_err(IngestError::Input)
-        },
-    );
+    let run = pipeline::run(store, txn, &[], options, progress, move |feed| {
+        read_files(&files_owned, skip_invalid, limits, feed).map_err(IngestError::Input)
+    });
     let (mut report, skipped) = run.await?;
     report.files = files.len();
     report.skipped = skipped;
@@ -178,45 +171,53 @@ pub async fn ingest_files(
 }
 
 /// Writes `count` traces that `next` makes (complete, in order of start) to `store`
-/// in bounded memory, visible together at the end. Blocks are named by `block_id`.
+/// in bounded memory, visible together at the end, in blocks of the target size
+/// whatever the budget: they are encoded a row group at a time, and their typed
+/// columns are chosen from the first row group's traces. Blocks are named by `block_id`.
 pub async fn write_generated(
     store: &Store,
     count: usize,
     mut next: impl FnMut() -> Trace + Send + 'static,
     options: &IngestOptions,
-    block_id: impl FnMut() -> String,
+    block_id: impl FnMut() -> String + Send + 'static,
     progress: &dyn Fn(Progress),
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let limits = Limits::of(options);
-    let spans_per_block = options.block.spans_per_block;
+    let sizes = Sizes::of(options);
+    let block = options.block.clone();
     let txn = pipeline::begin(store, "gen").await?;
-    let run = pipeline::run(store, txn, &[], options, block_id, progress, move |feed| {
-        let mut chunk = Vec::new();
-        let (mut bytes, mut spans) = (0, 0);
+    let run = pipeline::run(store, txn, &[], options, progress, move |feed| {
         // Generated traces are whole.
         if !feed.send(Feed::Drain) {
             return Ok(());
         }
-        for i in 0..count {
+        let mut made = Vec::new();
+        let mut spans = 0;
+        while made.len() < count && spans < sizes.row_group_spans {
             let trace = next();
-            bytes += trace.iter().map(buffer::span_bytes).sum::<usize>();
             spans += trace.len();
-            chunk.push(trace);
-            if bytes >= limits.chunk || spans >= spans_per_block || i + 1 == count {
-                if !feed.send(Feed::Traces(std::mem::take(&mut chunk))) {
-                    break;
-                }
-                (bytes, spans) = (0, 0);
-                if !feed.send(Feed::Read {
-                    done: i + 1,
-                    total: count,
-                }) {
-                    break;
-                }
-            }
+            made.push(trace);
         }
-        Ok(())
+        let encoder =
+            RowGroupEncoder::new(choose_typed_columns(&made, &block), sizes.row_group_spans)
+                .map_err(IngestError::Encode)?;
+        let rest = (made.len()..count).map(|_| next());
+        let step = (count / 100).max(1);
+        let traces = made
+            .into_iter()
+            .chain(rest)
+            .enumerate()
+            .map(|(i, mut trace)| {
+                if (i + 1) % step == 0 || i + 1 == count {
+                    feed.send(Feed::Read {
+                        done: i + 1,
+                        total: count,
+                    });
+                }
+                sort_spans(&mut trace);
+                Ok(trace)
+            });
+        write_sorted(feed, &encoder, sizes, block_id, traces)
     });
     let (mut report, ()) = run.await?;
     report.seconds = started.elapsed().as_secs_f64();
@@ -321,12 +322,15 @@ pub async fn write_traces(
 /// Sorts each trace's spans by start time (then span id), and the traces by start
 /// (then trace id): the order blocks hold them in.
 pub(crate) fn in_block_order(traces: &mut [Trace]) {
-    for trace in traces.iter_mut() {
-        trace.sort_by(|a: &Span, b: &Span| {
-            (a.start_unix_nano, a.span_id).cmp(&(b.start_unix_nano, b.span_id))
-        });
-    }
+    traces.iter_mut().for_each(sort_spans);
     traces.sort_by_cached_key(|t| (trace_start(t), t.first().map(|s| s.trace_id)));
+}
+
+/// Sorts a trace's spans by start time, then span id.
+fn sort_spans(trace: &mut Trace) {
+    trace.sort_by(|a: &Span, b: &Span| {
+        (a.start_unix_nano, a.span_id).cmp(&(b.start_unix_nano, b.span_id))
+    });
 }
 
 /// `traces` cut into blocks of about `spans_per_block` spans, at trace boundaries.

@@ -12,7 +12,7 @@ use traceql_format::block::{EncodedBlock, encode_block};
 use traceql_format::model::Trace;
 
 use super::{IngestError, IngestOptions, IngestReport, Progress, in_block_order, into_blocks};
-use crate::store::{Store, TIDY_GRACE, Txn};
+use crate::store::{Store, TIDY_GRACE, Txn, new_block_id};
 
 /// What the producer hands on.
 pub(crate) enum Feed {
@@ -54,7 +54,6 @@ pub(crate) async fn run<F, T>(
     mut txn: Txn,
     replaces: &[String],
     options: &IngestOptions,
-    block_id: impl FnMut() -> String,
     progress: &dyn Fn(Progress),
     produce: F,
 ) -> Result<(IngestReport, T), IngestError>
@@ -64,7 +63,7 @@ where
 {
     let (tx, mut rx) = mpsc::channel(1);
     let producer = tokio::task::spawn_blocking(move || produce(&Feeder { tx }));
-    let written = write(store, &mut txn, &mut rx, options, block_id, progress).await;
+    let written = write(store, &mut txn, &mut rx, options, progress).await;
     // A producer waiting to send stops once the channel is gone.
     drop(rx);
     let produced = producer
@@ -103,7 +102,6 @@ async fn write(
     txn: &mut Txn,
     rx: &mut mpsc::Receiver<Feed>,
     options: &IngestOptions,
-    mut block_id: impl FnMut() -> String,
     progress: &dyn Fn(Progress),
 ) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
@@ -130,7 +128,7 @@ async fn write(
         partial |= !draining;
         in_block_order(&mut traces);
         for block in into_blocks(traces, options.block.spans_per_block) {
-            let id = block_id();
+            let id = new_block_id();
             let block_options = options.block.clone();
             encoding.push_back(tokio::task::spawn_blocking(move || {
                 let mut encoded = encode_block(&id, &block, &block_options)?;

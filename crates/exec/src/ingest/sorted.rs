@@ -12,12 +12,15 @@ use traceql_format::FormatError;
 use traceql_format::block::{BlockWriter, EncodedRowGroup, RowGroupEncoder};
 use traceql_format::model::Trace;
 
-use super::IngestError;
 use super::pipeline::{Feed, Feeder};
-use crate::store::new_block_id;
+use super::{IngestError, IngestOptions};
 
 /// Row groups encoded at once.
 const ENCODERS: usize = 2;
+
+/// Bytes of memory a decoded span takes, about (what the ingest buffer counts for
+/// typical spans, rounded up), for sizing work before any span is read.
+pub(crate) const SPAN_BYTES: u64 = 1024;
 
 /// How [`write_sorted`] cuts blocks and row groups.
 #[derive(Clone, Copy, Debug)]
@@ -26,6 +29,22 @@ pub(crate) struct Sizes {
     pub block_spans: usize,
     /// Spans per row group: a row group ends with the first trace that reaches it.
     pub row_group_spans: usize,
+}
+
+impl Sizes {
+    /// Blocks of the target size of `options`, and row groups of their size or fewer
+    /// spans when the row groups in flight would not fit a tenth of the budget each.
+    pub(crate) fn of(options: &IngestOptions) -> Sizes {
+        let limit = options.memory_limit.max(10) as u64;
+        Sizes {
+            block_spans: options.block.spans_per_block.max(1),
+            row_group_spans: options
+                .block
+                .spans_per_row_group
+                .min((limit / 10 / SPAN_BYTES) as usize)
+                .max(1),
+        }
+    }
 }
 
 /// A row group to encode: the `index`th of the input.
@@ -41,12 +60,13 @@ struct Job {
 type Encoded = (usize, bool, Result<Option<EncodedRowGroup>, FormatError>);
 
 /// Writes `traces` (whole, in block order, with the typed columns of `encoder`) as
-/// blocks of `sizes` through `feed`. Stops early, without error, when the writer on the
+/// blocks of `sizes`, named by `block_id`, through `feed`. Stops early, without error, when the writer on the
 /// other end of `feed` has stopped (it reports why).
 pub(crate) fn write_sorted(
     feed: &Feeder,
     encoder: &RowGroupEncoder,
     sizes: Sizes,
+    block_id: impl FnMut() -> String + Send,
     traces: impl Iterator<Item = Result<Trace, IngestError>>,
 ) -> Result<(), IngestError> {
     std::thread::scope(|scope| {
@@ -62,7 +82,7 @@ pub(crate) fn write_sorted(
         // Only the encoders hold the receiving end: once they stop, handing over fails.
         drop(waiting);
         drop(encoded);
-        let appender = scope.spawn(move || append(feed, encoder, done));
+        let appender = scope.spawn(move || append(feed, encoder, block_id, done));
         let cut = cut(traces, sizes, &jobs);
         drop(jobs);
         let appended = appender
@@ -142,6 +162,7 @@ type Sender = std::sync::mpsc::Sender<Encoded>;
 fn append(
     feed: &Feeder,
     encoder: &RowGroupEncoder,
+    mut block_id: impl FnMut() -> String,
     done: Receiver<Encoded>,
 ) -> Result<(), IngestError> {
     let mut arrived = BTreeMap::new();
@@ -155,7 +176,7 @@ fn append(
                 let writer = match &mut block {
                     Some(writer) => writer,
                     None => block.insert(
-                        BlockWriter::new(&new_block_id(), encoder).map_err(IngestError::Encode)?,
+                        BlockWriter::new(&block_id(), encoder).map_err(IngestError::Encode)?,
                     ),
                 };
                 writer.append(row_group).map_err(IngestError::Encode)?;

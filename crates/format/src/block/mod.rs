@@ -12,6 +12,6 @@ pub mod writer;
 pub use meta::{BlockMeta, TypedColumn};
 pub use rows::span_batch;
 pub use writer::{
-    BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder, encode_block,
-    joined_typed_columns, row_groups,
+    BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder,
+    choose_typed_columns, encode_block, joined_typed_columns, row_groups,
 };

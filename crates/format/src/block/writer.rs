@@ -78,7 +78,7 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
     if spans == 0 {
         return Err(FormatError::Empty);
     }
-    let typed = choose_typed_columns(traces, spans, options);
+    let typed = choose_typed_columns(traces, options);
     let encoder = RowGroupEncoder::new(typed, spans.min(options.spans_per_row_group))?;
     let mut writer = BlockWriter::new(id, &encoder)?;
     for row_group in row_groups(traces, options.spans_per_row_group) {
@@ -314,11 +314,8 @@ pub fn joined_typed_columns<'a>(
 /// (`span.http.route`), other types a type suffix (`span.http.status_code:int`), so a
 /// column name means the same type in every block. Keys containing `:` are never typed
 /// (their names could collide with a suffixed one); they stay in the fallback lists.
-fn choose_typed_columns(
-    traces: &[Trace],
-    spans: usize,
-    options: &BlockOptions,
-) -> Vec<TypedColumn> {
+pub fn choose_typed_columns(traces: &[Trace], options: &BlockOptions) -> Vec<TypedColumn> {
+    let spans: usize = traces.iter().map(Vec::len).sum();
     let mut counts: HashMap<(&str, &str, ValueType), usize> = HashMap::default();
     for span in traces.iter().flatten() {
         for (scope, attrs) in [
