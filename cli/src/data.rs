@@ -132,7 +132,7 @@ impl WriteArgs {
 pub struct WriteMemoryArgs {
     /// About the most memory to hold, e.g. 512MiB or 2GB: spans waiting for their
     /// block and blocks being encoded. Traces whose spans arrive farther apart than a
-    /// fifth of it are written in parts (`traceql compact` joins them).
+    /// sixth of it are written in parts (`traceql compact` joins them).
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size, default_value = "1GiB")]
     memory_limit: usize,
 }

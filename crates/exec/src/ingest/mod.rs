@@ -123,7 +123,7 @@ pub struct IngestOptions {
     /// How blocks are cut and encoded.
     pub block: BlockOptions,
     /// About the most memory ingest holds: spans waiting for their block, and blocks
-    /// being encoded. When the waiting spans reach a fifth of it, the traces that
+    /// being encoded. When the waiting spans reach a sixth of it, the traces that
     /// arrived first are written. A trace whose spans arrive farther apart than that
     /// is written in parts; `traceql compact` joins them.
     pub memory_limit: usize,
@@ -234,14 +234,17 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// A fifth of the budget waits; a tenth is queued for the encoder and two tenths
-    /// are encoded at a time, which takes about three times their spans' size
-    /// (measured: the span model, the Arrow rows built from it, the Parquet pages).
+    /// A sixth of the budget waits; a twelfth is queued for the encoder and two
+    /// twelfths are encoded at a time, which takes about three times their spans' size
+    /// (measured: the span model, the Arrow rows built from it, the Parquet pages):
+    /// three quarters in all, leaving room for the input being decoded, memory the
+    /// allocator has yet to give back, and the process itself (with a fifth and a
+    /// tenth, protobuf ingest of 10M spans peaked at 1,074 MiB for a 1 GiB budget).
     pub(crate) fn of(options: &IngestOptions) -> Limits {
-        let limit = options.memory_limit.max(10);
+        let limit = options.memory_limit.max(12);
         Limits {
-            buffer: limit / 5,
-            chunk: limit / 10,
+            buffer: limit / 6,
+            chunk: limit / 12,
         }
     }
 }
