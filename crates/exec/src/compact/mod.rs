@@ -87,8 +87,9 @@ pub struct CompactProgress {
     pub total: usize,
 }
 
-/// Threads that spread a large group over partition files.
-const SPILLERS: usize = 2;
+/// Threads that spread a large group over partition files, and that sort the
+/// partitions into runs: the writer has nothing to do meanwhile.
+const THREADS: usize = 2;
 
 /// Compacts `store` (its traceql blocks; Tempo's are left as they are).
 pub async fn compact(
@@ -167,7 +168,7 @@ pub async fn compact(
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     /// Spans sorted at once (a whole group, or one partition of it, on each of
-    /// [`SORTERS`] threads), in bytes: an eighth of the budget.
+    /// [`THREADS`] threads), in bytes: an eighth of the budget.
     pass_bytes: u64,
     /// Spans of all runs held at once while they are merged, in bytes: an eighth of
     /// the budget.
@@ -186,9 +187,6 @@ impl Plan {
         }
     }
 }
-
-/// Threads that sort partitions into runs.
-const SORTERS: usize = 2;
 
 /// Reads a group of blocks and feeds its traces, whole and in block order, to the
 /// writer as blocks of the target size.
@@ -232,29 +230,18 @@ impl GroupReader {
         let runs = Runs::new(name).map_err(spill_failed)?;
         // Each run is read a batch at a time while all are merged.
         let batch_spans = (self.plan.merge_bytes / partitions / SPAN_BYTES).clamp(16, 4096);
-        std::thread::scope(|scope| {
-            let sorters: Vec<_> = (0..SORTERS)
-                .map(|t| {
-                    let (spills, runs) = (&spills, &runs);
-                    scope.spawn(move || {
-                        for p in (t..partitions as usize).step_by(SORTERS) {
-                            let mut spans = Vec::new();
-                            for spill in spills {
-                                spans.extend(spill.take(p)?);
-                            }
-                            let mut traces = by_trace(spans);
-                            in_block_order(&mut traces);
-                            runs.write(p, &traces, batch_spans as usize)?;
-                        }
-                        Ok::<(), SpillError>(())
-                    })
-                })
-                .collect();
-            sorters.into_iter().try_for_each(|t| {
-                t.join()
-                    .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
-                    .map_err(spill_failed)
-            })
+        on_threads(|t| {
+            for p in (t..partitions as usize).step_by(THREADS) {
+                let mut spans = Vec::new();
+                for spill in &spills {
+                    spans.extend(spill.take(p).map_err(spill_failed)?);
+                }
+                let mut traces = by_trace(spans);
+                in_block_order(&mut traces);
+                runs.write(p, &traces, batch_spans as usize)
+                    .map_err(spill_failed)?;
+            }
+            Ok(())
         })?;
         drop(spills);
         let readers = (0..partitions as usize)
@@ -276,35 +263,22 @@ impl GroupReader {
     fn spread(&self, partitions: u64, name: &str) -> Result<Vec<Spill>, IngestError> {
         // What waits to be spilled stays within one partition's share of memory.
         let flush_spans =
-            (self.plan.pass_bytes / partitions / SPAN_BYTES / SPILLERS as u64).clamp(64, 4096);
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..SPILLERS)
-                .map(|t| {
-                    scope.spawn(move || {
-                        let mut spill = Spill::new(
-                            partitions as usize,
-                            flush_spans as usize,
-                            &format!("{name}-{t}"),
-                        )
-                        .map_err(spill_failed)?;
-                        let mine = self.group.iter().skip(t).step_by(SPILLERS);
-                        self.read(mine, |span| {
-                            spill
-                                .push(partition_of(&span.trace_id, partitions), span)
-                                .map_err(spill_failed)
-                        })?;
-                        spill.finish().map_err(spill_failed)?;
-                        Ok::<Spill, IngestError>(spill)
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .map(|t| {
-                    t.join()
-                        .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
-                })
-                .collect::<Result<Vec<_>, IngestError>>()
+            (self.plan.pass_bytes / partitions / SPAN_BYTES / THREADS as u64).clamp(64, 4096);
+        on_threads(|t| {
+            let mut spill = Spill::new(
+                partitions as usize,
+                flush_spans as usize,
+                &format!("{name}-{t}"),
+            )
+            .map_err(spill_failed)?;
+            let mine = self.group.iter().skip(t).step_by(THREADS);
+            self.read(mine, |span| {
+                spill
+                    .push(partition_of(&span.trace_id, partitions), span)
+                    .map_err(spill_failed)
+            })?;
+            spill.finish().map_err(spill_failed)?;
+            Ok(spill)
         })
     }
 
@@ -338,6 +312,28 @@ impl GroupReader {
         }
         Ok(())
     }
+}
+
+/// Runs `work(t)` for each `t` below [`THREADS`], each on a thread of its own; their
+/// results in order, or the first failure.
+fn on_threads<T: Send>(
+    work: impl Fn(usize) -> Result<T, IngestError> + Sync,
+) -> Result<Vec<T>, IngestError> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let work = &work;
+                scope.spawn(move || work(t))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .map_err(|_| IngestError::Internal("a compaction thread panicked".into()))?
+            })
+            .collect()
+    })
 }
 
 /// The error of a failure `e` of the spill files.

@@ -284,16 +284,20 @@ impl Store {
         Ok(listing)
     }
 
+    /// Every object under `prefix`.
+    async fn list_under(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>, StoreError> {
+        self.object_store
+            .list(Some(prefix))
+            .try_collect()
+            .await
+            .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))
+    }
+
     /// Every block description under the tenant, visible or not, and the transaction
     /// records.
     async fn scan(&self) -> Result<Scan, StoreError> {
         let prefix = self.tenant_dir();
-        let objects: Vec<_> = self
-            .object_store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))?;
+        let objects = self.list_under(&prefix).await?;
         let mut records = Records::default();
         let metas = objects.into_iter().filter(|object| {
             let parts: Vec<_> = object

@@ -18,9 +18,8 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use traceql_format::BlockKind;
@@ -307,13 +306,7 @@ impl Store {
     /// say).
     pub async fn running(&self, kind: &str) -> Result<bool, StoreError> {
         let prefix = self.tenant_dir().join(TXN_DIR);
-        let objects: Vec<_> = self
-            .object_store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| failed(&e, |c| format!("cannot list {}: {c}", self.display)))?;
-        for object in objects {
+        for object in self.list_under(&prefix).await? {
             if !object.location.as_ref().ends_with(".open") {
                 continue;
             }

@@ -14,7 +14,7 @@ use crate::schema::columns;
 use crate::value::{Value, ValueType};
 
 /// The facts of some traces that `meta.json` records; [`BlockSummary::add`] joins two.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct BlockSummary {
     /// Earliest span start, unix nanoseconds (`u64::MAX` while empty).
     pub start_unix_nano: u64,
@@ -64,8 +64,13 @@ impl BlockSummary {
     pub fn empty() -> BlockSummary {
         BlockSummary {
             start_unix_nano: u64::MAX,
+            end_unix_nano: 0,
+            traces: 0,
+            spans: 0,
+            trace_ids: None,
             fallback_keys: Some(BTreeMap::new()),
-            ..BlockSummary::default()
+            dictionaries: BTreeMap::new(),
+            trace_durations: Vec::new(),
         }
     }
 

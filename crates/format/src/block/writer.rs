@@ -123,13 +123,6 @@ pub struct EncodedRowGroup {
     summary: BlockSummary,
 }
 
-impl EncodedRowGroup {
-    /// The spans it holds.
-    pub fn spans(&self) -> u64 {
-        self.summary.spans
-    }
-}
-
 impl RowGroupEncoder {
     /// An encoder for blocks with the typed columns `typed`, whose row groups hold
     /// about `row_group_spans` spans (it sizes the bloom filters of the ids).
@@ -168,11 +161,6 @@ impl RowGroupEncoder {
             props,
             factory: Arc::new(factory),
         })
-    }
-
-    /// The typed columns of the blocks it encodes.
-    pub fn typed_columns(&self) -> &[TypedColumn] {
-        &self.typed
     }
 
     /// Encodes `traces` (whole, in block order) as one row group.
@@ -231,11 +219,6 @@ impl BlockWriter {
             summary: BlockSummary::empty(),
             row_groups: 0,
         })
-    }
-
-    /// Spans appended so far.
-    pub fn spans(&self) -> u64 {
-        self.summary.spans
     }
 
     /// Appends the next row group (its traces after all earlier ones in block order).
