@@ -50,7 +50,10 @@ pub async fn run(args: &GenArgs) -> ExitCode {
         .memory
         .ingest_options(args.write.block_options(), false);
     let bar = progress_bar();
-    let next = move || generator.next_trace();
+    let next = move || {
+        let trace = generator.next_trace();
+        (trace, generator.next_start())
+    };
     let report = write_generated(&store, args.traces, next, &options, block_id, &|p| {
         show(&bar, p)
     })

@@ -13,7 +13,9 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::{col, lit};
 use traceql_exec::compact::{CompactOptions, compact};
 use traceql_exec::export::ExportFormat;
-use traceql_exec::ingest::{IngestError, IngestOptions, ingest_files, write_traces};
+use traceql_exec::ingest::{
+    IngestError, IngestOptions, ingest_files, write_generated, write_traces,
+};
 use traceql_exec::otlp::{read_file, request_from_spans, spans_from_request};
 use traceql_exec::store::{Store, StoreErrorKind};
 use traceql_exec::table::{session_context, span_table};
@@ -746,24 +748,8 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
     // The compacted blocks follow one another in time: each is in block order, and
     // its traces start after those of the block before.
     assert_eq!(blocks.len(), 3, "{} blocks", blocks.len());
-    let mut starts = Vec::new();
-    for b in &blocks {
-        let spans = decode_block(store.read_data(&b.id).await.unwrap(), b).unwrap();
-        let mut keys: Vec<(u64, [u8; 16])> = Vec::new();
-        for span in &spans {
-            match keys.last_mut() {
-                Some((start, id)) if *id == span.trace_id => {
-                    *start = (*start).min(span.start_unix_nano)
-                }
-                _ => keys.push((span.start_unix_nano, span.trace_id)),
-            }
-        }
-        assert!(keys.is_sorted(), "block {} is out of order", b.id);
-        assert!(b.row_groups > 1, "{} row groups", b.row_groups);
-        starts.push((keys[0], *keys.last().unwrap()));
-    }
-    starts.sort();
-    assert!(starts.windows(2).all(|w| w[0].1 < w[1].0), "{starts:?}");
+    assert!(blocks.iter().all(|b| b.row_groups > 1));
+    assert_blocks_follow_in_time(&store).await;
     // Whole traces have their structure back: nested sets span the whole trace.
     let spans = all_spans(&store).await;
     let roots = spans.iter().filter(|s| s.parent_span_id.is_none()).count();
@@ -790,6 +776,67 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
         store.list_blocks().await.unwrap().len(),
         "replaced blocks remain"
     );
+}
+
+/// Checks that every block of `store` holds its traces in block order (by start, then
+/// id) and that each block's traces start after those of the block before.
+async fn assert_blocks_follow_in_time(store: &Store) {
+    let mut starts = Vec::new();
+    for b in store.list_blocks().await.unwrap() {
+        let spans = decode_block(store.read_data(&b.id).await.unwrap(), &b).unwrap();
+        let mut keys: Vec<(u64, [u8; 16])> = Vec::new();
+        for span in &spans {
+            match keys.last_mut() {
+                Some((start, id)) if *id == span.trace_id => {
+                    *start = (*start).min(span.start_unix_nano)
+                }
+                _ => keys.push((span.start_unix_nano, span.trace_id)),
+            }
+        }
+        assert!(keys.is_sorted(), "block {} is out of order", b.id);
+        starts.push((keys[0], *keys.last().unwrap()));
+    }
+    starts.sort();
+    assert!(starts.windows(2).all(|w| w[0].1 < w[1].0), "{starts:?}");
+}
+
+#[tokio::test]
+async fn generated_traces_are_written_in_block_order_in_blocks_larger_than_the_budget() {
+    let dir = temp_dir("gen-order");
+    let store = Store::local(&dir.join("store"), true).unwrap();
+    // Traces a millisecond apart: queue consumers start up to tens of traces late.
+    let mut g = Generator::new(5, 1_000_000_000, 1_000_000);
+    let expected: Vec<Trace> = {
+        let mut copy = Generator::new(5, 1_000_000_000, 1_000_000);
+        (0..3_000).map(|_| copy.next_trace()).collect()
+    };
+    let next = move || {
+        let trace = g.next_trace();
+        (trace, g.next_start())
+    };
+    let options = IngestOptions {
+        block: BlockOptions {
+            spans_per_block: 15_000,
+            ..BlockOptions::default()
+        },
+        memory_limit: 8 << 20,
+        skip_invalid: false,
+    };
+    let mut n = 0;
+    let block_id = move || {
+        n += 1;
+        format!("block-{n}")
+    };
+    let report = write_generated(&store, 3_000, next, &options, block_id, &|_| {})
+        .await
+        .unwrap();
+    let input: Vec<Span> = expected.into_iter().flatten().collect();
+    assert_eq!(report.spans, input.len() as u64);
+    assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
+    let blocks = store.list_blocks().await.unwrap();
+    assert!(blocks.len() > 2, "{} blocks", blocks.len());
+    assert!(blocks.iter().all(|b| b.row_groups > 1));
+    assert_blocks_follow_in_time(&store).await;
 }
 
 /// `blocks` as they read once their transaction is folded away.

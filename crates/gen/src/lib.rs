@@ -495,6 +495,13 @@ impl Generator {
         }
     }
 
+    /// No trace made from now on starts before this, unix nanoseconds. Traces come
+    /// roughly in order of start: a queue consumer's trace starts when its message is
+    /// received, after traces made later than it.
+    pub fn next_start(&self) -> u64 {
+        self.next_start
+    }
+
     /// The next trace, with its spans in the order they were created.
     pub fn next_trace(&mut self) -> Trace {
         let gap = self.rng.range(0, 2 * self.gap_nano);

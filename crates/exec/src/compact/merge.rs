@@ -3,11 +3,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use traceql_format::ids::TraceId;
 use traceql_format::model::Trace;
 
 use super::spill::{RunReader, SpillError};
-use crate::ingest::trace_start;
+use crate::ingest::{BlockKey, block_key};
 
 /// Traces of several runs, each in block order, merged in block order.
 pub(crate) struct Merge {
@@ -15,7 +14,7 @@ pub(crate) struct Merge {
     /// The next trace of each run (`None` once it is done).
     heads: Vec<Option<Trace>>,
     /// The block-order keys of the heads, smallest on top.
-    order: BinaryHeap<Reverse<(u64, TraceId, usize)>>,
+    order: BinaryHeap<Reverse<(BlockKey, usize)>>,
 }
 
 impl Merge {
@@ -36,8 +35,7 @@ impl Merge {
     fn advance(&mut self, run: usize) -> Result<(), SpillError> {
         let next = self.runs[run].next_trace()?;
         if let Some(trace) = &next {
-            self.order
-                .push(Reverse((trace_start(trace), trace[0].trace_id, run)));
+            self.order.push(Reverse((block_key(trace), run)));
         }
         self.heads[run] = next;
         Ok(())
@@ -48,7 +46,7 @@ impl Iterator for Merge {
     type Item = Result<Trace, SpillError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let Reverse((_, _, run)) = self.order.pop()?;
+        let Reverse((_, run)) = self.order.pop()?;
         let trace = self.heads[run].take()?;
         Some(self.advance(run).map(|()| trace))
     }

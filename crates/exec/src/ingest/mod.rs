@@ -9,6 +9,7 @@ pub(crate) mod buffer;
 pub(crate) mod pipeline;
 pub(crate) mod sorted;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ use crate::otlp::{InputError, read_file_streaming};
 use crate::store::{Store, StoreError};
 use traceql_format::FormatError;
 use traceql_format::block::{BlockOptions, RowGroupEncoder, choose_typed_columns, encode_block};
+use traceql_format::ids::TraceId;
 use traceql_format::model::Span;
 use traceql_format::model::Trace;
 
@@ -170,14 +172,18 @@ pub async fn ingest_files(
     Ok(report)
 }
 
-/// Writes `count` traces that `next` makes (complete, in order of start) to `store`
-/// in bounded memory, visible together at the end, in blocks of the target size
-/// whatever the budget: they are encoded a row group at a time, and their typed
-/// columns are chosen from the first row group's traces. Blocks are named by `block_id`.
+/// Writes `count` traces that `next` makes to `store` in bounded memory, visible
+/// together at the end, in blocks of the target size whatever the budget: they are
+/// encoded a row group at a time, and their typed columns are chosen from the first
+/// row group's traces. Blocks are named by `block_id`.
+///
+/// `next` gives a trace (complete) and a time before which no trace it makes later
+/// starts: traces wait until that time passes their start, so that they are written in
+/// block order even when they are made a little out of order.
 pub async fn write_generated(
     store: &Store,
     count: usize,
-    mut next: impl FnMut() -> Trace + Send + 'static,
+    mut next: impl FnMut() -> (Trace, u64) + Send + 'static,
     options: &IngestOptions,
     block_id: impl FnMut() -> String + Send + 'static,
     progress: &dyn Fn(Progress),
@@ -191,32 +197,53 @@ pub async fn write_generated(
         if !feed.send(Feed::Drain) {
             return Ok(());
         }
-        let mut made = Vec::new();
+        let (mut first, mut untils) = (Vec::new(), Vec::new());
         let mut spans = 0;
-        while made.len() < count && spans < sizes.row_group_spans {
-            let trace = next();
+        while first.len() < count && spans < sizes.row_group_spans {
+            let (mut trace, until) = next();
+            sort_spans(&mut trace);
             spans += trace.len();
-            made.push(trace);
+            first.push(trace);
+            untils.push(until);
         }
         let encoder =
-            RowGroupEncoder::new(choose_typed_columns(&made, &block), sizes.row_group_spans)
+            RowGroupEncoder::new(choose_typed_columns(&first, &block), sizes.row_group_spans)
                 .map_err(IngestError::Encode)?;
-        let rest = (made.len()..count).map(|_| next());
+        let mut made = first.len();
+        let mut first = first.into_iter().zip(untils);
         let step = (count / 100).max(1);
-        let traces = made
-            .into_iter()
-            .chain(rest)
-            .enumerate()
-            .map(|(i, mut trace)| {
-                if (i + 1) % step == 0 || i + 1 == count {
-                    feed.send(Feed::Read {
-                        done: i + 1,
-                        total: count,
-                    });
+        // Traces by block order, until no later trace can start before them.
+        let mut waiting: BTreeMap<BlockKey, Trace> = BTreeMap::new();
+        let traces = std::iter::from_fn(move || {
+            loop {
+                let until = match first.next() {
+                    Some((trace, until)) => {
+                        waiting.insert(block_key(&trace), trace);
+                        until
+                    }
+                    None if made < count => {
+                        let (mut trace, until) = next();
+                        sort_spans(&mut trace);
+                        waiting.insert(block_key(&trace), trace);
+                        made += 1;
+                        if made % step == 0 || made == count {
+                            feed.send(Feed::Read {
+                                done: made,
+                                total: count,
+                            });
+                        }
+                        until
+                    }
+                    None => u64::MAX,
+                };
+                let ready = waiting
+                    .first_key_value()
+                    .is_some_and(|((start, _), _)| *start < until);
+                if ready || waiting.is_empty() {
+                    return waiting.pop_first().map(|(_, trace)| Ok(trace));
                 }
-                sort_spans(&mut trace);
-                Ok(trace)
-            });
+            }
+        });
         write_sorted(feed, &encoder, sizes, block_id, traces)
     });
     let (mut report, ()) = run.await?;
@@ -326,7 +353,15 @@ pub async fn write_traces(
 /// (then trace id): the order blocks hold them in.
 pub(crate) fn in_block_order(traces: &mut [Trace]) {
     traces.iter_mut().for_each(sort_spans);
-    traces.sort_by_cached_key(|t| (trace_start(t), t.first().map(|s| s.trace_id)));
+    traces.sort_by_cached_key(block_key);
+}
+
+/// What orders traces in a block: their start, then their id.
+pub(crate) type BlockKey = (u64, Option<TraceId>);
+
+/// The [`BlockKey`] of `trace`.
+pub(crate) fn block_key(trace: &Trace) -> BlockKey {
+    (trace_start(trace), trace.first().map(|s| s.trace_id))
 }
 
 /// Sorts a trace's spans by start time, then span id.
@@ -356,6 +391,6 @@ pub(crate) fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec
 }
 
 /// The earliest span start of a trace.
-pub(crate) fn trace_start(trace: &Trace) -> u64 {
+fn trace_start(trace: &Trace) -> u64 {
     trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0)
 }

@@ -13,7 +13,7 @@ use traceql_format::block::{BlockWriter, EncodedRowGroup, RowGroupEncoder};
 use traceql_format::model::Trace;
 
 use super::pipeline::{Feed, Feeder};
-use super::{IngestError, IngestOptions};
+use super::{IngestError, IngestOptions, block_key};
 
 /// Row groups encoded at once.
 const ENCODERS: usize = 2;
@@ -111,8 +111,17 @@ fn cut(
         index += 1;
         jobs.send(job).is_ok()
     };
+    let mut last = None;
     for trace in traces {
         let trace = trace?;
+        // A block that claims an order it does not have would mislead every reader.
+        let key = block_key(&trace);
+        if last.is_some_and(|last| key < last) {
+            return Err(IngestError::Internal(
+                "traces reached the block writer out of block order".into(),
+            ));
+        }
+        last = Some(key);
         group_spans += trace.len();
         row_group.push(trace);
         if group_spans >= sizes.row_group_spans {
