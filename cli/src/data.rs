@@ -127,7 +127,7 @@ impl WriteArgs {
     }
 }
 
-/// How much memory a command that streams input into blocks (`ingest`, `gen`) holds.
+/// How much memory a command that writes blocks (`ingest`, `gen`, `compact`) holds.
 #[derive(clap::Args)]
 pub struct WriteMemoryArgs {
     /// About the most memory to hold, e.g. 512MiB or 2GB: spans waiting for their

@@ -1,8 +1,9 @@
 //! The two stages of a bounded-memory write: a producer thread (reading input,
-//! generating traces, reading blocks to compact) feeds chunks of traces through a
-//! channel of one slot to the writer, which encodes blocks on other threads and writes
-//! them in one store transaction, committed when the producer is done and rolled back
-//! if either fails.
+//! generating traces, reading blocks to compact) feeds chunks of traces, or blocks it
+//! encoded itself ([`super::sorted`]), through a channel of one slot to the writer,
+//! which encodes the chunks as blocks on other threads and writes every block in one
+//! store transaction, committed when the producer is done and rolled back if either
+//! fails.
 
 use std::collections::VecDeque;
 
@@ -119,7 +120,8 @@ async fn write(
                 draining = true;
                 continue;
             }
-            Feed::Block(block) => {
+            Feed::Block(mut block) => {
+                block.meta.partial_traces |= !draining;
                 store_encoded(store, txn, *block, &mut report, progress).await?;
                 continue;
             }
