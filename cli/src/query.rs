@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 use traceql_exec::{
-    Engine, EngineError, EngineOptions, Order, QueryStats, SearchOptions, SearchResponse,
+    Engine, EngineError, EngineOptions, Order, QueryStats, SearchOptions, SearchResults,
 };
 use traceql_parser::ast::QueryBody;
 
@@ -137,7 +137,7 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
             |r| print_metrics(r, args.format),
         ),
         None => finish(
-            engine.search_with_stats(&args.query, &options).await,
+            engine.search_results(&args.query, &options).await,
             args.stats,
             |r| print_results(r, args.format, args.spans),
         ),
@@ -168,23 +168,16 @@ fn finish<T>(
 
 /// Prints search results in `format` to standard output; JSON is written trace by
 /// trace, not built whole first.
-pub fn print_results(response: &SearchResponse, format: Format, spans: bool) -> Result<(), String> {
-    let text = match format {
-        Format::Json => {
-            crate::write_stdout(|out| {
-                serde_json::to_writer_pretty(&mut *out, response)?;
-                std::io::Write::write_all(out, b"\n")
-            });
-            return Ok(());
-        }
-        Format::Jsonl => {
-            crate::write_stdout(|out| render::traces::json_lines(response, out));
-            return Ok(());
-        }
-        Format::Csv => render::traces::csv(response)?,
-        Format::Table => render::traces::table(response, spans, &Look::stdout()),
-    };
-    say(&text);
+pub fn print_results(results: &SearchResults, format: Format, spans: bool) -> Result<(), String> {
+    match format {
+        Format::Json => crate::write_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, results)?;
+            std::io::Write::write_all(out, b"\n")
+        }),
+        Format::Jsonl => crate::write_stdout(|out| render::traces::json_lines(results, out)),
+        Format::Csv => crate::write_stdout(|out| render::traces::csv(results, out)),
+        Format::Table => say(&render::traces::table(results, spans, &Look::stdout())),
+    }
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use traceql_exec::search::{Attribute, SearchResponse};
+use traceql_exec::search::{Attribute, SearchResults};
 use traceql_format::display::{any_value_text, go_duration};
 
 use super::Look;
@@ -18,8 +18,8 @@ fn pairs(attributes: &[Attribute]) -> String {
 }
 
 /// One row per trace; with `spans`, the matched spans (and spanset attributes) beneath.
-pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
-    if response.traces.is_empty() {
+pub fn table(results: &SearchResults, spans: bool, look: &Look) -> String {
+    if results.is_empty() {
         return "no traces matched".to_string();
     }
     let mut table = Table::new();
@@ -39,7 +39,7 @@ pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
         header.push("spans");
     }
     table.set_header(header);
-    for trace in &response.traces {
+    for trace in results.traces() {
         let matched: u64 = trace.span_sets.iter().map(|s| s.matched).sum();
         let mut row = vec![
             trace.trace_id.clone(),
@@ -73,22 +73,22 @@ pub fn table(response: &SearchResponse, spans: bool, look: &Look) -> String {
         }
         table.add_row(row);
     }
-    let n = response.traces.len();
+    let n = results.len();
     format!("{table}\n{n} trace{}", if n == 1 { "" } else { "s" })
 }
 
 /// One JSON object per trace, one per line.
-pub fn json_lines(response: &SearchResponse, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    for trace in &response.traces {
-        serde_json::to_writer(&mut *out, trace)?;
+pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for trace in results.traces() {
+        serde_json::to_writer(&mut *out, &trace)?;
         out.write_all(b"\n")?;
     }
     Ok(())
 }
 
 /// One CSV row per shown span, with its trace and spanset.
-pub fn csv(response: &SearchResponse) -> Result<String, String> {
-    let mut writer = ::csv::Writer::from_writer(Vec::new());
+pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut writer = ::csv::Writer::from_writer(out);
     let header = [
         "trace_id",
         "root_service",
@@ -103,29 +103,26 @@ pub fn csv(response: &SearchResponse) -> Result<String, String> {
         "attributes",
         "spanset_attributes",
     ];
-    writer.write_record(header).map_err(|e| e.to_string())?;
-    for trace in &response.traces {
+    writer.write_record(header)?;
+    for trace in results.traces() {
         for (index, set) in trace.span_sets.iter().enumerate() {
             for span in &set.spans {
-                writer
-                    .write_record([
-                        trace.trace_id.as_str(),
-                        &trace.root_service_name,
-                        &trace.root_trace_name,
-                        &format_time(trace.start_time_unix_nano),
-                        &trace.duration_ms.to_string(),
-                        &index.to_string(),
-                        &span.span_id,
-                        &span.name,
-                        &format_time(span.start_time_unix_nano),
-                        &span.duration_nanos.to_string(),
-                        &pairs(&span.attributes),
-                        &pairs(&set.attributes),
-                    ])
-                    .map_err(|e| e.to_string())?;
+                writer.write_record([
+                    trace.trace_id.as_str(),
+                    &trace.root_service_name,
+                    &trace.root_trace_name,
+                    &format_time(trace.start_time_unix_nano),
+                    &trace.duration_ms.to_string(),
+                    &index.to_string(),
+                    &span.span_id,
+                    &span.name,
+                    &format_time(span.start_time_unix_nano),
+                    &span.duration_nanos.to_string(),
+                    &pairs(&span.attributes),
+                    &pairs(&set.attributes),
+                ])?;
             }
         }
     }
-    let bytes = writer.into_inner().map_err(|e| e.to_string())?;
-    Ok(String::from_utf8_lossy(&bytes).trim_end().to_string())
+    writer.flush()
 }

@@ -230,7 +230,7 @@ impl Session {
             self.report(result, started, |r| print_metrics(r, self.format));
         } else {
             let result = tokio::select! {
-                result = self.engine.search_with_stats(query, &self.options) => Some(result),
+                result = self.engine.search_results(query, &self.options) => Some(result),
                 _ = interrupted => None,
             };
             self.report(result, started, |r| {

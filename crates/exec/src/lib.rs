@@ -33,4 +33,4 @@ pub mod table;
 pub mod trace;
 
 pub use engine::{Engine, EngineError, EngineOptions, Order, QueryStats, TimeRange, register};
-pub use search::{SearchOptions, SearchResponse};
+pub use search::{SearchOptions, SearchResponse, SearchResults};

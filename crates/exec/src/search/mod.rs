@@ -2,11 +2,14 @@
 //! find the first traces in the asked [`Order`], and the Tempo-shaped
 //! [`SearchResponse`].
 
+mod assemble;
 mod response;
+mod results;
 
 pub use response::{
     AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
 };
+pub use results::SearchResults;
 
 use std::time::Instant;
 
@@ -16,7 +19,7 @@ use traceql_parser::ast::{Pipeline, QueryBody};
 use traceql_planner::lower::{SearchPlan, plan_search};
 
 use crate::engine::{Engine, EngineError, Order, QueryStats, Rounds, TimeRange, Window, parse};
-use response::Assembler;
+use assemble::Assembler;
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +112,18 @@ impl Engine {
         query: &str,
         options: &SearchOptions,
     ) -> Result<(SearchResponse, QueryStats), EngineError> {
+        let (results, stats) = self.search_results(query, options).await?;
+        Ok((results.into_response(), stats))
+    }
+
+    /// Runs a search and hands back its traces held compactly, to be read or written
+    /// one at a time (see [`SearchResults`]), and what it read and where the time went.
+    /// Large results take a fraction of the memory of a [`SearchResponse`].
+    pub async fn search_results(
+        &self,
+        query: &str,
+        options: &SearchOptions,
+    ) -> Result<(SearchResults, QueryStats), EngineError> {
         let started = Instant::now();
         let io = self.store.io();
         let parsed = parse(query)?;
@@ -145,17 +160,17 @@ impl Engine {
             }
         }
         stats.io = self.store.io().since(io);
-        let (inspected_traces, traces) = match assembler {
-            Some(a) => (a.trace_count() as u64, a.finish()),
-            None => (0, Vec::new()),
-        };
         let metrics = SearchMetrics {
-            inspected_traces,
+            inspected_traces: assembler.as_ref().map_or(0, |a| a.trace_count() as u64),
             inspected_bytes: stats.bytes_scanned,
             inspected_spans: stats.spans_scanned,
             total_blocks: blocks.len() as u64,
             total_block_bytes: blocks.iter().map(|(b, _)| b.bytes).sum(),
         };
-        Ok((SearchResponse { traces, metrics }, stats))
+        let results = match assembler {
+            Some(a) => a.finish(metrics),
+            None => SearchResults::empty(metrics),
+        };
+        Ok((results, stats))
     }
 }

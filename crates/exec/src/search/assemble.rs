@@ -1,0 +1,374 @@
+//! The assembly of a search plan's rows into [`SearchResults`]: rows are grouped by
+//! trace and spanset, the first `spss` spans of each spanset are kept, and only the
+//! first `limit` traces in the search's order survive.
+
+use rustc_hash::FxHashMap as HashMap;
+
+use datafusion::arrow::array::{
+    Array, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt64Array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::{DataFusionError, Result};
+use traceql_format::display::go_duration;
+use traceql_format::schema::columns as c;
+use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
+
+use super::response::{AnyValueJson, Attribute, SearchMetrics};
+use super::results::{FoundSpanSet, FoundTrace, Interner, NONE, SearchResults, ShownSpan};
+use crate::engine::Order;
+
+/// Collects result rows into traces, keeping the first `limit` traces in `order`.
+pub struct Assembler {
+    order: Order,
+    spanset_attributes: Vec<ResultAttribute>,
+    span_attributes: Vec<ResultAttribute>,
+    limit: usize,
+    spss: usize,
+    traces: HashMap<[u8; 16], TraceAcc>,
+    interned: Interned,
+}
+
+struct TraceAcc {
+    root_service: u32,
+    root_name: u32,
+    start: u64,
+    end: u64,
+    /// (spanset index, spanset) in the order first seen.
+    spansets: Vec<(i32, FoundSpanSet)>,
+}
+
+impl TraceAcc {
+    /// The trace's rank in `order`: lower first.
+    fn rank(&self, order: Order) -> u64 {
+        order.rank(self.start, self.end - self.start)
+    }
+}
+
+fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    traceql_format::arrays::column(batch, name)
+        .map_err(|e| DataFusionError::Internal(format!("search result: {e}")))
+}
+
+fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))?;
+    let array = cast(array, &DataType::Utf8)?;
+    Ok(array
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new())))
+}
+
+/// The columns of a batch of result rows.
+struct Rows<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a FixedSizeBinaryArray,
+    name: StringArray,
+    start: &'a UInt64Array,
+    duration: &'a UInt64Array,
+    root_service: StringArray,
+    root_name: StringArray,
+    trace_start: &'a UInt64Array,
+    trace_duration: &'a UInt64Array,
+    spanset: &'a Int32Array,
+}
+
+impl<'a> Rows<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Rows<'a>> {
+        let rows = Rows {
+            trace_id: col(batch, c::TRACE_ID)?,
+            span_id: col(batch, c::SPAN_ID)?,
+            name: utf8(batch, c::NAME)?,
+            start: col(batch, c::START_UNIX_NANO)?,
+            duration: col(batch, c::DURATION_NANO)?,
+            root_service: utf8(batch, c::TRACE_ROOT_SERVICE)?,
+            root_name: utf8(batch, c::TRACE_ROOT_NAME)?,
+            trace_start: col(batch, c::TRACE_START_UNIX_NANO)?,
+            trace_duration: col(batch, c::TRACE_DURATION_NANO)?,
+            spanset: col(batch, SPANSET)?,
+        };
+        if rows.trace_id.value_length() != 16 || rows.span_id.value_length() != 8 {
+            return Err(DataFusionError::Internal(format!(
+                "search result: trace ids of {} bytes and span ids of {} (expected 16 and 8)",
+                rows.trace_id.value_length(),
+                rows.span_id.value_length()
+            )));
+        }
+        Ok(rows)
+    }
+
+    fn trace_id(&self, row: usize) -> [u8; 16] {
+        // The width was checked in `of`.
+        self.trace_id.value(row).try_into().unwrap_or([0; 16])
+    }
+
+    fn span_id(&self, row: usize) -> [u8; 8] {
+        self.span_id.value(row).try_into().unwrap_or([0; 8])
+    }
+}
+
+/// The strings and values of the spans shown, each kept once.
+#[derive(Default)]
+struct Interned {
+    names: Interner<Box<str>>,
+    values: Interner<AnyValueJson>,
+    /// Reused to write numeric attribute values as JSON.
+    text: String,
+}
+
+impl Interned {
+    /// The number of the string at `row` of `values` ([`NONE`] if null or empty).
+    fn name(&mut self, values: &StringArray, row: usize) -> u32 {
+        if values.is_null(row) || values.value(row).is_empty() {
+            return NONE;
+        }
+        let interned: std::result::Result<u32, std::convert::Infallible> =
+            self.names.intern(values.value(row), |t| Ok(t.into()));
+        interned.unwrap_or(NONE)
+    }
+
+    /// The number of the value of `attr` at `row`, or `None` if it is nil.
+    fn value(
+        &mut self,
+        attr: &ResultAttribute,
+        batch: &RecordBatch,
+        row: usize,
+    ) -> Result<Option<u32>> {
+        let make = |t: &str| AnyValueJson::from_text(t.to_string());
+        let n = match attr.kind {
+            AttributeKind::Json => {
+                let values = col::<StringArray>(batch, &attr.column)?;
+                if values.is_null(row) {
+                    return Ok(None);
+                }
+                self.values.intern(values.value(row), make)?
+            }
+            kind => {
+                let values = col::<Float64Array>(batch, &attr.column)?;
+                if values.is_null(row) {
+                    return Ok(None);
+                }
+                let v = values.value(row);
+                self.text.clear();
+                match kind {
+                    AttributeKind::Int => {
+                        self.text.push_str(r#"{"intValue":""#);
+                        self.text.push_str(itoa::Buffer::new().format(v as i64));
+                        self.text.push_str(r#""}"#);
+                    }
+                    AttributeKind::Duration => self.text.push_str(
+                        &serde_json::json!({ "stringValue": go_duration(v.round() as i64) })
+                            .to_string(),
+                    ),
+                    _ => self
+                        .text
+                        .push_str(&serde_json::json!({ "doubleValue": v }).to_string()),
+                }
+                self.values.intern(&self.text, make)?
+            }
+        };
+        Ok(Some(n))
+    }
+}
+
+/// What the rows of a batch add to their traces.
+struct Adder<'a> {
+    rows: Rows<'a>,
+    batch: &'a RecordBatch,
+    spanset_attributes: &'a [ResultAttribute],
+    span_attributes: &'a [ResultAttribute],
+    spss: usize,
+}
+
+impl Adder<'_> {
+    /// The spanset attributes at `row` (those that are not nil).
+    fn spanset_attributes(&self, interned: &mut Interned, row: usize) -> Result<Vec<Attribute>> {
+        let mut out = Vec::new();
+        for attr in self.spanset_attributes {
+            if let Some(n) = interned.value(attr, self.batch, row)? {
+                out.push(Attribute {
+                    key: attr.name.clone(),
+                    value: interned.values.get(n).clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The span attributes at `row` (those that are not nil).
+    fn span_attributes(&self, interned: &mut Interned, row: usize) -> Result<Box<[(u16, u32)]>> {
+        let mut out = Vec::new();
+        for (i, attr) in self.span_attributes.iter().enumerate() {
+            if let Some(n) = interned.value(attr, self.batch, row)? {
+                out.push((i as u16, n));
+            }
+        }
+        Ok(out.into_boxed_slice())
+    }
+
+    /// Adds row `row` to its trace `acc`.
+    fn add(&self, acc: &mut TraceAcc, interned: &mut Interned, row: usize) -> Result<()> {
+        let rows = &self.rows;
+        if acc.root_service == NONE {
+            acc.root_service = interned.name(&rows.root_service, row);
+        }
+        if acc.root_name == NONE {
+            acc.root_name = interned.name(&rows.root_name, row);
+        }
+        let ts = rows.trace_start.value(row);
+        acc.start = acc.start.min(ts);
+        acc.end = acc.end.max(ts + rows.trace_duration.value(row));
+        let set_id = rows.spanset.value(row);
+        let index = match acc.spansets.iter().position(|(i, _)| *i == set_id) {
+            Some(i) => i,
+            None => {
+                let attributes = self.spanset_attributes(interned, row)?;
+                acc.spansets.push((
+                    set_id,
+                    FoundSpanSet {
+                        spans: Vec::new(),
+                        matched: 0,
+                        attributes,
+                    },
+                ));
+                acc.spansets.len() - 1
+            }
+        };
+        let set = &mut acc.spansets[index].1;
+        set.matched += 1;
+        // The spans shown are the spanset's first `spss` by start time (then span id),
+        // whatever order the rows arrive in.
+        let key = (rows.start.value(row), rows.span_id(row));
+        let replace = if set.spans.len() < self.spss {
+            None
+        } else {
+            match set.spans.iter().enumerate().max_by_key(|(_, s)| s.key()) {
+                Some((i, latest)) if key < latest.key() => Some(i),
+                _ => return Ok(()),
+            }
+        };
+        let span = ShownSpan {
+            start: key.0,
+            id: key.1,
+            duration: rows.duration.value(row),
+            name: interned.name(&rows.name, row),
+            attributes: self.span_attributes(interned, row)?,
+        };
+        match replace {
+            Some(i) => set.spans[i] = span,
+            None => set.spans.push(span),
+        }
+        Ok(())
+    }
+}
+
+impl Assembler {
+    /// An assembler for the rows of `plan`.
+    pub fn new(plan: &SearchPlan, limit: usize, spss: usize, order: Order) -> Self {
+        Assembler {
+            order,
+            spanset_attributes: plan.spanset_attributes.clone(),
+            span_attributes: plan.span_attributes.clone(),
+            limit,
+            spss,
+            traces: HashMap::default(),
+            interned: Interned::default(),
+        }
+    }
+
+    /// Adds a batch of result rows.
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let adder = Adder {
+            rows: Rows::of(batch)?,
+            batch,
+            spanset_attributes: &self.spanset_attributes,
+            span_attributes: &self.span_attributes,
+            spss: self.spss,
+        };
+        let n = batch.num_rows();
+        let mut row = 0;
+        while row < n {
+            // Rows of one trace mostly come together: look the trace up once per run.
+            let id = adder.rows.trace_id(row);
+            let acc = self.traces.entry(id).or_insert_with(|| TraceAcc {
+                root_service: NONE,
+                root_name: NONE,
+                start: u64::MAX,
+                end: 0,
+                spansets: Vec::new(),
+            });
+            adder.add(acc, &mut self.interned, row)?;
+            row += 1;
+            while row < n && adder.rows.trace_id.value(row) == id {
+                adder.add(acc, &mut self.interned, row)?;
+                row += 1;
+            }
+        }
+        self.prune();
+        Ok(())
+    }
+
+    /// Keeps the memory bounded: once many more traces than `limit` are held, only the
+    /// first `limit` in order are kept.
+    fn prune(&mut self) {
+        if self.traces.len() <= self.limit.saturating_mul(4).max(4096) {
+            return;
+        }
+        let mut ranks: Vec<(u64, [u8; 16])> = self
+            .traces
+            .iter()
+            .map(|(id, t)| (t.rank(self.order), *id))
+            .collect();
+        ranks.sort_unstable();
+        for (_, id) in ranks.into_iter().skip(self.limit) {
+            self.traces.remove(&id);
+        }
+    }
+
+    /// Traces seen so far (before the limit).
+    pub fn trace_count(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// The first `limit` traces in order (ties by trace id), with `metrics`.
+    pub fn finish(self, metrics: SearchMetrics) -> SearchResults {
+        let order = self.order;
+        let mut traces: Vec<(u64, [u8; 16], TraceAcc)> = self
+            .traces
+            .into_iter()
+            .map(|(id, t)| (t.rank(order), id, t))
+            .collect();
+        traces.sort_unstable_by_key(|(rank, id, _)| (*rank, *id));
+        traces.truncate(self.limit);
+        let traces = traces
+            .into_iter()
+            .map(|(_, id, t)| {
+                let mut sets = t.spansets;
+                for (_, set) in &mut sets {
+                    set.spans.sort_unstable_by_key(ShownSpan::key);
+                }
+                // Spansets in the order of their earliest span, whatever order the rows
+                // arrived in (then by their index, for spansets shown without spans).
+                sets.sort_by_cached_key(|(i, s)| (s.spans.first().map(ShownSpan::key), *i));
+                FoundTrace {
+                    id,
+                    root_service: t.root_service,
+                    root_name: t.root_name,
+                    start: t.start,
+                    end: t.end,
+                    spansets: sets.into_iter().map(|(_, s)| s).collect(),
+                }
+            })
+            .collect();
+        SearchResults {
+            traces,
+            names: self.interned.names,
+            values: self.interned.values,
+            span_attributes: self.span_attributes.into_iter().map(|a| a.name).collect(),
+            metrics,
+        }
+    }
+}
