@@ -8,10 +8,10 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::display::DisplayableExecutionPlan;
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 use traceql_parser::Query;
-use traceql_parser::ast::{Pipeline, QueryBody};
+use traceql_parser::ast::QueryBody;
 
 use crate::engine::{Engine, EngineError, QueryStats, TimeRange, parse};
-use crate::search::SearchOptions;
+use crate::search::{SearchOptions, search_pipeline};
 
 /// A query as it ran, as `traceql explain --analyze` shows it.
 #[derive(Clone, Debug)]
@@ -45,9 +45,10 @@ impl Engine {
     pub async fn explain(&self, query: &str) -> Result<Explanation, EngineError> {
         let parsed = parse(query)?;
         let plans = self.plans(&parsed).await?;
-        let state = self.ctx.state();
+        let blocks = self.select(&TimeRange::ALL, search_pipeline(&parsed));
         let (mut logical, mut physical) = (Vec::new(), Vec::new());
         for plan in plans {
+            let state = self.planning_state(&plan, &blocks);
             logical.push(state.optimize(&plan)?.display_indent().to_string());
             let exec: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
             physical.push(displayable(exec.as_ref()).indent(false).to_string());
@@ -65,11 +66,7 @@ impl Engine {
     pub async fn explain_analyze(&self, query: &str) -> Result<Analysis, EngineError> {
         let parsed = parse(query)?;
         let plans = self.plans(&parsed).await?;
-        let pipeline: Option<&Pipeline> = match &parsed.body {
-            QueryBody::Search(p) => Some(p),
-            QueryBody::Metrics(_) => None,
-        };
-        let blocks = self.select(&TimeRange::ALL, pipeline);
+        let blocks = self.select(&TimeRange::ALL, search_pipeline(&parsed));
         let mut stats = QueryStats {
             blocks: blocks.len() as u64,
             ..QueryStats::default()

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
@@ -39,7 +41,11 @@ impl Engine {
         mut each: impl FnMut(RecordBatch) -> Result<(), EngineError>,
     ) -> Result<Arc<dyn ExecutionPlan>, EngineError> {
         let started = Instant::now();
-        let physical = match self.ctx.state().create_physical_plan(plan).await {
+        let physical = match self
+            .planning_state(plan, blocks)
+            .create_physical_plan(plan)
+            .await
+        {
             Ok(physical) => physical,
             Err(e) => return Err(self.diagnose(e, blocks).await),
         };
@@ -82,6 +88,32 @@ impl Engine {
             })
             .await?;
         Ok((batches, physical))
+    }
+
+    /// The session state in which `plan`, a plan over `blocks`, is planned physically.
+    ///
+    /// The span-set operators need each partition's spans in trace order. With more of
+    /// traceql's blocks than partitions, DataFusion keeps the blocks' order only if it
+    /// knows their ranges of trace starts: it then fills each partition with blocks that
+    /// follow one another in time, taking turns, instead of sorting every span. Knowing
+    /// them costs reading each block's footer while planning (milliseconds), which
+    /// plans without those operators, or with a block or less per partition, skip.
+    pub(crate) fn planning_state(
+        &self,
+        plan: &LogicalPlan,
+        blocks: &[&(BlockMeta, Facts)],
+    ) -> SessionState {
+        let mut state = self.ctx.state();
+        let own = blocks.iter().filter(|(b, _)| b.tempo.is_none()).count();
+        let per_trace = plan
+            .exists(|node| Ok(matches!(node, LogicalPlan::Extension(_))))
+            .unwrap_or(false);
+        let options = state.config_mut().options_mut();
+        if per_trace && own > options.execution.target_partitions {
+            options.execution.collect_statistics = true;
+            options.execution.split_file_groups_by_statistics = true;
+        }
+        state
     }
 
     /// The error of a failed run, or, if a block's data file is missing or corrupt,

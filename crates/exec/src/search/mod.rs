@@ -60,7 +60,7 @@ impl Default for SearchOptions {
 }
 
 /// The pipeline of a search query (`None` for a metrics query), for block pruning.
-fn search_pipeline(query: &Query) -> Option<&Pipeline> {
+pub(crate) fn search_pipeline(query: &Query) -> Option<&Pipeline> {
     match &query.body {
         QueryBody::Search(pipeline) => Some(pipeline),
         QueryBody::Metrics(_) => None,

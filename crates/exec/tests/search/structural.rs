@@ -1,6 +1,7 @@
 //! Structural operators on a trace with a missing span: Tempo numbers an orphaned
 //! subtree 0 and its negated operators then return false positives (#4804); ours keep
 //! the orphans' relations, so negation is exact. Child counts count the children found.
+//! Over many blocks, the operators read each partition's blocks in order.
 
 use std::sync::Arc;
 
@@ -133,4 +134,46 @@ async fn child_counts_of_blocks_written_before_format_2_are_refused() {
         .await
         .unwrap();
     assert_eq!(found.traces.len(), 1);
+}
+
+/// Span-set operators over more blocks than partitions, where the blocks follow one
+/// another in time: each partition reads its blocks in order (no sort of all spans),
+/// and the answers are those of the same traces in one block.
+#[tokio::test]
+async fn span_set_operators_read_many_blocks_in_order_without_sorting() {
+    use traceql_exec::Engine;
+    use traceql_format::block::BlockOptions;
+
+    // 40 traces of 5 spans; trace ids in start order, so blocks of 10 spans follow in time.
+    let spans: Vec<Span> = (0..40u8)
+        .flat_map(|t| {
+            trace().into_iter().map(move |mut s| {
+                s.trace_id = [t; 16];
+                s.start_unix_nano += 1_000_000 * u64::from(t);
+                s.end_unix_nano += 1_000_000 * u64::from(t);
+                s
+            })
+        })
+        .collect();
+    let many = crate::common::store_with(
+        spans.clone(),
+        &BlockOptions {
+            spans_per_block: 10,
+            ..BlockOptions::default()
+        },
+    )
+    .await;
+    let many = Engine::with_store(many).await.unwrap();
+    let one = engine_with(spans).await;
+    let query = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
+    let physical = many.explain(query).await.unwrap().physical;
+    assert!(!physical.contains("SortExec"), "{physical}");
+    assert!(physical.contains("preserve_order=true"), "{physical}");
+    let options = SearchOptions {
+        limit: 1000,
+        ..SearchOptions::default()
+    };
+    let got = many.search(query, &options).await.unwrap().traces;
+    assert_eq!(got.len(), 40);
+    assert_eq!(got, one.search(query, &options).await.unwrap().traces);
 }
