@@ -1,6 +1,7 @@
 //! Rendering for the terminal: whether to use colour, how wide to be, and the views
 //! (trace tables, waterfalls).
 
+pub mod chunks;
 pub mod metrics;
 pub mod traces;
 pub mod waterfall;

@@ -3,10 +3,11 @@
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use traceql_exec::search::{Attribute, SearchResults};
+use traceql_exec::search::{Attribute, SearchResults, TraceResult};
 use traceql_format::display::{any_value_text, go_duration};
 
 use super::Look;
+use super::chunks::write_in_order;
 use crate::time::format_time;
 
 fn pairs(attributes: &[Attribute]) -> String {
@@ -77,18 +78,43 @@ pub fn table(results: &SearchResults, spans: bool, look: &Look) -> String {
     format!("{table}\n{n} trace{}", if n == 1 { "" } else { "s" })
 }
 
+/// Traces encoded together when output is written on every core.
+const TRACES_PER_PIECE: usize = 1024;
+
+/// The traces of `results` in pieces of [`TRACES_PER_PIECE`], each encoded by
+/// `encode`, written to `out` in order (see [`write_in_order`]).
+fn by_pieces(
+    results: &SearchResults,
+    encode: impl Fn(&mut Vec<u8>, TraceResult) -> std::io::Result<()> + Sync,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    write_in_order(
+        results.len().div_ceil(TRACES_PER_PIECE),
+        |piece, buffer| {
+            let first = piece * TRACES_PER_PIECE;
+            results
+                .traces_in(first..first + TRACES_PER_PIECE)
+                .try_for_each(|trace| encode(buffer, trace))
+        },
+        out,
+    )
+}
+
 /// One JSON object per trace, one per line.
 pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    for trace in results.traces() {
-        serde_json::to_writer(&mut *out, &trace)?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+    by_pieces(
+        results,
+        |buffer, trace| {
+            serde_json::to_writer(&mut *buffer, &trace)?;
+            buffer.push(b'\n');
+            Ok(())
+        },
+        out,
+    )
 }
 
 /// One CSV row per shown span, with its trace and spanset.
 pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    let mut writer = ::csv::Writer::from_writer(out);
     let header = [
         "trace_id",
         "root_service",
@@ -103,26 +129,34 @@ pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::R
         "attributes",
         "spanset_attributes",
     ];
+    let mut writer = ::csv::Writer::from_writer(&mut *out);
     writer.write_record(header)?;
-    for trace in results.traces() {
-        for (index, set) in trace.span_sets.iter().enumerate() {
-            for span in &set.spans {
-                writer.write_record([
-                    trace.trace_id.as_str(),
-                    &trace.root_service_name,
-                    &trace.root_trace_name,
-                    &format_time(trace.start_time_unix_nano),
-                    &trace.duration_ms.to_string(),
-                    &index.to_string(),
-                    &span.span_id,
-                    &span.name,
-                    &format_time(span.start_time_unix_nano),
-                    &span.duration_nanos.to_string(),
-                    &pairs(&span.attributes),
-                    &pairs(&set.attributes),
-                ])?;
+    writer.flush()?;
+    drop(writer);
+    by_pieces(
+        results,
+        |buffer, trace| {
+            let mut writer = ::csv::Writer::from_writer(buffer);
+            for (index, set) in trace.span_sets.iter().enumerate() {
+                for span in &set.spans {
+                    writer.write_record([
+                        trace.trace_id.as_str(),
+                        &trace.root_service_name,
+                        &trace.root_trace_name,
+                        &format_time(trace.start_time_unix_nano),
+                        &trace.duration_ms.to_string(),
+                        &index.to_string(),
+                        &span.span_id,
+                        &span.name,
+                        &format_time(span.start_time_unix_nano),
+                        &span.duration_nanos.to_string(),
+                        &pairs(&span.attributes),
+                        &pairs(&set.attributes),
+                    ])?;
+                }
             }
-        }
-    }
-    writer.flush()
+            writer.flush()
+        },
+        out,
+    )
 }

@@ -4,6 +4,8 @@
 //! is read or written, one at a time, so writing ten million spans never holds ten
 //! million span objects.
 
+use std::ops::Range;
+
 use rustc_hash::FxHashMap as HashMap;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use traceql_format::ids::{hex, trace_id_hex};
@@ -132,6 +134,16 @@ impl SearchResults {
     /// The found traces in order, each made when it is reached.
     pub fn traces(&self) -> impl ExactSizeIterator<Item = TraceResult> + '_ {
         self.traces.iter().map(|t| self.trace(t))
+    }
+
+    /// The found traces at positions `range` in order (as many as there are).
+    pub fn traces_in(
+        &self,
+        range: Range<usize>,
+    ) -> impl ExactSizeIterator<Item = TraceResult> + '_ {
+        let end = range.end.min(self.traces.len());
+        let start = range.start.min(end);
+        self.traces[start..end].iter().map(|t| self.trace(t))
     }
 
     /// All of it as a [`SearchResponse`].

@@ -14,7 +14,7 @@ use rustc_hash::FxHashMap as HashMap;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::Compression;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
@@ -130,7 +130,7 @@ impl RowGroupEncoder {
         let schema = block_schema(&typed);
         let ndv = row_group_spans.max(1) as u64;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(encode)?))
+            .set_compression(Compression::LZ4_RAW)
             .set_dictionary_enabled(true)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
