@@ -7,10 +7,12 @@ use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::error::Result;
 use datafusion::execution::context::QueryPlanner;
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::buffer::BufferExec;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 
@@ -29,15 +31,46 @@ impl ExtensionPlanner for TraceqlExtensionPlanner {
         node: &dyn UserDefinedLogicalNode,
         _logical_inputs: &[&LogicalPlan],
         physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session: &dyn Session,
+        session: &dyn Session,
         _planning_ctx: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(node) = node.as_any().downcast_ref::<TraceNode>() else {
             return Ok(None);
         };
-        let exec = TraceExec::try_new(Arc::clone(&physical_inputs[0]), node.op().clone())?;
+        let input = Arc::clone(&physical_inputs[0]);
+        let input = if contains_trace_exec(&input) {
+            input
+        } else {
+            read_ahead(input, session)
+        };
+        let exec = TraceExec::try_new(input, node.op().clone())?;
         Ok(Some(Arc::new(exec)))
     }
+}
+
+/// The most a partition of the spans under the span-set operators reads ahead.
+const READ_AHEAD_BYTES: usize = 128 << 20;
+
+/// `input` reading ahead of what is consumed, up to [`READ_AHEAD_BYTES`] per partition
+/// (at most an eighth of a finite memory limit, and counted in it).
+///
+/// The span-set operators take each partition's spans in trace order, merged from all
+/// partitions of the scan after repartitioning by trace. Partitions hold blocks that
+/// follow one another in time, so the merge wants one partition's spans at a time: without
+/// reading ahead, the other partitions would wait instead of decoding their next blocks.
+fn read_ahead(input: Arc<dyn ExecutionPlan>, session: &dyn Session) -> Arc<dyn ExecutionPlan> {
+    let capacity = match session.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(limit) => READ_AHEAD_BYTES.min(limit / 8),
+        _ => READ_AHEAD_BYTES,
+    };
+    Arc::new(BufferExec::new(input, capacity))
+}
+
+/// Whether a span-set operator runs in `plan` (whose output is then already partitioned
+/// and ordered by trace).
+fn contains_trace_exec(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    plan.downcast_ref::<TraceExec>().is_some()
+        || plan.children().into_iter().any(contains_trace_exec)
 }
 
 /// A query planner that knows the span-set operators.
