@@ -123,6 +123,12 @@ pub struct EncodedRowGroup {
     summary: BlockSummary,
 }
 
+/// The most rows in a data page. Pages of a few thousand spans let the page index
+/// skip most of a row group when a search wants a narrow range of trace starts (the
+/// newest traces) or of trace durations (the slowest), which spread over every row
+/// group.
+const PAGE_ROWS: usize = 8192;
+
 impl RowGroupEncoder {
     /// An encoder for blocks with the typed columns `typed`, whose row groups hold
     /// about `row_group_spans` spans (it sizes the bloom filters of the ids).
@@ -133,6 +139,7 @@ impl RowGroupEncoder {
             .set_compression(Compression::LZ4_RAW)
             .set_dictionary_enabled(true)
             .set_statistics_enabled(EnabledStatistics::Page)
+            .set_data_page_row_count_limit(PAGE_ROWS)
             .set_column_bloom_filter_enabled(columns::TRACE_ID.into(), true)
             .set_column_bloom_filter_enabled(columns::SPAN_ID.into(), true)
             // Sized for a row group's ids, not Parquet's default of a million: the
