@@ -98,6 +98,14 @@ impl Engine {
     /// follow one another in time, taking turns, instead of sorting every span. Knowing
     /// them costs reading each block's footer while planning (milliseconds), which
     /// plans without those operators, or with a block or less per partition, skip.
+    ///
+    /// Aggregating plans (metrics queries) filter decoded batches instead of pushing
+    /// their filters into the Parquet reader. They aggregate every matching span, mostly
+    /// of broad selections (`{ }`, `{ kind = server }`), where decoding only the matching
+    /// rows of the other columns saves little and tracking those rows costs more:
+    /// `quantile_over_time` by service over `{ kind = server }` on 10M spans took 0.49 s
+    /// with the filter pushed down and 0.33 s without. Searches keep it pushed down: a
+    /// selective search (`{ status = error }`) reads twice as fast with it.
     pub(crate) fn planning_state(
         &self,
         plan: &LogicalPlan,
@@ -108,7 +116,13 @@ impl Engine {
         let per_trace = plan
             .exists(|node| Ok(matches!(node, LogicalPlan::Extension(_))))
             .unwrap_or(false);
+        let aggregates = plan
+            .exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))
+            .unwrap_or(false);
         let options = state.config_mut().options_mut();
+        if aggregates {
+            options.execution.parquet.pushdown_filters = false;
+        }
         if per_trace && own > options.execution.target_partitions {
             options.execution.collect_statistics = true;
             options.execution.split_file_groups_by_statistics = true;
