@@ -2,11 +2,11 @@
 //! own buffer, and written in order, with only a few buffers held at a time.
 
 use std::io::{Result, Write};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel};
 
 /// Encodes pieces `0..pieces` with `encode` on up to all cores and writes them to `out`
-/// in order. Each encoding thread holds at most two finished pieces, so memory stays at
-/// a few pieces whatever the output's size. The first error, of `encode` or of the
+/// in order. Each encoding thread holds at most two finished pieces and reuses the
+/// buffers already written, so memory stays at a few pieces whatever the output's size. The first error, of `encode` or of the
 /// writer, stops the writing and is returned.
 pub fn write_in_order(
     pieces: usize,
@@ -27,12 +27,16 @@ pub fn write_in_order(
     }
     std::thread::scope(|scope| {
         let encode = &encode;
-        let receivers: Vec<_> = (0..threads)
+        let threads: Vec<_> = (0..threads)
             .map(|first| {
                 let (send, receive) = sync_channel::<Result<Vec<u8>>>(2);
+                // Written buffers come back to be filled again: fresh ones would cost
+                // the kernel zeroing new pages for every piece.
+                let (give_back, returned) = channel::<Vec<u8>>();
                 scope.spawn(move || {
                     for piece in (first..pieces).step_by(threads) {
-                        let mut buffer = Vec::new();
+                        let mut buffer = returned.try_recv().unwrap_or_default();
+                        buffer.clear();
                         let encoded = encode(piece, &mut buffer).map(|()| buffer);
                         let failed = encoded.is_err();
                         // A closed channel: the writer stopped; so does this thread.
@@ -41,14 +45,17 @@ pub fn write_in_order(
                         }
                     }
                 });
-                receive
+                (receive, give_back)
             })
             .collect();
         for piece in 0..pieces {
-            let encoded = receivers[piece % threads]
+            let (receive, give_back) = &threads[piece % threads.len()];
+            let encoded = receive
                 .recv()
                 .map_err(|_| std::io::Error::other("an encoding thread stopped"))??;
             out.write_all(&encoded)?;
+            // The thread may have finished: then the buffer is simply dropped.
+            let _ = give_back.send(encoded);
         }
         Ok(())
     })
