@@ -102,11 +102,13 @@ fn by_pieces(
 
 /// One JSON object per trace, one per line.
 pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    by_pieces(
-        results,
-        |buffer, trace| {
-            serde_json::to_writer(&mut *buffer, &trace)?;
-            buffer.push(b'\n');
+    write_in_order(
+        results.len().div_ceil(TRACES_PER_PIECE),
+        |piece, buffer| {
+            let first = piece * TRACES_PER_PIECE;
+            for position in first..(first + TRACES_PER_PIECE).min(results.len()) {
+                results.write_json_line(position, buffer);
+            }
             Ok(())
         },
         out,

@@ -5,26 +5,46 @@ pub type TraceId = [u8; 16];
 /// An 8-byte span id.
 pub type SpanId = [u8; 8];
 
+/// Appends the lowercase hex of `bytes` to `out`, two digits a byte.
+pub fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+}
+
 /// Lowercase hex of `bytes`, two digits a byte.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(bytes, &mut out);
+    // Hex digits are ASCII.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends a trace id as Tempo's search results print it to `out`: hex without leading
+/// zeros (`0` for an id of zeros).
+pub fn push_trace_id_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    if bytes.is_empty() {
+        out.push(b'0');
+        return;
     }
-    s
+    let start = out.len();
+    push_hex(bytes, out);
+    // Keep the last digit, even a zero.
+    let zeros = out[start..out.len() - 1]
+        .iter()
+        .take_while(|&&d| d == b'0')
+        .count();
+    out.drain(start..start + zeros);
 }
 
 /// A trace id as Tempo's search results print it: hex without leading zeros.
 pub fn trace_id_hex(bytes: &[u8]) -> String {
-    let h = hex(bytes);
-    let trimmed = h.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".into()
-    } else {
-        trimmed.into()
-    }
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_trace_id_hex(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A trace id from hex: up to 32 digits, left-padded with zeros. The error says what

@@ -363,12 +363,12 @@ impl Assembler {
                 }
             })
             .collect();
-        SearchResults {
+        SearchResults::new(
             traces,
-            names: self.interned.names,
-            values: self.interned.values,
-            span_attributes: self.span_attributes.into_iter().map(|a| a.name).collect(),
+            self.interned.names,
+            self.interned.values,
+            self.span_attributes.into_iter().map(|a| a.name).collect(),
             metrics,
-        }
+        )
     }
 }

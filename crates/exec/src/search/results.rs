@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use rustc_hash::FxHashMap as HashMap;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
-use traceql_format::ids::{hex, trace_id_hex};
+use traceql_format::ids::{hex, push_hex, push_trace_id_hex, trace_id_hex};
 
 use super::response::{
     AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
@@ -105,20 +105,135 @@ pub struct SearchResults {
     pub(super) values: Interner<AnyValueJson>,
     /// The names of the span attributes, by index.
     pub(super) span_attributes: Vec<String>,
+    /// Each name of `names` and of `span_attributes` as a JSON string, escaped once.
+    json_names: Vec<Box<str>>,
+    json_span_attributes: Vec<Box<str>>,
     /// What the search read.
     pub metrics: SearchMetrics,
 }
 
+/// `text` as a JSON string.
+fn json_string(text: &str) -> Box<str> {
+    serde_json::to_string(text)
+        .unwrap_or_else(|_| "\"\"".into())
+        .into()
+}
+
 impl SearchResults {
-    /// No traces, and `metrics`.
-    pub(super) fn empty(metrics: SearchMetrics) -> SearchResults {
+    /// The found `traces`, whose strings are numbers in `names` and `values`, with the
+    /// names of the span attributes by index.
+    pub(super) fn new(
+        traces: Vec<FoundTrace>,
+        names: Interner<Box<str>>,
+        values: Interner<AnyValueJson>,
+        span_attributes: Vec<String>,
+        metrics: SearchMetrics,
+    ) -> SearchResults {
         SearchResults {
-            traces: Vec::new(),
-            names: Interner::default(),
-            values: Interner::default(),
-            span_attributes: Vec::new(),
+            json_names: names.items.iter().map(|n| json_string(n)).collect(),
+            json_span_attributes: span_attributes.iter().map(|n| json_string(n)).collect(),
+            traces,
+            names,
+            values,
+            span_attributes,
             metrics,
         }
+    }
+
+    /// No traces, and `metrics`.
+    pub(super) fn empty(metrics: SearchMetrics) -> SearchResults {
+        SearchResults::new(
+            Vec::new(),
+            Interner::default(),
+            Interner::default(),
+            Vec::new(),
+            metrics,
+        )
+    }
+
+    /// Appends the trace at `position` as one line of JSON, and a newline: the text
+    /// `serde_json::to_writer` makes of its [`TraceResult`], written straight from the
+    /// compact form (nothing is allocated per span, names are escaped once each).
+    pub fn write_json_line(&self, position: usize, out: &mut Vec<u8>) {
+        let Some(t) = self.traces.get(position) else {
+            return;
+        };
+        out.extend_from_slice(br#"{"traceID":""#);
+        push_trace_id_hex(&t.id, out);
+        out.push(b'"');
+        if t.root_service != NONE {
+            out.extend_from_slice(br#","rootServiceName":"#);
+            out.extend_from_slice(self.json_names[t.root_service as usize].as_bytes());
+        }
+        if t.root_name != NONE {
+            out.extend_from_slice(br#","rootTraceName":"#);
+            out.extend_from_slice(self.json_names[t.root_name as usize].as_bytes());
+        }
+        out.extend_from_slice(br#","startTimeUnixNano":""#);
+        out.extend_from_slice(itoa::Buffer::new().format(t.start).as_bytes());
+        out.extend_from_slice(br#"","durationMs":"#);
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format((t.end - t.start) / 1_000_000)
+                .as_bytes(),
+        );
+        out.extend_from_slice(br#","spanSets":["#);
+        for (i, set) in t.spansets.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"spans":["#);
+            for (j, span) in set.spans.iter().enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                self.write_span_json(span, out);
+            }
+            out.extend_from_slice(br#"],"matched":"#);
+            out.extend_from_slice(itoa::Buffer::new().format(set.matched).as_bytes());
+            if !set.attributes.is_empty() {
+                out.extend_from_slice(br#","attributes":["#);
+                for (k, attribute) in set.attributes.iter().enumerate() {
+                    if k > 0 {
+                        out.push(b',');
+                    }
+                    write_attribute_json(&json_string(&attribute.key), &attribute.value, out);
+                }
+                out.push(b']');
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}\n");
+    }
+
+    fn write_span_json(&self, span: &ShownSpan, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"spanID":""#);
+        push_hex(&span.id, out);
+        out.push(b'"');
+        if span.name != NONE {
+            out.extend_from_slice(br#","name":"#);
+            out.extend_from_slice(self.json_names[span.name as usize].as_bytes());
+        }
+        out.extend_from_slice(br#","startTimeUnixNano":""#);
+        out.extend_from_slice(itoa::Buffer::new().format(span.start).as_bytes());
+        out.extend_from_slice(br#"","durationNanos":""#);
+        out.extend_from_slice(itoa::Buffer::new().format(span.duration).as_bytes());
+        out.push(b'"');
+        if !span.attributes.is_empty() {
+            out.extend_from_slice(br#","attributes":["#);
+            for (k, &(key, value)) in span.attributes.iter().enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_attribute_json(
+                    &self.json_span_attributes[key as usize],
+                    self.values.get(value),
+                    out,
+                );
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
     }
 
     /// How many traces were found.
@@ -199,6 +314,15 @@ impl SearchResults {
     }
 }
 
+/// Appends `{"key":<key>,"value":<value>}`, `key` being a JSON string already.
+fn write_attribute_json(key: &str, value: &AnyValueJson, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"key":"#);
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(br#","value":"#);
+    out.extend_from_slice(value.text().as_bytes());
+    out.push(b'}');
+}
+
 /// Serialises the traces one at a time.
 struct Traces<'a>(&'a SearchResults);
 
@@ -242,8 +366,10 @@ mod tests {
         assert_eq!(&**names.get(b), "db.query");
     }
 
-    #[test]
-    fn results_serialise_as_their_response_does() {
+    /// Two traces: one with a root, a spanset attribute, a span attribute and a name
+    /// that needs escaping; one of zeros with no root, a span without a name and an
+    /// empty spanset.
+    fn sample() -> SearchResults {
         let mut values: Interner<AnyValueJson> = Interner::default();
         let get = values
             .intern(r#"{"stringValue":"GET"}"#, |t| {
@@ -251,34 +377,67 @@ mod tests {
             })
             .unwrap();
         let mut names: Interner<Box<str>> = Interner::default();
-        let root = names.intern("checkout", |t| Ok::<_, ()>(t.into())).unwrap();
-        let results = SearchResults {
-            traces: vec![FoundTrace {
+        let mut name = |text: &str| names.intern(text, |t| Ok::<_, ()>(t.into())).unwrap();
+        let root = name("checkout");
+        let odd = name("say \"hi\"\n\u{1}é/\\");
+        let span = |id: u8, name: u32, attributes: Vec<(u16, u32)>| ShownSpan {
+            start: 5_000_000_000 + u64::from(id),
+            id: [id, 2, 3, 4, 5, 6, 7, 8],
+            duration: 1_500,
+            name,
+            attributes: attributes.into(),
+        };
+        let traces = vec![
+            FoundTrace {
                 id: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd],
                 root_service: root,
-                root_name: NONE,
+                root_name: odd,
                 start: 5_000_000_000,
                 end: 5_250_000_000,
                 spansets: vec![FoundSpanSet {
-                    spans: vec![ShownSpan {
-                        start: 5_000_000_000,
-                        id: [1, 2, 3, 4, 5, 6, 7, 8],
-                        duration: 1_500,
-                        name: root,
-                        attributes: vec![(0, get)].into(),
-                    }],
+                    spans: vec![span(1, root, vec![(0, get)]), span(2, odd, vec![])],
                     matched: 4,
-                    attributes: Vec::new(),
+                    attributes: vec![Attribute {
+                        key: "by(\"x\")".into(),
+                        value: values.get(get).clone(),
+                    }],
                 }],
-            }],
+            },
+            FoundTrace {
+                id: [0; 16],
+                root_service: NONE,
+                root_name: NONE,
+                start: 7,
+                end: 7,
+                spansets: vec![
+                    FoundSpanSet {
+                        spans: vec![span(3, NONE, vec![])],
+                        matched: 1,
+                        attributes: Vec::new(),
+                    },
+                    FoundSpanSet {
+                        spans: Vec::new(),
+                        matched: 0,
+                        attributes: Vec::new(),
+                    },
+                ],
+            },
+        ];
+        SearchResults::new(
+            traces,
             names,
             values,
-            span_attributes: vec!["http.method".into()],
-            metrics: SearchMetrics {
+            vec!["http.method".into()],
+            SearchMetrics {
                 inspected_spans: 10,
                 ..SearchMetrics::default()
             },
-        };
+        )
+    }
+
+    #[test]
+    fn results_serialise_as_their_response_does() {
+        let results = sample();
         let direct = serde_json::to_string_pretty(&results).unwrap();
         let response = results.into_response();
         assert_eq!(response.traces[0].trace_id, "abcd");
@@ -287,6 +446,22 @@ mod tests {
             response.traces[0].span_sets[0].spans[0].span_id,
             "0102030405060708"
         );
+        assert_eq!(response.traces[1].trace_id, "0");
         assert_eq!(direct, serde_json::to_string_pretty(&response).unwrap());
+    }
+
+    #[test]
+    fn json_lines_written_directly_are_those_serde_writes() {
+        let results = sample();
+        for (position, trace) in results.traces().enumerate() {
+            let mut direct = Vec::new();
+            results.write_json_line(position, &mut direct);
+            let mut want = serde_json::to_vec(&trace).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 }
