@@ -98,13 +98,14 @@ pub(super) struct FoundTrace {
 
 /// The traces a search found, in the search's order, and what it read. Read them with
 /// [`SearchResults::traces`], write them as Tempo's `/api/search` JSON with `serde`
-/// (trace by trace), or turn them into a [`SearchResponse`].
+/// (trace by trace) or as JSON lines with [`SearchResults::write_json_line`], or turn
+/// them into a [`SearchResponse`].
 pub struct SearchResults {
-    pub(super) traces: Vec<FoundTrace>,
-    pub(super) names: Interner<Box<str>>,
-    pub(super) values: Interner<AnyValueJson>,
+    traces: Vec<FoundTrace>,
+    names: Interner<Box<str>>,
+    values: Interner<AnyValueJson>,
     /// The names of the span attributes, by index.
-    pub(super) span_attributes: Vec<String>,
+    span_attributes: Vec<String>,
     /// Each name of `names` and of `span_attributes` as a JSON string, escaped once.
     json_names: Vec<Box<str>>,
     json_span_attributes: Vec<Box<str>>,
