@@ -199,6 +199,23 @@ impl TableProvider for SpanTable {
     }
 }
 
+/// `provider` without the declared trace order, if it is the listing table of traceql's
+/// blocks: a plan that needs no trace order scans it split into byte ranges of about
+/// equal size, one per partition, so a store of one large block is read on every core;
+/// in trace order each block is read whole by one partition.
+pub(crate) fn without_trace_order(
+    provider: &Arc<dyn TableProvider>,
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    let Some(listing) = provider.downcast_ref::<ListingTable>() else {
+        return Ok(None);
+    };
+    let options = listing.options().clone().with_file_sort_order(Vec::new());
+    let config = ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
+        .with_listing_options(options)
+        .with_schema(listing.schema());
+    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+}
+
 /// The listing table of traceql's blocks `blocks`, with the table schema `schema`.
 async fn listing_table(
     ctx: &SessionContext,
