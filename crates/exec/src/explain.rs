@@ -48,7 +48,7 @@ impl Engine {
         let blocks = self.select(&TimeRange::ALL, search_pipeline(&parsed));
         let (mut logical, mut physical) = (Vec::new(), Vec::new());
         for plan in plans {
-            let (state, plan) = self.prepare(&plan, &blocks)?;
+            let (state, plan) = self.prepare(&plan, &blocks, true)?;
             logical.push(state.optimize(&plan)?.display_indent().to_string());
             let exec: Arc<dyn ExecutionPlan> = state.create_physical_plan(&plan).await?;
             physical.push(displayable(exec.as_ref()).indent(false).to_string());

@@ -151,7 +151,8 @@ impl Engine {
                     options.order,
                 )
             });
-            self.execute_each(&plan.plan, &blocks, &mut stats, |batch| {
+            let whole = window == Window::ALL;
+            self.execute_each(&plan.plan, &blocks, whole, &mut stats, |batch| {
                 Ok(assembler.push(&batch)?)
             })
             .await?;
