@@ -1,6 +1,8 @@
 //! Search results as text: a table of traces (optionally with their matched spans),
 //! JSON lines, or CSV of matched spans.
 
+use std::ops::Range;
+
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use traceql_exec::search::{Attribute, SearchResults, TraceResult};
@@ -81,20 +83,18 @@ pub fn table(results: &SearchResults, spans: bool, look: &Look) -> String {
 /// Traces encoded together when output is written on every core.
 const TRACES_PER_PIECE: usize = 1024;
 
-/// The traces of `results` in pieces of [`TRACES_PER_PIECE`], each encoded by
-/// `encode`, written to `out` in order (see [`write_in_order`]).
+/// The traces of `results` in pieces of [`TRACES_PER_PIECE`], each piece's positions
+/// encoded by `encode`, written to `out` in order (see [`write_in_order`]).
 fn by_pieces(
     results: &SearchResults,
-    encode: impl Fn(&mut Vec<u8>, TraceResult) -> std::io::Result<()> + Sync,
+    encode: impl Fn(&mut Vec<u8>, Range<usize>) -> std::io::Result<()> + Sync,
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
     write_in_order(
         results.len().div_ceil(TRACES_PER_PIECE),
         |piece, buffer| {
             let first = piece * TRACES_PER_PIECE;
-            results
-                .traces_in(first..first + TRACES_PER_PIECE)
-                .try_for_each(|trace| encode(buffer, trace))
+            encode(buffer, first..(first + TRACES_PER_PIECE).min(results.len()))
         },
         out,
     )
@@ -102,11 +102,10 @@ fn by_pieces(
 
 /// One JSON object per trace, one per line.
 pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    write_in_order(
-        results.len().div_ceil(TRACES_PER_PIECE),
-        |piece, buffer| {
-            let first = piece * TRACES_PER_PIECE;
-            for position in first..(first + TRACES_PER_PIECE).min(results.len()) {
+    by_pieces(
+        results,
+        |buffer, positions| {
+            for position in positions {
                 results.write_json_line(position, buffer);
             }
             Ok(())
@@ -137,28 +136,39 @@ pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::R
     drop(writer);
     by_pieces(
         results,
-        |buffer, trace| {
+        |buffer, positions| {
             let mut writer = ::csv::Writer::from_writer(buffer);
-            for (index, set) in trace.span_sets.iter().enumerate() {
-                for span in &set.spans {
-                    writer.write_record([
-                        trace.trace_id.as_str(),
-                        &trace.root_service_name,
-                        &trace.root_trace_name,
-                        &format_time(trace.start_time_unix_nano),
-                        &trace.duration_ms.to_string(),
-                        &index.to_string(),
-                        &span.span_id,
-                        &span.name,
-                        &format_time(span.start_time_unix_nano),
-                        &span.duration_nanos.to_string(),
-                        &pairs(&span.attributes),
-                        &pairs(&set.attributes),
-                    ])?;
-                }
+            for trace in results.traces_in(positions) {
+                write_csv_rows(&mut writer, &trace)?;
             }
             writer.flush()
         },
         out,
     )
+}
+
+/// The CSV rows of the shown spans of `trace`.
+fn write_csv_rows(
+    writer: &mut ::csv::Writer<&mut Vec<u8>>,
+    trace: &TraceResult,
+) -> std::io::Result<()> {
+    for (index, set) in trace.span_sets.iter().enumerate() {
+        for span in &set.spans {
+            writer.write_record([
+                trace.trace_id.as_str(),
+                &trace.root_service_name,
+                &trace.root_trace_name,
+                &format_time(trace.start_time_unix_nano),
+                &trace.duration_ms.to_string(),
+                &index.to_string(),
+                &span.span_id,
+                &span.name,
+                &format_time(span.start_time_unix_nano),
+                &span.duration_nanos.to_string(),
+                &pairs(&span.attributes),
+                &pairs(&set.attributes),
+            ])?;
+        }
+    }
+    Ok(())
 }

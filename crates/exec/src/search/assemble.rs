@@ -125,9 +125,7 @@ impl Interned {
         if values.is_null(row) || values.value(row).is_empty() {
             return NONE;
         }
-        let interned: std::result::Result<u32, std::convert::Infallible> =
-            self.names.intern(values.value(row), |t| Ok(t.into()));
-        interned.unwrap_or(NONE)
+        self.names.intern_str(values.value(row))
     }
 
     /// The number of the value of `attr` at `row`, or `None` if it is nil.

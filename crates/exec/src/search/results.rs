@@ -32,6 +32,14 @@ impl<T> Default for Interner<T> {
     }
 }
 
+impl Interner<Box<str>> {
+    /// The number of the string `text`.
+    pub(super) fn intern_str(&mut self, text: &str) -> u32 {
+        let interned: Result<u32, std::convert::Infallible> = self.intern(text, |t| Ok(t.into()));
+        interned.unwrap_or(NONE)
+    }
+}
+
 impl<T> Interner<T> {
     /// The number of the value whose text is `text`, made by `make` the first time.
     pub(super) fn intern<E>(
@@ -162,79 +170,60 @@ impl SearchResults {
         out.extend_from_slice(br#"{"traceID":""#);
         push_trace_id_hex(&t.id, out);
         out.push(b'"');
-        if t.root_service != NONE {
-            out.extend_from_slice(br#","rootServiceName":"#);
-            out.extend_from_slice(self.json_names[t.root_service as usize].as_bytes());
-        }
-        if t.root_name != NONE {
-            out.extend_from_slice(br#","rootTraceName":"#);
-            out.extend_from_slice(self.json_names[t.root_name as usize].as_bytes());
-        }
+        self.push_name(br#","rootServiceName":"#, t.root_service, out);
+        self.push_name(br#","rootTraceName":"#, t.root_name, out);
         out.extend_from_slice(br#","startTimeUnixNano":""#);
-        out.extend_from_slice(itoa::Buffer::new().format(t.start).as_bytes());
+        push_number(t.start, out);
         out.extend_from_slice(br#"","durationMs":"#);
-        out.extend_from_slice(
-            itoa::Buffer::new()
-                .format((t.end - t.start) / 1_000_000)
-                .as_bytes(),
-        );
-        out.extend_from_slice(br#","spanSets":["#);
-        for (i, set) in t.spansets.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(br#"{"spans":["#);
-            for (j, span) in set.spans.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                self.write_span_json(span, out);
-            }
-            out.extend_from_slice(br#"],"matched":"#);
-            out.extend_from_slice(itoa::Buffer::new().format(set.matched).as_bytes());
+        push_number((t.end - t.start) / 1_000_000, out);
+        out.extend_from_slice(br#","spanSets":"#);
+        push_list(&t.spansets, out, |set, out| {
+            out.extend_from_slice(br#"{"spans":"#);
+            push_list(&set.spans, out, |span, out| self.push_span(span, out));
+            out.extend_from_slice(br#","matched":"#);
+            push_number(set.matched, out);
             if !set.attributes.is_empty() {
-                out.extend_from_slice(br#","attributes":["#);
-                for (k, attribute) in set.attributes.iter().enumerate() {
-                    if k > 0 {
-                        out.push(b',');
-                    }
-                    write_attribute_json(&json_string(&attribute.key), &attribute.value, out);
-                }
-                out.push(b']');
+                out.extend_from_slice(br#","attributes":"#);
+                push_list(&set.attributes, out, |a, out| {
+                    push_attribute(&json_string(&a.key), &a.value, out);
+                });
             }
             out.push(b'}');
-        }
-        out.extend_from_slice(b"]}\n");
+        });
+        out.extend_from_slice(b"}\n");
     }
 
-    fn write_span_json(&self, span: &ShownSpan, out: &mut Vec<u8>) {
+    /// Appends a span as [`Self::write_json_line`] does.
+    fn push_span(&self, span: &ShownSpan, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"spanID":""#);
         push_hex(&span.id, out);
         out.push(b'"');
-        if span.name != NONE {
-            out.extend_from_slice(br#","name":"#);
-            out.extend_from_slice(self.json_names[span.name as usize].as_bytes());
-        }
+        self.push_name(br#","name":"#, span.name, out);
         out.extend_from_slice(br#","startTimeUnixNano":""#);
-        out.extend_from_slice(itoa::Buffer::new().format(span.start).as_bytes());
+        push_number(span.start, out);
         out.extend_from_slice(br#"","durationNanos":""#);
-        out.extend_from_slice(itoa::Buffer::new().format(span.duration).as_bytes());
+        push_number(span.duration, out);
         out.push(b'"');
         if !span.attributes.is_empty() {
-            out.extend_from_slice(br#","attributes":["#);
-            for (k, &(key, value)) in span.attributes.iter().enumerate() {
-                if k > 0 {
-                    out.push(b',');
-                }
-                write_attribute_json(
+            out.extend_from_slice(br#","attributes":"#);
+            push_list(span.attributes.iter(), out, |&(key, value), out| {
+                push_attribute(
                     &self.json_span_attributes[key as usize],
                     self.values.get(value),
                     out,
                 );
-            }
-            out.push(b']');
+            });
         }
         out.push(b'}');
+    }
+
+    /// Appends `field` and the name numbered `name` as a JSON string, unless there is no
+    /// name (a field serde leaves out when empty).
+    fn push_name(&self, field: &[u8], name: u32, out: &mut Vec<u8>) {
+        if name != NONE {
+            out.extend_from_slice(field);
+            out.extend_from_slice(self.json_names[name as usize].as_bytes());
+        }
     }
 
     /// How many traces were found.
@@ -316,12 +305,33 @@ impl SearchResults {
 }
 
 /// Appends `{"key":<key>,"value":<value>}`, `key` being a JSON string already.
-fn write_attribute_json(key: &str, value: &AnyValueJson, out: &mut Vec<u8>) {
+fn push_attribute(key: &str, value: &AnyValueJson, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"key":"#);
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(br#","value":"#);
     out.extend_from_slice(value.text().as_bytes());
     out.push(b'}');
+}
+
+/// Appends `value` in decimal.
+fn push_number(value: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends a JSON array of `items`, each written by `push`.
+fn push_list<T>(
+    items: impl IntoIterator<Item = T>,
+    out: &mut Vec<u8>,
+    mut push: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push(item, out);
+    }
+    out.push(b']');
 }
 
 /// Serialises the traces one at a time.
@@ -378,7 +388,7 @@ mod tests {
             })
             .unwrap();
         let mut names: Interner<Box<str>> = Interner::default();
-        let mut name = |text: &str| names.intern(text, |t| Ok::<_, ()>(t.into())).unwrap();
+        let mut name = |text: &str| names.intern_str(text);
         let root = name("checkout");
         let odd = name("say \"hi\"\n\u{1}é/\\");
         let span = |id: u8, name: u32, attributes: Vec<(u16, u32)>| ShownSpan {
