@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
@@ -16,7 +17,7 @@ use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 
 use super::{Engine, EngineError, QueryStats};
-use crate::table::without_trace_order;
+use crate::table::{clustered_by_trace, without_trace_order};
 
 impl Engine {
     /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
@@ -136,18 +137,24 @@ impl Engine {
             options.execution.collect_statistics = true;
             options.execution.split_file_groups_by_statistics = true;
         }
-        if per_trace || !whole {
-            return Ok((state, plan.clone()));
-        }
+        let whole_traces = blocks.iter().all(|(b, _)| !b.partial_traces);
+        let replace: fn(&Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>, _> =
+            if per_trace && whole_traces {
+                |provider| Ok(clustered_by_trace(provider))
+            } else if !per_trace && whole {
+                without_trace_order
+            } else {
+                return Ok((state, plan.clone()));
+            };
         let plan = plan
             .clone()
             .transform_up(|node| match &node {
                 LogicalPlan::TableScan(scan) => {
                     let provider = source_as_provider(&scan.source)?;
-                    Ok(match without_trace_order(&provider)? {
-                        Some(unordered) => {
+                    Ok(match replace(&provider)? {
+                        Some(replaced) => {
                             let mut scan = scan.clone();
-                            scan.source = provider_as_source(unordered);
+                            scan.source = provider_as_source(replaced);
                             Transformed::yes(LogicalPlan::TableScan(scan))
                         }
                         None => Transformed::no(node),

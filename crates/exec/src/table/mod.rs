@@ -12,6 +12,7 @@
 //! each of their row groups is sorted so that both kinds reach the operators as one
 //! stream of whole traces in trace order.
 
+mod clustered;
 pub mod tempo;
 
 use std::collections::BTreeMap;
@@ -214,6 +215,16 @@ pub(crate) fn without_trace_order(
         .with_listing_options(options)
         .with_schema(listing.schema());
     Ok(Some(Arc::new(ListingTable::try_new(config)?)))
+}
+
+/// `provider` scanned in runs of whole row groups in trace order, one per partition
+/// (see [`clustered::TraceClustered`]), if it is the listing table of traceql's blocks.
+/// Only for blocks in which every trace is whole.
+pub(crate) fn clustered_by_trace(
+    provider: &Arc<dyn TableProvider>,
+) -> Option<Arc<dyn TableProvider>> {
+    provider.downcast_ref::<ListingTable>()?;
+    Some(Arc::new(clustered::TraceClustered::new(Arc::clone(provider))))
 }
 
 /// The listing table of traceql's blocks `blocks`, with the table schema `schema`.

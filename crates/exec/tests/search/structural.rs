@@ -137,10 +137,11 @@ async fn child_counts_of_blocks_written_before_format_2_are_refused() {
 }
 
 /// Span-set operators over more blocks than partitions, where the blocks follow one
-/// another in time: each partition reads its blocks in order (no sort of all spans),
-/// and the answers are those of the same traces in one block.
+/// another in time: each partition reads a run of them in order, holding whole traces
+/// (no sort of all spans, no repartitioning by trace), and the answers are those of
+/// the same traces in one block.
 #[tokio::test]
-async fn span_set_operators_read_many_blocks_in_order_without_sorting() {
+async fn span_set_operators_read_runs_of_blocks_without_sorting_or_repartitioning() {
     use traceql_exec::Engine;
     use traceql_format::block::BlockOptions;
 
@@ -168,7 +169,11 @@ async fn span_set_operators_read_many_blocks_in_order_without_sorting() {
     let query = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
     let physical = many.explain(query).await.unwrap().physical;
     assert!(!physical.contains("SortExec"), "{physical}");
-    assert!(physical.contains("preserve_order=true"), "{physical}");
+    assert!(!physical.contains("RepartitionExec"), "{physical}");
+    assert!(
+        physical.contains("2 groups") && physical.contains("output_partitioning=Hash([trace_id"),
+        "{physical}"
+    );
     let options = SearchOptions {
         limit: 1000,
         ..SearchOptions::default()

@@ -1,0 +1,281 @@
+//! Scans of traceql's blocks cut into partitions of whole row groups that each hold
+//! whole traces in trace order, for the span-set operators.
+//!
+//! The span-set operators need every span of a trace in one partition, each
+//! partition in trace order. DataFusion, not knowing that a trace never straddles row
+//! groups, gets there by repartitioning the scan by trace id while merging the
+//! partitions in trace order: each output partition takes its share of every input
+//! batch, and a store of one large block is decoded on one core. But a byte range of
+//! a block file reads whole row groups (those whose first page starts in it), so a
+//! scan whose partitions are runs of row groups already has each trace in one
+//! partition. [`TraceClustered`] plans such a scan: the row groups of all blocks in
+//! trace order, cut into one run of about equal size per partition, each declared
+//! partitioned by trace id and (from each run's statistics) in trace order, so
+//! DataFusion adds neither a repartition nor a sort.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
+use datafusion::common::{ScalarValue, Statistics};
+use datafusion::datasource::TableType;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::metadata::ParquetMetaData;
+use traceql_format::schema::TRACE_ORDER;
+use traceql_format::schema::columns as c;
+
+/// A table of traceql's blocks (a listing table) whose scans are cut into runs of
+/// whole row groups in trace order, one per partition (see the module docs). A scan
+/// whose row groups cannot be put in one trace order (blocks of overlapping time
+/// ranges) is planned as the inner table plans it.
+///
+/// Only for blocks in which every trace is whole: a trace written in parts to two
+/// blocks could land in two partitions.
+#[derive(Debug)]
+pub(crate) struct TraceClustered {
+    inner: Arc<dyn TableProvider>,
+}
+
+impl TraceClustered {
+    /// `inner`, a listing table of traceql's blocks, scanned in runs of row groups.
+    pub(crate) fn new(inner: Arc<dyn TableProvider>) -> TraceClustered {
+        TraceClustered { inner }
+    }
+}
+
+#[async_trait]
+impl TableProvider for TraceClustered {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, projection, filters, limit).await?;
+        Ok(clustered(&plan, state).await?.unwrap_or(plan))
+    }
+}
+
+/// A row group of a block file: where it starts, how large it is, and the least and
+/// greatest trace start and trace id in it.
+#[derive(Clone, Debug)]
+struct RowGroup {
+    /// The file, as an index into the scan's files.
+    file: usize,
+    /// The offset of its first page (the byte a range must hold to read it).
+    offset: i64,
+    bytes: i64,
+    rows: usize,
+    min: [ScalarValue; 2],
+    max: [ScalarValue; 2],
+}
+
+/// `plan`, a scan of the listing table, with its files cut into one run of row groups
+/// per partition; `None` when it is not a plain Parquet scan of whole files or its
+/// row groups overlap in trace order.
+async fn clustered(
+    plan: &Arc<dyn ExecutionPlan>,
+    state: &dyn Session,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(config) = plan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>())
+    else {
+        return Ok(None);
+    };
+    let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+    if files.is_empty() || files.iter().any(|f| f.range.is_some()) {
+        return Ok(None);
+    }
+    let schema = config.file_schema();
+    let Some(trace_id) = schema.index_of(c::TRACE_ID).ok() else {
+        return Ok(None);
+    };
+    let runtime = state.runtime_env();
+    let store = runtime.object_store(&config.object_store_url)?;
+    let cache = runtime.cache_manager.get_file_metadata_cache();
+    let mut row_groups = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
+            .with_file_metadata_cache(Some(Arc::clone(&cache)))
+            .fetch_metadata()
+            .await?;
+        match file_row_groups(i, &metadata, schema)? {
+            Some(groups) => row_groups.extend(groups),
+            None => return Ok(None),
+        }
+    }
+    row_groups.sort_by(|a, b| compare(&a.min, &b.min));
+    if row_groups
+        .windows(2)
+        .any(|pair| compare(&pair[0].max, &pair[1].min) == Ordering::Greater)
+    {
+        return Ok(None);
+    }
+    let partitions = state.config().target_partitions().max(1);
+    let groups: Vec<FileGroup> = runs(&row_groups, partitions)
+        .into_iter()
+        .map(|run| file_group(run, &files, schema))
+        .collect();
+    let count = groups.len();
+    let mut config = config.clone();
+    config.file_groups = groups;
+    config.output_partitioning = Some(Partitioning::Hash(
+        vec![Arc::new(Column::new(c::TRACE_ID, trace_id))],
+        count,
+    ));
+    Ok(Some(DataSourceExec::from_data_source(config)))
+}
+
+/// The row groups of file `file` with their bounds in trace order; `None` if a bound
+/// is not recorded.
+fn file_row_groups(
+    file: usize,
+    metadata: &ParquetMetaData,
+    schema: &SchemaRef,
+) -> Result<Option<Vec<RowGroup>>> {
+    let groups = metadata.row_groups();
+    let parquet_schema = metadata.file_metadata().schema_descr();
+    let mut bounds: Vec<(ArrayRef, ArrayRef)> = Vec::new();
+    for name in TRACE_ORDER {
+        let converter = StatisticsConverter::try_new(name, schema, parquet_schema)?;
+        bounds.push((
+            converter.row_group_mins(groups)?,
+            converter.row_group_maxes(groups)?,
+        ));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (i, group) in groups.iter().enumerate() {
+        let bound = |column: usize, max: bool| {
+            let (mins, maxes) = &bounds[column];
+            ScalarValue::try_from_array(if max { maxes } else { mins }, i)
+        };
+        let min = [bound(0, false)?, bound(1, false)?];
+        let max = [bound(0, true)?, bound(1, true)?];
+        if min.iter().chain(&max).any(ScalarValue::is_null) || group.num_columns() == 0 {
+            return Ok(None);
+        }
+        let first = group.column(0);
+        out.push(RowGroup {
+            file,
+            offset: first
+                .dictionary_page_offset()
+                .unwrap_or_else(|| first.data_page_offset()),
+            bytes: group.compressed_size(),
+            rows: group.num_rows().max(0) as usize,
+            min,
+            max,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Compares two bounds in trace order (trace start, then trace id).
+fn compare(a: &[ScalarValue; 2], b: &[ScalarValue; 2]) -> Ordering {
+    a.partial_cmp(b).unwrap_or(Ordering::Equal)
+}
+
+/// `row_groups` (in trace order) cut into at most `partitions` consecutive runs of
+/// about equal size in bytes.
+fn runs(row_groups: &[RowGroup], partitions: usize) -> Vec<&[RowGroup]> {
+    let total: i64 = row_groups.iter().map(|g| g.bytes.max(1)).sum();
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut seen = 0;
+    for (i, group) in row_groups.iter().enumerate() {
+        seen += group.bytes.max(1);
+        // Close the run once it reaches its share of the bytes so far.
+        let due = total * (runs.len() as i64 + 1) / partitions as i64;
+        if seen >= due && runs.len() + 1 < partitions {
+            runs.push(&row_groups[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < row_groups.len() {
+        runs.push(&row_groups[start..]);
+    }
+    runs
+}
+
+/// The file group reading `run`: one byte range per stretch of consecutive row groups
+/// of one file, each with its row count and bounds in trace order (from which
+/// DataFusion checks that the group is in trace order). `schema`: the table's.
+fn file_group(run: &[RowGroup], files: &[&PartitionedFile], schema: &SchemaRef) -> FileGroup {
+    let mut out: Vec<PartitionedFile> = Vec::new();
+    let mut start = 0;
+    while start < run.len() {
+        let file = run[start].file;
+        let mut end = start + 1;
+        while end < run.len() && run[end].file == file {
+            end += 1;
+        }
+        let stretch = &run[start..end];
+        let first = stretch[0].offset;
+        // The range ends just past the first page of its last row group: a range reads
+        // the row groups whose first page starts in it.
+        let last = stretch[stretch.len() - 1].offset + 1;
+        out.push(
+            files[file]
+                .clone()
+                .with_range(first, last)
+                .with_statistics(Arc::new(stretch_statistics(stretch, schema))),
+        );
+        start = end;
+    }
+    FileGroup::new(out)
+}
+
+/// The statistics of a stretch of row groups: its rows, and the least and greatest
+/// trace start and trace id; nothing of the other columns.
+fn stretch_statistics(stretch: &[RowGroup], schema: &SchemaRef) -> Statistics {
+    let mut statistics = Statistics::new_unknown(schema);
+    statistics.num_rows = Precision::Exact(stretch.iter().map(|g| g.rows).sum());
+    for (k, name) in TRACE_ORDER.iter().enumerate() {
+        let Ok(index) = schema.index_of(name) else {
+            continue;
+        };
+        let least = stretch.iter().map(|g| &g.min[k]);
+        let greatest = stretch.iter().map(|g| &g.max[k]);
+        let pick = |values: &mut dyn Iterator<Item = &ScalarValue>, wanted: Ordering| {
+            values
+                .reduce(|a, b| if b.partial_cmp(a) == Some(wanted) { b } else { a })
+                .cloned()
+        };
+        let column = &mut statistics.column_statistics[index];
+        if let Some(min) = pick(&mut { least }, Ordering::Less) {
+            column.min_value = Precision::Exact(min);
+        }
+        if let Some(max) = pick(&mut { greatest }, Ordering::Greater) {
+            column.max_value = Precision::Exact(max);
+        }
+    }
+    statistics
+}
