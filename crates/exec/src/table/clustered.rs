@@ -92,6 +92,8 @@ struct RowGroup {
     file: usize,
     /// The offset of its first page (the byte a range must hold to read it).
     offset: i64,
+    /// Where the next row group of the file starts (the file's size after the last).
+    end: i64,
     bytes: i64,
     rows: usize,
     min: [ScalarValue; 2],
@@ -128,7 +130,8 @@ async fn clustered(
             .with_file_metadata_cache(Some(Arc::clone(&cache)))
             .fetch_metadata()
             .await?;
-        match file_row_groups(i, &metadata, schema)? {
+        let size = file.object_meta.size as i64;
+        match file_row_groups(i, size, &metadata, schema)? {
             Some(groups) => row_groups.extend(groups),
             None => return Ok(None),
         }
@@ -141,10 +144,14 @@ async fn clustered(
         return Ok(None);
     }
     let partitions = state.config().target_partitions().max(1);
-    let groups: Vec<FileGroup> = runs(&row_groups, partitions)
+    let mut groups: Vec<FileGroup> = runs(&row_groups, partitions)
         .into_iter()
         .map(|run| file_group(run, &files, schema))
         .collect();
+    // With fewer row groups than partitions, the rest read nothing: fewer partitions
+    // would have DataFusion spread the scan's batches over more, then repartition them
+    // by trace.
+    groups.resize_with(partitions, || FileGroup::new(Vec::new()));
     let count = groups.len();
     let mut config = config.clone();
     config.file_groups = groups;
@@ -155,10 +162,11 @@ async fn clustered(
     Ok(Some(DataSourceExec::from_data_source(config)))
 }
 
-/// The row groups of file `file` with their bounds in trace order; `None` if a bound
-/// is not recorded.
+/// The row groups of file `file`, of `size` bytes, with their bounds in trace order;
+/// `None` if a bound is not recorded.
 fn file_row_groups(
     file: usize,
+    size: i64,
     metadata: &ParquetMetaData,
     schema: &SchemaRef,
 ) -> Result<Option<Vec<RowGroup>>> {
@@ -189,11 +197,15 @@ fn file_row_groups(
             offset: first
                 .dictionary_page_offset()
                 .unwrap_or_else(|| first.data_page_offset()),
+            end: size,
             bytes: group.compressed_size(),
             rows: group.num_rows().max(0) as usize,
             min,
             max,
         });
+    }
+    for i in 1..out.len() {
+        out[i - 1].end = out[i].offset;
     }
     Ok(Some(out))
 }
@@ -204,17 +216,24 @@ fn compare(a: &[ScalarValue; 2], b: &[ScalarValue; 2]) -> Ordering {
 }
 
 /// `row_groups` (in trace order) cut into at most `partitions` consecutive runs of
-/// about equal size in bytes.
+/// about equal size in bytes: a run ends where the bytes so far come nearest its share.
 fn runs(row_groups: &[RowGroup], partitions: usize) -> Vec<&[RowGroup]> {
     let total: i64 = row_groups.iter().map(|g| g.bytes.max(1)).sum();
+    let share = |runs: usize| total * (runs as i64 + 1) / partitions as i64;
     let mut runs = Vec::new();
     let mut start = 0;
     let mut seen = 0;
     for (i, group) in row_groups.iter().enumerate() {
+        let before = seen;
         seen += group.bytes.max(1);
-        // Close the run once it reaches its share of the bytes so far.
-        let due = total * (runs.len() as i64 + 1) / partitions as i64;
-        if seen >= due && runs.len() + 1 < partitions {
+        let due = share(runs.len());
+        // End the run before this row group if it would overshoot the share by more
+        // than stopping short of it falls short.
+        if runs.len() + 1 < partitions && i > start && seen - due > due - before {
+            runs.push(&row_groups[start..i]);
+            start = i;
+        }
+        if runs.len() + 1 < partitions && seen >= share(runs.len()) {
             runs.push(&row_groups[start..=i]);
             start = i + 1;
         }
@@ -238,14 +257,11 @@ fn file_group(run: &[RowGroup], files: &[&PartitionedFile], schema: &SchemaRef) 
             end += 1;
         }
         let stretch = &run[start..end];
-        let first = stretch[0].offset;
-        // The range ends just past the first page of its last row group: a range reads
-        // the row groups whose first page starts in it.
-        let last = stretch[stretch.len() - 1].offset + 1;
+        // A range reads the row groups whose first page starts in it.
         out.push(
             files[file]
                 .clone()
-                .with_range(first, last)
+                .with_range(stretch[0].offset, stretch[stretch.len() - 1].end)
                 .with_statistics(Arc::new(stretch_statistics(stretch, schema))),
         );
         start = end;
@@ -266,7 +282,13 @@ fn stretch_statistics(stretch: &[RowGroup], schema: &SchemaRef) -> Statistics {
         let greatest = stretch.iter().map(|g| &g.max[k]);
         let pick = |values: &mut dyn Iterator<Item = &ScalarValue>, wanted: Ordering| {
             values
-                .reduce(|a, b| if b.partial_cmp(a) == Some(wanted) { b } else { a })
+                .reduce(|a, b| {
+                    if b.partial_cmp(a) == Some(wanted) {
+                        b
+                    } else {
+                        a
+                    }
+                })
                 .cloned()
         };
         let column = &mut statistics.column_statistics[index];
@@ -278,4 +300,51 @@ fn stretch_statistics(stretch: &[RowGroup], schema: &SchemaRef) -> Statistics {
         }
     }
     statistics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(bytes: &[i64]) -> Vec<RowGroup> {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| {
+                let bound = || [ScalarValue::UInt64(Some(i as u64)), ScalarValue::Null];
+                RowGroup {
+                    file: 0,
+                    offset: i as i64,
+                    end: i as i64 + 1,
+                    bytes,
+                    rows: 1,
+                    min: bound(),
+                    max: bound(),
+                }
+            })
+            .collect()
+    }
+
+    fn lengths(bytes: &[i64], partitions: usize) -> Vec<usize> {
+        runs(&sized(bytes), partitions)
+            .iter()
+            .map(|r| r.len())
+            .collect()
+    }
+
+    #[test]
+    fn runs_share_the_bytes_and_keep_the_order() {
+        assert_eq!(lengths(&[10, 10, 10, 10], 2), [2, 2]);
+        assert_eq!(lengths(&[10, 10, 10, 10, 10, 10], 3), [2, 2, 2]);
+        // A large row group first fills the first run by itself.
+        assert_eq!(lengths(&[100, 1, 1, 1], 2), [1, 3]);
+        assert_eq!(lengths(&[1, 1, 1, 100], 2), [3, 1]);
+        // Fewer row groups than partitions: a run each.
+        assert_eq!(lengths(&[5], 2), [1]);
+        assert_eq!(lengths(&[], 2), Vec::<usize>::new());
+        // Every row group once, in order.
+        let groups = sized(&[3, 9, 1, 4, 7, 2, 8]);
+        let offsets: Vec<i64> = runs(&groups, 3).concat().iter().map(|g| g.offset).collect();
+        assert_eq!(offsets, (0..7).collect::<Vec<_>>());
+    }
 }

@@ -224,7 +224,9 @@ pub(crate) fn clustered_by_trace(
     provider: &Arc<dyn TableProvider>,
 ) -> Option<Arc<dyn TableProvider>> {
     provider.downcast_ref::<ListingTable>()?;
-    Some(Arc::new(clustered::TraceClustered::new(Arc::clone(provider))))
+    Some(Arc::new(clustered::TraceClustered::new(Arc::clone(
+        provider,
+    ))))
 }
 
 /// The listing table of traceql's blocks `blocks`, with the table schema `schema`.

@@ -145,17 +145,8 @@ async fn span_set_operators_read_runs_of_blocks_without_sorting_or_repartitionin
     use traceql_exec::Engine;
     use traceql_format::block::BlockOptions;
 
-    // 40 traces of 5 spans; trace ids in start order, so blocks of 10 spans follow in time.
-    let spans: Vec<Span> = (0..40u8)
-        .flat_map(|t| {
-            trace().into_iter().map(move |mut s| {
-                s.trace_id = [t; 16];
-                s.start_unix_nano += 1_000_000 * u64::from(t);
-                s.end_unix_nano += 1_000_000 * u64::from(t);
-                s
-            })
-        })
-        .collect();
+    // Trace ids in start order, so blocks of 10 spans follow in time.
+    let spans = numbered_traces(0..40);
     let many = crate::common::store_with(
         spans.clone(),
         &BlockOptions {
@@ -174,6 +165,66 @@ async fn span_set_operators_read_runs_of_blocks_without_sorting_or_repartitionin
         physical.contains("2 groups") && physical.contains("output_partitioning=Hash([trace_id"),
         "{physical}"
     );
+    let options = SearchOptions {
+        limit: 1000,
+        ..SearchOptions::default()
+    };
+    let got = many.search(query, &options).await.unwrap().traces;
+    assert_eq!(got.len(), 40);
+    assert_eq!(got, one.search(query, &options).await.unwrap().traces);
+}
+
+/// Five-span traces numbered `numbers`: trace `t` has id `[t; 16]` and starts `t` ms in.
+fn numbered_traces(numbers: impl Iterator<Item = u8>) -> Vec<Span> {
+    numbers
+        .flat_map(|t| {
+            trace().into_iter().map(move |mut s| {
+                s.trace_id = [t; 16];
+                s.start_unix_nano += 1_000_000 * u64::from(t);
+                s.end_unix_nano += 1_000_000 * u64::from(t);
+                s
+            })
+        })
+        .collect()
+}
+
+/// Blocks whose time ranges overlap (two ingests of interleaved traces) cannot be read
+/// in runs of trace order: the span-set operators then repartition by trace, merging in
+/// trace order, and answer as over one block.
+#[tokio::test]
+async fn span_set_operators_over_overlapping_blocks_repartition_by_trace() {
+    use traceql_exec::Engine;
+    use traceql_exec::ingest::write_traces;
+    use traceql_exec::store::Store;
+    use traceql_format::block::BlockOptions;
+
+    let store = Store::in_memory("test");
+    let options = BlockOptions {
+        spans_per_block: 10,
+        ..BlockOptions::default()
+    };
+    for (first, name) in [(0, "even"), (1, "odd")] {
+        let mut n = 0;
+        let traces = crate::common::traces(numbered_traces((first..40).step_by(2)));
+        write_traces(
+            &store,
+            traces,
+            &options,
+            || {
+                n += 1;
+                format!("{name}-{n}")
+            },
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    }
+    let many = Engine::with_store(store).await.unwrap();
+    let one = engine_with(numbered_traces(0..40)).await;
+    let query = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
+    let physical = many.explain(query).await.unwrap().physical;
+    assert!(!physical.contains("output_partitioning"), "{physical}");
+    assert!(physical.contains("preserve_order=true"), "{physical}");
     let options = SearchOptions {
         limit: 1000,
         ..SearchOptions::default()
