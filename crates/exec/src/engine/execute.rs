@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::DataFusionError;
@@ -17,7 +16,7 @@ use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 
 use super::{Engine, EngineError, QueryStats};
-use crate::table::{clustered_by_trace, without_trace_order};
+use crate::table::{Rewrite, clustered_by_trace, without_trace_order};
 
 impl Engine {
     /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
@@ -98,12 +97,17 @@ impl Engine {
     /// `plan`, a plan over `blocks`, as it is planned physically, and the session state
     /// to plan it in.
     ///
-    /// The span-set operators need each partition's spans in trace order. With more of
-    /// traceql's blocks than partitions, DataFusion keeps the blocks' order only if it
-    /// knows their ranges of trace starts: it then fills each partition with blocks that
-    /// follow one another in time, taking turns, instead of sorting every span. Knowing
-    /// them costs reading each block's footer while planning (milliseconds), which
-    /// plans without those operators, or with a block or less per partition, skip.
+    /// The span-set operators need all spans of a trace in one partition, in trace
+    /// order. Over traceql's blocks in which every trace is whole, the scan is cut into
+    /// runs of whole row groups in trace order, one per partition (see
+    /// [`clustered_by_trace`]): nothing is repartitioned, and one large block is read on
+    /// every core. All matches of `{ kind = server } > { span.db.system = "postgresql" }`
+    /// took 175 ms at 1M spans (one block of 1M, one of 27k) before and 127 ms after,
+    /// 1.55 and 1.20 s at 10M. Where blocks overlap in time (or hold traces in parts),
+    /// DataFusion repartitions by trace, merging in trace order; with more blocks than
+    /// partitions it is given their ranges of trace starts (from their footers) so that
+    /// it fills each partition with blocks that follow one another in time instead of
+    /// sorting every span.
     ///
     /// Plans without them that read their blocks `whole` (metrics queries, and searches
     /// in one round over everything) need no order at all: their scan forgets it (see
@@ -138,14 +142,13 @@ impl Engine {
             options.execution.split_file_groups_by_statistics = true;
         }
         let whole_traces = blocks.iter().all(|(b, _)| !b.partial_traces);
-        let replace: fn(&Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>, _> =
-            if per_trace && whole_traces {
-                |provider| Ok(clustered_by_trace(provider))
-            } else if !per_trace && whole {
-                without_trace_order
-            } else {
-                return Ok((state, plan.clone()));
-            };
+        let replace: Rewrite = if per_trace && whole_traces {
+            clustered_by_trace
+        } else if !per_trace && whole {
+            without_trace_order
+        } else {
+            return Ok((state, plan.clone()));
+        };
         let plan = plan
             .clone()
             .transform_up(|node| match &node {

@@ -222,12 +222,17 @@ pub(crate) fn without_trace_order(
 /// Only for blocks in which every trace is whole.
 pub(crate) fn clustered_by_trace(
     provider: &Arc<dyn TableProvider>,
-) -> Option<Arc<dyn TableProvider>> {
-    provider.downcast_ref::<ListingTable>()?;
-    Some(Arc::new(clustered::TraceClustered::new(Arc::clone(
-        provider,
-    ))))
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    if provider.downcast_ref::<ListingTable>().is_none() {
+        return Ok(None);
+    }
+    let clustered = clustered::TraceClustered::new(Arc::clone(provider));
+    Ok(Some(Arc::new(clustered)))
 }
+
+/// A rewrite of a table for one plan ([`without_trace_order`], [`clustered_by_trace`]):
+/// `None` where it does not apply.
+pub(crate) type Rewrite = fn(&Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>>;
 
 /// The listing table of traceql's blocks `blocks`, with the table schema `schema`.
 async fn listing_table(
