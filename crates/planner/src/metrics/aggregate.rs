@@ -81,18 +81,18 @@ fn is_duration(field: &FieldRef) -> bool {
     )
 }
 
-/// `value` (of `field`) rounded up to a power of two: durations in seconds; integers
-/// below 2 and fractional values give null.
-fn power_of_two_bound(field: &FieldRef, value: Expr) -> Result<Expr> {
+/// `value` (of `field`) rounded up to a power of two (durations in seconds), and the
+/// condition under which it is counted: durations above 0, whole numbers from 2 up.
+fn power_of_two_bound(field: &FieldRef, value: Expr) -> (Expr, Expr) {
     let rounded = power(lit(2.0), ceil(log2(value.clone())));
     if is_duration(field) {
-        when(value.gt(lit(0.0)), rounded / lit(1e9)).end()
+        (value.gt(lit(0.0)), rounded / lit(1e9))
     } else {
         let whole = value
             .clone()
             .gt_eq(lit(2.0))
             .and(value.clone().eq(ceil(value)));
-        when(whole, rounded).end()
+        (whole, rounded)
     }
 }
 
@@ -167,7 +167,7 @@ pub fn plan_metrics(
     let (histogram, aggregated) = match &query.function {
         MetricsFunction::HistogramOverTime(field)
         | MetricsFunction::QuantileOverTime { field, .. } => {
-            (Some(power_of_two_bound(field, value)?), None)
+            (Some(power_of_two_bound(field, value)), None)
         }
         MetricsFunction::MinOverTime(field)
         | MetricsFunction::MaxOverTime(field)
@@ -188,7 +188,11 @@ pub fn plan_metrics(
         group.push(col(label.column.as_str()));
     }
     let mut aggregates = vec![count(lit(1)).alias(COUNT)];
-    if let Some(bound) = &histogram {
+    // Spans without a usable value are not counted: filtered before the bound is
+    // computed, so that it is computed only for the spans counted.
+    let mut counted = buckets.contains_start();
+    if let Some((usable, bound)) = &histogram {
+        counted = counted.and(usable.clone());
         projection.push(bound.clone().alias(HISTOGRAM));
         group.push(col(HISTOGRAM));
     }
@@ -202,13 +206,10 @@ pub fn plan_metrics(
             sum(v()).alias(SUM),
         ]);
     }
-    let mut builder = LogicalPlanBuilder::from(search.plan)
-        .filter(buckets.contains_start())?
-        .project(projection)?;
-    if histogram.is_some() {
-        // Spans without a usable value are not counted.
-        builder = builder.filter(col(HISTOGRAM).is_not_null())?;
-    }
-    let plan = builder.aggregate(group, aggregates)?.build()?;
+    let plan = LogicalPlanBuilder::from(search.plan)
+        .filter(counted)?
+        .project(projection)?
+        .aggregate(group, aggregates)?
+        .build()?;
     Ok(MetricsPlan { plan, by })
 }
