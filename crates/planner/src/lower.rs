@@ -23,7 +23,7 @@ use traceql_parser::{Query, Span};
 
 use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
-use crate::native::native_filter;
+use crate::native::{as_filter, native_filter};
 use crate::ops::TraceOp;
 use crate::ops::aggregate::AggregateFilter;
 use crate::ops::group_by::GroupBy;
@@ -108,6 +108,8 @@ struct Lowering<'a> {
     computed: Vec<(String, Expr)>,
     steps: Vec<Step>,
     flags: Vec<String>,
+    /// What each flag selects, as a filter on the scan (see [`as_filter`]).
+    selects: Vec<Expr>,
     needs_all_spans: bool,
     spanset_attributes: Vec<ResultAttribute>,
     shown: Vec<Field>,
@@ -240,6 +242,7 @@ impl Lowering<'_> {
                         }
                     }
                 };
+                self.selects.push(as_filter(flag.clone()));
                 let flag = self.compute("f", flag);
                 self.flags.push(flag.clone());
                 Ok(self.project(when(col(flag.as_str()), col(current.as_str())).end()?))
@@ -383,6 +386,7 @@ pub fn plan_pipeline(
         computed: Vec::new(),
         steps: Vec::new(),
         flags: Vec::new(),
+        selects: Vec::new(),
         needs_all_spans: false,
         spanset_attributes: Vec::new(),
         shown: Vec::new(),
@@ -451,17 +455,20 @@ pub fn plan_pipeline(
             .iter()
             .map(|(name, e)| e.clone().alias(name)),
     );
-    let mut builder = LogicalPlanBuilder::from(input).project(first)?;
-    if !lowering.needs_all_spans && !lowering.flags.is_empty() {
-        let any = lowering
-            .flags
-            .iter()
-            .map(|f| col(f.as_str()))
-            .reduce(Expr::or)
-            .unwrap_or_else(|| lit(true));
+    // Only spans that some filter selects take part, unless a stage needs every span.
+    let mut builder = LogicalPlanBuilder::from(input);
+    let selects = std::mem::take(&mut lowering.selects);
+    if let Some(any) = selects.into_iter().reduce(Expr::or)
+        && !lowering.needs_all_spans
+    {
         builder = builder.filter(any)?;
     }
-    let mut plan = builder.build()?;
+    // One spanset filter: its members are exactly the spans the filter keeps, so the
+    // result needs no filter of its own.
+    let filtered = !lowering.needs_all_spans
+        && lowering.flags.len() == 1
+        && matches!(lowering.steps.as_slice(), [Step::Project(name, _)] if *name == result);
+    let mut plan = builder.project(first)?.build()?;
     for step in lowering.steps {
         plan = match step {
             Step::Project(name, expr) => {
@@ -504,11 +511,11 @@ pub fn plan_pipeline(
         .map(Expr::Column)
         .collect();
     kept.extend(shown_values);
-    let plan = LogicalPlanBuilder::from(plan)
-        .filter(col(result.as_str()).is_not_null())?
-        .project(kept)?
-        .project(last)?
-        .build()?;
+    let mut builder = LogicalPlanBuilder::from(plan);
+    if !filtered {
+        builder = builder.filter(col(result.as_str()).is_not_null())?;
+    }
+    let plan = builder.project(kept)?.project(last)?.build()?;
     Ok(SearchPlan {
         plan,
         spanset_attributes,

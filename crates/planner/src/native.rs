@@ -10,7 +10,7 @@
 //! operators mean what they mean in TraceQL.
 
 use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::logical_expr::{Expr, Operator, binary_expr, cast};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, binary_expr, cast};
 use datafusion::prelude::{coalesce, ident, lit};
 use traceql_parser::ast::{
     Attribute, AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, Intrinsic, Literal,
@@ -77,6 +77,27 @@ fn operator(op: BinaryOp) -> Option<Operator> {
 /// A comparison that is null when the column is: made two-valued.
 fn definite(e: Expr) -> Expr {
     coalesce(vec![e, lit(false)])
+}
+
+/// `e` as a filter: it keeps the same rows, without the two-valued wrappers of
+/// [`definite`] where they make no difference (outside `NOT`, where null and false both
+/// drop a row). DataFusion rewrites each wrapper as `c IS NOT NULL AND c`, two more
+/// predicates for the Parquet reader to apply.
+pub fn as_filter(e: Expr) -> Expr {
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: op @ (Operator::And | Operator::Or),
+            right,
+        }) => binary_expr(as_filter(*left), op, as_filter(*right)),
+        Expr::ScalarFunction(call)
+            if call.name() == "coalesce" && call.args.len() == 2 && call.args[1] == lit(false) =>
+        {
+            let mut args = call.args;
+            args.swap_remove(0)
+        }
+        other => other,
+    }
 }
 
 impl Native<'_> {
