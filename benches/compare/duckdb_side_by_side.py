@@ -4,11 +4,12 @@
     python3 benches/compare/duckdb_side_by_side.py            # 72,000 and 720,000 traces
     python3 benches/compare/duckdb_side_by_side.py --traces 72000 --scales 1
 
-It builds the release binary, generates the store (`traceql gen --seed 1`, about 14
-spans per trace over one hour) into target/bench-data/search-<TRACES> (the store the
-Rust benchmarks use), writes the same spans as one flat Parquet file with
-`traceql export --format parquet`, and makes a virtual environment with DuckDB and pyarrow from PyPI
-in target/bench-venv. Then, per query of the suite:
+It builds the binary (the `dist` profile, the build to deploy, unless --profile or
+--binary say otherwise), generates the store (`traceql gen --seed 1`, about 14 spans per
+trace over one hour) into target/bench-data/search-<TRACES> (the store the Rust
+benchmarks use), writes the same spans as one flat Parquet file with
+`traceql export --format parquet`, and makes a virtual environment with DuckDB and
+pyarrow from PyPI in target/bench-venv. Then, per query of the suite:
 
 - traceql, whole process: `traceql query --format jsonl` asking for every match and
   every matched span (`--limit` and `--spss` above any count), output to a file;
@@ -289,14 +290,16 @@ def main():
     parser.add_argument("--scales", default="1,10", help="comma-separated multiples of --traces (default 1,10)")
     parser.add_argument("--runs", type=int, default=3, help="runs per query; the best counts (default 3)")
     parser.add_argument("--binary", help="a traceql binary to use instead of building one")
+    parser.add_argument("--profile", default="dist",
+                        help="the cargo profile to build (default dist, the build to deploy; release builds faster)")
     parser.add_argument("--only", help="run only queries whose title contains this")
     args = parser.parse_args()
     duckdb = duckdb_module()
 
     binary = args.binary
     if not binary:
-        run(["cargo", "build", "--release", "-q", "-p", "traceql"], cwd=ROOT)
-        binary = str(TARGET / "release" / "traceql")
+        run(["cargo", "build", "--profile", args.profile, "-q", "-p", "traceql"], cwd=ROOT)
+        binary = str(TARGET / args.profile / "traceql")
 
     for scale in [int(s) for s in args.scales.split(",")]:
         traces = args.traces * scale

@@ -31,11 +31,11 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 DATA = ROOT / "target" / "bench-data"
 
 
-def build(binary):
+def build(binary, profile):
     if binary:
         return Path(binary)
-    subprocess.run(["cargo", "build", "--release", "-p", "traceql"], cwd=ROOT, check=True)
-    return TARGET / "release" / "traceql"
+    subprocess.run(["cargo", "build", "--profile", profile, "-p", "traceql"], cwd=ROOT, check=True)
+    return TARGET / profile / "traceql"
 
 
 def timed(argv):
@@ -88,10 +88,12 @@ def inputs(binary, traces):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary")
+    parser.add_argument("--profile", default="dist",
+                        help="the cargo profile to build (default dist, the build to deploy; release builds faster)")
     parser.add_argument("--traces", type=int, default=72000)
     parser.add_argument("--scales", default="1,10")
     a = parser.parse_args()
-    binary = build(a.binary)
+    binary = build(a.binary, a.profile)
     rows = {}
     for scale in [int(s) for s in a.scales.split(",")]:
         traces = a.traces * scale

@@ -17,7 +17,8 @@ the 2-core machine the fixtures were made on: a rough reference, not a benchmark
 The answers themselves are checked by `cargo test` (crates/exec/tests/search/
 tempo_blocks.rs). It also prints the peak RSS of `{ }` (every span) per layout.
 
-It builds the release binary unless --binary is given. Times are wall-clock
+It builds the binary (the `dist` profile, or --profile) unless --binary is given.
+Times are wall-clock
 milliseconds on whatever machine runs it; run it on an idle one.
 """
 
@@ -38,11 +39,11 @@ SHARED = Path(os.environ.get("TRACEQL_SHARED_DIR", ROOT.parent / "shared"))
 START, END = 1795774201, 1795776599
 
 
-def build(binary):
+def build(binary, profile):
     if binary:
         return Path(binary)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "traceql"], cwd=ROOT, check=True)
-    return TARGET / "release" / "traceql"
+    subprocess.run(["cargo", "build", "--profile", profile, "-q", "-p", "traceql"], cwd=ROOT, check=True)
+    return TARGET / profile / "traceql"
 
 
 def converted(binary, version):
@@ -87,11 +88,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--binary")
+    parser.add_argument("--profile", default="dist",
+                        help="the cargo profile to build (default dist, the build to deploy; release builds faster)")
     parser.add_argument("--only", help="comma-separated query ids")
     a = parser.parse_args()
     if not (SHARED / "tempo-blocks").is_dir():
         sys.exit(f"{SHARED / 'tempo-blocks'} is missing (set TRACEQL_SHARED_DIR)")
-    binary = build(a.binary)
+    binary = build(a.binary, a.profile)
     queries = yaml.safe_load((SHARED / "tempo-blocks" / "queries.yaml").read_text())["queries"]
     if a.only:
         wanted = set(a.only.split(","))
