@@ -18,8 +18,7 @@ The answers themselves are checked by `cargo test` (crates/exec/tests/search/
 tempo_blocks.rs). It also prints the peak RSS of `{ }` (every span) per layout.
 
 It builds the binary (the `dist` profile, or --profile) unless --binary is given.
-Times are wall-clock
-milliseconds on whatever machine runs it; run it on an idle one.
+Times are wall-clock milliseconds on whatever machine runs it; run it on an idle one.
 """
 
 import argparse
