@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod prune;
+pub mod shown;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, when};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, cast, when};
 use datafusion::prelude::{ident as col, lit};
 use traceql_parser::ast::visit::Visitor;
 use traceql_parser::ast::{
@@ -23,13 +23,14 @@ use traceql_parser::{Query, Span};
 
 use crate::eval::udf::{Output, field_expr_call};
 use crate::eval::value::{self, Val};
-use crate::native::{as_filter, native_filter};
+use crate::native::{Holds, as_filter, native_column, native_filter};
 use crate::ops::TraceOp;
 use crate::ops::aggregate::AggregateFilter;
 use crate::ops::group_by::GroupBy;
 use crate::ops::node::TraceNode;
 use crate::ops::spanset_logic::{Logic, SpansetLogic};
 use crate::ops::structural::Structural;
+use crate::shown::plain_type;
 use traceql_format::facts::Facts;
 use traceql_format::schema::columns as c;
 
@@ -62,6 +63,9 @@ const OPERATOR_COLUMNS: &[&str] = &[
 pub enum AttributeKind {
     /// `Utf8` holding `AnyValue` JSON.
     Json,
+    /// The plain column holding the attribute's only value for every span, of
+    /// [`plain_type`]`(holds)`, shown with [`crate::shown::plain_json`].
+    Plain(Holds),
     /// `Float64` holding an integer count.
     Int,
     /// `Float64` holding nanoseconds.
@@ -379,7 +383,8 @@ pub fn plan_pipeline(
     show: bool,
     extra: &[ExtraValue],
 ) -> Result<SearchPlan> {
-    let schema = Arc::clone(input.schema().inner());
+    let input_schema = Arc::clone(input.schema());
+    let schema = Arc::clone(input_schema.inner());
     let mut lowering = Lowering {
         schema: &schema,
         facts,
@@ -407,19 +412,33 @@ pub fn plan_pipeline(
     };
     let mut values: Vec<(String, Expr)> = Vec::new();
     for field in shown {
-        let expr = FieldExpr {
-            kind: FieldExprKind::Field(field.clone()),
-            span: Span::default(),
-        };
         let column = lowering.fresh("attr");
-        values.push((
-            column.clone(),
-            field_expr_call(Some(&expr), Output::Json, &schema, facts)?,
-        ));
+        // A plain column is shown as it is, each distinct value rendered once; anything
+        // else through the row evaluator.
+        let (value, kind) = match native_column(&field, &schema, facts) {
+            Some((plain, holds)) => {
+                let wanted = plain_type(holds);
+                let plain = if plain.get_type(&input_schema)? == wanted {
+                    plain
+                } else {
+                    cast(plain, wanted)
+                };
+                (plain, AttributeKind::Plain(holds))
+            }
+            None => {
+                let expr = FieldExpr {
+                    kind: FieldExprKind::Field(field.clone()),
+                    span: Span::default(),
+                };
+                let call = field_expr_call(Some(&expr), Output::Json, &schema, facts)?;
+                (call, AttributeKind::Json)
+            }
+        };
+        values.push((column.clone(), value));
         span_attributes.push(ResultAttribute {
             name: shown_name(&field),
             column,
-            kind: AttributeKind::Json,
+            kind,
         });
     }
     for value in extra {

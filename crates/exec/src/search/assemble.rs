@@ -13,6 +13,7 @@ use datafusion::error::{DataFusionError, Result};
 use traceql_format::display::go_duration;
 use traceql_format::schema::columns as c;
 use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
+use traceql_planner::shown::{PlainValue, plain_json, plain_value};
 
 use super::response::{AnyValueJson, Attribute, SearchMetrics};
 use super::results::{FoundSpanSet, FoundTrace, Interner, NONE, SearchResults, ShownSpan};
@@ -117,6 +118,16 @@ struct Interned {
     values: Interner<AnyValueJson>,
     /// Reused to write numeric attribute values as JSON.
     text: String,
+    /// Per attribute shown from a plain column (by its slot, see [`Adder`]): the value
+    /// number of each distinct value seen, so each is rendered once.
+    plain: Vec<PlainValues>,
+}
+
+/// The value numbers of the distinct values of a plain column.
+#[derive(Default)]
+struct PlainValues {
+    strs: HashMap<Box<str>, u32>,
+    bits: HashMap<u64, u32>,
 }
 
 impl Interned {
@@ -128,28 +139,48 @@ impl Interned {
         self.names.intern_str(values.value(row))
     }
 
-    /// The number of the value of `attr` at `row`, or `None` if it is nil.
+    /// The number of the value of `attr`, in slot `slot`, at `row` of its column
+    /// `values`, or `None` if it is nil.
     fn value(
         &mut self,
         attr: &ResultAttribute,
-        batch: &RecordBatch,
+        slot: usize,
+        values: &dyn Array,
         row: usize,
     ) -> Result<Option<u32>> {
         let make = |t: &str| AnyValueJson::from_text(t.to_string());
+        if values.is_null(row) {
+            return Ok(None);
+        }
         let n = match attr.kind {
             AttributeKind::Json => {
-                let values = col::<StringArray>(batch, &attr.column)?;
-                if values.is_null(row) {
-                    return Ok(None);
-                }
+                let values = downcast::<StringArray>(values, attr)?;
                 self.values.intern(values.value(row), make)?
             }
-            kind => {
-                let values = col::<Float64Array>(batch, &attr.column)?;
-                if values.is_null(row) {
+            AttributeKind::Plain(holds) => {
+                let Some(value) = plain_value(holds, values, row)? else {
                     return Ok(None);
+                };
+                if self.plain.len() <= slot {
+                    self.plain.resize_with(slot + 1, PlainValues::default);
                 }
-                let v = values.value(row);
+                let seen = &mut self.plain[slot];
+                let known = match value {
+                    PlainValue::Str(s) => seen.strs.get(s),
+                    PlainValue::Bits(b) => seen.bits.get(&b),
+                };
+                if let Some(&n) = known {
+                    return Ok(Some(n));
+                }
+                let n = self.values.intern(&plain_json(holds, value), make)?;
+                match value {
+                    PlainValue::Str(s) => seen.strs.insert(s.into(), n),
+                    PlainValue::Bits(b) => seen.bits.insert(b, n),
+                };
+                n
+            }
+            kind => {
+                let v = downcast::<Float64Array>(values, attr)?.value(row);
                 self.text.clear();
                 match kind {
                     AttributeKind::Int => {
@@ -172,12 +203,26 @@ impl Interned {
     }
 }
 
-/// What the rows of a batch add to their traces.
+/// `values`, the column of `attr`, as a `T`.
+fn downcast<'a, T: 'static>(values: &'a dyn Array, attr: &ResultAttribute) -> Result<&'a T> {
+    values.as_any().downcast_ref::<T>().ok_or_else(|| {
+        DataFusionError::Internal(format!(
+            "search result: column `{}` of `{}` holds {}",
+            attr.column,
+            attr.name,
+            values.data_type()
+        ))
+    })
+}
+
+/// What the rows of a batch add to their traces. Attributes have slots: span
+/// attributes first, then spanset attributes.
 struct Adder<'a> {
     rows: Rows<'a>,
-    batch: &'a RecordBatch,
     spanset_attributes: &'a [ResultAttribute],
     span_attributes: &'a [ResultAttribute],
+    /// The columns of the span attributes, then of the spanset attributes.
+    columns: Vec<&'a dyn Array>,
     spss: usize,
 }
 
@@ -185,8 +230,10 @@ impl Adder<'_> {
     /// The spanset attributes at `row` (those that are not nil).
     fn spanset_attributes(&self, interned: &mut Interned, row: usize) -> Result<Vec<Attribute>> {
         let mut out = Vec::new();
-        for attr in self.spanset_attributes {
-            if let Some(n) = interned.value(attr, self.batch, row)? {
+        let first = self.span_attributes.len();
+        for (i, attr) in self.spanset_attributes.iter().enumerate() {
+            let slot = first + i;
+            if let Some(n) = interned.value(attr, slot, self.columns[slot], row)? {
                 out.push(Attribute {
                     key: attr.name.clone(),
                     value: interned.values.get(n).clone(),
@@ -200,7 +247,7 @@ impl Adder<'_> {
     fn span_attributes(&self, interned: &mut Interned, row: usize) -> Result<Box<[(u16, u32)]>> {
         let mut out = Vec::new();
         for (i, attr) in self.span_attributes.iter().enumerate() {
-            if let Some(n) = interned.value(attr, self.batch, row)? {
+            if let Some(n) = interned.value(attr, i, self.columns[i], row)? {
                 out.push((i as u16, n));
             }
         }
@@ -279,9 +326,25 @@ impl Assembler {
 
     /// Adds a batch of result rows.
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let columns = self
+            .span_attributes
+            .iter()
+            .chain(&self.spanset_attributes)
+            .map(|attr| {
+                batch
+                    .column_by_name(&attr.column)
+                    .map(|c| c.as_ref())
+                    .ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "search result lacks column `{}`",
+                            attr.column
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let adder = Adder {
             rows: Rows::of(batch)?,
-            batch,
+            columns,
             spanset_attributes: &self.spanset_attributes,
             span_attributes: &self.span_attributes,
             spss: self.spss,
