@@ -31,6 +31,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use futures::{StreamExt, TryStreamExt, stream};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::file::metadata::ParquetMetaData;
 use traceql_format::schema::TRACE_ORDER;
@@ -84,6 +85,9 @@ impl TableProvider for TraceClustered {
     }
 }
 
+/// How many block footers are fetched at once.
+const FOOTERS_AT_ONCE: usize = 16;
+
 /// A row group of a block file: where it starts, how large it is, and the least and
 /// greatest trace start and trace id in it.
 #[derive(Clone, Debug)]
@@ -124,14 +128,26 @@ async fn clustered(
     let runtime = state.runtime_env();
     let store = runtime.object_store(&config.object_store_url)?;
     let cache = runtime.cache_manager.get_file_metadata_cache();
+    // The footers, several at a time (a remote store answers each in tens of ms); they
+    // stay in the session's metadata cache for the scan.
+    let metas: Vec<_> = files.iter().map(|f| f.object_meta.clone()).collect();
+    let footers: Vec<Arc<ParquetMetaData>> = stream::iter(metas)
+        .map(|meta| {
+            let (store, cache) = (Arc::clone(&store), Arc::clone(&cache));
+            async move {
+                DFParquetMetadata::new(store.as_ref(), &meta)
+                    .with_file_metadata_cache(Some(cache))
+                    .fetch_metadata()
+                    .await
+            }
+        })
+        .buffered(FOOTERS_AT_ONCE)
+        .try_collect()
+        .await?;
     let mut row_groups = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let metadata = DFParquetMetadata::new(store.as_ref(), &file.object_meta)
-            .with_file_metadata_cache(Some(Arc::clone(&cache)))
-            .fetch_metadata()
-            .await?;
+    for (i, (file, metadata)) in files.iter().zip(&footers).enumerate() {
         let size = file.object_meta.size as i64;
-        match file_row_groups(i, size, &metadata, schema)? {
+        match file_row_groups(i, size, metadata, schema)? {
             Some(groups) => row_groups.extend(groups),
             None => return Ok(None),
         }
