@@ -80,9 +80,9 @@ fn definite(e: Expr) -> Expr {
 }
 
 /// `e` as a filter: it keeps the same rows, without the two-valued wrappers of
-/// [`definite`] where they make no difference (outside `NOT`, where null and false both
-/// drop a row). DataFusion rewrites each wrapper as `c IS NOT NULL AND c`, two more
-/// predicates for the Parquet reader to apply.
+/// [`definite`] reached through `AND` and `OR`, where a null and a false both drop the
+/// row (under `NOT` they differ, so those stay). DataFusion rewrites each wrapper as
+/// `c IS NOT NULL AND c`, two more predicates for the Parquet reader to apply.
 pub fn as_filter(e: Expr) -> Expr {
     match e {
         Expr::BinaryExpr(BinaryExpr {
@@ -280,4 +280,21 @@ fn comparison(column: Expr, holds: Holds, op: BinaryOp, literal: &Literal) -> Op
         _ => return Some(None),
     };
     Some(Some(definite(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_lose_the_wrappers_under_and_and_or_but_not_under_not() {
+        let a = || ident("a").eq(lit(1));
+        let b = || ident("b").eq(lit(2));
+        let c = || ident("c").eq(lit(3));
+        let wrapped = definite(a()).and(definite(b()).or(!definite(c())));
+        assert_eq!(as_filter(wrapped), a().and(b().or(!definite(c()))));
+        // Anything else is left as it is.
+        let other = coalesce(vec![a(), lit(true)]);
+        assert_eq!(as_filter(other.clone()), other);
+    }
 }
