@@ -28,6 +28,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
@@ -40,7 +41,7 @@ use traceql_format::schema::columns as c;
 /// A table of traceql's blocks (a listing table) whose scans are cut into runs of
 /// whole row groups in trace order, one per partition (see the module docs). A scan
 /// whose row groups cannot be put in one trace order (blocks of overlapping time
-/// ranges) is planned as the inner table plans it.
+/// ranges) is planned as the inner table plans it, with the blocks' statistics.
 ///
 /// Only for blocks in which every trace is whole: a trace written in parts to two
 /// blocks could land in two partitions.
@@ -81,7 +82,25 @@ impl TableProvider for TraceClustered {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, projection, filters, limit).await?;
-        Ok(clustered(&plan, state).await?.unwrap_or(plan))
+        if let Some(clustered) = clustered(&plan, state).await? {
+            return Ok(clustered);
+        }
+        // Blocks that overlap in trace order: given the blocks' statistics, DataFusion
+        // fills each partition with blocks that follow one another and merges them in
+        // trace order instead of sorting every span.
+        match state.as_any().downcast_ref::<SessionState>() {
+            Some(session) if !session.config().collect_statistics() => {
+                let mut with_statistics = session.clone();
+                let options = with_statistics.config_mut().options_mut();
+                options.execution.collect_statistics = true;
+                options.execution.split_file_groups_by_statistics = true;
+                let inner = self
+                    .inner
+                    .scan(&with_statistics, projection, filters, limit);
+                inner.await
+            }
+            _ => Ok(plan),
+        }
     }
 }
 

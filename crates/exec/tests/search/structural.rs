@@ -225,6 +225,7 @@ async fn span_set_operators_over_overlapping_blocks_repartition_by_trace() {
     let physical = many.explain(query).await.unwrap().physical;
     assert!(!physical.contains("output_partitioning"), "{physical}");
     assert!(physical.contains("preserve_order=true"), "{physical}");
+    assert!(!physical.contains("SortExec"), "{physical}");
     let options = SearchOptions {
         limit: 1000,
         ..SearchOptions::default()
