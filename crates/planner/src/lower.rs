@@ -111,8 +111,7 @@ struct Lowering<'a> {
     /// Columns computed by the first projection: flags and values.
     computed: Vec<(String, Expr)>,
     steps: Vec<Step>,
-    flags: Vec<String>,
-    /// What each flag selects, as a filter on the scan (see [`as_filter`]).
+    /// What each spanset filter selects, as a filter on the scan (see [`as_filter`]).
     selects: Vec<Expr>,
     needs_all_spans: bool,
     spanset_attributes: Vec<ResultAttribute>,
@@ -248,7 +247,6 @@ impl Lowering<'_> {
                 };
                 self.selects.push(as_filter(flag.clone()));
                 let flag = self.compute("f", flag);
-                self.flags.push(flag.clone());
                 Ok(self.project(when(col(flag.as_str()), col(current.as_str())).end()?))
             }
             SpansetExprKind::Binary { op, lhs, rhs } => {
@@ -390,7 +388,6 @@ pub fn plan_pipeline(
         facts,
         computed: Vec::new(),
         steps: Vec::new(),
-        flags: Vec::new(),
         selects: Vec::new(),
         needs_all_spans: false,
         spanset_attributes: Vec::new(),
@@ -474,6 +471,11 @@ pub fn plan_pipeline(
             .iter()
             .map(|(name, e)| e.clone().alias(name)),
     );
+    // One spanset filter: its members are exactly the spans the filter keeps, so the
+    // result needs no filter of its own.
+    let filtered = !lowering.needs_all_spans
+        && lowering.selects.len() == 1
+        && matches!(lowering.steps.as_slice(), [Step::Project(name, _)] if *name == result);
     // Only spans that some filter selects take part, unless a stage needs every span.
     let mut builder = LogicalPlanBuilder::from(input);
     let selects = std::mem::take(&mut lowering.selects);
@@ -482,11 +484,6 @@ pub fn plan_pipeline(
     {
         builder = builder.filter(any)?;
     }
-    // One spanset filter: its members are exactly the spans the filter keeps, so the
-    // result needs no filter of its own.
-    let filtered = !lowering.needs_all_spans
-        && lowering.flags.len() == 1
-        && matches!(lowering.steps.as_slice(), [Step::Project(name, _)] if *name == result);
     let mut plan = builder.project(first)?.build()?;
     for step in lowering.steps {
         plan = match step {

@@ -5,7 +5,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use datafusion::arrow::array::{
-    Array, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt64Array,
+    Array, ArrayRef, FixedSizeBinaryArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    UInt64Array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -51,11 +52,15 @@ fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
         .map_err(|e| DataFusionError::Internal(format!("search result: {e}")))
 }
 
-fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    let array = batch
+/// The column `name` of `batch`.
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
         .column_by_name(name)
-        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))?;
-    let array = cast(array, &DataType::Utf8)?;
+        .ok_or_else(|| DataFusionError::Internal(format!("search result lacks column `{name}`")))
+}
+
+fn utf8(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    let array = cast(column(batch, name)?, &DataType::Utf8)?;
     Ok(array
         .as_any()
         .downcast_ref::<StringArray>()
@@ -330,17 +335,7 @@ impl Assembler {
             .span_attributes
             .iter()
             .chain(&self.spanset_attributes)
-            .map(|attr| {
-                batch
-                    .column_by_name(&attr.column)
-                    .map(|c| c.as_ref())
-                    .ok_or_else(|| {
-                        DataFusionError::Internal(format!(
-                            "search result lacks column `{}`",
-                            attr.column
-                        ))
-                    })
-            })
+            .map(|attr| column(batch, &attr.column).map(|c| c.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         let adder = Adder {
             rows: Rows::of(batch)?,

@@ -171,11 +171,14 @@ async fn clustered(
             None => return Ok(None),
         }
     }
-    row_groups.sort_by(|a, b| compare(&a.min, &b.min));
-    if row_groups
-        .windows(2)
-        .any(|pair| compare(&pair[0].max, &pair[1].min) == Ordering::Greater)
-    {
+    row_groups.sort_by(|a, b| a.min.partial_cmp(&b.min).unwrap_or(Ordering::Equal));
+    let follows = |pair: &[RowGroup]| {
+        matches!(
+            pair[0].max.partial_cmp(&pair[1].min),
+            Some(Ordering::Less | Ordering::Equal)
+        )
+    };
+    if !row_groups.windows(2).all(follows) {
         return Ok(None);
     }
     let partitions = state.config().target_partitions().max(1);
@@ -245,11 +248,6 @@ fn file_row_groups(
     Ok(Some(out))
 }
 
-/// Compares two bounds in trace order (trace start, then trace id).
-fn compare(a: &[ScalarValue; 2], b: &[ScalarValue; 2]) -> Ordering {
-    a.partial_cmp(b).unwrap_or(Ordering::Equal)
-}
-
 /// `row_groups` (in trace order) cut into at most `partitions` consecutive runs of
 /// about equal size in bytes: a run ends where the bytes so far come nearest its share.
 fn runs(row_groups: &[RowGroup], partitions: usize) -> Vec<&[RowGroup]> {
@@ -283,25 +281,14 @@ fn runs(row_groups: &[RowGroup], partitions: usize) -> Vec<&[RowGroup]> {
 /// of one file, each with its row count and bounds in trace order (from which
 /// DataFusion checks that the group is in trace order). `schema`: the table's.
 fn file_group(run: &[RowGroup], files: &[&PartitionedFile], schema: &SchemaRef) -> FileGroup {
-    let mut out: Vec<PartitionedFile> = Vec::new();
-    let mut start = 0;
-    while start < run.len() {
-        let file = run[start].file;
-        let mut end = start + 1;
-        while end < run.len() && run[end].file == file {
-            end += 1;
-        }
-        let stretch = &run[start..end];
+    let ranges = run.chunk_by(|a, b| a.file == b.file).map(|stretch| {
         // A range reads the row groups whose first page starts in it.
-        out.push(
-            files[file]
-                .clone()
-                .with_range(stretch[0].offset, stretch[stretch.len() - 1].end)
-                .with_statistics(Arc::new(stretch_statistics(stretch, schema))),
-        );
-        start = end;
-    }
-    FileGroup::new(out)
+        files[stretch[0].file]
+            .clone()
+            .with_range(stretch[0].offset, stretch[stretch.len() - 1].end)
+            .with_statistics(Arc::new(stretch_statistics(stretch, schema)))
+    });
+    FileGroup::new(ranges.collect())
 }
 
 /// The statistics of a stretch of row groups: its rows, and the least and greatest
@@ -313,28 +300,31 @@ fn stretch_statistics(stretch: &[RowGroup], schema: &SchemaRef) -> Statistics {
         let Ok(index) = schema.index_of(name) else {
             continue;
         };
-        let least = stretch.iter().map(|g| &g.min[k]);
-        let greatest = stretch.iter().map(|g| &g.max[k]);
-        let pick = |values: &mut dyn Iterator<Item = &ScalarValue>, wanted: Ordering| {
-            values
-                .reduce(|a, b| {
-                    if b.partial_cmp(a) == Some(wanted) {
-                        b
-                    } else {
-                        a
-                    }
-                })
-                .cloned()
-        };
         let column = &mut statistics.column_statistics[index];
-        if let Some(min) = pick(&mut { least }, Ordering::Less) {
+        if let Some(min) = extreme(stretch.iter().map(|g| &g.min[k]), Ordering::Less) {
             column.min_value = Precision::Exact(min);
         }
-        if let Some(max) = pick(&mut { greatest }, Ordering::Greater) {
+        if let Some(max) = extreme(stretch.iter().map(|g| &g.max[k]), Ordering::Greater) {
             column.max_value = Precision::Exact(max);
         }
     }
     statistics
+}
+
+/// The least (`wanted` `Less`) or greatest (`Greater`) of `values`.
+fn extreme<'a>(
+    values: impl Iterator<Item = &'a ScalarValue>,
+    wanted: Ordering,
+) -> Option<ScalarValue> {
+    values
+        .reduce(|a, b| {
+            if b.partial_cmp(a) == Some(wanted) {
+                b
+            } else {
+                a
+            }
+        })
+        .cloned()
 }
 
 #[cfg(test)]

@@ -27,6 +27,19 @@ pub fn traces(spans: Vec<Span>) -> Vec<Trace> {
 /// Writes `traces` to `store` in blocks numbered 1, 2, …, so that the same traces
 /// make the same blocks in every store.
 pub async fn write_numbered(store: &Store, traces: Vec<Trace>, options: &BlockOptions) {
+    write_named(store, traces, options, |n| {
+        format!("00000000-0000-0000-0000-{n:012}")
+    })
+    .await;
+}
+
+/// Writes `traces` to `store` in blocks whose ids `id` makes from their numbers 1, 2, ….
+pub async fn write_named(
+    store: &Store,
+    traces: Vec<Trace>,
+    options: &BlockOptions,
+    id: impl Fn(usize) -> String,
+) {
     let mut n = 0;
     write_traces(
         store,
@@ -34,7 +47,7 @@ pub async fn write_numbered(store: &Store, traces: Vec<Trace>, options: &BlockOp
         options,
         || {
             n += 1;
-            format!("00000000-0000-0000-0000-{n:012}")
+            id(n)
         },
         &|_| {},
     )

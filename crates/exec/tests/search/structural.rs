@@ -156,22 +156,34 @@ async fn span_set_operators_read_runs_of_blocks_without_sorting_or_repartitionin
     )
     .await;
     let many = Engine::with_store(many).await.unwrap();
-    let one = engine_with(spans).await;
-    let query = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
-    let physical = many.explain(query).await.unwrap().physical;
+    let physical = many.explain(ANCESTOR_COUNT).await.unwrap().physical;
     assert!(!physical.contains("SortExec"), "{physical}");
     assert!(!physical.contains("RepartitionExec"), "{physical}");
     assert!(
         physical.contains("2 groups") && physical.contains("output_partitioning=Hash([trace_id"),
         "{physical}"
     );
+    answers_as_one_block(&many, spans).await;
+}
+
+/// The query of the tests over many blocks: a span-set operator, then a per-trace
+/// aggregate.
+const ANCESTOR_COUNT: &str = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
+
+/// Asserts that `many` answers [`ANCESTOR_COUNT`] with all 40 traces of `spans`, as an
+/// engine over the same spans in one block does.
+async fn answers_as_one_block(many: &traceql_exec::Engine, spans: Vec<Span>) {
+    let one = engine_with(spans).await;
     let options = SearchOptions {
         limit: 1000,
         ..SearchOptions::default()
     };
-    let got = many.search(query, &options).await.unwrap().traces;
+    let got = many.search(ANCESTOR_COUNT, &options).await.unwrap().traces;
     assert_eq!(got.len(), 40);
-    assert_eq!(got, one.search(query, &options).await.unwrap().traces);
+    assert_eq!(
+        got,
+        one.search(ANCESTOR_COUNT, &options).await.unwrap().traces
+    );
 }
 
 /// Five-span traces numbered `numbers`: trace `t` has id `[t; 16]` and starts `t` ms in.
@@ -194,7 +206,6 @@ fn numbered_traces(numbers: impl Iterator<Item = u8>) -> Vec<Span> {
 #[tokio::test]
 async fn span_set_operators_over_overlapping_blocks_repartition_by_trace() {
     use traceql_exec::Engine;
-    use traceql_exec::ingest::write_traces;
     use traceql_exec::store::Store;
     use traceql_format::block::BlockOptions;
 
@@ -204,33 +215,13 @@ async fn span_set_operators_over_overlapping_blocks_repartition_by_trace() {
         ..BlockOptions::default()
     };
     for (first, name) in [(0, "even"), (1, "odd")] {
-        let mut n = 0;
         let traces = crate::common::traces(numbered_traces((first..40).step_by(2)));
-        write_traces(
-            &store,
-            traces,
-            &options,
-            || {
-                n += 1;
-                format!("{name}-{n}")
-            },
-            &|_| {},
-        )
-        .await
-        .unwrap();
+        crate::common::write_named(&store, traces, &options, |n| format!("{name}-{n}")).await;
     }
     let many = Engine::with_store(store).await.unwrap();
-    let one = engine_with(numbered_traces(0..40)).await;
-    let query = r#"{ name = "worker" } > { name = "db" } | count() > 0"#;
-    let physical = many.explain(query).await.unwrap().physical;
+    let physical = many.explain(ANCESTOR_COUNT).await.unwrap().physical;
     assert!(!physical.contains("output_partitioning"), "{physical}");
     assert!(physical.contains("preserve_order=true"), "{physical}");
     assert!(!physical.contains("SortExec"), "{physical}");
-    let options = SearchOptions {
-        limit: 1000,
-        ..SearchOptions::default()
-    };
-    let got = many.search(query, &options).await.unwrap().traces;
-    assert_eq!(got.len(), 40);
-    assert_eq!(got, one.search(query, &options).await.unwrap().traces);
+    answers_as_one_block(&many, numbered_traces(0..40)).await;
 }

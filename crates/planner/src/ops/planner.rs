@@ -54,10 +54,12 @@ const READ_AHEAD_BYTES: usize = 128 << 20;
 /// `input` reading ahead of what is consumed, up to [`READ_AHEAD_BYTES`] per partition
 /// (at most an eighth of a finite memory limit, and counted in it).
 ///
-/// The span-set operators take each partition's spans in trace order, merged from all
-/// partitions of the scan after repartitioning by trace. Partitions hold blocks that
-/// follow one another in time, so the merge wants one partition's spans at a time: without
-/// reading ahead, the other partitions would wait instead of decoding their next blocks.
+/// Where the scan is repartitioned by trace (blocks that overlap in time), each
+/// partition of the span-set operators merges the scan's partitions in trace order, and
+/// those hold blocks that follow one another in time: the merge wants one partition's
+/// spans at a time, and without reading ahead the others would wait instead of decoding
+/// their next blocks. Over a scan in runs of row groups (no merge), it lets decoding run
+/// ahead of the operator.
 fn read_ahead(input: Arc<dyn ExecutionPlan>, session: &dyn Session) -> Arc<dyn ExecutionPlan> {
     let capacity = match session.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(limit) => READ_AHEAD_BYTES.min(limit / 8),
