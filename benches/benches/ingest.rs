@@ -41,7 +41,7 @@ fn main() {
     let started = Instant::now();
     let mut generator = Generator::new(
         1,
-        1_793_491_200_000_000_000,
+        traceql_gen::EPOCH_UNIX_NANO,
         3_600_000_000_000 / traces as u64,
     );
     let mut generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();

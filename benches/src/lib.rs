@@ -30,7 +30,7 @@ pub fn generated_store(traces: usize, runtime: &tokio::runtime::Runtime) -> (Sto
         let _ = std::fs::remove_dir_all(&dir);
         let mut generator = Generator::new(
             1,
-            1_793_491_200_000_000_000,
+            traceql_gen::EPOCH_UNIX_NANO,
             3_600_000_000_000 / traces as u64,
         );
         let generated: Vec<Trace> = (0..traces).map(|_| generator.next_trace()).collect();

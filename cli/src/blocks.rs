@@ -3,10 +3,11 @@
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::json;
 
-use traceql_format::block::BlockMeta;
+use traceql_exec::engine::human_bytes;
+use traceql_exec::source::Block;
 
 use crate::data;
 
@@ -27,6 +28,9 @@ pub struct BlocksArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// List each block's typed attribute columns too.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 /// Runs `traceql blocks`.
@@ -39,18 +43,19 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
         Ok(listing) => (listing.blocks, listing.skipped),
         Err(e) => return crate::fail(&e),
     };
-    // Tempo does not record span counts.
-    let spans = |b: &BlockMeta| b.tempo.is_none().then_some(b.spans);
+    // Some kinds (Tempo's) do not record span counts.
+    let spans = |b: &Block| b.layout().counts_spans.then_some(b.meta().spans);
     match args.format {
         Format::Json => {
             let rows: Vec<_> = blocks
                 .iter()
-                .map(|b| {
+                .map(|block| {
+                    let b = block.meta();
                     json!({
                         "id": b.id,
                         "format": b.format,
                         "traces": b.traces,
-                        "spans": spans(b),
+                        "spans": spans(block),
                         "start": crate::time::format_time(b.start_unix_nano),
                         "end": crate::time::format_time(b.end_unix_nano),
                         "bytes": b.bytes,
@@ -61,7 +66,7 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
                 .collect();
             crate::say(&serde_json::to_string_pretty(&rows).expect("JSON"));
             for s in &skipped {
-                eprintln!("warning: skipped Tempo block {s}: a version this version does not read");
+                eprintln!("warning: skipped block {s}: a version this version does not read");
             }
         }
         Format::Table => {
@@ -69,34 +74,53 @@ pub async fn run(args: &BlocksArgs) -> ExitCode {
             table
                 .load_preset(UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Disabled);
-            table.set_header([
-                "id",
-                "format",
-                "traces",
-                "spans",
-                "start",
-                "end",
-                "bytes",
-                "typed columns",
-            ]);
-            for b in &blocks {
-                let typed: Vec<&str> = b.typed_columns.iter().map(|c| c.name.as_str()).collect();
-                table.add_row([
+            let mut header = vec![
+                "id", "format", "traces", "spans", "start", "end", "size", "typed",
+            ];
+            if args.verbose {
+                header.push("typed columns");
+            }
+            table.set_header(header);
+            for column in [2, 3, 6, 7] {
+                if let Some(c) = table.column_mut(column) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            for block in &blocks {
+                let b = block.meta();
+                let mut row = vec![
                     b.id.clone(),
                     b.format.clone(),
                     b.traces.to_string(),
-                    spans(b).map_or("-".to_string(), |n| n.to_string()),
+                    spans(block).map_or("-".to_string(), |n| n.to_string()),
                     crate::time::format_time(b.start_unix_nano),
                     crate::time::format_time(b.end_unix_nano),
-                    b.bytes.to_string(),
-                    typed.join("\n"),
-                ]);
+                    human_bytes(b.bytes as usize),
+                    b.typed_columns.len().to_string(),
+                ];
+                if args.verbose {
+                    let typed: Vec<&str> =
+                        b.typed_columns.iter().map(|c| c.name.as_str()).collect();
+                    row.push(typed.join("\n"));
+                }
+                table.add_row(row);
             }
             crate::say(&table);
-            crate::say(&format!("{} blocks in {}", blocks.len(), store.display()));
+            let traces: u64 = blocks.iter().map(|b| b.meta().traces).sum();
+            let bytes: u64 = blocks.iter().map(|b| b.meta().bytes).sum();
+            let mut summary = format!(
+                "{} blocks, {traces} traces, {} in {}",
+                blocks.len(),
+                human_bytes(bytes as usize),
+                store.display()
+            );
+            if !args.verbose && blocks.iter().any(|b| !b.meta().typed_columns.is_empty()) {
+                summary.push_str(" (--verbose lists the typed columns)");
+            }
+            crate::say(&summary);
             for s in &skipped {
                 crate::say(&format!(
-                    "skipped Tempo block {s}: a version this version does not read"
+                    "skipped block {s}: a version this version does not read"
                 ));
             }
         }

@@ -55,14 +55,20 @@ pub async fn run(args: &ConvertArgs) -> ExitCode {
         Ok(report) => {
             if report.other_blocks > 0 {
                 eprintln!(
-                    "left alone: {} block(s) of {} that are not Tempo's",
+                    "left alone: {} traceql block(s) of {}",
                     report.other_blocks,
                     from.display()
                 );
             }
+            if report.replaced_blocks > 0 {
+                eprintln!(
+                    "replaced: {} block(s) of an earlier conversion",
+                    report.replaced_blocks
+                );
+            }
             crate::say(&format!(
                 "converted {} Tempo block(s) of {} into {}: {}",
-                report.tempo_blocks,
+                report.converted_blocks,
                 from.display(),
                 to.display(),
                 report.written.summary()
@@ -70,8 +76,8 @@ pub async fn run(args: &ConvertArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => crate::fail(&format!(
-            "{e}\nblocks written before the failure are complete; converting again rewrites \
-             them without duplicates"
+            "{e}\nnothing was converted: the conversion is one step, and {} is unchanged",
+            to.display()
         )),
     }
 }

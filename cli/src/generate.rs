@@ -5,14 +5,10 @@ use std::time::Instant;
 
 use clap::Args;
 use traceql_exec::ingest::write_generated;
-use traceql_gen::{Generator, Rng};
+use traceql_gen::{EPOCH_UNIX_NANO, Generator, Rng};
 
 use crate::data;
 use crate::ingest::{progress_bar, show};
-
-/// 2026-11-01T00:00:00Z: where generated traces start, so the same seed always gives the
-/// same data.
-pub const GENERATED_START_UNIX_NANO: u64 = 1_793_491_200_000_000_000;
 
 /// Arguments of `traceql gen`.
 #[derive(Args)]
@@ -38,7 +34,7 @@ pub async fn run(args: &GenArgs) -> ExitCode {
     let started = Instant::now();
     // Traces spread over one hour from a fixed start.
     let gap = 3_600_000_000_000 / args.traces.max(1) as u64;
-    let mut generator = Generator::new(args.seed, GENERATED_START_UNIX_NANO, gap);
+    let mut generator = Generator::new(args.seed, EPOCH_UNIX_NANO, gap);
     let mut ids = Rng::new(args.seed ^ 0x5eed_b10c);
     let block_id = move || {
         let bytes = (u128::from(ids.next_u64()) << 64 | u128::from(ids.next_u64())).to_be_bytes();

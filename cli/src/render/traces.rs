@@ -6,7 +6,7 @@ use std::ops::Range;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use traceql_exec::search::{Attribute, SearchResults, TraceResult};
-use traceql_format::display::{any_value_text, go_duration};
+use traceql_format::display::any_value_text;
 
 use super::Look;
 use super::chunks::write_in_order;
@@ -64,7 +64,7 @@ pub fn table(results: &SearchResults, spans: bool, look: &Look) -> String {
                         "{} {} {}{}{attrs}",
                         span.span_id,
                         span.name,
-                        go_duration(span.duration_nanos as i64),
+                        super::human_duration(span.duration_nanos),
                         if attrs.is_empty() { "" } else { " " }
                     ));
                 }

@@ -6,11 +6,10 @@ use std::collections::HashMap;
 
 use console::Style;
 use traceql_format::codes::{kind, status};
-use traceql_format::display::go_duration;
 use traceql_format::ids::hex;
 use traceql_format::model::Span;
 
-use super::{Look, fit, pad};
+use super::{Look, fit, human_duration, pad};
 
 /// The spans of one trace as a tree: roots and children in start order. Spans whose
 /// parent is missing are roots too.
@@ -125,7 +124,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
         .unwrap_or(0)
         .min(24);
     let duration_width = (0..spans.len())
-        .map(|i| go_duration((tree.end(i) - spans[i].start_unix_nano) as i64).len())
+        .map(|i| human_duration(tree.end(i) - spans[i].start_unix_nano).len())
         .max()
         .unwrap_or(8)
         .max(8);
@@ -145,7 +144,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
                 "trace {} · {} spans · {} · {} {}",
                 hex(&spans[0].trace_id),
                 spans.len(),
-                go_duration(total as i64),
+                human_duration(total),
                 root.and_then(|r| r.resource.service_name()).unwrap_or("?"),
                 root.map(|r| r.name.as_str()).unwrap_or("?"),
             ),
@@ -157,7 +156,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
                 pad("span", label_width),
                 pad("service", service_width),
                 pad("duration", duration_width),
-                axis(&go_duration(total as i64), bar_width)
+                axis(&human_duration(total), bar_width)
             ),
             &dim,
         ),
@@ -192,7 +191,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
             pad(&fit(&label(i, depth), label_width), label_width),
             look.paint(&pad(&fit(&service(i), service_width), service_width), &dim),
             pad(
-                &go_duration((tree.end(i) - s.start_unix_nano) as i64),
+                &human_duration(tree.end(i) - s.start_unix_nano),
                 duration_width
             ),
         );

@@ -96,7 +96,7 @@ fn history_path() -> Option<PathBuf> {
 /// descriptions, and from a sample of traces of Tempo's blocks, which describe less.
 async fn helper(engine: &Engine, color: bool) -> ReplHelper {
     // Completion is a help: a sample that cannot be read leaves it to the rest.
-    let sample = engine.sample_tempo_blocks().await.unwrap_or_default();
+    let sample = engine.sample_unrecorded_blocks().await.unwrap_or_default();
     let mut attributes = engine.attribute_names();
     attributes.extend(sample.names);
     attributes.sort();

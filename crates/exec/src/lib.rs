@@ -7,7 +7,8 @@
 //!   facts, block selection, one scan of the span table, execution with statistics.
 //! - What runs on it: [`search`] (Tempo-shaped results, newest first), [`metrics`]
 //!   (time series), [`trace`] (one whole trace by id), [`explain`] (the plans).
-//! - Data in and out: [`store`] (blocks on disk, in memory or in the cloud), [`table`]
+//! - Data in and out: [`store`] (blocks on disk, in memory or in the cloud), [`source`]
+//!   (the kinds of block a store holds, each read as the span table), [`table`]
 //!   (the span table of a store as a DataFusion table), [`otlp`] (OTLP input) and
 //!   [`ingest`] (OTLP files into blocks), [`export`] (spans out, as flat Parquet or
 //!   OTLP/JSON).
@@ -28,6 +29,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod otlp;
 pub mod search;
+pub mod source;
 pub mod store;
 pub mod table;
 pub mod trace;

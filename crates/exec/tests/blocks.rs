@@ -304,7 +304,7 @@ async fn blocks_of_another_kind_or_a_newer_version_are_refused_by_kind() {
     assert_eq!(error.kind, StoreErrorKind::Unsupported, "{error}");
     assert!(error.message.contains("`vparquet4`"), "{error}");
     assert!(matches!(
-        block.meta.kind(),
+        block.meta.check_readable(),
         Err(FormatError::Unsupported(_))
     ));
 }
@@ -417,7 +417,8 @@ async fn the_span_table_reads_all_blocks_and_fills_missing_columns_with_null() {
     }));
 
     let ctx = session_context();
-    let table = span_table(&ctx, &store, &blocks).await.unwrap();
+    let sources = store.list().await.unwrap().blocks;
+    let table = span_table(&store, &sources).unwrap();
     let df = ctx.read_table(table).unwrap();
     let total: usize = generated.iter().chain(&sdk_traces).map(Vec::len).sum();
     assert_eq!(df.clone().count().await.unwrap(), total);
@@ -498,7 +499,8 @@ async fn lookups_by_id_and_trace_start_prune_row_groups() {
     let target = &traces[traces.len() / 2];
 
     let ctx = session_context();
-    let table = span_table(&ctx, &store, &blocks).await.unwrap();
+    let sources = store.list().await.unwrap().blocks;
+    let table = span_table(&store, &sources).unwrap();
     use datafusion::scalar::ScalarValue;
     let id = |v: &[u8]| ScalarValue::FixedSizeBinary(v.len() as i32, Some(v.to_vec()));
     let target_start = target.iter().map(|s| s.start_unix_nano).min().unwrap();

@@ -12,6 +12,9 @@ pub mod status {
     /// OTLP `STATUS_CODE_ERROR`.
     pub const ERROR: i8 = 2;
 
+    /// Every code OTLP defines, in order.
+    pub const CODES: [i8; 3] = [UNSET, OK, ERROR];
+
     /// The code of a status.
     pub fn code(status: Status) -> i8 {
         match status {
@@ -52,6 +55,9 @@ pub mod kind {
     pub const PRODUCER: i8 = 4;
     /// OTLP `SPAN_KIND_CONSUMER`.
     pub const CONSUMER: i8 = 5;
+
+    /// Every code OTLP defines, in order.
+    pub const CODES: [i8; 6] = [UNSPECIFIED, INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER];
 
     /// The code of a kind.
     pub fn code(kind: SpanKind) -> i8 {

@@ -1,8 +1,9 @@
 //! The traceql block format, and the logical span table every kind of block presents.
 //!
 //! - The logical span table: [`schema`] (columns, typed attribute columns, entry lists,
-//!   events and links), [`facts`] (what a plan may know of a block), [`kind`] (the seam
-//!   between physical block kinds and the logical table).
+//!   events and links), [`facts`] (what a plan may know of a block). Each kind of
+//!   block presents its spans as this table; the engine's block sources
+//!   (`traceql_exec::source`) are the seam between the kinds and the table.
 //! - The span model: [`model`] (spans, resources, scopes, events, links), [`value`]
 //!   (attribute values and their type codes), [`ids`] (trace and span ids, hex),
 //!   [`codes`] (status and kind codes and their TraceQL words).
@@ -20,11 +21,9 @@ pub mod entries;
 pub mod error;
 pub mod facts;
 pub mod ids;
-pub mod kind;
 pub mod model;
 pub mod schema;
 pub mod tempo;
 pub mod value;
 
 pub use error::FormatError;
-pub use kind::BlockKind;

@@ -19,6 +19,10 @@ use traceql_format::model::Trace;
 use traceql_format::model::{Event, Link, Resource, Scope, Span};
 use traceql_format::value::{KeyValue, Value};
 
+/// 2026-11-01T00:00:00Z: where `traceql gen` and the benchmarks start generated traces,
+/// so the same seed always gives the same data.
+pub const EPOCH_UNIX_NANO: u64 = 1_793_491_200_000_000_000;
+
 /// A small, fast, deterministic random number generator (SplitMix64).
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use traceql_format::model::Trace;
 
 use super::spill::{RunReader, SpillError};
-use crate::ingest::{BlockKey, block_key};
+use traceql_format::block::order::{BlockKey, block_key};
 
 /// Traces of several runs, each in block order, merged in block order.
 pub(crate) struct Merge {

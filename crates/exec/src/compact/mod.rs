@@ -27,8 +27,9 @@ use self::merge::Merge;
 use self::spill::{Runs, Spill, SpillError, by_trace};
 use crate::ingest::pipeline::{self, Feed, Feeder};
 use crate::ingest::sorted::{SPAN_BYTES, Sizes, write_sorted};
-use crate::ingest::{IngestError, IngestOptions, in_block_order};
+use crate::ingest::{IngestError, IngestOptions};
 use crate::store::{Store, StoreError, StoreErrorKind, TIDY_GRACE, TidyReport, new_block_id};
+use traceql_format::block::order::in_block_order;
 
 /// How compaction runs.
 #[derive(Clone, Debug, Default)]
@@ -112,11 +113,13 @@ pub async fn compact(
         ..CompactReport::default()
     };
     let blocks: Vec<BlockMeta> = store
-        .list_blocks()
+        .list()
         .await
         .map_err(IngestError::Store)?
-        .into_iter()
-        .filter(|b| b.tempo.is_none())
+        .blocks
+        .iter()
+        .filter(|b| b.layout().compactable)
+        .map(|b| b.meta().clone())
         .collect();
     let plan = Plan::of(options);
     let groups: Vec<Vec<BlockMeta>> = runs(overlapping(blocks), plan.sizes.block_spans as u64)

@@ -12,11 +12,11 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
-use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 
 use super::{Engine, EngineError, QueryStats};
-use crate::table::{Rewrite, clustered_by_trace, without_trace_order};
+use crate::source::{Block, ScanOrder};
+use crate::table::SpanTable;
 
 impl Engine {
     /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
@@ -25,7 +25,7 @@ impl Engine {
     pub(crate) async fn execute(
         &self,
         plan: &LogicalPlan,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
         stats: &mut QueryStats,
     ) -> Result<Vec<RecordBatch>, EngineError> {
         Ok(self.run(plan, blocks, stats).await?.0)
@@ -39,7 +39,7 @@ impl Engine {
     pub(crate) async fn execute_each(
         &self,
         plan: &LogicalPlan,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
         whole: bool,
         stats: &mut QueryStats,
         mut each: impl FnMut(RecordBatch) -> Result<(), EngineError>,
@@ -81,7 +81,7 @@ impl Engine {
     pub(crate) async fn run(
         &self,
         plan: &LogicalPlan,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
         stats: &mut QueryStats,
     ) -> Result<(Vec<RecordBatch>, Arc<dyn ExecutionPlan>), EngineError> {
         let mut batches = Vec::new();
@@ -100,7 +100,7 @@ impl Engine {
     /// The span-set operators need all spans of a trace in one partition, in trace
     /// order. Over traceql's blocks in which every trace is whole, the scan is cut into
     /// runs of whole row groups in trace order, one per partition (see
-    /// [`clustered_by_trace`]): nothing is repartitioned, and one large block is read on
+    /// [`ScanOrder::Clustered`]): nothing is repartitioned, and one large block is read on
     /// every core. All matches of `{ kind = server } > { span.db.system = "postgresql" }`
     /// took 175 ms at 1M spans (one block of 1M, one of 27k) before and 127 ms after,
     /// 1.55 and 1.20 s at 10M. Where blocks overlap in time (or hold traces in parts),
@@ -112,7 +112,7 @@ impl Engine {
     ///
     /// Plans without them that read their blocks `whole` (metrics queries, and searches
     /// in one round over everything) need no order at all: their scan forgets it (see
-    /// [`without_trace_order`]), so that a large block is split over the partitions. At 1M
+    /// [`ScanOrder::Any`]), so that a large block is split over the partitions. At 1M
     /// spans in one large block, `rate()` by service took 52 ms with the order and 36 ms
     /// without, `{ event:name = "exception" }` 140 and 80 ms. Rounds of a time or duration
     /// window keep it: they read a few pages, where splitting cost 2–3 ms a query.
@@ -127,29 +127,32 @@ impl Engine {
     pub(crate) fn prepare(
         &self,
         plan: &LogicalPlan,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
         whole: bool,
     ) -> Result<(SessionState, LogicalPlan), DataFusionError> {
         let mut state = self.ctx.state();
-        let own = blocks.iter().filter(|(b, _)| b.tempo.is_none()).count();
+        let ordered = blocks
+            .iter()
+            .filter(|(b, _)| b.layout().trace_order)
+            .count();
         let per_trace = plan.exists(|node| Ok(matches!(node, LogicalPlan::Extension(_))))?;
         let aggregates = plan.exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))?;
         let options = state.config_mut().options_mut();
         if aggregates {
             options.execution.parquet.pushdown_filters = false;
         }
-        let whole_traces = blocks.iter().all(|(b, _)| !b.partial_traces);
+        let whole_traces = blocks.iter().all(|(b, _)| b.layout().whole_traces);
         // A clustered scan reads the footers itself, and asks for the statistics only if
         // its blocks overlap.
-        let clustered = per_trace && whole_traces && own == blocks.len();
-        if per_trace && !clustered && own > options.execution.target_partitions {
+        let clustered = per_trace && whole_traces && ordered == blocks.len();
+        if per_trace && !clustered && ordered > options.execution.target_partitions {
             options.execution.collect_statistics = true;
             options.execution.split_file_groups_by_statistics = true;
         }
-        let replace: Rewrite = if clustered {
-            clustered_by_trace
+        let order = if clustered {
+            ScanOrder::Clustered
         } else if !per_trace && whole {
-            without_trace_order
+            ScanOrder::Any
         } else {
             return Ok((state, plan.clone()));
         };
@@ -158,10 +161,11 @@ impl Engine {
             .transform_up(|node| match &node {
                 LogicalPlan::TableScan(scan) => {
                     let provider = source_as_provider(&scan.source)?;
-                    Ok(match replace(&provider)? {
-                        Some(replaced) => {
+                    Ok(match provider.downcast_ref::<SpanTable>() {
+                        Some(table) => {
+                            let table = table.clone().with_order(order);
                             let mut scan = scan.clone();
-                            scan.source = provider_as_source(replaced);
+                            scan.source = provider_as_source(Arc::new(table));
                             Transformed::yes(LogicalPlan::TableScan(scan))
                         }
                         None => Transformed::no(node),
@@ -178,12 +182,12 @@ impl Engine {
     pub(crate) async fn diagnose(
         &self,
         e: DataFusionError,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
     ) -> EngineError {
         let error = EngineError::with_memory_limit(e, self.memory_limit);
         if matches!(error, EngineError::Execution(_)) {
             for (block, _) in blocks {
-                if let Err(broken) = self.store.check_data(&block.id).await {
+                if let Err(broken) = self.store.check_data(&block.meta().id).await {
                     return EngineError::Store(broken);
                 }
             }

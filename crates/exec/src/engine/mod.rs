@@ -32,13 +32,14 @@ use traceql_format::schema::scope_prefix;
 use traceql_parser::Query;
 use traceql_planner::ops::planner::install;
 
+use crate::source::Block;
 use crate::store::{Store, StoreOptions, open_store};
 use crate::table::{session_config, span_table};
 
 /// Runs TraceQL over the blocks of a store.
 pub struct Engine {
     pub(crate) store: Store,
-    blocks: Vec<(BlockMeta, Facts)>,
+    blocks: Vec<(Block, Facts)>,
     skipped: Vec<String>,
     pub(crate) ctx: SessionContext,
     memory_limit: usize,
@@ -152,13 +153,18 @@ impl Engine {
         self.store.display()
     }
 
-    /// The blocks of the store.
+    /// The descriptions of the store's blocks.
     pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
+        self.blocks.iter().map(|(b, _)| b.meta())
+    }
+
+    /// The store's blocks, as their sources.
+    pub fn sources(&self) -> impl Iterator<Item = &Block> {
         self.blocks.iter().map(|(b, _)| b)
     }
 
-    /// Blocks of the store that are not read: Grafana Tempo blocks of versions this
-    /// version does not read, as `<id> (<format>)`.
+    /// Blocks of the store that are not read: blocks of versions this version does not
+    /// read, as `<id> (<format>)`.
     pub fn skipped_blocks(&self) -> &[String] {
         &self.skipped
     }
@@ -206,8 +212,8 @@ impl Engine {
 /// Registers the span table of `store` as `name` in `ctx`, so an existing DataFusion
 /// application can query spans with its own plans (or SQL, if it enables it).
 pub async fn register(ctx: &SessionContext, name: &str, store: &Store) -> Result<(), EngineError> {
-    let blocks = store.list_blocks().await?;
-    let table = span_table(ctx, store, &blocks).await?;
+    let blocks = store.list().await?.blocks;
+    let table = span_table(store, &blocks)?;
     ctx.register_table(name, table)?;
     Ok(())
 }

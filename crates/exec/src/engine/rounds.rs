@@ -3,11 +3,11 @@
 //! search can stop after the round in which it has `limit` traces and still be exact,
 //! while a small limit reads little.
 
-use traceql_format::block::BlockMeta;
 use traceql_format::block::meta::duration_bucket_bounds;
 use traceql_format::facts::Facts;
 
 use super::Window;
+use crate::source::Block;
 
 /// The order in which a search ranks traces; it returns the first `limit`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -78,7 +78,7 @@ pub(crate) enum Rounds {
 
 impl Rounds {
     /// The windows over `blocks` for the first `limit` traces in `order`.
-    pub(crate) fn new(order: Order, blocks: &[&(BlockMeta, Facts)], limit: usize) -> Rounds {
+    pub(crate) fn new(order: Order, blocks: &[&(Block, Facts)], limit: usize) -> Rounds {
         if order != Order::Slowest && inseparable(blocks) {
             return Rounds::Once(false);
         }
@@ -100,13 +100,12 @@ impl Rounds {
     }
 }
 
-/// Whether windows of trace starts cannot spare reading any of `blocks`: they are all
-/// Grafana Tempo blocks (whose rows are not in time order, so a window reads a block
-/// whole) and their time ranges share an instant (so every window touches them all).
-fn inseparable(blocks: &[&(BlockMeta, Facts)]) -> bool {
-    let latest_start = blocks.iter().map(|(b, _)| b.start_unix_nano).max();
-    let earliest_end = blocks.iter().map(|(b, _)| b.end_unix_nano).min();
-    blocks.iter().all(|(b, _)| b.tempo.is_some())
+/// Whether windows of trace starts cannot spare reading any of `blocks`: none is in
+/// trace order (Grafana Tempo's blocks, so a window reads a block whole) and their time ranges share an instant (so every window touches them all).
+fn inseparable(blocks: &[&(Block, Facts)]) -> bool {
+    let latest_start = blocks.iter().map(|(b, _)| b.meta().start_unix_nano).max();
+    let earliest_end = blocks.iter().map(|(b, _)| b.meta().end_unix_nano).min();
+    blocks.iter().all(|(b, _)| !b.layout().trace_order)
         && matches!((latest_start, earliest_end), (Some(s), Some(e)) if s <= e)
 }
 
@@ -125,18 +124,18 @@ pub(crate) struct TimeWindows {
 }
 
 impl TimeWindows {
-    fn new(blocks: &[&(BlockMeta, Facts)], limit: usize, newest_first: bool) -> TimeWindows {
+    fn new(blocks: &[&(Block, Facts)], limit: usize, newest_first: bool) -> TimeWindows {
         let newest = blocks
             .iter()
-            .map(|(b, _)| b.end_unix_nano)
+            .map(|(b, _)| b.meta().end_unix_nano)
             .max()
             .unwrap_or(0);
         let oldest = blocks
             .iter()
-            .map(|(b, _)| b.start_unix_nano)
+            .map(|(b, _)| b.meta().start_unix_nano)
             .min()
             .unwrap_or(0);
-        let traces: u64 = blocks.iter().map(|(b, _)| b.traces).sum();
+        let traces: u64 = blocks.iter().map(|(b, _)| b.meta().traces).sum();
         let span = newest.saturating_sub(oldest).max(1);
         let single = traces == 0 || limit as u64 >= traces / 4;
         let width = if single {
@@ -206,11 +205,14 @@ pub(crate) struct DurationWindows {
 }
 
 impl DurationWindows {
-    fn new(blocks: &[&(BlockMeta, Facts)], limit: usize) -> DurationWindows {
+    fn new(blocks: &[&(Block, Facts)], limit: usize) -> DurationWindows {
         let mut histogram: Vec<u64> = Vec::new();
-        let known = blocks.iter().all(|(b, _)| !b.trace_durations.is_empty());
+        let known = blocks
+            .iter()
+            .all(|(b, _)| !b.meta().trace_durations.is_empty());
         if known {
             for (b, _) in blocks {
+                let b = b.meta();
                 if histogram.len() < b.trace_durations.len() {
                     histogram.resize(b.trace_durations.len(), 0);
                 }
@@ -267,8 +269,8 @@ impl DurationWindows {
 mod tests {
     use super::*;
 
-    fn block(start: u64, end: u64, traces: u64, durations: &[u64]) -> (BlockMeta, Facts) {
-        let meta: BlockMeta = serde_json::from_value(serde_json::json!({
+    fn block(start: u64, end: u64, traces: u64, durations: &[u64]) -> (Block, Facts) {
+        let meta: traceql_format::block::BlockMeta = serde_json::from_value(serde_json::json!({
             "format": "traceql-block", "version": 1, "id": "b",
             "start_unix_nano": start, "end_unix_nano": end, "traces": traces,
             "spans": traces * 10, "min_trace_id": "00", "max_trace_id": "ff",
@@ -277,7 +279,8 @@ mod tests {
         }))
         .unwrap();
         let facts = meta.facts();
-        (meta, facts)
+        let source = crate::source::TraceqlSource::new(meta).unwrap();
+        (std::sync::Arc::new(source), facts)
     }
 
     /// All windows, feeding back `found` traces after each.

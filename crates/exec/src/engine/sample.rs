@@ -1,6 +1,7 @@
-//! Attribute names and values read from a few traces of Grafana Tempo's blocks, for
-//! completion: Tempo's `meta.json` records no dictionaries and no attribute keys
-//! beyond its dedicated columns. A sample, never used to skip blocks.
+//! Attribute names and values read from a few traces of the blocks whose description
+//! records none (Grafana Tempo's `meta.json` records no dictionaries and no attribute
+//! keys beyond its dedicated columns), for completion. A sample, never used to skip
+//! blocks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +10,7 @@ use traceql_format::model::Trace;
 use traceql_format::value::{KeyValue, Value};
 
 use super::{Engine, EngineError};
-use crate::table::tempo::{read_traces, tempo_parts};
+use crate::source::read_traces;
 
 /// Tempo blocks sampled, newest first.
 const BLOCKS: usize = 2;
@@ -54,18 +55,20 @@ impl Sample {
 }
 
 impl Engine {
-    /// Attribute names and values from the first traces of the newest Tempo blocks
-    /// (empty without Tempo blocks): what completion offers where the blocks record
-    /// neither.
-    pub async fn sample_tempo_blocks(&self) -> Result<Sample, EngineError> {
+    /// Attribute names and values from the first traces of the newest blocks whose
+    /// facts do not list the keys of their attributes (empty without such blocks): what
+    /// completion offers where the blocks record neither.
+    pub async fn sample_unrecorded_blocks(&self) -> Result<Sample, EngineError> {
         let mut sample = Sample::default();
-        let mut tempo: Vec<_> = self.blocks().filter(|b| b.tempo.is_some()).collect();
-        tempo.sort_by_key(|b| std::cmp::Reverse(b.end_unix_nano));
-        for block in tempo.into_iter().take(BLOCKS) {
-            let Some(part) = tempo_parts(&self.store, block).into_iter().next() else {
-                continue;
-            };
-            let mut traces = std::pin::pin!(read_traces(self.store.object_store(), part));
+        let mut unrecorded: Vec<_> = self
+            .blocks
+            .iter()
+            .filter(|(_, facts)| facts.fallback.is_none())
+            .map(|(b, _)| b)
+            .collect();
+        unrecorded.sort_by_key(|b| std::cmp::Reverse(b.meta().end_unix_nano));
+        for block in unrecorded.into_iter().take(BLOCKS) {
+            let mut traces = std::pin::pin!(read_traces(&self.store, block));
             if let Some(first) = traces.next().await {
                 sample.add(&first?);
             }

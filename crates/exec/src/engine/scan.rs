@@ -1,15 +1,20 @@
 //! Choosing the blocks a query may need, and one scan of the span table over them.
 
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{col, lit};
-use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
+use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
 use traceql_parser::ast::Pipeline;
 use traceql_planner::prune::may_match;
 
 use super::{Engine, EngineError};
-use crate::table::span_table;
+use crate::source::Block;
+use crate::table::{SpanTable, span_table};
 
 /// The traces a query looks at: those that overlap `[start, end]` (unix nanoseconds),
 /// unbounded where `None`.
@@ -29,18 +34,21 @@ impl TimeRange {
     };
 
     /// Whether block `b` may hold traces in the range.
-    fn may_hold(&self, b: &BlockMeta) -> bool {
+    fn may_hold(&self, b: &Block) -> bool {
+        let b = b.meta();
         self.start_unix_nano.is_none_or(|s| b.end_unix_nano >= s)
             && self.end_unix_nano.is_none_or(|e| b.start_unix_nano <= e)
     }
 
     /// Whether every trace of block `b` is in the range, judged from its time span:
-    /// only for traceql's blocks in which every trace is whole (Grafana Tempo records a
-    /// block's times to the second, and a trace written in parts has parts in other
-    /// blocks).
-    fn holds(&self, b: &BlockMeta) -> bool {
-        b.tempo.is_none()
-            && !b.partial_traces
+    /// only for blocks whose time span is exact and whose traces are all whole (Grafana
+    /// Tempo records a block's times to the second, and a trace written in parts has
+    /// parts in other blocks).
+    fn holds(&self, b: &Block) -> bool {
+        let layout = b.layout();
+        let b = b.meta();
+        layout.exact_times
+            && layout.whole_traces
             && self.start_unix_nano.is_none_or(|s| s <= b.start_unix_nano)
             && self.end_unix_nano.is_none_or(|e| b.end_unix_nano <= e)
     }
@@ -53,7 +61,7 @@ impl Engine {
         &self,
         range: &TimeRange,
         pipeline: Option<&Pipeline>,
-    ) -> Vec<&(BlockMeta, Facts)> {
+    ) -> Vec<&(Block, Facts)> {
         self.blocks
             .iter()
             .filter(|(b, _)| range.may_hold(b))
@@ -66,22 +74,31 @@ impl Engine {
     pub(crate) async fn scan(
         &self,
         range: &TimeRange,
-        blocks: &[&(BlockMeta, Facts)],
+        blocks: &[&(Block, Facts)],
         window: Window,
     ) -> Result<(LogicalPlan, Facts), EngineError> {
-        let blocks: Vec<&(BlockMeta, Facts)> = blocks
+        let blocks: Vec<&(Block, Facts)> = blocks
             .iter()
             .copied()
             .filter(|(b, _)| window.may_hold(b))
             .collect();
         let facts = Facts::union(blocks.iter().map(|(_, f)| f));
-        let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
-        let table = span_table(&self.ctx, &self.store, &metas).await?;
+        let sources: Vec<Block> = blocks.iter().map(|(b, _)| Arc::clone(b)).collect();
+        let table: Arc<dyn TableProvider> = match window.trace {
+            Some(id) if !sources.is_empty() => {
+                Arc::new(SpanTable::try_new(&self.store, &sources)?.for_trace(id))
+            }
+            _ => span_table(&self.store, &sources)?,
+        };
         let mut builder = LogicalPlanBuilder::scan(
             "spans",
             datafusion::datasource::provider_as_source(table),
             None,
         )?;
+        if let Some(id) = window.trace {
+            let id = ScalarValue::FixedSizeBinary(16, Some(id.to_vec()));
+            builder = builder.filter(col(c::TRACE_ID).eq(lit(id)))?;
+        }
         let trace_start = || col(c::TRACE_START_UNIX_NANO);
         // Every trace of a block lies between its earliest span start and latest span
         // end, so a range that holds whole blocks needs no filter (nor its columns): a
@@ -112,13 +129,15 @@ impl Engine {
 }
 
 /// The traces searched in one round: those starting in `[from, to)` whose duration is
-/// in `[min_duration, below_duration)`, unbounded where `None`.
+/// in `[min_duration, below_duration)`, unbounded where `None`, and only trace `trace`
+/// if given (a trace lookup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Window {
     pub(crate) from: Option<u64>,
     pub(crate) to: Option<u64>,
     pub(crate) min_duration: Option<u64>,
     pub(crate) below_duration: Option<u64>,
+    pub(crate) trace: Option<TraceId>,
 }
 
 impl Window {
@@ -128,10 +147,12 @@ impl Window {
         to: None,
         min_duration: None,
         below_duration: None,
+        trace: None,
     };
 
     /// Whether a block may hold traces of the window.
-    fn may_hold(&self, b: &BlockMeta) -> bool {
+    fn may_hold(&self, b: &Block) -> bool {
+        let b = b.meta();
         self.from.is_none_or(|f| b.end_unix_nano >= f)
             && self.to.is_none_or(|t| b.start_unix_nano < t)
             && self

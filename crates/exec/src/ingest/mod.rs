@@ -19,9 +19,8 @@ use self::sorted::{Sizes, write_sorted};
 use crate::otlp::{InputError, read_file_streaming};
 use crate::store::{Store, StoreError};
 use traceql_format::FormatError;
+use traceql_format::block::order::{BlockKey, block_key, in_block_order, into_blocks, sort_spans};
 use traceql_format::block::{BlockOptions, RowGroupEncoder, choose_typed_columns, encode_block};
-use traceql_format::ids::TraceId;
-use traceql_format::model::Span;
 use traceql_format::model::Trace;
 
 /// What ingest did.
@@ -347,50 +346,4 @@ pub async fn write_traces(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-/// Sorts each trace's spans by start time (then span id), and the traces by start
-/// (then trace id): the order blocks hold them in.
-pub(crate) fn in_block_order(traces: &mut [Trace]) {
-    traces.iter_mut().for_each(sort_spans);
-    traces.sort_by_cached_key(block_key);
-}
-
-/// What orders traces in a block: their start, then their id.
-pub(crate) type BlockKey = (u64, Option<TraceId>);
-
-/// The [`BlockKey`] of `trace`.
-pub(crate) fn block_key(trace: &Trace) -> BlockKey {
-    (trace_start(trace), trace.first().map(|s| s.trace_id))
-}
-
-/// Sorts a trace's spans by start time, then span id.
-fn sort_spans(trace: &mut Trace) {
-    trace.sort_by(|a: &Span, b: &Span| {
-        (a.start_unix_nano, a.span_id).cmp(&(b.start_unix_nano, b.span_id))
-    });
-}
-
-/// `traces` cut into blocks of about `spans_per_block` spans, at trace boundaries.
-pub(crate) fn into_blocks(traces: Vec<Trace>, spans_per_block: usize) -> Vec<Vec<Trace>> {
-    let mut blocks = Vec::new();
-    let mut block: Vec<Trace> = Vec::new();
-    let mut spans = 0;
-    for trace in traces {
-        spans += trace.len();
-        block.push(trace);
-        if spans >= spans_per_block {
-            blocks.push(std::mem::take(&mut block));
-            spans = 0;
-        }
-    }
-    if !block.is_empty() {
-        blocks.push(block);
-    }
-    blocks
-}
-
-/// The earliest span start of a trace.
-fn trace_start(trace: &Trace) -> u64 {
-    trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0)
 }

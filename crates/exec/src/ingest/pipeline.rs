@@ -12,8 +12,9 @@ use tokio::task::JoinHandle;
 use traceql_format::block::{EncodedBlock, encode_block};
 use traceql_format::model::Trace;
 
-use super::{IngestError, IngestOptions, IngestReport, Progress, in_block_order, into_blocks};
+use super::{IngestError, IngestOptions, IngestReport, Progress};
 use crate::store::{Store, TIDY_GRACE, Txn, new_block_id};
+use traceql_format::block::order::{in_block_order, into_blocks};
 
 /// What the producer hands on.
 pub(crate) enum Feed {

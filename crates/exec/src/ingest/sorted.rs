@@ -13,7 +13,8 @@ use traceql_format::block::{BlockWriter, EncodedRowGroup, RowGroupEncoder};
 use traceql_format::model::Trace;
 
 use super::pipeline::{Feed, Feeder};
-use super::{IngestError, IngestOptions, block_key};
+use super::{IngestError, IngestOptions};
+use traceql_format::block::order::block_key;
 
 /// Row groups encoded at once.
 const ENCODERS: usize = 2;

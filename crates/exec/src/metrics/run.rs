@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use datafusion::logical_expr::LogicalPlan;
-use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 use traceql_parser::Query;
 use traceql_parser::ast::visit::Visitor;
@@ -19,6 +18,7 @@ use traceql_planner::metrics::{Buckets, compare, plan_compare, plan_metrics};
 
 use super::{MetricsOptions, MetricsResponse};
 use crate::engine::{Engine, EngineError, QueryStats, TimeRange, Window, parse};
+use crate::source::Block;
 use crate::table::union_typed_columns;
 
 /// The most points a series may have.
@@ -119,7 +119,7 @@ impl Engine {
         &self,
         query: &MetricsQuery,
         buckets: &Buckets,
-    ) -> (Vec<&(BlockMeta, Facts)>, TimeRange) {
+    ) -> (Vec<&(Block, Facts)>, TimeRange) {
         let range = TimeRange {
             start_unix_nano: Some(buckets.start),
             end_unix_nano: Some(buckets.end),
@@ -174,8 +174,8 @@ impl Engine {
         stats.blocks += blocks.len() as u64;
         let (scan, facts) = self.scan(&range, &blocks, Window::ALL).await?;
         if let MetricsFunction::Compare { top_n, .. } = &query.function {
-            let metas: Vec<BlockMeta> = blocks.iter().map(|(b, _)| b.clone()).collect();
-            let typed = union_typed_columns(&metas)?;
+            let sources: Vec<Block> = blocks.iter().map(|(b, _)| b.clone()).collect();
+            let typed = union_typed_columns(&sources)?;
             let plan = plan_compare(query, scan, &facts, buckets)?;
             stats.planning += round.elapsed();
             let batches = self.execute(&plan, &blocks, stats).await?;

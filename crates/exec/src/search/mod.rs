@@ -166,7 +166,7 @@ impl Engine {
             inspected_bytes: stats.bytes_scanned,
             inspected_spans: stats.spans_scanned,
             total_blocks: blocks.len() as u64,
-            total_block_bytes: blocks.iter().map(|(b, _)| b.bytes).sum(),
+            total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
         };
         let results = match assembler {
             Some(a) => a.finish(metrics),

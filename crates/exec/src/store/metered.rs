@@ -8,7 +8,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use traceql_format::BlockKind;
+use traceql_format::block::DATA_FILE;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -91,7 +91,7 @@ pub(crate) struct Metered {
 
 /// Whether `path` is a block's data file: immutable once written.
 fn is_data_file(path: &Path) -> bool {
-    path.filename() == Some(BlockKind::Traceql.data_file())
+    path.filename() == Some(DATA_FILE)
 }
 
 impl Metered {

@@ -35,9 +35,10 @@ use url::Url;
 
 use self::metered::Metered;
 
-use traceql_format::block::{BlockMeta, EncodedBlock};
-use traceql_format::tempo::TempoMeta;
-use traceql_format::{BlockKind, FormatError};
+use traceql_format::FormatError;
+use traceql_format::block::{BlockMeta, DATA_FILE, EncodedBlock, META_FILE};
+
+use crate::source::{Block, Opened};
 
 /// The tenant used when none is given.
 pub const DEFAULT_TENANT: &str = "single-tenant";
@@ -248,38 +249,36 @@ impl Store {
 
     /// The path of a block's data file in [`Self::object_store`].
     pub fn data_path(&self, id: &str) -> Path {
-        self.block_path(id, BlockKind::Traceql.data_file())
+        self.block_path(id, DATA_FILE)
     }
 
     /// The URL of a block's data file, as DataFusion reads it.
     pub fn data_url(&self, id: &str) -> String {
-        format!(
-            "{}{}",
-            self.url,
-            self.block_path(id, BlockKind::Traceql.data_file())
-        )
+        format!("{}{}", self.url, self.block_path(id, DATA_FILE))
     }
 
-    /// All complete blocks, ordered by start time then id.
+    /// The descriptions of all complete blocks, ordered by start time then id.
     pub async fn list_blocks(&self) -> Result<Vec<BlockMeta>, StoreError> {
-        Ok(self.list().await?.blocks)
+        let blocks = self.list().await?.blocks;
+        Ok(blocks.iter().map(|b| b.meta().clone()).collect())
     }
 
-    /// All complete blocks, ordered by start time then id: traceql's own and Grafana
-    /// Tempo's (vParquet4 and vParquet5; Tempo's compacted blocks, whose `meta.json`
-    /// is renamed, are not listed), and the Tempo blocks of other versions, which are
-    /// skipped.
+    /// All complete blocks, ordered by start time then id, of every kind this version
+    /// reads (see [`crate::source`]: traceql's own and Grafana Tempo's vParquet4 and
+    /// vParquet5; Tempo's compacted blocks, whose `meta.json` is renamed, are not
+    /// listed), and the blocks of versions it does not read, which are skipped.
     pub async fn list(&self) -> Result<Listing, StoreError> {
         let scan = self.scan().await?;
         let visibility = self.visibility(&scan.records.commits).await?;
         let mut listing = Listing {
-            blocks: scan.metas,
+            blocks: scan.blocks,
             skipped: scan.skipped,
         };
-        listing.blocks.retain(|b| visibility.shows(b));
-        listing
-            .blocks
-            .sort_by(|a, b| (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id)));
+        listing.blocks.retain(|b| visibility.shows(b.meta()));
+        listing.blocks.sort_by(|a, b| {
+            let (a, b) = (a.meta(), b.meta());
+            (a.start_unix_nano, &a.id).cmp(&(b.start_unix_nano, &b.id))
+        });
         listing.skipped.sort();
         Ok(listing)
     }
@@ -306,14 +305,12 @@ impl Store {
                 .map(|p| p.collect())
                 .unwrap_or_default();
             let parts: Vec<&str> = parts.iter().map(|p| p.as_ref()).collect();
-            !records.add(&parts, &object.location)
-                && parts.len() == 2
-                && parts[1] == BlockKind::Traceql.meta_file()
+            !records.add(&parts, &object.location) && parts.len() == 2 && parts[1] == META_FILE
         });
         let metas: Vec<_> = metas.collect();
         // Block descriptions are small: fetch several at once, which matters on a
         // remote store with many blocks.
-        let found: Vec<Found> = futures::stream::iter(metas)
+        let found: Vec<Opened> = futures::stream::iter(metas)
             .map(|object| async move {
                 let bytes = self.get(&object.location).await?;
                 self.parse_meta(&object.location, &bytes)
@@ -327,42 +324,23 @@ impl Store {
         };
         for f in found {
             match f {
-                Found::Block(meta) => scan.metas.push(*meta),
-                Found::Skipped { id, format } => scan.skipped.push(format!("{id} ({format})")),
+                Opened::Block(block) => scan.blocks.push(block),
+                Opened::Skipped { id, format } => scan.skipped.push(format!("{id} ({format})")),
             }
         }
         Ok(scan)
     }
 
-    /// A block's description from its `meta.json` at `location`: traceql's own, or
-    /// Tempo's (which names the block `blockID`).
-    fn parse_meta(&self, location: &Path, bytes: &[u8]) -> Result<Found, StoreError> {
-        let corrupt = |e: &dyn fmt::Display| {
-            StoreError::new(
-                StoreErrorKind::Corrupt,
-                format!("{}: {location}: invalid meta.json: {e}", self.display),
-            )
-        };
-        let probe: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&e))?;
-        if probe.get("blockID").is_some() {
-            let tempo: TempoMeta = serde_json::from_value(probe).map_err(|e| corrupt(&e))?;
-            return match tempo.block_meta() {
-                Ok(meta) => Ok(Found::Block(Box::new(meta))),
-                Err(FormatError::Unsupported(_)) => Ok(Found::Skipped {
-                    id: tempo.block_id,
-                    format: tempo.format,
-                }),
-                Err(e) => Err(corrupt(&e)),
+    /// The block that the `meta.json` at `location` describes, of whichever kind
+    /// recognises it (see [`crate::source::open`]).
+    fn parse_meta(&self, location: &Path, bytes: &[u8]) -> Result<Opened, StoreError> {
+        crate::source::open(bytes).map_err(|e| {
+            let kind = match e {
+                FormatError::Unsupported(_) => StoreErrorKind::Unsupported,
+                _ => StoreErrorKind::Corrupt,
             };
-        }
-        let meta: BlockMeta = serde_json::from_value(probe).map_err(|e| corrupt(&e))?;
-        meta.kind().map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Unsupported,
-                format!("{}: {e}", self.display),
-            )
-        })?;
-        Ok(Found::Block(Box::new(meta)))
+            StoreError::new(kind, format!("{}: {location}: {e}", self.display))
+        })
     }
 
     async fn get(&self, path: &Path) -> Result<Bytes, StoreError> {
@@ -378,7 +356,7 @@ impl Store {
     /// the error names the block. Used to say which block broke a failed scan.
     pub async fn check_data(&self, id: &str) -> Result<(), StoreError> {
         use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
-        let path = self.block_path(id, BlockKind::Traceql.data_file());
+        let path = self.block_path(id, DATA_FILE);
         let meta = self.object_store.head(&path).await.map_err(|e| {
             failed(&e, |c| {
                 format!("block {id} of {}: {path} cannot be read: {c}", self.display)
@@ -406,8 +384,7 @@ impl Store {
 
     /// The data file of block `id`.
     pub async fn read_data(&self, id: &str) -> Result<Bytes, StoreError> {
-        self.get(&self.block_path(id, BlockKind::Traceql.data_file()))
-            .await
+        self.get(&self.block_path(id, DATA_FILE)).await
     }
 
     /// Writes a block: data first, then `meta.json`, which makes it visible.
@@ -415,12 +392,12 @@ impl Store {
         let id = &block.meta.id;
         let meta = serde_json::to_vec_pretty(&block.meta)
             .map_err(|e| StoreError::new(StoreErrorKind::Other, e.to_string()))?;
-        let data_path = self.block_path(id, BlockKind::Traceql.data_file());
+        let data_path = self.block_path(id, DATA_FILE);
         self.object_store
             .put(&data_path, PutPayload::from(block.data.clone()))
             .await
             .map_err(|e| self.write_failed(&data_path, &e))?;
-        let meta_path = self.block_path(id, BlockKind::Traceql.meta_file());
+        let meta_path = self.block_path(id, META_FILE);
         self.object_store
             .put(&meta_path, PutPayload::from(meta))
             .await
@@ -439,7 +416,7 @@ impl Store {
 #[derive(Clone, Debug, Default)]
 pub struct Listing {
     /// The blocks this version reads, ordered by start time then id.
-    pub blocks: Vec<BlockMeta>,
+    pub blocks: Vec<Block>,
     /// Tempo blocks of versions this version does not read, as `<id> (<format>)`.
     pub skipped: Vec<String>,
 }
@@ -448,15 +425,16 @@ pub struct Listing {
 /// records.
 #[derive(Debug, Default)]
 struct Scan {
-    metas: Vec<BlockMeta>,
+    blocks: Vec<Block>,
     skipped: Vec<String>,
     records: Records,
 }
 
-/// What one `meta.json` describes.
-enum Found {
-    Block(Box<BlockMeta>),
-    Skipped { id: String, format: String },
+impl Scan {
+    /// The descriptions of the blocks.
+    fn metas(&self) -> impl Iterator<Item = &BlockMeta> {
+        self.blocks.iter().map(|b| b.meta())
+    }
 }
 
 /// A new time-ordered block id.

@@ -22,8 +22,8 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use traceql_format::BlockKind;
 use traceql_format::block::{BlockMeta, EncodedBlock};
+use traceql_format::block::{DATA_FILE, META_FILE};
 
 use super::{Store, StoreError, StoreErrorKind, failed};
 
@@ -202,10 +202,8 @@ impl Store {
 
     /// Deletes block `id`: `meta.json` first, so it is never half visible.
     pub(crate) async fn delete_block(&self, id: &str) -> Result<(), StoreError> {
-        self.delete(&self.block_path(id, BlockKind::Traceql.meta_file()))
-            .await?;
-        self.delete(&self.block_path(id, BlockKind::Traceql.data_file()))
-            .await
+        self.delete(&self.block_path(id, META_FILE)).await?;
+        self.delete(&self.block_path(id, DATA_FILE)).await
     }
 
     /// Begins a transaction of kind `kind` (`ingest`, `gen`, `compact`).
@@ -356,7 +354,7 @@ impl Store {
             if alive(&record) {
                 continue;
             }
-            for meta in &scan.metas {
+            for meta in scan.metas() {
                 if meta.txn.as_deref() == Some(record.id.as_str()) {
                     self.delete_block(&meta.id).await?;
                     report.deleted_blocks += 1;
@@ -368,7 +366,7 @@ impl Store {
         // Blocks of transactions neither open nor committed: left by a roll-back that
         // was cut short. (Those of dead transactions with open records went above.)
         let opened: HashSet<&str> = scan.records.open.iter().map(record_id).collect();
-        for meta in &scan.metas {
+        for meta in scan.metas() {
             if let Some(t) = &meta.txn
                 && !committed.contains(t.as_str())
                 && !opened.contains(t.as_str())
@@ -388,20 +386,20 @@ impl Store {
             .iter()
             .flat_map(|c| c.replaces.iter().map(String::as_str))
             .collect();
-        for meta in &scan.metas {
+        for meta in scan.metas() {
             if replaced.contains(meta.id.as_str()) {
                 self.delete_block(&meta.id).await?;
                 report.deleted_blocks += 1;
             }
         }
         for record in &due {
-            for meta in &scan.metas {
+            for meta in scan.metas() {
                 if meta.txn.as_deref() == Some(record.id.as_str())
                     && !replaced.contains(meta.id.as_str())
                 {
                     let mut plain = meta.clone();
                     plain.txn = None;
-                    let path = self.block_path(&meta.id, BlockKind::Traceql.meta_file());
+                    let path = self.block_path(&meta.id, META_FILE);
                     self.put_json(&path, &plain).await?;
                 }
             }

@@ -1,19 +1,12 @@
 //! The span table of a store as a DataFusion `TableProvider`.
 //!
-//! traceql's blocks are the files of a listing table whose schema is the union of the
-//! blocks' columns: a block without some typed attribute column reads it as null.
-//! Scans push projections and filters into Parquet: row-group statistics, the page index
-//! and the bloom filters on `trace_id` and `span_id` prune what is read.
-//!
-//! Grafana Tempo's blocks are read by [`tempo::TempoScanExec`], which decodes their
-//! nested rows into the same columns. Their rows are in trace-id order, not trace
-//! order: where an operator needs trace order (the span-set operators), DataFusion
-//! sorts them, under the memory limit (spilling if it must); beside traceql's blocks,
-//! each of their row groups is sorted so that both kinds reach the operators as one
-//! stream of whole traces in trace order.
-
-mod clustered;
-pub mod tempo;
+//! [`SpanTable`] is the table over blocks of any kinds (see [`crate::source`]): its
+//! schema is the union of the blocks' columns (a block without some typed attribute
+//! column reads it as null), and a scan asks each kind present for the scan of its
+//! blocks, in the order the plan needs. Kinds whose rows are not in trace order (Grafana
+//! Tempo's) have each partition sorted where the plan needs trace order beside blocks
+//! that are, so that all kinds reach the span-set operators as one stream of whole
+//! traces in trace order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,10 +17,6 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::datasource::empty::EmptyTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
@@ -35,15 +24,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::expressions::col as physical_col;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::union::UnionExec;
-use datafusion::prelude::{SessionConfig, SessionContext, col};
-use object_store::ObjectStore;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use traceql_format::block::TypedColumn;
+use traceql_format::block::schema::block_schema;
+use traceql_format::ids::TraceId;
 use traceql_format::schema::TRACE_ORDER;
 
-use self::tempo::{TempoPart, TempoScanExec, parts_for_trace, pinned_trace, sliced, tempo_parts};
-
+use crate::source::{Block, BlockKind, ScanOrder, ScanRequest};
 use crate::store::Store;
-use traceql_format::block::schema::block_schema;
-use traceql_format::block::{BlockMeta, TypedColumn};
 
 /// The session configuration for span tables: Parquet filter pushdown, page index and
 /// bloom filters on. Adjust it (batch size, partitions, …) and pass it to
@@ -72,10 +60,10 @@ pub fn session_context() -> SessionContext {
 
 /// The union of the typed columns of `blocks`. A name used with two different types
 /// (which the writer never produces) is an error.
-pub fn union_typed_columns(blocks: &[BlockMeta]) -> Result<Vec<TypedColumn>> {
+pub fn union_typed_columns(blocks: &[Block]) -> Result<Vec<TypedColumn>> {
     let mut by_name: BTreeMap<&str, &TypedColumn> = BTreeMap::new();
     for block in blocks {
-        for column in &block.typed_columns {
+        for column in &block.meta().typed_columns {
             if let Some(seen) = by_name.insert(&column.name, column)
                 && seen.value_type != column.value_type
             {
@@ -84,7 +72,7 @@ pub fn union_typed_columns(blocks: &[BlockMeta]) -> Result<Vec<TypedColumn>> {
                     column.name,
                     seen.value_type.name(),
                     column.value_type.name(),
-                    block.id
+                    block.meta().id
                 )));
             }
         }
@@ -92,47 +80,66 @@ pub fn union_typed_columns(blocks: &[BlockMeta]) -> Result<Vec<TypedColumn>> {
     Ok(by_name.into_values().cloned().collect())
 }
 
-/// The span table of `store`, with the object store registered in `ctx`.
-pub async fn span_table(
-    ctx: &SessionContext,
-    store: &Store,
-    blocks: &[BlockMeta],
-) -> Result<Arc<dyn TableProvider>> {
-    let typed = union_typed_columns(blocks)?;
-    let schema: Arc<Schema> = block_schema(&typed);
+/// The span table of `blocks` of `store` (an empty table without blocks).
+pub fn span_table(store: &Store, blocks: &[Block]) -> Result<Arc<dyn TableProvider>> {
     if blocks.is_empty() {
+        let schema: Arc<Schema> = block_schema(&[]);
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
-    let (tempo, own): (Vec<&BlockMeta>, Vec<&BlockMeta>) =
-        blocks.iter().partition(|b| b.tempo.is_some());
-    let listing = if own.is_empty() {
-        None
-    } else {
-        Some(listing_table(ctx, store, &own, &schema).await?)
-    };
-    if tempo.is_empty()
-        && let Some(listing) = listing
-    {
-        return Ok(listing);
-    }
-    let parts = tempo.iter().flat_map(|b| tempo_parts(store, b)).collect();
-    Ok(Arc::new(SpanTable {
-        schema,
-        typed: Arc::new(typed),
-        listing,
-        store: store.object_store(),
-        tempo: parts,
-    }))
+    Ok(Arc::new(SpanTable::try_new(store, blocks)?))
 }
 
-/// A span table over traceql's blocks (a listing table) and Tempo's.
-#[derive(Debug)]
-struct SpanTable {
+/// The span table over some blocks of a store, of any kinds.
+#[derive(Clone, Debug)]
+pub struct SpanTable {
     schema: SchemaRef,
     typed: Arc<Vec<TypedColumn>>,
-    listing: Option<Arc<dyn TableProvider>>,
-    store: Arc<dyn ObjectStore>,
-    tempo: Vec<TempoPart>,
+    store: Store,
+    /// The blocks, by kind, in the order kinds first appear.
+    kinds: Vec<(&'static dyn BlockKind, Vec<Block>)>,
+    order: ScanOrder,
+    trace: Option<TraceId>,
+}
+
+impl SpanTable {
+    /// The table of `blocks` of `store`, scanned in trace order.
+    pub fn try_new(store: &Store, blocks: &[Block]) -> Result<SpanTable> {
+        let typed = union_typed_columns(blocks)?;
+        let mut kinds: Vec<(&'static dyn BlockKind, Vec<Block>)> = Vec::new();
+        for block in blocks {
+            let kind = block.kind();
+            match kinds.iter_mut().find(|(k, _)| k.name() == kind.name()) {
+                Some((_, of_kind)) => of_kind.push(Arc::clone(block)),
+                None => kinds.push((kind, vec![Arc::clone(block)])),
+            }
+        }
+        Ok(SpanTable {
+            schema: block_schema(&typed),
+            typed: Arc::new(typed),
+            store: store.clone(),
+            kinds,
+            order: ScanOrder::Trace,
+            trace: None,
+        })
+    }
+
+    /// The table scanned in `order`.
+    pub fn with_order(mut self, order: ScanOrder) -> SpanTable {
+        self.order = order;
+        self
+    }
+
+    /// The table for a lookup of trace `id`: each kind may read only what can hold it
+    /// (the plan still filters on the id).
+    pub fn for_trace(mut self, id: TraceId) -> SpanTable {
+        self.trace = Some(id);
+        self
+    }
+
+    /// The table's typed attribute columns.
+    pub fn typed(&self) -> Arc<Vec<TypedColumn>> {
+        Arc::clone(&self.typed)
+    }
 }
 
 #[async_trait]
@@ -149,8 +156,7 @@ impl TableProvider for SpanTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // The listing table prunes with them; the Tempo scan leaves them to the filter
-        // above it.
+        // Kinds may prune with them; the filters stay above the scan.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -161,104 +167,52 @@ impl TableProvider for SpanTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let alone = self.kinds.len() == 1;
+        // Runs of row groups cannot be cut across kinds: beside another kind, each
+        // keeps to trace order.
+        let order = match self.order {
+            ScanOrder::Clustered if !alone => ScanOrder::Trace,
+            order => order,
+        };
         let mut inputs = Vec::new();
-        if let Some(listing) = &self.listing {
-            inputs.push(listing.scan(state, projection, filters, limit).await?);
+        for (kind, blocks) in &self.kinds {
+            let request = ScanRequest {
+                store: &self.store,
+                blocks,
+                schema: &self.schema,
+                typed: &self.typed,
+                projection,
+                filters,
+                limit,
+                order,
+                trace: self.trace,
+            };
+            let scan = kind.scan(state, request).await?;
+            let in_order = blocks.iter().all(|b| b.layout().trace_order);
+            if alone || order == ScanOrder::Any || in_order {
+                // Alone, a scan out of trace order is sorted by DataFusion (per partition,
+                // after repartitioning by trace) only for the operators that need it.
+                inputs.push(scan);
+                continue;
+            }
+            // Beside blocks in trace order, each partition is sorted so that the union
+            // keeps that order.
+            let sort: Option<Vec<PhysicalSortExpr>> = TRACE_ORDER
+                .iter()
+                .map(|name| {
+                    physical_col(name, &scan.schema())
+                        .ok()
+                        .map(|c| PhysicalSortExpr::new(c, SortOptions::new(false, false)))
+                })
+                .collect();
+            inputs.push(match sort.and_then(LexOrdering::new) {
+                Some(sort) => Arc::new(SortExec::new(sort, scan).with_preserve_partitioning(true)),
+                None => scan,
+            });
         }
-        let mut parts = self.tempo.clone();
-        if let Some(id) = pinned_trace(filters) {
-            parts = parts_for_trace(&self.store, parts, &id).await;
+        if inputs.len() == 1 {
+            return Ok(inputs.remove(0));
         }
-        let parts = sliced(parts, state.config().target_partitions());
-        let scan: Arc<dyn ExecutionPlan> = Arc::new(TempoScanExec::try_new(
-            Arc::clone(&self.store),
-            parts,
-            Arc::clone(&self.schema),
-            Arc::clone(&self.typed),
-            projection.cloned(),
-        )?);
-        if self.listing.is_none() {
-            // Alone, the scan declares no order: DataFusion sorts (per partition, after
-            // repartitioning by trace) only for the operators that need trace order.
-            return Ok(scan);
-        }
-        // Beside traceql's blocks, which are in trace order, each row group is sorted
-        // so that the union keeps that order.
-        let order: Option<Vec<PhysicalSortExpr>> = TRACE_ORDER
-            .iter()
-            .map(|name| {
-                physical_col(name, &scan.schema())
-                    .ok()
-                    .map(|c| PhysicalSortExpr::new(c, SortOptions::new(false, false)))
-            })
-            .collect();
-        inputs.push(match order.and_then(LexOrdering::new) {
-            Some(order) => Arc::new(SortExec::new(order, scan).with_preserve_partitioning(true)),
-            None => scan,
-        });
         UnionExec::try_new(inputs)
     }
-}
-
-/// `provider` without the declared trace order, if it is the listing table of traceql's
-/// blocks: a plan that needs no trace order scans it split into byte ranges of about
-/// equal size, one per partition, so a store of one large block is read on every core;
-/// in trace order each block is read whole by one partition.
-pub(crate) fn without_trace_order(
-    provider: &Arc<dyn TableProvider>,
-) -> Result<Option<Arc<dyn TableProvider>>> {
-    let Some(listing) = provider.downcast_ref::<ListingTable>() else {
-        return Ok(None);
-    };
-    let options = listing.options().clone().with_file_sort_order(Vec::new());
-    let config = ListingTableConfig::new_with_multi_paths(listing.table_paths().clone())
-        .with_listing_options(options)
-        .with_schema(listing.schema());
-    Ok(Some(Arc::new(ListingTable::try_new(config)?)))
-}
-
-/// `provider` scanned in runs of whole row groups in trace order, one per partition
-/// (see [`clustered::TraceClustered`]), if it is the listing table of traceql's blocks.
-/// Only for blocks in which every trace is whole.
-pub(crate) fn clustered_by_trace(
-    provider: &Arc<dyn TableProvider>,
-) -> Result<Option<Arc<dyn TableProvider>>> {
-    if provider.downcast_ref::<ListingTable>().is_none() {
-        return Ok(None);
-    }
-    let clustered = clustered::TraceClustered::new(Arc::clone(provider));
-    Ok(Some(Arc::new(clustered)))
-}
-
-/// A rewrite of a table for one plan ([`without_trace_order`], [`clustered_by_trace`]):
-/// `None` where it does not apply.
-pub(crate) type Rewrite = fn(&Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>>;
-
-/// The listing table of traceql's blocks `blocks`, with the table schema `schema`.
-async fn listing_table(
-    ctx: &SessionContext,
-    store: &Store,
-    blocks: &[&BlockMeta],
-    schema: &SchemaRef,
-) -> Result<Arc<dyn TableProvider>> {
-    ctx.runtime_env()
-        .register_object_store(store.object_store_url(), store.object_store());
-    let urls = blocks
-        .iter()
-        .map(|b| ListingTableUrl::parse(store.data_url(&b.id)))
-        .collect::<Result<Vec<_>>>()?;
-    let format = ParquetFormat::default().with_enable_pruning(true);
-    // Blocks are sorted in trace order, so the span-set operators, which need each
-    // trace's spans together, can stream over a scan without sorting it.
-    let order = TRACE_ORDER
-        .iter()
-        .map(|c| col(*c).sort(true, false))
-        .collect();
-    let options = ListingOptions::new(Arc::new(format))
-        .with_file_extension(".parquet")
-        .with_file_sort_order(vec![order]);
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(Arc::clone(schema));
-    Ok(Arc::new(ListingTable::try_new(config)?))
 }

@@ -219,7 +219,7 @@ async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, 
         .unwrap();
     assert_eq!(
         (
-            report.tempo_blocks,
+            report.converted_blocks,
             report.written.traces,
             report.written.spans
         ),
@@ -453,12 +453,11 @@ fn kept(span: &Span, dedicated: &[(&str, &str)]) -> String {
 fn tempo_spans(block: &Path) -> Vec<Span> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use traceql_format::tempo::{TempoMeta, TraceDecoder};
-    let meta = TempoMeta::parse(&std::fs::read(block.join("meta.json")).unwrap())
+    let (_, tempo) = TempoMeta::parse(&std::fs::read(block.join("meta.json")).unwrap())
         .unwrap()
-        .block_meta()
+        .open()
         .unwrap();
-    let tempo = meta.tempo.unwrap();
-    let decoder = TraceDecoder::new(tempo.kind, &tempo.dedicated);
+    let decoder = TraceDecoder::new(tempo.version, &tempo.dedicated);
     let file = std::fs::File::open(block.join("data.parquet")).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -745,7 +744,7 @@ async fn a_sample_of_tempo_blocks_names_attributes_and_values_of_the_input() {
         )
         .await
         .unwrap();
-        let sample = engine.sample_tempo_blocks().await.unwrap();
+        let sample = engine.sample_unrecorded_blocks().await.unwrap();
         let dedicated = engine
             .blocks()
             .map(|b| b.typed_columns.len())
@@ -773,7 +772,7 @@ async fn a_sample_of_tempo_blocks_names_attributes_and_values_of_the_input() {
         .await
         .unwrap();
     assert_eq!(
-        engine.sample_tempo_blocks().await.unwrap(),
+        engine.sample_unrecorded_blocks().await.unwrap(),
         Default::default()
     );
 }

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::FormatError;
 use crate::facts::Facts;
-use crate::kind::BlockKind;
 use crate::schema::{TypedAttribute, scope_of_prefix};
 use crate::value::ValueType;
 
@@ -48,7 +47,8 @@ impl TypedColumn {
 /// The contents of `meta.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockMeta {
-    /// Always the name of [`crate::BlockKind::Traceql`], `traceql-block`.
+    /// The kind of block: [`super::FORMAT_NAME`] for traceql's own blocks; other kinds
+    /// (Grafana Tempo's) give their own name here when described as a `BlockMeta`.
     pub format: String,
     /// Format version, [`FORMAT_VERSION`] for blocks this code writes.
     pub version: u32,
@@ -98,10 +98,10 @@ pub struct BlockMeta {
     /// blocks visible by themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
-    /// For a block Grafana Tempo wrote, what reading it needs (its `meta.json` is
-    /// Tempo's own, see [`crate::tempo::TempoMeta`]); `None` for traceql's blocks.
-    #[serde(skip)]
-    pub tempo: Option<crate::tempo::TempoBlock>,
+    /// The block of another kind this one was converted from (`traceql convert`), so
+    /// that converting it again replaces this block instead of adding a copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_block: Option<String>,
 }
 
 /// The bucket of [`BlockMeta::trace_durations`] a trace duration (nanoseconds) counts
@@ -138,22 +138,22 @@ pub const MAX_DICTIONARY_VALUES: usize = 256;
 pub const MAX_FALLBACK_KEYS: usize = 10_000;
 
 impl BlockMeta {
-    /// The block's kind, or [`FormatError::Unsupported`] for a kind or version this
-    /// code does not read.
-    pub fn kind(&self) -> Result<BlockKind, FormatError> {
-        let kind = BlockKind::of_name(&self.format).ok_or_else(|| {
-            FormatError::Unsupported(format!(
+    /// Checks that this is a traceql block of a version this code reads:
+    /// [`FormatError::Unsupported`] names the format or version otherwise.
+    pub fn check_readable(&self) -> Result<(), FormatError> {
+        if self.format != super::FORMAT_NAME {
+            return Err(FormatError::Unsupported(format!(
                 "block {} has format `{}`, which this version does not read",
                 self.id, self.format
-            ))
-        })?;
+            )));
+        }
         if self.version > FORMAT_VERSION {
             return Err(FormatError::Unsupported(format!(
                 "block {} has format version {}; this version reads up to {FORMAT_VERSION}",
                 self.id, self.version
             )));
         }
-        Ok(kind)
+        Ok(())
     }
 
     /// A bound above every trace duration in this block (exclusive), if recorded.
@@ -171,8 +171,7 @@ impl BlockMeta {
     /// What the planner may know about this block.
     pub fn facts(&self) -> Facts {
         Facts {
-            // Tempo's blocks get theirs computed when they are read.
-            missing_child_counts: self.tempo.is_none() && self.version < CHILD_COUNT_VERSION,
+            missing_child_counts: self.version < CHILD_COUNT_VERSION,
             typed: self
                 .typed_columns
                 .iter()

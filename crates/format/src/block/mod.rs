@@ -1,8 +1,9 @@
-//! traceql's own block ([`crate::kind::BlockKind::Traceql`]): one Parquet file of spans
-//! sorted by trace start and trace id, plus `meta.json`.
+//! traceql's own block: one Parquet file of spans sorted by trace start and trace id,
+//! plus `meta.json`.
 
 pub mod meta;
 pub mod nested_set;
+pub mod order;
 pub mod reader;
 mod rows;
 pub mod schema;
@@ -10,6 +11,17 @@ mod summary;
 pub mod writer;
 
 pub use meta::{BlockMeta, TypedColumn};
+
+/// The `format` that `meta.json` gives for traceql's own blocks.
+pub const FORMAT_NAME: &str = "traceql-block";
+
+/// The file, inside a block's directory, that holds its spans.
+pub const DATA_FILE: &str = "data.parquet";
+
+/// The file, inside a block's directory, that describes the block. Every kind of block
+/// a store holds has one, whose `format` field names the kind; a block is visible only
+/// once it exists.
+pub const META_FILE: &str = "meta.json";
 pub use rows::span_batch;
 pub use writer::{
     BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder,

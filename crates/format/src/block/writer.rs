@@ -26,7 +26,6 @@ use super::schema::block_schema;
 use super::summary::BlockSummary;
 use crate::error::{FormatError, Result};
 use crate::ids::hex;
-use crate::kind::BlockKind;
 use crate::model::Trace;
 use crate::schema::{TRACE_ORDER, columns, typed_attribute_column};
 use crate::value::ValueType;
@@ -255,7 +254,7 @@ impl BlockWriter {
         };
         let data = file.into_inner().map_err(encode)?;
         let meta = BlockMeta {
-            format: BlockKind::Traceql.name().into(),
+            format: super::FORMAT_NAME.into(),
             version: FORMAT_VERSION,
             id,
             start_unix_nano: summary.start_unix_nano,
@@ -272,7 +271,7 @@ impl BlockWriter {
             trace_durations: std::mem::take(&mut summary.trace_durations),
             partial_traces: false,
             txn: None,
-            tempo: None,
+            source_block: None,
         };
         Ok(EncodedBlock { data, meta })
     }

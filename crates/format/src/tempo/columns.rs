@@ -2,7 +2,7 @@
 //! columns (assigned from `meta.json`'s `dedicatedColumns` in order) and the
 //! well-known columns (`ServiceName`; in vParquet4 also the Kubernetes and HTTP ones).
 
-use crate::kind::BlockKind;
+use crate::tempo::TempoVersion;
 use crate::tempo::meta::DedicatedColumn;
 
 /// Where a spare column sits.
@@ -29,15 +29,15 @@ pub struct Spare {
     pub column: String,
 }
 
-/// The spare columns of a block of `kind` with dedicated columns `dedicated`.
+/// The spare columns of a block of `version` with dedicated columns `dedicated`.
 ///
 /// Entries are taken in order, separately for each scope and type: the i-th usable
 /// string entry of a scope gets `String{i:02}`, the i-th integer entry `Int{i:02}`, up
 /// to the spares the version has (vParquet4: 10 strings for resource and span, no
 /// options allowed; vParquet5: 20 strings and 5 integers for resource, span and
 /// event). Entries beyond those, or of another scope or type, get no column.
-pub fn spares(kind: BlockKind, dedicated: &[DedicatedColumn]) -> Vec<Spare> {
-    let v5 = kind == BlockKind::TempoVParquet5;
+pub fn spares(version: TempoVersion, dedicated: &[DedicatedColumn]) -> Vec<Spare> {
+    let v5 = version == TempoVersion::V5;
     let mut counts = [[0usize; 2]; 3];
     let mut out = Vec::new();
     for d in dedicated {
@@ -142,7 +142,7 @@ mod tests {
             d("span", "db.statement", "string", &["blob"]),
         ];
         assert_eq!(
-            names(&spares(BlockKind::TempoVParquet5, &dedicated)),
+            names(&spares(TempoVersion::V5, &dedicated)),
             [
                 (SpareScope::Span, "http.route", "String01"),
                 (SpareScope::Span, "http.status_code", "Int01"),
@@ -153,7 +153,7 @@ mod tests {
         );
         // vParquet4 has no integer, event or optioned spares.
         assert_eq!(
-            names(&spares(BlockKind::TempoVParquet4, &dedicated)),
+            names(&spares(TempoVersion::V4, &dedicated)),
             [
                 (SpareScope::Span, "http.route", "String01"),
                 (SpareScope::Resource, "deployment.environment", "String01"),
@@ -166,9 +166,9 @@ mod tests {
         let many: Vec<DedicatedColumn> = (0..12)
             .map(|i| d("span", &format!("k{i}"), "string", &[]))
             .collect();
-        let v4 = spares(BlockKind::TempoVParquet4, &many);
+        let v4 = spares(TempoVersion::V4, &many);
         assert_eq!(v4.len(), 10);
         assert_eq!(v4[9].column, "String10");
-        assert_eq!(spares(BlockKind::TempoVParquet5, &many).len(), 12);
+        assert_eq!(spares(TempoVersion::V5, &many).len(), 12);
     }
 }

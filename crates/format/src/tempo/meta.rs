@@ -4,7 +4,6 @@ use serde::Deserialize;
 
 use crate::block::{BlockMeta, TypedColumn};
 use crate::error::{FormatError, Result};
-use crate::kind::BlockKind;
 use crate::schema::typed_attribute_column;
 use crate::tempo::columns::{SpareScope, spares};
 use crate::value::ValueType;
@@ -69,11 +68,38 @@ pub struct TempoMeta {
     pub dedicated_columns: Vec<DedicatedColumn>,
 }
 
+/// The versions of Tempo's block format this code reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TempoVersion {
+    /// vParquet4.
+    V4,
+    /// vParquet5.
+    V5,
+}
+
+impl TempoVersion {
+    /// Every version this code reads.
+    pub const ALL: [TempoVersion; 2] = [TempoVersion::V4, TempoVersion::V5];
+
+    /// The name in the `format` field of Tempo's `meta.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TempoVersion::V4 => "vParquet4",
+            TempoVersion::V5 => "vParquet5",
+        }
+    }
+
+    /// The version whose name is `name`.
+    pub fn of_name(name: &str) -> Option<TempoVersion> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
 /// What a reader of a Tempo block needs beyond [`BlockMeta`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TempoBlock {
     /// vParquet4 or vParquet5.
-    pub kind: BlockKind,
+    pub version: TempoVersion,
     /// The dedicated columns of the block, in `meta.json` order.
     pub dedicated: Vec<DedicatedColumn>,
     /// Length of the Parquet footer, bytes (0 if unknown).
@@ -89,21 +115,19 @@ impl TempoMeta {
             .map_err(|e| FormatError::corrupt(format!("invalid Tempo meta.json: {e}")))
     }
 
-    /// The block as traceql describes blocks. Tempo records its time range in whole
-    /// seconds (the end rounded down), so the range is widened to the whole last
-    /// second; the span count is not recorded (0). The typed columns of its span
-    /// table are `resource.service.name` and the block's dedicated string and
-    /// integer span and resource attributes.
-    pub fn block_meta(&self) -> Result<BlockMeta> {
-        let kind = BlockKind::of_name(&self.format)
-            .filter(|k| k.is_tempo())
-            .ok_or_else(|| {
-                FormatError::Unsupported(format!(
-                    "Tempo block {} has format `{}`, which this version does not read \
-                     (it reads vParquet4 and vParquet5)",
-                    self.block_id, self.format
-                ))
-            })?;
+    /// The block as traceql describes blocks, and what reading it needs. Tempo records
+    /// its time range in whole seconds (the end rounded down), so the range is widened
+    /// to the whole last second; the span count is not recorded (0). The typed columns
+    /// of its span table are `resource.service.name` and the block's dedicated string
+    /// and integer span and resource attributes.
+    pub fn open(&self) -> Result<(BlockMeta, TempoBlock)> {
+        let version = TempoVersion::of_name(&self.format).ok_or_else(|| {
+            FormatError::Unsupported(format!(
+                "Tempo block {} has format `{}`, which this version does not read \
+                 (it reads vParquet4 and vParquet5)",
+                self.block_id, self.format
+            ))
+        })?;
         let seconds = |what: &str, text: &str| -> Result<u64> {
             chrono::DateTime::parse_from_rfc3339(text)
                 .map_err(|e| {
@@ -121,7 +145,7 @@ impl TempoMeta {
             "service.name",
             ValueType::Str,
         )];
-        for spare in spares(kind, &self.dedicated_columns) {
+        for spare in spares(version, &self.dedicated_columns) {
             let scope = match spare.scope {
                 SpareScope::Resource => AttributeScope::Resource,
                 SpareScope::Span => AttributeScope::Span,
@@ -138,8 +162,8 @@ impl TempoMeta {
             }
         }
         typed.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(BlockMeta {
-            format: kind.name().into(),
+        let meta = BlockMeta {
+            format: version.name().into(),
             version: 0,
             id: self.block_id.clone(),
             start_unix_nano: start.saturating_mul(1_000_000_000),
@@ -156,13 +180,15 @@ impl TempoMeta {
             trace_durations: Vec::new(),
             partial_traces: false,
             txn: None,
-            tempo: Some(TempoBlock {
-                kind,
-                dedicated: self.dedicated_columns.clone(),
-                footer_size: self.footer_size,
-                bloom_shards: self.bloom_shards,
-            }),
-        })
+            source_block: None,
+        };
+        let block = TempoBlock {
+            version,
+            dedicated: self.dedicated_columns.clone(),
+            footer_size: self.footer_size,
+            bloom_shards: self.bloom_shards,
+        };
+        Ok((meta, block))
     }
 }
 
@@ -186,10 +212,7 @@ mod tests {
 
     #[test]
     fn a_tempo_meta_becomes_a_block_meta() {
-        let meta = TempoMeta::parse(V5.as_bytes())
-            .unwrap()
-            .block_meta()
-            .unwrap();
+        let (meta, tempo) = TempoMeta::parse(V5.as_bytes()).unwrap().open().unwrap();
         assert_eq!(meta.format, "vParquet5");
         assert_eq!(meta.id, "6ed8f22a-e948-4664-9fbb-b1485b8f1662");
         assert_eq!(meta.start_unix_nano, 1_795_774_501_000_000_000);
@@ -209,8 +232,7 @@ mod tests {
                 "span.http.status_code:int"
             ]
         );
-        let tempo = meta.tempo.unwrap();
-        assert_eq!(tempo.kind, BlockKind::TempoVParquet5);
+        assert_eq!(tempo.version, TempoVersion::V5);
         assert_eq!(tempo.dedicated.len(), 5);
         assert_eq!(tempo.dedicated[2].scope, "resource");
         assert_eq!(tempo.dedicated[1].value_type, "int");
@@ -222,7 +244,7 @@ mod tests {
         let text = V5.replace("\"vParquet5\"", "\"vParquet5-preview3\"");
         let error = TempoMeta::parse(text.as_bytes())
             .unwrap()
-            .block_meta()
+            .open()
             .unwrap_err();
         assert!(matches!(&error, FormatError::Unsupported(m) if m.contains("vParquet5-preview3")));
         assert!(TempoMeta::parse(b"{").is_err());

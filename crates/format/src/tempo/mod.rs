@@ -5,7 +5,8 @@
 //! filters and an index. Reading one takes three steps:
 //!
 //! - [`meta`]: Tempo's `meta.json` becomes a [`crate::block::BlockMeta`] (time range,
-//!   counts, sizes) with the block's dedicated-column list kept beside it.
+//!   counts, sizes) and a [`TempoBlock`] (version, dedicated columns, footer, bloom
+//!   shards).
 //! - [`columns`]: which attribute each dedicated spare column (`String01`, `Int01`, …)
 //!   and each well-known column (`ServiceName`, v4's `HttpMethod`, …) holds.
 //! - [`read`]: a batch of Tempo rows becomes whole traces of the span model, with every
@@ -27,5 +28,5 @@ pub mod meta;
 pub mod read;
 
 pub use columns::{Spare, SpareScope, spares};
-pub use meta::{DedicatedColumn, TempoBlock, TempoMeta};
+pub use meta::{DedicatedColumn, TempoBlock, TempoMeta, TempoVersion};
 pub use read::TraceDecoder;

@@ -17,8 +17,8 @@ use arrow::datatypes::DataType;
 use crate::arrays::{StrCol, TypedList, column, downcast, field, list_range, str_field};
 use crate::error::{FormatError, Result};
 use crate::ids::{SpanId, TraceId};
-use crate::kind::BlockKind;
 use crate::model::{Event, Link, Resource, Scope, Span, Trace};
+use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
 use crate::value::{KeyValue, Value};
@@ -108,23 +108,23 @@ impl Needs {
 /// Decodes batches of a Tempo block's rows into traces.
 #[derive(Clone, Debug)]
 pub struct TraceDecoder {
-    kind: BlockKind,
+    version: TempoVersion,
     spares: Vec<Spare>,
 }
 
 impl TraceDecoder {
-    /// A decoder for blocks of `kind` with dedicated columns `dedicated`.
-    pub fn new(kind: BlockKind, dedicated: &[DedicatedColumn]) -> TraceDecoder {
+    /// A decoder for blocks of `version` with dedicated columns `dedicated`.
+    pub fn new(version: TempoVersion, dedicated: &[DedicatedColumn]) -> TraceDecoder {
         TraceDecoder {
-            kind,
-            spares: spares(kind, dedicated),
+            version,
+            spares: spares(version, dedicated),
         }
     }
 
     /// The traces of `batch`, one per row, each trace's spans sorted by start time and
     /// span id.
     pub fn decode(&self, batch: &RecordBatch) -> Result<Vec<Trace>> {
-        let v4 = self.kind == BlockKind::TempoVParquet4;
+        let v4 = self.version == TempoVersion::V4;
         let trace_ids = column::<BinaryArray>(batch, "TraceID")?;
         let rs_list = column::<ListArray>(batch, "rs")?;
         let rs = items(rs_list, "rs")?;

@@ -99,20 +99,24 @@ fn power_of_two_bound(field: &FieldRef, value: Expr) -> (Expr, Expr) {
 /// A `by` field's value: its plain column where it has exactly one (status and kind
 /// as their TraceQL words), else the row evaluator's `AnyValue` JSON.
 fn label_value(field: &FieldRef, schema: &Schema, facts: &Facts) -> Result<(Expr, LabelKind)> {
-    let words = |column: Expr, name: fn(i8) -> &'static str| {
-        let mut case = when(column.clone().eq(lit(0i8)), lit(name(0)));
-        for code in 1..=5i8 {
+    // Codes OTLP does not define read as the first (unset, unspecified), as
+    // `codes::*::name` reads them.
+    let words = |column: Expr, codes: &[i8], name: fn(i8) -> &'static str| {
+        let mut case = when(column.clone().eq(lit(codes[0])), lit(name(codes[0])));
+        for &code in &codes[1..] {
             case = case.when(column.clone().eq(lit(code)), lit(name(code)));
         }
-        case.end()
+        case.otherwise(lit(name(codes[0])))
     };
     Ok(match native_column(&field.field, schema, facts) {
         Some((column, Holds::Str)) => (column, LabelKind::Str),
         Some((column, Holds::Int)) => (column, LabelKind::Int),
         Some((column, Holds::Float)) => (column, LabelKind::Float),
         Some((column, Holds::Bool)) => (column, LabelKind::Bool),
-        Some((column, Holds::Status)) => (words(column, status::name)?, LabelKind::Str),
-        Some((column, Holds::Kind)) => (words(column, kind::name)?, LabelKind::Str),
+        Some((column, Holds::Status)) => {
+            (words(column, &status::CODES, status::name)?, LabelKind::Str)
+        }
+        Some((column, Holds::Kind)) => (words(column, &kind::CODES, kind::name)?, LabelKind::Str),
         _ => (
             field_expr_call(Some(&field_expr(field)), Output::Json, schema, facts)?,
             LabelKind::Json,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
@@ -15,7 +14,6 @@ use datafusion::datasource::physical_plan::parquet::{
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
@@ -30,14 +28,14 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
-use traceql_format::block::{BlockMeta, TypedColumn, span_batch};
+use traceql_format::block::{TypedColumn, span_batch};
 use traceql_format::ids::TraceId;
-use traceql_format::model::Trace;
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
 use traceql_format::tempo::index::RowGroupIndex;
 use traceql_format::tempo::read::Needs;
 
+use super::TempoSource;
 use crate::store::Store;
 
 /// Traces decoded at a time: Tempo's row groups can hold tens of thousands of traces,
@@ -216,24 +214,6 @@ impl ExecutionPlan for TempoScanExec {
     }
 }
 
-/// The traces of `part`, [`TRACES_PER_BATCH`] at a time.
-pub(crate) fn read_traces(
-    store: Arc<dyn ObjectStore>,
-    part: TempoPart,
-) -> impl futures::Stream<Item = Result<Vec<Trace>>> + Send + 'static {
-    let decoder = part.decoder.clone();
-    let block = part.block.clone();
-    futures::stream::once(open(
-        store,
-        part,
-        Needs::ALL,
-        0,
-        ExecutionPlanMetricsSet::new(),
-    ))
-    .try_flatten()
-    .map(move |nested| decoder.decode(&nested?).map_err(|e| failed(&block, e)))
-}
-
 /// The execution error of a failure `e` reading Tempo block `block`: one line naming it.
 fn failed(block: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Execution(format!("Tempo block {block}: {e}"))
@@ -295,11 +275,9 @@ async fn open(
     Ok(stream.map_err(failed).boxed())
 }
 
-/// The partitions of Tempo block `b` of `store`: one per row group.
-pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
-    let Some(info) = &b.tempo else {
-        return Vec::new();
-    };
+/// The partitions of Tempo block `source` of `store`: one per row group.
+pub(super) fn parts(store: &Store, source: &TempoSource) -> Vec<TempoPart> {
+    let (b, info) = (&source.meta, &source.tempo);
     let part = |row_group| TempoPart {
         block: b.id.clone(),
         path: store.data_path(&b.id),
@@ -307,7 +285,7 @@ pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
         footer_size: info.footer_size,
         row_group,
         slice: None,
-        decoder: TraceDecoder::new(info.kind, &info.dedicated),
+        decoder: TraceDecoder::new(info.version, &info.dedicated),
     };
     if b.row_groups <= 1 {
         vec![part(None)]
@@ -318,7 +296,7 @@ pub(crate) fn tempo_parts(store: &Store, b: &BlockMeta) -> Vec<TempoPart> {
 
 /// `parts` cut into at least `target` partitions where there are fewer: each part
 /// split into equal slices of its rows, so that every core decodes.
-pub(crate) fn sliced(parts: Vec<TempoPart>, target: usize) -> Vec<TempoPart> {
+pub(super) fn sliced(parts: Vec<TempoPart>, target: usize) -> Vec<TempoPart> {
     if parts.is_empty() || parts.len() >= target {
         return parts;
     }
@@ -355,34 +333,10 @@ impl Convert {
     }
 }
 
-/// The trace id that `filters` pin, if one does (`trace_id = <id>`, as a trace lookup
-/// filters its scan).
-pub(crate) fn pinned_trace(filters: &[Expr]) -> Option<TraceId> {
-    filters.iter().find_map(|f| {
-        let Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) = f
-        else {
-            return None;
-        };
-        let ((Expr::Column(column), Expr::Literal(ScalarValue::FixedSizeBinary(16, Some(id)), _))
-        | (Expr::Literal(ScalarValue::FixedSizeBinary(16, Some(id)), _), Expr::Column(column))) =
-            (left.as_ref(), right.as_ref())
-        else {
-            return None;
-        };
-        (column.name == c::TRACE_ID)
-            .then(|| TraceId::try_from(id.as_slice()).ok())
-            .flatten()
-    })
-}
-
 /// `parts` without the row groups that cannot hold trace `id`: of a Tempo block with
 /// several row groups, only the one its `index` names is read. A block whose `index`
 /// is missing, unreadable or of another size keeps all its row groups.
-pub(crate) async fn parts_for_trace(
+pub(super) async fn parts_for_trace(
     store: &Arc<dyn ObjectStore>,
     parts: Vec<TempoPart>,
     id: &TraceId,
@@ -424,10 +378,9 @@ async fn read_index(store: &Arc<dyn ObjectStore>, path: &Path) -> Option<RowGrou
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
-    use datafusion::prelude::{col, lit};
     use object_store::PutPayload;
     use object_store::memory::InMemory;
-    use traceql_format::BlockKind;
+    use traceql_format::tempo::TempoVersion;
 
     use super::*;
 
@@ -439,7 +392,7 @@ mod tests {
             footer_size: 0,
             row_group,
             slice: None,
-            decoder: TraceDecoder::new(BlockKind::TempoVParquet5, &[]),
+            decoder: TraceDecoder::new(TempoVersion::V5, &[]),
         }
     }
 
@@ -470,9 +423,6 @@ mod tests {
         let kept = |id: [u8; 16]| {
             let store = Arc::clone(&store);
             async move {
-                let filter =
-                    col(c::TRACE_ID).eq(lit(ScalarValue::FixedSizeBinary(16, Some(id.to_vec()))));
-                let id = pinned_trace(&[filter]).expect("pinned");
                 parts_for_trace(&store, parts(), &id)
                     .await
                     .into_iter()
@@ -490,6 +440,5 @@ mod tests {
         assert_eq!(kept([0x18; 16]).await, want);
         // Beyond the last row group of `a`: none of it is read.
         assert_eq!(kept([0x31; 16]).await, others.to_vec());
-        assert_eq!(pinned_trace(&[col(c::NAME).eq(lit("x"))]), None);
     }
 }
