@@ -36,7 +36,7 @@ pub async fn run(args: &CompactArgs) -> ExitCode {
             .ingest_options(args.write.block_options(), false),
         all: args.all,
     };
-    let bar = crate::ingest::progress_bar();
+    let bar = crate::common::progress_bar();
     bar.set_message("compacting");
     let report = compact(&store, &options, &|p: CompactProgress| {
         bar.set_length(p.total as u64);

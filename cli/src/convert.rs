@@ -38,7 +38,7 @@ pub async fn run(args: &ConvertArgs) -> ExitCode {
         Ok(store) => store,
         Err(e) => return crate::fail(&e),
     };
-    let bar = crate::ingest::progress_bar();
+    let bar = crate::common::progress_bar();
     bar.set_message("converting");
     let report = convert(
         &from,

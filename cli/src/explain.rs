@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use crate::query::{failure, open, render_stats};
+use crate::common::{failure, open};
+use crate::render;
 use crate::{data, say};
 
 /// Arguments of `traceql explain`.
@@ -53,7 +54,7 @@ pub async fn run(args: &ExplainArgs) -> ExitCode {
             for plan in &analysis.plans {
                 say(&format!("physical plan, as it ran:\n{plan}"));
             }
-            say(&format!("totals:\n{}", render_stats(&analysis.stats)));
+            say(&format!("totals:\n{}", render::stats(&analysis.stats)));
             ExitCode::SUCCESS
         }
         Err(e) => failure(&e),

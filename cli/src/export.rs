@@ -9,20 +9,9 @@ use std::process::ExitCode;
 use traceql_exec::export::{ExportFormat, ExportSummary};
 use traceql_exec::{Engine, EngineError};
 
+use crate::common::{failure, open, progress_bar};
 use crate::data;
-use crate::ingest::progress_bar;
-
-/// Output formats of `traceql export`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// One Parquet file, a row per span (ids as hex, kind and status as words).
-    Parquet,
-    /// OTLP/JSON lines, one `ExportTraceServiceRequest` per line.
-    OtlpJson,
-    /// OTLP/protobuf, each `ExportTraceServiceRequest` behind its length (4 bytes,
-    /// big-endian), as the Collector's file exporter writes `format: proto`.
-    OtlpProto,
-}
+use crate::render::{self, Format};
 
 /// Arguments of `traceql export`.
 #[derive(clap::Args)]
@@ -33,8 +22,8 @@ pub enum Format {
 pub struct ExportArgs {
     #[command(flatten)]
     store: data::ReadArgs,
-    /// Output format.
-    #[arg(long, value_enum)]
+    /// Output format (Parquet with ids as hex, kind and status as words).
+    #[arg(long, value_parser = render::format::parser(Format::EXPORT))]
     format: Format,
     /// The file to write (default: standard output). It appears only once complete.
     #[arg(long, short, value_name = "FILE")]
@@ -53,10 +42,17 @@ pub async fn run(args: &ExportArgs) -> ExitCode {
         Format::Parquet => ExportFormat::Parquet,
         Format::OtlpJson => ExportFormat::OtlpJson,
         Format::OtlpProto => ExportFormat::OtlpProto,
+        other => {
+            return crate::fail(&format!(
+                "--format {} is not supported yet for export; use {}",
+                other.name(),
+                Format::names(Format::EXPORT)
+            ));
+        }
     };
-    let engine = match crate::query::open(&args.store).await {
+    let engine = match open(&args.store).await {
         Ok(engine) => engine,
-        Err(e) => return crate::query::failure(&e),
+        Err(e) => return failure(&e),
     };
     let bar = progress_bar();
     bar.set_message("exporting");
@@ -88,7 +84,7 @@ pub async fn run(args: &ExportArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => crate::query::failure(&e),
+        Err(e) => failure(&e),
     }
 }
 

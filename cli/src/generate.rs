@@ -7,8 +7,8 @@ use clap::Args;
 use traceql_exec::ingest::write_generated;
 use traceql_gen::{EPOCH_UNIX_NANO, Generator, Rng};
 
+use crate::common::{progress_bar, show};
 use crate::data;
-use crate::ingest::{progress_bar, show};
 
 /// Arguments of `traceql gen`.
 #[derive(Args)]

@@ -1,14 +1,13 @@
 //! `traceql ingest`: load OTLP files into a store.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use traceql_exec::ingest::{Progress, ingest_files};
+use traceql_exec::ingest::ingest_files;
 use traceql_exec::otlp::find_input_files;
 
+use crate::common::{progress_bar, show};
 use crate::data;
 
 /// Arguments of `traceql ingest`.
@@ -65,40 +64,5 @@ pub async fn run(args: &IngestArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => crate::fail(&format!("{e}\nnothing was written; the store is unchanged")),
-    }
-}
-
-/// A progress bar on a terminal, nothing otherwise.
-pub fn progress_bar() -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta}) {prefix}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
-/// Shows ingest progress on `bar`.
-pub fn show(bar: &ProgressBar, p: Progress) {
-    match p {
-        Progress::Read { done, total } => {
-            bar.set_message("reading");
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        Progress::Write { done, total } => {
-            if total > 0 {
-                bar.set_message("writing");
-                bar.set_length(total);
-                bar.set_position(done);
-            } else {
-                // Written while reading goes on: the bar stays on the input read.
-                bar.set_prefix(format!("{done} spans written"));
-            }
-        }
     }
 }

@@ -1,6 +1,7 @@
 //! `traceql`: TraceQL from the terminal.
 
 mod blocks;
+mod common;
 mod compact;
 mod convert;
 mod data;

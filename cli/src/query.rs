@@ -3,28 +3,13 @@
 
 use std::process::ExitCode;
 
-use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
-use traceql_exec::{
-    Engine, EngineError, EngineOptions, Order, QueryStats, SearchOptions, SearchResults,
-};
-use traceql_parser::ast::QueryBody;
+use traceql_exec::metrics::MetricsOptions;
+use traceql_exec::{EngineError, Order, ParsedQuery, QueryStats, SearchOptions};
 
+use crate::common::{failure, open};
 use crate::data;
-use crate::render::{self, Look};
-use crate::{fail, say};
-
-/// Output formats of `traceql query`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// A table of traces (with `--spans`, their matched spans beneath).
-    Table,
-    /// Tempo's `/api/search` JSON.
-    Json,
-    /// One trace per line as JSON.
-    Jsonl,
-    /// One row per shown span.
-    Csv,
-}
+use crate::fail;
+use crate::render::{self, Format};
 
 /// Arguments of `traceql query`.
 #[derive(clap::Args)]
@@ -64,7 +49,7 @@ pub struct QueryArgs {
     #[arg(long, conflicts_with = "step")]
     instant: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, default_value = "table", value_parser = render::format::parser(Format::QUERY))]
     format: Format,
     /// Show the matched spans beneath each trace in the table.
     #[arg(long)]
@@ -80,24 +65,6 @@ fn parse_order(name: &str) -> Result<Order, String> {
         let names: Vec<&str> = Order::ALL.iter().map(|o| o.name()).collect();
         format!("`{name}` is not an order; use {}", names.join(", "))
     })
-}
-
-/// Whether `query` is a metrics query (one that does not parse is treated as a search,
-/// whose error reporting then explains it).
-pub fn is_metrics(query: &str) -> bool {
-    traceql_parser::parse(query).is_ok_and(|q| matches!(q.body, QueryBody::Metrics(_)))
-}
-
-/// Prints metrics results in `format` to standard output.
-pub fn print_metrics(response: &MetricsResponse, format: Format) -> Result<(), String> {
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(response).map_err(|e| e.to_string())?,
-        Format::Jsonl => render::metrics::json_lines(response),
-        Format::Csv => render::metrics::csv(response)?,
-        Format::Table => render::metrics::table(response, &Look::stdout()),
-    };
-    say(&text);
-    Ok(())
 }
 
 fn metrics_options(args: &QueryArgs, search: &SearchOptions) -> Result<MetricsOptions, String> {
@@ -118,7 +85,18 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };
-    let metrics = if is_metrics(&args.query) {
+    let parsed = match ParsedQuery::parse(&args.query) {
+        Ok(parsed) => parsed,
+        Err(e) => return failure(&e),
+    };
+    if parsed.is_metrics() && !Format::METRICS.contains(&args.format) {
+        return fail(&render::unsupported(
+            args.format,
+            "metrics queries",
+            Format::METRICS,
+        ));
+    }
+    let metrics = if parsed.is_metrics() {
         match metrics_options(args, &options) {
             Ok(o) => Some(o),
             Err(e) => return fail(&e),
@@ -132,14 +110,14 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
     };
     match metrics {
         Some(metrics) => finish(
-            engine.metrics(&args.query, &metrics).await,
+            engine.metrics_parsed(&parsed, &metrics).await,
             args.stats,
-            |r| print_metrics(r, args.format),
+            |r| render::metrics(r, args.format),
         ),
         None => finish(
-            engine.search_results(&args.query, &options).await,
+            engine.search_parsed(&parsed, &options).await,
             args.stats,
-            |r| print_results(r, args.format, args.spans),
+            |r| render::search(r, args.format, args.spans),
         ),
     }
 }
@@ -159,53 +137,11 @@ fn finish<T>(
         return fail(&e);
     }
     if stats {
-        eprintln!("{}", render_stats(&read));
+        eprintln!("{}", render::stats(&read));
     }
     // The process ends next: freeing a large result piece by piece would only delay it.
     std::mem::forget(response);
     ExitCode::SUCCESS
-}
-
-/// Prints search results in `format` to standard output; JSON is written trace by
-/// trace, not built whole first.
-pub fn print_results(results: &SearchResults, format: Format, spans: bool) -> Result<(), String> {
-    match format {
-        Format::Json => crate::write_stdout(|out| {
-            serde_json::to_writer_pretty(&mut *out, results)?;
-            std::io::Write::write_all(out, b"\n")
-        }),
-        Format::Jsonl => crate::write_stdout(|out| render::traces::json_lines(results, out)),
-        Format::Csv => crate::write_stdout(|out| render::traces::csv(results, out)),
-        Format::Table => say(&render::traces::table(results, spans, &Look::stdout())),
-    }
-    Ok(())
-}
-
-/// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
-pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
-    let mut options = EngineOptions::default();
-    if let Some(limit) = store.memory_limit {
-        options.memory_limit = limit;
-    }
-    let engine = Engine::with_options(store.store().await?, options).await?;
-    let skipped = engine.skipped_blocks();
-    if !skipped.is_empty() {
-        eprintln!(
-            "warning: skipped {} Tempo block{} of a version this version does not read \
-             (it reads vParquet4 and vParquet5): {}",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "s" },
-            skipped.join(", ")
-        );
-    }
-    Ok(engine)
-}
-
-/// Prints an engine error and returns its exit code.
-pub fn failure(e: &EngineError) -> ExitCode {
-    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    eprintln!("{}", e.render(color));
-    ExitCode::from(e.exit_code())
 }
 
 fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
@@ -217,22 +153,4 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
         start_unix_nano: range.start_unix_nano,
         end_unix_nano: range.end_unix_nano,
     })
-}
-
-/// What a search read and where its time went, one fact per line.
-pub fn render_stats(stats: &QueryStats) -> String {
-    format!(
-        "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nstore requests: {}\nbytes fetched: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
-        stats.blocks,
-        stats.rounds,
-        stats.spans_scanned,
-        stats.bytes_scanned,
-        stats.io.requests,
-        stats.io.bytes_fetched,
-        stats.row_groups_pruned,
-        stats.row_groups_total,
-        stats.rows_pruned_by_pushdown,
-        stats.planning,
-        stats.execution
-    )
 }

@@ -2,22 +2,9 @@
 
 use std::process::ExitCode;
 
-use traceql_exec::otlp::request_from_spans;
-
-use crate::query::{failure, open};
-use crate::render::Look;
-use crate::render::waterfall::waterfall;
-use crate::{data, fail, say};
-
-/// Output formats of `traceql trace`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// The span tree with a time bar per span, services, durations, errors and the
-    /// critical path.
-    Waterfall,
-    /// The trace as an OTLP/JSON `ExportTraceServiceRequest`.
-    Json,
-}
+use crate::common::{failure, open};
+use crate::render::{self, Format};
+use crate::{data, fail};
 
 /// Arguments of `traceql trace`.
 #[derive(clap::Args)]
@@ -29,8 +16,9 @@ pub struct TraceArgs {
     trace_id: String,
     #[command(flatten)]
     store: data::ReadArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Waterfall)]
+    /// Output format: the waterfall, or the trace as an OTLP/JSON
+    /// `ExportTraceServiceRequest`.
+    #[arg(long, default_value = "waterfall", value_parser = render::format::parser(Format::TRACE))]
     format: Format,
 }
 
@@ -47,12 +35,8 @@ pub async fn run(args: &TraceArgs) -> ExitCode {
     if spans.is_empty() {
         return fail(&format!("trace {} not found", args.trace_id));
     }
-    match args.format {
-        Format::Json => {
-            let request = request_from_spans(&spans);
-            say(&serde_json::to_string_pretty(&request).unwrap_or_default());
-        }
-        Format::Waterfall => say(&waterfall(&spans, &Look::stdout())),
+    match render::trace(&spans, args.format) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
-    ExitCode::SUCCESS
 }

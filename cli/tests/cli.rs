@@ -1192,3 +1192,103 @@ fn order_slowest_gives_the_same_traces_in_query_and_repl() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn arrow_output_holds_every_shown_span_of_the_json_lines_output() {
+    use arrow::array::{Array, AsArray, DictionaryArray, StringArray};
+    use arrow::datatypes::UInt32Type;
+    let query = r#"{ status = error } | select(span.http.route)"#;
+    let args = |format| ["query", "--format", format, "--limit", "500", query];
+    let arrow = traceql(&args("arrow"));
+    assert_eq!(arrow.status.code(), Some(0), "{}", stderr(&arrow));
+    let reader = arrow::ipc::reader::StreamReader::try_new(arrow.stdout.as_slice(), None)
+        .expect("an Arrow IPC stream");
+    let mut rows: Vec<(String, String, String, Option<String>)> = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .clone()
+        };
+        let dictionary = |name: &str| {
+            let column = batch.column_by_name(name).unwrap();
+            let column = column
+                .as_any()
+                .downcast_ref::<DictionaryArray<UInt32Type>>();
+            let column = column.unwrap();
+            let values = column.values().as_string::<i32>().clone();
+            (0..column.len())
+                .map(|i| {
+                    column
+                        .is_valid(i)
+                        .then(|| values.value(column.keys().value(i) as usize).to_string())
+                })
+                .collect::<Vec<_>>()
+        };
+        let (trace, span): (StringArray, StringArray) = (text("trace_id"), text("span_id"));
+        let (names, routes) = (dictionary("name"), dictionary("http.route"));
+        for i in 0..batch.num_rows() {
+            rows.push((
+                trace.value(i).to_string(),
+                span.value(i).to_string(),
+                names[i].clone().unwrap_or_default(),
+                routes[i].clone(),
+            ));
+        }
+    }
+    let jsonl = traceql(&args("jsonl"));
+    let mut want = Vec::new();
+    for line in stdout(&jsonl).lines() {
+        let trace: serde_json::Value = serde_json::from_str(line).unwrap();
+        for set in trace["spanSets"].as_array().unwrap() {
+            for span in set["spans"].as_array().unwrap() {
+                let route = span["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["key"] == "http.route")
+                    .map(|a| a["value"]["stringValue"].as_str().unwrap().to_string());
+                want.push((
+                    trace["traceID"].as_str().unwrap().to_string(),
+                    span["spanID"].as_str().unwrap().to_string(),
+                    span["name"].as_str().unwrap_or_default().to_string(),
+                    route,
+                ));
+            }
+        }
+    }
+    assert!(want.len() > 10, "the demo store has errors to show");
+    assert!(
+        want.iter().any(|r| r.3.is_some()),
+        "some spans have a route"
+    );
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn every_command_takes_the_formats_that_fit_it() {
+    let trace = traceql(&[
+        "trace",
+        "--format",
+        "csv",
+        "9cd3aded5780380407a67f88147d4b87",
+    ]);
+    assert_eq!(trace.status.code(), Some(2), "clap refuses it");
+    assert!(
+        stderr(&trace).contains("[possible values: waterfall, json]"),
+        "{}",
+        stderr(&trace)
+    );
+    let blocks = traceql(&["blocks", "--format", "arrow"]);
+    assert_eq!(blocks.status.code(), Some(2));
+    let metrics = traceql(&["query", "--format", "arrow", "{ } | rate()"]);
+    assert_eq!(metrics.status.code(), Some(1));
+    assert!(
+        stderr(&metrics).contains("--format arrow is not supported yet for metrics queries"),
+        "{}",
+        stderr(&metrics)
+    );
+}

@@ -1,12 +1,109 @@
-//! Rendering for the terminal: whether to use colour, how wide to be, and the views
-//! (trace tables, waterfalls).
+//! Every output of every command, chosen by one [`Format`]: search results (table,
+//! Tempo's JSON, JSON lines, CSV, Arrow IPC), metrics series, a trace (waterfall,
+//! OTLP/JSON), the blocks of a store, query statistics; and for the terminal, whether to
+//! use colour and how wide to be.
 
+pub mod arrow;
+pub mod blocks;
 pub mod chunks;
+pub mod format;
 pub mod metrics;
 pub mod traces;
 pub mod waterfall;
 
+pub use format::Format;
+
 use console::Style;
+use std::io::IsTerminal;
+use traceql_exec::metrics::MetricsResponse;
+use traceql_exec::otlp::request_from_spans;
+use traceql_exec::{QueryStats, SearchResults};
+use traceql_format::model::Span;
+
+use crate::say;
+
+/// Refuses a binary `format` when standard output is a terminal.
+fn check_binary(format: Format) -> Result<(), String> {
+    if format.is_binary() && std::io::stdout().is_terminal() {
+        return Err(format!(
+            "--format {} writes binary data; send it to a file or a pipe \
+             (`> results.arrow`, `| python3 read.py`)",
+            format.name()
+        ));
+    }
+    Ok(())
+}
+
+/// Prints search results in `format` to standard output (with `spans`, the table shows
+/// the matched spans beneath each trace). Long outputs are written trace by trace.
+pub fn search(results: &SearchResults, format: Format, spans: bool) -> Result<(), String> {
+    check_binary(format)?;
+    match format {
+        Format::Json => crate::write_stdout(|out| {
+            serde_json::to_writer_pretty(&mut *out, results)?;
+            std::io::Write::write_all(out, b"\n")
+        }),
+        Format::Jsonl => crate::write_stdout(|out| traces::json_lines(results, out)),
+        Format::Csv => crate::write_stdout(|out| traces::csv(results, out)),
+        Format::Arrow => crate::write_stdout(|out| arrow::write(results, out)),
+        Format::Table => say(&traces::table(results, spans, &Look::stdout())),
+        other => return Err(unsupported(other, "search results", Format::QUERY)),
+    }
+    Ok(())
+}
+
+/// Prints metrics series in `format` to standard output.
+pub fn metrics(response: &MetricsResponse, format: Format) -> Result<(), String> {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(response).map_err(|e| e.to_string())?,
+        Format::Jsonl => metrics::json_lines(response),
+        Format::Csv => metrics::csv(response)?,
+        Format::Table => metrics::table(response, &Look::stdout()),
+        other => return Err(unsupported(other, "metrics queries", Format::METRICS)),
+    };
+    say(&text);
+    Ok(())
+}
+
+/// Prints one trace's `spans` in `format` to standard output.
+pub fn trace(spans: &[Span], format: Format) -> Result<(), String> {
+    match format {
+        Format::Json => {
+            let request = request_from_spans(spans);
+            say(&serde_json::to_string_pretty(&request).map_err(|e| e.to_string())?);
+        }
+        Format::Waterfall => say(&waterfall::waterfall(spans, &Look::stdout())),
+        other => return Err(unsupported(other, "a trace", Format::TRACE)),
+    }
+    Ok(())
+}
+
+/// The error for `format` where only `formats` apply to `what`.
+pub fn unsupported(format: Format, what: &str, formats: &[Format]) -> String {
+    format!(
+        "--format {} is not supported yet for {what}; use {}",
+        format.name(),
+        Format::names(formats)
+    )
+}
+
+/// What a query read and where its time went, one fact per line.
+pub fn stats(stats: &QueryStats) -> String {
+    format!(
+        "blocks: {}\nrounds: {}\nspans scanned: {}\nbytes scanned: {}\nstore requests: {}\nbytes fetched: {}\nrow groups pruned: {}/{}\nrows pruned in scan: {}\nplanning: {:.1?}\nexecution: {:.1?}",
+        stats.blocks,
+        stats.rounds,
+        stats.spans_scanned,
+        stats.bytes_scanned,
+        stats.io.requests,
+        stats.io.bytes_fetched,
+        stats.row_groups_pruned,
+        stats.row_groups_total,
+        stats.rows_pruned_by_pushdown,
+        stats.planning,
+        stats.execution
+    )
+}
 
 /// How output should look on this terminal.
 #[derive(Clone, Copy, Debug)]

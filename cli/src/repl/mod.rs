@@ -14,12 +14,13 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::{Engine, EngineError, Order, QueryStats, SearchOptions};
+use traceql_exec::{Engine, EngineError, Order, ParsedQuery, QueryStats, SearchOptions};
 
 use self::helper::{COMMANDS, ReplHelper};
-use crate::query::{Format, failure, is_metrics, open, print_metrics, print_results, render_stats};
+use crate::common::{failure, open};
 use crate::render::Look;
 use crate::render::waterfall::waterfall;
+use crate::render::{self, Format};
 use crate::{data, say};
 
 /// Arguments of `traceql repl`.
@@ -217,24 +218,31 @@ impl Session {
         let started = Instant::now();
         self.interrupts.forget_earlier();
         let interrupted = self.interrupts.next();
-        if is_metrics(query) {
+        let parsed = match ParsedQuery::parse(query) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                failure(&e);
+                return;
+            }
+        };
+        if parsed.is_metrics() {
             let options = MetricsOptions {
                 start_unix_nano: self.options.start_unix_nano,
                 end_unix_nano: self.options.end_unix_nano,
                 ..self.metrics.clone()
             };
             let result = tokio::select! {
-                result = self.engine.metrics(query, &options) => Some(result),
+                result = self.engine.metrics_parsed(&parsed, &options) => Some(result),
                 _ = interrupted => None,
             };
-            self.report(result, started, |r| print_metrics(r, self.format));
+            self.report(result, started, |r| render::metrics(r, self.format));
         } else {
             let result = tokio::select! {
-                result = self.engine.search_results(query, &self.options) => Some(result),
+                result = self.engine.search_parsed(&parsed, &self.options) => Some(result),
                 _ = interrupted => None,
             };
             self.report(result, started, |r| {
-                print_results(r, self.format, self.spans)
+                render::search(r, self.format, self.spans)
             });
         }
     }
@@ -257,7 +265,11 @@ impl Session {
                     eprintln!("error: {e}");
                 }
                 if self.timing {
-                    eprintln!("{}\ntotal: {:.1?}", render_stats(&stats), started.elapsed());
+                    eprintln!(
+                        "{}\ntotal: {:.1?}",
+                        render::stats(&stats),
+                        started.elapsed()
+                    );
                 }
             }
         }
@@ -299,13 +311,20 @@ impl Session {
                     failure(&e);
                 }
             },
-            "format" => match rest {
-                "table" => self.format = Format::Table,
-                "json" => self.format = Format::Json,
-                "jsonl" => self.format = Format::Jsonl,
-                "csv" => self.format = Format::Csv,
-                _ => eprintln!("usage: \\format table|json|jsonl|csv"),
-            },
+            "format" => {
+                let shown: Vec<Format> = Format::QUERY
+                    .iter()
+                    .copied()
+                    .filter(|f| !f.is_binary())
+                    .collect();
+                match Format::of_name(rest).filter(|f| shown.contains(f)) {
+                    Some(format) => self.format = format,
+                    None => {
+                        let names: Vec<&str> = shown.iter().map(|f| f.name()).collect();
+                        eprintln!("usage: \\format {}", names.join("|"));
+                    }
+                }
+            }
             "limit" | "spss" => match rest.parse::<usize>() {
                 Ok(n) if n > 0 => {
                     if name == "limit" {

@@ -34,5 +34,7 @@ pub mod store;
 pub mod table;
 pub mod trace;
 
-pub use engine::{Engine, EngineError, EngineOptions, Order, QueryStats, TimeRange, register};
+pub use engine::{
+    Engine, EngineError, EngineOptions, Order, ParsedQuery, QueryStats, TimeRange, register,
+};
 pub use search::{SearchOptions, SearchResponse, SearchResults};

@@ -7,6 +7,7 @@
 //! (see [`crate::ops`]): row-local steps are projections, per-trace steps are span-set
 //! operator nodes. The last step's spans, grouped by trace and spanset, are the result.
 
+use crate::error::PlanError;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
@@ -97,7 +98,7 @@ pub struct SearchPlan {
 }
 
 fn not_supported(what: &str) -> DataFusionError {
-    DataFusionError::NotImplemented(format!("{what} is not supported yet"))
+    PlanError::unsupported(format!("{what} is not supported yet"))
 }
 
 enum Step {
@@ -188,10 +189,9 @@ impl Lowering<'_> {
                 }
                 Stage::GroupBy { expr, .. } => {
                     if !top {
-                        return Err(DataFusionError::Internal(
+                        return Err(PlanError::internal(
                             "`by()` inside a spanset operand reached the planner: check queries \
-                             with traceql_parser::check_supported first"
-                                .into(),
+                             with traceql_parser::check_supported first",
                         ));
                     }
                     let call = field_expr_call(Some(expr), Output::Json, self.schema, self.facts)?;

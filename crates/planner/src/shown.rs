@@ -4,13 +4,14 @@
 //! each distinct value is rendered once, as the row evaluator would render it, instead
 //! of through the evaluator for every span.
 
+use crate::error::PlanError;
 use std::borrow::Cow;
 
 use datafusion::arrow::array::{
     Array, BooleanArray, Float64Array, Int8Array, Int64Array, StringArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::DataType;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 
 use crate::eval::value::{Val, any_value};
 use crate::native::Holds;
@@ -39,7 +40,7 @@ pub enum PlainValue<'a> {
 
 fn array<T: 'static>(array: &dyn Array) -> Result<&T> {
     array.as_any().downcast_ref::<T>().ok_or_else(|| {
-        DataFusionError::Internal(format!(
+        PlanError::internal(format!(
             "a shown attribute column holds {}",
             array.data_type()
         ))

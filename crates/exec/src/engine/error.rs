@@ -4,6 +4,8 @@ use std::fmt;
 
 use datafusion::error::DataFusionError;
 
+use traceql_planner::PlanError;
+
 use crate::store::StoreError;
 
 /// Why a query (search, metrics query or trace lookup) failed.
@@ -18,7 +20,9 @@ pub enum EngineError {
     },
     /// The query is valid but uses something the engine cannot run yet.
     Unsupported(String),
-    /// An argument other than the query is malformed (e.g. a trace id).
+    /// The query cannot run as written (a bad regular expression, integer division by
+    /// zero, comparing two arrays: what only planning or running it finds), or another
+    /// argument is malformed (a trace id, a step).
     InvalidInput(String),
     /// The store could not be read.
     Store(StoreError),
@@ -85,6 +89,11 @@ impl std::error::Error for EngineError {}
 
 impl From<DataFusionError> for EngineError {
     fn from(e: DataFusionError) -> Self {
+        match PlanError::find(&e) {
+            Some(PlanError::Unsupported(what)) => return EngineError::Unsupported(what.clone()),
+            Some(PlanError::Query(what)) => return EngineError::InvalidInput(what.clone()),
+            Some(PlanError::Data(_) | PlanError::Internal(_)) | None => {}
+        }
         match e {
             DataFusionError::NotImplemented(what) => EngineError::Unsupported(what),
             DataFusionError::Context(_, inner) => EngineError::from(*inner),

@@ -93,6 +93,34 @@ pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
         })
 }
 
+/// A TraceQL query parsed and checked once (the engine can run it). A program that must
+/// know what kind of query it holds parses it once with [`ParsedQuery::parse`] and hands
+/// it to [`Engine::search_parsed`] or [`Engine::metrics_parsed`].
+#[derive(Clone, Debug)]
+pub struct ParsedQuery {
+    query: Query,
+}
+
+impl ParsedQuery {
+    /// Parses `text` and checks that the engine can run it; the error keeps the text
+    /// for rendering its diagnostic.
+    pub fn parse(text: &str) -> Result<ParsedQuery, EngineError> {
+        Ok(ParsedQuery {
+            query: parse(text)?,
+        })
+    }
+
+    /// The syntax tree.
+    pub fn query(&self) -> &Query {
+        &self.query
+    }
+
+    /// Whether it is a metrics query (`{ … } | rate()`), not a search.
+    pub fn is_metrics(&self) -> bool {
+        matches!(self.query.body, traceql_parser::ast::QueryBody::Metrics(_))
+    }
+}
+
 impl Engine {
     /// Opens the store at `location`: a directory path, a `file://` URL, or a cloud URL
     /// such as `s3://bucket/prefix` configured from the environment.

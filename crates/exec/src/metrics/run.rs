@@ -17,7 +17,7 @@ use traceql_planner::metrics::series::{self, Metrics};
 use traceql_planner::metrics::{Buckets, compare, plan_compare, plan_metrics};
 
 use super::{MetricsOptions, MetricsResponse};
-use crate::engine::{Engine, EngineError, QueryStats, TimeRange, Window, parse};
+use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window};
 use crate::source::Block;
 use crate::table::union_typed_columns;
 
@@ -34,10 +34,19 @@ impl Engine {
         query: &str,
         options: &MetricsOptions,
     ) -> Result<(MetricsResponse, QueryStats), EngineError> {
+        self.metrics_parsed(&ParsedQuery::parse(query)?, options)
+            .await
+    }
+
+    /// Runs a metrics query already parsed, as [`Self::metrics`] does.
+    pub async fn metrics_parsed(
+        &self,
+        query: &ParsedQuery,
+        options: &MetricsOptions,
+    ) -> Result<(MetricsResponse, QueryStats), EngineError> {
         let started = Instant::now();
         let io = self.store.io();
-        let parsed = parse(query)?;
-        let QueryBody::Metrics(expr) = &parsed.body else {
+        let QueryBody::Metrics(expr) = &query.query().body else {
             return Err(EngineError::InvalidInput(
                 "this is a search, not a metrics query: add a metrics function such as \
                  `| rate()` or run it as a search"

@@ -9,7 +9,7 @@ mod results;
 pub use response::{
     AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
 };
-pub use results::SearchResults;
+pub use results::{Columns, SPAN_COLUMNS, SearchResults};
 
 use std::time::Instant;
 
@@ -18,7 +18,9 @@ use traceql_parser::Query;
 use traceql_parser::ast::{Pipeline, QueryBody};
 use traceql_planner::lower::{SearchPlan, plan_search};
 
-use crate::engine::{Engine, EngineError, Order, QueryStats, Rounds, TimeRange, Window, parse};
+use crate::engine::{
+    Engine, EngineError, Order, ParsedQuery, QueryStats, Rounds, TimeRange, Window, parse,
+};
 use assemble::Assembler;
 
 /// Options of a search.
@@ -125,10 +127,24 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(SearchResults, QueryStats), EngineError> {
         let started = Instant::now();
+        let parsed = ParsedQuery::parse(query)?;
+        let parsing = started.elapsed();
+        let (results, mut stats) = self.search_parsed(&parsed, options).await?;
+        stats.planning += parsing;
+        Ok((results, stats))
+    }
+
+    /// Runs a search already parsed, as [`Self::search_results`] does.
+    pub async fn search_parsed(
+        &self,
+        query: &ParsedQuery,
+        options: &SearchOptions,
+    ) -> Result<(SearchResults, QueryStats), EngineError> {
+        let started = Instant::now();
         let io = self.store.io();
-        let parsed = parse(query)?;
+        let parsed = query.query();
         let range = options.range();
-        let blocks = self.select(&range, search_pipeline(&parsed));
+        let blocks = self.select(&range, search_pipeline(parsed));
         let parsing = started.elapsed();
         let mut stats = QueryStats {
             blocks: blocks.len() as u64,
@@ -141,7 +157,7 @@ impl Engine {
         {
             let round = Instant::now();
             let (scan, facts) = self.scan(&range, &blocks, window).await?;
-            let plan = plan_search(&parsed, scan, &facts)?;
+            let plan = plan_search(parsed, scan, &facts)?;
             stats.planning += round.elapsed();
             let assembler = assembler.get_or_insert_with(|| {
                 Assembler::new(

@@ -4,6 +4,10 @@
 //! is read or written, one at a time, so writing ten million spans never holds ten
 //! million span objects.
 
+mod columns;
+
+pub use columns::{Columns, SPAN_COLUMNS};
+
 use std::ops::Range;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -106,8 +110,9 @@ pub(super) struct FoundTrace {
 
 /// The traces a search found, in the search's order, and what it read. Read them with
 /// [`SearchResults::traces`], write them as Tempo's `/api/search` JSON with `serde`
-/// (trace by trace) or as JSON lines with [`SearchResults::write_json_line`], or turn
-/// them into a [`SearchResponse`].
+/// (trace by trace) or as JSON lines with [`SearchResults::write_json_line`], take them
+/// as Arrow record batches, one row per shown span ([`SearchResults::record_batch`]),
+/// or turn them into a [`SearchResponse`].
 pub struct SearchResults {
     traces: Vec<FoundTrace>,
     names: Interner<Box<str>>,

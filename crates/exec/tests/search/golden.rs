@@ -21,7 +21,8 @@
 //! Queries run against the bundled demo store (`testdata/demo`). An expected block may
 //! also be an error, printed as `error: <code> at <line>:<column>: …` for query errors.
 //! Run with `TRACEQL_GOLDEN=overwrite` to rewrite the files with what the engine now
-//! returns, then review the diff.
+//! returns, then review the diff. Every query that parses must also print in canonical
+//! form, parse back to the same tree and give the same answer in that form.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use traceql_exec::{Engine, EngineError, SearchOptions, SearchResponse};
 
 use crate::common::repo;
 
+#[derive(Clone)]
 struct Record {
     header: String,
     query: String,
@@ -248,6 +250,28 @@ async fn golden_files_match() {
         }
         for record in &records {
             let actual = run(&engine, record).await;
+            // Every query prints in canonical form and parses back to the same tree,
+            // and the canonical form gives the same answer.
+            if let Ok(parsed) = traceql_parser::parse(&record.query) {
+                let printed = parsed.to_string();
+                let reparsed = traceql_parser::parse(&printed);
+                let same_tree = reparsed.as_ref().is_ok_and(|r| *r == parsed);
+                let same_text = reparsed.is_ok_and(|r| r.to_string() == printed);
+                let canonical = Record {
+                    query: printed.clone(),
+                    ..record.clone()
+                };
+                let same_answer = run(&engine, &canonical).await == actual;
+                if !(same_tree && same_text && same_answer) {
+                    mismatches.push(format!(
+                        "{}: `{}` prints as `{printed}`, which does not parse back to the \
+                         same tree (same tree {same_tree}, same text {same_text}) or gives \
+                         another answer (same answer {same_answer})",
+                        file.display(),
+                        record.query
+                    ));
+                }
+            }
             if actual != record.expected {
                 mismatches.push(format!(
                     "{}: `{}`\n--- expected\n{}\n--- actual\n{}",

@@ -226,6 +226,24 @@ async fn check_version(dir: &Path, queries: &[Query], version: &str) -> (usize, 
         (1, 3000, 30_781),
         "{version}: converted"
     );
+    // Converting again replaces the first conversion in one step: no copies.
+    let first = converted.list_blocks().await.unwrap();
+    let again = convert(&tempo, &converted, &BlockOptions::default(), &|_| {})
+        .await
+        .unwrap();
+    let second = converted.list_blocks().await.unwrap();
+    assert_eq!(again.replaced_blocks, 1, "{version}: replaced");
+    assert_eq!(
+        second.len(),
+        1,
+        "{version}: one block after converting again"
+    );
+    assert_ne!(first[0].id, second[0].id, "{version}: a new block");
+    assert_eq!(second[0].spans, 30_781, "{version}: converted again");
+    assert_eq!(
+        second[0].source_block.as_deref(),
+        Some(tempo.list_blocks().await.unwrap()[0].id.as_str())
+    );
     let mut failures = Vec::new();
     let mut checked = 0;
     for (engine, what) in [

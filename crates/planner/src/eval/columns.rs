@@ -2,6 +2,7 @@
 //! batch, and the attribute-entry lists (fallback attributes, events, links) read
 //! through the format's one reader.
 
+use crate::error::PlanError;
 use std::borrow::Cow;
 
 use datafusion::arrow::array::{
@@ -19,7 +20,7 @@ use super::value::{Arr, Val};
 
 /// A span-table column that does not have the shape the format gives it.
 pub fn format_error(e: FormatError) -> DataFusionError {
-    DataFusionError::Internal(format!("span table: {e}"))
+    PlanError::data(format!("span table: {e}"))
 }
 
 fn downcast<'a, T: 'static>(array: &'a dyn Array, expected: &str) -> Result<&'a T> {

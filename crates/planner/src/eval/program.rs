@@ -12,6 +12,7 @@
 //! event (link) and hold for the span if they hold for any; a span with no events
 //! does not satisfy `event.x = nil`.
 
+use crate::error::PlanError;
 use std::borrow::Cow;
 
 use datafusion::arrow::array::{Array, ArrayRef};
@@ -112,7 +113,7 @@ struct Compiler<'s> {
 impl Compiler<'_> {
     fn column(&mut self, name: &str, kind: ColKind) -> Result<usize> {
         if self.schema.index_of(name).is_err() {
-            return Err(DataFusionError::Plan(format!(
+            return Err(PlanError::data(format!(
                 "the span table has no column `{name}`"
             )));
         }
@@ -136,7 +137,7 @@ impl Compiler<'_> {
                 DataType::Boolean => ColKind::Bool,
                 DataType::List(_) => ColKind::List,
                 other => {
-                    return Err(DataFusionError::Plan(format!(
+                    return Err(PlanError::data(format!(
                         "typed attribute column `{}` has unexpected type {other}",
                         typed.column
                     )));
@@ -218,10 +219,9 @@ impl Compiler<'_> {
             Intrinsic::NestedSetParent => S::Int(self.column(c::NESTED_SET_PARENT, ColKind::I32)?),
             Intrinsic::ChildCount => {
                 if self.facts.missing_child_counts {
-                    return Err(DataFusionError::NotImplemented(
+                    return Err(PlanError::unsupported(
                         "`span:childCount` over blocks written before block format 2 is not \
-                         supported yet (ingest or convert their traces again to add child counts)"
-                            .into(),
+                         supported yet (ingest or convert their traces again to add child counts)",
                     ));
                 }
                 S::Int(self.column(c::CHILD_COUNT, ColKind::I32)?)
@@ -263,13 +263,13 @@ impl Compiler<'_> {
         }
         if matches!(op, BinaryOp::Regex | BinaryOp::NotRegex) {
             let FieldExprKind::Literal(Literal::String(pattern)) = &rhs.kind else {
-                return Err(DataFusionError::Plan(format!(
+                return Err(PlanError::query(format!(
                     "the right side of `{}` must be a string literal",
                     op.as_str()
                 )));
             };
             let re = compile_regex(pattern)
-                .map_err(|e| DataFusionError::Plan(format!("invalid regular expression: {e}")))?;
+                .map_err(|e| PlanError::query(format!("invalid regular expression: {e}")))?;
             return Ok(Node::Regex {
                 expr: Box::new(self.expr(lhs)?),
                 re,
@@ -326,7 +326,7 @@ fn intrinsic_scope(source: &IntrinsicSource) -> Scoped {
 /// A construct `traceql_parser::check_supported` refuses reached the planner: the
 /// query was not checked.
 fn unchecked(what: &str) -> DataFusionError {
-    DataFusionError::Internal(format!(
+    PlanError::internal(format!(
         "{what} reached the planner: check queries with traceql_parser::check_supported first"
     ))
 }
@@ -341,9 +341,7 @@ fn literal(lit: &Literal) -> Result<Val<'static>> {
         Literal::Status(s) => Val::Status(status::code(*s)),
         Literal::Kind(k) => Val::Kind(kind::code(*k)),
         Literal::Nil => {
-            return Err(DataFusionError::Plan(
-                "`nil` outside `= nil` / `!= nil`".into(),
-            ));
+            return Err(PlanError::query("`nil` outside `= nil` / `!= nil`"));
         }
     })
 }

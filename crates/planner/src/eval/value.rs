@@ -2,10 +2,11 @@
 //! them: one numeric family (int, float, duration), no coercion between other types,
 //! any-element semantics for arrays, and `false` (never an error) on a type mismatch.
 
+use crate::error::PlanError;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use regex::Regex;
 use serde_json::{Value as Json, json};
 use traceql_format::codes::{kind, status};
@@ -136,7 +137,7 @@ pub fn mirror(op: BinaryOp) -> BinaryOp {
 /// orderings hold if any element satisfies them, `!=` if no element equals.
 pub fn compare(op: BinaryOp, a: &Val, b: &Val) -> Result<bool> {
     match (a, b) {
-        (Val::Arr(_), Val::Arr(_)) => Err(DataFusionError::Execution(format!(
+        (Val::Arr(_), Val::Arr(_)) => Err(PlanError::query(format!(
             "cannot compare two arrays with `{}`",
             op.as_str()
         ))),
@@ -179,7 +180,7 @@ pub fn regex_match(re: &Regex, a: &Val, negate: bool) -> bool {
 /// arithmetic on arrays.
 pub fn arithmetic<'a>(op: BinaryOp, a: &Val, b: &Val) -> Result<Option<Val<'a>>> {
     if matches!(a, Val::Arr(_)) || matches!(b, Val::Arr(_)) {
-        return Err(DataFusionError::Execution(format!(
+        return Err(PlanError::query(format!(
             "arithmetic `{}` on an array attribute",
             op.as_str()
         )));
@@ -191,9 +192,7 @@ pub fn arithmetic<'a>(op: BinaryOp, a: &Val, b: &Val) -> Result<Option<Val<'a>>>
             BinaryOp::Sub => x.wrapping_sub(y),
             BinaryOp::Mul => x.wrapping_mul(y),
             BinaryOp::Div | BinaryOp::Mod if y == 0 => {
-                return Err(DataFusionError::Execution(
-                    "integer division by zero".to_string(),
-                ));
+                return Err(PlanError::query("integer division by zero".to_string()));
             }
             BinaryOp::Div => x.wrapping_div(y),
             BinaryOp::Mod => x.wrapping_rem(y),
@@ -224,7 +223,7 @@ pub fn negate<'a>(a: &Val) -> Result<Option<Val<'a>>> {
         Val::Dur(d) => Some(Val::Dur(d.wrapping_neg())),
         Val::Float(f) => Some(Val::Float(-f)),
         Val::Arr(_) => {
-            return Err(DataFusionError::Execution(
+            return Err(PlanError::query(
                 "arithmetic `-` on an array attribute".to_string(),
             ));
         }

@@ -8,10 +8,11 @@
 //! bucket and series. Histograms and quantiles group by one more key: the value rounded
 //! up to a power of two. [`super::series`] turns the aggregate rows into series.
 
+use crate::error::PlanError;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Schema};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::functions::math::expr_fn::{ceil, log2, power};
 use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, when};
@@ -132,9 +133,7 @@ pub fn plan_metrics(
     buckets: &Buckets,
 ) -> Result<MetricsPlan> {
     if let MetricsFunction::Compare { .. } = query.function {
-        return Err(DataFusionError::Internal(
-            "compare() is planned by plan_compare".into(),
-        ));
+        return Err(PlanError::internal("compare() is planned by plan_compare"));
     }
     let schema = Arc::clone(input.schema().inner());
     let mut extra = Vec::new();

@@ -10,12 +10,13 @@
 //! and its span and resource attributes holding strings, integers, floats or booleans;
 //! ids, times, durations and nested-set numbers are left out.
 
+use crate::error::PlanError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{ident as col, lit};
 use serde_json::{Value as Json, json};
@@ -50,7 +51,7 @@ pub fn plan_compare(
     buckets: &Buckets,
 ) -> Result<LogicalPlan> {
     let MetricsFunction::Compare { filter, range, .. } = &query.function else {
-        return Err(DataFusionError::Internal("not a compare() query".into()));
+        return Err(PlanError::internal("not a compare() query"));
     };
     let schema = Arc::clone(input.schema().inner());
     let mut selected = match filter {
@@ -158,12 +159,11 @@ pub fn from_batches(
         let bucket = ints(&batch, BUCKET)?;
         let selected = batch
             .column_by_name(SELECTED)
-            .ok_or_else(|| DataFusionError::Internal("compare plan lacks groups".into()))?
+            .ok_or_else(|| PlanError::internal("compare plan lacks groups"))?
             .as_boolean()
             .clone();
         let mut spans = Vec::with_capacity(batch.num_rows());
-        decode_batch(&batch, typed, &mut spans)
-            .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        decode_batch(&batch, typed, &mut spans).map_err(|e| PlanError::data(e.to_string()))?;
         for (row, span) in spans.iter().enumerate() {
             let Some(i) = bucket[row]
                 .and_then(|b| usize::try_from(b).ok())

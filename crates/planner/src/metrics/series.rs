@@ -4,6 +4,7 @@
 //! A series holds one value per bucket; `NaN` marks a bucket without a value, and such
 //! points are not reported.
 
+use crate::error::PlanError;
 use std::collections::BTreeMap;
 
 use super::aggregate::{LabelKind, MetricsPlan};
@@ -11,7 +12,7 @@ use super::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, SUM, VALUES};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use serde_json::{Value, json};
 use traceql_parser::ast::{ArithmeticOp, ComparisonOp, MetricsFunction};
 
@@ -66,7 +67,7 @@ fn label_key(labels: &[Label]) -> String {
 fn column_as(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
     let column = batch
         .column_by_name(name)
-        .ok_or_else(|| DataFusionError::Internal(format!("metrics plan lacks column {name}")))?;
+        .ok_or_else(|| PlanError::internal(format!("metrics plan lacks column {name}")))?;
     Ok(cast(column, to)?)
 }
 

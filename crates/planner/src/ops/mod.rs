@@ -25,6 +25,7 @@ pub mod registry;
 pub mod spanset_logic;
 pub mod structural;
 
+use crate::error::PlanError;
 use std::fmt;
 use std::hash::Hash;
 use std::ops::Range;
@@ -33,7 +34,7 @@ use datafusion::arrow::array::{
     ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, UInt64Array,
 };
 use datafusion::arrow::datatypes::Field;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 
 use traceql_format::schema::columns;
 
@@ -60,7 +61,7 @@ pub trait TraceOperator:
 /// The column `name` of `batch`, downcast to `T`.
 pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
     traceql_format::arrays::column(batch, name)
-        .map_err(|e| DataFusionError::Internal(format!("span-set operator input: {e}")))
+        .map_err(|e| PlanError::internal(format!("span-set operator input: {e}")))
 }
 
 /// A membership column of `batch`.

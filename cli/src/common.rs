@@ -1,0 +1,73 @@
+//! What the commands share: opening the engine over the store they are given, reporting
+//! an engine failure, and progress bars for long work.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use traceql_exec::ingest::Progress;
+use traceql_exec::{Engine, EngineError, EngineOptions};
+
+use crate::data;
+
+/// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
+pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
+    let mut options = EngineOptions::default();
+    if let Some(limit) = store.memory_limit {
+        options.memory_limit = limit;
+    }
+    let engine = Engine::with_options(store.store().await?, options).await?;
+    let skipped = engine.skipped_blocks();
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: skipped {} Tempo block{} of a version this version does not read \
+             (it reads vParquet4 and vParquet5): {}",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            skipped.join(", ")
+        );
+    }
+    Ok(engine)
+}
+
+/// Prints an engine error and returns its exit code.
+pub fn failure(e: &EngineError) -> ExitCode {
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    eprintln!("{}", e.render(color));
+    ExitCode::from(e.exit_code())
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+pub fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({per_sec}, {eta}) {prefix}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Shows ingest progress on `bar`.
+pub fn show(bar: &ProgressBar, p: Progress) {
+    match p {
+        Progress::Read { done, total } => {
+            bar.set_message("reading");
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        Progress::Write { done, total } => {
+            if total > 0 {
+                bar.set_message("writing");
+                bar.set_length(total);
+                bar.set_position(done);
+            } else {
+                // Written while reading goes on: the bar stays on the input read.
+                bar.set_prefix(format!("{done} spans written"));
+            }
+        }
+    }
+}
