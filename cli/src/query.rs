@@ -4,11 +4,12 @@
 use std::process::ExitCode;
 
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::{EngineError, Order, ParsedQuery, QueryStats, SearchOptions};
+use traceql_exec::{Engine, EngineError, Order, ParsedQuery, QueryStats, SearchOptions};
 
 use crate::common::{failure, open};
 use crate::data;
 use crate::fail;
+use crate::render::stream::SearchWriter;
 use crate::render::{self, Format};
 
 /// Arguments of `traceql query`.
@@ -114,12 +115,66 @@ pub async fn run(args: &QueryArgs) -> ExitCode {
             args.stats,
             |r| render::metrics(r, args.format),
         ),
+        None if SearchWriter::FORMATS.contains(&args.format) => {
+            stream(&engine, &parsed, &options, args).await
+        }
         None => finish(
             engine.search_parsed(&parsed, &options).await,
             args.stats,
             |r| render::search(r, args.format, args.spans),
         ),
     }
+}
+
+/// Runs a search whose output is a sequence of traces or spans (JSON lines, CSV, Arrow)
+/// and writes its traces as the engine hands them over, a window at a time, so a search
+/// for every match holds one window of traces, not all of them.
+async fn stream(
+    engine: &Engine,
+    parsed: &ParsedQuery,
+    options: &SearchOptions,
+    args: &QueryArgs,
+) -> ExitCode {
+    if let Err(e) = render::check_binary(args.format) {
+        return fail(&e);
+    }
+    let mut writer = match SearchWriter::new(args.format) {
+        Ok(writer) => writer,
+        Err(e) => return written(&e),
+    };
+    let mut write_error = None;
+    let searched = engine
+        .search_each(parsed, options, |results| {
+            writer.write(&results).map_err(|e| {
+                let message = e.to_string();
+                write_error = Some(e);
+                EngineError::Output(message)
+            })
+        })
+        .await;
+    if let Some(e) = write_error {
+        return written(&e);
+    }
+    let (_, read) = match searched {
+        Ok(searched) => searched,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = writer.finish() {
+        return written(&e);
+    }
+    if args.stats {
+        eprintln!("{}", render::stats(&read));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The exit of a failed write to standard output: quiet success when the reader went
+/// away (`| head`), else the error.
+fn written(e: &std::io::Error) -> ExitCode {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    fail(&format!("cannot write to standard output: {e}"))
 }
 
 /// Prints a query's outcome with `print` (and, with `stats`, what it read, to

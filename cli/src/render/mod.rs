@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod chunks;
 pub mod format;
 pub mod metrics;
+pub mod stream;
 pub mod traces;
 pub mod waterfall;
 
@@ -23,7 +24,7 @@ use traceql_format::model::Span;
 use crate::say;
 
 /// Refuses a binary `format` when standard output is a terminal.
-fn check_binary(format: Format) -> Result<(), String> {
+pub fn check_binary(format: Format) -> Result<(), String> {
     if format.is_binary() && std::io::stdout().is_terminal() {
         return Err(format!(
             "--format {} writes binary data; send it to a file or a pipe \

@@ -114,8 +114,14 @@ pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std
     )
 }
 
-/// One CSV row per shown span, with its trace and spanset.
+/// One CSV row per shown span, with its trace and spanset, after a header.
 pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    csv_header(out)?;
+    csv_rows(results, out)
+}
+
+/// The header of [`csv`].
+pub fn csv_header(out: &mut impl std::io::Write) -> std::io::Result<()> {
     let header = [
         "trace_id",
         "root_service",
@@ -132,8 +138,11 @@ pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::R
     ];
     let mut writer = ::csv::Writer::from_writer(&mut *out);
     writer.write_record(header)?;
-    writer.flush()?;
-    drop(writer);
+    writer.flush()
+}
+
+/// The rows of [`csv`], without the header.
+pub fn csv_rows(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
     by_pieces(
         results,
         |buffer, positions| {

@@ -89,6 +89,24 @@ impl Rounds {
         }
     }
 
+    /// Windows of trace starts in `order` (newest or oldest first) that each hold about
+    /// `per_window` traces of `blocks`, for a search that hands out its traces window by
+    /// window: `None` where that cannot be done (slowest first, blocks out of trace
+    /// order that share an instant) or would take one window.
+    pub(crate) fn streaming(
+        order: Order,
+        blocks: &[&(Block, Facts)],
+        per_window: usize,
+    ) -> Option<Rounds> {
+        let traces: u64 = blocks.iter().map(|(b, _)| b.meta().traces).sum();
+        if order == Order::Slowest || inseparable(blocks) || traces <= per_window as u64 {
+            return None;
+        }
+        let mut windows = TimeWindows::new(blocks, per_window / 4, order == Order::Newest);
+        windows.fixed = true;
+        Some(Rounds::Time(windows))
+    }
+
     /// The next window, given the traces found so far; `None` when everything has
     /// been searched.
     pub(crate) fn next(&mut self, found: usize) -> Option<Window> {
@@ -121,6 +139,8 @@ pub(crate) struct TimeWindows {
     edge: Option<u64>,
     width: u64,
     done: bool,
+    /// Every window is as wide as the first (windows for streaming, not for a limit).
+    fixed: bool,
 }
 
 impl TimeWindows {
@@ -151,6 +171,7 @@ impl TimeWindows {
             edge: None,
             width,
             done: blocks.is_empty(),
+            fixed: false,
         }
     }
 
@@ -164,12 +185,12 @@ impl TimeWindows {
             Some(edge) => edge.saturating_sub(self.oldest),
             None => 0,
         };
-        if self.edge.is_some() {
+        if self.edge.is_some() && !self.fixed {
             let grow = growth(found, searched as f64, self.limit);
             self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
         }
         let whole = self.newest.saturating_sub(self.oldest) as f64;
-        if (searched as f64 + self.width as f64) > whole * REST_SHARE {
+        if !self.fixed && (searched as f64 + self.width as f64) > whole * REST_SHARE {
             self.width = u64::MAX;
         }
         let (from, to) = if self.newest_first {
@@ -316,6 +337,30 @@ mod tests {
                 assert_eq!(pair[1].from, pair[0].to, "adjoining, oldest first");
             }
         }
+    }
+
+    #[test]
+    fn streaming_windows_are_even_whatever_is_found() {
+        let blocks = [block(0, 1_000_000, 100_000, &[])];
+        let blocks: Vec<_> = blocks.iter().collect();
+        let newest = windows(
+            Rounds::streaming(Order::Newest, &blocks, 10_000).unwrap(),
+            &[10_000, 0, 50_000],
+        );
+        // About 10,000 of the 100,000 traces per window.
+        assert!((10..=12).contains(&newest.len()), "{}", newest.len());
+        assert_eq!(newest[0].to, None);
+        assert_eq!(newest.last().unwrap().from, None);
+        for pair in newest.windows(2) {
+            assert_eq!(pair[1].to, pair[0].from, "adjoining, newest first");
+        }
+        let widths: Vec<u64> = newest[1..newest.len() - 1]
+            .iter()
+            .map(|w| w.to.unwrap() - w.from.unwrap())
+            .collect();
+        assert!(widths.iter().all(|w| *w == widths[0]), "{widths:?}");
+        assert!(Rounds::streaming(Order::Slowest, &blocks, 10_000).is_none());
+        assert!(Rounds::streaming(Order::Newest, &blocks, 100_000).is_none());
     }
 
     #[test]

@@ -423,7 +423,13 @@ impl Assembler {
             traces,
             self.interned.names,
             self.interned.values,
-            self.span_attributes.into_iter().map(|a| a.name).collect(),
+            (
+                self.span_attributes.into_iter().map(|a| a.name).collect(),
+                self.spanset_attributes
+                    .into_iter()
+                    .map(|a| a.name)
+                    .collect(),
+            ),
             metrics,
         )
     }

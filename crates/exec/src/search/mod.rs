@@ -23,6 +23,10 @@ use crate::engine::{
 };
 use assemble::Assembler;
 
+/// About how many traces a search that hands out its results as it goes
+/// ([`Engine::search_each`]) holds at a time: one window of trace starts.
+pub const WINDOW_TRACES: usize = 50_000;
+
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchOptions {
@@ -189,5 +193,86 @@ impl Engine {
             None => SearchResults::empty(metrics),
         };
         Ok((results, stats))
+    }
+
+    /// Runs a search already parsed and hands its traces to `each` a window at a time,
+    /// in the search's order, so that a search for many traces (a limit above
+    /// [`WINDOW_TRACES`]) holds one window of about that many traces instead of all it
+    /// finds: windows of trace starts, newest (or oldest) first, each exact, since every
+    /// trace of a window ranks before every trace of the next. A slowest-first search,
+    /// or one over blocks out of trace order that all share an instant (Grafana Tempo's),
+    /// is handed over in one piece. Returns what the search read.
+    pub async fn search_each(
+        &self,
+        query: &ParsedQuery,
+        options: &SearchOptions,
+        each: impl FnMut(SearchResults) -> Result<(), EngineError>,
+    ) -> Result<(SearchMetrics, QueryStats), EngineError> {
+        self.search_each_in(query, options, WINDOW_TRACES, each)
+            .await
+    }
+
+    /// [`Self::search_each`] with windows of about `per_window` traces.
+    pub async fn search_each_in(
+        &self,
+        query: &ParsedQuery,
+        options: &SearchOptions,
+        per_window: usize,
+        mut each: impl FnMut(SearchResults) -> Result<(), EngineError>,
+    ) -> Result<(SearchMetrics, QueryStats), EngineError> {
+        let started = Instant::now();
+        let range = options.range();
+        let parsed = query.query();
+        let blocks = self.select(&range, search_pipeline(parsed));
+        let per_window = per_window.max(1);
+        let windows = (options.limit > per_window)
+            .then(|| Rounds::streaming(options.order, &blocks, per_window))
+            .flatten();
+        let Some(mut windows) = windows else {
+            let (results, stats) = self.search_parsed(query, options).await?;
+            let metrics = results.metrics.clone();
+            each(results)?;
+            return Ok((metrics, stats));
+        };
+        let io = self.store.io();
+        let mut stats = QueryStats {
+            blocks: blocks.len() as u64,
+            planning: started.elapsed(),
+            ..QueryStats::default()
+        };
+        let mut inspected_traces = 0;
+        let mut handed = 0;
+        while let Some(window) = windows.next(0) {
+            let round = Instant::now();
+            let (scan, facts) = self.scan(&range, &blocks, window).await?;
+            let plan = plan_search(parsed, scan, &facts)?;
+            stats.planning += round.elapsed();
+            let mut assembler = Assembler::new(
+                &plan,
+                options.limit - handed,
+                options.spans_per_spanset,
+                options.order,
+            );
+            self.execute_each(&plan.plan, &blocks, false, &mut stats, |batch| {
+                Ok(assembler.push(&batch)?)
+            })
+            .await?;
+            inspected_traces += assembler.trace_count() as u64;
+            let results = assembler.finish(SearchMetrics::default());
+            handed += results.len();
+            each(results)?;
+            if handed >= options.limit {
+                break;
+            }
+        }
+        stats.io = self.store.io().since(io);
+        let metrics = SearchMetrics {
+            inspected_traces,
+            inspected_bytes: stats.bytes_scanned,
+            inspected_spans: stats.spans_scanned,
+            total_blocks: blocks.len() as u64,
+            total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
+        };
+        Ok((metrics, stats))
     }
 }

@@ -119,6 +119,8 @@ pub struct SearchResults {
     values: Interner<AnyValueJson>,
     /// The names of the span attributes, by index.
     span_attributes: Vec<String>,
+    /// The names of the spanset attributes (`by()` values, aggregates) the plan shows.
+    spanset_attributes: Vec<String>,
     /// Each name of `names` and of `span_attributes` as a JSON string, escaped once.
     json_names: Vec<Box<str>>,
     json_span_attributes: Vec<Box<str>>,
@@ -135,12 +137,12 @@ fn json_string(text: &str) -> Box<str> {
 
 impl SearchResults {
     /// The found `traces`, whose strings are numbers in `names` and `values`, with the
-    /// names of the span attributes by index.
+    /// names of the span attributes by index and of the spanset attributes.
     pub(super) fn new(
         traces: Vec<FoundTrace>,
         names: Interner<Box<str>>,
         values: Interner<AnyValueJson>,
-        span_attributes: Vec<String>,
+        (span_attributes, spanset_attributes): (Vec<String>, Vec<String>),
         metrics: SearchMetrics,
     ) -> SearchResults {
         SearchResults {
@@ -150,6 +152,7 @@ impl SearchResults {
             names,
             values,
             span_attributes,
+            spanset_attributes,
             metrics,
         }
     }
@@ -160,7 +163,7 @@ impl SearchResults {
             Vec::new(),
             Interner::default(),
             Interner::default(),
-            Vec::new(),
+            (Vec::new(), Vec::new()),
             metrics,
         )
     }
@@ -443,7 +446,7 @@ mod tests {
             traces,
             names,
             values,
-            vec!["http.method".into()],
+            (vec!["http.method".into()], Vec::new()),
             SearchMetrics {
                 inspected_spans: 10,
                 ..SearchMetrics::default()

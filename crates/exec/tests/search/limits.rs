@@ -101,3 +101,54 @@ async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
         .unwrap();
     assert!(engine.search("{ } | count() > 3", &all).await.is_ok());
 }
+
+/// A search handed out window by window gives the traces of the search held whole, in
+/// the same order, with the same spans shown, however the windows cut it.
+#[tokio::test]
+async fn a_search_handed_out_in_windows_equals_the_search_held_whole() {
+    use traceql_exec::{ParsedQuery, SearchResponse};
+    let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
+        .await
+        .unwrap();
+    let queries = [
+        "{ }",
+        "{ status = error } | select(span.http.route)",
+        "{ resource.service.name = \"frontend\" } >> { status = error }",
+        "{ kind = server } | by(resource.service.name) | count() > 2",
+    ];
+    for order in Order::ALL {
+        for query in queries {
+            for limit in [250, 1_000_000] {
+                let options = SearchOptions {
+                    limit,
+                    order,
+                    ..SearchOptions::default()
+                };
+                let whole = engine.search(query, &options).await.unwrap();
+                let parsed = ParsedQuery::parse(query).unwrap();
+                let mut windows = 0;
+                let mut traces = Vec::new();
+                let (metrics, _) = engine
+                    .search_each_in(&parsed, &options, 100, |results| {
+                        windows += 1;
+                        traces.extend(results.traces());
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                let what = format!("`{query}`, limit {limit}, {order:?}");
+                let handed = SearchResponse {
+                    traces,
+                    metrics: whole.metrics.clone(),
+                };
+                assert_eq!(handed.traces, whole.traces, "{what}");
+                // About 100 traces a window: the 250 first take 3, every trace many more.
+                let least = if limit == 250 { 3 } else { 10 };
+                if order != Order::Slowest {
+                    assert!(windows >= least, "{what}: {windows} windows");
+                }
+                assert!(metrics.inspected_spans > 0, "{what}");
+            }
+        }
+    }
+}

@@ -37,7 +37,8 @@ pub const SPAN_COLUMNS: [&str; 10] = [
     "duration_nano",
 ];
 
-/// The shape of the batches of some results, and the shared dictionaries.
+/// The shape of the batches of some results, and the shared dictionaries. Results of
+/// one plan (the windows of a streamed search) have one schema.
 pub struct Columns {
     schema: SchemaRef,
     /// The results' names (span names, root names), the dictionary of name columns.
@@ -83,14 +84,7 @@ impl SearchResults {
         for name in &self.span_attributes {
             fields.push(Field::new(unique(name), dictionary(), true));
         }
-        let mut set_keys: Vec<String> = Vec::new();
-        for set in self.traces.iter().flat_map(|t| &t.spansets) {
-            for a in &set.attributes {
-                if !set_keys.contains(&a.key) {
-                    set_keys.push(a.key.clone());
-                }
-            }
-        }
+        let set_keys = self.spanset_attributes.clone();
         for key in &set_keys {
             fields.push(Field::new(unique(key), DataType::Utf8, true));
         }
