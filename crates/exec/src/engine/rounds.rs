@@ -89,10 +89,12 @@ impl Rounds {
         }
     }
 
-    /// Windows of trace starts in `order` (newest or oldest first) that each hold about
-    /// `per_window` traces of `blocks`, for a search that hands out its traces window by
-    /// window: `None` where that cannot be done (slowest first, blocks out of trace
-    /// order that share an instant) or would take one window.
+    /// Windows of trace starts in `order` (newest or oldest first) for a search that
+    /// hands out its traces window by window, each aimed at about `per_window` matching
+    /// traces (the first holds `per_window` traces of `blocks`; the next are sized from
+    /// the rate of matches found so far, passed to [`Rounds::next`] as all matches so
+    /// far): `None` where that cannot be done (slowest first, blocks out of trace order
+    /// that share an instant) or would take one window.
     pub(crate) fn streaming(
         order: Order,
         blocks: &[&(Block, Facts)],
@@ -104,6 +106,7 @@ impl Rounds {
         }
         let mut windows = TimeWindows::new(blocks, per_window / 4, order == Order::Newest);
         windows.fixed = true;
+        windows.limit = per_window;
         Some(Rounds::Time(windows))
     }
 
@@ -139,8 +142,11 @@ pub(crate) struct TimeWindows {
     edge: Option<u64>,
     width: u64,
     done: bool,
-    /// Every window is as wide as the first (windows for streaming, not for a limit).
+    /// Windows of a streamed search, each aimed at about `limit` matching traces, not
+    /// at the first `limit` traces all told.
     fixed: bool,
+    /// The width of the first window.
+    first_width: u64,
 }
 
 impl TimeWindows {
@@ -172,7 +178,27 @@ impl TimeWindows {
             width,
             done: blocks.is_empty(),
             fixed: false,
+            first_width: width,
         }
+    }
+
+    /// The width of the next window of a streamed search, `found` traces having matched
+    /// in the first `searched` nanoseconds of `whole`: wide enough for about `limit`
+    /// matches at the rate seen (never narrower than the first window; sixteen times the
+    /// windows so far while nothing matched), and all the rest once the rest holds at
+    /// most twice that many.
+    fn stream_width(&self, found: usize, searched: f64, whole: f64) -> u64 {
+        let searched = searched.max(1.0);
+        let rest = (whole - searched).max(0.0);
+        if found == 0 {
+            return (searched * 16.0).min(u64::MAX as f64) as u64;
+        }
+        let rate = found as f64 / searched;
+        if rest * rate <= 2.0 * self.limit as f64 {
+            return u64::MAX;
+        }
+        let width = self.limit as f64 / rate;
+        (width.max(self.first_width as f64)).min(u64::MAX as f64) as u64
     }
 
     fn next(&mut self, found: usize) -> Option<Window> {
@@ -185,13 +211,19 @@ impl TimeWindows {
             Some(edge) => edge.saturating_sub(self.oldest),
             None => 0,
         };
-        if self.edge.is_some() && !self.fixed {
-            let grow = growth(found, searched as f64, self.limit);
-            self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
-        }
         let whole = self.newest.saturating_sub(self.oldest) as f64;
-        if !self.fixed && (searched as f64 + self.width as f64) > whole * REST_SHARE {
-            self.width = u64::MAX;
+        if self.fixed {
+            if self.edge.is_some() {
+                self.width = self.stream_width(found, searched as f64, whole);
+            }
+        } else {
+            if self.edge.is_some() {
+                let grow = growth(found, searched as f64, self.limit);
+                self.width = (searched.max(1) as f64 * grow).min(u64::MAX as f64) as u64;
+            }
+            if (searched as f64 + self.width as f64) > whole * REST_SHARE {
+                self.width = u64::MAX;
+            }
         }
         let (from, to) = if self.newest_first {
             let from = self.edge.unwrap_or(self.newest).saturating_sub(self.width);
@@ -340,15 +372,16 @@ mod tests {
     }
 
     #[test]
-    fn streaming_windows_are_even_whatever_is_found() {
+    fn streaming_windows_are_aimed_at_the_matches_each_holds() {
         let blocks = [block(0, 1_000_000, 100_000, &[])];
         let blocks: Vec<_> = blocks.iter().collect();
+        // Every trace matches: about 10,000 of the 100,000 traces per window.
+        let found: Vec<usize> = (0..20).map(|i| i * 10_000).collect();
         let newest = windows(
             Rounds::streaming(Order::Newest, &blocks, 10_000).unwrap(),
-            &[10_000, 0, 50_000],
+            &found,
         );
-        // About 10,000 of the 100,000 traces per window.
-        assert!((10..=12).contains(&newest.len()), "{}", newest.len());
+        assert!((9..=11).contains(&newest.len()), "{}", newest.len());
         assert_eq!(newest[0].to, None);
         assert_eq!(newest.last().unwrap().from, None);
         for pair in newest.windows(2) {
@@ -359,6 +392,13 @@ mod tests {
             .map(|w| w.to.unwrap() - w.from.unwrap())
             .collect();
         assert!(widths.iter().all(|w| *w == widths[0]), "{widths:?}");
+        // One trace in a hundred matches: after the first window, the rest at once.
+        let sparse = windows(
+            Rounds::streaming(Order::Oldest, &blocks, 10_000).unwrap(),
+            &[0, 100],
+        );
+        assert_eq!(sparse.len(), 2, "{sparse:?}");
+        assert_eq!(sparse[1].to, None);
         assert!(Rounds::streaming(Order::Slowest, &blocks, 10_000).is_none());
         assert!(Rounds::streaming(Order::Newest, &blocks, 100_000).is_none());
     }

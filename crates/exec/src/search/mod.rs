@@ -25,7 +25,7 @@ use assemble::Assembler;
 
 /// About how many traces a search that hands out its results as it goes
 /// ([`Engine::search_each`]) holds at a time: one window of trace starts.
-pub const WINDOW_TRACES: usize = 50_000;
+pub const WINDOW_TRACES: usize = 20_000;
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,9 +197,11 @@ impl Engine {
 
     /// Runs a search already parsed and hands its traces to `each` a window at a time,
     /// in the search's order, so that a search for many traces (a limit above
-    /// [`WINDOW_TRACES`]) holds one window of about that many traces instead of all it
-    /// finds: windows of trace starts, newest (or oldest) first, each exact, since every
-    /// trace of a window ranks before every trace of the next. A slowest-first search,
+    /// [`WINDOW_TRACES`]) holds one window of about that many matching traces instead of
+    /// all it finds: windows of trace starts, newest (or oldest) first, each exact, since
+    /// every trace of a window ranks before every trace of the next; the first holds
+    /// that many traces of the store, the next are sized from the rate of matches so
+    /// far, so a selective search takes two rounds. A slowest-first search,
     /// or one over blocks out of trace order that all share an instant (Grafana Tempo's),
     /// is handed over in one piece. Returns what the search read.
     pub async fn search_each(
@@ -242,7 +244,7 @@ impl Engine {
         };
         let mut inspected_traces = 0;
         let mut handed = 0;
-        while let Some(window) = windows.next(0) {
+        while let Some(window) = windows.next(inspected_traces as usize) {
             let round = Instant::now();
             let (scan, facts) = self.scan(&range, &blocks, window).await?;
             let plan = plan_search(parsed, scan, &facts)?;
@@ -253,7 +255,10 @@ impl Engine {
                 options.spans_per_spanset,
                 options.order,
             );
-            self.execute_each(&plan.plan, &blocks, false, &mut stats, |batch| {
+            // A window here holds tens of thousands of traces: read as a whole scan is
+            // (split over every core where no operator needs trace order), not as the
+            // few pages of a limited search's window.
+            self.execute_each(&plan.plan, &blocks, true, &mut stats, |batch| {
                 Ok(assembler.push(&batch)?)
             })
             .await?;
