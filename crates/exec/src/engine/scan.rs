@@ -13,7 +13,7 @@ use traceql_parser::ast::Pipeline;
 use traceql_planner::prune::may_match;
 
 use super::{Engine, EngineError};
-use crate::source::Block;
+use crate::source::{Block, StartRange};
 use crate::table::{SpanTable, span_table};
 
 /// The traces a query looks at: those that overlap `[start, end]` (unix nanoseconds),
@@ -84,11 +84,18 @@ impl Engine {
             .collect();
         let facts = Facts::union(blocks.iter().map(|(_, f)| f));
         let sources: Vec<Block> = blocks.iter().map(|(b, _)| Arc::clone(b)).collect();
-        let table: Arc<dyn TableProvider> = match window.trace {
-            Some(id) if !sources.is_empty() => {
-                Arc::new(SpanTable::try_new(&self.store, &sources)?.for_trace(id))
+        let starts = StartRange {
+            from: window.from,
+            to: window.to,
+        };
+        let table: Arc<dyn TableProvider> = if sources.is_empty() {
+            span_table(&self.store, &sources)?
+        } else {
+            let table = SpanTable::try_new(&self.store, &sources)?.with_starts(starts);
+            match window.trace {
+                Some(id) => Arc::new(table.for_trace(id)),
+                None => Arc::new(table),
             }
-            _ => span_table(&self.store, &sources)?,
         };
         let mut builder = LogicalPlanBuilder::scan(
             "spans",

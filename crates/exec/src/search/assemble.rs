@@ -29,6 +29,8 @@ pub struct Assembler {
     spss: usize,
     traces: HashMap<[u8; 16], TraceAcc>,
     interned: Interned,
+    /// Spans shown, over all traces held.
+    shown: usize,
 }
 
 struct TraceAcc {
@@ -259,8 +261,9 @@ impl Adder<'_> {
         Ok(out.into_boxed_slice())
     }
 
-    /// Adds row `row` to its trace `acc`.
-    fn add(&self, acc: &mut TraceAcc, interned: &mut Interned, row: usize) -> Result<()> {
+    /// Adds row `row` to its trace `acc`; whether a span was added to those shown (not
+    /// put in the place of one).
+    fn add(&self, acc: &mut TraceAcc, interned: &mut Interned, row: usize) -> Result<bool> {
         let rows = &self.rows;
         if acc.root_service == NONE {
             acc.root_service = interned.name(&rows.root_service, row);
@@ -297,7 +300,7 @@ impl Adder<'_> {
         } else {
             match set.spans.iter().enumerate().max_by_key(|(_, s)| s.key()) {
                 Some((i, latest)) if key < latest.key() => Some(i),
-                _ => return Ok(()),
+                _ => return Ok(false),
             }
         };
         let span = ShownSpan {
@@ -311,7 +314,7 @@ impl Adder<'_> {
             Some(i) => set.spans[i] = span,
             None => set.spans.push(span),
         }
-        Ok(())
+        Ok(replace.is_none())
     }
 }
 
@@ -326,6 +329,7 @@ impl Assembler {
             spss,
             traces: HashMap::default(),
             interned: Interned::default(),
+            shown: 0,
         }
     }
 
@@ -356,12 +360,13 @@ impl Assembler {
                 end: 0,
                 spansets: Vec::new(),
             });
-            adder.add(acc, &mut self.interned, row)?;
+            let mut shown = usize::from(adder.add(acc, &mut self.interned, row)?);
             row += 1;
             while row < n && adder.rows.trace_id.value(row) == id {
-                adder.add(acc, &mut self.interned, row)?;
+                shown += usize::from(adder.add(acc, &mut self.interned, row)?);
                 row += 1;
             }
+            self.shown += shown;
         }
         self.prune();
         Ok(())
@@ -380,8 +385,25 @@ impl Assembler {
             .collect();
         ranks.sort_unstable();
         for (_, id) in ranks.into_iter().skip(self.limit) {
-            self.traces.remove(&id);
+            if let Some(trace) = self.traces.remove(&id) {
+                let spans: usize = trace.spansets.iter().map(|(_, s)| s.spans.len()).sum();
+                self.shown -= spans;
+            }
         }
+    }
+
+    /// About how many bytes the traces held so far take: what the memory limit counts
+    /// for a search's results.
+    pub fn held_bytes(&self) -> usize {
+        // A shown span with a few attribute values; a trace with one spanset and its
+        // entry in the map.
+        const SPAN: usize = std::mem::size_of::<ShownSpan>() + 16;
+        const TRACE: usize =
+            std::mem::size_of::<TraceAcc>() + std::mem::size_of::<FoundSpanSet>() + 48;
+        self.shown * SPAN
+            + self.traces.len() * TRACE
+            + self.interned.names.bytes()
+            + self.interned.values.bytes()
     }
 
     /// Traces seen so far (before the limit).

@@ -13,6 +13,7 @@ pub use results::{Columns, SPAN_COLUMNS, SearchResults};
 
 use std::time::Instant;
 
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::DataFrame;
 use traceql_parser::Query;
 use traceql_parser::ast::{Pipeline, QueryBody};
@@ -156,6 +157,7 @@ impl Engine {
             ..QueryStats::default()
         };
         let mut assembler: Option<Assembler> = None;
+        let mut held = self.results_reservation();
         let mut windows = Rounds::new(options.order, &blocks, options.limit);
         while let Some(window) = windows.next(assembler.as_ref().map_or(0, Assembler::trace_count))
         {
@@ -173,7 +175,8 @@ impl Engine {
             });
             let whole = window == Window::ALL;
             self.execute_each(&plan.plan, &blocks, whole, &mut stats, |batch| {
-                Ok(assembler.push(&batch)?)
+                assembler.push(&batch)?;
+                self.hold(&mut held, assembler.held_bytes())
             })
             .await?;
             if assembler.trace_count() >= options.limit {
@@ -244,6 +247,7 @@ impl Engine {
         };
         let mut inspected_traces = 0;
         let mut handed = 0;
+        let mut held = self.results_reservation();
         while let Some(window) = windows.next(inspected_traces as usize) {
             let round = Instant::now();
             let (scan, facts) = self.scan(&range, &blocks, window).await?;
@@ -259,7 +263,8 @@ impl Engine {
             // (split over every core where no operator needs trace order), not as the
             // few pages of a limited search's window.
             self.execute_each(&plan.plan, &blocks, true, &mut stats, |batch| {
-                Ok(assembler.push(&batch)?)
+                assembler.push(&batch)?;
+                self.hold(&mut held, assembler.held_bytes())
             })
             .await?;
             inspected_traces += assembler.trace_count() as u64;
@@ -279,5 +284,18 @@ impl Engine {
             total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
         };
         Ok((metrics, stats))
+    }
+
+    /// A reservation in the engine's memory pool for the traces a search holds, so the
+    /// memory limit covers results as it covers operators.
+    fn results_reservation(&self) -> MemoryReservation {
+        MemoryConsumer::new("search results").register(&self.ctx.runtime_env().memory_pool)
+    }
+
+    /// Resizes `reservation` to `bytes`: the memory limit's error if they do not fit.
+    fn hold(&self, reservation: &mut MemoryReservation, bytes: usize) -> Result<(), EngineError> {
+        reservation
+            .try_resize(bytes)
+            .map_err(|e| EngineError::with_memory_limit(e, self.memory_limit()))
     }
 }

@@ -25,6 +25,8 @@ pub(super) const NONE: u32 = u32::MAX;
 pub(super) struct Interner<T> {
     numbers: HashMap<Box<str>, u32>,
     items: Vec<T>,
+    /// About how many bytes the items and their texts take.
+    bytes: usize,
 }
 
 impl<T> Default for Interner<T> {
@@ -32,6 +34,7 @@ impl<T> Default for Interner<T> {
         Interner {
             numbers: HashMap::default(),
             items: Vec::new(),
+            bytes: 0,
         }
     }
 }
@@ -57,7 +60,14 @@ impl<T> Interner<T> {
         let n = self.items.len() as u32;
         self.items.push(make(text)?);
         self.numbers.insert(text.into(), n);
+        // The text twice (the key, the item) and the map's and the list's entries.
+        self.bytes += 2 * text.len() + 48;
         Ok(n)
+    }
+
+    /// About how many bytes the values take.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The value numbered `n`.

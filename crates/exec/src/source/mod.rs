@@ -126,6 +126,30 @@ pub struct ScanRequest<'a> {
     pub order: ScanOrder,
     /// For a trace lookup, the trace: a kind may read only what can hold it.
     pub trace: Option<TraceId>,
+    /// The trace starts the plan keeps (a window of a search's rounds): a kind may
+    /// leave out what lies outside and spread what lies inside over the partitions.
+    pub starts: StartRange,
+}
+
+/// Trace starts `[from, to)` (unix nanoseconds), unbounded where `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StartRange {
+    /// The earliest trace start kept.
+    pub from: Option<u64>,
+    /// The first trace start past the range.
+    pub to: Option<u64>,
+}
+
+impl StartRange {
+    /// Whether the range leaves anything out.
+    pub fn is_bounded(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
+    /// Whether traces starting from `min` to `max` (inclusive) may lie in the range.
+    pub fn overlaps(&self, min: u64, max: u64) -> bool {
+        self.from.is_none_or(|from| max >= from) && self.to.is_none_or(|to| min < to)
+    }
 }
 
 /// A kind of block.

@@ -30,7 +30,7 @@ use traceql_format::block::schema::block_schema;
 use traceql_format::ids::TraceId;
 use traceql_format::schema::TRACE_ORDER;
 
-use crate::source::{Block, BlockKind, ScanOrder, ScanRequest};
+use crate::source::{Block, BlockKind, ScanOrder, ScanRequest, StartRange};
 use crate::store::Store;
 
 /// The session configuration for span tables: Parquet filter pushdown, page index and
@@ -99,6 +99,7 @@ pub struct SpanTable {
     kinds: Vec<(&'static dyn BlockKind, Vec<Block>)>,
     order: ScanOrder,
     trace: Option<TraceId>,
+    starts: StartRange,
 }
 
 impl SpanTable {
@@ -120,6 +121,7 @@ impl SpanTable {
             kinds,
             order: ScanOrder::Trace,
             trace: None,
+            starts: StartRange::default(),
         })
     }
 
@@ -133,6 +135,13 @@ impl SpanTable {
     /// (the plan still filters on the id).
     pub fn for_trace(mut self, id: TraceId) -> SpanTable {
         self.trace = Some(id);
+        self
+    }
+
+    /// The table for a plan that keeps only traces starting in `starts` (it filters on
+    /// them too): kinds may leave the rest out of their partitions.
+    pub fn with_starts(mut self, starts: StartRange) -> SpanTable {
+        self.starts = starts;
         self
     }
 
@@ -186,6 +195,7 @@ impl TableProvider for SpanTable {
                 limit,
                 order,
                 trace: self.trace,
+                starts: self.starts,
             };
             let scan = kind.scan(state, request).await?;
             let in_order = blocks.iter().all(|b| b.layout().trace_order);

@@ -157,3 +157,49 @@ async fn a_search_handed_out_in_windows_equals_the_search_held_whole() {
         }
     }
 }
+
+/// The memory limit covers the traces a search holds: every match of `{ }` held whole
+/// does not fit in a limit that the same search handed out in small windows fits in.
+#[tokio::test]
+async fn the_memory_limit_covers_the_traces_a_search_holds() {
+    use traceql_exec::ParsedQuery;
+    let store = traceql_exec::store::open_store(
+        repo().join("testdata/demo").to_str().unwrap(),
+        false,
+        &Default::default(),
+    )
+    .unwrap();
+    let limit = 2 << 20;
+    let options = EngineOptions {
+        memory_limit: limit,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::with_options(store, options).await.unwrap();
+    let every = SearchOptions {
+        limit: 1_000_000,
+        spans_per_spanset: 1_000_000,
+        ..SearchOptions::default()
+    };
+    let parsed = ParsedQuery::parse("{ }").unwrap();
+    let Err(error) = engine.search_parsed(&parsed, &every).await else {
+        panic!("every span of the demo store held whole fits in {limit} bytes");
+    };
+    match &error {
+        EngineError::MemoryLimit { detail, .. } => {
+            assert!(detail.contains("search results"), "{detail}")
+        }
+        other => panic!("expected the memory limit, got {other}"),
+    }
+    let mut spans = 0;
+    engine
+        .search_each_in(&parsed, &every, 200, |results| {
+            spans += results
+                .traces()
+                .map(|t| t.span_sets.iter().map(|s| s.spans.len()).sum::<usize>())
+                .sum::<usize>();
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(spans, 42_770, "every span of the demo store");
+}

@@ -36,6 +36,8 @@ use futures::{StreamExt, TryStreamExt, stream};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::file::metadata::ParquetMetaData;
 use traceql_format::schema::TRACE_ORDER;
+
+use crate::source::StartRange;
 use traceql_format::schema::columns as c;
 
 /// A table of traceql's blocks (a listing table) whose scans are cut into runs of
@@ -48,12 +50,14 @@ use traceql_format::schema::columns as c;
 #[derive(Debug)]
 pub(crate) struct TraceClustered {
     inner: Arc<dyn TableProvider>,
+    starts: StartRange,
 }
 
 impl TraceClustered {
-    /// `inner`, a listing table of traceql's blocks, scanned in runs of row groups.
-    pub(crate) fn new(inner: Arc<dyn TableProvider>) -> TraceClustered {
-        TraceClustered { inner }
+    /// `inner`, a listing table of traceql's blocks, scanned in runs of the row groups
+    /// that may hold traces starting in `starts`.
+    pub(crate) fn new(inner: Arc<dyn TableProvider>, starts: StartRange) -> TraceClustered {
+        TraceClustered { inner, starts }
     }
 }
 
@@ -82,7 +86,7 @@ impl TableProvider for TraceClustered {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, projection, filters, limit).await?;
-        if let Some(clustered) = clustered(&plan, state).await? {
+        if let Some(clustered) = clustered(&plan, state, self.starts).await? {
             return Ok(clustered);
         }
         // Blocks that overlap in trace order: given the blocks' statistics, DataFusion
@@ -123,12 +127,13 @@ struct RowGroup {
     max: [ScalarValue; 2],
 }
 
-/// `plan`, a scan of the listing table, with its files cut into one run of row groups
-/// per partition; `None` when it is not a plain Parquet scan of whole files or its
-/// row groups overlap in trace order.
+/// `plan`, a scan of the listing table, with the row groups of its files that may hold
+/// traces starting in `starts` cut into one run per partition; `None` when it is not a
+/// plain Parquet scan of whole files or its row groups overlap in trace order.
 async fn clustered(
     plan: &Arc<dyn ExecutionPlan>,
     state: &dyn Session,
+    starts: StartRange,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(config) = plan
         .downcast_ref::<DataSourceExec>()
@@ -181,6 +186,14 @@ async fn clustered(
     if !row_groups.windows(2).all(follows) {
         return Ok(None);
     }
+    let start = |bound: &[ScalarValue; 2]| match bound[0] {
+        ScalarValue::UInt64(Some(start)) => Some(start),
+        _ => None,
+    };
+    row_groups.retain(|g| match (start(&g.min), start(&g.max)) {
+        (Some(min), Some(max)) => starts.overlaps(min, max),
+        _ => true,
+    });
     let partitions = state.config().target_partitions().max(1);
     let mut groups: Vec<FileGroup> = runs(&row_groups, partitions)
         .into_iter()

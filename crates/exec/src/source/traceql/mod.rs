@@ -105,8 +105,9 @@ impl BlockKind for TraceqlKind {
     /// One listing table over the blocks' files. In trace order each block is read
     /// whole by one partition (blocks are sorted by trace start and trace id); in any
     /// order, files are split into byte ranges of about equal size, so one large block
-    /// is read on every core; clustered, the files' row groups are cut into runs in
-    /// trace order ([`clustered::TraceClustered`]).
+    /// is read on every core; clustered (and in any order within a window of trace
+    /// starts), the files' row groups in the window are cut into runs in trace order
+    /// ([`clustered::TraceClustered`]).
     async fn scan(
         &self,
         state: &dyn Session,
@@ -123,7 +124,14 @@ impl BlockKind for TraceqlKind {
             .collect::<Result<Vec<_>>>()?;
         let format = ParquetFormat::default().with_enable_pruning(true);
         let mut options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
-        if request.order != ScanOrder::Any {
+        // A window of trace starts read with no order needed is cut as a clustered scan
+        // is, over the row groups in the window only: split by bytes, the window's row
+        // groups would mostly fall in one partition.
+        let order = match request.order {
+            ScanOrder::Any if request.starts.is_bounded() => ScanOrder::Clustered,
+            order => order,
+        };
+        if order != ScanOrder::Any {
             // Blocks are sorted in trace order, so the span-set operators, which need
             // each trace's spans together, can stream over a scan without sorting it.
             let order = TRACE_ORDER
@@ -137,9 +145,9 @@ impl BlockKind for TraceqlKind {
             .with_schema(Arc::clone(request.schema));
         let listing: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
         let (projection, filters, limit) = (request.projection, request.filters, request.limit);
-        match request.order {
+        match order {
             ScanOrder::Clustered => {
-                let clustered = clustered::TraceClustered::new(listing);
+                let clustered = clustered::TraceClustered::new(listing, request.starts);
                 clustered.scan(state, projection, filters, limit).await
             }
             ScanOrder::Any | ScanOrder::Trace => {
