@@ -26,7 +26,7 @@ use assemble::Assembler;
 
 /// About how many traces a search that hands out its results as it goes
 /// ([`Engine::search_each`]) holds at a time: one window of trace starts.
-pub const WINDOW_TRACES: usize = 20_000;
+pub const WINDOW_TRACES: usize = 40_000;
 
 /// Options of a search.
 #[derive(Clone, Debug, PartialEq, Eq)]
