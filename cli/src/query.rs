@@ -20,6 +20,7 @@ use crate::render::{self, Format};
   traceql query --since 1h --limit 50 '{ duration > 500ms } | count() > 2'
   traceql query --since 1h --order slowest '{ resource.service.name = \"checkout\" }'
   traceql query --format csv '{ kind = server } | select(span.http.route)' > slow.csv
+  traceql query --format arrow --limit 1000000 '{ status = error }' > errors.arrow
   traceql query '{ status = error } | rate() by (resource.service.name)'
   traceql query --step 5m '{ kind = server } | quantile_over_time(duration, .5, .99)'
   traceql query --instant --format json '({ status = error } | rate()) / ({ } | rate())'")]
