@@ -169,13 +169,10 @@ async fn stream(
     ExitCode::SUCCESS
 }
 
-/// The exit of a failed write to standard output: quiet success when the reader went
-/// away (`| head`), else the error.
+/// The exit of a failed write to standard output (quiet success when the reader went
+/// away).
 fn written(e: &std::io::Error) -> ExitCode {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        return ExitCode::SUCCESS;
-    }
-    fail(&format!("cannot write to standard output: {e}"))
+    fail(&render::stream::write_failed(e))
 }
 
 /// Prints a query's outcome with `print` (and, with `stats`, what it read, to

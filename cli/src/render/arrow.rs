@@ -14,15 +14,6 @@ use traceql_exec::search::Columns;
 /// Traces per record batch.
 const TRACES_PER_BATCH: usize = 4096;
 
-/// Writes `results` to `out` as a whole Arrow IPC stream.
-pub fn write(results: &SearchResults, out: &mut impl Write) -> std::io::Result<()> {
-    let columns = results.columns();
-    let mut writer =
-        StreamWriter::try_new(out, &columns.schema()).map_err(std::io::Error::other)?;
-    write_batches(results, &columns, &mut writer)?;
-    writer.finish().map_err(std::io::Error::other)
-}
-
 /// Writes `results` as record batches of `columns` to a stream begun with their schema.
 /// Batches are made on every core, a few ahead of the writer, and written in order.
 pub fn write_batches(

@@ -44,10 +44,14 @@ pub fn search(results: &SearchResults, format: Format, spans: bool) -> Result<()
             serde_json::to_writer_pretty(&mut *out, results)?;
             std::io::Write::write_all(out, b"\n")
         }),
-        Format::Jsonl => crate::write_stdout(|out| traces::json_lines(results, out)),
-        Format::Csv => crate::write_stdout(|out| traces::csv(results, out)),
-        Format::Arrow => crate::write_stdout(|out| arrow::write(results, out)),
         Format::Table => say(&traces::table(results, spans, &Look::stdout())),
+        format if stream::SearchWriter::FORMATS.contains(&format) => {
+            let written = stream::SearchWriter::new(format).and_then(|mut writer| {
+                writer.write(results)?;
+                writer.finish()
+            });
+            return written.map_err(|e| stream::write_failed(&e));
+        }
         other => return Err(unsupported(other, "search results", Format::QUERY)),
     }
     Ok(())

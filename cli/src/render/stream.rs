@@ -21,6 +21,15 @@ enum Sink {
     Arrow(Option<Box<StreamWriter<Out>>>),
 }
 
+/// The message of a failed write to standard output; a reader that went away (`| head`)
+/// ends the program quietly, as [`crate::write_stdout`] does.
+pub fn write_failed(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    format!("cannot write to standard output: {e}")
+}
+
 /// Writes search results window by window in one of [`SearchWriter::FORMATS`].
 pub struct SearchWriter {
     format: Format,

@@ -114,13 +114,7 @@ pub fn json_lines(results: &SearchResults, out: &mut impl std::io::Write) -> std
     )
 }
 
-/// One CSV row per shown span, with its trace and spanset, after a header.
-pub fn csv(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    csv_header(out)?;
-    csv_rows(results, out)
-}
-
-/// The header of [`csv`].
+/// The header of the CSV of search results: a row per shown span (see [`csv_rows`]).
 pub fn csv_header(out: &mut impl std::io::Write) -> std::io::Result<()> {
     let header = [
         "trace_id",
@@ -141,7 +135,7 @@ pub fn csv_header(out: &mut impl std::io::Write) -> std::io::Result<()> {
     writer.flush()
 }
 
-/// The rows of [`csv`], without the header.
+/// One CSV row per shown span, with its trace and spanset, without the header.
 pub fn csv_rows(results: &SearchResults, out: &mut impl std::io::Write) -> std::io::Result<()> {
     by_pieces(
         results,

@@ -186,11 +186,6 @@ impl Engine {
         self.blocks.iter().map(|(b, _)| b.meta())
     }
 
-    /// The store's blocks, as their sources.
-    pub fn sources(&self) -> impl Iterator<Item = &Block> {
-        self.blocks.iter().map(|(b, _)| b)
-    }
-
     /// Blocks of the store that are not read: blocks of versions this version does not
     /// read, as `<id> (<format>)`.
     pub fn skipped_blocks(&self) -> &[String] {

@@ -122,7 +122,8 @@ impl Rounds {
 }
 
 /// Whether windows of trace starts cannot spare reading any of `blocks`: none is in
-/// trace order (Grafana Tempo's blocks, so a window reads a block whole) and their time ranges share an instant (so every window touches them all).
+/// trace order (Grafana Tempo's blocks, so a window reads a block whole) and their time
+/// ranges share an instant (so every window touches them all).
 fn inseparable(blocks: &[&(Block, Facts)]) -> bool {
     let latest_start = blocks.iter().map(|(b, _)| b.meta().start_unix_nano).max();
     let earliest_end = blocks.iter().map(|(b, _)| b.meta().end_unix_nano).min();

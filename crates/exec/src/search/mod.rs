@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::DataFrame;
+use traceql_format::facts::Facts;
 use traceql_parser::Query;
 use traceql_parser::ast::{Pipeline, QueryBody};
 use traceql_planner::lower::{SearchPlan, plan_search};
@@ -22,6 +23,7 @@ use traceql_planner::lower::{SearchPlan, plan_search};
 use crate::engine::{
     Engine, EngineError, Order, ParsedQuery, QueryStats, Rounds, TimeRange, Window, parse,
 };
+use crate::source::Block;
 use assemble::Assembler;
 
 /// About how many traces a search that hands out its results as it goes
@@ -146,56 +148,84 @@ impl Engine {
         options: &SearchOptions,
     ) -> Result<(SearchResults, QueryStats), EngineError> {
         let started = Instant::now();
+        let blocks = self.select(&options.range(), search_pipeline(query.query()));
+        self.search_blocks(query, options, &blocks, started).await
+    }
+
+    /// Runs a search over `blocks`, the blocks it may match, in the rounds of its
+    /// order; `started`: when the search began.
+    async fn search_blocks(
+        &self,
+        query: &ParsedQuery,
+        options: &SearchOptions,
+        blocks: &[&(Block, Facts)],
+        started: Instant,
+    ) -> Result<(SearchResults, QueryStats), EngineError> {
         let io = self.store.io();
-        let parsed = query.query();
-        let range = options.range();
-        let blocks = self.select(&range, search_pipeline(parsed));
-        let parsing = started.elapsed();
         let mut stats = QueryStats {
             blocks: blocks.len() as u64,
-            planning: parsing,
+            planning: started.elapsed(),
             ..QueryStats::default()
         };
         let mut assembler: Option<Assembler> = None;
         let mut held = self.results_reservation();
-        let mut windows = Rounds::new(options.order, &blocks, options.limit);
+        let mut windows = Rounds::new(options.order, blocks, options.limit);
         while let Some(window) = windows.next(assembler.as_ref().map_or(0, Assembler::trace_count))
         {
-            let round = Instant::now();
-            let (scan, facts) = self.scan(&range, &blocks, window).await?;
-            let plan = plan_search(parsed, scan, &facts)?;
-            stats.planning += round.elapsed();
-            let assembler = assembler.get_or_insert_with(|| {
-                Assembler::new(
-                    &plan,
-                    options.limit,
-                    options.spans_per_spanset,
-                    options.order,
-                )
-            });
             let whole = window == Window::ALL;
-            self.execute_each(&plan.plan, &blocks, whole, &mut stats, |batch| {
-                assembler.push(&batch)?;
-                self.hold(&mut held, assembler.held_bytes())
-            })
-            .await?;
+            let round = Round {
+                query,
+                options,
+                blocks,
+                window,
+                whole,
+            };
+            let assembler = self
+                .search_round(round, &mut assembler, &mut held, &mut stats)
+                .await?;
             if assembler.trace_count() >= options.limit {
                 break;
             }
         }
         stats.io = self.store.io().since(io);
-        let metrics = SearchMetrics {
-            inspected_traces: assembler.as_ref().map_or(0, |a| a.trace_count() as u64),
-            inspected_bytes: stats.bytes_scanned,
-            inspected_spans: stats.spans_scanned,
-            total_blocks: blocks.len() as u64,
-            total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
-        };
+        let inspected = assembler.as_ref().map_or(0, Assembler::trace_count);
+        let metrics = search_metrics(inspected as u64, &stats, blocks);
         let results = match assembler {
             Some(a) => a.finish(metrics),
             None => SearchResults::empty(metrics),
         };
         Ok((results, stats))
+    }
+
+    /// Runs one round of a search: plans it over the traces of the round's window and
+    /// hands the rows to `assembler` (made from the plan if there is none yet), holding
+    /// what it keeps in `held`, within the memory limit. Returns the assembler.
+    async fn search_round<'a>(
+        &self,
+        round: Round<'_>,
+        assembler: &'a mut Option<Assembler>,
+        held: &mut MemoryReservation,
+        stats: &mut QueryStats,
+    ) -> Result<&'a mut Assembler, EngineError> {
+        let started = Instant::now();
+        let range = round.options.range();
+        let (scan, facts) = self.scan(&range, round.blocks, round.window).await?;
+        let plan = plan_search(round.query.query(), scan, &facts)?;
+        stats.planning += started.elapsed();
+        let assembler = assembler.get_or_insert_with(|| {
+            Assembler::new(
+                &plan,
+                round.options.limit,
+                round.options.spans_per_spanset,
+                round.options.order,
+            )
+        });
+        self.execute_each(&plan.plan, round.blocks, round.whole, stats, |batch| {
+            assembler.push(&batch)?;
+            self.hold(held, assembler.held_bytes())
+        })
+        .await?;
+        Ok(assembler)
     }
 
     /// Runs a search already parsed and hands its traces to `each` a window at a time,
@@ -226,15 +256,13 @@ impl Engine {
         mut each: impl FnMut(SearchResults) -> Result<(), EngineError>,
     ) -> Result<(SearchMetrics, QueryStats), EngineError> {
         let started = Instant::now();
-        let range = options.range();
-        let parsed = query.query();
-        let blocks = self.select(&range, search_pipeline(parsed));
+        let blocks = self.select(&options.range(), search_pipeline(query.query()));
         let per_window = per_window.max(1);
         let windows = (options.limit > per_window)
             .then(|| Rounds::streaming(options.order, &blocks, per_window))
             .flatten();
         let Some(mut windows) = windows else {
-            let (results, stats) = self.search_parsed(query, options).await?;
+            let (results, stats) = self.search_blocks(query, options, &blocks, started).await?;
             let metrics = results.metrics.clone();
             each(results)?;
             return Ok((metrics, stats));
@@ -249,24 +277,27 @@ impl Engine {
         let mut handed = 0;
         let mut held = self.results_reservation();
         while let Some(window) = windows.next(inspected_traces as usize) {
-            let round = Instant::now();
-            let (scan, facts) = self.scan(&range, &blocks, window).await?;
-            let plan = plan_search(parsed, scan, &facts)?;
-            stats.planning += round.elapsed();
-            let mut assembler = Assembler::new(
-                &plan,
-                options.limit - handed,
-                options.spans_per_spanset,
-                options.order,
-            );
+            // Each window gets an assembler of its own, for the traces still wanted.
+            let remaining = SearchOptions {
+                limit: options.limit - handed,
+                ..options.clone()
+            };
             // A window here holds tens of thousands of traces: read as a whole scan is
             // (split over every core where no operator needs trace order), not as the
             // few pages of a limited search's window.
-            self.execute_each(&plan.plan, &blocks, true, &mut stats, |batch| {
-                assembler.push(&batch)?;
-                self.hold(&mut held, assembler.held_bytes())
-            })
-            .await?;
+            let round = Round {
+                query,
+                options: &remaining,
+                blocks: &blocks,
+                window,
+                whole: true,
+            };
+            let mut assembler = None;
+            self.search_round(round, &mut assembler, &mut held, &mut stats)
+                .await?;
+            let Some(assembler) = assembler else {
+                continue;
+            };
             inspected_traces += assembler.trace_count() as u64;
             let results = assembler.finish(SearchMetrics::default());
             handed += results.len();
@@ -276,14 +307,7 @@ impl Engine {
             }
         }
         stats.io = self.store.io().since(io);
-        let metrics = SearchMetrics {
-            inspected_traces,
-            inspected_bytes: stats.bytes_scanned,
-            inspected_spans: stats.spans_scanned,
-            total_blocks: blocks.len() as u64,
-            total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
-        };
-        Ok((metrics, stats))
+        Ok((search_metrics(inspected_traces, &stats, &blocks), stats))
     }
 
     /// A reservation in the engine's memory pool for the traces a search holds, so the
@@ -297,5 +321,31 @@ impl Engine {
         reservation
             .try_resize(bytes)
             .map_err(|e| EngineError::with_memory_limit(e, self.memory_limit()))
+    }
+}
+
+/// One round of a search: the query, its options, the blocks it may match, the window
+/// of traces the round reads, and whether that reads the blocks whole (see
+/// [`Engine::execute_each`]).
+struct Round<'a> {
+    query: &'a ParsedQuery,
+    options: &'a SearchOptions,
+    blocks: &'a [&'a (Block, Facts)],
+    window: Window,
+    whole: bool,
+}
+
+/// What a search read, having found `inspected_traces` traces over `blocks`.
+fn search_metrics(
+    inspected_traces: u64,
+    stats: &QueryStats,
+    blocks: &[&(Block, Facts)],
+) -> SearchMetrics {
+    SearchMetrics {
+        inspected_traces,
+        inspected_bytes: stats.bytes_scanned,
+        inspected_spans: stats.spans_scanned,
+        total_blocks: blocks.len() as u64,
+        total_block_bytes: blocks.iter().map(|(b, _)| b.meta().bytes).sum(),
     }
 }
