@@ -13,6 +13,11 @@
 //!   attribute back under its own name, so the block writer's batch builder turns them
 //!   into rows of the logical span table.
 //!
+//! A scan gives the Parquet reader a [`filter::RowFilter`]: tests on the columns a
+//! query compares (span name, status, kind, duration, attributes wherever the block
+//! keeps them), the trace of a lookup and a window of trace starts, so rows that
+//! cannot match are never decoded.
+//!
 //! Trace lookups consult the block's bloom filters first ([`bloom`]), then its `index`
 //! for the one row group to read ([`index`]).
 //!
@@ -23,6 +28,7 @@
 
 pub mod bloom;
 pub mod columns;
+pub mod filter;
 pub mod index;
 pub mod meta;
 pub mod read;

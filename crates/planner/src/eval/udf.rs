@@ -46,6 +46,8 @@ impl Output {
 #[derive(Debug)]
 pub struct FieldExprUdf {
     program: Program,
+    /// The expression compiled (`None` for `{ }`).
+    expr: Option<FieldExpr>,
     /// The expression as TraceQL prints it, in its role (`{ … }`, `value(…)`).
     text: String,
     output: Output,
@@ -97,11 +99,25 @@ pub fn field_expr_call(
     let text = output.label(&expr.map(|e| e.to_string()).unwrap_or_default());
     let udf = FieldExprUdf {
         program,
+        expr: expr.cloned(),
         text,
         output,
         signature: Signature::variadic_any(Volatility::Immutable),
     };
     Ok(ScalarUDF::new_from_impl(udf).call(args))
+}
+
+/// The TraceQL expression of `expr` if it is the call of a `{ … }` filter made by
+/// [`field_expr_call`]: what a block kind can test before it decodes rows.
+pub fn filter_of(expr: &Expr) -> Option<&FieldExpr> {
+    let Expr::ScalarFunction(call) = expr else {
+        return None;
+    };
+    let udf = call.func.inner().downcast_ref::<FieldExprUdf>()?;
+    match udf.output {
+        Output::Filter => udf.expr.as_ref(),
+        _ => None,
+    }
 }
 
 impl ScalarUDFImpl for FieldExprUdf {

@@ -2,7 +2,10 @@
 //! own (`traceql_format::tempo::meta`), rows are whole traces in trace-id order, decoded
 //! into rows of the span table by [`scan::TempoScanExec`]. A trace lookup consults the
 //! block's bloom filter files first, then its `index` for the one row group to read.
+//! The scan's filters, the trace of a lookup and the window of trace starts become a
+//! row filter the Parquet reader applies before it decodes a trace ([`filter`]).
 
+mod filter;
 mod scan;
 
 use std::any::Any;
@@ -16,6 +19,7 @@ use traceql_format::FormatError;
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 use traceql_format::ids::TraceId;
+use traceql_format::tempo::filter::RowFilter;
 use traceql_format::tempo::{TempoBlock, TempoMeta, bloom};
 
 use super::{Block, BlockKind, BlockSource, Layout, Opened, ScanRequest, own};
@@ -114,9 +118,21 @@ impl BlockKind for TempoKind {
         request: ScanRequest<'_>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let store = request.store;
+        let test = filter::test_of(request.filters);
+        let starts = (request.starts.from, request.starts.to);
         let mut parts: Vec<_> = own::<TempoSource>(request.blocks)?
             .into_iter()
-            .flat_map(|b| scan::parts(store, b))
+            .flat_map(|b| {
+                let t = &b.tempo;
+                let filter = RowFilter::new(
+                    t.version,
+                    &t.dedicated,
+                    test.clone(),
+                    request.trace,
+                    starts,
+                );
+                scan::parts(store, b, filter.map(Arc::new))
+            })
             .collect();
         if let Some(id) = &request.trace {
             parts = scan::parts_for_trace(&store.object_store(), parts, id).await;

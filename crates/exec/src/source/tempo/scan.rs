@@ -26,13 +26,16 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use datafusion::arrow::error::ArrowError;
+use datafusion::physical_plan::metrics::MetricBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use traceql_format::block::{TypedColumn, span_batch};
 use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
 use traceql_format::tempo::index::RowGroupIndex;
+use traceql_format::tempo::filter::RowFilter;
 use traceql_format::tempo::read::Needs;
 
 use super::TempoSource;
@@ -60,6 +63,8 @@ pub struct TempoPart {
     pub slice: Option<(usize, usize)>,
     /// Decodes the block's rows.
     pub decoder: TraceDecoder,
+    /// What the Parquet reader tests before it decodes a row, if anything.
+    pub filter: Option<Arc<RowFilter>>,
 }
 
 /// Reads Tempo blocks as rows of the span table.
@@ -140,7 +145,11 @@ impl DisplayAs for TempoScanExec {
             blocks.len(),
             self.parts.len(),
             self.needs
-        )
+        )?;
+        if let Some(filter) = self.parts.iter().find_map(|p| p.filter.as_ref()) {
+            write!(f, ", row_filter=[{filter}]")?;
+        }
+        Ok(())
     }
 }
 
@@ -245,7 +254,8 @@ async fn open(
     let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
         .map_err(&failed)?;
-    let parquet_schema = builder.parquet_schema();
+    let parquet_schema = builder.parquet_schema().clone();
+    let parquet_schema = &parquet_schema;
     let leaves = (0..parquet_schema.num_columns())
         .filter(|&i| needs.leaf(parquet_schema.column(i).path().parts()));
     let mask = ProjectionMask::leaves(parquet_schema, leaves);
@@ -271,12 +281,36 @@ async fn open(
             RowSelector::skip(rows - to),
         ]));
     }
+    if let Some(filter) = part.filter {
+        let leaves = (0..parquet_schema.num_columns())
+            .filter(|&i| filter.leaf(parquet_schema.column(i).path().parts()));
+        let mask = ProjectionMask::leaves(parquet_schema, leaves);
+        let matched = MetricBuilder::new(&metrics).counter("pushdown_rows_matched", partition);
+        let pruned = MetricBuilder::new(&metrics).counter("pushdown_rows_pruned", partition);
+        let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+            let keep = filter
+                .matches(&batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+            let kept = keep.true_count();
+            matched.add(kept);
+            pruned.add(keep.len() - kept);
+            Ok(keep)
+        });
+        builder = builder.with_row_filter(parquet::arrow::arrow_reader::RowFilter::new(vec![
+            Box::new(predicate),
+        ]));
+    }
     let stream = builder.build().map_err(&failed)?;
     Ok(stream.map_err(failed).boxed())
 }
 
-/// The partitions of Tempo block `source` of `store`: one per row group.
-pub(super) fn parts(store: &Store, source: &TempoSource) -> Vec<TempoPart> {
+/// The partitions of Tempo block `source` of `store`: one per row group, each read
+/// through `filter`.
+pub(super) fn parts(
+    store: &Store,
+    source: &TempoSource,
+    filter: Option<Arc<RowFilter>>,
+) -> Vec<TempoPart> {
     let (b, info) = (&source.meta, &source.tempo);
     let part = |row_group| TempoPart {
         block: b.id.clone(),
@@ -286,6 +320,7 @@ pub(super) fn parts(store: &Store, source: &TempoSource) -> Vec<TempoPart> {
         row_group,
         slice: None,
         decoder: TraceDecoder::new(info.version, &info.dedicated),
+        filter: filter.clone(),
     };
     if b.row_groups <= 1 {
         vec![part(None)]
@@ -393,6 +428,7 @@ mod tests {
             row_group,
             slice: None,
             decoder: TraceDecoder::new(TempoVersion::V5, &[]),
+            filter: None,
         }
     }
 

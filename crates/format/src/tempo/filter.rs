@@ -1,0 +1,757 @@
+//! Tests on Tempo rows that the Parquet reader applies before it decodes a row, so a
+//! scan never decodes a trace that cannot hold a span it keeps.
+//!
+//! A Tempo row is a whole trace, so a test asks whether *some* element of the row (a
+//! span, a resource, an instrumentation scope) satisfies a comparison: a [`Test::Leaf`]
+//! holds for a row when one of its elements does, [`Test::All`] when every part holds
+//! and [`Test::Any`] when one does. A span-level condition `a && b` therefore becomes
+//! "some span has `a`" and "some span has `b`": a necessary condition for a span with
+//! both, never a sufficient one. Whoever builds a test must keep it necessary — every
+//! row holding a span the query keeps passes — and the query still filters the decoded
+//! spans exactly; a test only saves work.
+//!
+//! [`RowFilter`] adds what a scan itself knows (the trace of a lookup, the window of
+//! trace starts of a search's round) and reads only the leaf columns its tests use.
+
+use arrow::array::{
+    Array, BinaryArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch,
+    StructArray, UInt64Array,
+};
+use arrow::datatypes::DataType;
+use regex::Regex;
+
+use crate::arrays::{StrCol, downcast, field};
+use crate::error::{FormatError, Result};
+use crate::ids::TraceId;
+use crate::tempo::TempoVersion;
+use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
+use crate::tempo::meta::DedicatedColumn;
+
+use std::fmt;
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `=`
+    Eq,
+    /// `!=`
+    Neq,
+    /// `<`
+    Lt,
+    /// `<=`
+    Lte,
+    /// `>`
+    Gt,
+    /// `>=`
+    Gte,
+}
+
+impl Op {
+    fn holds<T: PartialOrd>(self, value: T, literal: T) -> bool {
+        match self {
+            Op::Eq => value == literal,
+            Op::Neq => value != literal,
+            Op::Lt => value < literal,
+            Op::Lte => value <= literal,
+            Op::Gt => value > literal,
+            Op::Gte => value >= literal,
+        }
+    }
+
+    /// The operator that holds whenever `self` does for exact values, once both sides
+    /// are rounded to `f64` (a strict order may become an equality).
+    fn rounded(self) -> Op {
+        match self {
+            Op::Lt => Op::Lte,
+            Op::Gt => Op::Gte,
+            other => other,
+        }
+    }
+}
+
+/// A comparison of a value with a literal. A value of another type than the literal's
+/// never satisfies it, except integers and floats, which compare as numbers.
+#[derive(Clone, Debug)]
+pub enum Cmp {
+    /// Strings, compared with a string.
+    Str(Op, String),
+    /// Strings matched against an anchored regex (`matches: false` for `!~`).
+    Regex {
+        /// The anchored pattern.
+        re: Regex,
+        /// Whether a match satisfies it (`=~`) or a mismatch does (`!~`).
+        matches: bool,
+    },
+    /// Numbers, compared with an integer.
+    Int(Op, i64),
+    /// Numbers, compared with a float.
+    Float(Op, f64),
+    /// Booleans, equal to this one.
+    Bool(bool),
+}
+
+impl Cmp {
+    /// `=~` (`matches`) or `!~` with `pattern`, which is anchored already; `None` if it
+    /// is not a valid regex.
+    pub fn anchored_regex(pattern: &str, matches: bool) -> Option<Cmp> {
+        Some(Cmp::Regex {
+            re: Regex::new(pattern).ok()?,
+            matches,
+        })
+    }
+
+    fn str(&self, v: &str) -> bool {
+        match self {
+            Cmp::Str(op, s) => op.holds(v, s.as_str()),
+            Cmp::Regex { re, matches } => re.is_match(v) == *matches,
+            _ => false,
+        }
+    }
+
+    fn int(&self, v: i64) -> bool {
+        match self {
+            Cmp::Int(op, i) => op.holds(v, *i),
+            Cmp::Float(op, f) => op.rounded().holds(v as f64, *f),
+            _ => false,
+        }
+    }
+
+    fn float(&self, v: f64) -> bool {
+        match self {
+            Cmp::Float(op, f) => op.holds(v, *f),
+            Cmp::Int(op, i) => op.rounded().holds(v, *i as f64),
+            _ => false,
+        }
+    }
+
+    fn uint(&self, v: u64) -> bool {
+        match self {
+            Cmp::Int(op, i) => u64::try_from(*i).map_or_else(
+                // A negative literal: every value is greater.
+                |_| matches!(op, Op::Neq | Op::Gt | Op::Gte),
+                |i| op.holds(v, i),
+            ),
+            Cmp::Float(op, f) => op.rounded().holds(v as f64, *f),
+            _ => false,
+        }
+    }
+
+    fn bool(&self, v: bool) -> bool {
+        matches!(self, Cmp::Bool(b) if *b == v)
+    }
+
+    /// Whether it compares numbers.
+    fn numeric(&self) -> bool {
+        matches!(self, Cmp::Int(..) | Cmp::Float(..))
+    }
+}
+
+/// The level of a Tempo row an attribute is kept at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// `rs.Resource`.
+    Resource,
+    /// `rs.ss.Scope` (instrumentation scope).
+    Scope,
+    /// `rs.ss.Spans`.
+    Span,
+}
+
+impl Level {
+    fn path(self) -> &'static [&'static str] {
+        match self {
+            Level::Resource => &["rs", "Resource"],
+            Level::Scope => &["rs", "ss", "Scope"],
+            Level::Span => &["rs", "ss", "Spans"],
+        }
+    }
+}
+
+/// What a leaf test compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The span's name.
+    Name,
+    /// The span's status message.
+    StatusMessage,
+    /// The span's OTLP status code.
+    StatusCode,
+    /// The span's OTLP kind.
+    Kind,
+    /// The span's duration in nanoseconds (0 when its end precedes its start).
+    Duration,
+    /// Every value of attribute `key` kept at `level`, wherever the block keeps it:
+    /// the generic attribute list, a dedicated column, a well-known column.
+    Attribute {
+        /// Where the attribute is kept.
+        level: Level,
+        /// Its key.
+        key: String,
+    },
+}
+
+/// A test on a Tempo row (a trace).
+#[derive(Clone, Debug)]
+pub enum Test {
+    /// Some element holding `target` satisfies the comparison.
+    Leaf(Target, Cmp),
+    /// Every test holds.
+    All(Vec<Test>),
+    /// Some test holds.
+    Any(Vec<Test>),
+}
+
+/// The tests a scan of one Tempo block gives its Parquet reader.
+#[derive(Clone, Debug)]
+pub struct RowFilter {
+    test: Option<Test>,
+    trace: Option<TraceId>,
+    starts: (Option<u64>, Option<u64>),
+    version: TempoVersion,
+    spares: Vec<Spare>,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Eq => "=",
+            Op::Neq => "!=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+        })
+    }
+}
+
+impl fmt::Display for Cmp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cmp::Str(op, s) => write!(f, "{op} {s:?}"),
+            Cmp::Regex { re, matches } => {
+                write!(f, "{} {:?}", if *matches { "=~" } else { "!~" }, re.as_str())
+            }
+            Cmp::Int(op, i) => write!(f, "{op} {i}"),
+            Cmp::Float(op, x) => write!(f, "{op} {x:?}"),
+            Cmp::Bool(b) => write!(f, "= {b}"),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Name => f.write_str("Name"),
+            Target::StatusMessage => f.write_str("StatusMessage"),
+            Target::StatusCode => f.write_str("StatusCode"),
+            Target::Kind => f.write_str("Kind"),
+            Target::Duration => f.write_str("DurationNano"),
+            Target::Attribute { level, key } => {
+                let level = match level {
+                    Level::Resource => "resource",
+                    Level::Scope => "scope",
+                    Level::Span => "span",
+                };
+                write!(f, "{level}.{key}")
+            }
+        }
+    }
+}
+
+/// Shown as the conditions a row must meet, e.g. `some StatusCode = 2`.
+impl fmt::Display for Test {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, tests: &[Test], sep: &str| {
+            for (i, t) in tests.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(sep)?;
+                }
+                match t {
+                    Test::Leaf(..) => write!(f, "{t}")?,
+                    _ => write!(f, "({t})")?,
+                }
+            }
+            Ok(())
+        };
+        match self {
+            Test::Leaf(target, cmp) => write!(f, "some {target} {cmp}"),
+            Test::All(tests) => list(f, tests, " and "),
+            Test::Any(tests) => list(f, tests, " or "),
+        }
+    }
+}
+
+impl fmt::Display for RowFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(test) = &self.test {
+            parts.push(test.to_string());
+        }
+        if self.trace.is_some() {
+            parts.push("the trace looked up".to_string());
+        }
+        match self.starts {
+            (None, None) => {}
+            (from, to) => parts.push(format!(
+                "starts in [{}, {})",
+                from.map_or("-".to_string(), |v| v.to_string()),
+                to.map_or("-".to_string(), |v| v.to_string())
+            )),
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The span fields every span-level path ends in.
+const SPANS: [&str; 3] = ["rs", "ss", "Spans"];
+
+impl RowFilter {
+    /// The filter of a block of `version` with `dedicated` columns keeping rows that
+    /// pass `test`, hold trace `trace` and start in `[from, to)` (each where given);
+    /// `None` when it would keep every row.
+    pub fn new(
+        version: TempoVersion,
+        dedicated: &[DedicatedColumn],
+        test: Option<Test>,
+        trace: Option<TraceId>,
+        starts: (Option<u64>, Option<u64>),
+    ) -> Option<RowFilter> {
+        if test.is_none() && trace.is_none() && starts == (None, None) {
+            return None;
+        }
+        Some(RowFilter {
+            test,
+            trace,
+            starts,
+            version,
+            spares: spares(version, dedicated),
+        })
+    }
+
+    /// Whether the filter reads the leaf column at `path` (its Parquet path parts).
+    pub fn leaf(&self, path: &[String]) -> bool {
+        let path: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != "list" && *p != "element")
+            .collect();
+        let mut wanted = Vec::new();
+        if self.trace.is_some() {
+            wanted.push(vec!["TraceID".to_string()]);
+        }
+        if self.starts != (None, None) {
+            wanted.push(span_path("StartTimeUnixNano"));
+        }
+        if let Some(test) = &self.test {
+            self.paths(test, &mut wanted);
+        }
+        wanted
+            .iter()
+            .any(|w| path.len() >= w.len() && w.iter().zip(&path).all(|(a, b)| a == b))
+    }
+
+    /// The paths (prefixes of leaf paths) `test` reads.
+    fn paths(&self, test: &Test, out: &mut Vec<Vec<String>>) {
+        match test {
+            Test::All(tests) | Test::Any(tests) => {
+                tests.iter().for_each(|t| self.paths(t, out));
+            }
+            Test::Leaf(target, cmp) => match target {
+                Target::Name => out.push(span_path("Name")),
+                Target::StatusMessage => out.push(span_path("StatusMessage")),
+                Target::StatusCode => out.push(span_path("StatusCode")),
+                Target::Kind => out.push(span_path("Kind")),
+                Target::Duration => {
+                    out.push(span_path("DurationNano"));
+                    out.push(span_path("StartTimeUnixNano"));
+                }
+                Target::Attribute { level, key } => {
+                    let at = |rest: &[&str]| {
+                        level
+                            .path()
+                            .iter()
+                            .chain(rest)
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                    };
+                    out.push(at(&["Attrs", "Key"]));
+                    for list in value_lists(cmp) {
+                        out.push(at(&["Attrs", list]));
+                    }
+                    for own in self.own_columns(*level, key, cmp) {
+                        out.push(match own {
+                            Own::Plain(name) => at(&[name]),
+                            Own::Dedicated(name) => at(&["DedicatedAttributes", name]),
+                        });
+                    }
+                }
+            },
+        }
+    }
+
+    /// The columns of Tempo's own that may keep attribute `key` of `level` with
+    /// values `cmp` compares.
+    fn own_columns<'s>(&'s self, level: Level, key: &str, cmp: &Cmp) -> Vec<Own<'s>> {
+        let v4 = self.version == TempoVersion::V4;
+        let (well_known, scope): (&[_], _) = match level {
+            Level::Resource => (&RESOURCE_WELL_KNOWN[..], SpareScope::Resource),
+            Level::Span => (&SPAN_WELL_KNOWN[..], SpareScope::Span),
+            Level::Scope => return Vec::new(),
+        };
+        let fits = |int: bool| if int { cmp.numeric() } else { !cmp.numeric() };
+        let mut out = Vec::new();
+        if level == Level::Resource && key == "service.name" && fits(false) {
+            out.push(Own::Plain("ServiceName"));
+        }
+        if v4 {
+            out.extend(
+                well_known
+                    .iter()
+                    .filter(|w| w.key == key && fits(w.int))
+                    .map(|w| Own::Plain(w.column)),
+            );
+        }
+        out.extend(
+            self.spares
+                .iter()
+                .filter(|s| s.scope == scope && s.key == key && fits(s.int))
+                .map(|s| Own::Dedicated(s.column.as_str())),
+        );
+        out
+    }
+
+    /// Which rows of `batch` (Tempo rows read with the columns [`Self::leaf`] asks
+    /// for) may hold a span the scan keeps.
+    pub fn matches(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let rows = batch.num_rows();
+        let mut keep = vec![true; rows];
+        if let Some(id) = &self.trace {
+            let ids = downcast::<BinaryArray>(column(batch, "TraceID")?, "TraceID")?;
+            for (row, keep) in keep.iter_mut().enumerate() {
+                *keep &= padded(ids.value(row)) == *id;
+            }
+        }
+        let mut levels = Levels::new(batch);
+        if self.starts != (None, None) {
+            let (owners, spans) = levels.get(Level::Span)?;
+            let starts = downcast::<UInt64Array>(
+                field_of(spans, "StartTimeUnixNano")?,
+                "StartTimeUnixNano",
+            )?;
+            let mut first = vec![u64::MAX; rows];
+            for (e, &row) in owners.iter().enumerate() {
+                if row != NONE {
+                    first[row as usize] = first[row as usize].min(starts.value(e));
+                }
+            }
+            let (from, to) = self.starts;
+            for (keep, start) in keep.iter_mut().zip(first) {
+                // A trace without spans starts at 0, as its rows say.
+                let start = if start == u64::MAX { 0 } else { start };
+                *keep &= from.is_none_or(|f| start >= f) && to.is_none_or(|t| start < t);
+            }
+        }
+        if let Some(test) = &self.test {
+            let passed = self.eval(test, &mut levels, rows)?;
+            keep.iter_mut().zip(passed).for_each(|(k, p)| *k &= p);
+        }
+        Ok(BooleanArray::from(keep))
+    }
+
+    fn eval(&self, test: &Test, levels: &mut Levels<'_>, rows: usize) -> Result<Vec<bool>> {
+        match test {
+            Test::All(tests) => {
+                let mut out = vec![true; rows];
+                for t in tests {
+                    let r = self.eval(t, levels, rows)?;
+                    out.iter_mut().zip(r).for_each(|(o, r)| *o &= r);
+                }
+                Ok(out)
+            }
+            Test::Any(tests) => {
+                let mut out = vec![false; rows];
+                for t in tests {
+                    let r = self.eval(t, levels, rows)?;
+                    out.iter_mut().zip(r).for_each(|(o, r)| *o |= r);
+                }
+                Ok(out)
+            }
+            Test::Leaf(target, cmp) => self.leaf_test(target, cmp, levels, rows),
+        }
+    }
+
+    fn leaf_test(
+        &self,
+        target: &Target,
+        cmp: &Cmp,
+        levels: &mut Levels<'_>,
+        rows: usize,
+    ) -> Result<Vec<bool>> {
+        let mut out = vec![false; rows];
+        let level = match target {
+            Target::Attribute { level, .. } => *level,
+            _ => Level::Span,
+        };
+        let (owners, items) = levels.get(level)?;
+        let mut each = |test: &dyn Fn(usize) -> bool| {
+            for (e, &row) in owners.iter().enumerate() {
+                if row != NONE && !out[row as usize] && test(e) {
+                    out[row as usize] = true;
+                }
+            }
+        };
+        match target {
+            Target::Name | Target::StatusMessage => {
+                let name = if *target == Target::Name {
+                    "Name"
+                } else {
+                    "StatusMessage"
+                };
+                let values = StrCol::new(field_of(items, name)?, name)?;
+                each(&|e| cmp.str(values.value(e)));
+            }
+            Target::StatusCode | Target::Kind => {
+                let name = if *target == Target::Kind {
+                    "Kind"
+                } else {
+                    "StatusCode"
+                };
+                let values = downcast::<Int64Array>(field_of(items, name)?, name)?;
+                each(&|e| cmp.int(values.value(e)));
+            }
+            Target::Duration => {
+                let durations = field::<UInt64Array>(items, "DurationNano")?;
+                let starts = field::<UInt64Array>(items, "StartTimeUnixNano")?;
+                each(&|e| {
+                    let (start, duration) = (starts.value(e), durations.value(e));
+                    // Tempo stores end − start wrapped; such a span lasts 0.
+                    let duration = if start.checked_add(duration).is_some() {
+                        duration
+                    } else {
+                        0
+                    };
+                    cmp.uint(duration)
+                });
+            }
+            Target::Attribute { key, .. } => {
+                for own in self.own_columns(level, key, cmp) {
+                    let array = match own {
+                        Own::Plain(name) => field_of(items, name)?,
+                        Own::Dedicated(name) => {
+                            let group = field::<StructArray>(items, "DedicatedAttributes")?;
+                            field_of(group, name)?
+                        }
+                    };
+                    let values = Values::new(array)?;
+                    let service = own == Own::Plain("ServiceName");
+                    each(&|e| values.any(e, cmp, service));
+                }
+                drop(each);
+                self.generic(key, cmp, level, levels, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks in `out` the rows with an entry of attribute `key` in the generic lists
+    /// of `level` whose values satisfy `cmp`.
+    fn generic(
+        &self,
+        key: &str,
+        cmp: &Cmp,
+        level: Level,
+        levels: &mut Levels<'_>,
+        out: &mut [bool],
+    ) -> Result<()> {
+        let (owners, items) = levels.get(level)?;
+        let attrs = field::<ListArray>(items, "Attrs")?;
+        let entries = downcast::<StructArray>(attrs.values().as_ref(), "items of `Attrs`")?;
+        let owners = descend(owners, attrs);
+        let keys = StrCol::new(field_of(entries, "Key")?, "Key")?;
+        let lists: Vec<Values<'_>> = value_lists(cmp)
+            .iter()
+            .map(|name| Values::new(field_of(entries, name)?))
+            .collect::<Result<_>>()?;
+        for (e, &row) in owners.iter().enumerate() {
+            if row == NONE || out[row as usize] || keys.value(e) != key {
+                continue;
+            }
+            if lists.iter().any(|l| l.any(e, cmp, false)) {
+                out[row as usize] = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A column of Tempo's own, by name at its level or inside `DedicatedAttributes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Own<'a> {
+    Plain(&'a str),
+    Dedicated(&'a str),
+}
+
+/// The value lists of a generic attribute entry that may hold values `cmp` compares.
+fn value_lists(cmp: &Cmp) -> &'static [&'static str] {
+    match cmp {
+        Cmp::Str(..) | Cmp::Regex { .. } => &["Value"],
+        Cmp::Int(..) | Cmp::Float(..) => &["ValueInt", "ValueDouble"],
+        Cmp::Bool(_) => &["ValueBool"],
+    }
+}
+
+fn span_path(name: &str) -> Vec<String> {
+    SPANS
+        .iter()
+        .copied()
+        .chain([name])
+        .map(str::to_string)
+        .collect()
+}
+
+/// Column `name` of `batch`.
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
+    batch
+        .column_by_name(name)
+        .map(|a| a.as_ref())
+        .ok_or_else(|| FormatError::corrupt(format!("column `{name}` is missing")))
+}
+
+/// Field `name` of `s`.
+fn field_of<'a>(s: &'a StructArray, name: &str) -> Result<&'a dyn Array> {
+    s.column_by_name(name)
+        .map(|a| a.as_ref())
+        .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))
+}
+
+/// `bytes` as a trace id, left-padded with zeros (as Tempo pads them).
+fn padded(bytes: &[u8]) -> TraceId {
+    let mut id = [0u8; 16];
+    let take = bytes.len().min(16);
+    id[16 - take..].copy_from_slice(&bytes[bytes.len() - take..]);
+    id
+}
+
+/// The owner of an item no row holds (outside a sliced list's range).
+const NONE: u32 = u32::MAX;
+
+/// The row owning each item of `list`'s values, given the row owning each list.
+fn descend(owners: &[u32], list: &ListArray) -> Vec<u32> {
+    let mut out = vec![NONE; list.values().len()];
+    let offsets = list.value_offsets();
+    for (i, &row) in owners.iter().enumerate().take(list.len()) {
+        if list.is_null(i) {
+            continue;
+        }
+        let (from, to) = (offsets[i] as usize, offsets[i + 1] as usize);
+        out[from..to].iter_mut().for_each(|o| *o = row);
+    }
+    out
+}
+
+/// The elements of each level of a batch of Tempo rows, with the row owning each,
+/// found once per batch.
+struct Levels<'a> {
+    batch: &'a RecordBatch,
+    found: Vec<(Level, Vec<u32>, &'a StructArray)>,
+}
+
+impl<'a> Levels<'a> {
+    fn new(batch: &'a RecordBatch) -> Levels<'a> {
+        Levels {
+            batch,
+            found: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, level: Level) -> Result<(&[u32], &'a StructArray)> {
+        if let Some(i) = self.found.iter().position(|(l, ..)| *l == level) {
+            let (_, owners, items) = &self.found[i];
+            return Ok((owners, items));
+        }
+        let path = level.path();
+        let rs = downcast::<ListArray>(column(self.batch, path[0])?, "rs")?;
+        let mut owners: Vec<u32> = (0..self.batch.num_rows() as u32).collect();
+        owners = descend(&owners, rs);
+        let mut items = downcast::<StructArray>(rs.values().as_ref(), "items of `rs`")?;
+        for name in &path[1..] {
+            let child = field_of(items, name)?;
+            items = match child.data_type() {
+                DataType::List(_) => {
+                    let list = downcast::<ListArray>(child, name)?;
+                    owners = descend(&owners, list);
+                    downcast::<StructArray>(list.values().as_ref(), name)?
+                }
+                _ => downcast::<StructArray>(child, name)?,
+            };
+        }
+        self.found.push((level, owners, items));
+        let (_, owners, items) = self.found.last().expect("just pushed");
+        Ok((owners, items))
+    }
+}
+
+/// The values of one column at a level: one nullable value per element, or a list.
+enum Values<'a> {
+    Scalar(Typed<'a>),
+    List(&'a ListArray, Typed<'a>),
+}
+
+/// Values of one type.
+enum Typed<'a> {
+    Str(StrCol<'a>),
+    Int(&'a Int64Array),
+    Float(&'a Float64Array),
+    Bool(&'a BooleanArray),
+}
+
+impl<'a> Typed<'a> {
+    fn new(array: &'a dyn Array) -> Result<Typed<'a>> {
+        Ok(match array.data_type() {
+            DataType::Int64 => Typed::Int(downcast(array, "integer values")?),
+            DataType::Float64 => Typed::Float(downcast(array, "float values")?),
+            DataType::Boolean => Typed::Bool(downcast(array, "boolean values")?),
+            _ => Typed::Str(StrCol::new(array, "string values")?),
+        })
+    }
+
+    /// Whether value `i` is present and satisfies `cmp`; an empty string counts as
+    /// absent where `empty_absent` (Tempo's `ServiceName`).
+    fn test(&self, i: usize, cmp: &Cmp, empty_absent: bool) -> bool {
+        match self {
+            Typed::Str(a) => a
+                .get(i)
+                .is_some_and(|v| !(empty_absent && v.is_empty()) && cmp.str(v)),
+            Typed::Int(a) => a.is_valid(i) && cmp.int(a.value(i)),
+            Typed::Float(a) => a.is_valid(i) && cmp.float(a.value(i)),
+            Typed::Bool(a) => a.is_valid(i) && cmp.bool(a.value(i)),
+        }
+    }
+}
+
+impl<'a> Values<'a> {
+    fn new(array: &'a dyn Array) -> Result<Values<'a>> {
+        Ok(match array.data_type() {
+            DataType::List(_) => {
+                let list = downcast::<ListArray>(array, "a list of values")?;
+                Values::List(list, Typed::new(list.values().as_ref())?)
+            }
+            _ => Values::Scalar(Typed::new(array)?),
+        })
+    }
+
+    /// Whether some value of element `e` satisfies `cmp`.
+    fn any(&self, e: usize, cmp: &Cmp, empty_absent: bool) -> bool {
+        match self {
+            Values::Scalar(t) => t.test(e, cmp, empty_absent),
+            Values::List(list, t) => {
+                if list.is_null(e) {
+                    return false;
+                }
+                let offsets = list.value_offsets();
+                (offsets[e] as usize..offsets[e + 1] as usize)
+                    .any(|j| t.test(j, cmp, empty_absent))
+            }
+        }
+    }
+}
