@@ -150,8 +150,7 @@ fn main() {
         for (version, (tempo, converted)) in ["v4", "v5"].iter().zip(&engines) {
             let http = if *version == "v4" { &q.v4 } else { &q.v5 }.http_seconds * 1000.0;
             let time = |engine: &Engine| {
-                let (best, outcome) =
-                    best_of(runs, || runtime.block_on(answer(engine, q)));
+                let (best, outcome) = best_of(runs, || runtime.block_on(answer(engine, q)));
                 outcome.map(|_| ms(best))
             };
             match (time(tempo), time(converted)) {
@@ -161,7 +160,10 @@ fn main() {
                     at_or_below_converted += usize::from(on_converted <= http);
                     ratios.push(on_tempo / on_converted);
                     if on_tempo > http {
-                        slower.push(format!("{version} {} ({on_tempo:.1} vs {http:.0} ms)", q.id));
+                        slower.push(format!(
+                            "{version} {} ({on_tempo:.1} vs {http:.0} ms)",
+                            q.id
+                        ));
                     }
                     cells.push(format!("{http:.0} | {on_tempo:.1} | {on_converted:.1}"));
                 }

@@ -22,7 +22,7 @@ use regex::Regex;
 
 use crate::arrays::{StrCol, downcast, field};
 use crate::error::{FormatError, Result};
-use crate::ids::TraceId;
+use crate::ids::{TraceId, trace_id_hex};
 use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
@@ -170,6 +170,8 @@ impl Level {
 /// What a leaf test compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// The trace id, as TraceQL prints it (hex without leading zeros).
+    TraceId,
     /// The span's name.
     Name,
     /// The span's status message.
@@ -229,7 +231,12 @@ impl fmt::Display for Cmp {
         match self {
             Cmp::Str(op, s) => write!(f, "{op} {s:?}"),
             Cmp::Regex { re, matches } => {
-                write!(f, "{} {:?}", if *matches { "=~" } else { "!~" }, re.as_str())
+                write!(
+                    f,
+                    "{} {:?}",
+                    if *matches { "=~" } else { "!~" },
+                    re.as_str()
+                )
             }
             Cmp::Int(op, i) => write!(f, "{op} {i}"),
             Cmp::Float(op, x) => write!(f, "{op} {x:?}"),
@@ -241,6 +248,7 @@ impl fmt::Display for Cmp {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Target::TraceId => f.write_str("TraceID"),
             Target::Name => f.write_str("Name"),
             Target::StatusMessage => f.write_str("StatusMessage"),
             Target::StatusCode => f.write_str("StatusCode"),
@@ -357,6 +365,7 @@ impl RowFilter {
                 tests.iter().for_each(|t| self.paths(t, out));
             }
             Test::Leaf(target, cmp) => match target {
+                Target::TraceId => out.push(vec!["TraceID".to_string()]),
                 Target::Name => out.push(span_path("Name")),
                 Target::StatusMessage => out.push(span_path("StatusMessage")),
                 Target::StatusCode => out.push(span_path("StatusCode")),
@@ -488,6 +497,13 @@ impl RowFilter {
         rows: usize,
     ) -> Result<Vec<bool>> {
         let mut out = vec![false; rows];
+        if *target == Target::TraceId {
+            let ids = downcast::<BinaryArray>(column(batch_of(levels), "TraceID")?, "TraceID")?;
+            for (row, out) in out.iter_mut().enumerate() {
+                *out = cmp.str(&trace_id_hex(&padded(ids.value(row))));
+            }
+            return Ok(out);
+        }
         let level = match target {
             Target::Attribute { level, .. } => *level,
             _ => Level::Span,
@@ -533,6 +549,7 @@ impl RowFilter {
                     cmp.uint(duration)
                 });
             }
+            Target::TraceId => {}
             Target::Attribute { key, .. } => {
                 for own in self.own_columns(level, key, cmp) {
                     let array = match own {
@@ -649,6 +666,11 @@ fn descend(owners: &[u32], list: &ListArray) -> Vec<u32> {
     out
 }
 
+/// The batch whose levels `levels` finds.
+fn batch_of<'a>(levels: &Levels<'a>) -> &'a RecordBatch {
+    levels.batch
+}
+
 /// The elements of each level of a batch of Tempo rows, with the row owning each,
 /// found once per batch.
 struct Levels<'a> {
@@ -749,9 +771,129 @@ impl<'a> Values<'a> {
                     return false;
                 }
                 let offsets = list.value_offsets();
-                (offsets[e] as usize..offsets[e + 1] as usize)
-                    .any(|j| t.test(j, cmp, empty_absent))
+                (offsets[e] as usize..offsets[e + 1] as usize).any(|j| t.test(j, cmp, empty_absent))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_string).collect()
+    }
+
+    fn attribute(level: Level, key: &str, cmp: Cmp) -> Test {
+        Test::Leaf(
+            Target::Attribute {
+                level,
+                key: key.into(),
+            },
+            cmp,
+        )
+    }
+
+    #[test]
+    fn a_filter_reads_only_the_leaves_its_tests_compare() {
+        let dedicated = [DedicatedColumn {
+            scope: "span".into(),
+            name: "http.route".into(),
+            value_type: "string".into(),
+            options: Vec::new(),
+        }];
+        let test = Test::All(vec![
+            Test::Leaf(Target::StatusCode, Cmp::Int(Op::Eq, 2)),
+            attribute(Level::Span, "http.route", Cmp::Str(Op::Eq, "/a".into())),
+            attribute(
+                Level::Resource,
+                "service.name",
+                Cmp::Str(Op::Eq, "a".into()),
+            ),
+        ]);
+        let v5 = RowFilter::new(
+            TempoVersion::V5,
+            &dedicated,
+            Some(test.clone()),
+            None,
+            (None, None),
+        )
+        .expect("a filter");
+        for (leaf, read) in [
+            ("rs.ss.Spans.StatusCode", true),
+            ("rs.ss.Spans.Attrs.Key", true),
+            ("rs.ss.Spans.Attrs.Value", true),
+            ("rs.ss.Spans.Attrs.ValueInt", false),
+            ("rs.ss.Spans.DedicatedAttributes.String01", true),
+            ("rs.Resource.ServiceName", true),
+            ("rs.Resource.Attrs.Value", true),
+            ("rs.ss.Spans.Name", false),
+            ("rs.ss.Spans.Events.Attrs.Key", false),
+            ("TraceID", false),
+        ] {
+            assert_eq!(v5.leaf(&path(leaf)), read, "v5 {leaf}");
+        }
+        // vParquet4 wraps lists, and keeps http.method in a column of its own.
+        let v4 = RowFilter::new(
+            TempoVersion::V4,
+            &dedicated,
+            Some(attribute(
+                Level::Span,
+                "http.method",
+                Cmp::Str(Op::Eq, "GET".into()),
+            )),
+            Some([1; 16]),
+            (Some(5), None),
+        )
+        .expect("a filter");
+        for (leaf, read) in [
+            (
+                "rs.list.element.ss.list.element.Spans.list.element.HttpMethod",
+                true,
+            ),
+            (
+                "rs.list.element.ss.list.element.Spans.list.element.HttpUrl",
+                false,
+            ),
+            (
+                "rs.list.element.ss.list.element.Spans.list.element.StartTimeUnixNano",
+                true,
+            ),
+            ("TraceID", true),
+        ] {
+            assert_eq!(v4.leaf(&path(leaf)), read, "v4 {leaf}");
+        }
+        assert_eq!(
+            v4.to_string(),
+            "some span.http.method = \"GET\"; the trace looked up; starts in [5, -)"
+        );
+        assert_eq!(
+            test.to_string(),
+            "some StatusCode = 2 and some span.http.route = \"/a\" and some \
+             resource.service.name = \"a\""
+        );
+        assert!(RowFilter::new(TempoVersion::V5, &[], None, None, (None, None)).is_none());
+    }
+
+    #[test]
+    fn numbers_compare_across_types_as_traceql_does_or_more_loosely() {
+        // Integers exactly; an integer and a float as f64, a strict order loosened
+        // where rounding may make the two equal.
+        assert!(Cmp::Int(Op::Eq, 24).float(24.0));
+        assert!(Cmp::Float(Op::Gt, 850.5).int(851));
+        assert!(!Cmp::Float(Op::Gt, 850.5).int(850));
+        let big = (1i64 << 53) + 1;
+        // 2^53 + 1 rounds to 2^53: exactly greater, equal once rounded, still kept.
+        assert!(Cmp::Float(Op::Gt, (1i64 << 53) as f64).int(big));
+        assert!(Cmp::Int(Op::Lt, big).int(big - 1));
+        assert!(!Cmp::Int(Op::Lt, big).int(big));
+        // Durations are unsigned: every one is greater than a negative literal.
+        assert!(Cmp::Int(Op::Gt, -1).uint(0));
+        assert!(!Cmp::Int(Op::Lt, -1).uint(0));
+        // Values of another type never satisfy a comparison.
+        assert!(!Cmp::Str(Op::Eq, "1".into()).int(1));
+        assert!(!Cmp::Int(Op::Eq, 1).str("1"));
+        assert!(!Cmp::Bool(true).int(1));
     }
 }

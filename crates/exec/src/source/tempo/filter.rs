@@ -13,7 +13,9 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use traceql_format::codes::{kind, status};
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::filter::{Cmp, Level, Op, Target, Test};
-use traceql_parser::ast::{AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, Intrinsic, Literal};
+use traceql_parser::ast::{
+    AttributeScope, BinaryOp, Field, FieldExpr, FieldExprKind, Intrinsic, Literal,
+};
 use traceql_parser::compile_regex;
 use traceql_planner::eval::udf::filter_of;
 
@@ -81,9 +83,9 @@ fn native(column: &str, op: Operator, value: &ScalarValue) -> Option<Test> {
         _ => return None,
     };
     let text = match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => {
-            Some(s.as_str())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s.as_str()),
         _ => None,
     };
     let cmp = match op {
@@ -166,6 +168,15 @@ fn compare(field: &Field, op: BinaryOp, literal: &Literal) -> Option<Test> {
     match field {
         Field::Intrinsic(i) => {
             let (target, cmp) = match (i, literal) {
+                // Compared as printed: hex without leading zeros (see the planner).
+                (Intrinsic::TraceId, Literal::String(s)) => {
+                    let cmp = match op {
+                        BinaryOp::Regex => regex(s, true)?,
+                        BinaryOp::NotRegex => regex(s, false)?,
+                        _ => Cmp::Str(order(op)?, s.trim_start_matches('0').to_string()),
+                    };
+                    (Target::TraceId, cmp)
+                }
                 (Intrinsic::Name | Intrinsic::StatusMessage, Literal::String(s)) => {
                     let target = if *i == Intrinsic::Name {
                         Target::Name
@@ -183,9 +194,10 @@ fn compare(field: &Field, op: BinaryOp, literal: &Literal) -> Option<Test> {
                     Target::StatusCode,
                     Cmp::Int(order(op)?, i64::from(status::code(*s))),
                 ),
-                (Intrinsic::Kind, Literal::Kind(k)) if equality(op) => {
-                    (Target::Kind, Cmp::Int(order(op)?, i64::from(kind::code(*k))))
-                }
+                (Intrinsic::Kind, Literal::Kind(k)) if equality(op) => (
+                    Target::Kind,
+                    Cmp::Int(order(op)?, i64::from(kind::code(*k))),
+                ),
                 (Intrinsic::Duration, Literal::Duration(d)) => {
                     (Target::Duration, Cmp::Int(order(op)?, *d))
                 }

@@ -124,13 +124,8 @@ impl BlockKind for TempoKind {
             .into_iter()
             .flat_map(|b| {
                 let t = &b.tempo;
-                let filter = RowFilter::new(
-                    t.version,
-                    &t.dedicated,
-                    test.clone(),
-                    request.trace,
-                    starts,
-                );
+                let filter =
+                    RowFilter::new(t.version, &t.dedicated, test.clone(), request.trace, starts);
                 scan::parts(store, b, filter.map(Arc::new))
             })
             .collect();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
@@ -16,6 +17,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::MetricBuilder;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -26,16 +28,14 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
-use datafusion::arrow::error::ArrowError;
-use datafusion::physical_plan::metrics::MetricBuilder;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
 use traceql_format::block::{TypedColumn, span_batch};
 use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
-use traceql_format::tempo::index::RowGroupIndex;
 use traceql_format::tempo::filter::RowFilter;
+use traceql_format::tempo::index::RowGroupIndex;
 use traceql_format::tempo::read::Needs;
 
 use super::TempoSource;
