@@ -563,7 +563,6 @@ impl RowFilter {
                     let service = own == Own::Plain("ServiceName");
                     each(&|e| values.any(e, cmp, service));
                 }
-                drop(each);
                 self.generic(key, cmp, level, levels, &mut out)?;
             }
         }
