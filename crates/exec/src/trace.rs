@@ -29,16 +29,21 @@ impl Engine {
             ..Window::ALL
         };
         let (plan, _) = self.scan(&TimeRange::ALL, &selected, window).await?;
-        let batches = self
-            .execute(&plan, &selected, &mut QueryStats::default())
-            .await?;
         let sources: Vec<Block> = selected.iter().map(|(b, _)| b.clone()).collect();
         let typed = union_typed_columns(&sources)?;
         let mut spans = Vec::new();
-        for batch in &batches {
-            decode_batch(batch, &typed, &mut spans)
-                .map_err(|e| EngineError::Execution(DataFusionError::Execution(e.to_string())))?;
-        }
+        // Each batch becomes spans as it comes: only the trace itself is held.
+        self.execute_each(
+            &plan,
+            &selected,
+            true,
+            &mut QueryStats::default(),
+            |batch| {
+                decode_batch(&batch, &typed, &mut spans)
+                    .map_err(|e| EngineError::Execution(DataFusionError::Execution(e.to_string())))
+            },
+        )
+        .await?;
         Ok(spans)
     }
 }

@@ -26,6 +26,7 @@ use crate::ids::{TraceId, trace_id_hex};
 use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
+use crate::tempo::read::field_path;
 
 use std::fmt;
 
@@ -338,11 +339,7 @@ impl RowFilter {
 
     /// Whether the filter reads the leaf column at `path` (its Parquet path parts).
     pub fn leaf(&self, path: &[String]) -> bool {
-        let path: Vec<&str> = path
-            .iter()
-            .map(String::as_str)
-            .filter(|p| *p != "list" && *p != "element")
-            .collect();
+        let path = field_path(path);
         let mut wanted = Vec::new();
         if self.trace.is_some() {
             wanted.push(vec!["TraceID".to_string()]);

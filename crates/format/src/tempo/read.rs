@@ -56,12 +56,7 @@ impl Needs {
     /// columns (trace summaries, service statistics, nested-set numbers, child counts,
     /// rounded start times, span counts) are recomputed or unused and never read.
     pub fn leaf(&self, path: &[String]) -> bool {
-        // vParquet4's LIST wrappers add `list.element`; vParquet5 has none.
-        let path: Vec<&str> = path
-            .iter()
-            .map(String::as_str)
-            .filter(|p| *p != "list" && *p != "element")
-            .collect();
+        let path = field_path(path);
         const TRACE_LEVEL: [&str; 7] = [
             "TraceIDText",
             "StartTimeUnixNano",
@@ -103,6 +98,16 @@ impl Needs {
             _ => true,
         }
     }
+}
+
+/// The field names of a leaf column's Parquet path (e.g.
+/// `rs.list.element.Resource.ServiceName` → `rs.Resource.ServiceName`): vParquet4's
+/// LIST wrappers add `list.element`; vParquet5 has none.
+pub fn field_path(path: &[String]) -> Vec<&str> {
+    path.iter()
+        .map(String::as_str)
+        .filter(|p| *p != "list" && *p != "element")
+        .collect()
 }
 
 /// Decodes batches of a Tempo block's rows into traces.

@@ -18,6 +18,7 @@ use traceql_parser::ast::{
 };
 use traceql_parser::compile_regex;
 use traceql_planner::eval::udf::filter_of;
+use traceql_planner::eval::value::mirror;
 
 /// The test on Tempo rows that every row holding a span passing all of `filters`
 /// passes; `None` if the filters give none.
@@ -129,17 +130,6 @@ fn from_field_expr(e: &FieldExpr) -> Option<Test> {
             }
             _ => None,
         },
-    }
-}
-
-/// The operator with its operands swapped.
-fn mirror(op: BinaryOp) -> BinaryOp {
-    match op {
-        BinaryOp::Lt => BinaryOp::Gt,
-        BinaryOp::Lte => BinaryOp::Gte,
-        BinaryOp::Gt => BinaryOp::Lt,
-        BinaryOp::Gte => BinaryOp::Lte,
-        other => other,
     }
 }
 
