@@ -15,6 +15,18 @@ pub fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The lowercase hex of span id `id`, written into `buf` rather than a new string (one
+/// per span adds up when millions are shown).
+pub fn span_id_hex<'a>(id: &SpanId, buf: &'a mut [u8; 16]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in id.iter().enumerate() {
+        buf[2 * i] = DIGITS[(b >> 4) as usize];
+        buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+    }
+    // Hex digits are ASCII.
+    std::str::from_utf8(buf).unwrap_or_default()
+}
+
 /// Lowercase hex of `bytes`, two digits a byte.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len() * 2);

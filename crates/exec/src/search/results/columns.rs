@@ -16,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt32Type};
 use datafusion::arrow::error::ArrowError;
 use traceql_format::display::any_value_text;
-use traceql_format::ids::{hex, trace_id_hex};
+use traceql_format::ids::{span_id_hex, trace_id_hex};
 
 use super::{NONE, SearchResults};
 
@@ -142,6 +142,7 @@ impl SearchResults {
             .collect();
         let name_key = |n: u32| (n != NONE).then_some(n);
         let mut row: Vec<Option<u32>> = vec![None; self.span_attributes.len()];
+        let mut hex = [0u8; 16];
         for t in traces {
             let id = trace_id_hex(&t.id);
             for (index, set) in t.spansets.iter().enumerate() {
@@ -158,7 +159,7 @@ impl SearchResults {
                     trace_start.push(t.start as i64);
                     trace_duration.push(t.end - t.start);
                     spanset.push(index as u32);
-                    span_id.append_value(hex(&span.id));
+                    span_id.append_value(span_id_hex(&span.id, &mut hex));
                     name.push(name_key(span.name));
                     start.push(span.start as i64);
                     duration.push(span.duration);
