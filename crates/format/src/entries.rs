@@ -16,7 +16,7 @@ use arrow::datatypes::DataType;
 use crate::arrays::{StrCol, TypedList, downcast, field, list_range, str_field};
 use crate::error::{FormatError, Result};
 use crate::schema::{attribute_entry_fields as entry_fields, entry_list_type};
-use crate::value::{KeyValue, Value, ValueType};
+use crate::value::{KeyValue, Value, ValueRef, ValueType};
 
 /// Accumulates attribute lists, one list per row.
 #[derive(Default)]
@@ -42,26 +42,40 @@ impl EntryListBuilder {
             self.offsets.push(0);
         }
         for kv in entries {
-            self.push(kv);
+            self.push(&kv.key, &kv.value.borrowed());
         }
         self.offsets.push(self.len);
     }
 
-    fn push(&mut self, kv: &KeyValue) {
+    /// Appends one row's list of borrowed entries.
+    pub fn append_refs<'e, 'a: 'e>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e (&'a str, ValueRef<'a>)>,
+    ) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for (key, value) in entries {
+            self.push(key, value);
+        }
+        self.offsets.push(self.len);
+    }
+
+    fn push(&mut self, key: &str, value: &ValueRef<'_>) {
         self.len += 1;
-        self.key.append_value(&kv.key);
-        self.value_type.append_value(kv.value.value_type().code());
+        self.key.append_value(key);
+        self.value_type.append_value(value.value_type().code());
         let (mut s, mut i, mut f, mut b) = (None, None, None, None);
         let (mut ss, mut is, mut fs, mut bs) = (None, None, None, None);
-        match &kv.value {
-            Value::Str(v) | Value::Opaque(v) => s = Some(v.as_str()),
-            Value::Int(v) => i = Some(*v),
-            Value::Float(v) => f = Some(*v),
-            Value::Bool(v) => b = Some(*v),
-            Value::StrArray(v) => ss = Some(v),
-            Value::IntArray(v) => is = Some(v),
-            Value::FloatArray(v) => fs = Some(v),
-            Value::BoolArray(v) => bs = Some(v),
+        match value {
+            ValueRef::Str(v) | ValueRef::Opaque(v) => s = Some(*v),
+            ValueRef::Int(v) => i = Some(*v),
+            ValueRef::Float(v) => f = Some(*v),
+            ValueRef::Bool(v) => b = Some(*v),
+            ValueRef::StrArray(v) => ss = Some(v),
+            ValueRef::IntArray(v) => is = Some(v),
+            ValueRef::FloatArray(v) => fs = Some(v),
+            ValueRef::BoolArray(v) => bs = Some(v),
         }
         self.str.append_option(s);
         self.int.append_option(i);
@@ -69,7 +83,7 @@ impl EntryListBuilder {
         self.bool.append_option(b);
         append_list(
             &mut self.strs,
-            ss.map(|v| v.iter().map(|x| Some(x.as_str()))),
+            ss.map(|v| v.iter().map(|x| Some(*x))),
             |b, v| b.append_option(v),
         );
         append_list(

@@ -125,6 +125,80 @@ impl Value {
     }
 }
 
+impl Value {
+    /// The value borrowed.
+    pub fn borrowed(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(v) => ValueRef::Str(v),
+            Value::Int(v) => ValueRef::Int(*v),
+            Value::Float(v) => ValueRef::Float(*v),
+            Value::Bool(v) => ValueRef::Bool(*v),
+            Value::StrArray(v) => ValueRef::StrArray(v.iter().map(String::as_str).collect()),
+            Value::IntArray(v) => ValueRef::IntArray(v.clone()),
+            Value::FloatArray(v) => ValueRef::FloatArray(v.clone()),
+            Value::BoolArray(v) => ValueRef::BoolArray(v.clone()),
+            Value::Opaque(v) => ValueRef::Opaque(v),
+        }
+    }
+}
+
+/// An attribute value borrowed from where it is read (the span model, a batch of
+/// Grafana Tempo's rows), as the row builder copies it into columns. Arrays, which are
+/// rare, are collected.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A non-empty array of strings.
+    StrArray(Vec<&'a str>),
+    /// A non-empty array of integers.
+    IntArray(Vec<i64>),
+    /// A non-empty array of floats.
+    FloatArray(Vec<f64>),
+    /// A non-empty array of booleans.
+    BoolArray(Vec<bool>),
+    /// A value TraceQL cannot query, as its OTLP/JSON `AnyValue` text.
+    Opaque(&'a str),
+}
+
+impl ValueRef<'_> {
+    /// The value's type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            ValueRef::Str(_) => ValueType::Str,
+            ValueRef::Int(_) => ValueType::Int,
+            ValueRef::Float(_) => ValueType::Float,
+            ValueRef::Bool(_) => ValueType::Bool,
+            ValueRef::StrArray(_) => ValueType::StrArray,
+            ValueRef::IntArray(_) => ValueType::IntArray,
+            ValueRef::FloatArray(_) => ValueType::FloatArray,
+            ValueRef::BoolArray(_) => ValueType::BoolArray,
+            ValueRef::Opaque(_) => ValueType::Opaque,
+        }
+    }
+
+    /// The value, owned.
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Str(v) => Value::Str(v.to_string()),
+            ValueRef::Int(v) => Value::Int(*v),
+            ValueRef::Float(v) => Value::Float(*v),
+            ValueRef::Bool(v) => Value::Bool(*v),
+            ValueRef::StrArray(v) => Value::StrArray(v.iter().map(|s| s.to_string()).collect()),
+            ValueRef::IntArray(v) => Value::IntArray(v.clone()),
+            ValueRef::FloatArray(v) => Value::FloatArray(v.clone()),
+            ValueRef::BoolArray(v) => Value::BoolArray(v.clone()),
+            ValueRef::Opaque(v) => Value::Opaque(v.to_string()),
+        }
+    }
+}
+
 /// A key and its value. Keys may repeat within one list (OTLP allows it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyValue {

@@ -7,6 +7,7 @@ pub mod order;
 pub mod reader;
 mod rows;
 pub mod schema;
+pub mod span_rows;
 mod summary;
 pub mod writer;
 
@@ -22,7 +23,7 @@ pub const DATA_FILE: &str = "data.parquet";
 /// a store holds has one, whose `format` field names the kind; a block is visible only
 /// once it exists.
 pub const META_FILE: &str = "meta.json";
-pub use rows::span_batch;
+pub use rows::{span_batch, span_rows_batch};
 pub use writer::{
     BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder,
     choose_typed_columns, encode_block, joined_typed_columns, row_groups,

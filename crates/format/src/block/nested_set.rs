@@ -14,6 +14,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
+use super::span_rows::SpanRow;
 use crate::ids::SpanId;
 use crate::model::Span;
 
@@ -30,33 +31,80 @@ pub struct NestedSet {
     pub children: i32,
 }
 
+/// What numbering needs of a span: its id, its parent's id and its kind.
+pub trait Linked {
+    /// Span id.
+    fn span_id(&self) -> SpanId;
+    /// Parent span id; `None` for a root.
+    fn parent_span_id(&self) -> Option<SpanId>;
+    /// OTLP span kind.
+    fn kind(&self) -> i8;
+}
+
+impl Linked for Span {
+    fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    fn parent_span_id(&self) -> Option<SpanId> {
+        self.parent_span_id
+    }
+    fn kind(&self) -> i8 {
+        self.kind
+    }
+}
+
+impl Linked for SpanRow<'_> {
+    fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    fn parent_span_id(&self) -> Option<SpanId> {
+        self.parent_span_id
+    }
+    fn kind(&self) -> i8 {
+        self.kind
+    }
+}
+
+impl<T: Linked> Linked for &T {
+    fn span_id(&self) -> SpanId {
+        (*self).span_id()
+    }
+    fn parent_span_id(&self) -> Option<SpanId> {
+        (*self).parent_span_id()
+    }
+    fn kind(&self) -> i8 {
+        (*self).kind()
+    }
+}
+
 /// Numbers the spans of one trace; the result is parallel to `spans`.
 ///
 /// When several spans share a span id (a Zipkin client/server pair), a child whose
 /// parent id is shared takes the server span as parent, or the client span if the child
 /// is itself a server span.
-pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
+pub fn nested_sets<S: Linked>(spans: &[S]) -> Vec<NestedSet> {
     let n = spans.len();
     // First span of each id, plus the rare ids shared by several spans.
     let mut first: HashMap<SpanId, usize> =
         HashMap::with_capacity_and_hasher(n, Default::default());
     let mut shared: HashMap<SpanId, Vec<usize>> = HashMap::default();
     for (i, s) in spans.iter().enumerate() {
-        if let Some(&j) = first.get(&s.span_id) {
-            shared.entry(s.span_id).or_insert_with(|| vec![j]).push(i);
+        let id = s.span_id();
+        if let Some(&j) = first.get(&id) {
+            shared.entry(id).or_insert_with(|| vec![j]).push(i);
         } else {
-            first.insert(s.span_id, i);
+            first.insert(id, i);
         }
     }
     let mut parent_of: Vec<Option<usize>> = vec![None; n];
     let mut roots: Vec<(usize, i32)> = Vec::new();
     let mut orphan_groups: HashMap<SpanId, i32> = HashMap::default();
     for (i, s) in spans.iter().enumerate() {
-        let parent = s.parent_span_id.and_then(|p| match shared.get(&p) {
+        let parent = s.parent_span_id().and_then(|p| match shared.get(&p) {
             Some(candidates) => pick_parent(spans, candidates, i),
             None => first.get(&p).copied().filter(|&j| j != i),
         });
-        match (s.parent_span_id, parent) {
+        match (s.parent_span_id(), parent) {
             (_, Some(p)) => parent_of[i] = Some(p),
             (None, None) => roots.push((i, -1)),
             (Some(missing), None) => {
@@ -141,14 +189,14 @@ pub fn nested_sets(spans: &[&Span]) -> Vec<NestedSet> {
     out
 }
 
-fn pick_parent(spans: &[&Span], candidates: &[usize], child: usize) -> Option<usize> {
+fn pick_parent<S: Linked>(spans: &[S], candidates: &[usize], child: usize) -> Option<usize> {
     const SERVER: i8 = 2;
     const CLIENT: i8 = 3;
     let others: Vec<usize> = candidates.iter().copied().filter(|&c| c != child).collect();
     if others.len() <= 1 {
         return others.first().copied();
     }
-    let want = if spans[child].kind == SERVER {
+    let want = if spans[child].kind() == SERVER {
         CLIENT
     } else {
         SERVER
@@ -156,7 +204,7 @@ fn pick_parent(spans: &[&Span], candidates: &[usize], child: usize) -> Option<us
     others
         .iter()
         .copied()
-        .find(|&c| spans[c].kind == want)
+        .find(|&c| spans[c].kind() == want)
         .or(others.first().copied())
 }
 

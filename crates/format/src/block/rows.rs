@@ -15,11 +15,12 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use super::meta::TypedColumn;
 use super::nested_set::nested_sets;
+use super::span_rows::{SpanRow, SpanRows};
 use crate::entries::EntryListBuilder;
 use crate::error::{FormatError, Result};
-use crate::model::{Span, Trace};
+use crate::model::Trace;
 use crate::schema::{event_fields, link_fields};
-use crate::value::{KeyValue, Value, ValueType};
+use crate::value::{ValueRef, ValueType};
 
 fn encode(e: impl std::fmt::Display) -> FormatError {
     FormatError::Encode(e.to_string())
@@ -33,19 +34,40 @@ pub fn span_batch(
     typed: &[TypedColumn],
     traces: &[Trace],
 ) -> Result<RecordBatch> {
-    let rows = traces.iter().map(Vec::len).sum();
-    RowGroupBuilder::new(schema, typed, rows).build(traces)
+    let spans = traces.iter().map(Vec::len).sum();
+    let mut builder = RowGroupBuilder::new(schema, typed, spans);
+    // One trace at a time: the borrowed rows stay small, their memory reused.
+    let mut rows = SpanRows::default();
+    for trace in traces {
+        rows.clear();
+        rows.push_trace(trace);
+        builder.append(&rows)?;
+    }
+    builder.finish()
+}
+
+/// The rows of the traces of `rows` in the span-table schema `schema` with typed
+/// columns `typed`, as [`span_batch`] makes them of the span model.
+pub fn span_rows_batch(
+    schema: &SchemaRef,
+    typed: &[TypedColumn],
+    rows: &SpanRows<'_>,
+) -> Result<RecordBatch> {
+    let mut builder = RowGroupBuilder::new(schema, typed, rows.spans.len());
+    builder.append(rows)?;
+    builder.finish()
 }
 
 /// A trace's earliest span start and latest span end (a span ending before it starts
 /// ends at its start), unix nanoseconds; the trace-level columns come from these.
 pub(crate) fn trace_bounds(trace: &Trace) -> (u64, u64) {
-    let start = trace.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
-    let end = trace
-        .iter()
-        .map(|s| s.end_unix_nano.max(s.start_unix_nano))
-        .max()
-        .unwrap_or(0);
+    bounds(trace.iter().map(|s| (s.start_unix_nano, s.end_unix_nano)))
+}
+
+/// The earliest start and latest end (at least its start) of spans' `(start, end)`.
+fn bounds(spans: impl Iterator<Item = (u64, u64)> + Clone) -> (u64, u64) {
+    let start = spans.clone().map(|(s, _)| s).min().unwrap_or(0);
+    let end = spans.map(|(s, e)| e.max(s)).max().unwrap_or(0);
     (start, end)
 }
 
@@ -78,22 +100,22 @@ impl TypedBuilder {
     }
 
     /// Appends `value` (of this column's type) or null.
-    fn append(&mut self, value: Option<&Value>) {
+    fn append(&mut self, value: Option<&ValueRef<'_>>) {
         match (self, value) {
-            (TypedBuilder::Str(b), Some(Value::Str(v))) => b.append_value(v),
-            (TypedBuilder::Int(b), Some(Value::Int(v))) => b.append_value(*v),
-            (TypedBuilder::Float(b), Some(Value::Float(v))) => b.append_value(*v),
-            (TypedBuilder::Bool(b), Some(Value::Bool(v))) => b.append_value(*v),
-            (TypedBuilder::StrList(b), Some(Value::StrArray(v))) => {
+            (TypedBuilder::Str(b), Some(ValueRef::Str(v))) => b.append_value(v),
+            (TypedBuilder::Int(b), Some(ValueRef::Int(v))) => b.append_value(*v),
+            (TypedBuilder::Float(b), Some(ValueRef::Float(v))) => b.append_value(*v),
+            (TypedBuilder::Bool(b), Some(ValueRef::Bool(v))) => b.append_value(*v),
+            (TypedBuilder::StrList(b), Some(ValueRef::StrArray(v))) => {
                 b.append_value(v.iter().map(Some))
             }
-            (TypedBuilder::IntList(b), Some(Value::IntArray(v))) => {
+            (TypedBuilder::IntList(b), Some(ValueRef::IntArray(v))) => {
                 b.append_value(v.iter().copied().map(Some))
             }
-            (TypedBuilder::FloatList(b), Some(Value::FloatArray(v))) => {
+            (TypedBuilder::FloatList(b), Some(ValueRef::FloatArray(v))) => {
                 b.append_value(v.iter().copied().map(Some))
             }
-            (TypedBuilder::BoolList(b), Some(Value::BoolArray(v))) => {
+            (TypedBuilder::BoolList(b), Some(ValueRef::BoolArray(v))) => {
                 b.append_value(v.iter().copied().map(Some))
             }
             (b, _) => b.append_null(),
@@ -131,6 +153,8 @@ impl TypedBuilder {
 struct RowGroupBuilder<'a> {
     schema: &'a SchemaRef,
     typed: Vec<TypedBuilder>,
+    /// Which typed columns the span being appended has filled (kept between spans).
+    filled: Vec<bool>,
     typed_index: HashMap<(&'a str, &'a str, ValueType), usize>,
     trace_id: FixedSizeBinaryBuilder,
     span_id: FixedSizeBinaryBuilder,
@@ -221,6 +245,7 @@ impl<'a> RowGroupBuilder<'a> {
                 .iter()
                 .map(|c| TypedBuilder::new(c.value_type))
                 .collect(),
+            filled: Vec::new(),
             typed_index: typed
                 .iter()
                 .enumerate()
@@ -272,67 +297,69 @@ impl<'a> RowGroupBuilder<'a> {
         }
     }
 
-    fn build(mut self, traces: &[Trace]) -> Result<RecordBatch> {
-        let mut filled = vec![false; self.typed.len()];
-        let mut rest: Vec<&KeyValue> = Vec::new();
-        for trace in traces {
-            let spans: Vec<&Span> = trace.iter().collect();
-            let numbers = nested_sets(&spans);
-            let root = root_span(&spans);
-            let (trace_start, trace_end) = trace_bounds(trace);
+    /// Appends the rows of every trace of `rows`.
+    fn append(&mut self, rows: &SpanRows<'_>) -> Result<()> {
+        let mut filled = std::mem::take(&mut self.filled);
+        filled.resize(self.typed.len(), false);
+        let mut rest: Vec<&(&str, ValueRef<'_>)> = Vec::new();
+        for trace in &rows.traces {
+            let spans = &rows.spans[trace.clone()];
+            let numbers = nested_sets(spans);
+            let root = root_span(rows, spans);
+            let (trace_start, trace_end) =
+                bounds(spans.iter().map(|s| (s.start_unix_nano, s.end_unix_nano)));
+            let root_service = root.and_then(|r| rows.service_name(r.resource));
             for (span, n) in spans.iter().zip(&numbers) {
+                let resource = &rows.resources[span.resource];
+                let scope = &rows.scopes[span.scope];
                 self.trace_id.append_value(span.trace_id).map_err(encode)?;
                 self.span_id.append_value(span.span_id).map_err(encode)?;
                 match span.parent_span_id {
                     Some(p) => self.parent_span_id.append_value(p).map_err(encode)?,
                     None => self.parent_span_id.append_null(),
                 }
-                self.name.append_value(&span.name);
+                self.name.append_value(span.name);
                 self.kind.append_value(span.kind);
                 self.status_code.append_value(span.status_code);
-                self.status_message.append_value(&span.status_message);
+                self.status_message.append_value(span.status_message);
                 self.start.append_value(span.start_unix_nano);
                 self.duration.append_value(span.duration_nano());
                 self.left.append_value(n.left);
                 self.right.append_value(n.right);
                 self.parent.append_value(n.parent);
                 self.child_count.append_value(n.children);
-                self.root_service
-                    .append_option(root.and_then(|r| r.resource.service_name()));
-                self.root_name.append_option(root.map(|r| r.name.as_str()));
+                self.root_service.append_option(root_service);
+                self.root_name.append_option(root.map(|r| r.name));
                 self.trace_start.append_value(trace_start);
                 self.trace_duration.append_value(trace_end - trace_start);
-                self.scope_name.append_value(&span.scope.name);
-                self.scope_version.append_value(&span.scope.version);
-                self.trace_state.append_value(&span.trace_state);
+                self.scope_name.append_value(scope.name);
+                self.scope_version.append_value(scope.version);
+                self.trace_state.append_value(span.trace_state);
                 self.flags.append_value(span.flags);
                 self.dropped_attributes
                     .append_value(span.dropped_attributes_count);
                 self.dropped_events.append_value(span.dropped_events_count);
                 self.dropped_links.append_value(span.dropped_links_count);
                 self.resource_dropped
-                    .append_value(span.resource.dropped_attributes_count);
-                self.resource_schema_url
-                    .append_value(&span.resource.schema_url);
+                    .append_value(resource.dropped_attributes_count);
+                self.resource_schema_url.append_value(resource.schema_url);
                 self.scope_dropped
-                    .append_value(span.scope.dropped_attributes_count);
-                self.scope_schema_url.append_value(&span.scope.schema_url);
-                self.scope_attrs.append(&span.scope.attributes);
+                    .append_value(scope.dropped_attributes_count);
+                self.scope_schema_url.append_value(scope.schema_url);
+                self.scope_attrs.append_refs(rows.attrs(&scope.attributes));
 
                 filled.iter_mut().for_each(|f| *f = false);
                 for (scope, attrs) in [
-                    ("span", &span.attributes),
-                    ("resource", &span.resource.attributes),
+                    ("span", rows.attrs(&span.attributes)),
+                    ("resource", rows.attrs(&resource.attributes)),
                 ] {
                     rest.clear();
-                    for kv in attrs.iter() {
-                        let slot =
-                            self.typed_index
-                                .get(&(scope, kv.key.as_str(), kv.value.value_type()));
+                    for kv in attrs {
+                        let slot = self.typed_index.get(&(scope, kv.0, kv.1.value_type()));
                         match slot {
                             Some(&i) if !filled[i] => {
                                 filled[i] = true;
-                                self.typed[i].append(Some(&kv.value));
+                                self.typed[i].append(Some(&kv.1));
                             }
                             _ => rest.push(kv),
                         }
@@ -342,7 +369,7 @@ impl<'a> RowGroupBuilder<'a> {
                     } else {
                         &mut self.resource_attrs
                     };
-                    list.append(rest.iter().copied());
+                    list.append_refs(rest.iter().copied());
                 }
                 for (i, f) in filled.iter().enumerate() {
                     if !f {
@@ -350,26 +377,34 @@ impl<'a> RowGroupBuilder<'a> {
                     }
                 }
 
-                self.events.push(span.events.len());
-                for e in &span.events {
+                let events = &rows.events[span.events.clone()];
+                self.events.push(events.len());
+                for e in events {
                     self.event_time.append_value(e.time_unix_nano);
-                    self.event_name.append_value(&e.name);
-                    self.event_attrs.append(&e.attributes);
+                    self.event_name.append_value(e.name);
+                    self.event_attrs.append_refs(rows.attrs(&e.attributes));
                     self.event_dropped.append_value(e.dropped_attributes_count);
                 }
-                self.links.push(span.links.len());
-                for l in &span.links {
+                let links = &rows.links[span.links.clone()];
+                self.links.push(links.len());
+                for l in links {
                     self.link_trace_id
                         .append_value(l.trace_id)
                         .map_err(encode)?;
                     self.link_span_id.append_value(l.span_id).map_err(encode)?;
-                    self.link_trace_state.append_value(&l.trace_state);
+                    self.link_trace_state.append_value(l.trace_state);
                     self.link_flags.append_value(l.flags);
-                    self.link_attrs.append(&l.attributes);
+                    self.link_attrs.append_refs(rows.attrs(&l.attributes));
                     self.link_dropped.append_value(l.dropped_attributes_count);
                 }
             }
         }
+        self.filled = filled;
+        Ok(())
+    }
+
+    /// The record batch of the rows appended.
+    fn finish(mut self) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),
@@ -435,19 +470,9 @@ fn finish_fixed(b: &mut FixedSizeBinaryBuilder, width: i32) -> ArrayRef {
 
 /// Tempo's root span: a span without a parent and without a `child_of` link into its own
 /// trace; when several qualify, the last one in trace order.
-fn root_span<'s>(spans: &[&'s Span]) -> Option<&'s Span> {
+fn root_span<'r, 'a>(rows: &SpanRows<'a>, spans: &'r [SpanRow<'a>]) -> Option<&'r SpanRow<'a>> {
     spans
         .iter()
         .rev()
-        .find(|s| {
-            s.parent_span_id.is_none()
-                && !s.links.iter().any(|l| {
-                    l.trace_id == s.trace_id
-                        && l.attributes.iter().any(|kv| {
-                            kv.key == "opentracing.ref_type"
-                                && kv.value == Value::Str("child_of".into())
-                        })
-                })
-        })
-        .copied()
+        .find(|s| s.parent_span_id.is_none() && !rows.child_of_own_trace(s))
 }

@@ -9,9 +9,10 @@
 //!   shards).
 //! - [`columns`]: which attribute each dedicated spare column (`String01`, `Int01`, …)
 //!   and each well-known column (`ServiceName`, v4's `HttpMethod`, …) holds.
-//! - [`read`]: a batch of Tempo rows becomes whole traces of the span model, with every
-//!   attribute back under its own name, so the block writer's batch builder turns them
-//!   into rows of the logical span table.
+//! - [`read`]: a batch of Tempo rows becomes whole traces borrowed from its columns
+//!   ([`crate::block::span_rows::SpanRows`]), with every attribute back under its own
+//!   name, which the block writer's row builder turns into rows of the logical span
+//!   table without copying a string first (and, for `convert`, the span model).
 //!
 //! A scan gives the Parquet reader a [`filter::RowFilter`]: tests on the columns a
 //! query compares (span name, status, kind, duration, attributes wherever the block

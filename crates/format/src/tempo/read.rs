@@ -1,4 +1,5 @@
-//! Tempo rows → whole traces of the span model.
+//! Tempo rows → whole traces, borrowed from the batch's columns ([`SpanRows`]) or as
+//! the span model.
 //!
 //! A Tempo row is one trace: `rs` (resource spans) → `ss` (scope spans) → `Spans`, each
 //! level a list of structs. vParquet4 wraps lists in Parquet's LIST groups and
@@ -6,7 +7,7 @@
 //! decoder serves both, looking fields up by name (vParquet5 files drop unused spare
 //! columns, and the reader may leave out columns it does not need).
 
-use std::sync::Arc;
+use std::ops::Range;
 
 use arrow::array::{
     Array, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch,
@@ -15,13 +16,14 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 
 use crate::arrays::{StrCol, TypedList, column, downcast, field, list_range, str_field};
+use crate::block::span_rows::{EventRow, LinkRow, ResourceRow, ScopeRow, SpanRow, SpanRows};
 use crate::error::{FormatError, Result};
 use crate::ids::{SpanId, TraceId};
-use crate::model::{Event, Link, Resource, Scope, Span, Trace};
+use crate::model::Trace;
 use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
-use crate::value::{KeyValue, Value};
+use crate::value::ValueRef;
 
 /// The OTLP/JSON text of an empty array, as ingest keeps one.
 pub const EMPTY_ARRAY: &str = r#"{"arrayValue":{"values":[]}}"#;
@@ -129,6 +131,13 @@ impl TraceDecoder {
     /// The traces of `batch`, one per row, each trace's spans sorted by start time and
     /// span id.
     pub fn decode(&self, batch: &RecordBatch) -> Result<Vec<Trace>> {
+        Ok(self.rows(batch)?.to_traces())
+    }
+
+    /// The traces of `batch` borrowed from its columns, one per row, each trace's spans
+    /// sorted by start time and span id: what the row builder makes span-table rows of,
+    /// with no copy of a string on the way.
+    pub fn rows<'a>(&'a self, batch: &'a RecordBatch) -> Result<SpanRows<'a>> {
         let v4 = self.version == TempoVersion::V4;
         let trace_ids = column::<BinaryArray>(batch, "TraceID")?;
         let rs_list = column::<ListArray>(batch, "rs")?;
@@ -160,23 +169,23 @@ impl TraceDecoder {
             if v4 { &SPAN_WELL_KNOWN[..] } else { &[] },
             &self.spares,
         )?;
-        let mut out = Vec::with_capacity(batch.num_rows());
+        let mut rows = SpanRows::default();
         for row in 0..batch.num_rows() {
             let trace_id: TraceId = padded(trace_ids.value(row));
-            let mut trace: Trace = Vec::new();
+            let first = rows.spans.len();
             for r in list_range(rs_list, row) {
-                let resource = Arc::new(resources.get(r));
+                resources.push(r, &mut rows);
                 for s in list_range(ss_list, r) {
-                    let scope = Arc::new(scopes.get(s));
+                    scopes.push(s, &mut rows);
                     for i in list_range(spans_list, s) {
-                        trace.push(spans.get(i, trace_id, &resource, &scope)?);
+                        spans.push(i, trace_id, &mut rows)?;
                     }
                 }
             }
-            trace.sort_by_key(|s| (s.start_unix_nano, s.span_id));
-            out.push(trace);
+            rows.spans[first..].sort_by_key(|s| (s.start_unix_nano, s.span_id));
+            rows.traces.push(first..rows.spans.len());
         }
-        Ok(out)
+        Ok(rows)
     }
 }
 
@@ -252,28 +261,25 @@ impl<'a> Attrs<'a> {
     }
 
     /// Appends the attributes of list `row` to `out`.
-    fn push(&self, row: usize, out: &mut Vec<KeyValue>) {
+    fn push(&self, row: usize, out: &mut Vec<(&'a str, ValueRef<'a>)>) {
         for i in list_range(self.list, row) {
-            out.push(KeyValue {
-                key: self.key.value(i).to_string(),
-                value: self.value(i),
-            });
+            out.push((self.key.value(i), self.value(i)));
         }
     }
 
-    fn value(&self, i: usize) -> Value {
+    fn value(&self, i: usize) -> ValueRef<'a> {
         if let Some(json) = self.unsupported.get(i) {
-            return Value::Opaque(json.to_string());
+            return ValueRef::Opaque(json);
         }
         // A scalar is one item with `IsArray` unset; an array keeps its shape even
         // with one item.
         let array = self.is_array.value(i);
-        fn shape<T>(
+        fn shape<'v, T>(
             mut v: Vec<T>,
             array: bool,
-            one: fn(T) -> Value,
-            many: fn(Vec<T>) -> Value,
-        ) -> Value {
+            one: fn(T) -> ValueRef<'v>,
+            many: fn(Vec<T>) -> ValueRef<'v>,
+        ) -> ValueRef<'v> {
             if !array && v.len() == 1 {
                 one(v.pop().expect("one item"))
             } else {
@@ -282,30 +288,30 @@ impl<'a> Attrs<'a> {
         }
         let strs = list_range(self.strs.0, i);
         if !strs.is_empty() {
-            let v = strs.map(|j| self.strs.1.value(j).to_string()).collect();
-            return shape(v, array, Value::Str, Value::StrArray);
+            let v = strs.map(|j| self.strs.1.value(j)).collect();
+            return shape(v, array, ValueRef::Str, ValueRef::StrArray);
         }
         let ints = self.ints.range(i);
         if !ints.is_empty() {
             let v = ints.map(|j| self.ints.items.value(j)).collect();
-            return shape(v, array, Value::Int, Value::IntArray);
+            return shape(v, array, ValueRef::Int, ValueRef::IntArray);
         }
         let floats = self.floats.range(i);
         if !floats.is_empty() {
             let v = floats.map(|j| self.floats.items.value(j)).collect();
-            return shape(v, array, Value::Float, Value::FloatArray);
+            return shape(v, array, ValueRef::Float, ValueRef::FloatArray);
         }
         let bools = self.bools.range(i);
         if !bools.is_empty() {
             let v = bools.map(|j| self.bools.items.value(j)).collect();
-            return shape(v, array, Value::Bool, Value::BoolArray);
+            return shape(v, array, ValueRef::Bool, ValueRef::BoolArray);
         }
-        Value::Opaque(if array { EMPTY_ARRAY } else { "{}" }.to_string())
+        ValueRef::Opaque(if array { EMPTY_ARRAY } else { "{}" })
     }
 }
 
 /// Appends the attributes of list `row` of `attrs` (if read) to `out`.
-fn push_attrs(attrs: &Option<Attrs<'_>>, row: usize, out: &mut Vec<KeyValue>) {
+fn push_attrs<'a>(attrs: &Option<Attrs<'a>>, row: usize, out: &mut Vec<(&'a str, ValueRef<'a>)>) {
     if let Some(attrs) = attrs {
         attrs.push(row, out);
     }
@@ -338,26 +344,24 @@ impl<'a> OwnColumn<'a> {
 
     /// The value at `row`: none for null or no values, a scalar for one value, an
     /// array for several.
-    fn get(&self, row: usize) -> Option<Value> {
+    fn get(&self, row: usize) -> Option<ValueRef<'a>> {
         match self {
-            OwnColumn::Str(a) => a.get(row).map(|v| Value::Str(v.to_string())),
-            OwnColumn::Int(a) => a.is_valid(row).then(|| Value::Int(a.value(row))),
+            OwnColumn::Str(a) => a.get(row).map(ValueRef::Str),
+            OwnColumn::Int(a) => a.is_valid(row).then(|| ValueRef::Int(a.value(row))),
             OwnColumn::StrList(list, items) => {
-                let mut v: Vec<String> = list_range(list, row)
-                    .map(|j| items.value(j).to_string())
-                    .collect();
+                let mut v: Vec<&'a str> = list_range(list, row).map(|j| items.value(j)).collect();
                 match v.len() {
                     0 => None,
-                    1 => v.pop().map(Value::Str),
-                    _ => Some(Value::StrArray(v)),
+                    1 => v.pop().map(ValueRef::Str),
+                    _ => Some(ValueRef::StrArray(v)),
                 }
             }
             OwnColumn::IntList(list, items) => {
                 let mut v: Vec<i64> = list_range(list, row).map(|j| items.value(j)).collect();
                 match v.len() {
                     0 => None,
-                    1 => v.pop().map(Value::Int),
-                    _ => Some(Value::IntArray(v)),
+                    1 => v.pop().map(ValueRef::Int),
+                    _ => Some(ValueRef::IntArray(v)),
                 }
             }
         }
@@ -365,20 +369,20 @@ impl<'a> OwnColumn<'a> {
 }
 
 /// The well-known and dedicated columns of one level, with their attribute keys.
-type OwnColumns<'a> = Vec<(String, OwnColumn<'a>)>;
+type OwnColumns<'a> = Vec<(&'a str, OwnColumn<'a>)>;
 
 /// The columns of `parent` that hold attributes of their own: the well-known ones
 /// listed and the dedicated spares of `scope` (those present in the file).
 fn own_columns<'a>(
     parent: &'a StructArray,
     well_known: &[crate::tempo::columns::WellKnown],
-    spares: &[Spare],
+    spares: &'a [Spare],
     scope: SpareScope,
 ) -> Result<OwnColumns<'a>> {
     let mut out = Vec::new();
     for w in well_known {
         if let Some(array) = parent.column_by_name(w.column) {
-            out.push((w.key.to_string(), OwnColumn::new(array.as_ref(), w.column)?));
+            out.push((w.key, OwnColumn::new(array.as_ref(), w.column)?));
         }
     }
     if let Some(group) = parent.column_by_name("DedicatedAttributes") {
@@ -386,7 +390,7 @@ fn own_columns<'a>(
         for spare in spares.iter().filter(|s| s.scope == scope) {
             if let Some(array) = group.column_by_name(&spare.column) {
                 out.push((
-                    spare.key.clone(),
+                    spare.key.as_str(),
                     OwnColumn::new(array.as_ref(), &spare.column)?,
                 ));
             }
@@ -395,13 +399,10 @@ fn own_columns<'a>(
     Ok(out)
 }
 
-fn push_own(own: &OwnColumns<'_>, row: usize, out: &mut Vec<KeyValue>) {
+fn push_own<'a>(own: &OwnColumns<'a>, row: usize, out: &mut Vec<(&'a str, ValueRef<'a>)>) {
     for (key, column) in own {
         if let Some(value) = column.get(row) {
-            out.push(KeyValue {
-                key: key.clone(),
-                value,
-            });
+            out.push((key, value));
         }
     }
 }
@@ -413,25 +414,24 @@ struct Resources<'a> {
     own: OwnColumns<'a>,
 }
 
-impl Resources<'_> {
-    fn get(&self, r: usize) -> Resource {
-        let mut attributes = Vec::new();
+impl<'a> Resources<'a> {
+    /// Appends resource `r` to `rows`.
+    fn push(&self, r: usize, rows: &mut SpanRows<'a>) {
+        let from = rows.attributes.len();
         // Tempo stores a missing `service.name` as "" and drops "" when it rebuilds
         // a trace; so does this.
         let service = self.service.value(r);
         if !service.is_empty() {
-            attributes.push(KeyValue {
-                key: "service.name".into(),
-                value: Value::Str(service.to_string()),
-            });
+            rows.attributes
+                .push(("service.name", ValueRef::Str(service)));
         }
-        push_attrs(&self.attrs, r, &mut attributes);
-        push_own(&self.own, r, &mut attributes);
-        Resource {
-            attributes,
+        push_attrs(&self.attrs, r, &mut rows.attributes);
+        push_own(&self.own, r, &mut rows.attributes);
+        rows.resources.push(ResourceRow {
+            attributes: from..rows.attributes.len(),
             dropped_attributes_count: count(self.dropped, r),
-            schema_url: String::new(),
-        }
+            schema_url: "",
+        });
     }
 }
 
@@ -442,17 +442,18 @@ struct Scopes<'a> {
     dropped: &'a Int32Array,
 }
 
-impl Scopes<'_> {
-    fn get(&self, s: usize) -> Scope {
-        let mut attributes = Vec::new();
-        push_attrs(&self.attrs, s, &mut attributes);
-        Scope {
-            name: self.name.value(s).to_string(),
-            version: self.version.value(s).to_string(),
-            attributes,
+impl<'a> Scopes<'a> {
+    /// Appends scope `s` to `rows`.
+    fn push(&self, s: usize, rows: &mut SpanRows<'a>) {
+        let from = rows.attributes.len();
+        push_attrs(&self.attrs, s, &mut rows.attributes);
+        rows.scopes.push(ScopeRow {
+            name: self.name.value(s),
+            version: self.version.value(s),
+            attributes: from..rows.attributes.len(),
             dropped_attributes_count: count(self.dropped, s),
-            schema_url: String::new(),
-        }
+            schema_url: "",
+        });
     }
 }
 
@@ -468,7 +469,7 @@ struct Events<'a> {
 
 impl<'a> Events<'a> {
     /// The `Events` field of `spans`, `None` if it was not read.
-    fn new(spans: &'a StructArray, spares: &[Spare]) -> Result<Option<Events<'a>>> {
+    fn new(spans: &'a StructArray, spares: &'a [Spare]) -> Result<Option<Events<'a>>> {
         let Some((list, events)) = optional_items(spans, "Events")? else {
             return Ok(None);
         };
@@ -482,21 +483,21 @@ impl<'a> Events<'a> {
         }))
     }
 
-    /// The events of span `i`, which starts at `start`.
-    fn get(&self, i: usize, start: u64) -> Vec<Event> {
-        list_range(self.list, i)
-            .map(|e| {
-                let mut attributes = Vec::new();
-                push_attrs(&self.attrs, e, &mut attributes);
-                push_own(&self.own, e, &mut attributes);
-                Event {
-                    time_unix_nano: start.wrapping_add(self.time.value(e)),
-                    name: self.name.value(e).to_string(),
-                    attributes,
-                    dropped_attributes_count: count(self.dropped, e),
-                }
-            })
-            .collect()
+    /// Appends the events of span `i`, which starts at `start`, to `rows`; their range.
+    fn push(&self, i: usize, start: u64, rows: &mut SpanRows<'a>) -> Range<usize> {
+        let first = rows.events.len();
+        for e in list_range(self.list, i) {
+            let from = rows.attributes.len();
+            push_attrs(&self.attrs, e, &mut rows.attributes);
+            push_own(&self.own, e, &mut rows.attributes);
+            rows.events.push(EventRow {
+                time_unix_nano: start.wrapping_add(self.time.value(e)),
+                name: self.name.value(e),
+                attributes: from..rows.attributes.len(),
+                dropped_attributes_count: count(self.dropped, e),
+            });
+        }
+        first..rows.events.len()
     }
 }
 
@@ -528,7 +529,7 @@ impl<'a> Spans<'a> {
     fn new(
         spans: &'a StructArray,
         well_known: &[crate::tempo::columns::WellKnown],
-        spares: &[Spare],
+        spares: &'a [Spare],
     ) -> Result<Spans<'a>> {
         let links_list = field::<ListArray>(spans, "Links")?;
         let links = items(links_list, "Links")?;
@@ -557,48 +558,43 @@ impl<'a> Spans<'a> {
         })
     }
 
-    fn get(
-        &self,
-        i: usize,
-        trace_id: TraceId,
-        resource: &Arc<Resource>,
-        scope: &Arc<Scope>,
-    ) -> Result<Span> {
+    /// Appends span `i` of trace `trace_id`, of the last resource and scope appended,
+    /// to `rows`.
+    fn push(&self, i: usize, trace_id: TraceId, rows: &mut SpanRows<'a>) -> Result<()> {
         let code = |v: i64, what: &str| {
             i8::try_from(v)
                 .map_err(|_| FormatError::corrupt(format!("span {what} {v} is out of range")))
         };
         let start = self.start.value(i);
-        let mut attributes = Vec::new();
-        push_attrs(&self.attrs, i, &mut attributes);
-        push_own(&self.own, i, &mut attributes);
-        let events = self
-            .events
-            .as_ref()
-            .map(|e| e.get(i, start))
-            .unwrap_or_default();
-        let links = list_range(self.links_list, i)
-            .map(|l| {
-                let mut attributes = Vec::new();
-                push_attrs(&self.link_attrs, l, &mut attributes);
-                Link {
-                    trace_id: padded(self.link_trace_id.value(l)),
-                    span_id: padded(self.link_span_id.value(l)),
-                    trace_state: self.link_trace_state.value(l).to_string(),
-                    flags: 0,
-                    attributes,
-                    dropped_attributes_count: count(self.link_dropped, l),
-                }
-            })
-            .collect();
+        let from = rows.attributes.len();
+        push_attrs(&self.attrs, i, &mut rows.attributes);
+        push_own(&self.own, i, &mut rows.attributes);
+        let attributes = from..rows.attributes.len();
+        let events = match &self.events {
+            Some(e) => e.push(i, start, rows),
+            None => rows.events.len()..rows.events.len(),
+        };
+        let first_link = rows.links.len();
+        for l in list_range(self.links_list, i) {
+            let from = rows.attributes.len();
+            push_attrs(&self.link_attrs, l, &mut rows.attributes);
+            rows.links.push(LinkRow {
+                trace_id: padded(self.link_trace_id.value(l)),
+                span_id: padded(self.link_span_id.value(l)),
+                trace_state: self.link_trace_state.value(l),
+                flags: 0,
+                attributes: from..rows.attributes.len(),
+                dropped_attributes_count: count(self.link_dropped, l),
+            });
+        }
         let parent = self.parent_span_id.value(i);
-        Ok(Span {
+        let span = SpanRow {
             trace_id,
             span_id: padded::<8>(self.span_id.value(i)) as SpanId,
             parent_span_id: (!parent.is_empty()).then(|| padded(parent)),
-            trace_state: self.trace_state.value(i).to_string(),
+            trace_state: self.trace_state.value(i),
             flags: 0,
-            name: self.name.value(i).to_string(),
+            name: self.name.value(i),
             kind: code(self.kind.value(i), "kind")?,
             start_unix_nano: start,
             // Tempo stores end − start, wrapped when the end precedes the start.
@@ -607,12 +603,14 @@ impl<'a> Spans<'a> {
             dropped_attributes_count: count(self.dropped_attributes, i),
             events,
             dropped_events_count: count(self.dropped_events, i),
-            links,
+            links: first_link..rows.links.len(),
             dropped_links_count: count(self.dropped_links, i),
             status_code: code(self.status_code.value(i), "status code")?,
-            status_message: self.status_message.value(i).to_string(),
-            resource: Arc::clone(resource),
-            scope: Arc::clone(scope),
-        })
+            status_message: self.status_message.value(i),
+            resource: rows.resources.len() - 1,
+            scope: rows.scopes.len() - 1,
+        };
+        rows.spans.push(span);
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The scan of Grafana Tempo's blocks: each row group of each block is one partition
 //! (or, when there are fewer row groups than cores, a slice of one), read a few traces
-//! at a time, decoded into the span model and presented as rows of the span table.
+//! at a time and made rows of the span table straight from Tempo's columns.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
-use traceql_format::block::{TypedColumn, span_batch};
+use traceql_format::block::{TypedColumn, span_rows_batch};
 use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::TraceDecoder;
@@ -359,8 +359,8 @@ struct Convert {
 impl Convert {
     fn batch(&self, nested: &RecordBatch) -> Result<RecordBatch> {
         let failed = |e: traceql_format::FormatError| failed(&self.block, e);
-        let traces = self.decoder.decode(nested).map_err(failed)?;
-        let batch = span_batch(&self.table_schema, &self.typed, &traces).map_err(failed)?;
+        let rows = self.decoder.rows(nested).map_err(failed)?;
+        let batch = span_rows_batch(&self.table_schema, &self.typed, &rows).map_err(failed)?;
         Ok(match &self.projection {
             Some(p) => batch.project(p)?,
             None => batch,
