@@ -605,8 +605,9 @@ async fn a_tempo_bucket_is_read_as_tempo_lays_it_out_and_a_broken_block_is_named
 /// Queries whose filters a Tempo scan tests before it decodes rows, reaching each
 /// kind of test: span columns with every operator, numbers of one type compared with
 /// the other, attributes in generic lists, dedicated and well-known columns, several
-/// scopes at once, arrays, `||`, and filters under structural operators.
-const ROW_FILTERED: [&str; 25] = [
+/// scopes at once, events and links, arrays, `||`, and filters under structural
+/// operators.
+const ROW_FILTERED: [&str; 30] = [
     "{ name < \"cart\" && duration <= 2ms }",
     "{ name != \"db.query\" && status != ok }",
     "{ statusMessage !~ \"HTTP.*\" && status = error }",
@@ -632,6 +633,11 @@ const ROW_FILTERED: [&str; 25] = [
     "{ trace:id = \"0e03a4fb3e706945ff97fd660bdf0a29\" }",
     "{ trace:id =~ \"e0.*\" }",
     "{ trace:id > \"fe\" && kind = server }",
+    "{ event:name = \"exception\" && resource.service.name = \"inventory\" }",
+    "{ event:name =~ \"exc.*\" || name = \"db.query\" }",
+    "{ event.exception.type = \"TimeoutError\" }",
+    "{ event.db.timeout_ms >= 5000 }",
+    "{ link.link.reason = \"retry\" && link.link.attempt = 1 }",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,6 +156,10 @@ pub enum Level {
     Scope,
     /// `rs.ss.Spans`.
     Span,
+    /// `rs.ss.Spans.Events`.
+    Event,
+    /// `rs.ss.Spans.Links`.
+    Link,
 }
 
 impl Level {
@@ -164,6 +168,8 @@ impl Level {
             Level::Resource => &["rs", "Resource"],
             Level::Scope => &["rs", "ss", "Scope"],
             Level::Span => &["rs", "ss", "Spans"],
+            Level::Event => &["rs", "ss", "Spans", "Events"],
+            Level::Link => &["rs", "ss", "Spans", "Links"],
         }
     }
 }
@@ -183,6 +189,8 @@ pub enum Target {
     Kind,
     /// The span's duration in nanoseconds (0 when its end precedes its start).
     Duration,
+    /// The name of one of the span's events.
+    EventName,
     /// Every value of attribute `key` kept at `level`, wherever the block keeps it:
     /// the generic attribute list, a dedicated column, a well-known column.
     Attribute {
@@ -255,11 +263,14 @@ impl fmt::Display for Target {
             Target::StatusCode => f.write_str("StatusCode"),
             Target::Kind => f.write_str("Kind"),
             Target::Duration => f.write_str("DurationNano"),
+            Target::EventName => f.write_str("Events.Name"),
             Target::Attribute { level, key } => {
                 let level = match level {
                     Level::Resource => "resource",
                     Level::Scope => "scope",
                     Level::Span => "span",
+                    Level::Event => "event",
+                    Level::Link => "link",
                 };
                 write!(f, "{level}.{key}")
             }
@@ -367,6 +378,7 @@ impl RowFilter {
                 Target::StatusMessage => out.push(span_path("StatusMessage")),
                 Target::StatusCode => out.push(span_path("StatusCode")),
                 Target::Kind => out.push(span_path("Kind")),
+                Target::EventName => out.push(span_path("Events.Name")),
                 Target::Duration => {
                     out.push(span_path("DurationNano"));
                     out.push(span_path("StartTimeUnixNano"));
@@ -402,7 +414,9 @@ impl RowFilter {
         let (well_known, scope): (&[_], _) = match level {
             Level::Resource => (&RESOURCE_WELL_KNOWN[..], SpareScope::Resource),
             Level::Span => (&SPAN_WELL_KNOWN[..], SpareScope::Span),
-            Level::Scope => return Vec::new(),
+            // vParquet5's event spares; vParquet4 has none.
+            Level::Event => (&[][..], SpareScope::Event),
+            Level::Scope | Level::Link => return Vec::new(),
         };
         let fits = |int: bool| if int { cmp.numeric() } else { !cmp.numeric() };
         let mut out = Vec::new();
@@ -503,6 +517,7 @@ impl RowFilter {
         }
         let level = match target {
             Target::Attribute { level, .. } => *level,
+            Target::EventName => Level::Event,
             _ => Level::Span,
         };
         let (owners, items) = levels.get(level)?;
@@ -514,11 +529,11 @@ impl RowFilter {
             }
         };
         match target {
-            Target::Name | Target::StatusMessage => {
-                let name = if *target == Target::Name {
-                    "Name"
-                } else {
+            Target::Name | Target::StatusMessage | Target::EventName => {
+                let name = if *target == Target::StatusMessage {
                     "StatusMessage"
+                } else {
+                    "Name"
                 };
                 let values = StrCol::new(field_of(items, name)?, name)?;
                 each(&|e| cmp.str(values.value(e)));
@@ -613,11 +628,12 @@ fn value_lists(cmp: &Cmp) -> &'static [&'static str] {
     }
 }
 
+/// The path of field `name` (dotted below the span: `Events.Name`) of spans.
 fn span_path(name: &str) -> Vec<String> {
     SPANS
         .iter()
         .copied()
-        .chain([name])
+        .chain(name.split('.'))
         .map(str::to_string)
         .collect()
 }

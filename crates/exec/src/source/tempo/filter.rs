@@ -5,7 +5,7 @@
 //!
 //! Every test built is a necessary condition for a row to hold a span passing the
 //! filters (see [`traceql_format::tempo::filter`]): what cannot be expressed that way
-//! (negations, arithmetic, events and links, `nil`) is left out, which only means
+//! (negations, arithmetic, `nil`, event times, link ids) is left out, which only means
 //! more rows are decoded. The filters still run on the decoded spans.
 
 use datafusion::common::ScalarValue;
@@ -180,6 +180,14 @@ fn compare(field: &Field, op: BinaryOp, literal: &Literal) -> Option<Test> {
                     };
                     (target, cmp)
                 }
+                (Intrinsic::EventName, Literal::String(s)) => {
+                    let cmp = match op {
+                        BinaryOp::Regex => regex(s, true)?,
+                        BinaryOp::NotRegex => regex(s, false)?,
+                        _ => Cmp::Str(order(op)?, s.clone()),
+                    };
+                    (Target::EventName, cmp)
+                }
                 (Intrinsic::Status, Literal::Status(s)) if equality(op) => (
                     Target::StatusCode,
                     Cmp::Int(order(op)?, i64::from(status::code(*s))),
@@ -207,7 +215,8 @@ fn compare(field: &Field, op: BinaryOp, literal: &Literal) -> Option<Test> {
                 AttributeScope::Resource => &[Level::Resource],
                 AttributeScope::Instrumentation => &[Level::Scope],
                 AttributeScope::Unscoped => &[Level::Span, Level::Resource, Level::Scope],
-                AttributeScope::Event | AttributeScope::Link => return None,
+                AttributeScope::Event => &[Level::Event],
+                AttributeScope::Link => &[Level::Link],
             };
             let cmp = match (op, literal) {
                 (BinaryOp::Regex, Literal::String(s)) => regex(s, true)?,
