@@ -41,29 +41,25 @@ pub trait Linked {
     fn kind(&self) -> i8;
 }
 
-impl Linked for Span {
-    fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-    fn parent_span_id(&self) -> Option<SpanId> {
-        self.parent_span_id
-    }
-    fn kind(&self) -> i8 {
-        self.kind
-    }
+/// Spans of the model and of borrowed rows hold the same three fields.
+macro_rules! linked {
+    ($t:ty) => {
+        impl Linked for $t {
+            fn span_id(&self) -> SpanId {
+                self.span_id
+            }
+            fn parent_span_id(&self) -> Option<SpanId> {
+                self.parent_span_id
+            }
+            fn kind(&self) -> i8 {
+                self.kind
+            }
+        }
+    };
 }
 
-impl Linked for SpanRow<'_> {
-    fn span_id(&self) -> SpanId {
-        self.span_id
-    }
-    fn parent_span_id(&self) -> Option<SpanId> {
-        self.parent_span_id
-    }
-    fn kind(&self) -> i8 {
-        self.kind
-    }
-}
+linked!(Span);
+linked!(SpanRow<'_>);
 
 impl<T: Linked> Linked for &T {
     fn span_id(&self) -> SpanId {
