@@ -149,14 +149,19 @@ impl Engine {
     /// An engine over `store` that runs queries as `options` say.
     pub async fn with_options(store: Store, options: EngineOptions) -> Result<Engine, EngineError> {
         let listing = store.list().await?;
-        let blocks = listing
-            .blocks
-            .into_iter()
+        // Kinds may read a little of each block for its facts: a few at a time.
+        use futures::StreamExt;
+        let blocks = futures::stream::iter(listing.blocks)
             .map(|b| {
-                let facts = b.facts();
-                (b, facts)
+                let store = &store;
+                async move {
+                    let facts = b.load_facts(store).await;
+                    (b, facts)
+                }
             })
-            .collect();
+            .buffered(8)
+            .collect()
+            .await;
         // A plain greedy pool: DataFusion's default wraps it in a consumer tracker that
         // takes a lock on every reservation change, which cost a full scan 10–25% here.
         let pool = GreedyMemoryPool::new(options.memory_limit);

@@ -83,6 +83,13 @@ pub trait BlockSource: fmt::Debug + Send + Sync + 'static {
     /// How the block lays out its spans.
     fn layout(&self) -> Layout;
 
+    /// The block's facts, with what the kind reads from the store where its
+    /// description does not say enough (by default, [`Self::facts`]). The engine asks
+    /// once, when it opens the store.
+    async fn load_facts(&self, _store: &Store) -> Facts {
+        self.facts()
+    }
+
     /// Whether the block may hold trace `id`: false only where the block's own
     /// structures (a bloom filter, an id range) rule it out. A structure that cannot be
     /// read rules out nothing.

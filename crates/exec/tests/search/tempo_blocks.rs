@@ -796,31 +796,28 @@ async fn a_limited_search_reads_a_lone_tempo_block_once() {
     assert_eq!(got, newest, "the 20 newest of all matches");
 }
 
-/// Completion on Tempo's blocks samples their first traces: names and values that the
-/// input holds, beyond the dedicated columns `meta.json` lists.
+/// A Tempo block's generic attribute keys and service names come from its columns'
+/// dictionaries: every attribute of the input is named (with the dedicated columns
+/// `meta.json` lists), the service names are exactly the input's, and the block needs
+/// no sampling. A block that records no keys (here a traceql block with more keys than
+/// it records) is sampled instead.
 #[tokio::test]
-async fn a_sample_of_tempo_blocks_names_attributes_and_values_of_the_input() {
+async fn tempo_blocks_name_their_attributes_and_services_from_their_dictionaries() {
     let dir = require_shared!(dir("tempo-blocks"));
     let input = input_spans(&dir);
     let mut names = std::collections::BTreeSet::new();
-    let mut values: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
-        Default::default();
+    let mut services = std::collections::BTreeSet::new();
     for span in &input {
-        values
-            .entry("name".into())
-            .or_default()
-            .insert(span.name.clone());
         for (scope, attrs) in [
             ("span", &span.attributes),
             ("resource", &span.resource.attributes),
         ] {
             for kv in attrs.iter() {
-                let name = format!("{scope}.{}", kv.key);
-                if let traceql_format::value::Value::Str(v) = &kv.value {
-                    values.entry(name.clone()).or_default().insert(v.clone());
-                }
-                names.insert(name);
+                names.insert(format!("{scope}.{}", kv.key));
             }
+        }
+        if let Some(service) = span.resource.service_name() {
+            services.insert(service.to_string());
         }
     }
     for version in ["v4", "v5"] {
@@ -833,28 +830,48 @@ async fn a_sample_of_tempo_blocks_names_attributes_and_values_of_the_input() {
         )
         .await
         .unwrap();
-        let sample = engine.sample_unrecorded_blocks().await.unwrap();
-        let dedicated = engine
-            .blocks()
-            .map(|b| b.typed_columns.len())
-            .sum::<usize>();
+        let known: std::collections::BTreeSet<String> =
+            engine.attribute_names().into_iter().collect();
+        let missing: Vec<_> = names.difference(&known).collect();
+        assert!(missing.is_empty(), "{version}: not named: {missing:?}");
         assert!(
-            sample.names.len() > dedicated,
-            "{version}: {} names sampled, {dedicated} typed columns",
-            sample.names.len()
+            known.iter().any(|n| n.starts_with("event.")),
+            "{version}: event attributes named"
         );
-        assert!(
-            sample.names.is_subset(&names),
-            "{version}: {:?}",
-            sample.names
+        let values: std::collections::BTreeSet<String> = engine
+            .known_values("resource.service.name")
+            .into_iter()
+            .collect();
+        assert_eq!(values, services, "{version}: service names");
+        assert_eq!(
+            engine.sample_unrecorded_blocks().await.unwrap(),
+            Default::default(),
+            "{version}: nothing to sample"
         );
-        for field in ["name", "resource.service.name"] {
-            assert!(!sample.values[field].is_empty(), "{version}: no {field}");
-        }
-        for (field, got) in &sample.values {
-            assert!(got.is_subset(&values[field]), "{version}: {field}: {got:?}");
+    }
+    // More keys than a traceql block records: the block is sampled.
+    let many = Store::in_memory("many-keys");
+    let mut generator = traceql_gen::Generator::new(9, 1_795_775_000_000_000_000, 2_000_000_000);
+    let mut traces: Vec<_> = (0..20).map(|_| generator.next_trace()).collect();
+    for (i, span) in traces.iter_mut().flatten().enumerate() {
+        for k in 0..40 {
+            span.attributes.push(traceql_format::value::KeyValue {
+                key: format!("key.{i}.{k}"),
+                value: traceql_format::value::Value::Str("v".into()),
+            });
         }
     }
+    let keys: usize = traces.iter().map(Vec::len).sum::<usize>() * 40;
+    assert!(keys > traceql_format::block::meta::MAX_FALLBACK_KEYS);
+    crate::common::write_numbered(&many, traces, &BlockOptions::default()).await;
+    let engine = Engine::with_store(many).await.unwrap();
+    let sample = engine.sample_unrecorded_blocks().await.unwrap();
+    assert!(
+        sample.names.contains("span.key.0.0"),
+        "{:?}",
+        sample.names.len()
+    );
+    assert!(!sample.values["name"].is_empty());
     // traceql's blocks describe themselves: nothing is sampled.
     let demo = crate::common::repo().join("testdata/demo");
     let engine = Engine::open(demo.to_str().unwrap().to_string().leak())

@@ -19,6 +19,9 @@
 //! keeps them), the trace of a lookup and a window of trace starts, so rows that
 //! cannot match are never decoded.
 //!
+//! [`keys`] reads the keys of the generic attribute lists and the service names from
+//! their columns' dictionaries, so the planner knows where attributes are not.
+//!
 //! Trace lookups consult the block's bloom filters first ([`bloom`]), then its `index`
 //! for the one row group to read ([`index`]).
 //!
@@ -31,6 +34,7 @@ pub mod bloom;
 pub mod columns;
 pub mod filter;
 pub mod index;
+pub mod keys;
 pub mod meta;
 pub mod read;
 

@@ -10,6 +10,7 @@
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use traceql_format::block::TypedColumn;
 use traceql_format::codes::{kind, status};
 use traceql_format::schema::columns as c;
 use traceql_format::tempo::filter::{Cmp, Level, Op, Target, Test};
@@ -22,8 +23,8 @@ use traceql_planner::eval::value::mirror;
 
 /// The test on Tempo rows that every row holding a span passing all of `filters`
 /// passes; `None` if the filters give none.
-pub(super) fn test_of(filters: &[Expr]) -> Option<Test> {
-    all(filters.iter().map(from_expr).collect())
+pub(super) fn test_of(filters: &[Expr], typed: &[TypedColumn]) -> Option<Test> {
+    all(filters.iter().map(|f| from_expr(f, typed)).collect())
 }
 
 /// All of the tests found (`None` parts are left out: they hold anyway).
@@ -45,18 +46,20 @@ fn any(tests: Vec<Option<Test>>) -> Option<Test> {
     }
 }
 
-fn from_expr(e: &Expr) -> Option<Test> {
+fn from_expr(e: &Expr, typed: &[TypedColumn]) -> Option<Test> {
     if let Some(f) = filter_of(e) {
         return from_field_expr(f);
     }
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::And => all(vec![from_expr(left), from_expr(right)]),
-            Operator::Or => any(vec![from_expr(left), from_expr(right)]),
+            Operator::And => all(vec![from_expr(left, typed), from_expr(right, typed)]),
+            Operator::Or => any(vec![from_expr(left, typed), from_expr(right, typed)]),
             _ => match (left.as_ref(), right.as_ref()) {
-                (Expr::Column(col), Expr::Literal(value, _)) => native(&col.name, *op, value),
+                (Expr::Column(col), Expr::Literal(value, _)) => {
+                    native(&col.name, *op, value, typed)
+                }
                 (Expr::Literal(value, _), Expr::Column(col)) => {
-                    native(&col.name, op.swap()?, value)
+                    native(&col.name, op.swap()?, value, typed)
                 }
                 _ => None,
             },
@@ -67,21 +70,34 @@ fn from_expr(e: &Expr) -> Option<Test> {
                 && call.args.len() == 2
                 && call.args[1] == Expr::Literal(ScalarValue::Boolean(Some(false)), None) =>
         {
-            from_expr(&call.args[0])
+            from_expr(&call.args[0], typed)
         }
         _ => None,
     }
 }
 
-/// A native comparison `column op value` of a span-table column.
-fn native(column: &str, op: Operator, value: &ScalarValue) -> Option<Test> {
+/// A native comparison `column op value` of a span-table column: an intrinsic, or a
+/// typed attribute column (`typed`), whose attribute is then looked for wherever the
+/// block keeps it.
+fn native(column: &str, op: Operator, value: &ScalarValue, typed: &[TypedColumn]) -> Option<Test> {
     let target = match column {
         c::NAME => Target::Name,
         c::STATUS_MESSAGE => Target::StatusMessage,
         c::STATUS_CODE => Target::StatusCode,
         c::KIND => Target::Kind,
         c::DURATION_NANO => Target::Duration,
-        _ => return None,
+        _ => {
+            let t = typed.iter().find(|t| t.name == column)?;
+            let level = match t.scope.as_str() {
+                "span" => Level::Span,
+                "resource" => Level::Resource,
+                _ => return None,
+            };
+            Target::Attribute {
+                level,
+                key: t.key.clone(),
+            }
+        }
     };
     let text = match value {
         ScalarValue::Utf8(Some(s))
@@ -109,6 +125,8 @@ fn native(column: &str, op: Operator, value: &ScalarValue) -> Option<Test> {
                 ScalarValue::Int8(Some(v)) => Cmp::Int(op, i64::from(*v)),
                 ScalarValue::Int64(Some(v)) => Cmp::Int(op, *v),
                 ScalarValue::UInt64(Some(v)) => Cmp::Int(op, i64::try_from(*v).ok()?),
+                ScalarValue::Float64(Some(v)) => Cmp::Float(op, *v),
+                ScalarValue::Boolean(Some(b)) if op == Op::Eq => Cmp::Bool(*b),
                 _ => return None,
             }
         }

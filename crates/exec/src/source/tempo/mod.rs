@@ -15,11 +15,14 @@ use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::error::Result;
 use datafusion::physical_plan::ExecutionPlan;
+use object_store::ObjectStoreExt;
+use parquet::file::metadata::ParquetMetaDataReader;
 use traceql_format::FormatError;
 use traceql_format::block::BlockMeta;
 use traceql_format::facts::Facts;
 use traceql_format::ids::TraceId;
 use traceql_format::tempo::filter::RowFilter;
+use traceql_format::tempo::keys;
 use traceql_format::tempo::{TempoBlock, TempoMeta, bloom};
 
 use super::{Block, BlockKind, BlockSource, Layout, Opened, ScanRequest, own};
@@ -68,6 +71,18 @@ impl BlockSource for TempoSource {
         }
     }
 
+    /// The keys of the generic attribute lists and the service names, from their
+    /// columns' dictionaries ([`traceql_format::tempo::keys`]), when reading them takes
+    /// at most [`FACTS_BUDGET`] bytes; otherwise, or if a dictionary is incomplete or
+    /// cannot be read, what `meta.json` gives (a block that cannot be read is named
+    /// when a query scans it).
+    async fn load_facts(&self, store: &Store) -> Facts {
+        match self.read_facts(store).await {
+            Ok(Some(facts)) => facts,
+            _ => self.facts(),
+        }
+    }
+
     /// The block's bloom filter (`bloom-N`) decides; a filter that cannot be read
     /// rules out nothing.
     async fn may_hold_trace(&self, store: &Store, id: &TraceId) -> bool {
@@ -80,6 +95,69 @@ impl BlockSource for TempoSource {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// The most bytes of a block's key and service-name columns read for its facts: a
+/// few percent of a small block; large blocks keep the facts of their `meta.json`.
+pub const FACTS_BUDGET: u64 = 8 << 20;
+
+impl TempoSource {
+    /// The facts read from the block's dictionaries (see [`BlockSource::load_facts`]);
+    /// `None` where they are incomplete or over [`FACTS_BUDGET`].
+    async fn read_facts(&self, store: &Store) -> Result<Option<Facts>, Box<dyn std::error::Error>> {
+        let objects = store.object_store();
+        let path = store.data_path(&self.meta.id);
+        let size = match self.meta.bytes {
+            0 => objects.head(&path).await?.size,
+            size => size,
+        };
+        // The footer: metadata, its 4-byte length and `PAR1`.
+        let tail_len = (self.tempo.footer_size + 8).min(size);
+        let tail = objects.get_range(&path, size - tail_len..size).await?;
+        let n = tail.len();
+        if n < 8 {
+            return Ok(None);
+        }
+        let length = u64::from(u32::from_le_bytes(tail[n - 8..n - 4].try_into()?));
+        let metadata = if length + 8 <= n as u64 {
+            tail.slice(n - 8 - length as usize..n - 8)
+        } else {
+            let end = size
+                .checked_sub(8)
+                .ok_or("a file shorter than its footer")?;
+            let start = end
+                .checked_sub(length)
+                .ok_or("a footer longer than its file")?;
+            objects.get_range(&path, start..end).await?
+        };
+        let metadata = ParquetMetaDataReader::decode_metadata(&metadata)?;
+        let Some((chunks, bytes)) = keys::chunks(&metadata) else {
+            return Ok(None);
+        };
+        if bytes > FACTS_BUDGET {
+            return Ok(None);
+        }
+        let column = |c: &keys::Chunk| metadata.row_group(c.row_group).column(c.column);
+        let ranges: Vec<_> = chunks
+            .iter()
+            .map(|c| {
+                let (start, len) = column(c).byte_range();
+                start..start + len
+            })
+            .collect();
+        let data = objects.get_ranges(&path, &ranges).await?;
+        let mut dictionaries = Vec::with_capacity(chunks.len());
+        for (c, bytes) in chunks.iter().zip(data) {
+            dictionaries.push(keys::dictionary(column(c), bytes)?);
+        }
+        Ok(keys::facts(
+            self.tempo.version,
+            &self.tempo.dedicated,
+            self.facts(),
+            &chunks,
+            dictionaries,
+        ))
     }
 }
 
@@ -118,7 +196,7 @@ impl BlockKind for TempoKind {
         request: ScanRequest<'_>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let store = request.store;
-        let test = filter::test_of(request.filters);
+        let test = filter::test_of(request.filters, request.typed);
         let starts = (request.starts.from, request.starts.to);
         let mut parts: Vec<_> = own::<TempoSource>(request.blocks)?
             .into_iter()
