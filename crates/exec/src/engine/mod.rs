@@ -121,6 +121,11 @@ impl ParsedQuery {
     }
 }
 
+/// How many blocks (the newest) an engine lets their kinds read facts of when it opens a
+/// store ([`crate::source::BlockSource::load_facts`]); the others keep what their
+/// descriptions say.
+pub const FACTS_READ_BLOCKS: usize = 256;
+
 impl Engine {
     /// Opens the store at `location`: a directory path, a `file://` URL, or a cloud URL
     /// such as `s3://bucket/prefix` configured from the environment.
@@ -149,13 +154,24 @@ impl Engine {
     /// An engine over `store` that runs queries as `options` say.
     pub async fn with_options(store: Store, options: EngineOptions) -> Result<Engine, EngineError> {
         let listing = store.list().await?;
-        // Kinds may read a little of each block for its facts: a few at a time.
+        // Kinds may read a little of a block for its facts: of the newest
+        // `FACTS_READ_BLOCKS`, a few at a time, so opening a large bucket stays quick.
         use futures::StreamExt;
-        let blocks = futures::stream::iter(listing.blocks)
-            .map(|b| {
+        let mut newest: Vec<usize> = (0..listing.blocks.len()).collect();
+        newest.sort_by_key(|&i| std::cmp::Reverse(listing.blocks[i].meta().end_unix_nano));
+        let mut read = vec![false; listing.blocks.len()];
+        for &i in newest.iter().take(FACTS_READ_BLOCKS) {
+            read[i] = true;
+        }
+        let blocks = futures::stream::iter(listing.blocks.into_iter().zip(read))
+            .map(|(b, read)| {
                 let store = &store;
                 async move {
-                    let facts = b.load_facts(store).await;
+                    let facts = if read {
+                        b.load_facts(store).await
+                    } else {
+                        b.facts()
+                    };
                     (b, facts)
                 }
             })

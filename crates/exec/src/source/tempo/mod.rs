@@ -106,6 +106,10 @@ impl TempoSource {
     /// The facts read from the block's dictionaries (see [`BlockSource::load_facts`]);
     /// `None` where they are incomplete or over [`FACTS_BUDGET`].
     async fn read_facts(&self, store: &Store) -> Result<Option<Facts>, Box<dyn std::error::Error>> {
+        // Key columns are a few percent of a block: a large one is over budget anyway.
+        if self.meta.bytes > 32 * FACTS_BUDGET {
+            return Ok(None);
+        }
         let objects = store.object_store();
         let path = store.data_path(&self.meta.id);
         let size = match self.meta.bytes {
