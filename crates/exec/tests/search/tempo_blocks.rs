@@ -607,7 +607,7 @@ async fn a_tempo_bucket_is_read_as_tempo_lays_it_out_and_a_broken_block_is_named
 /// the other, attributes in generic lists, dedicated and well-known columns, several
 /// scopes at once, events and links, arrays, `||`, and filters under structural
 /// operators.
-const ROW_FILTERED: [&str; 30] = [
+const ROW_FILTERED: [&str; 34] = [
     "{ name < \"cart\" && duration <= 2ms }",
     "{ name != \"db.query\" && status != ok }",
     "{ statusMessage !~ \"HTTP.*\" && status = error }",
@@ -638,6 +638,10 @@ const ROW_FILTERED: [&str; 30] = [
     "{ event.exception.type = \"TimeoutError\" }",
     "{ event.db.timeout_ms >= 5000 }",
     "{ link.link.reason = \"retry\" && link.link.attempt = 1 }",
+    "{ span:id = \"88c6a5d7bd583c3f\" }",
+    "{ span:parentID = \"4df0191f34429ec4\" || span:parentID = \"0\" && kind = client }",
+    "{ link:spanID = \"5c25faaebb2f42d5\" }",
+    "{ link:traceID =~ \"0.*\" || link:traceID > \"f\" }",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

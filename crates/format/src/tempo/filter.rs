@@ -22,7 +22,7 @@ use regex::Regex;
 
 use crate::arrays::{StrCol, downcast, field};
 use crate::error::{FormatError, Result};
-use crate::ids::{TraceId, trace_id_hex};
+use crate::ids::{SpanId, TraceId, span_id_hex, trace_id_hex};
 use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
@@ -179,6 +179,14 @@ impl Level {
 pub enum Target {
     /// The trace id, as TraceQL prints it (hex without leading zeros).
     TraceId,
+    /// The span's id, as TraceQL prints it (16 hex digits).
+    SpanId,
+    /// The span's parent id, as TraceQL prints it (16 hex digits; zeros for a root).
+    ParentId,
+    /// The trace id of one of the span's links (hex without leading zeros).
+    LinkTraceId,
+    /// The span id of one of the span's links (16 hex digits).
+    LinkSpanId,
     /// The span's name.
     Name,
     /// The span's status message.
@@ -258,6 +266,10 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::TraceId => f.write_str("TraceID"),
+            Target::SpanId => f.write_str("SpanID"),
+            Target::ParentId => f.write_str("ParentSpanID"),
+            Target::LinkTraceId => f.write_str("Links.TraceID"),
+            Target::LinkSpanId => f.write_str("Links.SpanID"),
             Target::Name => f.write_str("Name"),
             Target::StatusMessage => f.write_str("StatusMessage"),
             Target::StatusCode => f.write_str("StatusCode"),
@@ -374,6 +386,10 @@ impl RowFilter {
             }
             Test::Leaf(target, cmp) => match target {
                 Target::TraceId => out.push(vec!["TraceID".to_string()]),
+                Target::SpanId => out.push(span_path("SpanID")),
+                Target::ParentId => out.push(span_path("ParentSpanID")),
+                Target::LinkTraceId => out.push(span_path("Links.TraceID")),
+                Target::LinkSpanId => out.push(span_path("Links.SpanID")),
                 Target::Name => out.push(span_path("Name")),
                 Target::StatusMessage => out.push(span_path("StatusMessage")),
                 Target::StatusCode => out.push(span_path("StatusCode")),
@@ -518,6 +534,7 @@ impl RowFilter {
         let level = match target {
             Target::Attribute { level, .. } => *level,
             Target::EventName => Level::Event,
+            Target::LinkTraceId | Target::LinkSpanId => Level::Link,
             _ => Level::Span,
         };
         let (owners, items) = levels.get(level)?;
@@ -562,6 +579,21 @@ impl RowFilter {
                 });
             }
             Target::TraceId => {}
+            Target::SpanId | Target::ParentId | Target::LinkSpanId => {
+                let name = match target {
+                    Target::ParentId => "ParentSpanID",
+                    _ => "SpanID",
+                };
+                let ids = downcast::<BinaryArray>(field_of(items, name)?, name)?;
+                each(&|e| {
+                    let mut buf = [0u8; 16];
+                    cmp.str(span_id_hex(&padded_span(ids.value(e)), &mut buf))
+                });
+            }
+            Target::LinkTraceId => {
+                let ids = downcast::<BinaryArray>(field_of(items, "TraceID")?, "TraceID")?;
+                each(&|e| cmp.str(&trace_id_hex(&padded(ids.value(e)))));
+            }
             Target::Attribute { key, .. } => {
                 for own in self.own_columns(level, key, cmp) {
                     let array = match own {
@@ -651,6 +683,14 @@ fn field_of<'a>(s: &'a StructArray, name: &str) -> Result<&'a dyn Array> {
     s.column_by_name(name)
         .map(|a| a.as_ref())
         .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))
+}
+
+/// `bytes` as a span id, left-padded with zeros (an empty parent id is all zeros).
+fn padded_span(bytes: &[u8]) -> SpanId {
+    let mut id = [0u8; 8];
+    let take = bytes.len().min(8);
+    id[8 - take..].copy_from_slice(&bytes[bytes.len() - take..]);
+    id
 }
 
 /// `bytes` as a trace id, left-padded with zeros (as Tempo pads them).

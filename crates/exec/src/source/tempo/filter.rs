@@ -5,7 +5,7 @@
 //!
 //! Every test built is a necessary condition for a row to hold a span passing the
 //! filters (see [`traceql_format::tempo::filter`]): what cannot be expressed that way
-//! (negations, arithmetic, `nil`, event times, link ids) is left out, which only means
+//! (negations, arithmetic, `nil`, event times) is left out, which only means
 //! more rows are decoded. The filters still run on the decoded spans.
 
 use datafusion::common::ScalarValue;
@@ -176,14 +176,30 @@ fn compare(field: &Field, op: BinaryOp, literal: &Literal) -> Option<Test> {
     match field {
         Field::Intrinsic(i) => {
             let (target, cmp) = match (i, literal) {
-                // Compared as printed: hex without leading zeros (see the planner).
-                (Intrinsic::TraceId, Literal::String(s)) => {
+                // Ids compare as printed (see the planner): trace ids without leading
+                // zeros, span ids as 16 digits; a string literal is brought to that form.
+                (
+                    Intrinsic::TraceId
+                    | Intrinsic::LinkTraceId
+                    | Intrinsic::SpanId
+                    | Intrinsic::ParentId
+                    | Intrinsic::LinkSpanId,
+                    Literal::String(s),
+                ) => {
+                    let trimmed = s.trim_start_matches('0');
+                    let (target, normal) = match i {
+                        Intrinsic::TraceId => (Target::TraceId, trimmed.to_string()),
+                        Intrinsic::LinkTraceId => (Target::LinkTraceId, trimmed.to_string()),
+                        Intrinsic::SpanId => (Target::SpanId, format!("{trimmed:0>16}")),
+                        Intrinsic::ParentId => (Target::ParentId, format!("{trimmed:0>16}")),
+                        _ => (Target::LinkSpanId, format!("{trimmed:0>16}")),
+                    };
                     let cmp = match op {
                         BinaryOp::Regex => regex(s, true)?,
                         BinaryOp::NotRegex => regex(s, false)?,
-                        _ => Cmp::Str(order(op)?, s.trim_start_matches('0').to_string()),
+                        _ => Cmp::Str(order(op)?, normal),
                     };
-                    (Target::TraceId, cmp)
+                    (target, cmp)
                 }
                 (Intrinsic::Name | Intrinsic::StatusMessage, Literal::String(s)) => {
                     let target = if *i == Intrinsic::Name {
