@@ -20,13 +20,13 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 use regex::Regex;
 
-use crate::arrays::{StrCol, downcast, field};
+use crate::arrays::{StrCol, column, downcast, field};
 use crate::error::{FormatError, Result};
-use crate::ids::{SpanId, TraceId, span_id_hex, trace_id_hex};
+use crate::ids::{TraceId, span_id_hex, trace_id_hex};
 use crate::tempo::TempoVersion;
 use crate::tempo::columns::{RESOURCE_WELL_KNOWN, SPAN_WELL_KNOWN, Spare, SpareScope, spares};
 use crate::tempo::meta::DedicatedColumn;
-use crate::tempo::read::field_path;
+use crate::tempo::read::{field_path, padded};
 
 use std::fmt;
 
@@ -223,6 +223,8 @@ pub enum Test {
 /// The tests a scan of one Tempo block gives its Parquet reader.
 #[derive(Clone, Debug)]
 pub struct RowFilter {
+    /// The leaf-path prefixes the filter reads, found once.
+    wanted: Vec<Vec<String>>,
     test: Option<Test>,
     trace: Option<TraceId>,
     starts: (Option<u64>, Option<u64>),
@@ -351,29 +353,32 @@ impl RowFilter {
         if test.is_none() && trace.is_none() && starts == (None, None) {
             return None;
         }
-        Some(RowFilter {
+        let mut filter = RowFilter {
+            wanted: Vec::new(),
             test,
             trace,
             starts,
             version,
             spares: spares(version, dedicated),
-        })
+        };
+        let mut wanted = Vec::new();
+        if filter.trace.is_some() {
+            wanted.push(vec!["TraceID".to_string()]);
+        }
+        if filter.starts != (None, None) {
+            wanted.push(span_path("StartTimeUnixNano"));
+        }
+        if let Some(test) = &filter.test {
+            filter.paths(test, &mut wanted);
+        }
+        filter.wanted = wanted;
+        Some(filter)
     }
 
     /// Whether the filter reads the leaf column at `path` (its Parquet path parts).
     pub fn leaf(&self, path: &[String]) -> bool {
         let path = field_path(path);
-        let mut wanted = Vec::new();
-        if self.trace.is_some() {
-            wanted.push(vec!["TraceID".to_string()]);
-        }
-        if self.starts != (None, None) {
-            wanted.push(span_path("StartTimeUnixNano"));
-        }
-        if let Some(test) = &self.test {
-            self.paths(test, &mut wanted);
-        }
-        wanted
+        self.wanted
             .iter()
             .any(|w| path.len() >= w.len() && w.iter().zip(&path).all(|(a, b)| a == b))
     }
@@ -462,9 +467,9 @@ impl RowFilter {
         let rows = batch.num_rows();
         let mut keep = vec![true; rows];
         if let Some(id) = &self.trace {
-            let ids = downcast::<BinaryArray>(column(batch, "TraceID")?, "TraceID")?;
+            let ids = column::<BinaryArray>(batch, "TraceID")?;
             for (row, keep) in keep.iter_mut().enumerate() {
-                *keep &= padded(ids.value(row)) == *id;
+                *keep &= padded::<16>(ids.value(row)) == *id;
             }
         }
         let mut levels = Levels::new(batch);
@@ -525,9 +530,9 @@ impl RowFilter {
     ) -> Result<Vec<bool>> {
         let mut out = vec![false; rows];
         if *target == Target::TraceId {
-            let ids = downcast::<BinaryArray>(column(batch_of(levels), "TraceID")?, "TraceID")?;
+            let ids = column::<BinaryArray>(batch_of(levels), "TraceID")?;
             for (row, out) in out.iter_mut().enumerate() {
-                *out = cmp.str(&trace_id_hex(&padded(ids.value(row))));
+                *out = cmp.str(&trace_id_hex(&padded::<16>(ids.value(row))));
             }
             return Ok(out);
         }
@@ -587,12 +592,12 @@ impl RowFilter {
                 let ids = downcast::<BinaryArray>(field_of(items, name)?, name)?;
                 each(&|e| {
                     let mut buf = [0u8; 16];
-                    cmp.str(span_id_hex(&padded_span(ids.value(e)), &mut buf))
+                    cmp.str(span_id_hex(&padded::<8>(ids.value(e)), &mut buf))
                 });
             }
             Target::LinkTraceId => {
                 let ids = downcast::<BinaryArray>(field_of(items, "TraceID")?, "TraceID")?;
-                each(&|e| cmp.str(&trace_id_hex(&padded(ids.value(e)))));
+                each(&|e| cmp.str(&trace_id_hex(&padded::<16>(ids.value(e)))));
             }
             Target::Attribute { key, .. } => {
                 for own in self.own_columns(level, key, cmp) {
@@ -670,35 +675,11 @@ fn span_path(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Column `name` of `batch`.
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a dyn Array> {
-    batch
-        .column_by_name(name)
-        .map(|a| a.as_ref())
-        .ok_or_else(|| FormatError::corrupt(format!("column `{name}` is missing")))
-}
-
 /// Field `name` of `s`.
 fn field_of<'a>(s: &'a StructArray, name: &str) -> Result<&'a dyn Array> {
     s.column_by_name(name)
         .map(|a| a.as_ref())
         .ok_or_else(|| FormatError::corrupt(format!("field `{name}` is missing")))
-}
-
-/// `bytes` as a span id, left-padded with zeros (an empty parent id is all zeros).
-fn padded_span(bytes: &[u8]) -> SpanId {
-    let mut id = [0u8; 8];
-    let take = bytes.len().min(8);
-    id[8 - take..].copy_from_slice(&bytes[bytes.len() - take..]);
-    id
-}
-
-/// `bytes` as a trace id, left-padded with zeros (as Tempo pads them).
-fn padded(bytes: &[u8]) -> TraceId {
-    let mut id = [0u8; 16];
-    let take = bytes.len().min(16);
-    id[16 - take..].copy_from_slice(&bytes[bytes.len() - take..]);
-    id
 }
 
 /// The owner of an item no row holds (outside a sliced list's range).
@@ -744,7 +725,7 @@ impl<'a> Levels<'a> {
             return Ok((owners, items));
         }
         let path = level.path();
-        let rs = downcast::<ListArray>(column(self.batch, path[0])?, "rs")?;
+        let rs = column::<ListArray>(self.batch, path[0])?;
         let mut owners: Vec<u32> = (0..self.batch.num_rows() as u32).collect();
         owners = descend(&owners, rs);
         let mut items = downcast::<StructArray>(rs.values().as_ref(), "items of `rs`")?;

@@ -209,7 +209,7 @@ fn optional_items<'a>(
 
 /// `bytes` as an id of `N` bytes: left-padded with zeros when shorter, its last `N`
 /// bytes when longer (as Tempo pads trace ids).
-fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
+pub(crate) fn padded<const N: usize>(bytes: &[u8]) -> [u8; N] {
     let mut id = [0u8; N];
     let take = bytes.len().min(N);
     id[N - take..].copy_from_slice(&bytes[bytes.len() - take..]);
