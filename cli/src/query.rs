@@ -30,16 +30,17 @@ pub struct QueryArgs {
     query: String,
     #[command(flatten)]
     store: data::ReadArgs,
-    /// At most this many traces, the first in --order.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// At most this many traces, the first in --order (at least 1; a large number gives
+    /// every match).
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = positive)]
     limit: usize,
     /// Which traces come first: newest (latest start), oldest, or slowest (longest
     /// duration). Exact over the whole range: `--order slowest --since 1h` gives the
     /// slowest matching traces of the hour.
     #[arg(long, default_value = "newest", value_name = "ORDER", value_parser = parse_order)]
     order: Order,
-    /// At most this many spans shown per spanset.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// At most this many spans shown per spanset (at least 1).
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = positive)]
     spss: usize,
     #[command(flatten)]
     range: crate::time::RangeArgs,
@@ -206,4 +207,13 @@ fn search_options(args: &QueryArgs) -> Result<SearchOptions, String> {
         start_unix_nano: range.start_unix_nano,
         end_unix_nano: range.end_unix_nano,
     })
+}
+
+/// A count of at least one.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -601,6 +601,15 @@ fn query_errors_have_exit_codes_and_stats_go_to_stderr() {
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(stderr(&missing).lines().count(), 1, "{}", stderr(&missing));
 
+    // A limit of none would print nothing and succeed: refused, as Tempo refuses it.
+    let no_limit = traceql(&["query", "--limit", "0", "{ }"]);
+    assert_eq!(no_limit.status.code(), Some(2));
+    assert!(
+        stderr(&no_limit).contains("at least 1"),
+        "{}",
+        stderr(&no_limit)
+    );
+
     let bad_time = traceql(&["query", "--start", "yesterday", "{ }"]);
     assert_eq!(bad_time.status.code(), Some(1));
     assert!(stderr(&bad_time).contains("RFC 3339"));

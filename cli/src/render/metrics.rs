@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde_json::json;
 use traceql_exec::metrics::{MetricsResponse, Series};
-use traceql_format::display::any_value_text;
+use traceql_format::display::value_text;
 
 use super::Look;
 use crate::time::format_time;
@@ -17,7 +17,7 @@ fn labels(series: &Series) -> String {
     series
         .labels
         .iter()
-        .map(|(k, v)| format!("{k}={}", any_value_text(v)))
+        .map(|(k, v)| format!("{k}={}", value_text(v.as_ref())))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -139,7 +139,7 @@ pub fn json_lines(response: &MetricsResponse) -> String {
             let labels: serde_json::Map<String, serde_json::Value> = s
                 .labels
                 .iter()
-                .map(|(k, v)| (k.clone(), json!(any_value_text(v))))
+                .map(|(k, v)| (k.clone(), json!(value_text(v.as_ref()))))
                 .collect();
             let samples: Vec<serde_json::Value> = s
                 .values

@@ -6,7 +6,6 @@ use std::ops::Range;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use traceql_exec::search::{Attribute, SearchResults, TraceResult};
-use traceql_format::display::any_value_text;
 
 use super::Look;
 use super::chunks::write_in_order;
@@ -15,7 +14,7 @@ use crate::time::format_time;
 fn pairs(attributes: &[Attribute]) -> String {
     attributes
         .iter()
-        .map(|a| format!("{}={}", a.key, any_value_text(&a.value.to_json())))
+        .map(|a| format!("{}={}", a.key, a.value))
         .collect::<Vec<_>>()
         .join(" ")
 }

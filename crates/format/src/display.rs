@@ -1,17 +1,11 @@
-//! Values as Tempo's results show them: OTLP/JSON `AnyValue` objects and durations in
+//! Values as results show them: table cells and durations in
 //! Go's notation (`1m40s`, `100ms`). Status and kind words are in [`crate::codes`].
 
-use serde_json::Value as Json;
+use crate::value::Value;
 
-/// An `AnyValue` JSON object as plain text: a string as itself, other values as JSON
-/// (`200`, `true`, `{"values":[…]}`), and `nil` for an empty object.
-pub fn any_value_text(value: &Json) -> String {
-    match value.as_object().map(|o| o.values().next()) {
-        Some(Some(Json::String(s))) => s.clone(),
-        Some(Some(other)) => other.to_string(),
-        Some(None) => "nil".into(),
-        None => value.to_string(),
-    }
+/// A value as a table cell shows it (see [`Value`]'s `Display`), `nil` for none.
+pub fn value_text(value: Option<&Value>) -> String {
+    value.map_or_else(|| "nil".into(), Value::to_string)
 }
 
 /// A duration in nanoseconds in Go's `time.Duration` notation.

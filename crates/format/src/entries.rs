@@ -2,7 +2,9 @@
 //! strs, ints, floats, bools>>` (see [`crate::schema::attribute_entry_fields`]): the
 //! fallback for attributes without a typed column, and the attributes of events, links
 //! and scopes. [`EntryListBuilder`] writes them; [`EntryList`] is the one reader, and
-//! [`Elements`] views the events and links that carry them.
+//! [`Elements`] views the events and links that carry them. An entry's value is a
+//! struct of [`crate::schema::value_fields`], which is also how results hold attribute
+//! values: [`ValueBuilder`] writes such a column, [`Values`] reads one.
 
 use std::sync::Arc;
 
@@ -10,19 +12,18 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Float64Builder, Int8Array,
     Int8Builder, Int64Array, Int64Builder, ListArray, ListBuilder, StringBuilder, StructArray,
 };
-use arrow::buffer::OffsetBuffer;
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::DataType;
 
 use crate::arrays::{StrCol, TypedList, downcast, field, list_range, str_field};
 use crate::error::{FormatError, Result};
-use crate::schema::{attribute_entry_fields as entry_fields, entry_list_type};
+use crate::schema::{attribute_entry_fields as entry_fields, entry_list_type, value_fields};
 use crate::value::{KeyValue, Value, ValueRef, ValueType};
 
-/// Accumulates attribute lists, one list per row.
+/// Accumulates values into a struct column of [`value_fields`]: one row per value, null
+/// for nil.
 #[derive(Default)]
-pub struct EntryListBuilder {
-    offsets: Vec<i32>,
-    key: StringBuilder,
+pub struct ValueBuilder {
     value_type: Int8Builder,
     str: StringBuilder,
     int: Int64Builder,
@@ -32,38 +33,27 @@ pub struct EntryListBuilder {
     ints: ListBuilder<Int64Builder>,
     floats: ListBuilder<Float64Builder>,
     bools: ListBuilder<BooleanBuilder>,
-    len: i32,
+    /// Per row, whether it holds a value.
+    valid: Vec<bool>,
 }
 
-impl EntryListBuilder {
-    /// Appends one row's list.
-    pub fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a KeyValue>) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        for kv in entries {
-            self.push(&kv.key, &kv.value.borrowed());
-        }
-        self.offsets.push(self.len);
-    }
-
-    /// Appends one row's list of borrowed entries.
-    pub fn append_refs<'e, 'a: 'e>(
-        &mut self,
-        entries: impl IntoIterator<Item = &'e (&'a str, ValueRef<'a>)>,
-    ) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
-        for (key, value) in entries {
-            self.push(key, value);
-        }
-        self.offsets.push(self.len);
-    }
-
-    fn push(&mut self, key: &str, value: &ValueRef<'_>) {
-        self.len += 1;
-        self.key.append_value(key);
+impl ValueBuilder {
+    /// Appends a value, or null for `None`.
+    pub fn append(&mut self, value: Option<&ValueRef<'_>>) {
+        self.valid.push(value.is_some());
+        let Some(value) = value else {
+            // Fields the struct's validity hides; `type` is not nullable.
+            self.value_type.append_value(ValueType::Str.code());
+            self.str.append_null();
+            self.int.append_null();
+            self.float.append_null();
+            self.bool.append_null();
+            self.strs.append(false);
+            self.ints.append(false);
+            self.floats.append(false);
+            self.bools.append(false);
+            return;
+        };
         self.value_type.append_value(value.value_type().code());
         let (mut s, mut i, mut f, mut b) = (None, None, None, None);
         let (mut ss, mut is, mut fs, mut bs) = (None, None, None, None);
@@ -103,13 +93,12 @@ impl EntryListBuilder {
         );
     }
 
-    /// The finished column.
-    pub fn finish(&mut self) -> ArrayRef {
-        let offsets = std::mem::take(&mut self.offsets);
-        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
-        self.len = 0;
+    /// The columns of the [`value_fields`] so far, and the rows' validity (`None` if
+    /// every row holds a value); the builder starts over.
+    fn finish_parts(&mut self) -> (Vec<ArrayRef>, Option<NullBuffer>) {
+        let valid = std::mem::take(&mut self.valid);
+        let nulls = valid.contains(&false).then(|| NullBuffer::from(valid));
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.key.finish()),
             Arc::new(self.value_type.finish()),
             Arc::new(self.str.finish()),
             Arc::new(self.int.finish()),
@@ -120,6 +109,65 @@ impl EntryListBuilder {
             Arc::new(self.floats.finish()),
             Arc::new(self.bools.finish()),
         ];
+        (columns, nulls)
+    }
+
+    /// The finished column, of [`crate::schema::value_column_type`]; the builder starts
+    /// over.
+    pub fn finish(&mut self) -> StructArray {
+        let (columns, nulls) = self.finish_parts();
+        StructArray::new(value_fields(), columns, nulls)
+    }
+}
+
+/// Accumulates attribute lists, one list per row.
+#[derive(Default)]
+pub struct EntryListBuilder {
+    offsets: Vec<i32>,
+    key: StringBuilder,
+    values: ValueBuilder,
+    len: i32,
+}
+
+impl EntryListBuilder {
+    /// Appends one row's list.
+    pub fn append<'a>(&mut self, entries: impl IntoIterator<Item = &'a KeyValue>) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for kv in entries {
+            self.push(&kv.key, &kv.value.borrowed());
+        }
+        self.offsets.push(self.len);
+    }
+
+    /// Appends one row's list of borrowed entries.
+    pub fn append_refs<'e, 'a: 'e>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e (&'a str, ValueRef<'a>)>,
+    ) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for (key, value) in entries {
+            self.push(key, value);
+        }
+        self.offsets.push(self.len);
+    }
+
+    fn push(&mut self, key: &str, value: &ValueRef<'_>) {
+        self.len += 1;
+        self.key.append_value(key);
+        self.values.append(Some(value));
+    }
+
+    /// The finished column.
+    pub fn finish(&mut self) -> ArrayRef {
+        let offsets = std::mem::take(&mut self.offsets);
+        let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+        self.len = 0;
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.key.finish())];
+        columns.extend(self.values.finish_parts().0);
         let entries = StructArray::new(entry_fields(), columns, None);
         let DataType::List(item) = entry_list_type() else {
             unreachable!()
@@ -152,12 +200,12 @@ fn append_list<B, T, I>(
     }
 }
 
-/// A view of one attribute entry list column, for reading entries in place. Every
-/// field is checked and downcast once, when the view is made.
+/// A view of a struct column of [`value_fields`] (a column of values, or the values of
+/// attribute entries), for reading values in place. Every field is checked and
+/// downcast once, when the view is made.
 #[derive(Clone, Copy, Debug)]
-pub struct EntryList<'a> {
-    list: &'a ListArray,
-    key: StrCol<'a>,
+pub struct Values<'a> {
+    values: &'a StructArray,
     value_type: &'a Int8Array,
     str: StrCol<'a>,
     int: &'a Int64Array,
@@ -169,19 +217,17 @@ pub struct EntryList<'a> {
     bools: TypedList<'a, BooleanArray>,
 }
 
-impl<'a> EntryList<'a> {
-    /// Views an attribute list column.
+impl<'a> Values<'a> {
+    /// Views a column of values (of [`crate::schema::value_column_type`]).
     pub fn new(column: &'a dyn Array) -> Result<Self> {
-        Self::from_list(downcast::<ListArray>(column, "attribute list")?)
+        Self::from_struct(downcast::<StructArray>(column, "value column")?)
     }
 
-    /// Views an attribute list column already seen as a list.
-    pub fn from_list(list: &'a ListArray) -> Result<Self> {
-        let s = downcast::<StructArray>(list.values().as_ref(), "attribute entries")?;
+    /// Views the value fields of `s` (other fields, such as an entry's key, are left).
+    pub fn from_struct(s: &'a StructArray) -> Result<Self> {
         let strs = field::<ListArray>(s, "strs")?;
-        Ok(EntryList {
-            list,
-            key: str_field(s, "key")?,
+        Ok(Values {
+            values: s,
             value_type: field(s, "type")?,
             str: str_field(s, "str")?,
             int: field(s, "int")?,
@@ -197,66 +243,69 @@ impl<'a> EntryList<'a> {
         })
     }
 
-    /// The entry index range of `row`.
-    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
-        list_range(self.list, row)
+    /// Whether row `i` is nil.
+    pub fn is_null(&self, i: usize) -> bool {
+        self.values.is_null(i)
     }
 
-    /// The key of entry `i`.
-    pub fn key(&self, i: usize) -> Option<&'a str> {
-        self.key.get(i)
-    }
-
-    /// The value type of entry `i`, or an error for a code this format does not define.
+    /// The value type of row `i`, or an error for a code this format does not define.
     pub fn value_type(&self, i: usize) -> Result<ValueType> {
         let code = self.value_type.value(i);
         ValueType::from_code(code)
             .ok_or_else(|| FormatError::corrupt(format!("unknown attribute type code {code}")))
     }
 
-    /// The string of entry `i` (of a string or opaque value).
+    /// The string of row `i` (of a string or opaque value).
     pub fn str(&self, i: usize) -> Option<&'a str> {
         self.str.get(i)
     }
 
-    /// The integer of entry `i`.
+    /// The integer of row `i`.
     pub fn int(&self, i: usize) -> i64 {
         self.int.value(i)
     }
 
-    /// The float of entry `i`.
+    /// The float of row `i`.
     pub fn float(&self, i: usize) -> f64 {
         self.float.value(i)
     }
 
-    /// The boolean of entry `i`.
+    /// The boolean of row `i`.
     pub fn bool(&self, i: usize) -> bool {
         self.bool.value(i)
     }
 
-    /// The strings of entry `i` (of a string array).
+    /// The strings of row `i` (of a string array).
     pub fn strs(&self, i: usize) -> Vec<&'a str> {
         let (list, items) = self.strs;
         list_range(list, i).filter_map(|j| items.get(j)).collect()
     }
 
-    /// The integers of entry `i` (of an int array).
+    /// The integers of row `i` (of an int array).
     pub fn ints(&self, i: usize) -> &'a [i64] {
         &self.ints.items.values()[self.ints.range(i)]
     }
 
-    /// The floats of entry `i` (of a float array).
+    /// The floats of row `i` (of a float array).
     pub fn floats(&self, i: usize) -> &'a [f64] {
         &self.floats.items.values()[self.floats.range(i)]
     }
 
-    /// The booleans of entry `i` (of a bool array).
+    /// The booleans of row `i` (of a bool array).
     pub fn bools(&self, i: usize) -> Vec<bool> {
         let items = self.bools.items;
         self.bools.range(i).map(|j| items.value(j)).collect()
     }
 
-    /// The value of entry `i`, owned.
+    /// The value of row `i`, owned; `None` for nil.
+    pub fn get(&self, i: usize) -> Result<Option<Value>> {
+        if self.is_null(i) {
+            return Ok(None);
+        }
+        self.value(i).map(Some)
+    }
+
+    /// The value of row `i`, owned, read as present.
     pub fn value(&self, i: usize) -> Result<Value> {
         Ok(match self.value_type(i)? {
             ValueType::Str => Value::Str(self.str.value(i).to_string()),
@@ -272,13 +321,50 @@ impl<'a> EntryList<'a> {
             ValueType::BoolArray => Value::BoolArray(self.bools(i)),
         })
     }
+}
+
+/// A view of one attribute entry list column, for reading entries in place: their keys,
+/// and their [`Values`].
+#[derive(Clone, Copy, Debug)]
+pub struct EntryList<'a> {
+    list: &'a ListArray,
+    key: StrCol<'a>,
+    /// The entries' values.
+    pub values: Values<'a>,
+}
+
+impl<'a> EntryList<'a> {
+    /// Views an attribute list column.
+    pub fn new(column: &'a dyn Array) -> Result<Self> {
+        Self::from_list(downcast::<ListArray>(column, "attribute list")?)
+    }
+
+    /// Views an attribute list column already seen as a list.
+    pub fn from_list(list: &'a ListArray) -> Result<Self> {
+        let s = downcast::<StructArray>(list.values().as_ref(), "attribute entries")?;
+        Ok(EntryList {
+            list,
+            key: str_field(s, "key")?,
+            values: Values::from_struct(s)?,
+        })
+    }
+
+    /// The entry index range of `row`.
+    pub fn range(&self, row: usize) -> std::ops::Range<usize> {
+        list_range(self.list, row)
+    }
+
+    /// The key of entry `i`.
+    pub fn key(&self, i: usize) -> Option<&'a str> {
+        self.key.get(i)
+    }
 
     /// The attributes of row `row`, appended to `out`.
     pub fn read(&self, row: usize, out: &mut Vec<KeyValue>) -> Result<()> {
         for i in self.range(row) {
             out.push(KeyValue {
                 key: self.key.value(i).to_string(),
-                value: self.value(i)?,
+                value: self.values.value(i)?,
             });
         }
         Ok(())
@@ -372,8 +458,30 @@ mod tests {
             list.read(row, &mut out).unwrap();
             assert_eq!(&out, expected);
         }
-        assert_eq!(list.value_type(0).unwrap(), ValueType::Str);
-        assert_eq!(list.ints(list.range(2).start + 1), &[1, 2]);
+        assert_eq!(list.values.value_type(0).unwrap(), ValueType::Str);
+        assert_eq!(list.values.ints(list.range(2).start + 1), &[1, 2]);
+    }
+
+    #[test]
+    fn a_value_column_reads_back_as_written_with_nil_rows() {
+        let rows = [
+            Some(Value::Str("GET".into())),
+            None,
+            Some(Value::IntArray(vec![1, 2])),
+            Some(Value::Float(0.5)),
+            None,
+        ];
+        let mut builder = ValueBuilder::default();
+        for row in &rows {
+            builder.append(row.as_ref().map(Value::borrowed).as_ref());
+        }
+        let column = builder.finish();
+        assert_eq!(column.data_type(), &crate::schema::value_column_type());
+        assert_eq!(column.null_count(), 2);
+        let values = Values::new(&column).unwrap();
+        for (i, expected) in rows.iter().enumerate() {
+            assert_eq!(&values.get(i).unwrap(), expected);
+        }
     }
 
     #[test]
@@ -398,7 +506,11 @@ mod tests {
             Arc::new(StructArray::new(entry_fields(), columns, None)),
             None,
         );
-        let err = EntryList::from_list(&broken).unwrap().value(0).unwrap_err();
+        let err = EntryList::from_list(&broken)
+            .unwrap()
+            .values
+            .value(0)
+            .unwrap_err();
         assert_eq!(err, FormatError::corrupt("unknown attribute type code 42"));
     }
 

@@ -157,10 +157,12 @@ pub fn fallback_attribute_column(scope: AttributeScope) -> Option<&'static str> 
     }
 }
 
-/// The fields of one attribute entry: `key`; `type` (the [`ValueType`] code); the
-/// scalar value in `str`, `int`, `float` or `bool` (an opaque value's OTLP/JSON text in
-/// `str`); an array in `strs`, `ints`, `floats` or `bools`.
-pub fn attribute_entry_fields() -> Fields {
+/// The fields of a value: `type` (the [`ValueType`] code); the scalar value in `str`,
+/// `int`, `float` or `bool` (an opaque value's OTLP/JSON text in `str`); an array in
+/// `strs`, `ints`, `floats` or `bools`. Attribute entries are a key and these; result
+/// columns of attribute values (`select()`, `by()`) are these alone (see
+/// [`value_column_type`]).
+pub fn value_fields() -> Fields {
     let list = |name: &str, item: DataType| {
         Field::new(
             name,
@@ -169,7 +171,6 @@ pub fn attribute_entry_fields() -> Fields {
         )
     };
     Fields::from(vec![
-        Field::new("key", DataType::Utf8, false),
         Field::new("type", DataType::Int8, false),
         Field::new("str", DataType::Utf8, true),
         Field::new("int", DataType::Int64, true),
@@ -180,6 +181,19 @@ pub fn attribute_entry_fields() -> Fields {
         list("floats", DataType::Float64),
         list("bools", DataType::Boolean),
     ])
+}
+
+/// The type of a column of attribute values, null for nil: a struct of
+/// [`value_fields`].
+pub fn value_column_type() -> DataType {
+    DataType::Struct(value_fields())
+}
+
+/// The fields of one attribute entry: `key`, then the [`value_fields`].
+pub fn attribute_entry_fields() -> Fields {
+    let mut fields = vec![Arc::new(Field::new("key", DataType::Utf8, false))];
+    fields.extend(value_fields().iter().cloned());
+    Fields::from(fields)
 }
 
 /// The type of an attribute entry list column.

@@ -1,8 +1,11 @@
 //! Attribute values and their types. A type's code is what the `type` field of an
 //! attribute entry stores; its name is what column names and `meta.json` use.
 
-/// An attribute value.
-#[derive(Clone, Debug, PartialEq)]
+/// An attribute value. Values are equal when they have the same type and the same
+/// contents, floats compared by their bits (so every value equals itself and can key a
+/// map). As JSON a value is its OTLP/JSON `AnyValue` (`{"intValue":"200"}`); as text,
+/// what a person reads in a table cell (`200`, `GET`, `["a","b"]`).
+#[derive(Clone, Debug)]
 pub enum Value {
     /// A string.
     Str(String),
@@ -125,7 +128,159 @@ impl Value {
     }
 }
 
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) | (Value::Opaque(a), Value::Opaque(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::StrArray(a), Value::StrArray(b)) => a == b,
+            (Value::IntArray(a), Value::IntArray(b)) => a == b,
+            (Value::FloatArray(a), Value::FloatArray(b)) => bits(a) == bits(b),
+            (Value::BoolArray(a), Value::BoolArray(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value_type().hash(state);
+        match self {
+            Value::Str(v) | Value::Opaque(v) => v.hash(state),
+            Value::Int(v) => v.hash(state),
+            Value::Float(v) => v.to_bits().hash(state),
+            Value::Bool(v) => v.hash(state),
+            Value::StrArray(v) => v.hash(state),
+            Value::IntArray(v) => v.hash(state),
+            Value::FloatArray(v) => v.iter().for_each(|f| f.to_bits().hash(state)),
+            Value::BoolArray(v) => v.hash(state),
+        }
+    }
+}
+
+/// One element of an `AnyValue` array, as OTLP/JSON writes it.
+enum Item<'a> {
+    Str(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl serde::Serialize for Item<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match *self {
+            Item::Str(v) => map.serialize_entry("stringValue", v)?,
+            // 64-bit integers are strings in OTLP/JSON.
+            Item::Int(v) => map.serialize_entry("intValue", itoa::Buffer::new().format(v))?,
+            Item::Float(v) => map.serialize_entry("doubleValue", &v)?,
+            Item::Bool(v) => map.serialize_entry("boolValue", &v)?,
+        }
+        map.end()
+    }
+}
+
+/// The elements of an array value.
+fn items(value: &Value) -> Option<Vec<Item<'_>>> {
+    Some(match value {
+        Value::StrArray(v) => v.iter().map(|s| Item::Str(s)).collect(),
+        Value::IntArray(v) => v.iter().map(|i| Item::Int(*i)).collect(),
+        Value::FloatArray(v) => v.iter().map(|f| Item::Float(*f)).collect(),
+        Value::BoolArray(v) => v.iter().map(|b| Item::Bool(*b)).collect(),
+        _ => return None,
+    })
+}
+
+/// The OTLP/JSON `AnyValue` of the value: `{"stringValue":"GET"}`, `{"intValue":"200"}`,
+/// `{"arrayValue":{"values":[…]}}`; an opaque value as the text it was kept as.
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let scalar = match self {
+            Value::Str(v) => Item::Str(v),
+            Value::Int(v) => Item::Int(*v),
+            Value::Float(v) => Item::Float(*v),
+            Value::Bool(v) => Item::Bool(*v),
+            Value::Opaque(text) => {
+                return match serde_json::from_str::<&serde_json::value::RawValue>(text) {
+                    Ok(raw) => raw.serialize(serializer),
+                    Err(_) => Item::Str(text).serialize(serializer),
+                };
+            }
+            array => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                let mut values = std::collections::BTreeMap::new();
+                values.insert("values", items(array).unwrap_or_default());
+                map.serialize_entry("arrayValue", &values)?;
+                return map.end();
+            }
+        };
+        scalar.serialize(serializer)
+    }
+}
+
+/// The value as a table cell shows it: a string as itself, a number or boolean as
+/// TraceQL writes it, an array as JSON (`["a","b"]`, `[1,2]`), an opaque value as its
+/// OTLP/JSON text.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(v) | Value::Opaque(v) => f.write_str(v),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{}", serde_json::json!(v)),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::StrArray(v) => write!(f, "{}", serde_json::json!(v)),
+            Value::IntArray(v) => write!(f, "{}", serde_json::json!(v)),
+            Value::FloatArray(v) => write!(f, "{}", serde_json::json!(v)),
+            Value::BoolArray(v) => write!(f, "{}", serde_json::json!(v)),
+        }
+    }
+}
+
 impl Value {
+    /// A total order: by type (in the order of [`ValueType`]'s codes), then by
+    /// contents — strings by their bytes, numbers by value (floats as
+    /// [`f64::total_cmp`] orders them), arrays element by element.
+    pub fn total_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        let floats = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| a.len().cmp(&b.len()))
+        };
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) | (Value::Opaque(a), Value::Opaque(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Float(a), Value::Float(b)) => a.total_cmp(b),
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::StrArray(a), Value::StrArray(b)) => a.cmp(b),
+            (Value::IntArray(a), Value::IntArray(b)) => a.cmp(b),
+            (Value::FloatArray(a), Value::FloatArray(b)) => floats(a, b),
+            (Value::BoolArray(a), Value::BoolArray(b)) => a.cmp(b),
+            (a, b) => a.value_type().cmp(&b.value_type()),
+        }
+    }
+
+    /// About how many bytes the value takes, its heap included.
+    pub fn size(&self) -> usize {
+        let heap = match self {
+            Value::Str(v) | Value::Opaque(v) => v.len(),
+            Value::StrArray(v) => v.iter().map(|s| s.len() + 24).sum(),
+            Value::IntArray(v) => v.len() * 8,
+            Value::FloatArray(v) => v.len() * 8,
+            Value::BoolArray(v) => v.len(),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => 0,
+        };
+        std::mem::size_of::<Value>() + heap
+    }
+
     /// The value borrowed.
     pub fn borrowed(&self) -> ValueRef<'_> {
         match self {
@@ -210,6 +365,51 @@ pub struct KeyValue {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn values_are_written_as_otlp_json_and_shown_as_table_cells() {
+        let cases = [
+            (Value::Str("GET".into()), r#"{"stringValue":"GET"}"#, "GET"),
+            (Value::Int(-200), r#"{"intValue":"-200"}"#, "-200"),
+            (Value::Float(1.0), r#"{"doubleValue":1.0}"#, "1.0"),
+            (Value::Bool(true), r#"{"boolValue":true}"#, "true"),
+            (
+                Value::StrArray(vec!["a".into(), "b\"".into()]),
+                r#"{"arrayValue":{"values":[{"stringValue":"a"},{"stringValue":"b\""}]}}"#,
+                r#"["a","b\""]"#,
+            ),
+            (
+                Value::IntArray(vec![1, 2]),
+                r#"{"arrayValue":{"values":[{"intValue":"1"},{"intValue":"2"}]}}"#,
+                "[1,2]",
+            ),
+            (
+                Value::Opaque(r#"{"bytesValue":"AA=="}"#.into()),
+                r#"{"bytesValue":"AA=="}"#,
+                r#"{"bytesValue":"AA=="}"#,
+            ),
+        ];
+        for (value, json, cell) in cases {
+            assert_eq!(serde_json::to_string(&value).unwrap(), json);
+            assert_eq!(value.to_string(), cell);
+        }
+    }
+
+    #[test]
+    fn values_are_equal_by_bits_and_ordered_by_type_then_contents() {
+        use std::cmp::Ordering::*;
+        assert_eq!(Value::Float(f64::NAN), Value::Float(f64::NAN));
+        assert_ne!(Value::Float(0.0), Value::Float(-0.0));
+        assert_ne!(Value::Int(1), Value::Float(1.0));
+        let ints = |a: i64, b: i64| Value::Int(a).total_cmp(&Value::Int(b));
+        assert_eq!(ints(9, 10), Less, "numbers by value, not text");
+        assert_eq!(Value::Str("z".into()).total_cmp(&Value::Int(0)), Less);
+        assert_eq!(
+            Value::FloatArray(vec![1.0]).total_cmp(&Value::FloatArray(vec![1.0, 0.0])),
+            Less
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -62,10 +62,10 @@ const OPERATOR_COLUMNS: &[&str] = &[
 /// How a spanset attribute's values are to be shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttributeKind {
-    /// `Utf8` holding `AnyValue` JSON.
-    Json,
+    /// A value column ([`traceql_format::schema::value_column_type`]).
+    Value,
     /// The plain column holding the attribute's only value for every span, of
-    /// [`plain_type`]`(holds)`, shown with [`crate::shown::plain_json`].
+    /// [`plain_type`]`(holds)`, shown with [`crate::shown::plain_shown`].
     Plain(Holds),
     /// `Float64` holding an integer count.
     Int,
@@ -194,13 +194,13 @@ impl Lowering<'_> {
                              with traceql_parser::check_supported first",
                         ));
                     }
-                    let call = field_expr_call(Some(expr), Output::Json, self.schema, self.facts)?;
+                    let call = field_expr_call(Some(expr), Output::Value, self.schema, self.facts)?;
                     let key = self.compute("key", call);
                     let output = self.fresh("m");
                     self.spanset_attributes.push(ResultAttribute {
                         name: format!("by({expr})"),
                         column: key.clone(),
-                        kind: AttributeKind::Json,
+                        kind: AttributeKind::Value,
                     });
                     self.steps.push(Step::Operator(TraceOp::GroupBy(GroupBy {
                         label: expr.to_string(),
@@ -427,8 +427,8 @@ pub fn plan_pipeline(
                     kind: FieldExprKind::Field(field.clone()),
                     span: Span::default(),
                 };
-                let call = field_expr_call(Some(&expr), Output::Json, &schema, facts)?;
-                (call, AttributeKind::Json)
+                let call = field_expr_call(Some(&expr), Output::Value, &schema, facts)?;
+                (call, AttributeKind::Value)
             }
         };
         values.push((column.clone(), value));

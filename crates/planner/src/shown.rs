@@ -1,8 +1,8 @@
 //! Attribute values shown with results, read straight from a plain column of the span
 //! table where one holds the attribute's only value for every span (see
 //! [`crate::native::native_column`]): results show a few distinct values many times, so
-//! each distinct value is rendered once, as the row evaluator would render it, instead
-//! of through the evaluator for every span.
+//! each distinct value is made once, as the row evaluator would show it, instead of
+//! through the evaluator for every span.
 
 use crate::error::PlanError;
 use std::borrow::Cow;
@@ -13,8 +13,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 
-use crate::eval::value::{Val, any_value};
+use crate::eval::value::Val;
 use crate::native::Holds;
+use traceql_format::value::Value;
 
 /// The type a plain column holding `holds` is cast to for display.
 pub fn plain_type(holds: Holds) -> DataType {
@@ -28,7 +29,7 @@ pub fn plain_type(holds: Holds) -> DataType {
     }
 }
 
-/// A value of a plain column, standing for the JSON it is shown as: the text of a
+/// A value of a plain column, standing for the value it is shown as: the text of a
 /// string, the bits of anything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PlainValue<'a> {
@@ -65,9 +66,9 @@ pub fn plain_value(holds: Holds, values: &dyn Array, row: usize) -> Result<Optio
     }))
 }
 
-/// The `AnyValue` JSON `value` (of a column holding `holds`) is shown as: what the row
-/// evaluator shows for the same field.
-pub fn plain_json(holds: Holds, value: PlainValue<'_>) -> String {
+/// The value `value` (of a column holding `holds`) is shown as: what the row evaluator
+/// shows for the same field; `None` for bits in a column of strings.
+pub fn plain_shown(holds: Holds, value: PlainValue<'_>) -> Option<Value> {
     let val = match (holds, value) {
         (_, PlainValue::Str(s)) => Val::Str(Cow::Borrowed(s)),
         (Holds::Int, PlainValue::Bits(b)) => Val::Int(b as i64),
@@ -76,9 +77,9 @@ pub fn plain_json(holds: Holds, value: PlainValue<'_>) -> String {
         (Holds::Bool, PlainValue::Bits(b)) => Val::Bool(b != 0),
         (Holds::Status, PlainValue::Bits(b)) => Val::Status(b as u8 as i8),
         (Holds::Kind, PlainValue::Bits(b)) => Val::Kind(b as u8 as i8),
-        (Holds::Str, PlainValue::Bits(_)) => return "null".to_string(),
+        (Holds::Str, PlainValue::Bits(_)) => return None,
     };
-    any_value(&val).to_string()
+    Some(val.shown())
 }
 
 #[cfg(test)]
@@ -109,7 +110,7 @@ mod tests {
             (Holds::Kind, PlainValue::Bits(3), Val::Kind(3)),
         ];
         for (holds, plain, val) in cases {
-            assert_eq!(plain_json(holds, plain), any_value(&val).to_string());
+            assert_eq!(plain_shown(holds, plain), Some(val.shown()));
         }
         let ints = Int64Array::from(vec![Some(-5), None]);
         assert_eq!(

@@ -10,8 +10,8 @@
 mod run;
 
 use serde::Serialize;
-use serde::ser::{SerializeStruct, Serializer};
-use serde_json::Value;
+use serde::ser::{SerializeMap, SerializeStruct, Serializer};
+use traceql_format::value::Value;
 pub use traceql_planner::metrics::{Buckets, Series};
 
 pub use self::run::MAX_POINTS;
@@ -51,11 +51,23 @@ impl MetricsResponse {
     }
 }
 
+/// A label's value as Tempo prints it: an OTLP/JSON `AnyValue`, `{}` for nil.
+struct LabelValue<'a>(&'a Option<Value>);
+
+impl Serialize for LabelValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(value) => value.serialize(serializer),
+            None => serializer.serialize_map(Some(0))?.end(),
+        }
+    }
+}
+
 /// One label as Tempo prints it.
 #[derive(Serialize)]
 struct LabelJson<'a> {
     key: &'a str,
-    value: &'a Value,
+    value: LabelValue<'a>,
 }
 
 /// One point: `timestampMs` is a string, as protobuf JSON prints 64-bit integers.
@@ -89,7 +101,10 @@ impl Serialize for MetricsResponse {
                 labels: s
                     .labels
                     .iter()
-                    .map(|(key, value)| LabelJson { key, value })
+                    .map(|(key, value)| LabelJson {
+                        key,
+                        value: LabelValue(value),
+                    })
                     .collect(),
                 samples: s
                     .values

@@ -12,11 +12,13 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::{DataFusionError, Result};
 use traceql_format::display::go_duration;
+use traceql_format::entries::Values;
 use traceql_format::schema::columns as c;
+use traceql_format::value::Value;
 use traceql_planner::lower::{AttributeKind, ResultAttribute, SPANSET, SearchPlan};
-use traceql_planner::shown::{PlainValue, plain_json, plain_value};
+use traceql_planner::shown::{PlainValue, plain_shown, plain_value};
 
-use super::response::{AnyValueJson, Attribute, SearchMetrics};
+use super::response::{Attribute, SearchMetrics};
 use super::results::{FoundSpanSet, FoundTrace, Interner, NONE, SearchResults, ShownSpan};
 use crate::engine::Order;
 
@@ -122,9 +124,7 @@ impl<'a> Rows<'a> {
 #[derive(Default)]
 struct Interned {
     names: Interner<Box<str>>,
-    values: Interner<AnyValueJson>,
-    /// Reused to write numeric attribute values as JSON.
-    text: String,
+    values: Interner<Value>,
     /// Per attribute shown from a plain column (by its slot, see [`Adder`]): the value
     /// number of each distinct value seen, so each is rendered once.
     plain: Vec<PlainValues>,
@@ -147,24 +147,26 @@ impl Interned {
     }
 
     /// The number of the value of `attr`, in slot `slot`, at `row` of its column
-    /// `values`, or `None` if it is nil.
+    /// `column`, or `None` if it is nil.
     fn value(
         &mut self,
         attr: &ResultAttribute,
         slot: usize,
-        values: &dyn Array,
+        column: &ShownColumn<'_>,
         row: usize,
     ) -> Result<Option<u32>> {
-        let make = |t: &str| AnyValueJson::from_text(t.to_string());
+        let values = column.array;
         if values.is_null(row) {
             return Ok(None);
         }
-        let n = match attr.kind {
-            AttributeKind::Json => {
-                let values = downcast::<StringArray>(values, attr)?;
-                self.values.intern(values.value(row), make)?
+        let n = match (attr.kind, &column.values) {
+            (AttributeKind::Value, Some(view)) => {
+                let value = view
+                    .value(row)
+                    .map_err(|e| DataFusionError::Internal(format!("search result: {e}")))?;
+                self.values.intern(&value, Value::clone)
             }
-            AttributeKind::Plain(holds) => {
+            (AttributeKind::Plain(holds), _) => {
                 let Some(value) = plain_value(holds, values, row)? else {
                     return Ok(None);
                 };
@@ -179,34 +181,56 @@ impl Interned {
                 if let Some(&n) = known {
                     return Ok(Some(n));
                 }
-                let n = self.values.intern(&plain_json(holds, value), make)?;
+                let Some(shown) = plain_shown(holds, value) else {
+                    return Ok(None);
+                };
+                let n = self.values.intern(&shown, Value::clone);
                 match value {
                     PlainValue::Str(s) => seen.strs.insert(s.into(), n),
                     PlainValue::Bits(b) => seen.bits.insert(b, n),
                 };
                 n
             }
-            kind => {
+            (AttributeKind::Value, None) => {
+                return Err(DataFusionError::Internal(format!(
+                    "search result: column `{}` of `{}` is not a value column",
+                    attr.column, attr.name
+                )));
+            }
+            (kind, _) => {
                 let v = downcast::<Float64Array>(values, attr)?.value(row);
-                self.text.clear();
-                match kind {
-                    AttributeKind::Int => {
-                        self.text.push_str(r#"{"intValue":""#);
-                        self.text.push_str(itoa::Buffer::new().format(v as i64));
-                        self.text.push_str(r#""}"#);
-                    }
-                    AttributeKind::Duration => self.text.push_str(
-                        &serde_json::json!({ "stringValue": go_duration(v.round() as i64) })
-                            .to_string(),
-                    ),
-                    _ => self
-                        .text
-                        .push_str(&serde_json::json!({ "doubleValue": v }).to_string()),
-                }
-                self.values.intern(&self.text, make)?
+                let value = match kind {
+                    AttributeKind::Int => Value::Int(v as i64),
+                    AttributeKind::Duration => Value::Str(go_duration(v.round() as i64)),
+                    _ => Value::Float(v),
+                };
+                self.values.intern(&value, Value::clone)
             }
         };
         Ok(Some(n))
+    }
+}
+
+/// A column of a shown attribute, with the view of its values if it is a value column.
+struct ShownColumn<'a> {
+    array: &'a dyn Array,
+    values: Option<Values<'a>>,
+}
+
+impl<'a> ShownColumn<'a> {
+    /// The column of `attr` in `batch`.
+    fn of(batch: &'a RecordBatch, attr: &ResultAttribute) -> Result<Self> {
+        let array = column(batch, &attr.column)?.as_ref();
+        let values = match attr.kind {
+            AttributeKind::Value => Some(Values::new(array).map_err(|e| {
+                DataFusionError::Internal(format!(
+                    "search result: column `{}` of `{}`: {e}",
+                    attr.column, attr.name
+                ))
+            })?),
+            _ => None,
+        };
+        Ok(ShownColumn { array, values })
     }
 }
 
@@ -229,7 +253,7 @@ struct Adder<'a> {
     spanset_attributes: &'a [ResultAttribute],
     span_attributes: &'a [ResultAttribute],
     /// The columns of the span attributes, then of the spanset attributes.
-    columns: Vec<&'a dyn Array>,
+    columns: Vec<ShownColumn<'a>>,
     spss: usize,
 }
 
@@ -240,7 +264,7 @@ impl Adder<'_> {
         let first = self.span_attributes.len();
         for (i, attr) in self.spanset_attributes.iter().enumerate() {
             let slot = first + i;
-            if let Some(n) = interned.value(attr, slot, self.columns[slot], row)? {
+            if let Some(n) = interned.value(attr, slot, &self.columns[slot], row)? {
                 out.push(Attribute {
                     key: attr.name.clone(),
                     value: interned.values.get(n).clone(),
@@ -254,7 +278,7 @@ impl Adder<'_> {
     fn span_attributes(&self, interned: &mut Interned, row: usize) -> Result<Box<[(u16, u32)]>> {
         let mut out = Vec::new();
         for (i, attr) in self.span_attributes.iter().enumerate() {
-            if let Some(n) = interned.value(attr, i, self.columns[i], row)? {
+            if let Some(n) = interned.value(attr, i, &self.columns[i], row)? {
                 out.push((i as u16, n));
             }
         }
@@ -339,7 +363,7 @@ impl Assembler {
             .span_attributes
             .iter()
             .chain(&self.spanset_attributes)
-            .map(|attr| column(batch, &attr.column).map(|c| c.as_ref()))
+            .map(|attr| ShownColumn::of(batch, attr))
             .collect::<Result<Vec<_>>>()?;
         let adder = Adder {
             rows: Rows::of(batch)?,

@@ -6,9 +6,7 @@ mod assemble;
 mod response;
 mod results;
 
-pub use response::{
-    AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
-};
+pub use response::{Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult};
 pub use results::{Columns, SPAN_COLUMNS, SearchResults};
 
 use std::time::Instant;

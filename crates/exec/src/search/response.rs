@@ -1,9 +1,7 @@
 //! Search results shaped like Tempo's `/api/search` JSON.
 
-use datafusion::error::{DataFusionError, Result};
 use serde::Serialize;
-use serde_json::Value as Json;
-use serde_json::value::RawValue;
+use traceql_format::value::Value;
 
 /// The answer to a search: matching traces, first in the search's order, and what the
 /// search read.
@@ -73,45 +71,13 @@ pub struct SpanResult {
     pub attributes: Vec<Attribute>,
 }
 
-/// A key and an OTLP/JSON `AnyValue`.
+/// A key and a value, written as OTLP/JSON (`{"key":"http.method","value":{"stringValue":"GET"}}`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Attribute {
     /// The name.
     pub key: String,
-    /// The value, e.g. `{"stringValue": "GET"}`.
-    pub value: AnyValueJson,
-}
-
-/// An OTLP/JSON `AnyValue` (`{"stringValue": "GET"}`, `{"intValue": "200"}`, …), kept
-/// as its JSON text: results are written out as they came, without building a JSON
-/// tree per value.
-#[derive(Clone, Debug, Serialize)]
-#[serde(transparent)]
-pub struct AnyValueJson(Box<RawValue>);
-
-impl AnyValueJson {
-    /// The value from its JSON text; an error if the text is not JSON.
-    pub fn from_text(text: String) -> Result<Self> {
-        RawValue::from_string(text)
-            .map(AnyValueJson)
-            .map_err(|e| DataFusionError::Internal(format!("attribute value is not JSON: {e}")))
-    }
-
-    /// The JSON text.
-    pub fn text(&self) -> &str {
-        self.0.get()
-    }
-
-    /// The value as a JSON tree.
-    pub fn to_json(&self) -> Json {
-        serde_json::from_str(self.0.get()).unwrap_or(Json::Null)
-    }
-}
-
-impl PartialEq for AnyValueJson {
-    fn eq(&self, other: &Self) -> bool {
-        self.text() == other.text()
-    }
+    /// The value, written as an OTLP/JSON `AnyValue`.
+    pub value: Value,
 }
 
 /// What a search read.

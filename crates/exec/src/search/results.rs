@@ -8,24 +8,43 @@ mod columns;
 
 pub use columns::{Columns, SPAN_COLUMNS};
 
+use std::borrow::Borrow;
+use std::hash::Hash;
 use std::ops::Range;
 
 use rustc_hash::FxHashMap as HashMap;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use traceql_format::ids::{hex, push_hex, push_trace_id_hex, trace_id_hex};
+use traceql_format::value::Value;
 
-use super::response::{
-    AnyValueJson, Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult,
-};
+use super::response::{Attribute, SearchMetrics, SearchResponse, SpanResult, SpanSet, TraceResult};
 
 /// Marks "no string" where an interned string's number is expected.
 pub(super) const NONE: u32 = u32::MAX;
 
+/// How many bytes an interned item takes, its heap included.
+pub(super) trait Footprint {
+    /// About how many bytes.
+    fn footprint(&self) -> usize;
+}
+
+impl Footprint for Box<str> {
+    fn footprint(&self) -> usize {
+        self.len() + 16
+    }
+}
+
+impl Footprint for Value {
+    fn footprint(&self) -> usize {
+        self.size()
+    }
+}
+
 /// Values that repeat across result rows, each stored once and named by its number.
 pub(super) struct Interner<T> {
-    numbers: HashMap<Box<str>, u32>,
+    numbers: HashMap<T, u32>,
     items: Vec<T>,
-    /// About how many bytes the items and their texts take.
+    /// About how many bytes the items take.
     bytes: usize,
 }
 
@@ -42,27 +61,27 @@ impl<T> Default for Interner<T> {
 impl Interner<Box<str>> {
     /// The number of the string `text`.
     pub(super) fn intern_str(&mut self, text: &str) -> u32 {
-        let interned: Result<u32, std::convert::Infallible> = self.intern(text, |t| Ok(t.into()));
-        interned.unwrap_or(NONE)
+        self.intern(text, |t| Box::from(t))
     }
 }
 
-impl<T> Interner<T> {
-    /// The number of the value whose text is `text`, made by `make` the first time.
-    pub(super) fn intern<E>(
-        &mut self,
-        text: &str,
-        make: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Result<u32, E> {
-        if let Some(&n) = self.numbers.get(text) {
-            return Ok(n);
+impl<T: Hash + Eq + Clone + Footprint> Interner<T> {
+    /// The number of the item `key` stands for, made by `make` the first time.
+    pub(super) fn intern<Q>(&mut self, key: &Q, make: impl FnOnce(&Q) -> T) -> u32
+    where
+        T: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some(&n) = self.numbers.get(key) {
+            return n;
         }
         let n = self.items.len() as u32;
-        self.items.push(make(text)?);
-        self.numbers.insert(text.into(), n);
-        // The text twice (the key, the item) and the map's and the list's entries.
-        self.bytes += 2 * text.len() + 48;
-        Ok(n)
+        let item = make(key);
+        // The item twice (the key, the item) and the map's and the list's entries.
+        self.bytes += 2 * item.footprint() + 16;
+        self.numbers.insert(item.clone(), n);
+        self.items.push(item);
+        n
     }
 
     /// About how many bytes the values take.
@@ -126,16 +145,25 @@ pub(super) struct FoundTrace {
 pub struct SearchResults {
     traces: Vec<FoundTrace>,
     names: Interner<Box<str>>,
-    values: Interner<AnyValueJson>,
+    values: Interner<Value>,
     /// The names of the span attributes, by index.
     span_attributes: Vec<String>,
     /// The names of the spanset attributes (`by()` values, aggregates) the plan shows.
     spanset_attributes: Vec<String>,
-    /// Each name of `names` and of `span_attributes` as a JSON string, escaped once.
+    /// Each name of `names` and of `span_attributes` as a JSON string, escaped once,
+    /// and each value of `values` as OTLP/JSON, written once.
     json_names: Vec<Box<str>>,
+    json_values: Vec<Box<str>>,
     json_span_attributes: Vec<Box<str>>,
     /// What the search read.
     pub metrics: SearchMetrics,
+}
+
+/// `value` as an OTLP/JSON `AnyValue`.
+fn any_value_json(value: &Value) -> Box<str> {
+    serde_json::to_string(value)
+        .unwrap_or_else(|_| "{}".into())
+        .into()
 }
 
 /// `text` as a JSON string.
@@ -151,12 +179,13 @@ impl SearchResults {
     pub(super) fn new(
         traces: Vec<FoundTrace>,
         names: Interner<Box<str>>,
-        values: Interner<AnyValueJson>,
+        values: Interner<Value>,
         (span_attributes, spanset_attributes): (Vec<String>, Vec<String>),
         metrics: SearchMetrics,
     ) -> SearchResults {
         SearchResults {
             json_names: names.items.iter().map(|n| json_string(n)).collect(),
+            json_values: values.items.iter().map(any_value_json).collect(),
             json_span_attributes: span_attributes.iter().map(|n| json_string(n)).collect(),
             traces,
             names,
@@ -203,7 +232,7 @@ impl SearchResults {
             if !set.attributes.is_empty() {
                 out.extend_from_slice(br#","attributes":"#);
                 push_list(&set.attributes, out, |a, out| {
-                    push_attribute(&json_string(&a.key), &a.value, out);
+                    push_attribute(&json_string(&a.key), &any_value_json(&a.value), out);
                 });
             }
             out.push(b'}');
@@ -227,7 +256,7 @@ impl SearchResults {
             push_list(span.attributes.iter(), out, |&(key, value), out| {
                 push_attribute(
                     &self.json_span_attributes[key as usize],
-                    self.values.get(value),
+                    &self.json_values[value as usize],
                     out,
                 );
             });
@@ -322,12 +351,12 @@ impl SearchResults {
     }
 }
 
-/// Appends `{"key":<key>,"value":<value>}`, `key` being a JSON string already.
-fn push_attribute(key: &str, value: &AnyValueJson, out: &mut Vec<u8>) {
+/// Appends `{"key":<key>,"value":<value>}`, `key` and `value` being JSON already.
+fn push_attribute(key: &str, value: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"key":"#);
     out.extend_from_slice(key.as_bytes());
     out.extend_from_slice(br#","value":"#);
-    out.extend_from_slice(value.text().as_bytes());
+    out.extend_from_slice(value.as_bytes());
     out.push(b'}');
 }
 
@@ -380,12 +409,10 @@ mod tests {
         let mut names: Interner<Box<str>> = Interner::default();
         let mut made = 0;
         let mut number = |text: &str| {
-            names
-                .intern(text, |t| {
-                    made += 1;
-                    Ok::<_, ()>(t.into())
-                })
-                .unwrap()
+            names.intern(text, |t| {
+                made += 1;
+                t.into()
+            })
         };
         let a = number("GET /cart");
         let b = number("db.query");
@@ -399,12 +426,8 @@ mod tests {
     /// that needs escaping; one of zeros with no root, a span without a name and an
     /// empty spanset.
     fn sample() -> SearchResults {
-        let mut values: Interner<AnyValueJson> = Interner::default();
-        let get = values
-            .intern(r#"{"stringValue":"GET"}"#, |t| {
-                AnyValueJson::from_text(t.into())
-            })
-            .unwrap();
+        let mut values: Interner<Value> = Interner::default();
+        let get = values.intern(&Value::Str("GET".into()), Value::clone);
         let mut names: Interner<Box<str>> = Interner::default();
         let mut name = |text: &str| names.intern_str(text);
         let root = name("checkout");

@@ -170,7 +170,7 @@ async fn engine_cases_match_tempo() {
                         .find(|a| &a.key == key)
                         .unwrap_or_else(|| panic!("span {} lacks attribute {key}", got.span_id));
                     assert_eq!(
-                        attr.value.to_json(),
+                        serde_json::json!(attr.value),
                         serde_json::json!({ "stringValue": value })
                     );
                 }

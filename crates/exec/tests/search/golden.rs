@@ -151,7 +151,7 @@ fn render_metrics(result: &Result<MetricsResponse, EngineError>) -> String {
         let labels: Vec<String> = series
             .labels
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{k}={}", label_json(v)))
             .collect();
         let values: Vec<String> = series
             .values
@@ -193,7 +193,7 @@ fn render(result: &Result<SearchResponse, EngineError>) -> String {
             let attrs: Vec<String> = s
                 .attributes
                 .iter()
-                .map(|a| format!("{}={}", a.key, a.value.to_json()))
+                .map(|a| format!("{}={}", a.key, serde_json::json!(a.value)))
                 .collect();
             let _ =
                 writeln!(out, "  spanset matched={} {}", s.matched, attrs.join(" ")).map(|_| ());
@@ -201,7 +201,7 @@ fn render(result: &Result<SearchResponse, EngineError>) -> String {
                 let attrs: Vec<String> = span
                     .attributes
                     .iter()
-                    .map(|a| format!("{}={}", a.key, a.value.to_json()))
+                    .map(|a| format!("{}={}", a.key, serde_json::json!(a.value)))
                     .collect();
                 let _ = writeln!(
                     out,
@@ -297,4 +297,12 @@ async fn golden_files_match() {
         mismatches.len(),
         mismatches.join("\n\n")
     );
+}
+
+/// A label value as Tempo's JSON writes it: `{}` for nil.
+fn label_json(value: &Option<traceql_format::value::Value>) -> serde_json::Value {
+    match value {
+        Some(v) => serde_json::json!(v),
+        None => serde_json::json!({}),
+    }
 }

@@ -8,7 +8,7 @@ use traceql_exec::Engine;
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 use traceql_format::block::BlockOptions;
 use traceql_format::codes::{kind, status};
-use traceql_format::display::any_value_text;
+use traceql_format::display::value_text;
 use traceql_format::model::Span;
 use traceql_format::value::Value;
 use traceql_gen::{Generator, Rng};
@@ -31,7 +31,7 @@ fn answer(response: &MetricsResponse) -> Answer {
             let labels = s
                 .labels
                 .iter()
-                .map(|(k, v)| format!("{k}={}", any_value_text(v)))
+                .map(|(k, v)| format!("{k}={}", value_text(v.as_ref())))
                 .collect();
             (labels, s.values.clone())
         })
@@ -339,7 +339,7 @@ async fn counts_per_service_add_up_to_the_true_span_counts() {
         let got: BTreeMap<String, f64> = response
             .series
             .iter()
-            .map(|s| (any_value_text(&s.labels[0].1), s.values.iter().sum()))
+            .map(|s| (value_text(s.labels[0].1.as_ref()), s.values.iter().sum()))
             .collect();
         assert_eq!(got, truth, "instant: {instant}");
     }
@@ -363,8 +363,8 @@ async fn quantiles_fall_in_the_power_of_two_bucket_of_the_true_quantile() {
     }
     assert_eq!(response.series.len(), durations.len() * 3);
     for series in &response.series {
-        let service = any_value_text(&series.labels[0].1);
-        let q: f64 = any_value_text(&series.labels[1].1).parse().unwrap();
+        let service = value_text(series.labels[0].1.as_ref());
+        let q: f64 = value_text(series.labels[1].1.as_ref()).parse().unwrap();
         let mut values = durations[&service].clone();
         values.retain(|v| *v > 0);
         values.sort_unstable();
@@ -425,7 +425,7 @@ async fn by_with_missing_attributes_and_empty_ranges() {
         .unwrap();
     assert_eq!(response.series.len(), 1);
     assert_eq!(response.series[0].labels[0].0, "span.no_such_key");
-    assert_eq!(any_value_text(&response.series[0].labels[0].1), "nil");
+    assert_eq!(value_text(response.series[0].labels[0].1.as_ref()), "nil");
 
     let empty = MetricsOptions {
         start_unix_nano: Some(5 * SECOND),

@@ -68,13 +68,14 @@ impl<'a> Entries<'a> {
     /// Whether an entry in `range` with key `key` holds a value TraceQL cannot query.
     pub fn has_unqueryable(&self, range: std::ops::Range<usize>, key: &str) -> bool {
         range.into_iter().any(|i| {
-            self.0.key(i) == Some(key) && self.0.value_type(i).ok() == Some(ValueType::Opaque)
+            self.0.key(i) == Some(key)
+                && self.0.values.value_type(i).ok() == Some(ValueType::Opaque)
         })
     }
 
     /// The value of entry `i`; `None` for opaque values, which TraceQL cannot query.
     pub fn value(&self, i: usize) -> Option<Val<'a>> {
-        let e = &self.0;
+        let e = &self.0.values;
         Some(match e.value_type(i).ok()? {
             ValueType::Str => Val::Str(Cow::Borrowed(e.str(i)?)),
             ValueType::Int => Val::Int(e.int(i)),

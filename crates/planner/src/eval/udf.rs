@@ -1,12 +1,12 @@
 //! A compiled field expression as a DataFusion scalar function over the columns it
-//! reads: the flag column of a `{ … }` filter, the expression's value as `AnyValue`
-//! JSON (for `by()`, `select()` and the attributes shown with results), or its numeric
+//! reads: the flag column of a `{ … }` filter, the expression's value as results show
+//! it (for `by()`, `select()` and the attributes shown with results), or its numeric
 //! value (for aggregates). Plans show the function by its TraceQL text.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::Result;
 use datafusion::common::ScalarValue;
@@ -17,16 +17,18 @@ use datafusion::prelude::{ident, lit};
 use traceql_parser::ast::FieldExpr;
 
 use super::program::Program;
-use super::value::any_value;
+use traceql_format::entries::ValueBuilder;
 use traceql_format::facts::Facts;
+use traceql_format::schema::value_column_type;
 
 /// What the function returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
     /// `Boolean`: whether the span passes the filter.
     Filter,
-    /// `Utf8`: the first value as `AnyValue` JSON, null for nil.
-    Json,
+    /// A value column ([`value_column_type`]): the first value as results show it
+    /// ([`super::value::Val::shown`]), null for nil.
+    Value,
     /// `Float64`: the first numeric value, null for nil or non-numbers.
     Number,
 }
@@ -36,7 +38,7 @@ impl Output {
     fn label(self, text: &str) -> String {
         match self {
             Output::Filter => format!("{{ {text} }}"),
-            Output::Json => format!("value({text})"),
+            Output::Value => format!("value({text})"),
             Output::Number => format!("number({text})"),
         }
     }
@@ -83,9 +85,15 @@ pub fn field_expr_call(
         let bound = program.bind(&[])?;
         return Ok(match output {
             Output::Filter => lit(bound.matches(0)?),
-            Output::Json => lit(ScalarValue::Utf8(
-                bound.values(0)?.first().map(|v| any_value(v).to_string()),
-            )),
+            Output::Value => {
+                let mut out = ValueBuilder::default();
+                let values = bound.values(0)?;
+                match values.first() {
+                    Some(v) => v.with_shown(|v| out.append(Some(v))),
+                    None => out.append(None),
+                }
+                lit(ScalarValue::Struct(Arc::new(out.finish())))
+            }
             Output::Number => lit(ScalarValue::Float64(
                 bound.values(0)?.iter().find_map(|v| v.as_f64()),
             )),
@@ -132,7 +140,7 @@ impl ScalarUDFImpl for FieldExprUdf {
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.output {
             Output::Filter => DataType::Boolean,
-            Output::Json => DataType::Utf8,
+            Output::Value => value_column_type(),
             Output::Number => DataType::Float64,
         })
     }
@@ -154,11 +162,13 @@ impl ScalarUDFImpl for FieldExprUdf {
                 }
                 Arc::new(out.finish())
             }
-            Output::Json => {
-                let mut out = StringBuilder::new();
+            Output::Value => {
+                let mut out = ValueBuilder::default();
                 for row in 0..rows {
-                    let values = bound.values(row)?;
-                    out.append_option(values.first().map(|v| any_value(v).to_string()));
+                    match bound.values(row)?.first() {
+                        Some(v) => v.with_shown(|v| out.append(Some(v))),
+                        None => out.append(None),
+                    }
                 }
                 Arc::new(out.finish())
             }

@@ -8,9 +8,9 @@ use std::cmp::Ordering;
 
 use datafusion::error::Result;
 use regex::Regex;
-use serde_json::{Value as Json, json};
 use traceql_format::codes::{kind, status};
 use traceql_format::display::go_duration;
+use traceql_format::value::{Value, ValueRef};
 use traceql_parser::ast::BinaryOp;
 
 /// One value of an attribute or intrinsic for one span.
@@ -231,28 +231,28 @@ pub fn negate<'a>(a: &Val) -> Result<Option<Val<'a>>> {
     })
 }
 
-/// The `AnyValue` JSON of a value.
-pub fn any_value(v: &Val) -> Json {
-    match v {
-        Val::Str(s) => json!({ "stringValue": s }),
-        Val::Int(i) => json!({ "intValue": i.to_string() }),
-        Val::Float(f) => json!({ "doubleValue": f }),
-        Val::Dur(d) => json!({ "stringValue": go_duration(*d) }),
-        Val::Bool(b) => json!({ "boolValue": b }),
-        Val::Status(s) => json!({ "stringValue": status::name(*s) }),
-        Val::Kind(k) => json!({ "stringValue": kind::name(*k) }),
-        Val::Arr(a) => {
-            let values: Vec<Json> = match a {
-                Arr::Str(v) => v.iter().map(|s| json!({ "stringValue": s })).collect(),
-                Arr::Int(v) => v
-                    .iter()
-                    .map(|i| json!({ "intValue": i.to_string() }))
-                    .collect(),
-                Arr::Float(v) => v.iter().map(|f| json!({ "doubleValue": f })).collect(),
-                Arr::Bool(v) => v.iter().map(|b| json!({ "boolValue": b })).collect(),
-            };
-            json!({ "arrayValue": { "values": values } })
+impl Val<'_> {
+    /// The value as results show it, borrowed where it can be: durations in Go's
+    /// notation (`1.5ms`), status and kind as their words, everything else as itself.
+    pub fn with_shown<T>(&self, f: impl FnOnce(&ValueRef<'_>) -> T) -> T {
+        match self {
+            Val::Str(s) => f(&ValueRef::Str(s)),
+            Val::Int(i) => f(&ValueRef::Int(*i)),
+            Val::Float(x) => f(&ValueRef::Float(*x)),
+            Val::Dur(d) => f(&ValueRef::Str(&go_duration(*d))),
+            Val::Bool(b) => f(&ValueRef::Bool(*b)),
+            Val::Status(s) => f(&ValueRef::Str(status::name(*s))),
+            Val::Kind(k) => f(&ValueRef::Str(kind::name(*k))),
+            Val::Arr(Arr::Str(v)) => f(&ValueRef::StrArray(v.clone())),
+            Val::Arr(Arr::Int(v)) => f(&ValueRef::IntArray(v.clone())),
+            Val::Arr(Arr::Float(v)) => f(&ValueRef::FloatArray(v.clone())),
+            Val::Arr(Arr::Bool(v)) => f(&ValueRef::BoolArray(v.clone())),
         }
+    }
+
+    /// The value as results show it (see [`Val::with_shown`]), owned.
+    pub fn shown(&self) -> Value {
+        self.with_shown(|v| v.to_value())
     }
 }
 

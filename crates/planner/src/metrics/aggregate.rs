@@ -33,8 +33,8 @@ use crate::native::{Holds, native_column};
 /// How a `by` column holds its label values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LabelKind {
-    /// `AnyValue` JSON text (from the row evaluator), null for nil.
-    Json,
+    /// A value column (from the row evaluator), null for nil.
+    Value,
     /// Plain text.
     Str,
     /// Integers.
@@ -98,7 +98,7 @@ fn power_of_two_bound(field: &FieldRef, value: Expr) -> (Expr, Expr) {
 }
 
 /// A `by` field's value: its plain column where it has exactly one (status and kind
-/// as their TraceQL words), else the row evaluator's `AnyValue` JSON.
+/// as their TraceQL words), else the row evaluator's value column.
 fn label_value(field: &FieldRef, schema: &Schema, facts: &Facts) -> Result<(Expr, LabelKind)> {
     // Codes OTLP does not define read as the first (unset, unspecified), as
     // `codes::*::name` reads them.
@@ -119,8 +119,8 @@ fn label_value(field: &FieldRef, schema: &Schema, facts: &Facts) -> Result<(Expr
         }
         Some((column, Holds::Kind)) => (words(column, &kind::CODES, kind::name)?, LabelKind::Str),
         _ => (
-            field_expr_call(Some(&field_expr(field)), Output::Json, schema, facts)?,
-            LabelKind::Json,
+            field_expr_call(Some(&field_expr(field)), Output::Value, schema, facts)?,
+            LabelKind::Value,
         ),
     })
 }

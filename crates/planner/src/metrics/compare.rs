@@ -19,7 +19,6 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{ident as col, lit};
-use serde_json::{Value as Json, json};
 use traceql_format::block::TypedColumn;
 use traceql_format::block::reader::decode_batch;
 use traceql_format::facts::Facts;
@@ -29,10 +28,10 @@ use traceql_format::value::Value;
 use traceql_parser::ast::{MetricsFunction, MetricsQuery};
 
 use super::BUCKET;
-use super::series::{Label, Series, ints};
+use super::series::{Label, Series, ints, text};
 use super::time::Buckets;
 use crate::eval::udf::{Output, field_expr_call};
-use crate::eval::value::{Val, any_value};
+use crate::eval::value::Val;
 use crate::lower::{ExtraValue, RESULT_COLUMNS, plan_pipeline};
 
 /// Whether a span of a `compare()` plan is in the selection (`Boolean`).
@@ -87,8 +86,8 @@ pub fn plan_compare(
 
 const GROUPS: [&str; 2] = ["baseline", "selection"];
 
-/// The attributes of `span` compared: `(label key, AnyValue JSON)`.
-fn attributes(span: &Span) -> Vec<(String, Json)> {
+/// The attributes of `span` compared: `(label key, value as results show it)`.
+fn attributes(span: &Span) -> Vec<(String, Value)> {
     let mut values = vec![
         ("name".to_string(), Val::Str(span.name.as_str().into())),
         ("status".to_string(), Val::Status(span.status_code)),
@@ -118,7 +117,7 @@ fn attributes(span: &Span) -> Vec<(String, Json)> {
     }
     values
         .into_iter()
-        .map(|(key, value)| (key, any_value(&value)))
+        .map(|(key, value)| (key, value.shown()))
         .collect()
 }
 
@@ -151,8 +150,8 @@ pub fn from_batches(
     buckets: u64,
 ) -> Result<Vec<Series>> {
     let n = buckets as usize;
-    // (group, key) → value text → (value, counts); (group, key) → totals.
-    let mut values: BTreeMap<(usize, String), HashMap<String, (Json, Counts)>> = BTreeMap::new();
+    // (group, key) → value → counts; (group, key) → totals.
+    let mut values: BTreeMap<(usize, String), HashMap<Value, Counts>> = BTreeMap::new();
     let mut totals: BTreeMap<(usize, String), Counts> = BTreeMap::new();
     for batch in batches {
         let batch = uncarried(batch)?;
@@ -179,31 +178,32 @@ pub fn from_batches(
                 values
                     .entry((group, key))
                     .or_default()
-                    .entry(value.to_string())
-                    .or_insert_with(|| (value, vec![0.0; n]))
-                    .1[i] += 1.0;
+                    .entry(value)
+                    .or_insert_with(|| vec![0.0; n])[i] += 1.0;
             }
         }
     }
-    let meta = |group: &str| ("__meta_type".to_string(), json!({ "stringValue": group }));
+    let meta = |group: &str| ("__meta_type".to_string(), text(group));
     let mut out = Vec::new();
     let mut left_out: BTreeMap<String, Counts> = BTreeMap::new();
     for ((group, key), by_value) in values {
-        let mut ranked: Vec<(String, (Json, Counts))> = by_value.into_iter().collect();
-        ranked.sort_by(|(a_text, (_, a)), (b_text, (_, b))| {
+        let mut ranked: Vec<(Value, Counts)> = by_value.into_iter().collect();
+        ranked.sort_by(|(a_value, a), (b_value, b)| {
             let (a_sum, b_sum): (f64, f64) = (a.iter().sum(), b.iter().sum());
-            b_sum.total_cmp(&a_sum).then_with(|| a_text.cmp(b_text))
+            b_sum
+                .total_cmp(&a_sum)
+                .then_with(|| a_value.total_cmp(b_value))
         });
         if ranked.len() > top_n {
             let rest = left_out.entry(key.clone()).or_insert_with(|| vec![0.0; n]);
-            for (_, (_, counts)) in &ranked[top_n..] {
+            for (_, counts) in &ranked[top_n..] {
                 for (r, c) in rest.iter_mut().zip(counts) {
                     *r += c;
                 }
             }
         }
-        for (_, (value, counts)) in ranked.into_iter().take(top_n) {
-            let labels: Vec<Label> = vec![meta(GROUPS[group]), (key.clone(), value)];
+        for (value, counts) in ranked.into_iter().take(top_n) {
+            let labels: Vec<Label> = vec![meta(GROUPS[group]), (key.clone(), Some(value))];
             out.push(Series {
                 labels,
                 values: counts,
@@ -212,18 +212,15 @@ pub fn from_batches(
     }
     for ((group, key), counts) in totals {
         out.push(Series {
-            labels: vec![meta(&format!("{}_total", GROUPS[group])), (key, json!({}))],
+            labels: vec![meta(&format!("{}_total", GROUPS[group])), (key, None)],
             values: counts,
         });
     }
     for (key, counts) in left_out {
         out.push(Series {
             labels: vec![
-                (
-                    "__meta_error".to_string(),
-                    json!({ "stringValue": "__too_many_values__" }),
-                ),
-                (key, json!({})),
+                ("__meta_error".to_string(), text("__too_many_values__")),
+                (key, None),
             ],
             values: counts,
         });

@@ -5,19 +5,43 @@
 //! points are not reported.
 
 use crate::error::PlanError;
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
 
 use super::aggregate::{LabelKind, MetricsPlan};
 use super::{BUCKET, COUNT, HISTOGRAM, MAX, MIN, SUM, VALUES};
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::error::Result;
-use serde_json::{Value, json};
+use traceql_format::entries::Values;
+use traceql_format::value::Value;
 use traceql_parser::ast::{ArithmeticOp, ComparisonOp, MetricsFunction};
 
-/// A label: a key and an `AnyValue` JSON value (`{"stringValue": "checkout"}`).
-pub type Label = (String, Value);
+/// A label: a key and its value (`None` for nil).
+pub type Label = (String, Option<Value>);
+
+/// A string label value.
+pub fn text(s: &str) -> Option<Value> {
+    Some(Value::Str(s.to_string()))
+}
+
+/// Orders labels by key, then by value (see [`Value::total_cmp`]), nil last.
+fn label_order(a: &Label, b: &Label) -> Ordering {
+    a.0.cmp(&b.0).then_with(|| match (&a.1, &b.1) {
+        (Some(x), Some(y)) => x.total_cmp(y),
+        (x, y) => x.is_none().cmp(&y.is_none()),
+    })
+}
+
+/// Orders label lists label by label.
+pub fn labels_order(a: &[Label], b: &[Label]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| label_order(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
+}
 
 /// One series.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,15 +58,6 @@ impl Series {
     fn unlabelled(&self) -> bool {
         self.labels.iter().all(|(k, _)| k == "__name__")
     }
-
-    /// A key that orders series by their labels.
-    fn key(&self) -> String {
-        self.labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
 }
 
 /// The result of a metrics expression: series, or a scalar constant.
@@ -54,13 +69,15 @@ pub enum Metrics {
     Scalar(f64),
 }
 
-/// Per series (keyed by its labels as JSON, without the histogram bound): its labels
-/// and, per bucket, per bound, a count.
-type Histograms = BTreeMap<String, (Vec<Label>, Vec<BTreeMap<u64, u64>>)>;
+/// Per series (keyed by its labels, without the histogram bound): per bucket, per
+/// bound, a count.
+type Histograms = HashMap<Vec<Label>, Vec<BTreeMap<u64, u64>>>;
 
-/// Labels as a map key.
-fn label_key(labels: &[Label]) -> String {
-    serde_json::to_string(labels).unwrap_or_default()
+/// The entries of `map`, ordered by their labels.
+fn by_labels<T>(map: HashMap<Vec<Label>, T>) -> Vec<(Vec<Label>, T)> {
+    let mut entries: Vec<_> = map.into_iter().collect();
+    entries.sort_by(|a, b| labels_order(&a.0, &b.0));
+    entries
 }
 
 /// Column `name` of `batch`, cast to `to`.
@@ -87,44 +104,61 @@ fn floats(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
         .collect())
 }
 
-/// Reads a column as strings.
-fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
-    Ok(column_as(batch, name, &DataType::Utf8)?
-        .as_string::<i32>()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect())
+/// The values of a `by` column holding `kind` (`None` for nil).
+fn label_values(batch: &RecordBatch, name: &str, kind: LabelKind) -> Result<Vec<Option<Value>>> {
+    let typed = |to: DataType| column_as(batch, name, &to);
+    Ok(match kind {
+        LabelKind::Value => {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| PlanError::internal(format!("metrics plan lacks column {name}")))?;
+            let values =
+                Values::new(column.as_ref()).map_err(|e| PlanError::data(e.to_string()))?;
+            (0..column.len())
+                .map(|row| values.get(row))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| PlanError::data(e.to_string()))?
+        }
+        LabelKind::Str => typed(DataType::Utf8)?
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(|s| Value::Str(s.to_string())))
+            .collect(),
+        LabelKind::Int => typed(DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(Value::Int))
+            .collect(),
+        LabelKind::Float => typed(DataType::Float64)?
+            .as_primitive::<Float64Type>()
+            .iter()
+            .map(|v| v.map(Value::Float))
+            .collect(),
+        LabelKind::Bool => typed(DataType::Boolean)?
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(Value::Bool))
+            .collect(),
+    })
 }
 
 /// The `by` labels of a row: nil values are left out; if all are nil, the first key
 /// with a nil value. Without `by`, `__name__` is the function's name.
-fn labels(
-    plan: &MetricsPlan,
-    by: &[Vec<Option<String>>],
-    row: usize,
-    function: &str,
-) -> Vec<Label> {
+fn labels(plan: &MetricsPlan, by: &[Vec<Option<Value>>], row: usize, function: &str) -> Vec<Label> {
     if plan.by.is_empty() {
-        return vec![("__name__".into(), json!({ "stringValue": function }))];
+        return vec![("__name__".into(), text(function))];
     }
     let present: Vec<Label> = plan
         .by
         .iter()
         .zip(by)
         .filter_map(|(label, values)| {
-            let text = values[row].as_ref()?;
-            let value = match label.kind {
-                LabelKind::Json => serde_json::from_str(text).unwrap_or(Value::Null),
-                LabelKind::Str => json!({ "stringValue": text }),
-                LabelKind::Int => json!({ "intValue": text }),
-                LabelKind::Float => json!({ "doubleValue": text.parse::<f64>().ok() }),
-                LabelKind::Bool => json!({ "boolValue": text == "true" }),
-            };
-            Some((label.name.clone(), value))
+            let value = values[row].clone()?;
+            Some((label.name.clone(), Some(value)))
         })
         .collect();
     if present.is_empty() {
-        vec![(plan.by[0].name.clone(), json!({}))]
+        vec![(plan.by[0].name.clone(), None)]
     } else {
         present
     }
@@ -151,14 +185,14 @@ pub fn from_batches(
 ) -> Result<Vec<Series>> {
     let n = buckets as usize;
     let name = function.name();
-    let mut plain: BTreeMap<String, (Vec<Label>, Vec<f64>)> = BTreeMap::new();
-    let mut histograms: Histograms = BTreeMap::new();
+    let mut plain: HashMap<Vec<Label>, Vec<f64>> = HashMap::new();
+    let mut histograms: Histograms = HashMap::new();
     for batch in batches {
         let bucket = ints(batch, BUCKET)?;
-        let by: Vec<Vec<Option<String>>> = plan
+        let by: Vec<Vec<Option<Value>>> = plan
             .by
             .iter()
-            .map(|label| strings(batch, &label.column))
+            .map(|label| label_values(batch, &label.column, label.kind))
             .collect::<Result<_>>()?;
         let count = ints(batch, COUNT)?;
         let stats = match function {
@@ -191,9 +225,8 @@ pub fn from_batches(
             if let Some(bounds) = &bound {
                 let Some(b) = bounds[row] else { continue };
                 histograms
-                    .entry(label_key(&labels))
-                    .or_insert_with(|| (labels, vec![BTreeMap::new(); n]))
-                    .1[i]
+                    .entry(labels)
+                    .or_insert_with(|| vec![BTreeMap::new(); n])[i]
                     .insert(b.to_bits(), spans as u64);
                 continue;
             }
@@ -205,10 +238,7 @@ pub fn from_batches(
             } else {
                 f64::NAN
             };
-            let series = &mut plain
-                .entry(label_key(&labels))
-                .or_insert_with(|| (labels, vec![empty; n]))
-                .1;
+            let series = plain.entry(labels).or_insert_with(|| vec![empty; n]);
             series[i] = match (function, &stats) {
                 (MetricsFunction::Rate, _) => spans / step_seconds,
                 (MetricsFunction::CountOverTime, _) => spans,
@@ -228,13 +258,13 @@ pub fn from_batches(
             };
         }
     }
-    let mut out: Vec<Series> = plain
-        .into_values()
+    let mut out: Vec<Series> = by_labels(plain)
+        .into_iter()
         .map(|(labels, values)| Series { labels, values })
         .collect();
     match function {
         MetricsFunction::HistogramOverTime(_) => {
-            for (labels, per_bucket) in histograms.into_values() {
+            for (labels, per_bucket) in by_labels(histograms) {
                 let mut by_bound: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
                 for (i, counts) in per_bucket.iter().enumerate() {
                     for (bound, c) in counts {
@@ -248,13 +278,13 @@ pub fn from_batches(
                 bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
                 for (bound, values) in bounds {
                     let mut labels = without_name(&labels);
-                    labels.push(("__bucket".into(), json!({ "doubleValue": bound })));
+                    labels.push(("__bucket".into(), Some(Value::Float(bound))));
                     out.push(Series { labels, values });
                 }
             }
         }
         MetricsFunction::QuantileOverTime { quantiles, .. } => {
-            for (labels, per_bucket) in histograms.into_values() {
+            for (labels, per_bucket) in by_labels(histograms) {
                 for q in quantiles {
                     let values = per_bucket
                         .iter()
@@ -273,7 +303,7 @@ pub fn from_batches(
                         })
                         .collect();
                     let mut labels = without_name(&labels);
-                    labels.push(("p".into(), json!({ "doubleValue": q })));
+                    labels.push(("p".into(), Some(Value::Float(*q))));
                     out.push(Series { labels, values });
                 }
             }
@@ -307,7 +337,7 @@ pub fn log2_quantile(q: f64, buckets: &[(f64, u64)]) -> f64 {
 /// ties go to the series whose labels sort first. Series left empty are dropped.
 pub fn top_k(series: Vec<Series>, k: usize, top: bool) -> Vec<Series> {
     let mut series = series;
-    series.sort_by_key(Series::key);
+    series.sort_by(|a, b| labels_order(&a.labels, &b.labels));
     let n = series.first().map_or(0, |s| s.values.len());
     let mut keep = vec![vec![false; n]; series.len()];
     #[allow(clippy::needless_range_loop)] // `i` indexes every series, not `keep`
@@ -435,7 +465,7 @@ mod tests {
 
     fn series(name: &str, values: &[f64]) -> Series {
         Series {
-            labels: vec![("svc".into(), json!({ "stringValue": name }))],
+            labels: vec![("svc".into(), text(name))],
             values: values.to_vec(),
         }
     }
@@ -467,7 +497,7 @@ mod tests {
         assert_eq!(out[1].values[0], 3.0);
         let bottom = top_k(vec![series("a", &[1.0]), series("b", &[1.0])], 1, false);
         assert_eq!(bottom.len(), 1, "ties go to the first labels");
-        assert_eq!(bottom[0].labels[0].1, json!({ "stringValue": "a" }));
+        assert_eq!(bottom[0].labels[0].1, text("a"));
     }
 
     #[test]
@@ -481,7 +511,7 @@ mod tests {
         assert_eq!(ratio[0].values[0], 0.25);
         assert!(ratio[0].values[1].is_nan(), "0/0 is NaN");
         let total = Metrics::Series(vec![Series {
-            labels: vec![("__name__".into(), json!({ "stringValue": "rate" }))],
+            labels: vec![("__name__".into(), text("rate"))],
             values: vec![10.0, 10.0],
         }]);
         let per = Metrics::Series(vec![series("a", &[1.0, 2.0]), series("b", &[3.0, 4.0])]);

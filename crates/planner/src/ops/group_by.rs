@@ -6,11 +6,12 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Int32Builder, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, Int32Builder, RecordBatch};
 use datafusion::arrow::datatypes::Field;
-use datafusion::error::Result;
+use datafusion::arrow::row::{Row, RowConverter, SortField};
+use datafusion::error::{DataFusionError, Result};
 
-use super::{TraceOperator, column, membership, membership_field};
+use super::{TraceOperator, membership, membership_field};
 
 /// `by(e)` over the spansets of a membership column.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
@@ -19,7 +20,7 @@ pub struct GroupBy {
     pub label: String,
     /// Membership column of the input spansets.
     pub input: String,
-    /// `Utf8` column with the group key of each span (its value as JSON; null for nil).
+    /// Column with the group key of each span (its value; null for nil).
     pub key: String,
     /// The membership column written.
     pub output: String,
@@ -40,16 +41,21 @@ impl TraceOperator for GroupBy {
 
     fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
         let input = membership(batch, &self.input)?;
-        let key = column::<StringArray>(batch, &self.key)?;
+        let key = batch.column_by_name(&self.key).ok_or_else(|| {
+            DataFusionError::Internal(format!("by(): no key column `{}`", self.key))
+        })?;
+        // Keys compared as Arrow's row format encodes them: equal values, equal rows.
+        let converter = RowConverter::new(vec![SortField::new(key.data_type().clone())])?;
+        let keys = converter.convert_columns(std::slice::from_ref(key))?;
         let mut out = Int32Builder::with_capacity(batch.num_rows());
         for trace in traces {
-            let mut groups: Vec<(i32, Option<&str>)> = Vec::new();
+            let mut groups: Vec<(i32, Row<'_>)> = Vec::new();
             for row in trace.clone() {
                 if input.is_null(row) {
                     out.append_null();
                     continue;
                 }
-                let group = (input.value(row), key.is_valid(row).then(|| key.value(row)));
+                let group = (input.value(row), keys.row(row));
                 let index = match groups.iter().position(|g| *g == group) {
                     Some(i) => i,
                     None => {

@@ -15,7 +15,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt32Type};
 use datafusion::arrow::error::ArrowError;
-use traceql_format::display::any_value_text;
 use traceql_format::ids::{span_id_hex, trace_id_hex};
 
 use super::{NONE, SearchResults};
@@ -89,12 +88,7 @@ impl SearchResults {
             fields.push(Field::new(unique(key), DataType::Utf8, true));
         }
         let names = StringArray::from_iter_values(self.names.items.iter().map(|n| n.as_ref()));
-        let values = StringArray::from_iter_values(
-            self.values
-                .items
-                .iter()
-                .map(|v| any_value_text(&v.to_json())),
-        );
+        let values = StringArray::from_iter_values(self.values.items.iter().map(|v| v.to_string()));
         Columns {
             schema: Arc::new(Schema::new(fields)),
             names: Arc::new(names),
@@ -149,7 +143,7 @@ impl SearchResults {
                 let mut texts: Vec<Option<String>> = vec![None; columns.set_keys.len()];
                 for a in &set.attributes {
                     if let Some(&i) = key_column.get(a.key.as_str()) {
-                        texts[i] = Some(any_value_text(&a.value.to_json()));
+                        texts[i] = Some(a.value.to_string());
                     }
                 }
                 for span in &set.spans {
