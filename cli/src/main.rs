@@ -13,6 +13,7 @@ mod ingest;
 mod query;
 mod render;
 mod repl;
+mod serve;
 mod size;
 mod time;
 mod trace;
@@ -45,6 +46,7 @@ Examples:
   traceql explain '{ status = error } | by(resource.service.name)'
   traceql export --data ./traces --format parquet --output spans.parquet
   traceql repl                       # history, multi-line input, Tab completion, \\help
+  traceql serve --data ./traces      # Tempo's HTTP API for Grafana on 127.0.0.1:3200
   traceql completions bash > ~/.local/share/bash-completion/completions/traceql
 
 Without --data, commands use $TRACEQL_DATA, and commands that only read fall back to the
@@ -92,6 +94,8 @@ enum Command {
     /// Join traces that were written in parts, merge small blocks, clean up after
     /// interrupted runs.
     Compact(compact::CompactArgs),
+    /// Serve Grafana Tempo's query API (search, traces, tags, metrics) over a store.
+    Serve(serve::ServeArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
             Command::Export(args) => export::run(args).await,
             Command::Convert(args) => convert::run(args).await,
             Command::Compact(args) => compact::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     })
 }

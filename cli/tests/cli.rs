@@ -1301,3 +1301,60 @@ fn every_command_takes_the_formats_that_fit_it() {
         stderr(&metrics)
     );
 }
+
+#[test]
+fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line names the address; the port was chosen by the system.
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let get = |path: &str| {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    let echo = get("/api/echo");
+    let search = get("/api/search?q=%7B+status+%3D+error+%7D&limit=2");
+    let taken = traceql(&["serve", "--listen", &address]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        echo.starts_with("HTTP/1.1 200") && echo.ends_with("echo\n"),
+        "{echo}"
+    );
+    assert!(search.starts_with("HTTP/1.1 200"), "{search}");
+    assert!(search.contains("\"spanSets\""), "{search}");
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(
+        stderr(&taken).contains("cannot listen on"),
+        "{}",
+        stderr(&taken)
+    );
+}

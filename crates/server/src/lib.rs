@@ -1,0 +1,40 @@
+//! `traceql serve`: Grafana Tempo's query API over a traceql [`Engine`], so that
+//! Grafana's Tempo data source and Tempo's other clients can use traceql as their trace
+//! store. The engine is opened once and stays warm between requests.
+//!
+//! Routes, one module each under `routes/`: `/api/echo`, `/ready` and
+//! `/api/status/buildinfo` (`status`), `/api/search` (`search`), `/api/v2/traces/<id>`
+//! and `/api/traces/<id>` (`trace`), the v2 and v1 tag and tag-value searches (`tags`),
+//! `/api/metrics/query_range` and `/api/metrics/query` (`metrics`). Request parameters
+//! are read as Tempo reads them (`params`); errors answer as Tempo answers them
+//! (`error`): a bad request is a 400 with the reason as plain text, never a 500.
+
+mod error;
+mod params;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use traceql_exec::Engine;
+
+pub use error::ApiError;
+
+/// The router of Tempo's API over `engine`.
+pub fn router(engine: Arc<Engine>) -> Router {
+    routes::router().with_state(engine)
+}
+
+/// Serves Tempo's API over `engine` on `listener` until `shutdown` completes, then
+/// lets the requests under way finish.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,116 @@
+//! `GET /api/metrics/query_range` and `GET /api/metrics/query`: TraceQL metrics as
+//! Tempo's `QueryRangeResponse` and `QueryInstantResponse` JSON.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use traceql_exec::metrics::{MetricsOptions, MetricsResponse, Series};
+use traceql_format::value::Value;
+
+use super::Shared;
+use crate::error::ApiError;
+use crate::params::{self, Params};
+
+/// The metrics query `q` of a request, refused when it is missing or a search.
+fn metrics_query(params: &Params) -> Result<&str, ApiError> {
+    params
+        .get("q")
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid request: q (a TraceQL metrics query) is required")
+        })
+}
+
+/// Runs the metrics query of `params` with `instant` or a step.
+async fn run(engine: &Shared, params: &Params, instant: bool) -> Result<MetricsResponse, ApiError> {
+    let query = metrics_query(params)?;
+    let range = params::range(params)?;
+    let options = MetricsOptions {
+        start_unix_nano: range.start,
+        end_unix_nano: range.end,
+        step_nano: if instant {
+            None
+        } else {
+            params::duration_nanos(params, "step")?
+        },
+        instant,
+    };
+    let parsed = traceql_exec::ParsedQuery::parse(query)?;
+    if !parsed.is_metrics() {
+        return Err(ApiError::bad_request("not a metrics query"));
+    }
+    Ok(engine.metrics_parsed(&parsed, &options).await?.0)
+}
+
+/// `GET /api/metrics/query_range` (`q`, `start`, `end`, `step`).
+pub async fn query_range(
+    State(engine): State<Shared>,
+    Query(params): Query<Params>,
+) -> Result<Response, ApiError> {
+    Ok(super::json(&run(&engine, &params, false).await?))
+}
+
+/// `GET /api/metrics/query` (`q`, `start`, `end`): one value per series.
+pub async fn query_instant(
+    State(engine): State<Shared>,
+    Query(params): Query<Params>,
+) -> Result<Response, ApiError> {
+    let response = run(&engine, &params, true).await?;
+    Ok(super::json(&Instant(&response)))
+}
+
+/// Tempo's `QueryInstantResponse`: each series' labels and its one value.
+struct Instant<'a>(&'a MetricsResponse);
+
+impl Serialize for Instant<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let series: Vec<InstantSeries<'_>> = self
+            .0
+            .series
+            .iter()
+            .filter(|s| s.values.first().is_some_and(|v| !v.is_nan()))
+            .map(InstantSeries)
+            .collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("series", &series)?;
+        let mut metrics = serde_json::Map::new();
+        metrics.insert(
+            "inspectedBytes".into(),
+            self.0.inspected_bytes.to_string().into(),
+        );
+        metrics.insert(
+            "inspectedSpans".into(),
+            self.0.inspected_spans.to_string().into(),
+        );
+        map.serialize_entry("metrics", &metrics)?;
+        map.end()
+    }
+}
+
+struct InstantSeries<'a>(&'a Series);
+
+impl Serialize for InstantSeries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let labels: Vec<Label<'_>> = self.0.labels.iter().map(|(k, v)| Label(k, v)).collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("labels", &labels)?;
+        map.serialize_entry("value", &self.0.values.first().copied().unwrap_or(f64::NAN))?;
+        map.end()
+    }
+}
+
+/// A label as Tempo writes it: `{"key": …, "value": AnyValue}`, `{}` for nil.
+struct Label<'a>(&'a str, &'a Option<Value>);
+
+impl Serialize for Label<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("key", self.0)?;
+        match self.1 {
+            Some(value) => map.serialize_entry("value", value)?,
+            None => map.serialize_entry("value", &serde_json::Map::new())?,
+        }
+        map.end()
+    }
+}
