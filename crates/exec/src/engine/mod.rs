@@ -82,6 +82,14 @@ pub fn default_memory_limit() -> usize {
     }
 }
 
+/// How many bytes of Parquet footers and page indexes an engine keeps between queries:
+/// an eighth of its memory limit, at least DataFusion's default of 50 MiB, so that a
+/// long-lived engine (`traceql serve`) reads each block's footer once rather than once
+/// per query once a store outgrows DataFusion's default.
+fn metadata_cache_limit(memory_limit: usize) -> usize {
+    (memory_limit / 8).max(50 << 20)
+}
+
 /// Parses `query` and checks that the engine can run it; errors keep the text for
 /// rendering.
 pub(crate) fn parse(query: &str) -> Result<Query, EngineError> {
@@ -183,6 +191,7 @@ impl Engine {
         let pool = GreedyMemoryPool::new(options.memory_limit);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))
+            .with_metadata_cache_limit(metadata_cache_limit(options.memory_limit))
             .build_arc()?;
         let ctx = install(&SessionContext::new_with_config_rt(
             options.session,

@@ -5,6 +5,7 @@
 //! what is read.
 
 mod clustered;
+mod footers;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -145,14 +146,20 @@ impl BlockKind for TraceqlKind {
             .with_schema(Arc::clone(request.schema));
         let listing: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
         let (projection, filters, limit) = (request.projection, request.filters, request.limit);
-        match order {
+        let plan = match order {
             ScanOrder::Clustered => {
                 let clustered = clustered::TraceClustered::new(listing, request.starts);
-                clustered.scan(state, projection, filters, limit).await
+                clustered.scan(state, projection, filters, limit).await?
             }
             ScanOrder::Any | ScanOrder::Trace => {
-                listing.scan(state, projection, filters, limit).await
+                listing.scan(state, projection, filters, limit).await?
             }
-        }
+        };
+        let runtime = state.runtime_env();
+        footers::with_cached_page_indexes(
+            plan,
+            &store.object_store(),
+            &runtime.cache_manager.get_file_metadata_cache(),
+        )
     }
 }
