@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+use traceql_server::Limits;
 
 use crate::common::{failure, open};
 use crate::{data, fail};
@@ -21,6 +24,13 @@ pub struct ServeArgs {
     /// The address to listen on (loopback unless told otherwise).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3200")]
     listen: SocketAddr,
+    /// Queries run at once; more wait their turn (default: two per core). Health
+    /// checks never wait.
+    #[arg(long, value_name = "N")]
+    max_queries: Option<usize>,
+    /// Seconds a query may run before it is stopped and answered with a 504.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    query_timeout: u64,
 }
 
 pub async fn run(args: &ServeArgs) -> ExitCode {
@@ -40,7 +50,12 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match traceql_server::serve(listener, engine, shutdown).await {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_queries: args.max_queries.unwrap_or(defaults.max_queries).max(1),
+        timeout: Duration::from_secs(args.query_timeout.max(1)),
+    };
+    match traceql_server::serve(listener, engine, limits, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("the server stopped: {e}")),
     }

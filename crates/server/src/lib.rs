@@ -8,8 +8,10 @@
 //! `/api/metrics/query_range` and `/api/metrics/query` (`metrics`). Request parameters
 //! are read as Tempo reads them (`params`); errors answer as Tempo answers them
 //! (`error`): a bad request is a 400 with the reason as plain text, never a 500.
+//! Queries run within [`Limits`] (`limits`): a few at once, each for a bounded time.
 
 mod error;
+mod limits;
 mod params;
 mod routes;
 
@@ -21,10 +23,11 @@ use tokio::net::TcpListener;
 use traceql_exec::Engine;
 
 pub use error::ApiError;
+pub use limits::Limits;
 
-/// The router of Tempo's API over `engine`.
-pub fn router(engine: Arc<Engine>) -> Router {
-    routes::router().with_state(engine)
+/// The router of Tempo's API over `engine`, its queries run within `limits`.
+pub fn router(engine: Arc<Engine>, limits: Limits) -> Router {
+    routes::router(limits::Turns::new(limits)).with_state(engine)
 }
 
 /// Serves Tempo's API over `engine` on `listener` until `shutdown` completes, then
@@ -32,9 +35,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(engine, limits))
         .with_graceful_shutdown(shutdown)
         .await
 }

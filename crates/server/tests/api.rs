@@ -26,6 +26,10 @@ struct Server {
 
 impl Server {
     async fn start(store: &Path) -> Server {
+        Server::start_with(store, traceql_server::Limits::default()).await
+    }
+
+    async fn start_with(store: &Path, limits: traceql_server::Limits) -> Server {
         let engine = Arc::new(Engine::open(store.to_str().unwrap()).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -33,6 +37,7 @@ impl Server {
         tokio::spawn(traceql_server::serve(
             listener,
             Arc::clone(&engine),
+            limits,
             async {
                 let _ = stopped.await;
             },
@@ -430,6 +435,49 @@ async fn every_endpoint_answers_as_the_engine_does_on_the_demo_store() {
             .iter()
             .all(|s| s["value"].is_number() && s["labels"][0]["key"] == "resource.service.name")
     );
+}
+
+#[tokio::test]
+async fn a_query_past_its_time_is_stopped_with_a_504_while_health_checks_answer() {
+    let limits = traceql_server::Limits {
+        max_queries: 1,
+        timeout: Duration::from_millis(1),
+    };
+    let server = Server::start_with(&demo(), limits).await;
+    let heavy = format!(
+        "/api/search?q={}&limit=100000&spss=100000",
+        encode("{ } >> { }")
+    );
+    let reply = server.get(&heavy, None).await;
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(reply.text().contains("--query-timeout"), "{}", reply.text());
+    // Health checks take no turn and have no time limit.
+    assert_eq!(server.get("/api/echo", None).await.status, 200);
+    // The stopped query gave its turn back: the next one runs (and is stopped too).
+    assert_eq!(server.get(&heavy, None).await.status, 504);
+}
+
+#[tokio::test]
+async fn queries_beyond_the_limit_wait_their_turn_and_all_answer() {
+    let limits = traceql_server::Limits {
+        max_queries: 1,
+        timeout: Duration::from_secs(60),
+    };
+    let server = Arc::new(Server::start_with(&demo(), limits).await);
+    let path = format!("/api/search?q={}&limit=5", encode("{ status = error }"));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, path) = (Arc::clone(&server), path.clone());
+            tokio::spawn(async move { server.get(&path, None).await })
+        })
+        .collect();
+    let mut bodies = BTreeSet::new();
+    for client in clients {
+        let reply = client.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        bodies.insert(reply.body);
+    }
+    assert_eq!(bodies.len(), 1, "every client got the same answer");
 }
 
 /// The recorded exchanges this server is held to: Tempo's GETs on its query port,

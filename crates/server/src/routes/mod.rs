@@ -8,22 +8,22 @@ mod trace;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Router, middleware};
 use serde::Serialize;
 use traceql_exec::Engine;
+
+use crate::limits::{Turns, in_turn};
 
 /// What every handler reads: the warm engine.
 pub type Shared = Arc<Engine>;
 
-/// Every route, and Tempo's 404 for the rest.
-pub fn router() -> Router<Shared> {
-    Router::new()
-        .route("/api/echo", get(status::echo))
-        .route("/ready", get(status::ready))
-        .route("/api/status/buildinfo", get(status::buildinfo))
+/// Every route, and Tempo's 404 for the rest. The query routes run in `turns`; the
+/// status routes answer at once.
+pub fn router(turns: Arc<Turns>) -> Router<Shared> {
+    let queries = Router::new()
         .route("/api/search", get(search::search))
         .route("/api/v2/traces/{id}", get(trace::trace_v2))
         .route("/api/traces/{id}", get(trace::trace_v1))
@@ -33,6 +33,12 @@ pub fn router() -> Router<Shared> {
         .route("/api/search/tag/{tag}/values", get(tags::values_v1))
         .route("/api/metrics/query_range", get(metrics::query_range))
         .route("/api/metrics/query", get(metrics::query_instant))
+        .route_layer(middleware::from_fn_with_state(turns, in_turn));
+    Router::new()
+        .route("/api/echo", get(status::echo))
+        .route("/ready", get(status::ready))
+        .route("/api/status/buildinfo", get(status::buildinfo))
+        .merge(queries)
         .fallback(not_found)
 }
 
