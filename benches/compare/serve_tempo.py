@@ -24,10 +24,7 @@ Times are wall-clock milliseconds on whatever machine runs it; run it on an idle
 
 import argparse
 import http.client
-import os
-import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -37,24 +34,14 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-DATA = ROOT / "target" / "bench-data"
-SHARED = Path(os.environ.get("TRACEQL_SHARED_DIR", ROOT.parent / "shared"))
-START, END = 1795774201, 1795776599
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tempo_blocks import DATA, END, SHARED, START, build, converted  # noqa: E402
 LOAD_QUERIES = [
     '{ resource.service.name = "checkout" && status = error }',
     '{ span.http.status_code >= 500 }',
     '{ duration > 2s }',
     '{ }',
 ]
-
-
-def build(binary, profile):
-    if binary:
-        return Path(binary)
-    subprocess.run(["cargo", "build", "--profile", profile, "-q", "-p", "traceql"], cwd=ROOT, check=True)
-    return TARGET / profile / "traceql"
 
 
 def free_port():
@@ -94,15 +81,6 @@ class Server:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-def converted(binary, version):
-    out = DATA / f"tempo-converted-{version}"
-    shutil.rmtree(out, ignore_errors=True)
-    subprocess.run(
-        [binary, "convert", "--from", SHARED / "tempo-blocks" / f"vparquet{version[1:]}",
-         "--data", out], check=True, stdout=subprocess.DEVNULL)
-    return out
 
 
 def path_for(q):

@@ -99,16 +99,18 @@ pub fn duration_nanos(params: &Params, name: &str) -> Result<Option<u64>, ApiErr
     Ok(Some(total))
 }
 
+/// Parameters from `(name, value)` pairs, for tests.
+#[cfg(test)]
+pub fn params(pairs: &[(&str, &str)]) -> Params {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn ranges_are_seconds_with_end_after_start() {

@@ -172,13 +172,7 @@ impl Serialize for TempoTrace<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::params::params;
 
     #[test]
     fn legacy_searches_become_traceql_that_parses() {
