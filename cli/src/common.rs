@@ -10,13 +10,18 @@ use traceql_exec::{Engine, EngineError, EngineOptions};
 
 use crate::data;
 
-/// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
-pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
+/// How the engines of commands reading `store` run queries (`--memory-limit`).
+pub fn engine_options(store: &data::ReadArgs) -> EngineOptions {
     let mut options = EngineOptions::default();
     if let Some(limit) = store.memory_limit {
         options.memory_limit = limit;
     }
-    let engine = Engine::with_options(store.store().await?, options).await?;
+    options
+}
+
+/// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
+pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
+    let engine = Engine::with_options(store.store().await?, engine_options(store)).await?;
     let skipped = engine.skipped_blocks();
     if !skipped.is_empty() {
         eprintln!(

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use traceql_server::Limits;
+use traceql_server::{Limits, Tenants};
 
-use crate::common::{failure, open};
+use crate::common::{engine_options, failure, open};
 use crate::{data, fail};
 
 #[derive(clap::Args)]
@@ -38,15 +38,18 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         Ok(engine) => Arc::new(engine),
         Err(e) => return failure(&e),
     };
+    let store = match args.store.store().await {
+        Ok(store) => store,
+        Err(e) => return failure(&e.into()),
+    };
+    let name = engine.store_name().to_string();
+    let tenants = Arc::new(Tenants::new(store, engine_options(&args.store), engine));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => return fail(&format!("cannot listen on {}: {e}", args.listen)),
     };
     let address = listener.local_addr().unwrap_or(args.listen);
-    eprintln!(
-        "traceql serve: Tempo's API for {} on http://{address} (Ctrl-C stops)",
-        engine.store_name()
-    );
+    eprintln!("traceql serve: Tempo's API for {name} on http://{address} (Ctrl-C stops)");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -55,7 +58,7 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         max_queries: args.max_queries.unwrap_or(defaults.max_queries).max(1),
         timeout: Duration::from_secs(args.query_timeout.max(1)),
     };
-    match traceql_server::serve(listener, engine, limits, shutdown).await {
+    match traceql_server::serve(listener, tenants, limits, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("the server stopped: {e}")),
     }

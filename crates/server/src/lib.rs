@@ -1,6 +1,7 @@
-//! `traceql serve`: Grafana Tempo's query API over a traceql [`Engine`], so that
-//! Grafana's Tempo data source and Tempo's other clients can use traceql as their trace
-//! store. The engine is opened once and stays warm between requests.
+//! `traceql serve`: Grafana Tempo's query API over traceql engines, so that Grafana's
+//! Tempo data source and Tempo's other clients can use traceql as their trace store.
+//! Each tenant's engine (`X-Scope-OrgID`, see [`Tenants`]) is opened once and stays
+//! warm between requests.
 //!
 //! Routes, one module each under `routes/`: `/api/echo`, `/ready` and
 //! `/api/status/buildinfo` (`status`), `/api/search` (`search`), `/api/v2/traces/<id>`
@@ -14,31 +15,33 @@ mod error;
 mod limits;
 mod params;
 mod routes;
+mod tenants;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use traceql_exec::Engine;
 
 pub use error::ApiError;
 pub use limits::Limits;
+pub use tenants::Tenants;
 
-/// The router of Tempo's API over `engine`, its queries run within `limits`.
-pub fn router(engine: Arc<Engine>, limits: Limits) -> Router {
-    routes::router(limits::Turns::new(limits)).with_state(engine)
+/// The router of Tempo's API over the engines of `tenants`, its queries run within
+/// `limits`.
+pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
+    routes::router(limits::Turns::new(limits)).with_state(tenants)
 }
 
-/// Serves Tempo's API over `engine` on `listener` until `shutdown` completes, then
-/// lets the requests under way finish.
+/// Serves Tempo's API over the engines of `tenants` on `listener` until `shutdown`
+/// completes, then lets the requests under way finish.
 pub async fn serve(
     listener: TcpListener,
-    engine: Arc<Engine>,
+    tenants: Arc<Tenants>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, limits))
+    axum::serve(listener, router(tenants, limits))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -15,7 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::{Engine, SearchOptions};
+use traceql_exec::store::Store;
+use traceql_exec::{Engine, EngineOptions, SearchOptions};
+use traceql_server::Tenants;
 
 /// A server on a free loopback port, stopped when dropped.
 struct Server {
@@ -30,18 +32,20 @@ impl Server {
     }
 
     async fn start_with(store: &Path, limits: traceql_server::Limits) -> Server {
-        let engine = Arc::new(Engine::open(store.to_str().unwrap()).await.unwrap());
+        let store = Store::local(store, false).unwrap();
+        let options = EngineOptions::default();
+        let engine = Arc::new(
+            Engine::with_options(store.clone(), options.clone())
+                .await
+                .unwrap(),
+        );
+        let tenants = Arc::new(Tenants::new(store, options, Arc::clone(&engine)));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(traceql_server::serve(
-            listener,
-            Arc::clone(&engine),
-            limits,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        tokio::spawn(traceql_server::serve(listener, tenants, limits, async {
+            let _ = stopped.await;
+        }));
         Server {
             address,
             stop: Some(stop),
@@ -51,11 +55,16 @@ impl Server {
 
     /// `GET path` with an optional `Accept` header: status, content type, body.
     async fn get(&self, path: &str, accept: Option<&str>) -> Reply {
+        let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+        self.get_with(path, &accept).await
+    }
+
+    /// `GET path` with `headers` (each line ending in CRLF).
+    async fn get_with(&self, path: &str, headers: &str) -> Reply {
         let exchange = async {
             let mut stream = TcpStream::connect(self.address).await.unwrap();
-            let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
             let request =
-                format!("GET {path} HTTP/1.1\r\nHost: test\r\n{accept}Connection: close\r\n\r\n");
+                format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n");
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut raw = Vec::new();
             stream.read_to_end(&mut raw).await.unwrap();
@@ -455,6 +464,52 @@ async fn a_query_past_its_time_is_stopped_with_a_504_while_health_checks_answer(
     assert_eq!(server.get("/api/echo", None).await.status, 200);
     // The stopped query gave its turn back: the next one runs (and is stopped too).
     assert_eq!(server.get(&heavy, None).await.status, 504);
+}
+
+#[tokio::test]
+async fn x_scope_orgid_picks_the_tenant_and_an_unknown_one_answers_empty() {
+    // A store with two tenants: the demo's blocks under `single-tenant` and `team-a`.
+    let root = std::env::temp_dir().join(format!("traceql-tenants-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for tenant in ["single-tenant", "team-a"] {
+        copy_dir(&demo().join("single-tenant"), &root.join(tenant));
+    }
+    let server = Server::start(&root).await;
+    let path = format!("/api/search?q={}&limit=3", encode("{ status = error }"));
+    let default = server.get(&path, None).await;
+    let team = server.get_with(&path, "X-Scope-OrgID: team-a\r\n").await;
+    assert_eq!((default.status, team.status), (200, 200));
+    assert_eq!(
+        default.body, team.body,
+        "the same blocks under both tenants"
+    );
+    let unknown = server.get_with(&path, "X-Scope-OrgID: nobody\r\n").await;
+    assert_eq!(unknown.status, 200, "{}", unknown.text());
+    let json: Value = serde_json::from_slice(&unknown.body).unwrap();
+    assert_eq!(json["traces"], serde_json::json!([]));
+    for bad in ["..", "a/b", "tenant with spaces"] {
+        let reply = server
+            .get_with(&path, &format!("X-Scope-OrgID: {bad}\r\n"))
+            .await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text());
+    }
+    let echo = server.get_with("/api/echo", "X-Scope-OrgID: ..\r\n").await;
+    assert_eq!(echo.status, 200, "health checks read no tenant");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[tokio::test]

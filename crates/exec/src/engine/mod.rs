@@ -82,6 +82,16 @@ pub fn default_memory_limit() -> usize {
     }
 }
 
+/// Block `b` with its facts, read from the block if `read`.
+async fn facts_of(store: &Store, b: Block, read: bool) -> (Block, Facts) {
+    let facts = if read {
+        b.load_facts(store).await
+    } else {
+        b.facts()
+    };
+    (b, facts)
+}
+
 /// How many bytes of Parquet footers and page indexes an engine keeps between queries:
 /// an eighth of its memory limit, at least DataFusion's default of 50 MiB, so that a
 /// long-lived engine (`traceql serve`) reads each block's footer once rather than once
@@ -164,28 +174,23 @@ impl Engine {
         let listing = store.list().await?;
         // Kinds may read a little of a block for its facts: of the newest
         // `FACTS_READ_BLOCKS`, a few at a time, so opening a large bucket stays quick.
-        use futures::StreamExt;
+        use futures::{FutureExt, StreamExt};
         let mut newest: Vec<usize> = (0..listing.blocks.len()).collect();
         newest.sort_by_key(|&i| std::cmp::Reverse(listing.blocks[i].meta().end_unix_nano));
         let mut read = vec![false; listing.blocks.len()];
         for &i in newest.iter().take(FACTS_READ_BLOCKS) {
             read[i] = true;
         }
-        let blocks = futures::stream::iter(listing.blocks.into_iter().zip(read))
-            .map(|(b, read)| {
-                let store = &store;
-                async move {
-                    let facts = if read {
-                        b.load_facts(store).await
-                    } else {
-                        b.facts()
-                    };
-                    (b, facts)
-                }
-            })
-            .buffered(8)
-            .collect()
-            .await;
+        // Boxed: a plain `map` over the blocks' iterator makes a future that rustc
+        // cannot prove `Send` for every lifetime, which a server opening engines inside
+        // request handlers needs.
+        let reads: Vec<futures::future::BoxFuture<'_, (Block, Facts)>> = listing
+            .blocks
+            .into_iter()
+            .zip(read)
+            .map(|(b, read)| facts_of(&store, b, read).boxed())
+            .collect();
+        let blocks = futures::stream::iter(reads).buffered(8).collect().await;
         // A plain greedy pool: DataFusion's default wraps it in a consumer tracker that
         // takes a lock on every reservation change, which cost a full scan 10–25% here.
         let pool = GreedyMemoryPool::new(options.memory_limit);

@@ -1,15 +1,16 @@
 //! `GET /api/metrics/query_range` and `GET /api/metrics/query`: TraceQL metrics as
 //! Tempo's `QueryRangeResponse` and `QueryInstantResponse` JSON.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse, Series};
 use traceql_format::value::Value;
 
-use super::Shared;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::tenants::Tenant;
+use traceql_exec::Engine;
 
 /// The metrics query `q` of a request, refused when it is missing or a search.
 fn metrics_query(params: &Params) -> Result<&str, ApiError> {
@@ -23,7 +24,7 @@ fn metrics_query(params: &Params) -> Result<&str, ApiError> {
 }
 
 /// Runs the metrics query of `params` with `instant` or a step.
-async fn run(engine: &Shared, params: &Params, instant: bool) -> Result<MetricsResponse, ApiError> {
+async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsResponse, ApiError> {
     let query = metrics_query(params)?;
     let range = params::range(params)?;
     let options = MetricsOptions {
@@ -45,7 +46,7 @@ async fn run(engine: &Shared, params: &Params, instant: bool) -> Result<MetricsR
 
 /// `GET /api/metrics/query_range` (`q`, `start`, `end`, `step`).
 pub async fn query_range(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     Ok(super::json(&run(&engine, &params, false).await?))
@@ -53,7 +54,7 @@ pub async fn query_range(
 
 /// `GET /api/metrics/query` (`q`, `start`, `end`): one value per series.
 pub async fn query_instant(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let response = run(&engine, &params, true).await?;

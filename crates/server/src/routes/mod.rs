@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde::Serialize;
-use traceql_exec::Engine;
 
 use crate::limits::{Turns, in_turn};
+use crate::tenants::Tenants;
 
-/// What every handler reads: the warm engine.
-pub type Shared = Arc<Engine>;
+/// What every handler reads: the tenants' warm engines.
+pub type Shared = Arc<Tenants>;
 
 /// Every route, and Tempo's 404 for the rest. The query routes run in `turns`; the
 /// status routes answer at once.

@@ -2,15 +2,15 @@
 //! logfmt, `minDuration`, `maxDuration`) translated to TraceQL, answered as Tempo's
 //! `SearchResponse` JSON.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use traceql_exec::search::{SearchMetrics, SpanSet, TraceResult};
 use traceql_exec::{Order, SearchOptions};
 
-use super::Shared;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::tenants::Tenant;
 
 /// Tempo's defaults when a request names no limit or spans per spanset.
 const DEFAULT_LIMIT: usize = 20;
@@ -18,7 +18,7 @@ const DEFAULT_SPSS: usize = 3;
 
 /// `GET /api/search`.
 pub async fn search(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let range = params::range(&params)?;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 use traceql_exec::ParsedQuery;
@@ -17,9 +17,10 @@ use traceql_exec::metrics::MetricsOptions;
 use traceql_format::value::Value;
 use traceql_parser::ast::{Intrinsic, IntrinsicScope};
 
-use super::Shared;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::tenants::Tenant;
+use traceql_exec::Engine;
 
 /// The attribute scopes Tempo lists, in its order, then `intrinsic`.
 const SCOPES: [&str; 5] = ["span", "resource", "event", "instrumentation", "link"];
@@ -49,7 +50,7 @@ fn intrinsic_tags() -> Vec<String> {
 }
 
 /// The attribute keys of each scope in the store, sorted.
-fn keys_by_scope(engine: &Shared) -> Vec<(&'static str, Vec<String>)> {
+fn keys_by_scope(engine: &Engine) -> Vec<(&'static str, Vec<String>)> {
     let names = engine.attribute_names();
     SCOPES
         .iter()
@@ -66,7 +67,7 @@ fn keys_by_scope(engine: &Shared) -> Vec<(&'static str, Vec<String>)> {
 
 /// `GET /api/v2/search/tags`: tag names by scope (`scope` picks one).
 pub async fn tags_v2(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     params::range(&params)?;
@@ -96,7 +97,7 @@ pub async fn tags_v2(
 
 /// `GET /api/search/tags`: every attribute key, whatever its scope.
 pub async fn tags_v1(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     params::range(&params)?;
@@ -110,7 +111,7 @@ pub async fn tags_v1(
 /// The distinct values of `tag` over the request's range, among spans matching its
 /// `q`, with the spans' bytes read.
 async fn values(
-    engine: &Shared,
+    engine: &Engine,
     tag: &str,
     params: &Params,
 ) -> Result<(Vec<Value>, u64), ApiError> {
@@ -166,7 +167,7 @@ fn value_type(tag: &str, value: &Value) -> &'static str {
 
 /// `GET /api/v2/search/tag/<tag>/values`: typed values.
 pub async fn values_v2(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
@@ -184,7 +185,7 @@ pub async fn values_v2(
 /// `GET /api/search/tag/<tag>/values`: values as text; a bare key (`service.name`)
 /// is looked up in every scope, as v1 names carry none.
 pub async fn values_v1(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {

@@ -6,7 +6,7 @@
 //! `TraceByIDResponse` (`trace = 1`, `metrics = 2`). An unknown id is, as in Tempo, a
 //! 200 with an empty trace in v2 and a 404 with an empty body in v1.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -18,9 +18,9 @@ use traceql_exec::otlp::request_from_spans;
 use traceql_format::codes::{kind, status};
 use traceql_format::ids::parse_trace_id;
 
-use super::Shared;
 use crate::error::ApiError;
 use crate::params::{self, Params};
+use crate::tenants::Tenant;
 
 /// Which form of the endpoint was called.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,26 +31,26 @@ enum Version {
 
 /// `GET /api/v2/traces/<id>`.
 pub async fn trace_v2(
-    state: State<Shared>,
+    tenant: Tenant,
     id: Path<String>,
     query: Query<Params>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    trace(state, id, query, headers, Version::V2).await
+    trace(tenant, id, query, headers, Version::V2).await
 }
 
 /// `GET /api/traces/<id>`.
 pub async fn trace_v1(
-    state: State<Shared>,
+    tenant: Tenant,
     id: Path<String>,
     query: Query<Params>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    trace(state, id, query, headers, Version::V1).await
+    trace(tenant, id, query, headers, Version::V1).await
 }
 
 async fn trace(
-    State(engine): State<Shared>,
+    Tenant(engine): Tenant,
     Path(id): Path<String>,
     Query(params): Query<Params>,
     headers: HeaderMap,
