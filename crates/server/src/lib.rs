@@ -10,7 +10,9 @@
 //! are read as Tempo reads them (`params`); errors answer as Tempo answers them
 //! (`error`): a bad request is a 400 with the reason as plain text, never a 500.
 //! Queries run within [`Limits`] (`limits`): a few at once, each for a bounded time.
+//! `/metrics` reports requests, latencies and what queries read (`counters`).
 
+mod counters;
 mod error;
 mod limits;
 mod params;
@@ -30,7 +32,8 @@ pub use tenants::Tenants;
 /// The router of Tempo's API over the engines of `tenants`, its queries run within
 /// `limits`.
 pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
-    routes::router(limits::Turns::new(limits)).with_state(tenants)
+    let counters = Arc::new(counters::Counters::default());
+    routes::router(limits::Turns::new(limits), counters).with_state(tenants)
 }
 
 /// Serves Tempo's API over the engines of `tenants` on `listener` until `shutdown`

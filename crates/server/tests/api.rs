@@ -444,6 +444,24 @@ async fn every_endpoint_answers_as_the_engine_does_on_the_demo_store() {
             .iter()
             .all(|s| s["value"].is_number() && s["labels"][0]["key"] == "resource.service.name")
     );
+
+    // /metrics counts what was asked, by route pattern, and what queries read.
+    let metrics = server.get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    for line in [
+        "traceql_requests_total{route=\"/api/search\",status=\"200\"}",
+        "traceql_requests_total{route=\"/api/search\",status=\"400\"}",
+        "traceql_requests_total{route=\"/api/v2/traces/{id}\",status=\"200\"}",
+        "traceql_request_duration_seconds_bucket{route=\"/api/echo\",le=\"+Inf\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+    let scanned = text
+        .lines()
+        .find_map(|l| l.strip_prefix("traceql_scanned_bytes_total "))
+        .unwrap();
+    assert!(scanned.parse::<u64>().unwrap() > 0, "{text}");
 }
 
 #[tokio::test]

@@ -1,12 +1,16 @@
 //! `GET /api/metrics/query_range` and `GET /api/metrics/query`: TraceQL metrics as
 //! Tempo's `QueryRangeResponse` and `QueryInstantResponse` JSON.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::Query;
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use traceql_exec::metrics::{MetricsOptions, MetricsResponse, Series};
 use traceql_format::value::Value;
 
+use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::tenants::Tenant;
@@ -47,17 +51,22 @@ async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsR
 /// `GET /api/metrics/query_range` (`q`, `start`, `end`, `step`).
 pub async fn query_range(
     Tenant(engine): Tenant,
+    Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    Ok(super::json(&run(&engine, &params, false).await?))
+    let response = run(&engine, &params, false).await?;
+    counters.scanned(response.inspected_bytes, response.inspected_spans);
+    Ok(super::json(&response))
 }
 
 /// `GET /api/metrics/query` (`q`, `start`, `end`): one value per series.
 pub async fn query_instant(
     Tenant(engine): Tenant,
+    Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let response = run(&engine, &params, true).await?;
+    counters.scanned(response.inspected_bytes, response.inspected_spans);
     Ok(super::json(&Instant(&response)))
 }
 

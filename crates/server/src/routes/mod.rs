@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Router, middleware};
 use serde::Serialize;
 
+use crate::counters::{Counters, count};
 use crate::limits::{Turns, in_turn};
 use crate::tenants::Tenants;
 
@@ -21,8 +22,9 @@ use crate::tenants::Tenants;
 pub type Shared = Arc<Tenants>;
 
 /// Every route, and Tempo's 404 for the rest. The query routes run in `turns`; the
-/// status routes answer at once.
-pub fn router(turns: Arc<Turns>) -> Router<Shared> {
+/// status routes answer at once; every route is counted in `counters`, which
+/// `/metrics` reports.
+pub fn router(turns: Arc<Turns>, counters: Arc<Counters>) -> Router<Shared> {
     let queries = Router::new()
         .route("/api/search", get(search::search))
         .route("/api/v2/traces/{id}", get(trace::trace_v2))
@@ -38,7 +40,12 @@ pub fn router(turns: Arc<Turns>) -> Router<Shared> {
         .route("/api/echo", get(status::echo))
         .route("/ready", get(status::ready))
         .route("/api/status/buildinfo", get(status::buildinfo))
+        .route(
+            "/metrics",
+            get(crate::counters::metrics).with_state(Arc::clone(&counters)),
+        )
         .merge(queries)
+        .route_layer(middleware::from_fn_with_state(counters, count))
         .fallback(not_found)
 }
 

@@ -2,12 +2,16 @@
 //! logfmt, `minDuration`, `maxDuration`) translated to TraceQL, answered as Tempo's
 //! `SearchResponse` JSON.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::Query;
 use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use traceql_exec::search::{SearchMetrics, SpanSet, TraceResult};
 use traceql_exec::{Order, SearchOptions};
 
+use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::tenants::Tenant;
@@ -19,6 +23,7 @@ const DEFAULT_SPSS: usize = 3;
 /// `GET /api/search`.
 pub async fn search(
     Tenant(engine): Tenant,
+    Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let range = params::range(&params)?;
@@ -40,6 +45,10 @@ pub async fn search(
         None => (legacy_query(&params)?, true),
     };
     let (results, _) = engine.search_results(&query, &options).await?;
+    counters.scanned(
+        results.metrics.inspected_bytes,
+        results.metrics.inspected_spans,
+    );
     let traces: Vec<TraceResult> = results.traces().collect();
     Ok(super::json(&TempoSearch {
         traces: &traces,

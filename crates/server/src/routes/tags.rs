@@ -8,7 +8,9 @@
 //! as a search would, and each keeps its type.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
@@ -17,6 +19,7 @@ use traceql_exec::metrics::MetricsOptions;
 use traceql_format::value::Value;
 use traceql_parser::ast::{Intrinsic, IntrinsicScope};
 
+use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::tenants::Tenant;
@@ -168,10 +171,12 @@ fn value_type(tag: &str, value: &Value) -> &'static str {
 /// `GET /api/v2/search/tag/<tag>/values`: typed values.
 pub async fn values_v2(
     Tenant(engine): Tenant,
+    Extension(counters): Extension<Arc<Counters>>,
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let (values, bytes) = values(&engine, &tag, &params).await?;
+    counters.scanned(bytes, 0);
     let typed: Vec<Json> = values
         .iter()
         .map(|v| json!({ "type": value_type(&tag, v), "value": v.to_string() }))
@@ -186,6 +191,7 @@ pub async fn values_v2(
 /// is looked up in every scope, as v1 names carry none.
 pub async fn values_v1(
     Tenant(engine): Tenant,
+    Extension(counters): Extension<Arc<Counters>>,
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
@@ -195,6 +201,7 @@ pub async fn values_v1(
         || Intrinsic::from_unscoped(&tag).is_some();
     let tag = if scoped { tag } else { format!(".{tag}") };
     let (values, bytes) = values(&engine, &tag, &params).await?;
+    counters.scanned(bytes, 0);
     let texts: Vec<String> = values.iter().map(Value::to_string).collect();
     Ok(super::json(&json!({
         "tagValues": texts,
