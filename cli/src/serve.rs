@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Seconds a query may run before it is stopped and answered with a 504.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     query_timeout: u64,
+    /// Seconds between listings of the store: blocks added, compacted or deleted since
+    /// are searched, or no longer read, from the next listing on.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    refresh: u64,
 }
 
 pub async fn run(args: &ServeArgs) -> ExitCode {
@@ -43,7 +47,12 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         Err(e) => return failure(&e.into()),
     };
     let name = engine.store_name().to_string();
-    let tenants = Arc::new(Tenants::new(store, engine_options(&args.store), engine));
+    let tenants = Arc::new(Tenants::new(
+        store,
+        engine_options(&args.store),
+        engine,
+        Duration::from_secs(args.refresh.max(1)),
+    ));
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => return fail(&format!("cannot listen on {}: {e}", args.listen)),

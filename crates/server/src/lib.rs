@@ -37,14 +37,18 @@ pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
 }
 
 /// Serves Tempo's API over the engines of `tenants` on `listener` until `shutdown`
-/// completes, then lets the requests under way finish.
+/// completes, then lets the requests under way finish. Meanwhile the tenants' blocks
+/// are listed again as often as `tenants` says.
 pub async fn serve(
     listener: TcpListener,
     tenants: Arc<Tenants>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(tenants, limits))
+    let refresher = tenants.keep_fresh();
+    let served = axum::serve(listener, router(tenants, limits))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    refresher.abort();
+    served
 }

@@ -1,6 +1,7 @@
 //! Limits on the queries a server runs: at most `max_queries` at once (the rest wait
-//! their turn), each for at most `timeout`. A query past its time is stopped — its
-//! plan is dropped, which stops its scan — and answered with a 504. Health checks
+//! their turn), each for at most `timeout`. A query past its time is stopped at its
+//! next wait (for data, for a turn of the runtime) — its plan is dropped, which stops
+//! its scan — and answered with a 504. Health checks
 //! (`/api/echo`, `/ready`) take no turn, so they answer while heavy queries run.
 
 use std::sync::Arc;

@@ -1,10 +1,12 @@
 //! Tenants as Tempo has them: the `X-Scope-OrgID` header names the tenant a request
 //! reads (the store's directory of that name); without it, the server's default
-//! tenant. Each tenant's engine is opened on its first request and kept warm. A tenant
-//! without blocks answers empty, as Tempo does, not with an error.
+//! tenant. Each tenant's engine is opened on its first request and kept warm, and
+//! moved to a new engine (sharing the old one's caches) when its blocks change. A
+//! tenant without blocks answers empty, as Tempo does, not with an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -18,31 +20,56 @@ use crate::error::ApiError;
 /// The header that names a request's tenant.
 pub const TENANT_HEADER: &str = "x-scope-orgid";
 
-/// The engines of a store's tenants.
+/// The engines of a store's tenants, each kept current with its blocks.
 pub struct Tenants {
     store: Store,
     options: EngineOptions,
-    default: Arc<Engine>,
-    others: Mutex<HashMap<String, Arc<Engine>>>,
+    /// How often each tenant's blocks are listed again.
+    refresh_every: Duration,
+    /// Per tenant, its current engine.
+    engines: Mutex<HashMap<String, Arc<Current>>>,
+}
+
+/// A tenant's current engine, replaced when its blocks change; a query keeps the
+/// engine it started on.
+struct Current(std::sync::RwLock<Arc<Engine>>);
+
+impl Current {
+    fn get(&self) -> Arc<Engine> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn set(&self, engine: Engine) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+    }
 }
 
 impl Tenants {
     /// The tenants of `store`, whose own tenant (`store.tenant()`) is served by
-    /// `default`; other tenants' engines are opened with `options`.
-    pub fn new(store: Store, options: EngineOptions, default: Arc<Engine>) -> Tenants {
+    /// `default`; other tenants' engines are opened with `options`. Each tenant's
+    /// blocks are listed again every `refresh_every` (see [`Tenants::keep_fresh`]).
+    pub fn new(
+        store: Store,
+        options: EngineOptions,
+        default: Arc<Engine>,
+        refresh_every: Duration,
+    ) -> Tenants {
+        let mut engines = HashMap::new();
+        engines.insert(
+            store.tenant().to_string(),
+            Arc::new(Current(std::sync::RwLock::new(default))),
+        );
         Tenants {
             store,
             options,
-            default,
-            others: Mutex::new(HashMap::new()),
+            refresh_every,
+            engines: Mutex::new(engines),
         }
     }
 
-    /// The engine of `tenant` (the default one for `None` or the store's own tenant).
+    /// The engine of `tenant` (the store's own tenant for `None`).
     pub async fn engine(&self, tenant: Option<&str>) -> Result<Arc<Engine>, ApiError> {
-        let Some(tenant) = tenant.filter(|t| *t != self.store.tenant()) else {
-            return Ok(Arc::clone(&self.default));
-        };
+        let tenant = tenant.unwrap_or(self.store.tenant());
         let valid = tenant.len() <= 150
             && tenant
                 .chars()
@@ -56,9 +83,9 @@ impl Tenants {
             )));
         }
         // One engine per tenant, opened once even when its first requests race.
-        let mut others = self.others.lock().await;
-        if let Some(engine) = others.get(tenant) {
-            return Ok(Arc::clone(engine));
+        let mut engines = self.engines.lock().await;
+        if let Some(current) = engines.get(tenant) {
+            return Ok(current.get());
         }
         let store = self
             .store
@@ -66,8 +93,39 @@ impl Tenants {
             .with_tenant(tenant)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let engine = Arc::new(Engine::with_options(store, self.options.clone()).await?);
-        others.insert(tenant.to_string(), Arc::clone(&engine));
+        let current = Current(std::sync::RwLock::new(Arc::clone(&engine)));
+        engines.insert(tenant.to_string(), Arc::new(current));
         Ok(engine)
+    }
+
+    /// Lists every open tenant's blocks again and moves it to a new engine where they
+    /// changed: new blocks are searched, deleted or compacted ones are no longer read.
+    pub async fn refresh(&self) {
+        let open: Vec<(String, Arc<Current>)> = {
+            let engines = self.engines.lock().await;
+            engines
+                .iter()
+                .map(|(t, c)| (t.clone(), Arc::clone(c)))
+                .collect()
+        };
+        for (tenant, current) in open {
+            match current.get().refreshed().await {
+                Ok(Some(engine)) => current.set(engine),
+                Ok(None) => {}
+                Err(e) => eprintln!("traceql serve: cannot list tenant {tenant}'s blocks: {e}"),
+            }
+        }
+    }
+
+    /// Refreshes the tenants every `refresh_every`, until the task is aborted.
+    pub fn keep_fresh(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let tenants = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tenants.refresh_every).await;
+                tenants.refresh().await;
+            }
+        })
     }
 }
 

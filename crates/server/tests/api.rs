@@ -39,7 +39,12 @@ impl Server {
                 .await
                 .unwrap(),
         );
-        let tenants = Arc::new(Tenants::new(store, options, Arc::clone(&engine)));
+        let tenants = Arc::new(Tenants::new(
+            store,
+            options,
+            Arc::clone(&engine),
+            Duration::from_millis(100),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -188,7 +193,7 @@ fn demo() -> std::path::PathBuf {
     traceql_testkit::shared::workspace_root().join("testdata/demo")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_as_the_engine_does_on_the_demo_store() {
     let server = Server::start(&demo()).await;
     let engine = Arc::clone(&server.engine);
@@ -464,7 +469,7 @@ async fn every_endpoint_answers_as_the_engine_does_on_the_demo_store() {
     assert!(scanned.parse::<u64>().unwrap() > 0, "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_past_its_time_is_stopped_with_a_504_while_health_checks_answer() {
     let limits = traceql_server::Limits {
         max_queries: 1,
@@ -484,7 +489,7 @@ async fn a_query_past_its_time_is_stopped_with_a_504_while_health_checks_answer(
     assert_eq!(server.get(&heavy, None).await.status, 504);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_scope_orgid_picks_the_tenant_and_an_unknown_one_answers_empty() {
     // A store with two tenants: the demo's blocks under `single-tenant` and `team-a`.
     let root = std::env::temp_dir().join(format!("traceql-tenants-{}", std::process::id()));
@@ -530,7 +535,36 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_written_while_serving_are_searched_within_the_refresh() {
+    // The tenant starts without blocks; the demo's appear at once (a directory
+    // renamed into place), as a store's new blocks do.
+    let root = std::env::temp_dir().join(format!("traceql-refresh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let server = Server::start(&root).await;
+    let path = format!("/api/search?q={}&limit=3", encode("{ status = error }"));
+    let before: Value = serde_json::from_slice(&server.get(&path, None).await.body).unwrap();
+    assert_eq!(before["traces"], serde_json::json!([]));
+    copy_dir(&demo().join("single-tenant"), &root.join("staging"));
+    std::fs::rename(root.join("staging"), root.join("single-tenant")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let after: Value = serde_json::from_slice(&server.get(&path, None).await.body).unwrap();
+        if after["traces"].as_array().is_some_and(|t| t.len() == 3) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new blocks not searched: {after}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_beyond_the_limit_wait_their_turn_and_all_answer() {
     let limits = traceql_server::Limits {
         max_queries: 1,
@@ -611,7 +645,7 @@ fn key_paths(v: &Value, at: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tempos_recorded_exchanges_get_the_same_statuses_shapes_and_traces() {
     let Some(dir) = traceql_testkit::shared_dir("tempo-blocks") else {
         return;

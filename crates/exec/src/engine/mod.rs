@@ -82,6 +82,42 @@ pub fn default_memory_limit() -> usize {
     }
 }
 
+/// `blocks` with their facts: those of `known` blocks (by id) as they are, the others'
+/// read from the block for the newest `FACTS_READ_BLOCKS` (a few at a time, so opening
+/// a large bucket stays quick) and taken from `meta.json` for the rest.
+async fn blocks_with_facts(
+    store: &Store,
+    blocks: Vec<Block>,
+    known: &[(Block, Facts)],
+) -> Vec<(Block, Facts)> {
+    use futures::{FutureExt, StreamExt};
+    let known: std::collections::HashMap<&str, &Facts> = known
+        .iter()
+        .map(|(b, f)| (b.meta().id.as_str(), f))
+        .collect();
+    let mut newest: Vec<usize> = (0..blocks.len()).collect();
+    newest.sort_by_key(|&i| std::cmp::Reverse(blocks[i].meta().end_unix_nano));
+    let mut read = vec![false; blocks.len()];
+    for &i in newest.iter().take(FACTS_READ_BLOCKS) {
+        read[i] = true;
+    }
+    // Boxed: a plain `map` over the blocks' iterator makes a future that rustc cannot
+    // prove `Send` for every lifetime, which a server opening engines inside request
+    // handlers needs.
+    let reads: Vec<futures::future::BoxFuture<'_, (Block, Facts)>> = blocks
+        .into_iter()
+        .zip(read)
+        .map(|(b, read)| match known.get(b.meta().id.as_str()) {
+            Some(facts) => {
+                let facts = (*facts).clone();
+                async move { (b, facts) }.boxed()
+            }
+            None => facts_of(store, b, read).boxed(),
+        })
+        .collect();
+    futures::stream::iter(reads).buffered(8).collect().await
+}
+
 /// Block `b` with its facts, read from the block if `read`.
 async fn facts_of(store: &Store, b: Block, read: bool) -> (Block, Facts) {
     let facts = if read {
@@ -172,25 +208,7 @@ impl Engine {
     /// An engine over `store` that runs queries as `options` say.
     pub async fn with_options(store: Store, options: EngineOptions) -> Result<Engine, EngineError> {
         let listing = store.list().await?;
-        // Kinds may read a little of a block for its facts: of the newest
-        // `FACTS_READ_BLOCKS`, a few at a time, so opening a large bucket stays quick.
-        use futures::{FutureExt, StreamExt};
-        let mut newest: Vec<usize> = (0..listing.blocks.len()).collect();
-        newest.sort_by_key(|&i| std::cmp::Reverse(listing.blocks[i].meta().end_unix_nano));
-        let mut read = vec![false; listing.blocks.len()];
-        for &i in newest.iter().take(FACTS_READ_BLOCKS) {
-            read[i] = true;
-        }
-        // Boxed: a plain `map` over the blocks' iterator makes a future that rustc
-        // cannot prove `Send` for every lifetime, which a server opening engines inside
-        // request handlers needs.
-        let reads: Vec<futures::future::BoxFuture<'_, (Block, Facts)>> = listing
-            .blocks
-            .into_iter()
-            .zip(read)
-            .map(|(b, read)| facts_of(&store, b, read).boxed())
-            .collect();
-        let blocks = futures::stream::iter(reads).buffered(8).collect().await;
+        let blocks = blocks_with_facts(&store, listing.blocks, &[]).await;
         // A plain greedy pool: DataFusion's default wraps it in a consumer tracker that
         // takes a lock on every reservation change, which cost a full scan 10–25% here.
         let pool = GreedyMemoryPool::new(options.memory_limit);
@@ -209,6 +227,29 @@ impl Engine {
             ctx,
             memory_limit: options.memory_limit,
         })
+    }
+
+    /// The engine over the store as it is now, if its blocks changed since this engine
+    /// listed them (blocks added, compacted or deleted); `None` if they did not. The new
+    /// engine shares this one's session — its memory pool and its cache of footers — and
+    /// the facts of the blocks both know, so only new blocks are read. Queries running
+    /// on this engine finish on the blocks it listed.
+    pub async fn refreshed(&self) -> Result<Option<Engine>, EngineError> {
+        let listing = self.store.list().await?;
+        let ids = |blocks: &mut dyn Iterator<Item = &Block>| -> Vec<String> {
+            blocks.map(|b| b.meta().id.clone()).collect()
+        };
+        if ids(&mut listing.blocks.iter()) == ids(&mut self.blocks.iter().map(|(b, _)| b)) {
+            return Ok(None);
+        }
+        let blocks = blocks_with_facts(&self.store, listing.blocks, &self.blocks).await;
+        Ok(Some(Engine {
+            store: self.store.clone(),
+            blocks,
+            skipped: listing.skipped,
+            ctx: self.ctx.clone(),
+            memory_limit: self.memory_limit,
+        }))
     }
 
     /// The store's location, for messages.
