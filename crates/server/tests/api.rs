@@ -587,6 +587,72 @@ async fn queries_beyond_the_limit_wait_their_turn_and_all_answer() {
     assert_eq!(bodies.len(), 1, "every client got the same answer");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_answer_while_queued_heavy_searches_run_and_none_fails() {
+    // One turn and eight heavy searches queued behind each other: the health check
+    // takes no turn, so it answers before the last of them.
+    let limits = traceql_server::Limits {
+        max_queries: 1,
+        timeout: Duration::from_secs(120),
+    };
+    let server = Arc::new(Server::start_with(&demo(), limits).await);
+    let heavy = format!(
+        "/api/search?q={}&limit=100000&spss=100",
+        encode("{ } >> { }")
+    );
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let searches: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, heavy, finished) =
+                (Arc::clone(&server), heavy.clone(), Arc::clone(&finished));
+            tokio::spawn(async move {
+                let reply = server.get(&heavy, None).await;
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                reply.status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let echo = server.get("/api/echo", None).await;
+    let done_at_echo = finished.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(echo.status, 200);
+    assert!(done_at_echo < 8, "echo waited for the queued searches");
+    for search in searches {
+        assert_eq!(search.await.unwrap(), 200, "a queued search failed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_stops_its_query() {
+    let limits = traceql_server::Limits {
+        max_queries: 1,
+        timeout: Duration::from_secs(120),
+    };
+    let server = Server::start_with(&demo(), limits).await;
+    let heavy = format!(
+        "/api/search?q={}&limit=100000&spss=100",
+        encode("{ } >> { }")
+    );
+    // A asks, and hangs up while its query runs.
+    let mut a = TcpStream::connect(server.address).await.unwrap();
+    let request = format!("GET {heavy} HTTP/1.1\r\nHost: test\r\n\r\n");
+    a.write_all(request.as_bytes()).await.unwrap();
+    // Long enough for the server to read the request, far shorter than the search.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(a);
+    // B asks the same after it: with one turn, B runs after A is done or stopped.
+    let b = server.get(&heavy, None).await;
+    assert_eq!(b.status, 200);
+    let metrics = server.get("/metrics", None).await.text();
+    let searches = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("traceql_requests_total{route=\"/api/search\",status=\"200\"} ")
+        })
+        .unwrap_or_else(|| panic!("no search counted: {metrics}"));
+    assert_eq!(searches, "1", "A's query ran to the end after A hung up");
+}
+
 /// The recorded exchanges this server is held to: Tempo's GETs on its query port,
 /// except those that depend on Tempo's live store (recent data, posted spans).
 fn recorded(index: &Value) -> Vec<(String, String, Option<String>, u16)> {
