@@ -216,10 +216,11 @@ impl Engine {
             .with_memory_pool(Arc::new(pool))
             .with_metadata_cache_limit(metadata_cache_limit(options.memory_limit))
             .build_arc()?;
-        let ctx = install(&SessionContext::new_with_config_rt(
-            options.session,
-            runtime,
-        ));
+        // Bloom filters read by the engine's scans, kept for its later queries.
+        let session = options
+            .session
+            .with_extension(Arc::new(crate::source::BloomFilters::default()));
+        let ctx = install(&SessionContext::new_with_config_rt(session, runtime));
         Ok(Engine {
             store,
             blocks,

@@ -21,6 +21,8 @@ mod read;
 mod tempo;
 mod traceql;
 
+pub(crate) use traceql::BloomFilters;
+
 pub use self::read::read_traces;
 pub use self::tempo::TempoSource;
 pub use self::traceql::TraceqlSource;

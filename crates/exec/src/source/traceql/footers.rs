@@ -2,8 +2,12 @@
 //! file's footer in the session's metadata cache, but loads the page index after the
 //! footer and does not keep it, so every query re-read and re-decoded every block's
 //! page index (about 0.5 MB a block of 1M spans): most of a warm trace lookup. Readers
-//! made here hand out the cached footer with its page index, loading both once.
+//! made here hand out the cached footer with its page index, loading both once, and
+//! keep the bloom filters they read in the session's [`BloomFilters`] (a trace lookup
+//! asks every row group's filter: a hundred reads for ten blocks, each a request on
+//! S3).
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -28,11 +32,12 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
 /// `plan` with every Parquet scan in it reading footers and page indexes through the
-/// session's metadata cache (`cache`) of `store`.
+/// session's metadata cache (`cache`) of `store`, and bloom filters through `blooms`.
 pub fn with_cached_page_indexes(
     plan: Arc<dyn ExecutionPlan>,
     store: &Arc<dyn ObjectStore>,
     cache: &Arc<FileMetadataCache>,
+    blooms: Option<Arc<BloomFilters>>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     plan.transform_up(|node| {
         let Some(config) = node
@@ -48,6 +53,7 @@ pub fn with_cached_page_indexes(
             inner: CachedParquetFileReaderFactory::new(Arc::clone(store), Arc::clone(cache)),
             store: Arc::clone(store),
             cache: Arc::clone(cache),
+            blooms: blooms.clone(),
         });
         let source = source.clone().with_parquet_file_reader_factory(factory);
         let config = FileScanConfigBuilder::from(config.clone())
@@ -66,6 +72,7 @@ struct PageIndexCaching {
     inner: CachedParquetFileReaderFactory,
     store: Arc<dyn ObjectStore>,
     cache: Arc<FileMetadataCache>,
+    blooms: Option<Arc<BloomFilters>>,
 }
 
 impl ParquetFileReaderFactory for PageIndexCaching {
@@ -86,6 +93,8 @@ impl ParquetFileReaderFactory for PageIndexCaching {
             cache: Arc::clone(&self.cache),
             object_meta,
             metadata_size_hint,
+            blooms: self.blooms.clone(),
+            bloom_offsets: HashSet::new(),
         }))
     }
 }
@@ -97,11 +106,34 @@ struct PageIndexReader {
     cache: Arc<FileMetadataCache>,
     object_meta: object_store::ObjectMeta,
     metadata_size_hint: Option<usize>,
+    blooms: Option<Arc<BloomFilters>>,
+    /// Where this file's bloom filters start, from its footer.
+    bloom_offsets: HashSet<u64>,
 }
 
 impl AsyncFileReader for PageIndexReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.inner.get_bytes(range)
+        let Some(blooms) = self
+            .blooms
+            .clone()
+            .filter(|_| self.bloom_offsets.contains(&range.start))
+        else {
+            return self.inner.get_bytes(range);
+        };
+        let key = (
+            self.object_meta.location.to_string(),
+            self.object_meta.size,
+            range.clone(),
+        );
+        if let Some(bytes) = blooms.get(&key) {
+            return futures::future::ready(Ok(bytes)).boxed();
+        }
+        async move {
+            let bytes = self.inner.get_bytes(range).await?;
+            blooms.put(key, bytes.clone());
+            Ok(bytes)
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(
@@ -116,7 +148,7 @@ impl AsyncFileReader for PageIndexReader {
         _options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
-            DFParquetMetadata::new(self.store.as_ref(), &self.object_meta)
+            let metadata = DFParquetMetadata::new(self.store.as_ref(), &self.object_meta)
                 .with_file_metadata_cache(Some(Arc::clone(&self.cache)))
                 .with_metadata_size_hint(self.metadata_size_hint)
                 .with_page_index_policy(Some(PageIndexPolicy::Optional))
@@ -127,8 +159,47 @@ impl AsyncFileReader for PageIndexReader {
                         "cannot read the footer of {}: {e}",
                         self.object_meta.location
                     ))
-                })
+                })?;
+            if self.blooms.is_some() {
+                self.bloom_offsets = metadata
+                    .row_groups()
+                    .iter()
+                    .flat_map(|g| g.columns())
+                    .filter_map(|c| c.bloom_filter_offset())
+                    .filter_map(|o| u64::try_from(o).ok())
+                    .collect();
+            }
+            Ok(metadata)
         }
         .boxed()
+    }
+}
+
+/// Bloom filters read from Parquet files, kept for the session: by file (path and
+/// size) and byte range. At most [`BloomFilters::LIMIT`] bytes are kept; past it,
+/// filters are read again each time.
+#[derive(Debug, Default)]
+pub struct BloomFilters {
+    kept: std::sync::Mutex<(usize, HashMap<BloomKey, Bytes>)>,
+}
+
+/// A bloom filter's file (path, size) and byte range.
+type BloomKey = (String, u64, Range<u64>);
+
+impl BloomFilters {
+    /// The most bytes of bloom filters kept.
+    pub const LIMIT: usize = 64 << 20;
+
+    fn get(&self, key: &BloomKey) -> Option<Bytes> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.1.get(key).cloned()
+    }
+
+    fn put(&self, key: BloomKey, bytes: Bytes) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.0 + bytes.len() <= Self::LIMIT {
+            kept.0 += bytes.len();
+            kept.1.insert(key, bytes);
+        }
     }
 }

@@ -7,6 +7,8 @@
 mod clustered;
 mod footers;
 
+pub(crate) use footers::BloomFilters;
+
 use std::any::Any;
 use std::sync::Arc;
 
@@ -160,6 +162,7 @@ impl BlockKind for TraceqlKind {
             plan,
             &store.object_store(),
             &runtime.cache_manager.get_file_metadata_cache(),
+            state.config().get_extension::<BloomFilters>(),
         )
     }
 }
