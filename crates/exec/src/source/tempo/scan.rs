@@ -11,9 +11,10 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{
-    DefaultParquetFileReaderFactory, ParquetFileReaderFactory,
+    CachedParquetFileReaderFactory, ParquetFileReaderFactory,
 };
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -183,7 +184,7 @@ impl ExecutionPlan for TempoScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let schema = Arc::clone(&self.schema);
         let Some(part) = self.parts.get(partition).cloned() else {
@@ -200,8 +201,13 @@ impl ExecutionPlan for TempoScanExec {
             block: part.block.clone(),
         };
         let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let footers = context
+            .runtime_env()
+            .cache_manager
+            .get_file_metadata_cache();
         let rows = open(
             Arc::clone(&self.store),
+            footers,
             part,
             self.needs,
             partition,
@@ -229,9 +235,11 @@ fn failed(block: &str, e: impl std::fmt::Display) -> DataFusionError {
 }
 
 /// The Tempo rows of `part`, [`TRACES_PER_BATCH`] at a time, with only the columns
-/// `needs` asks for.
+/// `needs` asks for. The block's footer is read through the session's cache of
+/// footers (`footers`), so an engine that lives on (`traceql serve`) reads it once.
 async fn open(
     store: Arc<dyn ObjectStore>,
+    footers: Arc<FileMetadataCache>,
     part: TempoPart,
     needs: Needs,
     partition: usize,
@@ -244,7 +252,7 @@ async fn open(
         size => size,
     };
     let hint = (part.footer_size > 0).then_some(part.footer_size as usize + 8);
-    let reader: Box<dyn AsyncFileReader> = DefaultParquetFileReaderFactory::new(store)
+    let reader: Box<dyn AsyncFileReader> = CachedParquetFileReaderFactory::new(store, footers)
         .create_reader(
             partition,
             PartitionedFile::new(part.path.to_string(), size),
