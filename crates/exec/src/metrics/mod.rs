@@ -98,14 +98,7 @@ impl Serialize for MetricsResponse {
             .series
             .iter()
             .map(|s| SeriesJson {
-                labels: s
-                    .labels
-                    .iter()
-                    .map(|(key, value)| LabelJson {
-                        key,
-                        value: LabelValue(value),
-                    })
-                    .collect(),
+                labels: labels_json(s),
                 samples: s
                     .values
                     .iter()
@@ -120,13 +113,65 @@ impl Serialize for MetricsResponse {
             .collect();
         let mut out = serializer.serialize_struct("MetricsResponse", 2)?;
         out.serialize_field("series", &series)?;
-        out.serialize_field(
-            "metrics",
-            &MetricsJson {
-                inspected_spans: self.inspected_spans.to_string(),
-                inspected_bytes: self.inspected_bytes.to_string(),
-            },
-        )?;
+        out.serialize_field("metrics", &self.metrics_json())?;
+        out.end()
+    }
+}
+
+impl MetricsResponse {
+    /// The answer as Tempo's instant query (`/api/metrics/query`) writes it: each
+    /// series' labels and its one value; series without a value are left out.
+    pub fn instant(&self) -> InstantResponse<'_> {
+        InstantResponse(self)
+    }
+
+    fn metrics_json(&self) -> MetricsJson {
+        MetricsJson {
+            inspected_spans: self.inspected_spans.to_string(),
+            inspected_bytes: self.inspected_bytes.to_string(),
+        }
+    }
+}
+
+/// The labels of `series` as Tempo prints them.
+fn labels_json(series: &Series) -> Vec<LabelJson<'_>> {
+    series
+        .labels
+        .iter()
+        .map(|(key, value)| LabelJson {
+            key,
+            value: LabelValue(value),
+        })
+        .collect()
+}
+
+/// A [`MetricsResponse`] serialised like Tempo's `QueryInstantResponse`
+/// (see [`MetricsResponse::instant`]).
+pub struct InstantResponse<'a>(&'a MetricsResponse);
+
+#[derive(Serialize)]
+struct InstantSeriesJson<'a> {
+    labels: Vec<LabelJson<'a>>,
+    value: f64,
+}
+
+impl Serialize for InstantResponse<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let series: Vec<InstantSeriesJson<'_>> = self
+            .0
+            .series
+            .iter()
+            .filter_map(|s| {
+                let value = s.values.first().copied().filter(|v| !v.is_nan())?;
+                Some(InstantSeriesJson {
+                    labels: labels_json(s),
+                    value,
+                })
+            })
+            .collect();
+        let mut out = serializer.serialize_struct("QueryInstantResponse", 2)?;
+        out.serialize_field("series", &series)?;
+        out.serialize_field("metrics", &self.0.metrics_json())?;
         out.end()
     }
 }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::Query;
 use axum::response::Response;
-use serde::ser::{Serialize, SerializeMap, Serializer};
-use traceql_exec::metrics::{MetricsOptions, MetricsResponse, Series};
-use traceql_format::value::Value;
+use traceql_exec::metrics::{MetricsOptions, MetricsResponse};
 
 use crate::counters::Counters;
 use crate::error::ApiError;
@@ -67,60 +65,5 @@ pub async fn query_instant(
 ) -> Result<Response, ApiError> {
     let response = run(&engine, &params, true).await?;
     counters.scanned(response.inspected_bytes, response.inspected_spans);
-    Ok(super::json(&Instant(&response)))
-}
-
-/// Tempo's `QueryInstantResponse`: each series' labels and its one value.
-struct Instant<'a>(&'a MetricsResponse);
-
-impl Serialize for Instant<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let series: Vec<InstantSeries<'_>> = self
-            .0
-            .series
-            .iter()
-            .filter(|s| s.values.first().is_some_and(|v| !v.is_nan()))
-            .map(InstantSeries)
-            .collect();
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("series", &series)?;
-        let mut metrics = serde_json::Map::new();
-        metrics.insert(
-            "inspectedBytes".into(),
-            self.0.inspected_bytes.to_string().into(),
-        );
-        metrics.insert(
-            "inspectedSpans".into(),
-            self.0.inspected_spans.to_string().into(),
-        );
-        map.serialize_entry("metrics", &metrics)?;
-        map.end()
-    }
-}
-
-struct InstantSeries<'a>(&'a Series);
-
-impl Serialize for InstantSeries<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let labels: Vec<Label<'_>> = self.0.labels.iter().map(|(k, v)| Label(k, v)).collect();
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("labels", &labels)?;
-        map.serialize_entry("value", &self.0.values.first().copied().unwrap_or(f64::NAN))?;
-        map.end()
-    }
-}
-
-/// A label as Tempo writes it: `{"key": …, "value": AnyValue}`, `{}` for nil.
-struct Label<'a>(&'a str, &'a Option<Value>);
-
-impl Serialize for Label<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2))?;
-        map.serialize_entry("key", self.0)?;
-        match self.1 {
-            Some(value) => map.serialize_entry("value", value)?,
-            None => map.serialize_entry("value", &serde_json::Map::new())?,
-        }
-        map.end()
-    }
+    Ok(super::json(&response.instant()))
 }

@@ -125,10 +125,13 @@ async fn values(
         .map(|q| q.trim())
         .filter(|q| !q.is_empty())
         .unwrap_or("{ }");
-    // The tag alone must be a field: `tag` is spliced into a query.
-    let field = ParsedQuery::parse(&format!("{{ }} | select({tag})"))
-        .map_err(|_| ApiError::bad_request(format!("invalid tag `{tag}`: not a TraceQL field")))?;
-    drop(field);
+    // The tag alone must be a field: `tag` is spliced into a query, so a tag that
+    // closes `by (` and adds stages of its own is refused here.
+    if ParsedQuery::parse(&format!("{{ }} | select({tag})")).is_err() {
+        return Err(ApiError::bad_request(format!(
+            "invalid tag `{tag}`: not a TraceQL field"
+        )));
+    }
     let query =
         ParsedQuery::parse(&format!("{filter} | count_over_time() by ({tag})")).map_err(|e| {
             match ParsedQuery::parse(filter) {
