@@ -43,7 +43,8 @@ impl Counters {
         self.spans.fetch_add(spans, Ordering::Relaxed);
     }
 
-    fn record(&self, route: &str, status: u16, seconds: f64) {
+    /// Counts a request of `route` answered with `status` after `seconds`.
+    pub fn record(&self, route: &str, status: u16, seconds: f64) {
         if let Ok(mut requests) = self.requests.lock() {
             *requests.entry((route.to_string(), status)).or_default() += 1;
         }

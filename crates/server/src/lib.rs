@@ -10,10 +10,13 @@
 //! are read as Tempo reads them (`params`); errors answer as Tempo answers them
 //! (`error`): a bad request is a 400 with the reason as plain text, never a 500.
 //! Queries run within [`Limits`] (`limits`): a few at once, each for a bounded time.
-//! `/metrics` reports requests, latencies and what queries read (`counters`).
+//! `/metrics` reports requests, latencies and what queries read (`counters`). The same
+//! port speaks HTTP/2 without TLS too, and serves Tempo's streaming gRPC API there
+//! ([`grpc`]).
 
 mod counters;
 mod error;
+pub mod grpc;
 mod limits;
 mod params;
 mod routes;
@@ -33,7 +36,16 @@ pub use tenants::Tenants;
 /// `limits`.
 pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
     let counters = Arc::new(counters::Counters::default());
-    routes::router(limits::Turns::new(limits), counters).with_state(tenants)
+    let turns = limits::Turns::new(limits);
+    let grpc = grpc::router(grpc::Shared {
+        tenants: Arc::clone(&tenants),
+        turns: Arc::clone(&turns),
+        counters: Arc::clone(&counters),
+    });
+    routes::router(turns, counters)
+        .with_state(tenants)
+        .merge(grpc)
+        .layer(axum::middleware::from_fn(limits::target_length))
 }
 
 /// Serves Tempo's API over the engines of `tenants` on `listener` until `shutdown`

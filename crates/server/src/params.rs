@@ -29,7 +29,12 @@ pub fn range(params: &Params) -> Result<Range, ApiError> {
             }),
         }
     };
-    let (start, end) = (seconds("start")?, seconds("end")?);
+    seconds_range(seconds("start")?, seconds("end")?)
+}
+
+/// The range from `start` to `end` in unix seconds, either open; when both are given,
+/// `end` must be after `start`.
+pub fn seconds_range(start: Option<u64>, end: Option<u64>) -> Result<Range, ApiError> {
     if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {

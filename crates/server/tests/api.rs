@@ -19,6 +19,9 @@ use traceql_exec::store::Store;
 use traceql_exec::{Engine, EngineOptions, SearchOptions};
 use traceql_server::Tenants;
 
+#[path = "api/grpc.rs"]
+mod grpc;
+
 /// A server on a free loopback port, stopped when dropped.
 struct Server {
     address: SocketAddr,
@@ -829,4 +832,89 @@ async fn tempos_recorded_exchanges_get_the_same_statuses_shapes_and_traces() {
             }
         }
     }
+}
+
+/// Request targets made of pieces of real ones in random order (a fixed seed, 300 of
+/// them): each gets an answer that is not a server error, an overlong one a 414, and
+/// the server keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_target_makes_the_server_fail() {
+    let server = Server::start(&demo()).await;
+    let paths = [
+        "/api/search?",
+        "/api/v2/traces/",
+        "/api/traces/",
+        "/api/v2/search/tag/",
+        "/api/search/tag/",
+        "/api/v2/search/tags?",
+        "/api/search/tags?",
+        "/api/metrics/query_range?",
+        "/api/metrics/query?",
+        "/api/echo?",
+    ];
+    let pieces = [
+        "q=",
+        "%7B",
+        "%7D",
+        "+",
+        "limit=",
+        "spss=",
+        "-1",
+        "0",
+        "7",
+        "99999999999999999999999",
+        "&",
+        "start=",
+        "end=",
+        "step=",
+        "1e9",
+        "30s",
+        "%00",
+        "%FF",
+        "%C3%A9",
+        "..%2F",
+        "/",
+        "tags=",
+        "a%3D%22",
+        "minDuration=",
+        "scope=",
+        "span",
+        "status",
+        "%3D",
+        "error",
+        "/values",
+        "rate()",
+        "%7C",
+        "by(",
+        ")",
+        "resource.service.name",
+        ".",
+        "%22",
+        "ffffffffffffffffffffffffffffffff",
+        "abc",
+        "0123456789abcdef",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..300 {
+        let mut target = paths[next(paths.len())].to_string();
+        for _ in 0..next(8) {
+            target.push_str(pieces[next(pieces.len())]);
+        }
+        let reply = server.get(&target, None).await;
+        assert!(
+            reply.status < 500,
+            "GET {target}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    let long = format!("/api/search?q={}", "a".repeat(70_000));
+    assert_eq!(server.get(&long, None).await.status, 414);
+    assert_eq!(server.get("/api/echo", None).await.status, 200);
 }

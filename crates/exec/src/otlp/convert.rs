@@ -213,7 +213,8 @@ fn typed_array(a: &ArrayValue) -> Option<Value> {
     })
 }
 
-fn any_value_to(v: &Value) -> AnyValue {
+/// `v` as an OTLP `AnyValue`.
+pub fn any_value(v: &Value) -> AnyValue {
     use any_value::Value as V;
     let array = |values: Vec<V>| {
         V::ArrayValue(ArrayValue {
@@ -241,7 +242,7 @@ fn key_values_to(kvs: &[KeyValue]) -> Vec<OtlpKeyValue> {
     kvs.iter()
         .map(|kv| OtlpKeyValue {
             key: kv.key.clone(),
-            value: Some(any_value_to(&kv.value)),
+            value: Some(any_value(&kv.value)),
             ..Default::default()
         })
         .collect()

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-pub use convert::{request_from_spans, spans_from_request};
+pub use convert::{any_value, request_from_spans, spans_from_request};
 
 use traceql_format::model::Span;
 

@@ -147,17 +147,46 @@ impl Engine {
     ) -> Result<(SearchResults, QueryStats), EngineError> {
         let started = Instant::now();
         let blocks = self.select(&options.range(), search_pipeline(query.query()));
-        self.search_blocks(query, options, &blocks, started).await
+        self.search_blocks(query, options, &blocks, started, None)
+            .await
+    }
+
+    /// Runs a search already parsed and hands out its traces as they become final, for
+    /// a client that shows results while the search goes on: after each round of the
+    /// search but the last (see [`Engine::search_results`]: a small limit is searched in
+    /// windows of trace starts, newest or oldest first), the traces that round found,
+    /// which rank before any a later round can find, with what the search has read so
+    /// far; then the last round's traces with the search's metrics (`each`'s flag says
+    /// which call is the last). Each trace is handed out once; all of them are the
+    /// traces [`Self::search_parsed`] finds. A search in one round (slowest first,
+    /// Grafana Tempo's blocks) hands out everything at the end.
+    pub async fn search_progressive(
+        &self,
+        query: &ParsedQuery,
+        options: &SearchOptions,
+        mut each: impl FnMut(SearchResults, bool) -> Result<(), EngineError> + Send,
+    ) -> Result<QueryStats, EngineError> {
+        let started = Instant::now();
+        let blocks = self.select(&options.range(), search_pipeline(query.query()));
+        let mut partial = |results| each(results, false);
+        let (last, stats) = self
+            .search_blocks(query, options, &blocks, started, Some(&mut partial))
+            .await?;
+        each(last, true)?;
+        Ok(stats)
     }
 
     /// Runs a search over `blocks`, the blocks it may match, in the rounds of its
-    /// order; `started`: when the search began.
+    /// order; `started`: when the search began. With `partial`, each round but the last
+    /// hands it the traces the round found (see [`Self::search_progressive`]), and the
+    /// results returned are the last round's.
     async fn search_blocks(
         &self,
         query: &ParsedQuery,
         options: &SearchOptions,
         blocks: &[&(Block, Facts)],
         started: Instant,
+        mut partial: Option<&mut (dyn FnMut(SearchResults) -> Result<(), EngineError> + Send)>,
     ) -> Result<(SearchResults, QueryStats), EngineError> {
         let io = self.store.io();
         let mut stats = QueryStats {
@@ -168,25 +197,40 @@ impl Engine {
         let mut assembler: Option<Assembler> = None;
         let mut held = self.results_reservation();
         let mut windows = Rounds::new(options.order, blocks, options.limit);
-        while let Some(window) = windows.next(assembler.as_ref().map_or(0, Assembler::trace_count))
+        // Traces handed out by earlier rounds, and all traces those rounds saw.
+        let (mut handed, mut inspected) = (0, 0);
+        let mut remaining = options.clone();
+        while let Some(window) =
+            windows.next(inspected + assembler.as_ref().map_or(0, Assembler::trace_count))
         {
             let whole = window == Window::ALL;
             let round = Round {
                 query,
-                options,
+                options: &remaining,
                 blocks,
                 window,
                 whole,
             };
-            let assembler = self
+            let found = self
                 .search_round(round, &mut assembler, &mut held, &mut stats)
-                .await?;
-            if assembler.trace_count() >= options.limit {
+                .await?
+                .trace_count();
+            if handed + found >= options.limit {
                 break;
+            }
+            if let Some(each) = partial.as_mut()
+                && let Some(round) = assembler.take()
+            {
+                stats.io = self.store.io().since(io);
+                inspected += found;
+                let results = round.finish(search_metrics(inspected as u64, &stats, blocks));
+                handed += results.len();
+                remaining.limit = options.limit - handed;
+                each(results)?;
             }
         }
         stats.io = self.store.io().since(io);
-        let inspected = assembler.as_ref().map_or(0, Assembler::trace_count);
+        let inspected = inspected + assembler.as_ref().map_or(0, Assembler::trace_count);
         let metrics = search_metrics(inspected as u64, &stats, blocks);
         let results = match assembler {
             Some(a) => a.finish(metrics),
@@ -260,7 +304,9 @@ impl Engine {
             .then(|| Rounds::streaming(options.order, &blocks, per_window))
             .flatten();
         let Some(mut windows) = windows else {
-            let (results, stats) = self.search_blocks(query, options, &blocks, started).await?;
+            let (results, stats) = self
+                .search_blocks(query, options, &blocks, started, None)
+                .await?;
             let metrics = results.metrics.clone();
             each(results)?;
             return Ok((metrics, stats));

@@ -158,6 +158,77 @@ async fn a_search_handed_out_in_windows_equals_the_search_held_whole() {
     }
 }
 
+/// A search handed out round by round (what a streaming client shows as it comes)
+/// gives each trace once, and all of them are the traces of the search held whole, in
+/// its order, with the same spans and metrics; a selective search in windows of trace
+/// starts takes more than one round.
+#[tokio::test]
+async fn a_search_handed_out_round_by_round_equals_the_search_held_whole() {
+    use traceql_exec::ParsedQuery;
+    let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
+        .await
+        .unwrap();
+    let queries = [
+        "{ }",
+        "{ status = error } | select(span.http.route)",
+        "{ resource.service.name = \"frontend\" } >> { status = error }",
+        "{ span.http.status_code >= 500 } || { duration > 80ms }",
+    ];
+    let mut several = 0;
+    for order in Order::ALL {
+        for query in queries {
+            for limit in [1, 20, 200] {
+                let options = SearchOptions {
+                    limit,
+                    order,
+                    ..SearchOptions::default()
+                };
+                let whole = engine.search(query, &options).await.unwrap();
+                let parsed = ParsedQuery::parse(query).unwrap();
+                let mut rounds = Vec::new();
+                engine
+                    .search_progressive(&parsed, &options, |results, last| {
+                        rounds.push((
+                            results.traces().collect::<Vec<_>>(),
+                            last,
+                            results.metrics.clone(),
+                        ));
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                let what = format!("`{query}`, limit {limit}, {order:?}");
+                let lasts: Vec<bool> = rounds.iter().map(|(_, last, _)| *last).collect();
+                assert_eq!(lasts.iter().filter(|l| **l).count(), 1, "{what}");
+                assert_eq!(
+                    lasts.last(),
+                    Some(&true),
+                    "{what}: the last round comes last"
+                );
+                let traces: Vec<_> = rounds.iter().flat_map(|(t, _, _)| t.clone()).collect();
+                assert_eq!(traces, whole.traces, "{what}");
+                let (_, _, metrics) = rounds.last().unwrap();
+                assert_eq!(
+                    metrics.inspected_traces, whole.metrics.inspected_traces,
+                    "{what}"
+                );
+                assert_eq!(metrics.total_blocks, whole.metrics.total_blocks, "{what}");
+                for pair in rounds.windows(2) {
+                    assert!(
+                        pair[0].2.inspected_spans <= pair[1].2.inspected_spans,
+                        "{what}"
+                    );
+                }
+                several += usize::from(rounds.len() > 1);
+            }
+        }
+    }
+    assert!(
+        several > 0,
+        "some search of the demo store takes more than one round"
+    );
+}
+
 /// The memory limit covers the traces a search holds: every match of `{ }` held whole
 /// does not fit in a limit that the same search handed out in small windows fits in.
 #[tokio::test]

@@ -12,22 +12,26 @@ use crate::counters::Counters;
 use crate::error::ApiError;
 use crate::params::{self, Params};
 use crate::tenants::Tenant;
-use traceql_exec::Engine;
+use traceql_exec::{Engine, ParsedQuery};
 
-/// The metrics query `q` of a request, refused when it is missing or a search.
-fn metrics_query(params: &Params) -> Result<&str, ApiError> {
-    params
-        .get("q")
-        .map(|q| q.trim())
-        .filter(|q| !q.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid request: q (a TraceQL metrics query) is required")
-        })
+/// `text` parsed as a metrics query; refused when it is empty or a search.
+pub(crate) fn metrics_query(text: &str) -> Result<ParsedQuery, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid request: q (a TraceQL metrics query) is required",
+        ));
+    }
+    let parsed = ParsedQuery::parse(text)?;
+    if !parsed.is_metrics() {
+        return Err(ApiError::bad_request("not a metrics query"));
+    }
+    Ok(parsed)
 }
 
 /// Runs the metrics query of `params` with `instant` or a step.
 async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsResponse, ApiError> {
-    let query = metrics_query(params)?;
+    let query = metrics_query(params.get("q").map_or("", String::as_str))?;
     let range = params::range(params)?;
     let options = MetricsOptions {
         start_unix_nano: range.start,
@@ -39,11 +43,7 @@ async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsR
         },
         instant,
     };
-    let parsed = traceql_exec::ParsedQuery::parse(query)?;
-    if !parsed.is_metrics() {
-        return Err(ApiError::bad_request("not a metrics query"));
-    }
-    Ok(engine.metrics_parsed(&parsed, &options).await?.0)
+    Ok(engine.metrics_parsed(&query, &options).await?.0)
 }
 
 /// `GET /api/metrics/query_range` (`q`, `start`, `end`, `step`).

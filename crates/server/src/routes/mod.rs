@@ -1,9 +1,9 @@
 //! The routes of Tempo's query API, one module per group of endpoints.
 
-mod metrics;
-mod search;
+pub(crate) mod metrics;
+pub(crate) mod search;
 mod status;
-mod tags;
+pub(crate) mod tags;
 mod trace;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use traceql_exec::search::{SearchMetrics, SpanSet, TraceResult};
 use traceql_exec::{Order, SearchOptions};
+use traceql_parser::ast::Literal;
 
 use crate::counters::Counters;
 use crate::error::ApiError;
@@ -17,8 +18,54 @@ use crate::params::{self, Params};
 use crate::tenants::Tenant;
 
 /// Tempo's defaults when a request names no limit or spans per spanset.
-const DEFAULT_LIMIT: usize = 20;
-const DEFAULT_SPSS: usize = 3;
+pub(crate) const DEFAULT_LIMIT: usize = 20;
+pub(crate) const DEFAULT_SPSS: usize = 3;
+
+/// A search request: its TraceQL (translated from a legacy search), its options, and
+/// whether it was a legacy search (answered without spansets).
+pub(crate) struct SearchRequest {
+    /// The TraceQL query.
+    pub query: String,
+    /// Limit, spans per spanset and range.
+    pub options: SearchOptions,
+    /// Whether the request was a legacy search.
+    pub legacy: bool,
+}
+
+impl SearchRequest {
+    /// The search `params` ask for: `q`, or the legacy `tags`, `minDuration` and
+    /// `maxDuration`; `limit`, `spss`, `start` and `end`.
+    pub(crate) fn of(params: &Params) -> Result<SearchRequest, ApiError> {
+        let range = params::range(params)?;
+        let options = SearchOptions {
+            limit: params::count(params, "limit", DEFAULT_LIMIT)?,
+            order: Order::Newest,
+            spans_per_spanset: params::count(params, "spss", DEFAULT_SPSS)?,
+            start_unix_nano: range.start,
+            end_unix_nano: range.end,
+        };
+        let q = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
+        let (query, legacy) = match q {
+            Some(_) if params.contains_key("tags") => {
+                return Err(ApiError::bad_request(
+                    "invalid request: q and tags cannot both be given",
+                ));
+            }
+            Some(q) => (q.to_string(), false),
+            None => {
+                let tags = logfmt(params.get("tags").map_or("", String::as_str))?;
+                let min = params::duration_nanos(params, "minDuration")?;
+                let max = params::duration_nanos(params, "maxDuration")?;
+                (legacy_query(&tags, min, max)?, true)
+            }
+        };
+        Ok(SearchRequest {
+            query,
+            options,
+            legacy,
+        })
+    }
+}
 
 /// `GET /api/search`.
 pub async fn search(
@@ -26,25 +73,10 @@ pub async fn search(
     Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let range = params::range(&params)?;
-    let options = SearchOptions {
-        limit: params::count(&params, "limit", DEFAULT_LIMIT)?,
-        order: Order::Newest,
-        spans_per_spanset: params::count(&params, "spss", DEFAULT_SPSS)?,
-        start_unix_nano: range.start,
-        end_unix_nano: range.end,
-    };
-    let q = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
-    let (query, legacy) = match q {
-        Some(_) if params.contains_key("tags") => {
-            return Err(ApiError::bad_request(
-                "invalid request: q and tags cannot both be given",
-            ));
-        }
-        Some(q) => (q.to_string(), false),
-        None => (legacy_query(&params)?, true),
-    };
-    let (results, _) = engine.search_results(&query, &options).await?;
+    let request = SearchRequest::of(&params)?;
+    let (results, _) = engine
+        .search_results(&request.query, &request.options)
+        .await?;
     counters.scanned(
         results.metrics.inspected_bytes,
         results.metrics.inspected_spans,
@@ -53,26 +85,46 @@ pub async fn search(
     Ok(super::json(&TempoSearch {
         traces: &traces,
         metrics: &results.metrics,
-        legacy,
+        legacy: request.legacy,
     }))
 }
 
-/// The TraceQL of a legacy search: each `key=value` of `tags` (logfmt) as an unscoped
+/// The TraceQL of a legacy search: each `key=value` of `tags` as an unscoped
 /// attribute equal to the value (as a string, or as a number where it reads as one),
-/// `minDuration` and `maxDuration` on the trace's duration.
-fn legacy_query(params: &Params) -> Result<String, ApiError> {
+/// and the trace's duration at least `min` and at most `max` nanoseconds.
+pub(crate) fn legacy_query(
+    tags: &[(String, String)],
+    min: Option<u64>,
+    max: Option<u64>,
+) -> Result<String, ApiError> {
     let mut conditions = Vec::new();
-    for (key, value) in logfmt(params.get("tags").map_or("", String::as_str))? {
-        let text = traceql_string(&value);
-        let condition = if value.parse::<i64>().is_ok() || value.parse::<f64>().is_ok() {
-            format!("(.{key} = {text} || .{key} = {value})")
-        } else {
-            format!(".{key} = {text}")
+    for (key, value) in tags {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid tag `{key}`: a key holds letters, digits, `.`, `_`, `-` or `/`"
+            )));
+        }
+        let text = Literal::String(value.clone());
+        let number = match value.parse::<i64>() {
+            Ok(n) => Some(Literal::Int(n)),
+            Err(_) => value
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .map(Literal::Float),
+        };
+        let condition = match number {
+            Some(number) => format!("(.{key} = {text} || .{key} = {number})"),
+            None => format!(".{key} = {text}"),
         };
         conditions.push(condition);
     }
-    for (name, op) in [("minDuration", ">="), ("maxDuration", "<=")] {
-        if let Some(nanos) = params::duration_nanos(params, name)? {
+    for (nanos, op) in [(min, ">="), (max, "<=")] {
+        if let Some(nanos) = nanos {
             conditions.push(format!("traceDuration {op} {nanos}ns"));
         }
     }
@@ -81,12 +133,6 @@ fn legacy_query(params: &Params) -> Result<String, ApiError> {
     } else {
         format!("{{ {} }}", conditions.join(" && "))
     })
-}
-
-/// `text` as a TraceQL string literal.
-fn traceql_string(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("\"{escaped}\"")
 }
 
 /// The `key=value` pairs of a logfmt line (values may be double-quoted).
@@ -99,12 +145,8 @@ fn logfmt(text: &str) -> Result<Vec<(String, String)>, ApiError> {
             .find('=')
             .ok_or_else(|| invalid("expected key=value"))?;
         let key = &rest[..eq];
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
-        {
-            return Err(invalid("a key holds letters, digits, `.`, `_`, `-` or `/`"));
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(invalid("expected key=value"));
         }
         rest = &rest[eq + 1..];
         let value = if let Some(quoted) = rest.strip_prefix('"') {
@@ -182,26 +224,81 @@ impl Serialize for TempoTrace<'_> {
 mod tests {
     use super::*;
     use crate::params::params;
+    use proptest::prelude::*;
 
     #[test]
     fn legacy_searches_become_traceql_that_parses() {
+        let legacy = |pairs: &[(&str, &str)]| {
+            SearchRequest::of(&params(pairs)).map(|r| {
+                assert!(r.legacy);
+                r.query
+            })
+        };
         let cases = [
             (vec![], "{ }"),
             (
                 vec![("tags", "service.name=payment http.status_code=502")],
                 r#"{ .service.name = "payment" && (.http.status_code = "502" || .http.status_code = 502) }"#,
             ),
+            (
+                vec![("tags", r#"a="two words""#), ("minDuration", "1ms")],
+                r#"{ .a = "two words" && traceDuration >= 1000000ns }"#,
+            ),
         ];
         for (pairs, want) in cases {
-            let q = legacy_query(&params(&pairs)).unwrap();
+            let q = legacy(&pairs).unwrap();
             assert_eq!(q, want);
             traceql_parser::parse_and_validate(&q).unwrap();
         }
-        let q = legacy_query(&params(&[("maxDuration", "2s")])).unwrap();
+        let q = legacy(&[("maxDuration", "2s")]).unwrap();
         assert_eq!(q, "{ traceDuration <= 2000000000ns }");
         traceql_parser::parse_and_validate(&q).unwrap();
-        assert!(legacy_query(&params(&[("tags", "novalue")])).is_err());
-        assert!(legacy_query(&params(&[("tags", "a=\"open")])).is_err());
-        assert!(legacy_query(&params(&[("tags", "a}=1")])).is_err());
+        assert!(legacy(&[("tags", "novalue")]).is_err());
+        assert!(legacy(&[("tags", "a=\"open")]).is_err());
+        assert!(legacy(&[("tags", "a}=1")]).is_err());
+        assert!(legacy(&[("tags", "a=1"), ("q", "{ }")]).is_err());
+        // Quotes and backslashes in a value stay inside the TraceQL string.
+        let q = legacy_query(&[("k".into(), r#"x" } | { "#.into())], None, None).unwrap();
+        assert!(traceql_parser::parse_and_validate(&q).is_ok(), "{q}");
+    }
+
+    /// A value for a search parameter: anything, or something close to what the
+    /// parameter takes.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9]{1,12}",
+            "-?[0-9.]{0,6}(e[0-9]{1,3})?(ns|us|µs|ms|s|m|h){0,2}",
+            "(inf|NaN|-0|1e999|0x10)",
+            r#"([a-z._/-]{1,6}=("[^"]{0,6}"|[^ ]{0,6}) ?){0,3}"#,
+        ]
+    }
+
+    proptest! {
+        /// Whatever a request's parameters hold, reading them gives a search or a 400,
+        /// never a panic; a legacy search's TraceQL always parses.
+        #[test]
+        fn any_search_parameters_give_a_search_or_a_400(
+            pairs in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        Just("q"), Just("tags"), Just("limit"), Just("spss"), Just("start"),
+                        Just("end"), Just("minDuration"), Just("maxDuration"),
+                    ],
+                    value(),
+                ),
+                0..6,
+            )
+        ) {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            match SearchRequest::of(&params(&pairs)) {
+                Ok(request) if request.legacy => {
+                    let parsed = traceql_parser::parse_and_validate(&request.query);
+                    prop_assert!(parsed.is_ok(), "{} from {:?}", request.query, pairs);
+                }
+                Ok(request) => prop_assert!(request.options.limit > 0),
+                Err(e) => prop_assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST),
+            }
+        }
     }
 }

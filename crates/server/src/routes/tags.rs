@@ -21,7 +21,7 @@ use traceql_parser::ast::{Intrinsic, IntrinsicScope};
 
 use crate::counters::Counters;
 use crate::error::ApiError;
-use crate::params::{self, Params};
+use crate::params::{self, Params, Range};
 use crate::tenants::Tenant;
 use traceql_exec::Engine;
 
@@ -68,15 +68,14 @@ fn keys_by_scope(engine: &Engine) -> Vec<(&'static str, Vec<String>)> {
         .collect()
 }
 
-/// `GET /api/v2/search/tags`: tag names by scope (`scope` picks one).
-pub async fn tags_v2(
-    Tenant(engine): Tenant,
-    Query(params): Query<Params>,
-) -> Result<Response, ApiError> {
-    params::range(&params)?;
-    let wanted = params
-        .get("scope")
-        .map(|s| s.trim())
+/// The tag names of each scope the store has (`wanted` picks one: a scope, `intrinsic`
+/// or `all`), Tempo's scopes first, then `intrinsic`.
+pub(crate) fn scopes(
+    engine: &Engine,
+    wanted: Option<&str>,
+) -> Result<Vec<(&'static str, Vec<String>)>, ApiError> {
+    let wanted = wanted
+        .map(str::trim)
         .filter(|s| !s.is_empty() && *s != "all");
     if let Some(scope) = wanted
         && scope != "intrinsic"
@@ -87,14 +86,35 @@ pub async fn tags_v2(
             SCOPES.join(", ")
         )));
     }
-    let mut scopes: Vec<Json> = keys_by_scope(&engine)
+    let mut scopes: Vec<(&'static str, Vec<String>)> = keys_by_scope(engine)
         .into_iter()
         .filter(|(name, keys)| !keys.is_empty() && wanted.is_none_or(|w| w == *name))
-        .map(|(name, keys)| json!({ "name": name, "tags": keys }))
         .collect();
     if wanted.is_none_or(|w| w == "intrinsic") {
-        scopes.push(json!({ "name": "intrinsic", "tags": intrinsic_tags() }));
+        scopes.push(("intrinsic", intrinsic_tags()));
     }
+    Ok(scopes)
+}
+
+/// Every attribute key, whatever its scope (Tempo's v1 tag names).
+pub(crate) fn tag_names(engine: &Engine) -> Vec<String> {
+    let names: BTreeSet<String> = keys_by_scope(engine)
+        .into_iter()
+        .flat_map(|(_, keys)| keys)
+        .collect();
+    names.into_iter().collect()
+}
+
+/// `GET /api/v2/search/tags`: tag names by scope (`scope` picks one).
+pub async fn tags_v2(
+    Tenant(engine): Tenant,
+    Query(params): Query<Params>,
+) -> Result<Response, ApiError> {
+    params::range(&params)?;
+    let scopes: Vec<Json> = scopes(&engine, params.get("scope").map(String::as_str))?
+        .into_iter()
+        .map(|(name, keys)| json!({ "name": name, "tags": keys }))
+        .collect();
     Ok(super::json(&json!({ "scopes": scopes, "metrics": {} })))
 }
 
@@ -104,25 +124,19 @@ pub async fn tags_v1(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     params::range(&params)?;
-    let names: BTreeSet<String> = keys_by_scope(&engine)
-        .into_iter()
-        .flat_map(|(_, keys)| keys)
-        .collect();
-    Ok(super::json(&json!({ "tagNames": names })))
+    Ok(super::json(&json!({ "tagNames": tag_names(&engine) })))
 }
 
-/// The distinct values of `tag` over the request's range, among spans matching its
-/// `q`, with the spans' bytes read.
-async fn values(
+/// The distinct values of `tag` over `range`, at most `limit`, among spans matching
+/// `filter` (empty: every span), with the spans' bytes read.
+pub(crate) async fn values(
     engine: &Engine,
     tag: &str,
-    params: &Params,
+    filter: &str,
+    range: Range,
+    limit: Option<usize>,
 ) -> Result<(Vec<Value>, u64), ApiError> {
-    let range = params::range(params)?;
-    let limit = params::count(params, "limit", DEFAULT_VALUES)?;
-    let filter = params
-        .get("q")
-        .map(|q| q.trim())
+    let filter = Some(filter.trim())
         .filter(|q| !q.is_empty())
         .unwrap_or("{ }");
     // The tag alone must be a field: `tag` is spliced into a query, so a tag that
@@ -153,13 +167,26 @@ async fn values(
         .collect();
     values.sort_by(|a, b| a.total_cmp(b));
     values.dedup();
-    values.truncate(limit);
+    values.truncate(limit.unwrap_or(DEFAULT_VALUES));
     Ok((values, response.inspected_bytes))
+}
+
+/// The values of the tag in a request's path, with the request's `q`, range and
+/// `limit`.
+async fn values_of(
+    engine: &Engine,
+    tag: &str,
+    params: &Params,
+) -> Result<(Vec<Value>, u64), ApiError> {
+    let range = params::range(params)?;
+    let limit = params::count(params, "limit", DEFAULT_VALUES)?;
+    let filter = params.get("q").map_or("", String::as_str);
+    values(engine, tag, filter, range, Some(limit)).await
 }
 
 /// The type Tempo gives a value of `tag`: status and kind are keywords, durations are
 /// durations, attributes by their own type.
-fn value_type(tag: &str, value: &Value) -> &'static str {
+pub(crate) fn value_type(tag: &str, value: &Value) -> &'static str {
     let intrinsic = tag.split_once(':').map_or(tag, |(_, name)| name);
     match (intrinsic, value) {
         ("status" | "kind", _) => "keyword",
@@ -171,6 +198,16 @@ fn value_type(tag: &str, value: &Value) -> &'static str {
     }
 }
 
+/// A v1 tag as a TraceQL field: a bare key (`service.name`) is looked up in every
+/// scope, as v1 names carry none.
+pub(crate) fn v1_tag(tag: String) -> String {
+    let scoped = tag.contains(':')
+        || tag.starts_with('.')
+        || SCOPES.iter().any(|s| tag.starts_with(&format!("{s}.")))
+        || Intrinsic::from_unscoped(&tag).is_some();
+    if scoped { tag } else { format!(".{tag}") }
+}
+
 /// `GET /api/v2/search/tag/<tag>/values`: typed values.
 pub async fn values_v2(
     Tenant(engine): Tenant,
@@ -178,7 +215,7 @@ pub async fn values_v2(
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let (values, bytes) = values(&engine, &tag, &params).await?;
+    let (values, bytes) = values_of(&engine, &tag, &params).await?;
     counters.scanned(bytes, 0);
     let typed: Vec<Json> = values
         .iter()
@@ -190,20 +227,14 @@ pub async fn values_v2(
     })))
 }
 
-/// `GET /api/search/tag/<tag>/values`: values as text; a bare key (`service.name`)
-/// is looked up in every scope, as v1 names carry none.
+/// `GET /api/search/tag/<tag>/values`: values as text.
 pub async fn values_v1(
     Tenant(engine): Tenant,
     Extension(counters): Extension<Arc<Counters>>,
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let scoped = tag.contains(':')
-        || tag.starts_with('.')
-        || SCOPES.iter().any(|s| tag.starts_with(&format!("{s}.")))
-        || Intrinsic::from_unscoped(&tag).is_some();
-    let tag = if scoped { tag } else { format!(".{tag}") };
-    let (values, bytes) = values(&engine, &tag, &params).await?;
+    let (values, bytes) = values_of(&engine, &v1_tag(tag), &params).await?;
     counters.scanned(bytes, 0);
     let texts: Vec<String> = values.iter().map(Value::to_string).collect();
     Ok(super::json(&json!({

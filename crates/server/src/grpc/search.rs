@@ -1,0 +1,138 @@
+//! `StreamingQuerier/Search`: a search whose traces are sent round by round, as
+//! [`traceql_exec::Engine::search_progressive`] finds them final, each message with
+//! the search's progress (`completedJobs` of `totalJobs`: rounds done, and one more
+//! while it goes on) and what it has read so far.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use traceql_exec::search::{SearchMetrics as Read, SpanResult, SpanSet as FoundSpanSet};
+use traceql_exec::{Order, ParsedQuery, SearchOptions, SearchResults};
+
+use super::messages::{
+    SearchMetrics, SearchRequest, SearchResponse, Span, SpanSet, TraceSearchMetadata,
+};
+use super::{Call, Shared, seconds_range, stream};
+use crate::error::ApiError;
+use crate::routes::search::{DEFAULT_LIMIT, DEFAULT_SPSS, legacy_query};
+
+/// `Search`.
+pub(super) async fn search(State(shared): State<Shared>, request: Request) -> Response {
+    stream(shared, "/tempopb.StreamingQuerier/Search", request, run).await
+}
+
+/// The TraceQL and options of `request`, and whether it is a legacy search.
+fn read(request: &SearchRequest) -> Result<(String, SearchOptions, bool), ApiError> {
+    let range = seconds_range(request.start, request.end)?;
+    let or = |n: u32, default: usize| if n == 0 { default } else { n as usize };
+    let options = SearchOptions {
+        limit: or(request.limit, DEFAULT_LIMIT),
+        order: Order::Newest,
+        spans_per_spanset: or(request.spans_per_span_set, DEFAULT_SPSS),
+        start_unix_nano: range.start,
+        end_unix_nano: range.end,
+    };
+    let query = request.query.trim();
+    let legacy = query.is_empty();
+    if !legacy && !request.tags.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid request: Query and Tags cannot both be given",
+        ));
+    }
+    let query = if legacy {
+        let mut tags: Vec<(String, String)> = request.tags.clone().into_iter().collect();
+        tags.sort();
+        let millis = |ms: u32| (ms > 0).then(|| u64::from(ms) * 1_000_000);
+        legacy_query(
+            &tags,
+            millis(request.min_duration_ms),
+            millis(request.max_duration_ms),
+        )?
+    } else {
+        query.to_string()
+    };
+    Ok((query, options, legacy))
+}
+
+/// Runs the search of `request`, sending each round's traces.
+async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), ApiError> {
+    let (query, options, legacy) = read(&request)?;
+    let parsed = ParsedQuery::parse(&query)?;
+    let mut rounds = 0u32;
+    let mut read: Option<Read> = None;
+    call.engine
+        .search_progressive(&parsed, &options, |results, last| {
+            rounds += 1;
+            // While the search goes on, one more part is known to come.
+            let total = if last { rounds } else { rounds + 1 };
+            read = Some(results.metrics.clone());
+            call.send(response(&results, legacy, rounds, total))
+        })
+        .await?;
+    if let Some(read) = read {
+        call.scanned(read.inspected_bytes, read.inspected_spans);
+    }
+    Ok(())
+}
+
+/// A message of the traces of `results`, `completed` parts of `total` done.
+fn response(results: &SearchResults, legacy: bool, completed: u32, total: u32) -> SearchResponse {
+    let traces = results
+        .traces()
+        .map(|t| {
+            let span_sets: Vec<SpanSet> = if legacy {
+                Vec::new()
+            } else {
+                t.span_sets.iter().map(span_set).collect()
+            };
+            TraceSearchMetadata {
+                trace_id: t.trace_id,
+                root_service_name: t.root_service_name,
+                root_trace_name: t.root_trace_name,
+                start_time_unix_nano: t.start_time_unix_nano,
+                duration_ms: narrow(t.duration_ms),
+                span_set: span_sets.first().cloned(),
+                span_sets,
+            }
+        })
+        .collect();
+    SearchResponse {
+        traces,
+        metrics: Some(metrics(&results.metrics, completed, total)),
+    }
+}
+
+/// Tempo's search metrics for what a search read, `completed` parts of `total` done.
+fn metrics(read: &Read, completed: u32, total: u32) -> SearchMetrics {
+    SearchMetrics {
+        inspected_traces: narrow(read.inspected_traces),
+        inspected_bytes: read.inspected_bytes,
+        total_blocks: narrow(read.total_blocks),
+        completed_jobs: completed,
+        total_jobs: total,
+        total_block_bytes: read.total_block_bytes,
+        inspected_spans: read.inspected_spans,
+    }
+}
+
+fn span_set(set: &FoundSpanSet) -> SpanSet {
+    SpanSet {
+        spans: set.spans.iter().map(span).collect(),
+        matched: narrow(set.matched),
+        attributes: super::metrics::key_values(&set.attributes),
+    }
+}
+
+fn span(span: &SpanResult) -> Span {
+    Span {
+        span_id: span.span_id.clone(),
+        name: span.name.clone(),
+        start_time_unix_nano: span.start_time_unix_nano,
+        duration_nanos: span.duration_nanos,
+        attributes: super::metrics::key_values(&span.attributes),
+    }
+}
+
+/// `n` as a 32-bit field, at most its largest value.
+fn narrow(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
