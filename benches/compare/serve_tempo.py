@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`traceql serve` over HTTP: Tempo's recorded requests, and latency under concurrent clients.
 
-    python3 benches/compare/serve_tempo.py [--runs 3] [--binary PATH] [--part tempo,load]
+    python3 benches/compare/serve_tempo.py [--runs 3] [--binary PATH] [--part tempo,load,grpc]
 
 Part `tempo`: for every query of shared/tempo-blocks/queries.yaml (72 searches, 8 metrics
 queries) and each block version, a warm `traceql serve` (one per store, started once,
@@ -17,6 +17,13 @@ search-720000 (10M spans; made by benches/compare/duckdb_side_by_side.py), limit
 with its own connection, a fixed number of requests each), p50 and p99 per query and
 concurrency, failed requests counted; then `/api/v2/traces/<id>` (protobuf) p50 and p99
 over the ids the searches found.
+
+Part `grpc`: on the same stores, each load query with limit 20 as a streamed
+`tempopb.StreamingQuerier/Search` on one warm channel (what Grafana does with streaming
+on), beside the same search over HTTP on a warm connection: p50 of the time to the first
+message, to the end of the stream, and of the HTTP answer, over 20 requests; messages per
+stream. It needs grpcio, which it installs with pip into the Python running it (run it
+with target/bench-venv/bin/python).
 
 It builds the binary (the `dist` profile, or --profile) unless --binary is given.
 Times are wall-clock milliseconds on whatever machine runs it; run it on an idle one.
@@ -214,6 +221,90 @@ def part_load(binary):
         server.stop()
 
 
+def varint(n):
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def search_request(query, limit):
+    """A `tempopb.SearchRequest`: Limit (field 4) and Query (field 8)."""
+    text = query.encode()
+    return b"\x20" + varint(limit) + b"\x42" + varint(len(text)) + text
+
+
+def traces_in(message):
+    """How many `traces` (field 1) a `tempopb.SearchResponse` holds."""
+    count, i = 0, 0
+    while i < len(message):
+        key, shift = 0, 0
+        while True:
+            b = message[i]
+            i += 1
+            key |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        length, shift = 0, 0
+        while True:
+            b = message[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        count += key >> 3 == 1
+        i += length
+    return count
+
+
+def part_grpc(binary):
+    try:
+        import grpc
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "grpcio"], check=True)
+        import grpc
+    for name, label in (("search-72000", "1M"), ("search-720000", "10M")):
+        store = DATA / name
+        if not store.is_dir():
+            print(f"{store} is missing: run benches/compare/duckdb_side_by_side.py first", file=sys.stderr)
+            continue
+        server = Server(binary, store)
+        connection = server.connect()
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        search = channel.unary_stream("/tempopb.StreamingQuerier/Search")
+        print(f"\n{label} spans ({name}), limit 20, 20 requests each, p50 ms")
+        print("| query | gRPC first message | gRPC whole stream | messages | traces | HTTP /api/search |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for query in LOAD_QUERIES:
+            path = "/api/search?" + urllib.parse.urlencode({"q": query, "limit": 20})
+            request = search_request(query, 20)
+            list(search(request))  # warm
+            server.get(connection, path)
+            first, whole, http = [], [], []
+            for _ in range(20):
+                t = time.perf_counter()
+                messages = []
+                for message in search(request):
+                    if not messages:
+                        first.append((time.perf_counter() - t) * 1000)
+                    messages.append(message)
+                whole.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                status, _ = server.get(connection, path)
+                http.append((time.perf_counter() - t) * 1000)
+                if status != 200:
+                    sys.exit(f"GET {path}: {status}")
+            traces = sum(traces_in(m) for m in messages)
+            print(f"| `{query}` | {percentile(first, 50):.1f} | {percentile(whole, 50):.1f} "
+                  f"| {len(messages)} | {traces} | {percentile(http, 50):.1f} |", flush=True)
+        channel.close()
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -230,6 +321,8 @@ def main():
         part_tempo(binary, a.runs, a.only)
     if "load" in parts:
         part_load(binary)
+    if "grpc" in parts:
+        part_grpc(binary)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ pub const SERVICE: &str = "tempopb.StreamingQuerier";
 
 /// What every call reads: the tenants' engines, the query turns, the counters.
 #[derive(Clone)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The tenants' engines.
     pub tenants: Arc<Tenants>,
     /// The turns and time limit queries run in.
@@ -53,7 +53,7 @@ pub struct Shared {
 
 /// The routes of the service's methods; a method traceql does not have answers
 /// `Unimplemented`.
-pub fn router(shared: Shared) -> Router {
+pub(crate) fn router(shared: Shared) -> Router {
     Router::new()
         .route(&path("Search"), post(search::search))
         .route(&path("MetricsQueryRange"), post(metrics::query_range))
