@@ -26,6 +26,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -58,6 +59,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let refresher = tenants.keep_fresh();
+    // Answers go out as written: an HTTP/2 answer is several small writes (headers,
+    // data, trailers), which Nagle's algorithm would hold back for the client's
+    // delayed acknowledgement (40 ms on Linux).
+    let listener = listener.tap_io(|connection| {
+        if let Err(e) = connection.set_nodelay(true) {
+            eprintln!("traceql serve: cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     let served = axum::serve(listener, router(tenants, limits))
         .with_graceful_shutdown(shutdown)
         .await;
