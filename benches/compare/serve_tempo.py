@@ -236,26 +236,25 @@ def search_request(query, limit):
     return b"\x20" + varint(limit) + b"\x42" + varint(len(text)) + text
 
 
+def read_varint(message, i):
+    """The varint at `i` of `message`, and where the next field starts."""
+    value, shift = 0, 0
+    while True:
+        byte = message[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, i
+
+
 def traces_in(message):
-    """How many `traces` (field 1) a `tempopb.SearchResponse` holds."""
+    """How many `traces` (field 1) a `tempopb.SearchResponse` holds (its fields are all
+    length-delimited)."""
     count, i = 0, 0
     while i < len(message):
-        key, shift = 0, 0
-        while True:
-            b = message[i]
-            i += 1
-            key |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        length, shift = 0, 0
-        while True:
-            b = message[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
+        key, i = read_varint(message, i)
+        length, i = read_varint(message, i)
         count += key >> 3 == 1
         i += length
     return count

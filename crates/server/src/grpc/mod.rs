@@ -26,7 +26,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tonic::Status;
 use tonic::server::{Grpc, ServerStreamingService};
 use tonic_prost::ProstCodec;
@@ -151,7 +151,7 @@ where
         .get(TENANT_HEADER)
         .map(|v| v.to_str().map(|t| t.trim().to_string()));
     let message = request.into_inner();
-    let (out, mut messages) = unbounded_channel();
+    let (out, messages) = unbounded_channel();
     let task = tokio::spawn(async move {
         let mut outcome = Outcome {
             counters: Arc::clone(&shared.counters),
@@ -188,11 +188,27 @@ where
             }
         };
     });
-    let running = AbortOnDrop(task);
-    Box::pin(futures::stream::poll_fn(move |cx| {
-        let _ = &running;
-        messages.poll_recv(cx)
-    }))
+    Box::pin(Running {
+        messages,
+        _task: AbortOnDrop(task),
+    })
+}
+
+/// The messages of a call's task, which is stopped when this is dropped.
+struct Running<M> {
+    messages: UnboundedReceiver<Result<M, Status>>,
+    _task: AbortOnDrop,
+}
+
+impl<M> futures::Stream for Running<M> {
+    type Item = Result<M, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.messages.poll_recv(cx)
+    }
 }
 
 /// The gRPC status of an error of the HTTP API.

@@ -1,10 +1,11 @@
 //! `StreamingQuerier/Search`: a search whose traces are sent round by round, as
-//! [`traceql_exec::Engine::search_progressive`] finds them final, each message with
-//! the search's progress (`completedJobs` of `totalJobs`: rounds done, and one more
-//! while it goes on) and what it has read so far.
+//! [`traceql_exec::Engine::search_progressive`] finds them final, in messages of at
+//! most about 1 MiB, each with the search's progress (`completedJobs` of `totalJobs`:
+//! rounds done, and one more while it goes on) and what it has read so far.
 
 use axum::extract::{Request, State};
 use axum::response::Response;
+use prost::Message;
 use traceql_exec::search::{SearchMetrics as Read, SpanResult, SpanSet as FoundSpanSet};
 use traceql_exec::{Order, ParsedQuery, SearchOptions, SearchResults};
 
@@ -65,7 +66,9 @@ async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), A
             // While the search goes on, one more part is known to come.
             let total = if last { rounds } else { rounds + 1 };
             read = Some(results.metrics.clone());
-            call.send(response(&results, legacy, rounds, total))
+            messages(&results, legacy, rounds, total)
+                .into_iter()
+                .try_for_each(|message| call.send(message))
         })
         .await?;
     if let Some(read) = read {
@@ -74,31 +77,53 @@ async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), A
     Ok(())
 }
 
-/// A message of the traces of `results`, `completed` parts of `total` done.
-fn response(results: &SearchResults, legacy: bool, completed: u32, total: u32) -> SearchResponse {
-    let traces = results
-        .traces()
-        .map(|t| {
-            let span_sets: Vec<SpanSet> = if legacy {
-                Vec::new()
-            } else {
-                t.span_sets.iter().map(span_set).collect()
-            };
-            TraceSearchMetadata {
-                trace_id: t.trace_id,
-                root_service_name: t.root_service_name,
-                root_trace_name: t.root_trace_name,
-                start_time_unix_nano: t.start_time_unix_nano,
-                duration_ms: narrow(t.duration_ms),
-                span_set: span_sets.first().cloned(),
-                span_sets,
-            }
-        })
-        .collect();
-    SearchResponse {
-        traces,
-        metrics: Some(metrics(&results.metrics, completed, total)),
+/// The most a message's traces take, encoded, before the next go to another message:
+/// Tempo's default packet size for streamed answers. gRPC clients (Grafana's among
+/// them) refuse messages over 4 MiB.
+const MESSAGE_BYTES: usize = 1 << 20;
+
+/// The messages of the traces of `results`, `completed` parts of `total` done: one,
+/// or as many as keep each under [`MESSAGE_BYTES`] (a single trace larger than that
+/// goes alone). Each carries the metrics.
+fn messages(
+    results: &SearchResults,
+    legacy: bool,
+    completed: u32,
+    total: u32,
+) -> Vec<SearchResponse> {
+    let metrics = Some(metrics(&results.metrics, completed, total));
+    let mut messages = Vec::new();
+    let mut traces: Vec<TraceSearchMetadata> = Vec::new();
+    let mut bytes = 0;
+    for t in results.traces() {
+        let span_sets: Vec<SpanSet> = if legacy {
+            Vec::new()
+        } else {
+            t.span_sets.iter().map(span_set).collect()
+        };
+        let trace = TraceSearchMetadata {
+            trace_id: t.trace_id,
+            root_service_name: t.root_service_name,
+            root_trace_name: t.root_trace_name,
+            start_time_unix_nano: t.start_time_unix_nano,
+            duration_ms: narrow(t.duration_ms),
+            span_set: span_sets.first().cloned(),
+            span_sets,
+        };
+        // The trace, its field key and its length.
+        let size = trace.encoded_len() + 6;
+        if !traces.is_empty() && bytes + size > MESSAGE_BYTES {
+            messages.push(SearchResponse {
+                traces: std::mem::take(&mut traces),
+                metrics,
+            });
+            bytes = 0;
+        }
+        bytes += size;
+        traces.push(trace);
     }
+    messages.push(SearchResponse { traces, metrics });
+    messages
 }
 
 /// Tempo's search metrics for what a search read, `completed` parts of `total` done.

@@ -19,8 +19,17 @@ use traceql_server::grpc::messages::{
 
 use super::{Server, demo, encode};
 
-/// Calls `method` with `request` as `tenant`: every message of the stream, or the
-/// status that ended it.
+/// A channel to the server at `address`, connected.
+async fn connect(address: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Calls `method` with `request` as `tenant` on a channel of its own: every message of
+/// the stream, or the status that ended it.
 async fn call<Req, Resp>(
     address: SocketAddr,
     method: &str,
@@ -31,37 +40,43 @@ where
     Req: Message + Send + Sync + 'static,
     Resp: Message + Default + Send + 'static,
 {
-    let exchange = async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = tonic::client::Grpc::new(channel);
-        client.ready().await.unwrap();
-        let mut request = tonic::Request::new(request);
-        if let Some(tenant) = tenant {
-            request
-                .metadata_mut()
-                .insert("x-scope-orgid", tenant.parse().unwrap());
-        }
-        let path =
-            http::uri::PathAndQuery::from_str(&format!("/tempopb.StreamingQuerier/{method}"))
-                .unwrap();
-        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        let mut stream = client
-            .server_streaming(request, path, codec)
-            .await?
-            .into_inner();
-        let mut messages = Vec::new();
-        while let Some(message) = stream.message().await? {
-            messages.push(message);
-        }
-        Ok(messages)
-    };
+    let exchange = async { call_on(connect(address).await, method, request, tenant).await };
     tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
         .unwrap_or_else(|_| panic!("{method} took over a minute"))
+}
+
+/// [`call`] on `channel`.
+async fn call_on<Req, Resp>(
+    channel: tonic::transport::Channel,
+    method: &str,
+    request: Req,
+    tenant: Option<&str>,
+) -> Result<Vec<Resp>, tonic::Status>
+where
+    Req: Message + Send + Sync + 'static,
+    Resp: Message + Default + Send + 'static,
+{
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await.unwrap();
+    let mut request = tonic::Request::new(request);
+    if let Some(tenant) = tenant {
+        request
+            .metadata_mut()
+            .insert("x-scope-orgid", tenant.parse().unwrap());
+    }
+    let path =
+        http::uri::PathAndQuery::from_str(&format!("/tempopb.StreamingQuerier/{method}")).unwrap();
+    let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+    let mut stream = client
+        .server_streaming(request, path, codec)
+        .await?
+        .into_inner();
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await? {
+        messages.push(message);
+    }
+    Ok(messages)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,6 +423,67 @@ async fn streaming_errors_are_grpc_statuses_with_the_reason() {
             "traceql_requests_total{route=\"/tempopb.StreamingQuerier/Search\",status=\"400\"}"
         ),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_client_that_hangs_up_stops_its_call() {
+    let limits = traceql_server::Limits {
+        max_queries: 1,
+        timeout: Duration::from_secs(120),
+    };
+    let server = Server::start_with(&demo(), limits).await;
+    let heavy = SearchRequest {
+        query: "{ } >> { }".into(),
+        limit: 100_000,
+        spans_per_span_set: 100,
+        ..SearchRequest::default()
+    };
+    // A connects and makes a small call, so that its next call reaches the server at
+    // once; then it calls, and hangs up (drops its channel) while its search runs.
+    let channel = connect(server.address).await;
+    let small = SearchRequest {
+        query: "{ }".into(),
+        limit: 1,
+        ..SearchRequest::default()
+    };
+    call_on::<_, SearchResponse>(channel.clone(), "Search", small, None)
+        .await
+        .unwrap();
+    let a = call_on::<_, SearchResponse>(channel, "Search", heavy.clone(), None);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(40), a)
+            .await
+            .is_err(),
+        "the heavy search ended before A hung up"
+    );
+    // B calls the same after it: with one turn, B runs after A is done or stopped.
+    let b: Vec<SearchResponse> = call(server.address, "Search", heavy, None).await.unwrap();
+    assert!(b.iter().map(|m| m.traces.len()).sum::<usize>() > 0);
+    // Its answer is several megabytes: sent in messages of about 1 MiB, as Tempo
+    // sends them (gRPC clients refuse messages over 4 MiB).
+    let sizes: Vec<usize> = b.iter().map(Message::encoded_len).collect();
+    assert!(b.len() > 2, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= (1 << 20) + 4096), "{sizes:?}");
+    let metrics = server.get("/metrics", None).await.text();
+    let count = |status: &str| {
+        let prefix = format!(
+            "traceql_requests_total{{route=\"/tempopb.StreamingQuerier/Search\",status=\"{status}\"}} "
+        );
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        count("200").as_deref(),
+        Some("2"),
+        "A's small call and B's: {metrics}"
+    );
+    assert_eq!(
+        count("499").as_deref(),
+        Some("1"),
+        "A's call was stopped: {metrics}"
     );
 }
 
