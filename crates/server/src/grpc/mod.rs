@@ -89,14 +89,27 @@ pub(crate) struct Call<M> {
     out: UnboundedSender<Result<M, Status>>,
 }
 
-impl<M> Call<M> {
-    /// Sends `message`; an error once the client has hung up, which stops the call.
+/// The largest message a gRPC client takes by default (Grafana's among them).
+pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
+
+impl<M: prost::Message> Call<M> {
+    /// Sends `message`; an error once the client has hung up, which stops the call, or
+    /// when the message is larger than a client takes.
     pub fn send(&self, message: M) -> Result<(), EngineError> {
+        let bytes = message.encoded_len();
+        if bytes > MAX_MESSAGE_BYTES {
+            return Err(EngineError::InvalidInput(format!(
+                "the answer takes {bytes} bytes, more than the {MAX_MESSAGE_BYTES} a gRPC \
+                 message may hold: narrow the query (fewer series or values), or ask over HTTP"
+            )));
+        }
         self.out
             .send(Ok(message))
             .map_err(|_| EngineError::Output("the client hung up".into()))
     }
+}
 
+impl<M> Call<M> {
     /// Counts what the call read.
     pub fn scanned(&self, bytes: u64, spans: u64) {
         self.counters.scanned(bytes, spans);

@@ -407,6 +407,30 @@ async fn streaming_errors_are_grpc_statuses_with_the_reason() {
     .await
     .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented, "{status}");
+    // An answer larger than a gRPC message may be is refused with the reason.
+    let wide = QueryRangeRequest {
+        query: "{ } | count_over_time() by (trace:id, span:id)".into(),
+        ..QueryRangeRequest::default()
+    };
+    let status = match call::<_, QueryRangeResponse>(
+        server.address,
+        "MetricsQueryRange",
+        wide,
+        None,
+    )
+    .await
+    {
+        Ok(messages) => panic!(
+            "a message of {} bytes was sent",
+            messages.iter().map(Message::encoded_len).sum::<usize>()
+        ),
+        Err(status) => status,
+    };
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    assert!(
+        status.message().contains("more than the 4194304"),
+        "{status}"
+    );
     // An unknown tenant answers empty, as over HTTP.
     let empty = SearchRequest {
         query: "{ }".into(),
