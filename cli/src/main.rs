@@ -94,7 +94,8 @@ enum Command {
     /// Join traces that were written in parts, merge small blocks, clean up after
     /// interrupted runs.
     Compact(compact::CompactArgs),
-    /// Serve Grafana Tempo's query API (search, traces, tags, metrics) over a store.
+    /// Serve Grafana Tempo's query API (search, traces, tags, metrics; HTTP and
+    /// streaming gRPC on one port) over a store.
     Serve(serve::ServeArgs),
 }
 

@@ -58,7 +58,10 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(&format!("cannot listen on {}: {e}", args.listen)),
     };
     let address = listener.local_addr().unwrap_or(args.listen);
-    eprintln!("traceql serve: Tempo's API for {name} on http://{address} (Ctrl-C stops)");
+    eprintln!(
+        "traceql serve: Tempo's API for {name} on http://{address} (HTTP, and streaming \
+         gRPC on the same port; Ctrl-C stops)"
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
