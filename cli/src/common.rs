@@ -21,7 +21,15 @@ pub fn engine_options(store: &data::ReadArgs) -> EngineOptions {
 
 /// Opens the engine over `--data`, `$TRACEQL_DATA` or the demo store.
 pub async fn open(store: &data::ReadArgs) -> Result<Engine, EngineError> {
-    let engine = Engine::with_options(store.store().await?, engine_options(store)).await?;
+    open_with(store, engine_options(store)).await
+}
+
+/// [`open`] with `options`.
+pub async fn open_with(
+    store: &data::ReadArgs,
+    options: EngineOptions,
+) -> Result<Engine, EngineError> {
+    let engine = Engine::with_options(store.store().await?, options).await?;
     let skipped = engine.skipped_blocks();
     if !skipped.is_empty() {
         eprintln!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use traceql_server::{Limits, Tenants};
 
-use crate::common::{engine_options, failure, open};
+use crate::common::{engine_options, failure, open_with};
 use crate::{data, fail};
 
 #[derive(clap::Args)]
@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Seconds a query may run before it is stopped and answered with a 504.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     query_timeout: u64,
+    /// The most memory one query's operators may hold, e.g. 1GiB, out of
+    /// --memory-limit, which all queries share (default: --memory-limit divided by
+    /// --max-queries). A query that needs more fails alone, with a 422.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    query_memory_limit: Option<usize>,
     /// Seconds between listings of the store: blocks added, compacted or deleted since
     /// are searched, or no longer read, from the next listing on.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
@@ -38,7 +43,15 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: &ServeArgs) -> ExitCode {
-    let engine = match open(&args.store).await {
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_queries: args.max_queries.unwrap_or(defaults.max_queries).max(1),
+        timeout: Duration::from_secs(args.query_timeout.max(1)),
+    };
+    let mut options = engine_options(&args.store);
+    let share = options.memory_limit / limits.max_queries;
+    options.query_memory_limit = Some(args.query_memory_limit.unwrap_or(share));
+    let engine = match open_with(&args.store, options.clone()).await {
         Ok(engine) => Arc::new(engine),
         Err(e) => return failure(&e),
     };
@@ -49,7 +62,7 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     let name = engine.store_name().to_string();
     let tenants = Arc::new(Tenants::new(
         store,
-        engine_options(&args.store),
+        options,
         engine,
         Duration::from_secs(args.refresh.max(1)),
     ));
@@ -64,11 +77,6 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    };
-    let defaults = Limits::default();
-    let limits = Limits {
-        max_queries: args.max_queries.unwrap_or(defaults.max_queries).max(1),
-        timeout: Duration::from_secs(args.query_timeout.max(1)),
     };
     match traceql_server::serve(listener, tenants, limits, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -35,8 +35,15 @@ impl Server {
     }
 
     async fn start_with(store: &Path, limits: traceql_server::Limits) -> Server {
+        Server::start_with_options(store, limits, EngineOptions::default()).await
+    }
+
+    async fn start_with_options(
+        store: &Path,
+        limits: traceql_server::Limits,
+        options: EngineOptions,
+    ) -> Server {
         let store = Store::local(store, false).unwrap();
-        let options = EngineOptions::default();
         let engine = Arc::new(
             Engine::with_options(store.clone(), options.clone())
                 .await
@@ -623,6 +630,22 @@ async fn health_checks_answer_while_queued_heavy_searches_run_and_none_fails() {
     for search in searches {
         assert_eq!(search.await.unwrap(), 200, "a queued search failed");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_past_its_own_memory_limit_fails_alone_with_a_422() {
+    let options = EngineOptions {
+        query_memory_limit: Some(32 * 1024),
+        ..EngineOptions::default()
+    };
+    let server =
+        Server::start_with_options(&demo(), traceql_server::Limits::default(), options).await;
+    let heavy = format!("/api/search?q={}&limit=100000", encode("{ } | count() > 3"));
+    let light = format!("/api/search?q={}&limit=5", encode("{ status = error }"));
+    let (heavy, light) = tokio::join!(server.get(&heavy, None), server.get(&light, None));
+    assert_eq!(heavy.status, 422, "{}", heavy.text());
+    assert!(heavy.text().contains("32.0 KiB"), "{}", heavy.text());
+    assert_eq!(light.status, 200, "{}", light.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,12 +8,14 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use futures::StreamExt;
 use traceql_format::facts::Facts;
 
+use super::memory::QueryPool;
 use super::{Engine, EngineError, QueryStats};
 use crate::source::{Block, ScanOrder};
 use crate::table::SpanTable;
@@ -55,7 +57,10 @@ impl Engine {
         };
         let planned = Instant::now();
         stats.planning += planned - started;
-        let mut stream = match execute_stream(Arc::clone(&physical), self.ctx.task_ctx()) {
+        let stream = self
+            .task_context(&state)
+            .and_then(|context| execute_stream(Arc::clone(&physical), context));
+        let mut stream = match stream {
             Ok(stream) => stream,
             Err(e) => return Err(self.diagnose(e, blocks).await),
         };
@@ -179,12 +184,30 @@ impl Engine {
 
     /// The error of a failed run, or, if a block's data file is missing or corrupt,
     /// an error naming that block (DataFusion's own message does not).
+    /// What a plan prepared in `state` runs with: the engine's memory pool, or a pool of
+    /// its own within it where one query's memory is limited.
+    fn task_context(&self, state: &SessionState) -> Result<Arc<TaskContext>, DataFusionError> {
+        let context = TaskContext::from(state);
+        let Some(limit) = self.query_memory_limit else {
+            return Ok(Arc::new(context));
+        };
+        let runtime = context.runtime_env();
+        let pool = QueryPool::new(Arc::clone(&runtime.memory_pool), limit);
+        let runtime = RuntimeEnvBuilder::from_runtime_env(&runtime)
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()?;
+        Ok(Arc::new(context.with_runtime(runtime)))
+    }
+
     pub(crate) async fn diagnose(
         &self,
         e: DataFusionError,
         blocks: &[&(Block, Facts)],
     ) -> EngineError {
-        let error = EngineError::with_memory_limit(e, self.memory_limit);
+        let limit = self
+            .query_memory_limit
+            .map_or(self.memory_limit, |query| query.min(self.memory_limit));
+        let error = EngineError::with_memory_limit(e, limit);
         if matches!(error, EngineError::Execution(_)) {
             for (block, _) in blocks {
                 if let Err(broken) = self.store.check_data(&block.meta().id).await {

@@ -8,6 +8,7 @@
 
 mod error;
 mod execute;
+mod memory;
 mod rounds;
 mod sample;
 mod scan;
@@ -43,6 +44,7 @@ pub struct Engine {
     skipped: Vec<String>,
     pub(crate) ctx: SessionContext,
     memory_limit: usize,
+    query_memory_limit: Option<usize>,
 }
 
 /// How an engine runs queries.
@@ -55,6 +57,11 @@ pub struct EngineOptions {
     /// more fails with [`EngineError::MemoryLimit`]. Results handed back are not
     /// counted.
     pub memory_limit: usize,
+    /// The most memory, in bytes, that the operators of one query may hold, out of
+    /// `memory_limit` (`None`: all of it). A server running several queries at once sets
+    /// it, so that a query that needs too much fails alone with
+    /// [`EngineError::MemoryLimit`] instead of starving the queries beside it.
+    pub query_memory_limit: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +69,7 @@ impl Default for EngineOptions {
         EngineOptions {
             session: session_config(),
             memory_limit: default_memory_limit(),
+            query_memory_limit: None,
         }
     }
 }
@@ -227,6 +235,7 @@ impl Engine {
             skipped: listing.skipped,
             ctx,
             memory_limit: options.memory_limit,
+            query_memory_limit: options.query_memory_limit,
         })
     }
 
@@ -250,6 +259,7 @@ impl Engine {
             skipped: listing.skipped,
             ctx: self.ctx.clone(),
             memory_limit: self.memory_limit,
+            query_memory_limit: self.query_memory_limit,
         }))
     }
 

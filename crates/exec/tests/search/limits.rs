@@ -102,6 +102,45 @@ async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
     assert!(engine.search("{ } | count() > 3", &all).await.is_ok());
 }
 
+/// A query's own memory limit stops it with an error that names that limit, while the
+/// engine's pool (which every query draws from) is far from full; other queries run.
+#[tokio::test]
+async fn a_querys_own_memory_limit_stops_it_alone() {
+    let store = traceql_exec::store::open_store(
+        repo().join("testdata/demo").to_str().unwrap(),
+        false,
+        &Default::default(),
+    )
+    .unwrap();
+    let options = EngineOptions {
+        memory_limit: 1 << 30,
+        query_memory_limit: Some(32 * 1024),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::with_options(store, options).await.unwrap();
+    let all = SearchOptions {
+        limit: 1_000_000,
+        ..SearchOptions::default()
+    };
+    let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
+    match &error {
+        EngineError::MemoryLimit { limit, detail } => {
+            assert_eq!(*limit, 32 * 1024);
+            assert!(detail.contains("own limit of 32.0 KiB"), "{detail}");
+        }
+        other => panic!("expected the query's memory limit, got {other}"),
+    }
+    // A query that holds little runs on the same engine.
+    assert!(
+        !engine
+            .search("{ status = error }", &SearchOptions::default())
+            .await
+            .unwrap()
+            .traces
+            .is_empty()
+    );
+}
+
 /// A search handed out window by window gives the traces of the search held whole, in
 /// the same order, with the same spans shown, however the windows cut it.
 #[tokio::test]
