@@ -107,8 +107,8 @@ mod tests {
         let engine: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1000));
         let a: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(Arc::clone(&engine), 600));
         let b: Arc<dyn MemoryPool> = Arc::new(QueryPool::new(Arc::clone(&engine), 600));
-        let mut ra = MemoryConsumer::new("a").register(&a);
-        let mut rb = MemoryConsumer::new("b").register(&b);
+        let ra = MemoryConsumer::new("a").register(&a);
+        let rb = MemoryConsumer::new("b").register(&b);
         ra.try_grow(500).unwrap();
         let e = ra.try_grow(200).unwrap_err().to_string();
         assert!(e.contains("own limit of 600 B"), "{e}");
