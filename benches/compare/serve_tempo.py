@@ -189,14 +189,20 @@ def clients(server, path, n, requests_each, accept=None):
     return latencies, failures[0]
 
 
-def part_load(binary):
-    import json
+def generated_stores(binary):
+    """(name, label, server) for each generated store there is (1M and 10M spans), its
+    server started; the caller stops it."""
     for name, label in (("search-72000", "1M"), ("search-720000", "10M")):
         store = DATA / name
         if not store.is_dir():
             print(f"{store} is missing: run benches/compare/duckdb_side_by_side.py first", file=sys.stderr)
             continue
-        server = Server(binary, store)
+        yield name, label, Server(binary, store)
+
+
+def part_load(binary):
+    import json
+    for name, label, server in generated_stores(binary):
         connection = server.connect()
         print(f"\n{label} spans ({name}), limit-20 /api/search, ms")
         print("| query | clients | requests | p50 | p99 | failed |")
@@ -266,12 +272,7 @@ def part_grpc(binary):
     except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "grpcio"], check=True)
         import grpc
-    for name, label in (("search-72000", "1M"), ("search-720000", "10M")):
-        store = DATA / name
-        if not store.is_dir():
-            print(f"{store} is missing: run benches/compare/duckdb_side_by_side.py first", file=sys.stderr)
-            continue
-        server = Server(binary, store)
+    for name, label, server in generated_stores(binary):
         connection = server.connect()
         channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
         search = channel.unary_stream("/tempopb.StreamingQuerier/Search")

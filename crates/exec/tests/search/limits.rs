@@ -67,78 +67,67 @@ fn assert_ordered(traces: &[traceql_exec::search::TraceResult], order: Order, qu
     }
 }
 
-#[tokio::test]
-async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
+/// An engine over the demo store with `options`.
+async fn demo_engine(options: EngineOptions) -> Engine {
     let store = traceql_exec::store::open_store(
         repo().join("testdata/demo").to_str().unwrap(),
         false,
         &Default::default(),
     )
     .unwrap();
-    let options = EngineOptions {
-        memory_limit: 32 * 1024,
-        ..EngineOptions::default()
-    };
-    let engine = Engine::with_options(store, options).await.unwrap();
-    assert_eq!(engine.memory_limit(), 32 * 1024);
+    Engine::with_options(store, options).await.unwrap()
+}
+
+/// The engine's memory limit, or a query's own limit out of a far larger engine's,
+/// stops a query that needs more with an error that names the limit; a query that
+/// holds little still runs beside it.
+#[tokio::test]
+async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
     let all = SearchOptions {
         limit: 1_000_000,
         ..SearchOptions::default()
     };
-    let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
-    match &error {
-        EngineError::MemoryLimit { limit, detail } => {
-            assert_eq!(*limit, 32 * 1024);
-            assert!(detail.contains("allocate"), "{detail}");
+    let engine_limit = EngineOptions {
+        memory_limit: 32 * 1024,
+        ..EngineOptions::default()
+    };
+    let query_limit = EngineOptions {
+        memory_limit: 1 << 30,
+        query_memory_limit: Some(32 * 1024),
+        ..EngineOptions::default()
+    };
+    for (options, says) in [
+        (engine_limit, "allocate"),
+        (query_limit, "own limit of 32.0 KiB"),
+    ] {
+        let engine = demo_engine(options).await;
+        let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
+        match &error {
+            EngineError::MemoryLimit { limit, detail } => {
+                assert_eq!(*limit, 32 * 1024);
+                assert!(detail.contains(says), "{detail}");
+            }
+            other => panic!("expected the memory limit, got {other}"),
         }
-        other => panic!("expected the memory limit, got {other}"),
+        assert_eq!(error.exit_code(), 1);
+        assert!(error.to_string().contains("32.0 KiB"), "{error}");
     }
-    assert_eq!(error.exit_code(), 1);
-    assert!(error.to_string().contains("32.0 KiB"), "{error}");
+    let engine = demo_engine(EngineOptions {
+        memory_limit: 1 << 30,
+        query_memory_limit: Some(32 * 1024),
+        ..EngineOptions::default()
+    })
+    .await;
+    let some = engine
+        .search("{ status = error }", &SearchOptions::default())
+        .await
+        .unwrap();
+    assert!(!some.traces.is_empty());
     // The default limit runs the same search.
     let engine = Engine::open(repo().join("testdata/demo").to_str().unwrap())
         .await
         .unwrap();
     assert!(engine.search("{ } | count() > 3", &all).await.is_ok());
-}
-
-/// A query's own memory limit stops it with an error that names that limit, while the
-/// engine's pool (which every query draws from) is far from full; other queries run.
-#[tokio::test]
-async fn a_querys_own_memory_limit_stops_it_alone() {
-    let store = traceql_exec::store::open_store(
-        repo().join("testdata/demo").to_str().unwrap(),
-        false,
-        &Default::default(),
-    )
-    .unwrap();
-    let options = EngineOptions {
-        memory_limit: 1 << 30,
-        query_memory_limit: Some(32 * 1024),
-        ..EngineOptions::default()
-    };
-    let engine = Engine::with_options(store, options).await.unwrap();
-    let all = SearchOptions {
-        limit: 1_000_000,
-        ..SearchOptions::default()
-    };
-    let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
-    match &error {
-        EngineError::MemoryLimit { limit, detail } => {
-            assert_eq!(*limit, 32 * 1024);
-            assert!(detail.contains("own limit of 32.0 KiB"), "{detail}");
-        }
-        other => panic!("expected the query's memory limit, got {other}"),
-    }
-    // A query that holds little runs on the same engine.
-    assert!(
-        !engine
-            .search("{ status = error }", &SearchOptions::default())
-            .await
-            .unwrap()
-            .traces
-            .is_empty()
-    );
 }
 
 /// A search handed out window by window gives the traces of the search held whole, in
@@ -273,18 +262,12 @@ async fn a_search_handed_out_round_by_round_equals_the_search_held_whole() {
 #[tokio::test]
 async fn the_memory_limit_covers_the_traces_a_search_holds() {
     use traceql_exec::ParsedQuery;
-    let store = traceql_exec::store::open_store(
-        repo().join("testdata/demo").to_str().unwrap(),
-        false,
-        &Default::default(),
-    )
-    .unwrap();
     let limit = 2 << 20;
-    let options = EngineOptions {
+    let engine = demo_engine(EngineOptions {
         memory_limit: limit,
         ..EngineOptions::default()
-    };
-    let engine = Engine::with_options(store, options).await.unwrap();
+    })
+    .await;
     let every = SearchOptions {
         limit: 1_000_000,
         spans_per_spanset: 1_000_000,
