@@ -43,7 +43,14 @@ impl Server {
         limits: traceql_server::Limits,
         options: EngineOptions,
     ) -> Server {
-        let store = Store::local(store, false).unwrap();
+        Server::start_on(Store::local(store, false).unwrap(), limits, options).await
+    }
+
+    async fn start_on(
+        store: Store,
+        limits: traceql_server::Limits,
+        options: EngineOptions,
+    ) -> Server {
         let engine = Arc::new(
             Engine::with_options(store.clone(), options.clone())
                 .await
@@ -630,6 +637,68 @@ async fn health_checks_answer_while_queued_heavy_searches_run_and_none_fails() {
     for search in searches {
         assert_eq!(search.await.unwrap(), 200, "a queued search failed");
     }
+}
+
+/// The demo store's blocks copied into a bucket of an S3-compatible server (moto on
+/// loopback) are served as from disk: the same searches, traces, tag values and metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_in_an_s3_bucket_are_served_as_from_disk() {
+    use traceql_exec::store::StoreOptions;
+    let moto = traceql_testkit::S3TestServer::start().expect("moto server");
+    moto.create_bucket("tempo").unwrap();
+    let options = StoreOptions {
+        timeout: Duration::from_secs(10),
+        ..StoreOptions::s3_compatible(moto.endpoint(), moto.credentials())
+    };
+    let s3 = Store::remote("s3://tempo/traces", &options).unwrap();
+    let local = Store::local(&demo(), false).unwrap();
+    for block in local.list_blocks().await.unwrap() {
+        let data = s3.data_path(&block.id);
+        let dir = data.as_ref().rsplit_once('/').unwrap().0.to_string();
+        // The data first: a block is listed once its meta.json is there.
+        for file in ["data.parquet", "meta.json"] {
+            let bytes = local.read_block_file(&block.id, file).await.unwrap();
+            let path = object_store::path::Path::from(format!("{dir}/{file}"));
+            object_store::ObjectStoreExt::put(&s3.object_store(), &path, bytes.into())
+                .await
+                .unwrap();
+        }
+    }
+    let limits = traceql_server::Limits::default();
+    let remote = Server::start_on(s3, limits, EngineOptions::default()).await;
+    let disk = Server::start(&demo()).await;
+    let q = encode(r#"{ resource.service.name = "checkout" } >> { status = error }"#);
+    let paths = [
+        format!("/api/search?q={q}&limit=7&spss=2"),
+        "/api/v2/search/tags".to_string(),
+        format!("/api/v2/search/tag/span.http.status_code/values?q={q}"),
+        format!(
+            "/api/metrics/query_range?q={}&step=60",
+            encode("{ } | rate() by (resource.service.name)")
+        ),
+    ];
+    for path in &paths {
+        let (mut ours, mut theirs) = (remote.json(path).await, disk.json(path).await);
+        // What was read differs (the remote store counts its requests' bytes).
+        for answer in [&mut ours, &mut theirs] {
+            if let Some(map) = answer.as_object_mut() {
+                map.remove("metrics");
+            }
+        }
+        assert_eq!(ours, theirs, "GET {path}");
+    }
+    let found = disk.json(&paths[0]).await;
+    let id = found["traces"][0]["traceID"].as_str().unwrap();
+    let path = format!("/api/v2/traces/{id}");
+    let (a, b) = (
+        remote.get(&path, Some("application/protobuf")).await,
+        disk.get(&path, Some("application/protobuf")).await,
+    );
+    assert_eq!(
+        (a.status, spans_in(&a.body, true)),
+        (200, spans_in(&b.body, true))
+    );
+    assert!(spans_in(&a.body, true) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
