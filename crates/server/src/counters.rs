@@ -12,6 +12,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use traceql_exec::QueryStats;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 11] = [
@@ -34,6 +35,9 @@ pub struct Counters {
     latency: Mutex<BTreeMap<String, Latency>>,
     bytes: AtomicU64,
     spans: AtomicU64,
+    /// Microseconds queries spent planning (rounds included) and executing.
+    planning_micros: AtomicU64,
+    execution_micros: AtomicU64,
 }
 
 impl Counters {
@@ -41,6 +45,15 @@ impl Counters {
     pub fn scanned(&self, bytes: u64, spans: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.spans.fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Counts where a query's time went, from its statistics.
+    pub fn timed(&self, stats: &QueryStats) {
+        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.planning_micros
+            .fetch_add(micros(stats.planning), Ordering::Relaxed);
+        self.execution_micros
+            .fetch_add(micros(stats.execution), Ordering::Relaxed);
     }
 
     /// Counts a request of `route` answered with `status` after `seconds`.
@@ -114,6 +127,22 @@ impl Counters {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        for (name, help, micros) in [
+            (
+                "traceql_query_planning_seconds_total",
+                "Time searches and metrics queries spent planning (every round).",
+                &self.planning_micros,
+            ),
+            (
+                "traceql_query_execution_seconds_total",
+                "Time searches and metrics queries spent running their plans.",
+                &self.execution_micros,
+            ),
+        ] {
+            let seconds = micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {seconds}");
         }
         out
     }

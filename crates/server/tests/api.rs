@@ -479,11 +479,17 @@ async fn every_endpoint_answers_as_the_engine_does_on_the_demo_store() {
     ] {
         assert!(text.contains(line), "{line} missing from {text}");
     }
-    let scanned = text
-        .lines()
-        .find_map(|l| l.strip_prefix("traceql_scanned_bytes_total "))
-        .unwrap();
-    assert!(scanned.parse::<u64>().unwrap() > 0, "{text}");
+    for counter in [
+        "traceql_scanned_bytes_total ",
+        "traceql_query_planning_seconds_total ",
+        "traceql_query_execution_seconds_total ",
+    ] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(counter))
+            .unwrap_or_else(|| panic!("{counter}missing from {text}"));
+        assert!(value.parse::<f64>().unwrap() > 0.0, "{counter}: {text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -109,8 +109,9 @@ async fn run<M>(
         step_nano: step,
         instant: step.is_none(),
     };
-    let (response, _) = call.engine.metrics_parsed(&parsed, &options).await?;
+    let (response, stats) = call.engine.metrics_parsed(&parsed, &options).await?;
     call.scanned(response.inspected_bytes, response.inspected_spans);
+    call.timed(&stats);
     Ok(response)
 }
 

@@ -114,6 +114,11 @@ impl<M> Call<M> {
     pub fn scanned(&self, bytes: u64, spans: u64) {
         self.counters.scanned(bytes, spans);
     }
+
+    /// Counts where the call's query spent its time.
+    pub fn timed(&self, stats: &traceql_exec::QueryStats) {
+        self.counters.timed(stats);
+    }
 }
 
 /// Answers a server-streaming call of `method`: decodes its request message and

@@ -60,7 +60,8 @@ async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), A
     let parsed = ParsedQuery::parse(&query)?;
     let mut rounds = 0u32;
     let mut read: Option<Read> = None;
-    call.engine
+    let stats = call
+        .engine
         .search_progressive(&parsed, &options, |results, last| {
             rounds += 1;
             // While the search goes on, one more part is known to come.
@@ -71,6 +72,7 @@ async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), A
                 .try_for_each(|message| call.send(message))
         })
         .await?;
+    call.timed(&stats);
     if let Some(read) = read {
         call.scanned(read.inspected_bytes, read.inspected_spans);
     }

@@ -30,7 +30,12 @@ pub(crate) fn metrics_query(text: &str) -> Result<ParsedQuery, ApiError> {
 }
 
 /// Runs the metrics query of `params` with `instant` or a step.
-async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsResponse, ApiError> {
+async fn run(
+    engine: &Engine,
+    counters: &Counters,
+    params: &Params,
+    instant: bool,
+) -> Result<MetricsResponse, ApiError> {
     let query = metrics_query(params.get("q").map_or("", String::as_str))?;
     let range = params::range(params)?;
     let options = MetricsOptions {
@@ -43,7 +48,10 @@ async fn run(engine: &Engine, params: &Params, instant: bool) -> Result<MetricsR
         },
         instant,
     };
-    Ok(engine.metrics_parsed(&query, &options).await?.0)
+    let (response, stats) = engine.metrics_parsed(&query, &options).await?;
+    counters.scanned(response.inspected_bytes, response.inspected_spans);
+    counters.timed(&stats);
+    Ok(response)
 }
 
 /// `GET /api/metrics/query_range` (`q`, `start`, `end`, `step`).
@@ -52,8 +60,7 @@ pub async fn query_range(
     Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let response = run(&engine, &params, false).await?;
-    counters.scanned(response.inspected_bytes, response.inspected_spans);
+    let response = run(&engine, &counters, &params, false).await?;
     Ok(super::json(&response))
 }
 
@@ -63,7 +70,6 @@ pub async fn query_instant(
     Extension(counters): Extension<Arc<Counters>>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let response = run(&engine, &params, true).await?;
-    counters.scanned(response.inspected_bytes, response.inspected_spans);
+    let response = run(&engine, &counters, &params, true).await?;
     Ok(super::json(&response.instant()))
 }

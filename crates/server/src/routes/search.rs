@@ -74,13 +74,14 @@ pub async fn search(
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
     let request = SearchRequest::of(&params)?;
-    let (results, _) = engine
+    let (results, stats) = engine
         .search_results(&request.query, &request.options)
         .await?;
     counters.scanned(
         results.metrics.inspected_bytes,
         results.metrics.inspected_spans,
     );
+    counters.timed(&stats);
     let traces: Vec<TraceResult> = results.traces().collect();
     Ok(super::json(&TempoSearch {
         traces: &traces,
