@@ -68,9 +68,12 @@ pub fn duration_nanos(params: &Params, name: &str) -> Result<Option<u64>, ApiErr
         return Ok(None);
     };
     let invalid = || ApiError::bad_request(format!("invalid {name}: `{text}` is not a duration"));
+    // TraceQL durations are signed 64-bit nanoseconds: about 292 years at most.
+    let longest = i64::MAX as u64;
     if let Ok(seconds) = text.parse::<f64>() {
-        return if seconds > 0.0 && seconds.is_finite() {
-            Ok(Some((seconds * 1e9) as u64))
+        let nanos = seconds * 1e9;
+        return if nanos >= 1.0 && nanos <= longest as f64 {
+            Ok(Some(nanos as u64))
         } else {
             Err(invalid())
         };
@@ -98,7 +101,7 @@ pub fn duration_nanos(params: &Params, name: &str) -> Result<Option<u64>, ApiErr
         total = total.saturating_add((number * unit) as u64);
         rest = &rest[unit_len..];
     }
-    if total == 0 {
+    if total == 0 || total > longest {
         return Err(invalid());
     }
     Ok(Some(total))
@@ -146,6 +149,10 @@ mod tests {
         assert_eq!(step("15").unwrap(), Some(15_000_000_000));
         assert!(step("fast").is_err());
         assert!(step("0s").is_err());
+        // Longer than a TraceQL duration holds (i64 nanoseconds).
+        assert!(step("10000000000").is_err());
+        assert!(step("3000000h").is_err());
+        assert_eq!(step("2000000h").unwrap(), Some(7_200_000_000_000_000_000));
         assert_eq!(duration_nanos(&params(&[]), "step").unwrap(), None);
     }
 }
