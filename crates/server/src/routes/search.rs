@@ -91,7 +91,7 @@ pub async fn search(
 }
 
 /// The TraceQL of a legacy search: each `key=value` of `tags` as an unscoped
-/// attribute equal to the value (as a string, or as a number where it reads as one),
+/// attribute (its name quoted) equal to the value (as a string, or as a number where it reads as one),
 /// and the trace's duration at least `min` and at most `max` nanoseconds.
 pub(crate) fn legacy_query(
     tags: &[(String, String)],
@@ -100,15 +100,12 @@ pub(crate) fn legacy_query(
 ) -> Result<String, ApiError> {
     let mut conditions = Vec::new();
     for (key, value) in tags {
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
-        {
-            return Err(ApiError::bad_request(format!(
-                "invalid tag `{key}`: a key holds letters, digits, `.`, `_`, `-` or `/`"
-            )));
+        if key.is_empty() {
+            return Err(ApiError::bad_request("invalid tags: a key is empty"));
         }
+        // Quoted, so that any key is one attribute name (`."http.status_code"` is
+        // `.http.status_code`).
+        let key = format!("\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""));
         let text = Literal::String(value.clone());
         let number = match value.parse::<i64>() {
             Ok(n) => Some(Literal::Int(n)),
@@ -239,11 +236,11 @@ mod tests {
             (vec![], "{ }"),
             (
                 vec![("tags", "service.name=payment http.status_code=502")],
-                r#"{ .service.name = "payment" && (.http.status_code = "502" || .http.status_code = 502) }"#,
+                r#"{ ."service.name" = "payment" && (."http.status_code" = "502" || ."http.status_code" = 502) }"#,
             ),
             (
                 vec![("tags", r#"a="two words""#), ("minDuration", "1ms")],
-                r#"{ .a = "two words" && traceDuration >= 1000000ns }"#,
+                r#"{ ."a" = "two words" && traceDuration >= 1000000ns }"#,
             ),
         ];
         for (pairs, want) in cases {
@@ -256,7 +253,11 @@ mod tests {
         traceql_parser::parse_and_validate(&q).unwrap();
         assert!(legacy(&[("tags", "novalue")]).is_err());
         assert!(legacy(&[("tags", "a=\"open")]).is_err());
-        assert!(legacy(&[("tags", "a}=1")]).is_err());
+        // Keys of any characters stay one quoted name.
+        for key in ["a}", "-", "0a", "a\"b", "a\\b"] {
+            let q = legacy(&[("tags", &format!("{key}=1"))]).unwrap();
+            assert!(traceql_parser::parse_and_validate(&q).is_ok(), "{q}");
+        }
         assert!(legacy(&[("tags", "a=1"), ("q", "{ }")]).is_err());
         // Quotes and backslashes in a value stay inside the TraceQL string.
         let q = legacy_query(&[("k".into(), r#"x" } | { "#.into())], None, None).unwrap();
