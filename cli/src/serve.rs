@@ -51,7 +51,7 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     let mut options = engine_options(&args.store);
     let share = options.memory_limit / limits.max_queries;
     options.query_memory_limit = Some(args.query_memory_limit.unwrap_or(share));
-    let engine = match open_with(&args.store, options.clone()).await {
+    let engine = match open_with(&args.store, options).await {
         Ok(engine) => Arc::new(engine),
         Err(e) => return failure(&e),
     };
@@ -62,7 +62,6 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     let name = engine.store_name().to_string();
     let tenants = Arc::new(Tenants::new(
         store,
-        options,
         engine,
         Duration::from_secs(args.refresh.max(1)),
     ));

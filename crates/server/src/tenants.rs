@@ -1,8 +1,10 @@
 //! Tenants as Tempo has them: the `X-Scope-OrgID` header names the tenant a request
 //! reads (the store's directory of that name); without it, the server's default
 //! tenant. Each tenant's engine is opened on its first request and kept warm, and
-//! moved to a new engine (sharing the old one's caches) when its blocks change. A
-//! tenant without blocks answers empty, as Tempo does, not with an error.
+//! moved to a new engine (sharing the old one's caches) when its blocks change. Every
+//! tenant's engine shares the default tenant's session, so one memory limit covers the
+//! queries of all tenants. A tenant without blocks answers empty, as Tempo does, not
+//! with an error.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,8 +14,8 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use tokio::sync::Mutex;
+use traceql_exec::Engine;
 use traceql_exec::store::Store;
-use traceql_exec::{Engine, EngineOptions};
 
 use crate::error::ApiError;
 
@@ -23,7 +25,8 @@ pub const TENANT_HEADER: &str = "x-scope-orgid";
 /// The engines of a store's tenants, each kept current with its blocks.
 pub struct Tenants {
     store: Store,
-    options: EngineOptions,
+    /// The default tenant's first engine, whose session every tenant's engine shares.
+    base: Arc<Engine>,
     /// How often each tenant's blocks are listed again.
     refresh_every: Duration,
     /// Per tenant, its current engine.
@@ -46,22 +49,18 @@ impl Current {
 
 impl Tenants {
     /// The tenants of `store`, whose own tenant (`store.tenant()`) is served by
-    /// `default`; other tenants' engines are opened with `options`. Each tenant's
-    /// blocks are listed again every `refresh_every` (see [`Tenants::keep_fresh`]).
-    pub fn new(
-        store: Store,
-        options: EngineOptions,
-        default: Arc<Engine>,
-        refresh_every: Duration,
-    ) -> Tenants {
+    /// `default`; other tenants' engines share its session (see [`Engine::sharing`]).
+    /// Each tenant's blocks are listed again every `refresh_every` (see
+    /// [`Tenants::keep_fresh`]).
+    pub fn new(store: Store, default: Arc<Engine>, refresh_every: Duration) -> Tenants {
         let mut engines = HashMap::new();
         engines.insert(
             store.tenant().to_string(),
-            Arc::new(Current(std::sync::RwLock::new(default))),
+            Arc::new(Current(std::sync::RwLock::new(Arc::clone(&default)))),
         );
         Tenants {
             store,
-            options,
+            base: default,
             refresh_every,
             engines: Mutex::new(engines),
         }
@@ -92,7 +91,7 @@ impl Tenants {
             .clone()
             .with_tenant(tenant)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let engine = Arc::new(Engine::with_options(store, self.options.clone()).await?);
+        let engine = Arc::new(self.base.sharing(store).await?);
         let current = Current(std::sync::RwLock::new(Arc::clone(&engine)));
         engines.insert(tenant.to_string(), Arc::new(current));
         Ok(engine)

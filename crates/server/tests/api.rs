@@ -51,14 +51,9 @@ impl Server {
         limits: traceql_server::Limits,
         options: EngineOptions,
     ) -> Server {
-        let engine = Arc::new(
-            Engine::with_options(store.clone(), options.clone())
-                .await
-                .unwrap(),
-        );
+        let engine = Arc::new(Engine::with_options(store.clone(), options).await.unwrap());
         let tenants = Arc::new(Tenants::new(
             store,
-            options,
             Arc::clone(&engine),
             Duration::from_millis(100),
         ));

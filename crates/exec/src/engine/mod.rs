@@ -263,6 +263,22 @@ impl Engine {
         }))
     }
 
+    /// An engine over `store` that shares this one's session: its memory pool (so the
+    /// memory limit covers the queries of both), its caches of footers, page indexes and
+    /// bloom filters, and its limits. For the other tenants of this engine's store.
+    pub async fn sharing(&self, store: Store) -> Result<Engine, EngineError> {
+        let listing = store.list().await?;
+        let blocks = blocks_with_facts(&store, listing.blocks, &[]).await;
+        Ok(Engine {
+            store,
+            blocks,
+            skipped: listing.skipped,
+            ctx: self.ctx.clone(),
+            memory_limit: self.memory_limit,
+            query_memory_limit: self.query_memory_limit,
+        })
+    }
+
     /// The store's location, for messages.
     pub fn store_name(&self) -> &str {
         self.store.display()

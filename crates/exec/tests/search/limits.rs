@@ -100,7 +100,20 @@ async fn the_memory_limit_stops_a_query_with_an_error_that_names_it() {
         (engine_limit, "allocate"),
         (query_limit, "own limit of 32.0 KiB"),
     ] {
-        let engine = demo_engine(options).await;
+        let first = demo_engine(options).await;
+        // An engine sharing the first one's session (another tenant's, in a server)
+        // draws from the same pool, with the same limits.
+        let store = traceql_exec::store::open_store(
+            repo().join("testdata/demo").to_str().unwrap(),
+            false,
+            &Default::default(),
+        )
+        .unwrap();
+        let engine = first.sharing(store).await.unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            &first.session().runtime_env().memory_pool,
+            &engine.session().runtime_env().memory_pool
+        ));
         let error = engine.search("{ } | count() > 3", &all).await.unwrap_err();
         match &error {
             EngineError::MemoryLimit { limit, detail } => {
