@@ -1309,14 +1309,24 @@ fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
     use std::process::Stdio;
     use std::time::Duration;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// The server, stopped when dropped: also when an assertion fails first.
+    struct Stopped(std::process::Child);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Stopped(
+        Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // The first line names the address; the port was chosen by the system.
     let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
+    BufReader::new(child.0.stderr.take().unwrap())
         .read_line(&mut first)
         .unwrap();
     let address = first
@@ -1343,8 +1353,7 @@ fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
     let echo = get("/api/echo");
     let search = get("/api/search?q=%7B+status+%3D+error+%7D&limit=2");
     let taken = traceql(&["serve", "--listen", &address]);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert!(
         echo.starts_with("HTTP/1.1 200") && echo.ends_with("echo\n"),
         "{echo}"
