@@ -41,14 +41,10 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Counts what a query read.
-    pub fn scanned(&self, bytes: u64, spans: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.spans.fetch_add(spans, Ordering::Relaxed);
-    }
-
-    /// Counts where a query's time went, from its statistics.
-    pub fn timed(&self, stats: &QueryStats) {
+    /// Counts what a query read and where its time went, from its statistics.
+    pub fn ran(&self, stats: &QueryStats) {
+        self.bytes.fetch_add(stats.bytes_scanned, Ordering::Relaxed);
+        self.spans.fetch_add(stats.spans_scanned, Ordering::Relaxed);
         let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.planning_micros
             .fetch_add(micros(stats.planning), Ordering::Relaxed);

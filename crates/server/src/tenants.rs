@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
 use tokio::sync::Mutex;
 use traceql_exec::Engine;
@@ -138,14 +138,23 @@ impl FromRequestParts<Arc<Tenants>> for Tenant {
         parts: &mut Parts,
         tenants: &Arc<Tenants>,
     ) -> Result<Self, Self::Rejection> {
-        let header = match parts.headers.get(TENANT_HEADER) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: "invalid tenant in X-Scope-OrgID: not text".into(),
-            })?),
-        };
-        let tenant = header.map(str::trim).filter(|t| !t.is_empty());
-        Ok(Tenant(tenants.engine(tenant).await?))
+        let header = parts.headers.get(TENANT_HEADER);
+        Ok(Tenant(tenants.engine_of(header).await?))
+    }
+}
+
+impl Tenants {
+    /// The engine of the tenant an `X-Scope-OrgID` header (HTTP) or metadata (gRPC)
+    /// names; without one, or with an empty one, the store's own tenant.
+    pub async fn engine_of(&self, header: Option<&HeaderValue>) -> Result<Arc<Engine>, ApiError> {
+        let tenant =
+            match header {
+                None => None,
+                Some(value) => Some(value.to_str().map_err(|_| {
+                    ApiError::bad_request("invalid tenant in X-Scope-OrgID: not text")
+                })?),
+            };
+        self.engine(tenant.map(str::trim).filter(|t| !t.is_empty()))
+            .await
     }
 }

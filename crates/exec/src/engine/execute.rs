@@ -182,8 +182,6 @@ impl Engine {
         Ok((state, plan))
     }
 
-    /// The error of a failed run, or, if a block's data file is missing or corrupt,
-    /// an error naming that block (DataFusion's own message does not).
     /// What a plan prepared in `state` runs with: the engine's memory pool, or a pool of
     /// its own within it where one query's memory is limited.
     fn task_context(&self, state: &SessionState) -> Result<Arc<TaskContext>, DataFusionError> {
@@ -199,6 +197,8 @@ impl Engine {
         Ok(Arc::new(context.with_runtime(runtime)))
     }
 
+    /// The error of a failed run, or, if a block's data file is missing or corrupt,
+    /// an error naming that block (DataFusion's own message does not).
     pub(crate) async fn diagnose(
         &self,
         e: DataFusionError,

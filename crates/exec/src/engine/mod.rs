@@ -34,7 +34,7 @@ use traceql_parser::Query;
 use traceql_planner::ops::planner::install;
 
 use crate::source::Block;
-use crate::store::{Store, StoreOptions, open_store};
+use crate::store::{Listing, Store, StoreOptions, open_store};
 use crate::table::{session_config, span_table};
 
 /// Runs TraceQL over the blocks of a store.
@@ -252,15 +252,9 @@ impl Engine {
         if ids(&mut listing.blocks.iter()) == ids(&mut self.blocks.iter().map(|(b, _)| b)) {
             return Ok(None);
         }
-        let blocks = blocks_with_facts(&self.store, listing.blocks, &self.blocks).await;
-        Ok(Some(Engine {
-            store: self.store.clone(),
-            blocks,
-            skipped: listing.skipped,
-            ctx: self.ctx.clone(),
-            memory_limit: self.memory_limit,
-            query_memory_limit: self.query_memory_limit,
-        }))
+        Ok(Some(
+            self.over(self.store.clone(), listing, &self.blocks).await,
+        ))
     }
 
     /// An engine over `store` that shares this one's session: its memory pool (so the
@@ -268,15 +262,21 @@ impl Engine {
     /// bloom filters, and its limits. For the other tenants of this engine's store.
     pub async fn sharing(&self, store: Store) -> Result<Engine, EngineError> {
         let listing = store.list().await?;
-        let blocks = blocks_with_facts(&store, listing.blocks, &[]).await;
-        Ok(Engine {
+        Ok(self.over(store, listing, &[]).await)
+    }
+
+    /// An engine with this one's session over the blocks `listing` found in `store`,
+    /// taking the facts of the `known` ones as they are.
+    async fn over(&self, store: Store, listing: Listing, known: &[(Block, Facts)]) -> Engine {
+        let blocks = blocks_with_facts(&store, listing.blocks, known).await;
+        Engine {
             store,
             blocks,
             skipped: listing.skipped,
             ctx: self.ctx.clone(),
             memory_limit: self.memory_limit,
             query_memory_limit: self.query_memory_limit,
-        })
+        }
     }
 
     /// The store's location, for messages.

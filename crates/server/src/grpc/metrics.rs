@@ -21,7 +21,6 @@ use crate::routes::metrics::metrics_query;
 pub(super) async fn query_range(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/MetricsQueryRange",
         request,
         |request: QueryRangeRequest, call: Call<QueryRangeResponse>| async move {
             let step = (request.step > 0).then_some(request.step);
@@ -60,7 +59,6 @@ pub(super) async fn query_range(State(shared): State<Shared>, request: Request) 
 pub(super) async fn query_instant(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/MetricsQueryInstant",
         request,
         |request: QueryInstantRequest, call: Call<QueryInstantResponse>| async move {
             let response = run(&call, &request.query, request.start, request.end, None).await?;
@@ -110,8 +108,7 @@ async fn run<M>(
         instant: step.is_none(),
     };
     let (response, stats) = call.engine.metrics_parsed(&parsed, &options).await?;
-    call.scanned(response.inspected_bytes, response.inspected_spans);
-    call.timed(&stats);
+    call.ran(&stats);
     Ok(response)
 }
 

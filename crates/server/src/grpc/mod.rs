@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -110,25 +110,15 @@ impl<M: prost::Message> Call<M> {
 }
 
 impl<M> Call<M> {
-    /// Counts what the call read.
-    pub fn scanned(&self, bytes: u64, spans: u64) {
-        self.counters.scanned(bytes, spans);
-    }
-
-    /// Counts where the call's query spent its time.
-    pub fn timed(&self, stats: &traceql_exec::QueryStats) {
-        self.counters.timed(stats);
+    /// Counts what the call's query read and where its time went.
+    pub fn ran(&self, stats: &traceql_exec::QueryStats) {
+        self.counters.ran(stats);
     }
 }
 
-/// Answers a server-streaming call of `method`: decodes its request message and
-/// streams the messages `run` sends, then the status of its outcome.
-async fn stream<Req, Resp, F, Fut>(
-    shared: Shared,
-    method: &'static str,
-    request: Request,
-    run: F,
-) -> Response
+/// Answers a server-streaming call (its method is the request's path): decodes its
+/// request message and streams the messages `run` sends, then the status of its outcome.
+async fn stream<Req, Resp, F, Fut>(shared: Shared, request: Request, run: F) -> Response
 where
     Req: prost::Message + Default + Send + 'static,
     Resp: prost::Message + Send + 'static,
@@ -137,7 +127,8 @@ where
 {
     let handler = Handler {
         shared,
-        method,
+        method: request.uri().path().to_string(),
+        tenant: request.headers().get(TENANT_HEADER).cloned(),
         run: Some(run),
         sends: PhantomData,
     };
@@ -150,11 +141,13 @@ where
 /// The stream of a call's messages; dropping it (the client hung up) stops the call.
 type Messages<M> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<M, Status>> + Send>>;
 
-/// Starts the call `request` of `method` in a task of its own, in its turn: `run` with
-/// the tenant's engine. Returns the stream of its messages.
+/// Starts the call `request` of `method` for the tenant its `tenant` header names, in a
+/// task of its own and in its turn: `run` with the tenant's engine. Returns the stream of
+/// its messages.
 fn spawn<Req, Resp, F, Fut>(
     shared: Shared,
-    method: &'static str,
+    method: String,
+    tenant: Option<HeaderValue>,
     request: tonic::Request<Req>,
     run: F,
 ) -> Messages<Resp>
@@ -164,10 +157,6 @@ where
     F: FnOnce(Req, Call<Resp>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
 {
-    let tenant = request
-        .metadata()
-        .get(TENANT_HEADER)
-        .map(|v| v.to_str().map(|t| t.trim().to_string()));
     let message = request.into_inner();
     let (out, messages) = unbounded_channel();
     let task = tokio::spawn(async move {
@@ -179,16 +168,7 @@ where
             status: 499,
         };
         let result = async {
-            let tenant = match tenant {
-                None => None,
-                Some(Ok(t)) => Some(t).filter(|t| !t.is_empty()),
-                Some(Err(_)) => {
-                    return Err(ApiError::bad_request(
-                        "invalid tenant in x-scope-orgid: not text",
-                    ));
-                }
-            };
-            let engine = shared.tenants.engine(tenant.as_deref()).await?;
+            let engine = shared.tenants.engine_of(tenant.as_ref()).await?;
             let call = Call {
                 engine,
                 counters: Arc::clone(&shared.counters),
@@ -244,7 +224,7 @@ fn grpc_status(e: &ApiError) -> Status {
 /// A call's method, start and outcome, counted when the call ends however it ends.
 struct Outcome {
     counters: Arc<Counters>,
-    method: &'static str,
+    method: String,
     started: Instant,
     status: u16,
 }
@@ -252,7 +232,7 @@ struct Outcome {
 impl Drop for Outcome {
     fn drop(&mut self) {
         self.counters.record(
-            self.method,
+            &self.method,
             self.status,
             self.started.elapsed().as_secs_f64(),
         );
@@ -272,7 +252,9 @@ impl Drop for AbortOnDrop {
 /// `run`.
 struct Handler<F, Resp, Fut> {
     shared: Shared,
-    method: &'static str,
+    /// The call's method (its path) and the tenant header it came with.
+    method: String,
+    tenant: Option<HeaderValue>,
     run: Option<F>,
     /// What `run` sends, and the future it returns.
     sends: PhantomData<fn() -> (Resp, Fut)>,
@@ -293,7 +275,8 @@ where
         std::future::ready(match self.run.take() {
             Some(run) => Ok(tonic::Response::new(spawn(
                 self.shared.clone(),
-                self.method,
+                std::mem::take(&mut self.method),
+                self.tenant.take(),
                 request,
                 run,
             ))),

@@ -14,15 +14,15 @@ use super::messages::{
 };
 use super::{Call, Shared, seconds_range, stream};
 use crate::error::ApiError;
-use crate::routes::search::{DEFAULT_LIMIT, DEFAULT_SPSS, legacy_query};
+use crate::routes::search::{DEFAULT_LIMIT, DEFAULT_SPSS, SearchRequest as Search, legacy_query};
 
 /// `Search`.
 pub(super) async fn search(State(shared): State<Shared>, request: Request) -> Response {
-    stream(shared, "/tempopb.StreamingQuerier/Search", request, run).await
+    stream(shared, request, run).await
 }
 
-/// The TraceQL and options of `request`, and whether it is a legacy search.
-fn read(request: &SearchRequest) -> Result<(String, SearchOptions, bool), ApiError> {
+/// The search `request` asks for, as the HTTP API reads it from its parameters.
+fn read(request: &SearchRequest) -> Result<Search, ApiError> {
     let range = seconds_range(request.start, request.end)?;
     let or = |n: u32, default: usize| if n == 0 { default } else { n as usize };
     let options = SearchOptions {
@@ -51,31 +51,34 @@ fn read(request: &SearchRequest) -> Result<(String, SearchOptions, bool), ApiErr
     } else {
         query.to_string()
     };
-    Ok((query, options, legacy))
+    Ok(Search {
+        query,
+        options,
+        legacy,
+    })
 }
 
 /// Runs the search of `request`, sending each round's traces.
 async fn run(request: SearchRequest, call: Call<SearchResponse>) -> Result<(), ApiError> {
-    let (query, options, legacy) = read(&request)?;
+    let Search {
+        query,
+        options,
+        legacy,
+    } = read(&request)?;
     let parsed = ParsedQuery::parse(&query)?;
     let mut rounds = 0u32;
-    let mut read: Option<Read> = None;
     let stats = call
         .engine
         .search_progressive(&parsed, &options, |results, last| {
             rounds += 1;
             // While the search goes on, one more part is known to come.
             let total = if last { rounds } else { rounds + 1 };
-            read = Some(results.metrics.clone());
             messages(&results, legacy, rounds, total)
                 .into_iter()
                 .try_for_each(|message| call.send(message))
         })
         .await?;
-    call.timed(&stats);
-    if let Some(read) = read {
-        call.scanned(read.inspected_bytes, read.inspected_spans);
-    }
+    call.ran(&stats);
     Ok(())
 }
 

@@ -18,7 +18,6 @@ use crate::routes::tags::{scopes, tag_names, v1_tag, value_type, values};
 pub(super) async fn tags_v2(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/SearchTagsV2",
         request,
         |request: SearchTagsRequest, call: Call<SearchTagsV2Response>| async move {
             seconds_range(request.start, request.end)?;
@@ -43,7 +42,6 @@ pub(super) async fn tags_v2(State(shared): State<Shared>, request: Request) -> R
 pub(super) async fn tags_v1(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/SearchTags",
         request,
         |request: SearchTagsRequest, call: Call<SearchTagsResponse>| async move {
             seconds_range(request.start, request.end)?;
@@ -65,16 +63,21 @@ async fn tag_values<M>(
 ) -> Result<(Vec<Value>, u64), ApiError> {
     let range = seconds_range(request.start, request.end)?;
     let limit = (request.max_tag_values > 0).then_some(request.max_tag_values as usize);
-    let (values, bytes) = values(&call.engine, tag, &request.query, range, limit).await?;
-    call.scanned(bytes, 0);
-    Ok((values, bytes))
+    values(
+        &call.engine,
+        &call.counters,
+        tag,
+        &request.query,
+        range,
+        limit,
+    )
+    .await
 }
 
 /// `SearchTagValuesV2`: typed values.
 pub(super) async fn values_v2(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/SearchTagValuesV2",
         request,
         |request: SearchTagValuesRequest, call: Call<SearchTagValuesV2Response>| async move {
             let tag = request.tag_name.clone();
@@ -99,7 +102,6 @@ pub(super) async fn values_v2(State(shared): State<Shared>, request: Request) ->
 pub(super) async fn values_v1(State(shared): State<Shared>, request: Request) -> Response {
     stream(
         shared,
-        "/tempopb.StreamingQuerier/SearchTagValues",
         request,
         |request: SearchTagValuesRequest, call: Call<SearchTagValuesResponse>| async move {
             let tag = v1_tag(request.tag_name.clone());

@@ -49,8 +49,7 @@ async fn run(
         instant,
     };
     let (response, stats) = engine.metrics_parsed(&query, &options).await?;
-    counters.scanned(response.inspected_bytes, response.inspected_spans);
-    counters.timed(&stats);
+    counters.ran(&stats);
     Ok(response)
 }
 

@@ -77,11 +77,7 @@ pub async fn search(
     let (results, stats) = engine
         .search_results(&request.query, &request.options)
         .await?;
-    counters.scanned(
-        results.metrics.inspected_bytes,
-        results.metrics.inspected_spans,
-    );
-    counters.timed(&stats);
+    counters.ran(&stats);
     let traces: Vec<TraceResult> = results.traces().collect();
     Ok(super::json(&TempoSearch {
         traces: &traces,

@@ -128,9 +128,11 @@ pub async fn tags_v1(
 }
 
 /// The distinct values of `tag` over `range`, at most `limit`, among spans matching
-/// `filter` (empty: every span), with the spans' bytes read.
+/// `filter` (empty: every span), with the bytes read; what the query read is counted
+/// in `counters`.
 pub(crate) async fn values(
     engine: &Engine,
+    counters: &Counters,
     tag: &str,
     filter: &str,
     range: Range,
@@ -159,7 +161,7 @@ pub(crate) async fn values(
         step_nano: None,
         instant: true,
     };
-    let (response, _) = engine.metrics_parsed(&query, &options).await?;
+    let (response, stats) = engine.metrics_parsed(&query, &options).await?;
     let mut values: Vec<Value> = response
         .series
         .into_iter()
@@ -168,20 +170,22 @@ pub(crate) async fn values(
     values.sort_by(|a, b| a.total_cmp(b));
     values.dedup();
     values.truncate(limit.unwrap_or(DEFAULT_VALUES));
-    Ok((values, response.inspected_bytes))
+    counters.ran(&stats);
+    Ok((values, stats.bytes_scanned))
 }
 
 /// The values of the tag in a request's path, with the request's `q`, range and
 /// `limit`.
 async fn values_of(
     engine: &Engine,
+    counters: &Counters,
     tag: &str,
     params: &Params,
 ) -> Result<(Vec<Value>, u64), ApiError> {
     let range = params::range(params)?;
     let limit = params::count(params, "limit", DEFAULT_VALUES)?;
     let filter = params.get("q").map_or("", String::as_str);
-    values(engine, tag, filter, range, Some(limit)).await
+    values(engine, counters, tag, filter, range, Some(limit)).await
 }
 
 /// The type Tempo gives a value of `tag`: status and kind are keywords, durations are
@@ -215,8 +219,7 @@ pub async fn values_v2(
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let (values, bytes) = values_of(&engine, &tag, &params).await?;
-    counters.scanned(bytes, 0);
+    let (values, bytes) = values_of(&engine, &counters, &tag, &params).await?;
     let typed: Vec<Json> = values
         .iter()
         .map(|v| json!({ "type": value_type(&tag, v), "value": v.to_string() }))
@@ -234,8 +237,7 @@ pub async fn values_v1(
     Path(tag): Path<String>,
     Query(params): Query<Params>,
 ) -> Result<Response, ApiError> {
-    let (values, bytes) = values_of(&engine, &v1_tag(tag), &params).await?;
-    counters.scanned(bytes, 0);
+    let (values, bytes) = values_of(&engine, &counters, &v1_tag(tag), &params).await?;
     let texts: Vec<String> = values.iter().map(Value::to_string).collect();
     Ok(super::json(&json!({
         "tagValues": texts,
