@@ -14,6 +14,7 @@ mod query;
 mod render;
 mod repl;
 mod serve;
+mod services;
 mod size;
 mod time;
 mod trace;
@@ -83,6 +84,8 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Show which service calls which: requests, failures and latencies per edge.
+    Services(services::ServicesArgs),
     /// Show one whole trace.
     Trace(trace::TraceArgs),
     /// Show how a query is planned: syntax tree, logical and physical plans.
@@ -153,6 +156,7 @@ fn main() -> ExitCode {
             Command::Blocks(args) => blocks::run(args).await,
             Command::Query(args) => query::run(args).await,
             Command::Trace(args) => trace::run(args).await,
+            Command::Services(args) => services::run(args).await,
             Command::Repl(args) => repl::run(args).await,
             Command::Explain(args) => explain::run(args).await,
             Command::Export(args) => export::run(args).await,

@@ -26,11 +26,15 @@ pub enum Format {
     /// OTLP/protobuf, each `ExportTraceServiceRequest` behind its length (4 bytes,
     /// big-endian), as the Collector's file exporter writes `format: proto`.
     OtlpProto,
+    /// Graphviz's DOT language, for a picture of a graph.
+    Dot,
+    /// A Mermaid flowchart, for a picture of a graph in Markdown.
+    Mermaid,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 11] = [
         Format::Table,
         Format::Json,
         Format::Jsonl,
@@ -40,6 +44,8 @@ impl Format {
         Format::Parquet,
         Format::OtlpJson,
         Format::OtlpProto,
+        Format::Dot,
+        Format::Mermaid,
     ];
 
     /// What `traceql query` and the REPL print.
@@ -60,6 +66,9 @@ impl Format {
     /// What `traceql blocks` prints.
     pub const BLOCKS: &[Format] = &[Format::Table, Format::Json];
 
+    /// What `traceql services` prints.
+    pub const SERVICES: &[Format] = &[Format::Table, Format::Json, Format::Dot, Format::Mermaid];
+
     /// What `traceql export` writes.
     pub const EXPORT: &[Format] = &[Format::Parquet, Format::OtlpJson, Format::OtlpProto];
 
@@ -75,6 +84,8 @@ impl Format {
             Format::Parquet => "parquet",
             Format::OtlpJson => "otlp-json",
             Format::OtlpProto => "otlp-proto",
+            Format::Dot => "dot",
+            Format::Mermaid => "mermaid",
         }
     }
 
@@ -100,6 +111,8 @@ impl Format {
             Format::Parquet => "one Parquet file, a row per span",
             Format::OtlpJson => "OTLP/JSON lines",
             Format::OtlpProto => "OTLP/protobuf, length-delimited",
+            Format::Dot => "Graphviz DOT (`dot -Tsvg`)",
+            Format::Mermaid => "a Mermaid flowchart",
         }
     }
 

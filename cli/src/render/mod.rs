@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod chunks;
 pub mod format;
 pub mod metrics;
+pub mod services;
 pub mod stream;
 pub mod traces;
 pub mod waterfall;
@@ -18,6 +19,7 @@ use console::Style;
 use std::io::IsTerminal;
 use traceql_exec::metrics::MetricsResponse;
 use traceql_exec::otlp::request_from_spans;
+use traceql_exec::services::ServiceGraph;
 use traceql_exec::{QueryStats, SearchResults};
 use traceql_format::model::Span;
 
@@ -32,6 +34,19 @@ pub fn check_binary(format: Format) -> Result<(), String> {
             format.name()
         ));
     }
+    Ok(())
+}
+
+/// Prints a service graph in `format` to standard output.
+pub fn services(graph: &ServiceGraph, format: Format) -> Result<(), String> {
+    let text = match format {
+        Format::Table => services::table(graph, &Look::stdout()),
+        Format::Json => serde_json::to_string_pretty(graph).map_err(|e| e.to_string())?,
+        Format::Dot => graph.dot().trim_end().to_string(),
+        Format::Mermaid => graph.mermaid().trim_end().to_string(),
+        other => return Err(unsupported(other, "a service graph", Format::SERVICES)),
+    };
+    say(&text);
     Ok(())
 }
 

@@ -29,6 +29,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod otlp;
 pub mod search;
+pub mod services;
 pub mod source;
 pub mod store;
 pub mod table;

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod prune;
+pub mod services;
 pub mod shown;
 
 pub use error::PlanError;

@@ -9,5 +9,6 @@ mod limits;
 mod metrics;
 mod reference;
 mod s3;
+mod services;
 mod structural;
 mod tempo_blocks;

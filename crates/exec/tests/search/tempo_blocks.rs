@@ -319,7 +319,7 @@ async fn check_engine(
     (checked, failures)
 }
 
-fn block_dir(dir: &Path, version: &str) -> PathBuf {
+pub(crate) fn block_dir(dir: &Path, version: &str) -> PathBuf {
     dir.join(format!("vparquet{}", &version[1..]))
 }
 
@@ -333,7 +333,7 @@ fn the_block(dir: &Path, version: &str) -> PathBuf {
 }
 
 /// The spans of the OTLP input Tempo ingested to make the blocks.
-fn input_spans(dir: &Path) -> Vec<Span> {
+pub(crate) fn input_spans(dir: &Path) -> Vec<Span> {
     traceql_exec::otlp::read_file(&dir.join("input/traces.otlp.jsonl.zst"), false)
         .unwrap()
         .spans

@@ -22,6 +22,7 @@ pub mod group_by;
 pub mod node;
 pub mod planner;
 pub mod registry;
+pub mod service_edges;
 pub mod spanset_logic;
 pub mod structural;
 

@@ -12,6 +12,7 @@ use datafusion::error::Result;
 use super::TraceOperator;
 use super::aggregate::AggregateFilter;
 use super::group_by::GroupBy;
+use super::service_edges::ServiceEdges;
 use super::spanset_logic::SpansetLogic;
 use super::structural::Structural;
 
@@ -71,4 +72,6 @@ operators! {
     Aggregate(AggregateFilter),
     /// `by(…)`, splitting spansets ([`super::group_by`]).
     GroupBy(GroupBy),
+    /// The requests between services of each trace ([`super::service_edges`]).
+    ServiceEdges(ServiceEdges),
 }

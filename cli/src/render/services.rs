@@ -1,0 +1,124 @@
+//! The service graph as a table: its edges, busiest first, then its nodes.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, ContentArrangement, Table};
+use traceql_exec::services::{ServiceGraph, short_seconds};
+
+use super::Look;
+use crate::time::format_time;
+
+/// A ratio as a percentage, `-` for none.
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+/// Seconds as milliseconds in three significant digits.
+fn ms(seconds: f64) -> String {
+    let ms = seconds * 1e3;
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 10.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.2}")
+    }
+}
+
+/// Requests per second, in a few digits (`-` for none).
+fn rate(r: f64) -> String {
+    if r == 0.0 {
+        "-".into()
+    } else if r >= 100.0 {
+        format!("{r:.0}/s")
+    } else if r >= 1.0 {
+        format!("{r:.1}/s")
+    } else {
+        format!("{r:.3}/s")
+    }
+}
+
+/// The edges (client, server, connection type, requests, failed, rate, server and
+/// client p50/p90/p99) and the nodes (requests received, failure ratio, latency).
+pub fn table(graph: &ServiceGraph, look: &Look) -> String {
+    if graph.edges.is_empty() {
+        return "no requests between services in the range".to_string();
+    }
+    let new_table = |header: Vec<&str>| {
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(look.width as u16)
+            .set_header(header);
+        table
+    };
+    let mut edges = new_table(vec![
+        "client",
+        "server",
+        "type",
+        "requests",
+        "failed",
+        "rate",
+        "server ms p50/p90/p99",
+        "client ms p50/p90/p99",
+    ]);
+    let latencies =
+        |l: &traceql_exec::services::Latency| format!("{} {} {}", ms(l.p50), ms(l.p90), ms(l.p99));
+    for e in &graph.edges {
+        edges.add_row(vec![
+            e.client.clone(),
+            e.server.clone(),
+            e.connection_type.clone(),
+            e.requests.to_string(),
+            percent(e.failed, e.requests),
+            rate(e.rate),
+            latencies(&e.server_latency),
+            latencies(&e.client_latency),
+        ]);
+    }
+    let mut nodes = new_table(vec![
+        "service",
+        "requests in",
+        "failed",
+        "rate",
+        "avg",
+        "ms p50/p90/p99",
+    ]);
+    for n in &graph.nodes {
+        let (avg, spread) = match &n.latency {
+            Some(l) => (short_seconds(l.avg), latencies(l)),
+            None => ("-".into(), "-".into()),
+        };
+        nodes.add_row(vec![
+            n.name.clone(),
+            n.requests.to_string(),
+            percent(n.failed, n.requests),
+            rate(n.rate),
+            avg,
+            spread,
+        ]);
+    }
+    for table in [&mut edges, &mut nodes] {
+        for column in 1..table.column_count() {
+            if let Some(c) = table.column_mut(column) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+    }
+    for c in [0, 1, 2] {
+        if let Some(c) = edges.column_mut(c) {
+            c.set_cell_alignment(CellAlignment::Left);
+        }
+    }
+    format!(
+        "{edges}\n{nodes}\n{} edges between {} nodes, requests from {} to {}",
+        graph.edges.len(),
+        graph.nodes.len(),
+        format_time(graph.start_unix_nano),
+        format_time(graph.end_unix_nano)
+    )
+}

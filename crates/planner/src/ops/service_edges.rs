@@ -1,0 +1,291 @@
+//! The requests between services in each trace, with Grafana Tempo's service-graph
+//! rules (its metrics-generator's `service-graphs` processor), resolved per trace
+//! instead of over a stream:
+//!
+//! - A client (or producer) span and the server (or consumer) span whose parent it is
+//!   make one request from the client's service to the server's. Either side being a
+//!   producer or consumer makes it a `messaging_system` request; otherwise the
+//!   connection type is unset (empty).
+//! - A client or producer span naming a database (its own or its resource's
+//!   `db.namespace`, `db.name`, `db.system`, `db.system.name`, in that order) is a
+//!   `database` request on its own, to the server named by `peer.service`,
+//!   `server.address`, `network.peer.address` (with `:network.peer.port`) or else the
+//!   database attribute; both latencies are the client span's.
+//! - A root server span is called by a `virtual_node` client: its first peer attribute
+//!   (`peer.service`, `db.name`, `db.system`, `db.system.name`), or `user`.
+//! - A client span that no server span answers calls a `virtual_node` server named by
+//!   its first peer attribute; without one it is no request.
+//! - A request failed if either side has status error. A side that is missing has
+//!   latency 0.
+//! - Spans whose resource has no `service.name` take no part.
+//!
+//! Where Tempo pairs spans as they arrive, a client span here is paired with the server
+//! child that starts first (then lowest span id); further server children of the same
+//! client are, as in Tempo, no request. Each request is written on one row — the client
+//! span's, or for a virtual client the server span's — so the requests of a trace are
+//! the rows where [`CLIENT`] is not null.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanBuilder, FixedSizeBinaryArray, Int8Array, RecordBatch, StringArray,
+    StringBuilder, UInt64Array, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::error::Result;
+use traceql_format::codes::{kind, status};
+use traceql_format::schema::columns as c;
+
+use super::{TraceOperator, column};
+
+/// Input: the span's `resource.service.name` (`Utf8`, null when none).
+pub const SERVICE: &str = "__service";
+/// Input: the database a client span names (`Utf8`, null when none).
+pub const DATABASE: &str = "__database";
+/// Input: the server a database request goes to (`Utf8`), when the span names one.
+pub const DATABASE_SERVER: &str = "__database_server";
+/// Input: the span's first peer attribute (`Utf8`, null when none).
+pub const PEER: &str = "__peer";
+
+/// Output: the calling service of the request written on this row (`Utf8`), null on
+/// rows without one.
+pub const CLIENT: &str = "__edge_client";
+/// Output: the called service.
+pub const SERVER: &str = "__edge_server";
+/// Output: the connection type (`""`, `messaging_system`, `database`, `virtual_node`).
+pub const CONNECTION_TYPE: &str = "__edge_connection_type";
+/// Output: whether the request failed (`Boolean`).
+pub const FAILED: &str = "__edge_failed";
+/// Output: the server side's latency in nanoseconds (`UInt64`, 0 when missing).
+pub const SERVER_NANOS: &str = "__edge_server_nanos";
+/// Output: the client side's latency in nanoseconds (`UInt64`, 0 when missing).
+pub const CLIENT_NANOS: &str = "__edge_client_nanos";
+
+/// The connection type of a request between a producer and a consumer.
+pub const MESSAGING_SYSTEM: &str = "messaging_system";
+/// The connection type of a database request.
+pub const DATABASE_TYPE: &str = "database";
+/// The connection type of a request with a side named from attributes.
+pub const VIRTUAL_NODE: &str = "virtual_node";
+/// The client of a root server span without peer attributes.
+pub const USER: &str = "user";
+
+/// The service-graph requests of each trace (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub struct ServiceEdges;
+
+/// One request found in a trace, written on row `row`.
+struct Edge<'a> {
+    row: usize,
+    client: &'a str,
+    server: &'a str,
+    connection_type: &'static str,
+    failed: bool,
+    server_nanos: u64,
+    client_nanos: u64,
+}
+
+/// The input columns of a batch.
+struct Spans<'a> {
+    span_id: &'a FixedSizeBinaryArray,
+    parent: &'a FixedSizeBinaryArray,
+    kind: &'a Int8Array,
+    status: &'a Int8Array,
+    start: &'a UInt64Array,
+    duration: &'a UInt64Array,
+    service: &'a StringArray,
+    database: &'a StringArray,
+    database_server: &'a StringArray,
+    peer: &'a StringArray,
+}
+
+impl<'a> Spans<'a> {
+    fn new(batch: &'a RecordBatch) -> Result<Self> {
+        Ok(Spans {
+            span_id: column(batch, c::SPAN_ID)?,
+            parent: column(batch, c::PARENT_SPAN_ID)?,
+            kind: column(batch, c::KIND)?,
+            status: column(batch, c::STATUS_CODE)?,
+            start: column(batch, c::START_UNIX_NANO)?,
+            duration: column(batch, c::DURATION_NANO)?,
+            service: column(batch, SERVICE)?,
+            database: column(batch, DATABASE)?,
+            database_server: column(batch, DATABASE_SERVER)?,
+            peer: column(batch, PEER)?,
+        })
+    }
+
+    fn text(array: &'a StringArray, row: usize) -> Option<&'a str> {
+        array.is_valid(row).then(|| array.value(row))
+    }
+
+    fn service(&self, row: usize) -> Option<&'a str> {
+        Self::text(self.service, row)
+    }
+
+    fn failed(&self, row: usize) -> bool {
+        self.status.value(row) == status::ERROR
+    }
+
+    /// The requests of the trace in `rows`.
+    fn edges(&self, rows: Range<usize>, out: &mut Vec<Edge<'a>>) {
+        let is_client = |k| k == kind::CLIENT || k == kind::PRODUCER;
+        let is_server = |k| k == kind::SERVER || k == kind::CONSUMER;
+        // Client spans that wait for a server span, by span id: (row, answered).
+        let mut waiting: HashMap<&[u8], (usize, bool)> = HashMap::new();
+        let mut servers: Vec<usize> = Vec::new();
+        for row in rows {
+            let k = self.kind.value(row);
+            let Some(service) = self.service(row) else {
+                continue;
+            };
+            if is_client(k) {
+                if Self::text(self.database, row).is_some() {
+                    let server = Self::text(self.database_server, row)
+                        .or(Self::text(self.database, row))
+                        .unwrap_or_default();
+                    let nanos = self.duration.value(row);
+                    out.push(Edge {
+                        row,
+                        client: service,
+                        server,
+                        connection_type: DATABASE_TYPE,
+                        failed: self.failed(row),
+                        server_nanos: nanos,
+                        client_nanos: nanos,
+                    });
+                } else {
+                    waiting.insert(self.span_id.value(row), (row, false));
+                }
+            } else if is_server(k) {
+                servers.push(row);
+            }
+        }
+        // The server child that starts first answers its client.
+        servers.sort_by_key(|&row| (self.start.value(row), self.span_id.value(row)));
+        for server in servers {
+            let service = self.service(server).unwrap_or_default();
+            if self.parent.is_null(server) {
+                out.push(Edge {
+                    row: server,
+                    client: Self::text(self.peer, server).unwrap_or(USER),
+                    server: service,
+                    connection_type: VIRTUAL_NODE,
+                    failed: self.failed(server),
+                    server_nanos: self.duration.value(server),
+                    client_nanos: 0,
+                });
+                continue;
+            }
+            let Some((client, answered)) = waiting.get_mut(self.parent.value(server)) else {
+                continue;
+            };
+            if *answered {
+                continue;
+            }
+            *answered = true;
+            let client = *client;
+            let messaging = [client, server]
+                .iter()
+                .any(|&row| matches!(self.kind.value(row), kind::PRODUCER | kind::CONSUMER));
+            out.push(Edge {
+                row: client,
+                client: self.service(client).unwrap_or_default(),
+                server: service,
+                connection_type: if messaging { MESSAGING_SYSTEM } else { "" },
+                failed: self.failed(client) || self.failed(server),
+                server_nanos: self.duration.value(server),
+                client_nanos: self.duration.value(client),
+            });
+        }
+        // Clients that no server answered call the server their peer attribute names.
+        for (row, answered) in waiting.into_values() {
+            if answered {
+                continue;
+            }
+            if let Some(peer) = Self::text(self.peer, row) {
+                out.push(Edge {
+                    row,
+                    client: self.service(row).unwrap_or_default(),
+                    server: peer,
+                    connection_type: VIRTUAL_NODE,
+                    failed: self.failed(row),
+                    server_nanos: 0,
+                    client_nanos: self.duration.value(row),
+                });
+            }
+        }
+    }
+}
+
+impl TraceOperator for ServiceEdges {
+    fn name(&self) -> &'static str {
+        "ServiceEdges"
+    }
+
+    fn outputs(&self) -> Vec<Field> {
+        vec![
+            Field::new(CLIENT, DataType::Utf8, true),
+            Field::new(SERVER, DataType::Utf8, true),
+            Field::new(CONNECTION_TYPE, DataType::Utf8, true),
+            Field::new(FAILED, DataType::Boolean, true),
+            Field::new(SERVER_NANOS, DataType::UInt64, true),
+            Field::new(CLIENT_NANOS, DataType::UInt64, true),
+        ]
+    }
+
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "requests between services, by Tempo's service-graph rules"
+        )
+    }
+
+    fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
+        let spans = Spans::new(batch)?;
+        let mut edges = Vec::new();
+        for trace in traces {
+            spans.edges(trace.clone(), &mut edges);
+        }
+        edges.sort_by_key(|e| e.row);
+        let rows = batch.num_rows();
+        let mut client = StringBuilder::with_capacity(rows, 0);
+        let mut server = StringBuilder::with_capacity(rows, 0);
+        let mut connection_type = StringBuilder::with_capacity(rows, 0);
+        let mut failed = BooleanBuilder::with_capacity(rows);
+        let mut server_nanos = UInt64Builder::with_capacity(rows);
+        let mut client_nanos = UInt64Builder::with_capacity(rows);
+        let mut next = edges.iter().peekable();
+        for row in 0..rows {
+            match next.next_if(|e| e.row == row) {
+                Some(e) => {
+                    client.append_value(e.client);
+                    server.append_value(e.server);
+                    connection_type.append_value(e.connection_type);
+                    failed.append_value(e.failed);
+                    server_nanos.append_value(e.server_nanos);
+                    client_nanos.append_value(e.client_nanos);
+                }
+                None => {
+                    client.append_null();
+                    server.append_null();
+                    connection_type.append_null();
+                    failed.append_null();
+                    server_nanos.append_null();
+                    client_nanos.append_null();
+                }
+            }
+        }
+        Ok(vec![
+            Arc::new(client.finish()),
+            Arc::new(server.finish()),
+            Arc::new(connection_type.finish()),
+            Arc::new(failed.finish()),
+            Arc::new(server_nanos.finish()),
+            Arc::new(client_nanos.finish()),
+        ])
+    }
+}

@@ -1,0 +1,205 @@
+//! The service graph as DataFusion plans: the requests between services in each trace
+//! ([`plan_requests`], by the span-set operator [`ServiceEdges`]) and their statistics
+//! per edge and per called service ([`plan_graph`]), with exact latency percentiles.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::error::Result;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::functions_aggregate::expr_fn::{count, percentile_cont, sum};
+use datafusion::logical_expr::{Expr, GroupingSet, LogicalPlan, LogicalPlanBuilder, cast, when};
+use datafusion::prelude::{coalesce, concat, ident as col, lit};
+use traceql_format::codes::kind;
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
+use traceql_parser::Span;
+use traceql_parser::ast::{Attribute, AttributeScope, Field, FieldExpr, FieldExprKind};
+
+use crate::eval::udf::{Output, field_expr_call};
+use crate::native::{Holds, native_column};
+use crate::ops::node::TraceNode;
+use crate::ops::service_edges::{self as edges, ServiceEdges};
+
+/// Column of the request plan and the graph: the calling service (or virtual node).
+pub const CLIENT: &str = "client";
+/// Column: the called service (or database, or virtual node).
+pub const SERVER: &str = "server";
+/// Column: the connection type (`""` for unset, `messaging_system`, `database`,
+/// `virtual_node`).
+pub const CONNECTION_TYPE: &str = "connection_type";
+/// Column of the request plan: whether the request failed.
+pub const FAILED: &str = "failed";
+/// Column of the request plan: the server side's latency in seconds (0 when missing).
+pub const SERVER_SECONDS: &str = "server_seconds";
+/// Column of the request plan: the client side's latency in seconds (0 when missing).
+pub const CLIENT_SECONDS: &str = "client_seconds";
+
+/// Column of the graph: the number of requests.
+pub const REQUESTS: &str = "requests";
+/// Column of the graph: the number of failed requests.
+pub const FAILED_REQUESTS: &str = "failed_requests";
+/// Column of the graph: the sum of the server latencies, seconds.
+pub const SERVER_SECONDS_SUM: &str = "server_seconds_sum";
+/// Column of the graph: the sum of the client latencies, seconds.
+pub const CLIENT_SECONDS_SUM: &str = "client_seconds_sum";
+
+/// The latency percentiles of the graph, each a column `server_p50`, `client_p90`, ….
+pub const PERCENTILES: [(f64, &str); 3] = [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")];
+
+/// The upper bounds, in seconds, of the histogram of server latencies the graph counts
+/// (Grafana Tempo's defaults: 0.1 s doubling to 12.8 s); the column of bound `b` counts
+/// the requests with a server latency of at most `b`, `server_le_<b>`.
+pub const SERVER_BUCKETS: [f64; 8] = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8];
+
+/// The column of a latency percentile: `side` is `server` or `client`.
+pub fn percentile_column(side: &str, name: &str) -> String {
+    format!("{side}_{name}")
+}
+
+/// The column counting the requests with a server latency of at most `bound` seconds.
+pub fn bucket_column(bound: f64) -> String {
+    format!("server_le_{bound}")
+}
+
+/// The database attributes, in the order they are looked for.
+const DATABASE_ATTRIBUTES: [&str; 4] = ["db.namespace", "db.name", "db.system", "db.system.name"];
+
+/// The span attributes that name the other side of a virtual node, in order.
+const PEER_ATTRIBUTES: [&str; 4] = ["peer.service", "db.name", "db.system", "db.system.name"];
+
+/// The text of attribute `key` of `scope` for each span, null where it has none.
+fn text(scope: AttributeScope, key: &str, schema: &Schema, facts: &Facts) -> Result<Expr> {
+    let field = Field::Attribute(Attribute {
+        scope,
+        parent: false,
+        name: key.to_string(),
+    });
+    Ok(match native_column(&field, schema, facts) {
+        Some((column, Holds::Str)) => column,
+        Some((column, _)) => cast(column, DataType::Utf8),
+        None => {
+            let expr = FieldExpr {
+                kind: FieldExprKind::Field(field),
+                span: Span::default(),
+            };
+            let value = field_expr_call(Some(&expr), Output::Value, schema, facts)?;
+            coalesce(vec![
+                get_field(value.clone(), "str"),
+                cast(get_field(value, "int"), DataType::Utf8),
+            ])
+        }
+    })
+}
+
+/// One row per request between services in the traces of `scan` (a scan of the span
+/// table that `facts` describe) whose row's span starts in `[from, to)`: `trace_id`,
+/// `start_unix_nano`, then [`CLIENT`], [`SERVER`], [`CONNECTION_TYPE`], [`FAILED`],
+/// [`SERVER_SECONDS`] and [`CLIENT_SECONDS`].
+pub fn plan_requests(
+    scan: LogicalPlan,
+    facts: &Facts,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<LogicalPlan> {
+    let schema = Arc::clone(scan.schema().inner());
+    let span = |key| text(AttributeScope::Span, key, &schema, facts);
+    let resource = |key| text(AttributeScope::Resource, key, &schema, facts);
+    let mut database = Vec::new();
+    for key in DATABASE_ATTRIBUTES {
+        database.push(span(key)?);
+        database.push(resource(key)?);
+    }
+    let address = span("network.peer.address")?;
+    let port = span("network.peer.port")?;
+    let address = when(port.clone().is_null(), address.clone()).otherwise(concat(vec![
+        address,
+        lit(":"),
+        port,
+    ]))?;
+    let database_server = coalesce(vec![
+        span("peer.service")?,
+        span("server.address")?,
+        address,
+    ]);
+    let peer = coalesce(
+        PEER_ATTRIBUTES
+            .iter()
+            .map(|key| span(key))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    let kinds = [kind::SERVER, kind::CLIENT, kind::PRODUCER, kind::CONSUMER];
+    let spans = LogicalPlanBuilder::from(scan)
+        .filter(col(c::KIND).in_list(kinds.iter().map(|k| lit(*k)).collect(), false))?
+        .project(vec![
+            col(c::TRACE_ID),
+            col(c::TRACE_START_UNIX_NANO),
+            col(c::SPAN_ID),
+            col(c::PARENT_SPAN_ID),
+            col(c::KIND),
+            col(c::STATUS_CODE),
+            col(c::START_UNIX_NANO),
+            col(c::DURATION_NANO),
+            resource("service.name")?.alias(edges::SERVICE),
+            coalesce(database).alias(edges::DATABASE),
+            database_server.alias(edges::DATABASE_SERVER),
+            peer.alias(edges::PEER),
+        ])?
+        .build()?;
+    let requests = TraceNode::try_new(spans, ServiceEdges.into())?.into_plan();
+    let mut keep = col(edges::CLIENT).is_not_null();
+    if let Some(from) = from {
+        keep = keep.and(col(c::START_UNIX_NANO).gt_eq(lit(from)));
+    }
+    if let Some(to) = to {
+        keep = keep.and(col(c::START_UNIX_NANO).lt(lit(to)));
+    }
+    let seconds = |column| cast(col(column), DataType::Float64) / lit(1e9);
+    LogicalPlanBuilder::from(requests)
+        .filter(keep)?
+        .project(vec![
+            col(c::TRACE_ID),
+            col(c::START_UNIX_NANO),
+            col(edges::CLIENT).alias(CLIENT),
+            col(edges::SERVER).alias(SERVER),
+            col(edges::CONNECTION_TYPE).alias(CONNECTION_TYPE),
+            col(edges::FAILED).alias(FAILED),
+            seconds(edges::SERVER_NANOS).alias(SERVER_SECONDS),
+            seconds(edges::CLIENT_NANOS).alias(CLIENT_SECONDS),
+        ])?
+        .build()
+}
+
+/// The statistics of `requests` (a plan of [`plan_requests`]) per edge — grouped by
+/// [`CLIENT`], [`SERVER`] and [`CONNECTION_TYPE`] — and per called service — grouped by
+/// [`SERVER`] alone, with [`CLIENT`] and [`CONNECTION_TYPE`] null: [`REQUESTS`],
+/// [`FAILED_REQUESTS`], [`SERVER_SECONDS_SUM`], [`CLIENT_SECONDS_SUM`], the exact
+/// [`PERCENTILES`] of both latencies and the [`SERVER_BUCKETS`] counts.
+pub fn plan_graph(requests: LogicalPlan) -> Result<LogicalPlan> {
+    let group = Expr::GroupingSet(GroupingSet::GroupingSets(vec![
+        vec![col(CLIENT), col(SERVER), col(CONNECTION_TYPE)],
+        vec![col(SERVER)],
+    ]));
+    let mut aggregates = vec![
+        count(lit(1)).alias(REQUESTS),
+        sum(cast(col(FAILED), DataType::Int64)).alias(FAILED_REQUESTS),
+        sum(col(SERVER_SECONDS)).alias(SERVER_SECONDS_SUM),
+        sum(col(CLIENT_SECONDS)).alias(CLIENT_SECONDS_SUM),
+    ];
+    for side in [SERVER_SECONDS, CLIENT_SECONDS] {
+        let name = side.trim_end_matches("_seconds");
+        for (p, label) in PERCENTILES {
+            aggregates.push(
+                percentile_cont(col(side).sort(true, false), lit(p))
+                    .alias(percentile_column(name, label)),
+            );
+        }
+    }
+    for bound in SERVER_BUCKETS {
+        let within = when(col(SERVER_SECONDS).lt_eq(lit(bound)), lit(1i64)).otherwise(lit(0i64))?;
+        aggregates.push(sum(within).alias(bucket_column(bound)));
+    }
+    LogicalPlanBuilder::from(requests)
+        .aggregate(vec![group], aggregates)?
+        .build()
+}
