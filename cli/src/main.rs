@@ -10,6 +10,7 @@ mod export;
 mod fmt;
 mod generate;
 mod ingest;
+mod insights;
 mod query;
 mod render;
 mod repl;
@@ -86,6 +87,8 @@ enum Command {
     },
     /// Show which service calls which: requests, failures and latencies per edge.
     Services(services::ServicesArgs),
+    /// Find N+1 queries and calls and slow database queries; show where the time went.
+    Insights(insights::InsightsArgs),
     /// Show one whole trace.
     Trace(trace::TraceArgs),
     /// Show how a query is planned: syntax tree, logical and physical plans.
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
             Command::Query(args) => query::run(args).await,
             Command::Trace(args) => trace::run(args).await,
             Command::Services(args) => services::run(args).await,
+            Command::Insights(args) => insights::run(args).await,
             Command::Repl(args) => repl::run(args).await,
             Command::Explain(args) => explain::run(args).await,
             Command::Export(args) => export::run(args).await,

@@ -1,4 +1,5 @@
-//! `traceql trace`: one whole trace, as a waterfall or as OTLP JSON.
+//! `traceql trace`: one whole trace, as a waterfall followed by its insights (N+1
+//! runs, slow queries, where its time went), or as OTLP JSON.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ pub struct TraceArgs {
     /// `ExportTraceServiceRequest`.
     #[arg(long, default_value = "waterfall", value_parser = render::format::parser(Format::TRACE))]
     format: Format,
+    #[command(flatten)]
+    thresholds: crate::insights::ThresholdArgs,
 }
 
 /// Runs `traceql trace`.
@@ -35,8 +38,26 @@ pub async fn run(args: &TraceArgs) -> ExitCode {
     if spans.is_empty() {
         return fail(&format!("trace {} not found", args.trace_id));
     }
-    match render::trace(&spans, args.format) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+    if let Err(e) = render::trace(&spans, args.format) {
+        return fail(&e);
+    }
+    if args.format != Format::Waterfall {
+        return ExitCode::SUCCESS;
+    }
+    // The waterfall is followed by what is wrong with the trace.
+    let thresholds = match args.thresholds.thresholds() {
+        Ok(thresholds) => thresholds,
+        Err(e) => return fail(&e),
+    };
+    match engine.trace_insights(&args.trace_id, thresholds).await {
+        Ok(Some(insights)) => {
+            crate::say(&render::insights::one_trace(
+                &insights,
+                &render::Look::stdout(),
+            ));
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => failure(&e),
     }
 }

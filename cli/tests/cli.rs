@@ -1367,3 +1367,135 @@ fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
         stderr(&taken)
     );
 }
+
+#[test]
+fn services_prints_the_graph_as_a_table_json_dot_and_mermaid() {
+    let json = traceql(&["services", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let graph: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let edges = graph["edges"].as_array().unwrap();
+    assert!(edges.len() > 10, "{} edges", edges.len());
+    for field in [
+        "client",
+        "server",
+        "connectionType",
+        "requests",
+        "failed",
+        "serverLatencyMs",
+    ] {
+        assert!(edges[0].get(field).is_some(), "{field} in {}", edges[0]);
+    }
+    let edge = |client: &str, server: &str| {
+        edges
+            .iter()
+            .find(|e| e["client"] == client && e["server"] == server)
+            .unwrap_or_else(|| panic!("{client} -> {server}"))
+    };
+    assert_eq!(edge("user", "frontend")["connectionType"], "virtual_node");
+    assert_eq!(edge("frontend", "api-gateway")["connectionType"], "");
+    // Busiest first.
+    let requests: Vec<u64> = edges
+        .iter()
+        .map(|e| e["requests"].as_u64().unwrap())
+        .collect();
+    assert!(requests.windows(2).all(|w| w[0] >= w[1]), "{requests:?}");
+
+    let table = traceql_with(&["services"], &[("COLUMNS", "160")]);
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    assert!(stdout(&table).contains("api-gateway"), "{}", stdout(&table));
+
+    let dot = stdout(&traceql(&["services", "--format", "dot"]));
+    assert!(dot.starts_with("digraph services {"), "{dot}");
+    assert!(dot.contains("\"user\" -> \"frontend\""), "{dot}");
+    let mermaid = stdout(&traceql(&["services", "--format", "mermaid"]));
+    assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
+    assert_eq!(
+        mermaid.lines().filter(|l| l.contains("-->")).count(),
+        edges.len()
+    );
+
+    // Only the traces a query matches: fewer requests.
+    let failed = traceql(&["services", "--format", "json", "{ status = error }"]);
+    assert_eq!(failed.status.code(), Some(0), "{}", stderr(&failed));
+    let failed: serde_json::Value = serde_json::from_str(&stdout(&failed)).unwrap();
+    let total = |g: &serde_json::Value| -> u64 {
+        g["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["requests"].as_u64().unwrap())
+            .sum()
+    };
+    assert!(0 < total(&failed) && total(&failed) < total(&graph));
+
+    let bad = traceql(&["services", "{ status = }"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("expected a value"),
+        "{}",
+        stderr(&bad)
+    );
+    let metrics = traceql(&["services", "{ } | rate()"]);
+    assert_eq!(metrics.status.code(), Some(2), "{}", stderr(&metrics));
+}
+
+#[test]
+fn insights_find_repeated_calls_and_show_where_the_time_went() {
+    // The demo data's traces retry failed calls in sequence: with a low bar, those are
+    // runs of repeated calls.
+    let out = traceql(&[
+        "insights",
+        "--format",
+        "json",
+        "--min-repeats",
+        "2",
+        "--n-plus-one-calls",
+        "1ms",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let insights: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let findings = insights["findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for field in ["kind", "traceID", "service", "pattern", "count", "totalMs"] {
+        assert!(
+            findings[0].get(field).is_some(),
+            "{field} in {}",
+            findings[0]
+        );
+    }
+    assert!(findings.iter().all(|f| f["count"].as_u64().unwrap() >= 2));
+    let shares: f64 = insights["criticalPath"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+
+    // At the default thresholds the demo data has no N+1 runs.
+    let none = traceql(&["insights"]);
+    assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+    assert!(
+        stdout(&none).contains("no N+1 queries"),
+        "{}",
+        stdout(&none)
+    );
+
+    // One trace's findings under its waterfall.
+    let id = findings[0]["traceID"].as_str().unwrap();
+    let trace = traceql(&[
+        "trace",
+        id,
+        "--min-repeats",
+        "2",
+        "--n-plus-one-calls",
+        "1ms",
+    ]);
+    assert_eq!(trace.status.code(), Some(0), "{}", stderr(&trace));
+    let text = stdout(&trace);
+    assert!(text.contains("n_plus_one_calls"), "{text}");
+    assert!(text.contains("Where the time went"), "{text}");
+
+    let bad = traceql(&["insights", "--slow-db", "soon"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+}

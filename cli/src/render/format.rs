@@ -69,6 +69,9 @@ impl Format {
     /// What `traceql services` prints.
     pub const SERVICES: &[Format] = &[Format::Table, Format::Json, Format::Dot, Format::Mermaid];
 
+    /// What `traceql insights` prints.
+    pub const INSIGHTS: &[Format] = &[Format::Table, Format::Json];
+
     /// What `traceql export` writes.
     pub const EXPORT: &[Format] = &[Format::Parquet, Format::OtlpJson, Format::OtlpProto];
 

@@ -7,6 +7,7 @@ pub mod arrow;
 pub mod blocks;
 pub mod chunks;
 pub mod format;
+pub mod insights;
 pub mod metrics;
 pub mod services;
 pub mod stream;
@@ -17,6 +18,7 @@ pub use format::Format;
 
 use console::Style;
 use std::io::IsTerminal;
+use traceql_exec::insights::Insights;
 use traceql_exec::metrics::MetricsResponse;
 use traceql_exec::otlp::request_from_spans;
 use traceql_exec::services::ServiceGraph;
@@ -34,6 +36,17 @@ pub fn check_binary(format: Format) -> Result<(), String> {
             format.name()
         ));
     }
+    Ok(())
+}
+
+/// Prints insights in `format` to standard output.
+pub fn insights(insights: &Insights, format: Format) -> Result<(), String> {
+    let text = match format {
+        Format::Table => insights::across_traces(insights, &Look::stdout()),
+        Format::Json => serde_json::to_string_pretty(insights).map_err(|e| e.to_string())?,
+        other => return Err(unsupported(other, "insights", Format::INSIGHTS)),
+    };
+    say(&text);
     Ok(())
 }
 

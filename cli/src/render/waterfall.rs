@@ -1,10 +1,11 @@
 //! A trace as a waterfall: the span tree, a time bar per span placed by its start and
 //! sized by its duration, services, durations, errors with their status message, and
-//! the critical path (from the root, always into the child that finishes last) marked.
+//! the critical path marked.
 
 use std::collections::HashMap;
 
 use console::Style;
+use traceql_exec::insights::critical_path;
 use traceql_format::codes::{kind, status};
 use traceql_format::ids::hex;
 use traceql_format::model::Span;
@@ -69,24 +70,23 @@ impl<'a> Tree<'a> {
         out
     }
 
-    /// The critical path: from the root that finishes last, repeatedly into the child
-    /// that finishes last.
+    /// The spans on the critical path (see `traceql_exec::insights::critical_path`):
+    /// from the root that finishes last, the child that finished last before the
+    /// parent's end, then the one that finished before that child started, and so on.
     fn critical_path(&self) -> Vec<usize> {
-        let mut path = Vec::new();
-        let mut current = self
-            .roots
-            .iter()
-            .copied()
-            .max_by_key(|&r| (self.end(r), std::cmp::Reverse(r)));
-        while let Some(i) = current {
-            path.push(i);
-            current = self.children.get(&i).and_then(|kids| {
-                kids.iter()
-                    .copied()
-                    .max_by_key(|&k| (self.end(k), std::cmp::Reverse(k)))
-            });
+        let mut parents = vec![None; self.spans.len()];
+        for (&parent, kids) in &self.children {
+            for &k in kids {
+                parents[k] = Some(parent);
+            }
         }
-        path
+        let starts: Vec<u64> = self.spans.iter().map(|s| s.start_unix_nano).collect();
+        let ends: Vec<u64> = (0..self.spans.len()).map(|i| self.end(i)).collect();
+        critical_path(&starts, &ends, &parents)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, own)| own.map(|_| i))
+            .collect()
     }
 }
 
@@ -208,7 +208,7 @@ pub fn waterfall(spans: &[Span], look: &Look) -> String {
         out.push(line);
     }
     out.push(look.paint(
-        "* critical path: from the root, into the child that finishes last",
+        "* critical path: what the trace waited on (from its end, the child that finished last, then the one before it started)",
         &dim,
     ));
     out.join("\n")

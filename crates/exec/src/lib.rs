@@ -26,6 +26,7 @@ pub mod engine;
 pub mod explain;
 pub mod export;
 pub mod ingest;
+pub mod insights;
 pub mod metrics;
 pub mod otlp;
 pub mod search;

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod insights;
 pub mod lower;
 pub mod metrics;
 pub mod native;

@@ -63,13 +63,20 @@ pub fn bucket_column(bound: f64) -> String {
 }
 
 /// The database attributes, in the order they are looked for.
-const DATABASE_ATTRIBUTES: [&str; 4] = ["db.namespace", "db.name", "db.system", "db.system.name"];
+pub(crate) const DATABASE_ATTRIBUTES: [&str; 4] =
+    ["db.namespace", "db.name", "db.system", "db.system.name"];
 
 /// The span attributes that name the other side of a virtual node, in order.
 const PEER_ATTRIBUTES: [&str; 4] = ["peer.service", "db.name", "db.system", "db.system.name"];
 
-/// The text of attribute `key` of `scope` for each span, null where it has none.
-fn text(scope: AttributeScope, key: &str, schema: &Schema, facts: &Facts) -> Result<Expr> {
+/// The text of attribute `key` of `scope` for each span (strings as they are, integers
+/// printed), null where it has none.
+pub(crate) fn text(
+    scope: AttributeScope,
+    key: &str,
+    schema: &Schema,
+    facts: &Facts,
+) -> Result<Expr> {
     let field = Field::Attribute(Attribute {
         scope,
         parent: false,

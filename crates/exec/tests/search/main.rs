@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod differential;
 mod golden;
+mod insights;
 mod limits;
 mod metrics;
 mod reference;

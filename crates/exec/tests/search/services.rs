@@ -24,15 +24,16 @@ fn kv(key: &str, value: &str) -> KeyValue {
 }
 
 /// Builds the spans of hand-made traces.
-struct Traces {
-    spans: Vec<Span>,
+pub(crate) struct Traces {
+    /// The spans built so far.
+    pub(crate) spans: Vec<Span>,
     resources: HashMap<String, Arc<Resource>>,
     trace: u8,
     next_span: u8,
 }
 
 impl Traces {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Traces {
             spans: Vec::new(),
             resources: HashMap::new(),
@@ -42,7 +43,7 @@ impl Traces {
     }
 
     /// Starts the next trace.
-    fn trace(&mut self) -> &mut Self {
+    pub(crate) fn trace(&mut self) -> &mut Self {
         self.trace += 1;
         self
     }
@@ -65,7 +66,7 @@ impl Traces {
 
     /// Adds a span of `service` and returns its id.
     #[allow(clippy::too_many_arguments)]
-    fn span(
+    pub(crate) fn span(
         &mut self,
         service: &str,
         kind: i8,
@@ -88,7 +89,7 @@ impl Traces {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn span_with(
+    pub(crate) fn span_with(
         &mut self,
         resource: Arc<Resource>,
         kind: i8,

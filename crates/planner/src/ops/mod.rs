@@ -19,6 +19,7 @@
 pub mod aggregate;
 pub mod exec;
 pub mod group_by;
+pub mod insights;
 pub mod node;
 pub mod planner;
 pub mod registry;

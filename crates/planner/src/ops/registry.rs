@@ -12,6 +12,7 @@ use datafusion::error::Result;
 use super::TraceOperator;
 use super::aggregate::AggregateFilter;
 use super::group_by::GroupBy;
+use super::insights::Insights;
 use super::service_edges::ServiceEdges;
 use super::spanset_logic::SpansetLogic;
 use super::structural::Structural;
@@ -74,4 +75,6 @@ operators! {
     GroupBy(GroupBy),
     /// The requests between services of each trace ([`super::service_edges`]).
     ServiceEdges(ServiceEdges),
+    /// N+1 runs, slow database queries and the critical path ([`super::insights`]).
+    Insights(Insights),
 }

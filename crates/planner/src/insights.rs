@@ -1,0 +1,148 @@
+//! Trace insights as DataFusion plans: per span, what the [`Insights`] operator finds
+//! ([`plan_findings`]), and those findings with the critical-path time of each service
+//! ([`plan_summary`]).
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::error::Result;
+use datafusion::functions_aggregate::expr_fn::{grouping, sum};
+use datafusion::logical_expr::{Expr, GroupingSet, LogicalPlan, LogicalPlanBuilder, when};
+use datafusion::prelude::{coalesce, concat_ws, ident as col, lit};
+use traceql_format::facts::Facts;
+use traceql_format::schema::columns as c;
+use traceql_parser::ast::AttributeScope;
+
+use crate::ops::insights::{self as op, Insights, Thresholds};
+use crate::ops::node::TraceNode;
+use crate::services::{DATABASE_ATTRIBUTES, text};
+
+/// Column of the summary: `grouping(trace_id)`, 0 on the rows of findings, 1 on the
+/// rows of critical-path time per service.
+pub const BY_FINDING: &str = "__by_finding";
+/// Column of the summary: the service's own time on critical paths, nanoseconds.
+pub const CRITICAL_NANOS: &str = "critical_nanos";
+
+/// Per span of the traces of `scan` (a scan of the span table that `facts`
+/// describe) that holds a finding or lies on its trace's critical path: `trace_id`,
+/// `span_id`, `duration_nano`, the service ([`op::SERVICE`]) and the [`Insights`]
+/// operator's outputs.
+pub fn plan_findings(
+    scan: LogicalPlan,
+    facts: &Facts,
+    thresholds: Thresholds,
+) -> Result<LogicalPlan> {
+    let schema: Arc<Schema> = Arc::clone(scan.schema().inner());
+    let span = |key: &str| text(AttributeScope::Span, key, &schema, facts);
+    let resource = |key: &str| text(AttributeScope::Resource, key, &schema, facts);
+    let first = |keys: &[&str]| -> Result<Expr> {
+        Ok(coalesce(
+            keys.iter().map(|k| span(k)).collect::<Result<Vec<_>>>()?,
+        ))
+    };
+    let mut database = Vec::new();
+    for key in DATABASE_ATTRIBUTES {
+        database.push(span(key)?);
+    }
+    let rpc = concat_ws(lit("/"), vec![span("rpc.service")?, span("rpc.method")?]);
+    let spans = LogicalPlanBuilder::from(scan)
+        .project(vec![
+            col(c::TRACE_ID),
+            col(c::TRACE_START_UNIX_NANO),
+            col(c::SPAN_ID),
+            col(c::PARENT_SPAN_ID),
+            col(c::KIND),
+            col(c::NAME),
+            col(c::START_UNIX_NANO),
+            col(c::DURATION_NANO),
+            resource("service.name")?.alias(op::SERVICE),
+            coalesce(database).alias(op::DATABASE),
+            first(&["db.query.text", "db.statement"])?.alias(op::STATEMENT),
+            first(&["http.request.method", "http.method"])?.alias(op::METHOD),
+            first(&[
+                "url.template",
+                "http.route",
+                "url.full",
+                "http.url",
+                "http.target",
+                "url.path",
+            ])?
+            .alias(op::URL),
+            when(
+                span("rpc.method")?.is_null(),
+                lit(datafusion::common::ScalarValue::Utf8(None)),
+            )
+            .otherwise(rpc)?
+            .alias(op::RPC),
+        ])?
+        .build()?;
+    let found = TraceNode::try_new(spans, Insights { thresholds }.into())?.into_plan();
+    LogicalPlanBuilder::from(found)
+        .filter(
+            col(op::RUN_KIND)
+                .is_not_null()
+                .or(col(op::SLOW_PATTERN).is_not_null())
+                .or(col(op::CRITICAL_NANOS).gt(lit(0u64))),
+        )?
+        .project(vec![
+            col(c::TRACE_ID),
+            col(c::SPAN_ID),
+            col(c::DURATION_NANO),
+            col(op::SERVICE),
+            col(op::RUN_KIND),
+            col(op::RUN_PATTERN),
+            col(op::RUN_COUNT),
+            col(op::RUN_NANOS),
+            col(op::PARENT_NAME),
+            col(op::SLOW_PATTERN),
+            col(op::CRITICAL_NANOS),
+        ])?
+        .build()
+}
+
+/// The summary of `findings` (a plan of [`plan_findings`]): a row per finding — the
+/// columns of [`plan_findings`] but the critical-path time, [`BY_FINDING`] 0 — and a row
+/// per service with its own time on the critical paths, [`CRITICAL_NANOS`]
+/// ([`BY_FINDING`] 1). One aggregate, so that the traces are read once, while the rows
+/// only on a critical path are added up instead of kept.
+pub fn plan_summary(findings: LogicalPlan) -> Result<LogicalPlan> {
+    let finding = col(op::RUN_KIND)
+        .is_not_null()
+        .or(col(op::SLOW_PATTERN).is_not_null());
+    let only_findings = |column: &str| {
+        when(finding.clone(), col(column))
+            .otherwise(Expr::Literal(datafusion::common::ScalarValue::Null, None))
+    };
+    let mut projection = vec![
+        only_findings(c::TRACE_ID)?.alias(c::TRACE_ID),
+        only_findings(c::SPAN_ID)?.alias(c::SPAN_ID),
+    ];
+    let keys = [
+        c::DURATION_NANO,
+        op::RUN_KIND,
+        op::RUN_PATTERN,
+        op::RUN_COUNT,
+        op::RUN_NANOS,
+        op::PARENT_NAME,
+        op::SLOW_PATTERN,
+    ];
+    projection.extend(keys.iter().map(|k| col(*k)));
+    projection.push(col(op::SERVICE));
+    projection.push(col(op::CRITICAL_NANOS));
+    let mut per_finding: Vec<Expr> = vec![col(c::TRACE_ID), col(c::SPAN_ID), col(op::SERVICE)];
+    per_finding.extend(keys.iter().map(|k| col(*k)));
+    let group = Expr::GroupingSet(GroupingSet::GroupingSets(vec![
+        per_finding,
+        vec![col(op::SERVICE)],
+    ]));
+    LogicalPlanBuilder::from(findings)
+        .project(projection)?
+        .aggregate(
+            vec![group],
+            vec![
+                grouping(col(c::TRACE_ID)).alias(BY_FINDING),
+                sum(col(op::CRITICAL_NANOS)).alias(CRITICAL_NANOS),
+            ],
+        )?
+        .build()
+}
