@@ -19,11 +19,10 @@ use traceql_format::arrays::StrCol;
 use traceql_format::schema::columns as c;
 use traceql_parser::ast::QueryBody;
 use traceql_planner::lower::plan_pipeline;
-use traceql_planner::services::{
-    self as plan, CLIENT, CONNECTION_TYPE, PERCENTILES, SERVER, SERVER_BUCKETS,
-};
+use traceql_planner::services::{self as plan, CLIENT, CONNECTION_TYPE, PERCENTILES, SERVER};
 
 use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window};
+pub use traceql_planner::services::SERVER_BUCKETS;
 
 /// What a service graph covers.
 #[derive(Clone, Debug, Default)]
@@ -72,7 +71,7 @@ pub struct Edge {
     /// The client side's latency (0 for a request from a virtual node).
     pub client_latency: Latency,
     /// How many requests had a server latency of at most each of
-    /// `traceql_planner::services::SERVER_BUCKETS` (cumulative, as Prometheus
+    /// [`SERVER_BUCKETS`] (cumulative, as Prometheus
     /// histograms count).
     pub server_buckets: Vec<u64>,
 }

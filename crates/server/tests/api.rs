@@ -2,7 +2,7 @@
 //! answers on the bundled demo store, and against Grafana Tempo's recorded exchanges
 //! (`shared/tempo-blocks/api/`) on Tempo's own vParquet5 block.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -1010,4 +1010,130 @@ async fn no_request_target_makes_the_server_fail() {
     let long = format!("/api/search?q={}", "a".repeat(70_000));
     assert_eq!(server.get(&long, None).await.status, 414);
     assert_eq!(server.get("/api/echo", None).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafanas_service_graph_queries_are_answered_from_stored_spans() {
+    let server = Server::start(&demo()).await;
+    let engine = traceql_exec::Engine::open(demo().to_str().unwrap())
+        .await
+        .unwrap();
+    let last = engine.blocks().map(|b| b.end_unix_nano).max().unwrap();
+    let first = engine.blocks().map(|b| b.start_unix_nano).min().unwrap();
+    let time = last / 1_000_000_000 + 1;
+    let range = time - first / 1_000_000_000 + 1;
+    let (graph, _) = engine
+        .services(&traceql_exec::services::ServicesOptions {
+            start_unix_nano: Some((time - range) * 1_000_000_000),
+            end_unix_nano: Some(time * 1_000_000_000),
+            query: None,
+        })
+        .await
+        .unwrap();
+    let query = |q: &str| {
+        format!(
+            "/prometheus/api/v1/query?query={}&time={time}",
+            encode(&q.replace("RANGE", &format!("{range}s")))
+        )
+    };
+    let vector = |body: &Value| -> BTreeMap<(String, String), f64> {
+        assert_eq!(body["status"], "success", "{body}");
+        body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let m = &s["metric"];
+                (
+                    (
+                        m["client"].as_str().unwrap_or_default().to_string(),
+                        m["server"].as_str().unwrap_or_default().to_string(),
+                    ),
+                    s["value"][1].as_str().unwrap().parse::<f64>().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut want: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut failed: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for e in &graph.edges {
+        *want
+            .entry((e.client.clone(), e.server.clone()))
+            .or_default() += e.requests as f64;
+        *failed
+            .entry((e.client.clone(), e.server.clone()))
+            .or_default() += e.failed as f64;
+    }
+    let total = vector(
+        &server
+            .json(&query(
+                "sum by (client, server) (increase(traces_service_graph_request_total[RANGE]))",
+            ))
+            .await,
+    );
+    assert_eq!(total, want);
+    let rate = vector(
+        &server
+            .json(&query(
+                "sum by (client, server) (rate(traces_service_graph_request_failed_total[RANGE]))",
+            ))
+            .await,
+    );
+    for (key, n) in &failed {
+        assert!((rate[key] * range as f64 - n).abs() < 1e-6, "{key:?}");
+    }
+    // The buckets' +Inf is every request; Grafana's filters by label apply.
+    let inf = vector(
+        &server
+            .json(&query(
+                "sum by (client, server) (increase(traces_service_graph_request_server_seconds_bucket{le=\"+Inf\", client=\"user\"}[RANGE]))",
+            ))
+            .await,
+    );
+    let users: BTreeMap<_, _> = want
+        .iter()
+        .filter(|((c, _), _)| c == "user")
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    assert_eq!(inf, users);
+    let groups = server
+        .json(&query(
+            "group by (client, connection_type, server) (traces_service_graph_request_total)",
+        ))
+        .await;
+    assert_eq!(
+        groups["data"]["result"].as_array().unwrap().len(),
+        graph.edges.len()
+    );
+    // Grafana's connection test, and what is not supported.
+    let test = server
+        .json("/prometheus/api/v1/query?query=1%2B1&time=1")
+        .await;
+    assert_eq!(test["data"]["result"][1], "2");
+    let reply = server.get(&query("histogram_quantile(0.9, x)"), None).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.text().contains("not supported yet"),
+        "{}",
+        reply.text()
+    );
+
+    // Grafana POSTs its queries as a form.
+    let body = format!(
+        "query={}&time={time}",
+        encode("sum by (client, server) (increase(traces_service_graph_request_total[RANGE]))")
+            .replace("RANGE", &format!("{range}s"))
+    );
+    let mut stream = TcpStream::connect(server.address).await.unwrap();
+    let request = format!(
+        "POST /prometheus/api/v1/query HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let reply = Reply::parse(&raw);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let posted: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(vector(&posted), want);
 }

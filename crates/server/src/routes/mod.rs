@@ -1,6 +1,7 @@
 //! The routes of Tempo's query API, one module per group of endpoints.
 
 pub(crate) mod metrics;
+mod prometheus;
 pub(crate) mod search;
 mod status;
 pub(crate) mod tags;
@@ -35,11 +36,19 @@ pub fn router(turns: Arc<Turns>, counters: Arc<Counters>) -> Router<Shared> {
         .route("/api/search/tag/{tag}/values", get(tags::values_v1))
         .route("/api/metrics/query_range", get(metrics::query_range))
         .route("/api/metrics/query", get(metrics::query_instant))
+        .route(
+            "/prometheus/api/v1/query",
+            get(prometheus::query_get).post(prometheus::query_post),
+        )
         .route_layer(middleware::from_fn_with_state(turns, in_turn));
     Router::new()
         .route("/api/echo", get(status::echo))
         .route("/ready", get(status::ready))
         .route("/api/status/buildinfo", get(status::buildinfo))
+        .route(
+            "/prometheus/api/v1/status/buildinfo",
+            get(prometheus::buildinfo),
+        )
         .route(
             "/metrics",
             get(crate::counters::metrics).with_state(Arc::clone(&counters)),
