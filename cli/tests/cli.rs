@@ -637,8 +637,13 @@ fn trace_shows_the_whole_trace() {
         text.starts_with("trace 9cd3aded5780380407a67f88147d4b87 · 17 spans"),
         "{text}"
     );
-    // Header, axis, 17 spans, legend.
-    assert_eq!(text.lines().count(), 20, "{text}");
+    // Header, axis, 17 spans, legend, then the trace's insights.
+    let waterfall: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("No N+1"))
+        .collect();
+    assert_eq!(waterfall.len(), 20, "{text}");
+    assert!(text.contains("Where the time went"), "{text}");
     assert!(
         text.contains("✗ UNAVAILABLE"),
         "errors show their status:\n{text}"

@@ -42,7 +42,7 @@ fn rate(r: f64) -> String {
 }
 
 /// The edges (client, server, connection type, requests, failed, rate, server and
-/// client p50/p90/p99) and the nodes (requests received, failure ratio, latency).
+/// client p50/p90/p99) and the nodes (requests received, failure ratio, mean latency).
 pub fn table(graph: &ServiceGraph, look: &Look) -> String {
     if graph.edges.is_empty() {
         return "no requests between services in the range".to_string();
@@ -85,21 +85,15 @@ pub fn table(graph: &ServiceGraph, look: &Look) -> String {
         "requests in",
         "failed",
         "rate",
-        "avg",
-        "ms p50/p90/p99",
+        "avg latency",
     ]);
     for n in &graph.nodes {
-        let (avg, spread) = match &n.latency {
-            Some(l) => (short_seconds(l.avg), latencies(l)),
-            None => ("-".into(), "-".into()),
-        };
         nodes.add_row(vec![
             n.name.clone(),
             n.requests.to_string(),
             percent(n.failed, n.requests),
             rate(n.rate),
-            avg,
-            spread,
+            n.avg_latency.map_or("-".into(), short_seconds),
         ]);
     }
     for table in [&mut edges, &mut nodes] {

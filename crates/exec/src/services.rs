@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::JoinType;
@@ -19,7 +19,7 @@ use traceql_format::arrays::StrCol;
 use traceql_format::schema::columns as c;
 use traceql_parser::ast::QueryBody;
 use traceql_planner::lower::plan_pipeline;
-use traceql_planner::services::{self as plan, CLIENT, CONNECTION_TYPE, PERCENTILES, SERVER};
+use traceql_planner::services::{self as plan, CLIENT, CONNECTION_TYPE, SERVER};
 
 use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window};
 pub use traceql_planner::services::SERVER_BUCKETS;
@@ -36,8 +36,8 @@ pub struct ServicesOptions {
     pub query: Option<ParsedQuery>,
 }
 
-/// Latency percentiles, in seconds, exact (interpolated between the two nearest
-/// values where a percentile falls between them).
+/// Latency percentiles, in seconds, exact (interpolated linearly between the two
+/// nearest values where a percentile falls between them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Latency {
     /// The mean.
@@ -88,8 +88,9 @@ pub struct Node {
     pub failed: u64,
     /// Requests received per second.
     pub rate: f64,
-    /// Server-side latency of the requests received; `None` if it received none.
-    pub latency: Option<Latency>,
+    /// The mean server-side latency of the requests received, seconds; `None` if it
+    /// received none.
+    pub avg_latency: Option<f64>,
 }
 
 impl Node {
@@ -186,8 +187,6 @@ fn assemble(
     end: u64,
 ) -> Result<ServiceGraph, EngineError> {
     let mut edges = Vec::new();
-    let mut received: BTreeMap<String, Node> = BTreeMap::new();
-    let mut names: Vec<String> = Vec::new();
     for batch in batches {
         let text = |name: &str| -> Result<StrCol<'_>, EngineError> {
             let array = batch
@@ -202,73 +201,69 @@ fn assemble(
         let values = |name: &str| number::<Float64Array>(batch, name, DataType::Float64);
         let requests = counts(plan::REQUESTS)?;
         let failed = counts(plan::FAILED_REQUESTS)?;
-        let latency = |side: &str, sum: &str| -> Result<Vec<Latency>, EngineError> {
+        let latency = |quantiles: &str, sum: &str| -> Result<Vec<Latency>, EngineError> {
             let sums = values(sum)?;
-            let p: Vec<Float64Array> = PERCENTILES
-                .iter()
-                .map(|(_, label)| values(&plan::percentile_column(side, label)))
-                .collect::<Result<_, _>>()?;
-            Ok((0..batch.num_rows())
+            let lists = batch
+                .column_by_name(quantiles)
+                .and_then(|a| a.as_any().downcast_ref::<ListArray>())
+                .ok_or_else(|| internal(format!("the service graph has no list `{quantiles}`")))?;
+            (0..batch.num_rows())
                 .map(|row| {
                     let n = requests.value(row).max(1) as f64;
-                    Latency {
-                        avg: sums.value(row) / n,
-                        p50: p[0].value(row),
-                        p90: p[1].value(row),
-                        p99: p[2].value(row),
-                    }
+                    let p = lists.value(row);
+                    let p = p
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .filter(|p| p.len() == 3)
+                        .ok_or_else(|| internal(format!("`{quantiles}` is not three numbers")))?;
+                    Ok(Latency {
+                        avg: sums.value(row) / n / 1e9,
+                        p50: p.value(0),
+                        p90: p.value(1),
+                        p99: p.value(2),
+                    })
                 })
-                .collect())
+                .collect()
         };
-        let server_latency = latency("server", plan::SERVER_SECONDS_SUM)?;
-        let client_latency = latency("client", plan::CLIENT_SECONDS_SUM)?;
+        let server_latency = latency(plan::SERVER_QUANTILES, plan::SERVER_NANOS_SUM)?;
+        let client_latency = latency(plan::CLIENT_QUANTILES, plan::CLIENT_NANOS_SUM)?;
         let buckets: Vec<Int64Array> = SERVER_BUCKETS
             .iter()
             .map(|b| counts(&plan::bucket_column(*b)))
             .collect::<Result<_, _>>()?;
         for row in 0..batch.num_rows() {
-            let server_name = server.get(row).unwrap_or_default().to_string();
-            let n = requests.value(row) as u64;
-            let failures = failed.value(row) as u64;
-            match client.get(row) {
-                // A row per called service (the grouping set without the client).
-                None => {
-                    received.insert(
-                        server_name.clone(),
-                        Node {
-                            name: server_name,
-                            requests: n,
-                            failed: failures,
-                            rate: n as f64 / seconds,
-                            latency: Some(server_latency[row]),
-                        },
-                    );
-                }
-                Some(client_name) => {
-                    names.push(client_name.to_string());
-                    edges.push(Edge {
-                        client: client_name.to_string(),
-                        server: server_name,
-                        connection_type: connection_type.get(row).unwrap_or_default().into(),
-                        requests: n,
-                        failed: failures,
-                        rate: n as f64 / seconds,
-                        server_latency: server_latency[row],
-                        client_latency: client_latency[row],
-                        server_buckets: buckets.iter().map(|b| b.value(row) as u64).collect(),
-                    });
-                }
-            }
+            edges.push(Edge {
+                client: client.get(row).unwrap_or_default().to_string(),
+                server: server.get(row).unwrap_or_default().to_string(),
+                connection_type: connection_type.get(row).unwrap_or_default().into(),
+                requests: requests.value(row) as u64,
+                failed: failed.value(row) as u64,
+                rate: requests.value(row) as f64 / seconds,
+                server_latency: server_latency[row],
+                client_latency: client_latency[row],
+                server_buckets: buckets.iter().map(|b| b.value(row) as u64).collect(),
+            });
         }
     }
-    for name in names {
-        received.entry(name.clone()).or_insert(Node {
-            name,
-            requests: 0,
-            failed: 0,
-            rate: 0.0,
-            latency: None,
-        });
+    // A node received what its incoming edges carried.
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    for e in &edges {
+        for name in [&e.client, &e.server] {
+            nodes.entry(name.clone()).or_insert_with(|| Node {
+                name: name.clone(),
+                requests: 0,
+                failed: 0,
+                rate: 0.0,
+                avg_latency: None,
+            });
+        }
+        let node = nodes.get_mut(&e.server).expect("inserted above");
+        let before = node.avg_latency.unwrap_or(0.0) * node.requests as f64;
+        node.requests += e.requests;
+        node.failed += e.failed;
+        node.rate += e.rate;
+        let total = before + e.server_latency.avg * e.requests as f64;
+        node.avg_latency = Some(total / node.requests.max(1) as f64);
     }
     edges.sort_by(|a, b| {
         b.requests
@@ -281,7 +276,7 @@ fn assemble(
         start_unix_nano: start,
         end_unix_nano: end,
         edges,
-        nodes: received.into_values().collect(),
+        nodes: nodes.into_values().collect(),
     })
 }
 
@@ -347,7 +342,7 @@ struct NodeJson<'a> {
     failed: u64,
     failure_ratio: f64,
     rate: f64,
-    latency_ms: Option<LatencyMs>,
+    avg_latency_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -362,8 +357,8 @@ struct GraphJson<'a> {
 /// The JSON answer: the window (unix nanoseconds, as strings), `edges` with `client`,
 /// `server`, `connectionType`, `requests`, `failed`, `rate` (per second) and
 /// `serverLatencyMs` / `clientLatencyMs` (`avg`, `p50`, `p90`, `p99`), and `nodes` with
-/// `name`, `requests`, `failed`, `failureRatio`, `rate` and `latencyMs` (null for a node
-/// that received no requests).
+/// `name`, `requests`, `failed`, `failureRatio`, `rate` and `avgLatencyMs` (null for a
+/// node that received no requests).
 impl Serialize for ServiceGraph {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         GraphJson {
@@ -392,7 +387,7 @@ impl Serialize for ServiceGraph {
                     failed: n.failed,
                     failure_ratio: n.failure_ratio(),
                     rate: n.rate,
-                    latency_ms: n.latency.as_ref().map(Into::into),
+                    avg_latency_ms: n.avg_latency.map(|s| s * 1e3),
                 })
                 .collect(),
         }
@@ -443,13 +438,13 @@ impl ServiceGraph {
             "digraph services {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
         );
         for n in &self.nodes {
-            let label = match &n.latency {
-                Some(l) => format!(
+            let label = match n.avg_latency {
+                Some(avg) => format!(
                     "{}\\n{} req, {:.1}% failed\\navg {}",
                     n.name,
                     n.requests,
                     100.0 * n.failure_ratio(),
-                    short_seconds(l.avg)
+                    short_seconds(avg)
                 ),
                 None => n.name.clone(),
             };

@@ -113,12 +113,14 @@ pub fn plan_summary(findings: LogicalPlan) -> Result<LogicalPlan> {
         when(finding.clone(), col(column))
             .otherwise(Expr::Literal(datafusion::common::ScalarValue::Null, None))
     };
+    // The finding's own columns, null on the rows only on a critical path: those rows
+    // make one group per service in the findings' grouping set, not one each.
     let mut projection = vec![
         only_findings(c::TRACE_ID)?.alias(c::TRACE_ID),
         only_findings(c::SPAN_ID)?.alias(c::SPAN_ID),
+        only_findings(c::DURATION_NANO)?.alias(c::DURATION_NANO),
     ];
     let keys = [
-        c::DURATION_NANO,
         op::RUN_KIND,
         op::RUN_PATTERN,
         op::RUN_COUNT,
@@ -129,7 +131,12 @@ pub fn plan_summary(findings: LogicalPlan) -> Result<LogicalPlan> {
     projection.extend(keys.iter().map(|k| col(*k)));
     projection.push(col(op::SERVICE));
     projection.push(col(op::CRITICAL_NANOS));
-    let mut per_finding: Vec<Expr> = vec![col(c::TRACE_ID), col(c::SPAN_ID), col(op::SERVICE)];
+    let mut per_finding: Vec<Expr> = vec![
+        col(c::TRACE_ID),
+        col(c::SPAN_ID),
+        col(c::DURATION_NANO),
+        col(op::SERVICE),
+    ];
     per_finding.extend(keys.iter().map(|k| col(*k)));
     let group = Expr::GroupingSet(GroupingSet::GroupingSets(vec![
         per_finding,

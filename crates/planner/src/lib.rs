@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod prune;
+pub mod quantiles;
 pub mod services;
 pub mod shown;
 

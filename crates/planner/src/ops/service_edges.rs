@@ -130,13 +130,19 @@ impl<'a> Spans<'a> {
         self.status.value(row) == status::ERROR
     }
 
-    /// The requests of the trace in `rows`.
-    fn edges(&self, rows: Range<usize>, out: &mut Vec<Edge<'a>>) {
+    /// The requests of the trace in `rows`, using `waiting` and `servers` (left empty)
+    /// as scratch space.
+    fn edges(
+        &self,
+        rows: Range<usize>,
+        waiting: &mut HashMap<&'a [u8], (usize, bool)>,
+        servers: &mut Vec<usize>,
+        out: &mut Vec<Edge<'a>>,
+    ) {
         let is_client = |k| k == kind::CLIENT || k == kind::PRODUCER;
         let is_server = |k| k == kind::SERVER || k == kind::CONSUMER;
-        // Client spans that wait for a server span, by span id: (row, answered).
-        let mut waiting: HashMap<&[u8], (usize, bool)> = HashMap::new();
-        let mut servers: Vec<usize> = Vec::new();
+        // `waiting`: client spans that wait for a server span, by span id: (row,
+        // answered).
         for row in rows {
             let k = self.kind.value(row);
             let Some(service) = self.service(row) else {
@@ -166,7 +172,7 @@ impl<'a> Spans<'a> {
         }
         // The server child that starts first answers its client.
         servers.sort_by_key(|&row| (self.start.value(row), self.span_id.value(row)));
-        for server in servers {
+        for server in servers.drain(..) {
             let service = self.service(server).unwrap_or_default();
             if self.parent.is_null(server) {
                 out.push(Edge {
@@ -202,7 +208,7 @@ impl<'a> Spans<'a> {
             });
         }
         // Clients that no server answered call the server their peer attribute names.
-        for (row, answered) in waiting.into_values() {
+        for (_, (row, answered)) in waiting.drain() {
             if answered {
                 continue;
             }
@@ -247,8 +253,9 @@ impl TraceOperator for ServiceEdges {
     fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
         let spans = Spans::new(batch)?;
         let mut edges = Vec::new();
+        let (mut waiting, mut servers) = (HashMap::new(), Vec::new());
         for trace in traces {
-            spans.edges(trace.clone(), &mut edges);
+            spans.edges(trace.clone(), &mut waiting, &mut servers, &mut edges);
         }
         edges.sort_by_key(|e| e.row);
         let rows = batch.num_rows();
