@@ -8,12 +8,12 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{grouping, sum};
 use datafusion::logical_expr::{Expr, GroupingSet, LogicalPlan, LogicalPlanBuilder, when};
-use datafusion::prelude::{coalesce, concat_ws, ident as col, lit};
+use datafusion::prelude::{ident as col, lit};
 use traceql_format::facts::Facts;
 use traceql_format::schema::columns as c;
 use traceql_parser::ast::AttributeScope;
 
-use crate::ops::insights::{self as op, Insights, Thresholds};
+use crate::ops::insights::{self as op, Insights, RoleColumns, Thresholds};
 use crate::ops::node::TraceNode;
 use crate::services::{DATABASE_ATTRIBUTES, text};
 
@@ -33,50 +33,55 @@ pub fn plan_findings(
     thresholds: Thresholds,
 ) -> Result<LogicalPlan> {
     let schema: Arc<Schema> = Arc::clone(scan.schema().inner());
-    let span = |key: &str| text(AttributeScope::Span, key, &schema, facts);
-    let resource = |key: &str| text(AttributeScope::Resource, key, &schema, facts);
-    let first = |keys: &[&str]| -> Result<Expr> {
-        Ok(coalesce(
-            keys.iter().map(|k| span(k)).collect::<Result<Vec<_>>>()?,
-        ))
+    let mut projection = vec![
+        col(c::TRACE_ID),
+        col(c::TRACE_START_UNIX_NANO),
+        col(c::SPAN_ID),
+        col(c::PARENT_SPAN_ID),
+        col(c::KIND),
+        col(c::NAME),
+        col(c::START_UNIX_NANO),
+        col(c::DURATION_NANO),
+        text(AttributeScope::Resource, "service.name", &schema, facts)?.alias(op::SERVICE),
+    ];
+    // Each attribute a column of its own, which the operator reads in order: no
+    // `coalesce` copying text it will not look at.
+    let mut role = |keys: &[&str]| -> Result<Vec<String>> {
+        let mut columns = Vec::new();
+        for key in keys {
+            let name = format!("__{}", projection.len());
+            projection.push(text(AttributeScope::Span, key, &schema, facts)?.alias(&name));
+            columns.push(name);
+        }
+        Ok(columns)
     };
-    let mut database = Vec::new();
-    for key in DATABASE_ATTRIBUTES {
-        database.push(span(key)?);
-    }
-    let rpc = concat_ws(lit("/"), vec![span("rpc.service")?, span("rpc.method")?]);
+    let columns = RoleColumns {
+        database: role(&DATABASE_ATTRIBUTES)?,
+        statement: role(&["db.query.text", "db.statement"])?,
+        method: role(&["http.request.method", "http.method"])?,
+        url: role(&[
+            "url.template",
+            "http.route",
+            "url.full",
+            "http.url",
+            "http.target",
+            "url.path",
+        ])?,
+        rpc_service: role(&["rpc.service"])?,
+        rpc_method: role(&["rpc.method"])?,
+    };
     let spans = LogicalPlanBuilder::from(scan)
-        .project(vec![
-            col(c::TRACE_ID),
-            col(c::TRACE_START_UNIX_NANO),
-            col(c::SPAN_ID),
-            col(c::PARENT_SPAN_ID),
-            col(c::KIND),
-            col(c::NAME),
-            col(c::START_UNIX_NANO),
-            col(c::DURATION_NANO),
-            resource("service.name")?.alias(op::SERVICE),
-            coalesce(database).alias(op::DATABASE),
-            first(&["db.query.text", "db.statement"])?.alias(op::STATEMENT),
-            first(&["http.request.method", "http.method"])?.alias(op::METHOD),
-            first(&[
-                "url.template",
-                "http.route",
-                "url.full",
-                "http.url",
-                "http.target",
-                "url.path",
-            ])?
-            .alias(op::URL),
-            when(
-                span("rpc.method")?.is_null(),
-                lit(datafusion::common::ScalarValue::Utf8(None)),
-            )
-            .otherwise(rpc)?
-            .alias(op::RPC),
-        ])?
+        .project(projection)?
         .build()?;
-    let found = TraceNode::try_new(spans, Insights { thresholds }.into())?.into_plan();
+    let found = TraceNode::try_new(
+        spans,
+        Insights {
+            thresholds,
+            columns,
+        }
+        .into(),
+    )?
+    .into_plan();
     LogicalPlanBuilder::from(found)
         .filter(
             col(op::RUN_KIND)

@@ -210,7 +210,10 @@ impl GroupsAccumulator for GroupValues {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.0);
         let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
-        let values: Vec<u64> = groups.into_iter().flatten().collect();
+        let mut values: Vec<u64> = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        for group in groups {
+            values.extend_from_slice(&group);
+        }
         let values = UInt64Array::new(ScalarBuffer::from(values), None);
         Ok(vec![Arc::new(ListArray::new(
             Arc::new(Field::new_list_field(DataType::UInt64, true)),

@@ -163,7 +163,19 @@ pub fn plan_requests(
     if let Some(to) = to {
         keep = keep.and(col(c::START_UNIX_NANO).lt(lit(to)));
     }
+    // Only the columns kept reach the filter, which copies what it keeps.
+    let kept = [
+        c::TRACE_ID,
+        c::START_UNIX_NANO,
+        edges::CLIENT,
+        edges::SERVER,
+        edges::CONNECTION_TYPE,
+        edges::FAILED,
+        edges::SERVER_NANOS,
+        edges::CLIENT_NANOS,
+    ];
     LogicalPlanBuilder::from(requests)
+        .project(kept.iter().map(|name| col(*name)))?
         .filter(keep)?
         .project(vec![
             col(c::TRACE_ID),

@@ -23,8 +23,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, Int8Array, Int64Builder, RecordBatch, StringArray,
-    StringBuilder, UInt64Array, UInt64Builder,
+    Array, ArrayRef, FixedSizeBinaryArray, Int8Array, Int64Array, RecordBatch, StringArray,
+    StringBuilder, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
@@ -35,17 +35,6 @@ use super::{TraceOperator, column};
 
 /// Input: the span's service (`Utf8`).
 pub const SERVICE: &str = "__service";
-/// Input: whether the span is a database call: the database it names (`Utf8`).
-pub const DATABASE: &str = "__database";
-/// Input: the database statement (`Utf8`).
-pub const STATEMENT: &str = "__statement";
-/// Input: the HTTP method of a client call (`Utf8`).
-pub const METHOD: &str = "__method";
-/// Input: the route, URL template or URL of a client call (`Utf8`).
-pub const URL: &str = "__url";
-/// Input: the RPC method of a client call (`Utf8`).
-pub const RPC: &str = "__rpc";
-
 /// Output: the kind of N+1 run starting at this span ([`N_PLUS_ONE_DATABASE`] or
 /// [`N_PLUS_ONE_CALLS`]), null elsewhere.
 pub const RUN_KIND: &str = "__run_kind";
@@ -59,8 +48,9 @@ pub const RUN_NANOS: &str = "__run_nanos";
 pub const PARENT_NAME: &str = "__parent_name";
 /// Output: the normalised statement of a slow database query, null elsewhere.
 pub const SLOW_PATTERN: &str = "__slow_pattern";
-/// Output: the span's own time on the critical path, nanoseconds (`UInt64`); null
-/// for spans not on it.
+/// Output: the own time on the critical path of the spans of this span's service in
+/// its trace, nanoseconds (`UInt64`), written on the first such span on the path; null
+/// on the others.
 pub const CRITICAL_NANOS: &str = "__critical_nanos";
 
 /// The kind of a run of repeated database queries.
@@ -299,13 +289,115 @@ pub fn critical_path(starts: &[u64], ends: &[u64], parents: &[Option<usize>]) ->
 pub struct Insights {
     /// When a pattern is a finding.
     pub thresholds: Thresholds,
+    /// The input columns of each role.
+    pub columns: RoleColumns,
 }
 
-/// A candidate of an N+1 run: its row, kind and pattern.
-struct Candidate {
+/// The input columns (`Utf8`) of each attribute the operator reads, in order of
+/// preference: a span's statement is in the first of `statement` that has a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd)]
+pub struct RoleColumns {
+    /// Database attributes: a span with any is a database call.
+    pub database: Vec<String>,
+    /// The database statement.
+    pub statement: Vec<String>,
+    /// The HTTP method of a call.
+    pub method: Vec<String>,
+    /// Its route, URL template or URL.
+    pub url: Vec<String>,
+    /// The RPC service of a call.
+    pub rpc_service: Vec<String>,
+    /// The RPC method of a call.
+    pub rpc_method: Vec<String>,
+}
+
+/// Patterns already worked out in a batch, by kind and the texts they come from.
+type Patterns<'a> = HashMap<(&'static str, &'a str, &'a str), Arc<str>>;
+
+/// The pattern of a span of `kind`: its normalised statement (`a`), or its method
+/// (`a`) and normalised URL (`b`), or its RPC method or name (`a`, `b` empty); each
+/// worked out once per batch.
+fn memo<'a>(patterns: &mut Patterns<'a>, kind: &'static str, a: &'a str, b: &'a str) -> Arc<str> {
+    let pattern = patterns.entry((kind, a, b)).or_insert_with(|| {
+        match kind {
+            N_PLUS_ONE_DATABASE => normalise_statement(a),
+            _ if b.is_empty() => a.to_string(),
+            _ => format!("{a} {}", normalise_url(b)),
+        }
+        .into()
+    });
+    Arc::clone(pattern)
+}
+
+/// The pattern of database span `row`: its normalised statement, else its name.
+fn database_pattern<'a>(
+    patterns: &mut Patterns<'a>,
+    roles: &Roles<'a>,
+    names: &'a StringArray,
     row: usize,
-    kind: &'static str,
-    pattern: String,
+) -> Arc<str> {
+    match roles.statement.first(row) {
+        Some(s) => memo(patterns, N_PLUS_ONE_DATABASE, s, ""),
+        None => memo(patterns, N_PLUS_ONE_CALLS, names.value(row), ""),
+    }
+}
+
+/// The pattern of call `row`: method and normalised URL, else the RPC method.
+fn call_pattern<'a>(patterns: &mut Patterns<'a>, roles: &Roles<'a>, row: usize) -> Arc<str> {
+    match (roles.method.first(row), roles.url.first(row)) {
+        (Some(m), Some(u)) => memo(patterns, N_PLUS_ONE_CALLS, m, u),
+        _ => {
+            let rpc = match (roles.rpc_service.first(row), roles.rpc_method.first(row)) {
+                (Some(s), Some(m)) => memo(patterns, N_PLUS_ONE_CALLS, s, m),
+                (None, Some(m)) => memo(patterns, N_PLUS_ONE_CALLS, m, ""),
+                _ => return Arc::from(""),
+            };
+            rpc
+        }
+    }
+}
+
+/// The columns holding one role's attribute (a statement, a URL, …) in order of
+/// preference: the first value present is the role's.
+struct Role<'a>(Vec<&'a StringArray>);
+
+impl<'a> Role<'a> {
+    fn new(batch: &'a RecordBatch, columns: &[String]) -> Result<Self> {
+        Ok(Role(
+            columns
+                .iter()
+                .map(|name| column::<StringArray>(batch, name))
+                .collect::<Result<_>>()?,
+        ))
+    }
+
+    fn first(&self, row: usize) -> Option<&'a str> {
+        self.0.iter().find_map(|array| text(array, row))
+    }
+}
+
+/// The roles of a batch's columns.
+struct Roles<'a> {
+    database: Role<'a>,
+    statement: Role<'a>,
+    method: Role<'a>,
+    url: Role<'a>,
+    rpc_service: Role<'a>,
+    rpc_method: Role<'a>,
+}
+
+impl<'a> Roles<'a> {
+    fn new(op: &Insights, batch: &'a RecordBatch) -> Result<Self> {
+        let c = &op.columns;
+        Ok(Roles {
+            database: Role::new(batch, &c.database)?,
+            statement: Role::new(batch, &c.statement)?,
+            method: Role::new(batch, &c.method)?,
+            url: Role::new(batch, &c.url)?,
+            rpc_service: Role::new(batch, &c.rpc_service)?,
+            rpc_method: Role::new(batch, &c.rpc_method)?,
+        })
+    }
 }
 
 fn text(array: &StringArray, row: usize) -> Option<&str> {
@@ -348,105 +440,120 @@ impl TraceOperator for Insights {
         let names: &StringArray = column(batch, c::NAME)?;
         let starts: &UInt64Array = column(batch, c::START_UNIX_NANO)?;
         let durations: &UInt64Array = column(batch, c::DURATION_NANO)?;
-        let database: &StringArray = column(batch, DATABASE)?;
-        let statement: &StringArray = column(batch, STATEMENT)?;
-        let method: &StringArray = column(batch, METHOD)?;
-        let url: &StringArray = column(batch, URL)?;
-        let rpc: &StringArray = column(batch, RPC)?;
+        let services: &StringArray = column(batch, SERVICE)?;
+        let roles = Roles::new(self, batch)?;
         let rows = batch.num_rows();
         let t = &self.thresholds;
+        let id = |array: &FixedSizeBinaryArray, row: usize| {
+            u64::from_be_bytes(array.value(row).try_into().unwrap_or_default())
+        };
 
         let mut run_kind = vec![None; rows];
-        let mut run_pattern: Vec<Option<String>> = vec![None; rows];
+        let mut run_pattern: Vec<Option<Arc<str>>> = vec![None; rows];
         let mut run_count = vec![None; rows];
         let mut run_nanos = vec![None; rows];
         let mut parent_name: Vec<Option<&str>> = vec![None; rows];
-        let mut slow: Vec<Option<String>> = vec![None; rows];
-        let mut critical = UInt64Builder::with_capacity(rows);
+        let mut slow: Vec<Option<Arc<str>>> = vec![None; rows];
+        let mut critical: Vec<Option<u64>> = vec![None; rows];
+        // Statements and URLs repeat: each is normalised once per batch.
+        let mut patterns: HashMap<(&'static str, &str, &str), Arc<str>> = HashMap::new();
+        // Scratch space reused across traces.
+        let mut ids: Vec<(u64, usize)> = Vec::new();
+        let mut kinds_of: Vec<(Option<usize>, &'static str, usize)> = Vec::new();
+        let mut candidates: Vec<(Option<usize>, &'static str, Arc<str>, usize)> = Vec::new();
+        let mut own_by_service: Vec<(&str, usize, u64)> = Vec::new();
 
         for trace in traces {
-            let index: HashMap<&[u8], usize> =
-                trace.clone().map(|row| (span_id.value(row), row)).collect();
-            let parent_of = |row: usize| {
+            let begin = trace.start;
+            ids.clear();
+            ids.extend(trace.clone().map(|row| (id(span_id, row), row)));
+            ids.sort_unstable();
+            let parent_of = |row: usize| -> Option<usize> {
                 if parent.is_null(row) {
-                    None
-                } else {
-                    index.get(parent.value(row)).copied()
+                    return None;
                 }
+                let p = id(parent, row);
+                ids.binary_search_by_key(&p, |e| e.0).ok().map(|i| ids[i].1)
             };
-            // Candidates of N+1 runs, grouped by parent, kind and pattern.
-            let mut groups: HashMap<(Option<usize>, &'static str, String), Vec<usize>> =
-                HashMap::new();
+            // Candidates of N+1 runs: (parent, kind, row); their patterns are worked out
+            // only where a parent has enough children of the kind to make a run.
+            kinds_of.clear();
             for row in trace.clone() {
-                let candidate = if text(database, row).is_some() || text(statement, row).is_some() {
-                    let pattern = match text(statement, row) {
-                        Some(s) => normalise_statement(s),
-                        None => names.value(row).to_string(),
-                    };
-                    if durations.value(row) >= t.slow_database {
-                        slow[row] = Some(pattern.clone());
-                        parent_name[row] = parent_of(row).map(|p| names.value(p));
-                    }
-                    Some(Candidate {
-                        row,
-                        kind: N_PLUS_ONE_DATABASE,
-                        pattern,
-                    })
-                } else if kinds.value(row) == kind::CLIENT {
-                    match (text(method, row), text(url, row), text(rpc, row)) {
-                        (Some(m), Some(u), _) => Some(Candidate {
-                            row,
-                            kind: N_PLUS_ONE_CALLS,
-                            pattern: format!("{m} {}", normalise_url(u)),
-                        }),
-                        (_, _, Some(r)) => Some(Candidate {
-                            row,
-                            kind: N_PLUS_ONE_CALLS,
-                            pattern: r.to_string(),
-                        }),
-                        _ => None,
-                    }
+                let database_span =
+                    roles.database.first(row).is_some() || roles.statement.first(row).is_some();
+                if database_span && durations.value(row) >= t.slow_database {
+                    let pattern = database_pattern(&mut patterns, &roles, names, row);
+                    slow[row] = Some(pattern);
+                    parent_name[row] = parent_of(row).map(|p| names.value(p));
+                }
+                let kind = if database_span {
+                    N_PLUS_ONE_DATABASE
+                } else if kinds.value(row) == kind::CLIENT
+                    && (roles.rpc_method.first(row).is_some()
+                        || (roles.method.first(row).is_some() && roles.url.first(row).is_some()))
+                {
+                    N_PLUS_ONE_CALLS
                 } else {
-                    None
+                    continue;
                 };
-                if let Some(c) = candidate {
-                    groups
-                        .entry((parent_of(c.row), c.kind, c.pattern))
-                        .or_default()
-                        .push(c.row);
+                kinds_of.push((parent_of(row), kind, row));
+            }
+            kinds_of.sort_unstable();
+            candidates.clear();
+            for siblings in kinds_of.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+                if (siblings.len() as u64) < t.min_repeats {
+                    continue;
+                }
+                for &(parent_row, kind, row) in siblings {
+                    let pattern = if kind == N_PLUS_ONE_DATABASE {
+                        database_pattern(&mut patterns, &roles, names, row)
+                    } else {
+                        call_pattern(&mut patterns, &roles, row)
+                    };
+                    candidates.push((parent_row, kind, pattern, row));
                 }
             }
-            for ((parent_row, kind, pattern), mut members) in groups {
-                members.sort_by_key(|&row| (starts.value(row), span_id.value(row)));
+            // Siblings of one pattern together, in start order.
+            candidates.sort_unstable_by(|a, b| {
+                (a.0, a.1, &a.2, starts.value(a.3), span_id.value(a.3)).cmp(&(
+                    b.0,
+                    b.1,
+                    &b.2,
+                    starts.value(b.3),
+                    span_id.value(b.3),
+                ))
+            });
+            for group in candidates.chunk_by(|a, b| (a.0, a.1, &a.2) == (b.0, b.1, &b.2)) {
+                let (parent_row, kind, pattern) = (group[0].0, group[0].1, &group[0].2);
                 let threshold = if kind == N_PLUS_ONE_DATABASE {
                     t.database_run
                 } else {
                     t.call_run
                 };
-                let mut run: Vec<usize> = Vec::new();
-                let mut close = |run: &mut Vec<usize>| {
+                let mut close = |run: &[usize]| {
                     let total: u64 = run.iter().map(|&r| durations.value(r)).sum();
                     if run.len() as u64 >= t.min_repeats && total >= threshold {
                         let first = run[0];
                         run_kind[first] = Some(kind);
-                        run_pattern[first] = Some(pattern.clone());
+                        run_pattern[first] = Some(Arc::clone(pattern));
                         run_count[first] = Some(run.len() as i64);
                         run_nanos[first] = Some(total);
                         parent_name[first] = parent_row.map(|p| names.value(p));
                     }
-                    run.clear();
                 };
-                for row in members {
-                    if let Some(&last) = run.last()
-                        && starts.value(row) < starts.value(last) + durations.value(last)
-                    {
-                        close(&mut run);
+                // Runs break where a span starts before its predecessor ended.
+                let rows: Vec<usize> = group.iter().map(|c| c.3).collect();
+                let mut from = 0;
+                for i in 1..rows.len() {
+                    let last = rows[i - 1];
+                    if starts.value(rows[i]) < starts.value(last) + durations.value(last) {
+                        close(&rows[from..i]);
+                        from = i;
                     }
-                    run.push(row);
                 }
-                close(&mut run);
+                close(&rows[from..]);
             }
-            let begin = trace.start;
+            // The critical path's time per service, on the first row of each service.
             let span_starts: Vec<u64> = trace.clone().map(|r| starts.value(r)).collect();
             let span_ends: Vec<u64> = trace
                 .clone()
@@ -456,33 +563,42 @@ impl TraceOperator for Insights {
                 .clone()
                 .map(|r| parent_of(r).map(|p| p - begin))
                 .collect();
-            for own in critical_path(&span_starts, &span_ends, &parents) {
-                critical.append_option(own);
+            own_by_service.clear();
+            for (i, own) in critical_path(&span_starts, &span_ends, &parents)
+                .into_iter()
+                .enumerate()
+            {
+                let Some(own) = own else { continue };
+                let row = begin + i;
+                let service = text(services, row).unwrap_or_default();
+                match own_by_service.iter_mut().find(|(s, _, _)| *s == service) {
+                    Some(entry) => entry.2 += own,
+                    None => own_by_service.push((service, row, own)),
+                }
+            }
+            for &(_, row, own) in &own_by_service {
+                critical[row] = Some(own);
             }
         }
 
         let mut kind_out = StringBuilder::new();
         let mut pattern_out = StringBuilder::new();
-        let mut count_out = Int64Builder::with_capacity(rows);
-        let mut nanos_out = UInt64Builder::with_capacity(rows);
         let mut parent_out = StringBuilder::new();
         let mut slow_out = StringBuilder::new();
         for row in 0..rows {
             kind_out.append_option(run_kind[row]);
             pattern_out.append_option(run_pattern[row].as_deref());
-            count_out.append_option(run_count[row]);
-            nanos_out.append_option(run_nanos[row]);
             parent_out.append_option(parent_name[row]);
             slow_out.append_option(slow[row].as_deref());
         }
         Ok(vec![
             Arc::new(kind_out.finish()),
             Arc::new(pattern_out.finish()),
-            Arc::new(count_out.finish()),
-            Arc::new(nanos_out.finish()),
+            Arc::new(Int64Array::from(run_count)),
+            Arc::new(UInt64Array::from(run_nanos)),
             Arc::new(parent_out.finish()),
             Arc::new(slow_out.finish()),
-            Arc::new(critical.finish()),
+            Arc::new(UInt64Array::from(critical)),
         ])
     }
 }

@@ -25,14 +25,13 @@
 //! span's, or for a virtual client the server span's — so the requests of a trace are
 //! the rows where [`CLIENT`] is not null.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanBuilder, FixedSizeBinaryArray, Int8Array, RecordBatch, StringArray,
-    StringBuilder, UInt64Array, UInt64Builder,
+    StringViewBuilder, UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
@@ -50,8 +49,8 @@ pub const DATABASE_SERVER: &str = "__database_server";
 /// Input: the span's first peer attribute (`Utf8`, null when none).
 pub const PEER: &str = "__peer";
 
-/// Output: the calling service of the request written on this row (`Utf8`), null on
-/// rows without one.
+/// Output: the calling service of the request written on this row (`Utf8View`), null
+/// on rows without one.
 pub const CLIENT: &str = "__edge_client";
 /// Output: the called service.
 pub const SERVER: &str = "__edge_server";
@@ -130,19 +129,24 @@ impl<'a> Spans<'a> {
         self.status.value(row) == status::ERROR
     }
 
+    /// A span id as a number, to compare quickly.
+    fn id(array: &FixedSizeBinaryArray, row: usize) -> u64 {
+        u64::from_be_bytes(array.value(row).try_into().unwrap_or_default())
+    }
+
     /// The requests of the trace in `rows`, using `waiting` and `servers` (left empty)
     /// as scratch space.
     fn edges(
         &self,
         rows: Range<usize>,
-        waiting: &mut HashMap<&'a [u8], (usize, bool)>,
+        waiting: &mut Vec<(u64, usize, bool)>,
         servers: &mut Vec<usize>,
         out: &mut Vec<Edge<'a>>,
     ) {
         let is_client = |k| k == kind::CLIENT || k == kind::PRODUCER;
         let is_server = |k| k == kind::SERVER || k == kind::CONSUMER;
-        // `waiting`: client spans that wait for a server span, by span id: (row,
-        // answered).
+        // `waiting`: client spans that wait for a server span: (span id, row,
+        // answered), sorted by span id.
         for row in rows {
             let k = self.kind.value(row);
             let Some(service) = self.service(row) else {
@@ -164,14 +168,15 @@ impl<'a> Spans<'a> {
                         client_nanos: nanos,
                     });
                 } else {
-                    waiting.insert(self.span_id.value(row), (row, false));
+                    waiting.push((Self::id(self.span_id, row), row, false));
                 }
             } else if is_server(k) {
                 servers.push(row);
             }
         }
+        waiting.sort_unstable_by_key(|w| w.0);
         // The server child that starts first answers its client.
-        servers.sort_by_key(|&row| (self.start.value(row), self.span_id.value(row)));
+        servers.sort_unstable_by_key(|&row| (self.start.value(row), self.span_id.value(row)));
         for server in servers.drain(..) {
             let service = self.service(server).unwrap_or_default();
             if self.parent.is_null(server) {
@@ -186,12 +191,19 @@ impl<'a> Spans<'a> {
                 });
                 continue;
             }
-            let Some((client, answered)) = waiting.get_mut(self.parent.value(server)) else {
+            let parent = Self::id(self.parent, server);
+            let Ok(at) = waiting.binary_search_by_key(&parent, |w| w.0) else {
                 continue;
             };
-            if *answered {
+            // Span ids repeated in a trace: the first client with the id answers.
+            let at = waiting[..at].partition_point(|w| w.0 < parent);
+            let Some((_, client, answered)) = waiting[at..]
+                .iter_mut()
+                .take_while(|w| w.0 == parent)
+                .find(|w| !w.2)
+            else {
                 continue;
-            }
+            };
             *answered = true;
             let client = *client;
             let messaging = [client, server]
@@ -208,7 +220,7 @@ impl<'a> Spans<'a> {
             });
         }
         // Clients that no server answered call the server their peer attribute names.
-        for (_, (row, answered)) in waiting.drain() {
+        for (_, row, answered) in waiting.drain(..) {
             if answered {
                 continue;
             }
@@ -234,9 +246,9 @@ impl TraceOperator for ServiceEdges {
 
     fn outputs(&self) -> Vec<Field> {
         vec![
-            Field::new(CLIENT, DataType::Utf8, true),
-            Field::new(SERVER, DataType::Utf8, true),
-            Field::new(CONNECTION_TYPE, DataType::Utf8, true),
+            Field::new(CLIENT, DataType::Utf8View, true),
+            Field::new(SERVER, DataType::Utf8View, true),
+            Field::new(CONNECTION_TYPE, DataType::Utf8View, true),
             Field::new(FAILED, DataType::Boolean, true),
             Field::new(SERVER_NANOS, DataType::UInt64, true),
             Field::new(CLIENT_NANOS, DataType::UInt64, true),
@@ -253,21 +265,26 @@ impl TraceOperator for ServiceEdges {
     fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
         let spans = Spans::new(batch)?;
         let mut edges = Vec::new();
-        let (mut waiting, mut servers) = (HashMap::new(), Vec::new());
+        let (mut waiting, mut servers) = (Vec::new(), Vec::new());
         for trace in traces {
             spans.edges(trace.clone(), &mut waiting, &mut servers, &mut edges);
         }
-        edges.sort_by_key(|e| e.row);
+        // The edge written on each row, if any.
         let rows = batch.num_rows();
-        let mut client = StringBuilder::with_capacity(rows, 0);
-        let mut server = StringBuilder::with_capacity(rows, 0);
-        let mut connection_type = StringBuilder::with_capacity(rows, 0);
+        let mut on_row = vec![u32::MAX; rows];
+        for (i, e) in edges.iter().enumerate() {
+            on_row[e.row] = i as u32;
+        }
+        // Views: the filter that keeps the rows with an edge copies 16 bytes a value,
+        // not the text.
+        let mut client = StringViewBuilder::with_capacity(rows);
+        let mut server = StringViewBuilder::with_capacity(rows);
+        let mut connection_type = StringViewBuilder::with_capacity(rows);
         let mut failed = BooleanBuilder::with_capacity(rows);
         let mut server_nanos = UInt64Builder::with_capacity(rows);
         let mut client_nanos = UInt64Builder::with_capacity(rows);
-        let mut next = edges.iter().peekable();
-        for row in 0..rows {
-            match next.next_if(|e| e.row == row) {
+        for &i in &on_row {
+            match edges.get(i as usize) {
                 Some(e) => {
                     client.append_value(e.client);
                     server.append_value(e.server);
