@@ -158,6 +158,18 @@ async fn n_plus_one_runs_at_their_thresholds() {
             &[("http.method", "GET"), ("http.url", &url)],
         );
     }
+    // gRPC calls named by service and method.
+    for i in 0..5u64 {
+        t.span(
+            "web",
+            kind::CLIENT,
+            Some(root),
+            1000 + i * 70,
+            70,
+            false,
+            &[("rpc.service", "CartService"), ("rpc.method", "GetCart")],
+        );
+    }
     t.span(
         "web",
         kind::CLIENT,
@@ -187,6 +199,12 @@ async fn n_plus_one_runs_at_their_thresholds() {
     assert_eq!(
         found(&got),
         vec![
+            (
+                "n_plus_one_calls".into(),
+                "CartService/GetCart".into(),
+                5,
+                350
+            ),
             (
                 "n_plus_one_calls".into(),
                 "GET https://api/items/*?v=*".into(),

@@ -311,16 +311,20 @@ pub struct RoleColumns {
     pub rpc_method: Vec<String>,
 }
 
+/// The key of RPC patterns (service and method) among the worked-out patterns.
+const RPC: &str = "rpc";
+
 /// Patterns already worked out in a batch, by kind and the texts they come from.
 type Patterns<'a> = HashMap<(&'static str, &'a str, &'a str), Arc<str>>;
 
 /// The pattern of a span of `kind`: its normalised statement (`a`), or its method
-/// (`a`) and normalised URL (`b`), or its RPC method or name (`a`, `b` empty); each
-/// worked out once per batch.
+/// (`a`) and normalised URL (`b`), or (kind [`RPC`]) its RPC service (`a`) and method
+/// (`b`), or its RPC method or name (`a`, `b` empty); each worked out once per batch.
 fn memo<'a>(patterns: &mut Patterns<'a>, kind: &'static str, a: &'a str, b: &'a str) -> Arc<str> {
     let pattern = patterns.entry((kind, a, b)).or_insert_with(|| {
         match kind {
             N_PLUS_ONE_DATABASE => normalise_statement(a),
+            RPC => format!("{a}/{b}"),
             _ if b.is_empty() => a.to_string(),
             _ => format!("{a} {}", normalise_url(b)),
         }
@@ -346,14 +350,11 @@ fn database_pattern<'a>(
 fn call_pattern<'a>(patterns: &mut Patterns<'a>, roles: &Roles<'a>, row: usize) -> Arc<str> {
     match (roles.method.first(row), roles.url.first(row)) {
         (Some(m), Some(u)) => memo(patterns, N_PLUS_ONE_CALLS, m, u),
-        _ => {
-            let rpc = match (roles.rpc_service.first(row), roles.rpc_method.first(row)) {
-                (Some(s), Some(m)) => memo(patterns, N_PLUS_ONE_CALLS, s, m),
-                (None, Some(m)) => memo(patterns, N_PLUS_ONE_CALLS, m, ""),
-                _ => return Arc::from(""),
-            };
-            rpc
-        }
+        _ => match (roles.rpc_service.first(row), roles.rpc_method.first(row)) {
+            (Some(s), Some(m)) => memo(patterns, RPC, s, m),
+            (None, Some(m)) => memo(patterns, N_PLUS_ONE_CALLS, m, ""),
+            _ => Arc::from(""),
+        },
     }
 }
 
