@@ -1,29 +1,9 @@
 //! Insights as tables: the findings grouped across traces (or one trace's findings),
 //! and each service's own time on the critical paths.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, ContentArrangement, Table};
 use traceql_exec::insights::{Insights, ServiceTime};
 
-use super::Look;
-
-fn table(header: Vec<&str>, look: &Look) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(look.width as u16)
-        .set_header(header);
-    table
-}
-
-fn right(table: &mut Table, columns: &[usize]) {
-    for &c in columns {
-        if let Some(c) = table.column_mut(c) {
-            c.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-}
+use super::{Look, align_right as right, table};
 
 fn ms(ms: f64) -> String {
     if ms >= 100.0 {

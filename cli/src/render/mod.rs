@@ -138,6 +138,26 @@ pub fn stats(stats: &QueryStats) -> String {
     )
 }
 
+/// A table for people with `header`, fitted to `look`'s width.
+pub fn table(header: Vec<&str>, look: &Look) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(look.width as u16)
+        .set_header(header);
+    table
+}
+
+/// Aligns `columns` of `table` to the right (numbers).
+pub fn align_right(table: &mut comfy_table::Table, columns: &[usize]) {
+    for &c in columns {
+        if let Some(c) = table.column_mut(c) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+}
+
 /// How output should look on this terminal.
 #[derive(Clone, Copy, Debug)]
 pub struct Look {

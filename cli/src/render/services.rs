@@ -1,10 +1,8 @@
 //! The service graph as a table: its edges, busiest first, then its nodes.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, ContentArrangement, Table};
 use traceql_exec::services::{ServiceGraph, short_seconds};
 
-use super::Look;
+use super::{Look, align_right};
 use crate::time::format_time;
 
 /// A ratio as a percentage, `-` for none.
@@ -47,15 +45,7 @@ pub fn table(graph: &ServiceGraph, look: &Look) -> String {
     if graph.edges.is_empty() {
         return "no requests between services in the range".to_string();
     }
-    let new_table = |header: Vec<&str>| {
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(look.width as u16)
-            .set_header(header);
-        table
-    };
+    let new_table = |header: Vec<&str>| super::table(header, look);
     let mut edges = new_table(vec![
         "client",
         "server",
@@ -96,18 +86,8 @@ pub fn table(graph: &ServiceGraph, look: &Look) -> String {
             n.avg_latency.map_or("-".into(), short_seconds),
         ]);
     }
-    for table in [&mut edges, &mut nodes] {
-        for column in 1..table.column_count() {
-            if let Some(c) = table.column_mut(column) {
-                c.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-    }
-    for c in [0, 1, 2] {
-        if let Some(c) = edges.column_mut(c) {
-            c.set_cell_alignment(CellAlignment::Left);
-        }
-    }
+    align_right(&mut edges, &[3, 4, 5, 6, 7]);
+    align_right(&mut nodes, &[1, 2, 3, 4]);
     format!(
         "{edges}\n{nodes}\n{} edges between {} nodes, requests from {} to {}",
         graph.edges.len(),

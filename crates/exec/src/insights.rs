@@ -8,20 +8,15 @@ use std::time::Instant;
 use datafusion::arrow::array::{Array, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::JoinType;
-use datafusion::logical_expr::LogicalPlanBuilder;
-use datafusion::prelude::ident as col;
 use serde::Serialize;
 use traceql_format::arrays::StrCol;
 use traceql_format::ids::{hex, parse_trace_id};
 use traceql_format::schema::columns as c;
-use traceql_parser::ast::QueryBody;
 use traceql_planner::insights::{BY_FINDING, CRITICAL_NANOS, plan_findings, plan_summary};
-use traceql_planner::lower::plan_pipeline;
 use traceql_planner::ops::insights as op;
 pub use traceql_planner::ops::insights::{Thresholds, critical_path};
 
-use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window};
+use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of};
 
 /// What insights cover.
 #[derive(Clone, Debug, Default)]
@@ -122,15 +117,7 @@ impl Engine {
             start_unix_nano: options.start_unix_nano,
             end_unix_nano: options.end_unix_nano,
         };
-        let pipeline = match options.query.as_ref().map(|q| &q.query().body) {
-            None => None,
-            Some(QueryBody::Search(pipeline)) => Some(pipeline),
-            Some(QueryBody::Metrics(_)) => {
-                return Err(EngineError::InvalidInput(
-                    "insights take a search (`{ … }`), not a metrics query".into(),
-                ));
-            }
-        };
+        let pipeline = search_of(options.query.as_ref(), "insights")?;
         let blocks = self.select(&range, None);
         let mut stats = QueryStats {
             blocks: blocks.len() as u64,
@@ -139,21 +126,7 @@ impl Engine {
         let (scan, facts) = self.scan(&range, &blocks, Window::ALL).await?;
         let mut findings = plan_findings(scan, &facts, options.thresholds)?;
         if let Some(pipeline) = pipeline {
-            let matching = self.select(&range, Some(pipeline));
-            let (scan, facts) = self.scan(&range, &matching, Window::ALL).await?;
-            let matched = plan_pipeline(pipeline, scan, &facts, false, &[])?;
-            let traces = LogicalPlanBuilder::from(matched.plan)
-                .project(vec![col(c::TRACE_ID).alias("__matched")])?
-                .distinct()?
-                .build()?;
-            findings = LogicalPlanBuilder::from(findings)
-                .join(
-                    traces,
-                    JoinType::LeftSemi,
-                    (vec![c::TRACE_ID], vec!["__matched"]),
-                    None,
-                )?
-                .build()?;
+            findings = self.in_matching_traces(findings, &range, pipeline).await?;
         }
         let summary = plan_summary(findings)?;
         stats.planning = started.elapsed();

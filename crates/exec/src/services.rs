@@ -11,17 +11,11 @@ use std::time::Instant;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::JoinType;
-use datafusion::logical_expr::LogicalPlanBuilder;
-use datafusion::prelude::ident as col;
 use serde::Serialize;
 use traceql_format::arrays::StrCol;
-use traceql_format::schema::columns as c;
-use traceql_parser::ast::QueryBody;
-use traceql_planner::lower::plan_pipeline;
 use traceql_planner::services::{self as plan, CLIENT, CONNECTION_TYPE, SERVER};
 
-use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window};
+use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of};
 pub use traceql_planner::services::SERVER_BUCKETS;
 
 /// What a service graph covers.
@@ -134,15 +128,7 @@ impl Engine {
             start_unix_nano: Some(start),
             end_unix_nano: Some(end),
         };
-        let pipeline = match options.query.as_ref().map(|q| &q.query().body) {
-            None => None,
-            Some(QueryBody::Search(pipeline)) => Some(pipeline),
-            Some(QueryBody::Metrics(_)) => {
-                return Err(EngineError::InvalidInput(
-                    "a service graph takes a search (`{ … }`), not a metrics query".into(),
-                ));
-            }
-        };
+        let pipeline = search_of(options.query.as_ref(), "services")?;
         let blocks = self.select(&range, None);
         let mut stats = QueryStats {
             blocks: blocks.len() as u64,
@@ -151,21 +137,7 @@ impl Engine {
         let (scan, facts) = self.scan(&range, &blocks, Window::ALL).await?;
         let mut requests = plan::plan_requests(scan, &facts, Some(start), Some(end))?;
         if let Some(pipeline) = pipeline {
-            let matching = self.select(&range, Some(pipeline));
-            let (scan, facts) = self.scan(&range, &matching, Window::ALL).await?;
-            let matched = plan_pipeline(pipeline, scan, &facts, false, &[])?;
-            let traces = LogicalPlanBuilder::from(matched.plan)
-                .project(vec![col(c::TRACE_ID).alias("__matched")])?
-                .distinct()?
-                .build()?;
-            requests = LogicalPlanBuilder::from(requests)
-                .join(
-                    traces,
-                    JoinType::LeftSemi,
-                    (vec![c::TRACE_ID], vec!["__matched"]),
-                    None,
-                )?
-                .build()?;
+            requests = self.in_matching_traces(requests, &range, pipeline).await?;
         }
         let graph = plan::plan_graph(requests)?;
         stats.planning = started.elapsed();

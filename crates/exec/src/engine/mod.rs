@@ -19,7 +19,7 @@ pub use rounds::Order;
 pub(crate) use rounds::Rounds;
 pub use sample::Sample;
 pub use scan::TimeRange;
-pub(crate) use scan::Window;
+pub(crate) use scan::{Window, search_of};
 pub use stats::QueryStats;
 
 use std::sync::Arc;

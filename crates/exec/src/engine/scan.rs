@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
+use datafusion::common::JoinType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{col, lit};
@@ -10,11 +11,27 @@ use traceql_format::facts::Facts;
 use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
 use traceql_parser::ast::Pipeline;
+use traceql_planner::lower::plan_pipeline;
 use traceql_planner::prune::may_match;
 
 use super::{Engine, EngineError};
 use crate::source::{Block, StartRange};
 use crate::table::{SpanTable, span_table};
+
+/// The search of `query`, if one is given, for commands that look only at the traces a
+/// search matches (`what` names them in the error for a metrics query).
+pub(crate) fn search_of<'a>(
+    query: Option<&'a crate::engine::ParsedQuery>,
+    what: &str,
+) -> Result<Option<&'a Pipeline>, EngineError> {
+    match query.map(|q| &q.query().body) {
+        None => Ok(None),
+        Some(traceql_parser::ast::QueryBody::Search(pipeline)) => Ok(Some(pipeline)),
+        Some(traceql_parser::ast::QueryBody::Metrics(_)) => Err(EngineError::InvalidInput(
+            format!("{what} take a search (`{{ … }}`), not a metrics query"),
+        )),
+    }
+}
 
 /// The traces a query looks at: those that overlap `[start, end]` (unix nanoseconds),
 /// unbounded where `None`.
@@ -132,6 +149,34 @@ impl Engine {
             builder = builder.filter(trace_duration().lt(lit(below)))?;
         }
         Ok((builder.build()?, facts))
+    }
+}
+
+impl Engine {
+    /// The rows of `plan` (which has a `trace_id` column) whose trace `pipeline` matches
+    /// in `range`: a semi-join with the distinct trace ids of the pipeline's matches, a
+    /// second scan of the blocks that may hold them.
+    pub(crate) async fn in_matching_traces(
+        &self,
+        plan: LogicalPlan,
+        range: &TimeRange,
+        pipeline: &Pipeline,
+    ) -> Result<LogicalPlan, EngineError> {
+        let matching = self.select(range, Some(pipeline));
+        let (scan, facts) = self.scan(range, &matching, Window::ALL).await?;
+        let matched = plan_pipeline(pipeline, scan, &facts, false, &[])?;
+        let traces = LogicalPlanBuilder::from(matched.plan)
+            .project(vec![col(c::TRACE_ID).alias("__matched")])?
+            .distinct()?
+            .build()?;
+        Ok(LogicalPlanBuilder::from(plan)
+            .join(
+                traces,
+                JoinType::LeftSemi,
+                (vec![c::TRACE_ID], vec!["__matched"]),
+                None,
+            )?
+            .build()?)
     }
 }
 
