@@ -217,8 +217,17 @@ fn assemble(
             });
         }
     }
-    // A node received what its incoming edges carried.
+    edges.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.client.cmp(&b.client))
+            .then_with(|| a.server.cmp(&b.server))
+            .then_with(|| a.connection_type.cmp(&b.connection_type))
+    });
+    // A node received what its incoming edges carried (added up in the edges' order,
+    // so that the same edges give the same sums).
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let mut seconds_in: BTreeMap<&str, f64> = BTreeMap::new();
     for e in &edges {
         for name in [&e.client, &e.server] {
             nodes.entry(name.clone()).or_insert_with(|| Node {
@@ -230,20 +239,14 @@ fn assemble(
             });
         }
         let node = nodes.get_mut(&e.server).expect("inserted above");
-        let before = node.avg_latency.unwrap_or(0.0) * node.requests as f64;
         node.requests += e.requests;
         node.failed += e.failed;
-        node.rate += e.rate;
-        let total = before + e.server_latency.avg * e.requests as f64;
-        node.avg_latency = Some(total / node.requests.max(1) as f64);
+        *seconds_in.entry(&e.server).or_default() += e.server_latency.avg * e.requests as f64;
     }
-    edges.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then_with(|| a.client.cmp(&b.client))
-            .then_with(|| a.server.cmp(&b.server))
-            .then_with(|| a.connection_type.cmp(&b.connection_type))
-    });
+    for node in nodes.values_mut().filter(|n| n.requests > 0) {
+        node.rate = node.requests as f64 / seconds;
+        node.avg_latency = Some(seconds_in[node.name.as_str()] / node.requests as f64);
+    }
     Ok(ServiceGraph {
         start_unix_nano: start,
         end_unix_nano: end,

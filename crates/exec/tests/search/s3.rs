@@ -98,6 +98,15 @@ async fn s3_and_local_disk_give_identical_results() {
         remote.trace(id).await.unwrap(),
         local.trace(id).await.unwrap()
     );
+    // The service graph and the insights too, over the blocks in several parts.
+    let options = traceql_exec::services::ServicesOptions::default();
+    let graph = remote.services(&options).await.unwrap().0;
+    assert!(!graph.edges.is_empty());
+    assert_eq!(graph, local.services(&options).await.unwrap().0);
+    let options = traceql_exec::insights::InsightsOptions::default();
+    let insights = remote.insights(&options).await.unwrap().0;
+    assert!(!insights.critical_path.is_empty());
+    assert_eq!(insights, local.insights(&options).await.unwrap().0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
