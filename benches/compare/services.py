@@ -16,7 +16,9 @@ import time
 COMMANDS = {
     "rate() by service": ["query", "--instant", "{ } | rate() by (resource.service.name)"],
     "services": ["services"],
+    "services of errors": ["services", "{ status = error }"],
     "insights": ["insights"],
+    "insights of errors": ["insights", "{ status = error }"],
 }
 
 

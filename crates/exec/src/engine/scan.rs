@@ -169,11 +169,14 @@ impl Engine {
             .project(vec![col(c::TRACE_ID).alias("__matched")])?
             .distinct()?
             .build()?;
-        Ok(LogicalPlanBuilder::from(plan)
+        // The matched trace ids are the join's build side (held in memory), the rows of
+        // `plan` stream past them: with `plan` as the build side, a service graph of
+        // `{ status = error }` over 10M spans held every request (3.6 GB, 5.4 s).
+        Ok(LogicalPlanBuilder::from(traces)
             .join(
-                traces,
-                JoinType::LeftSemi,
-                (vec![c::TRACE_ID], vec!["__matched"]),
+                plan,
+                JoinType::RightSemi,
+                (vec!["__matched"], vec![c::TRACE_ID]),
                 None,
             )?
             .build()?)
