@@ -143,8 +143,8 @@ pub fn plan_requests(
         .project(vec![
             col(c::TRACE_ID),
             col(c::TRACE_START_UNIX_NANO),
-            col(c::SPAN_ID),
-            col(c::PARENT_SPAN_ID),
+            col(c::NESTED_SET_LEFT),
+            col(c::NESTED_SET_PARENT),
             col(c::KIND),
             col(c::STATUS_CODE),
             col(c::START_UNIX_NANO),

@@ -23,8 +23,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, FixedSizeBinaryArray, Int8Array, Int64Array, RecordBatch, StringArray,
-    StringBuilder, UInt64Array,
+    Array, ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
@@ -435,8 +435,10 @@ impl TraceOperator for Insights {
     }
 
     fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
-        let span_id: &FixedSizeBinaryArray = column(batch, c::SPAN_ID)?;
-        let parent: &FixedSizeBinaryArray = column(batch, c::PARENT_SPAN_ID)?;
+        // Parents by nested-set number (see `service_edges`): `left` is unique in a
+        // trace, `parent` is the parent's, negative for roots and orphans.
+        let left: &Int32Array = column(batch, c::NESTED_SET_LEFT)?;
+        let parent: &Int32Array = column(batch, c::NESTED_SET_PARENT)?;
         let kinds: &Int8Array = column(batch, c::KIND)?;
         let names: &StringArray = column(batch, c::NAME)?;
         let starts: &UInt64Array = column(batch, c::START_UNIX_NANO)?;
@@ -445,9 +447,6 @@ impl TraceOperator for Insights {
         let roles = Roles::new(self, batch)?;
         let rows = batch.num_rows();
         let t = &self.thresholds;
-        let id = |array: &FixedSizeBinaryArray, row: usize| {
-            u64::from_be_bytes(array.value(row).try_into().unwrap_or_default())
-        };
 
         let mut run_kind = vec![None; rows];
         let mut run_pattern: Vec<Option<Arc<str>>> = vec![None; rows];
@@ -459,7 +458,7 @@ impl TraceOperator for Insights {
         // Statements and URLs repeat: each is normalised once per batch.
         let mut patterns: HashMap<(&'static str, &str, &str), Arc<str>> = HashMap::new();
         // Scratch space reused across traces.
-        let mut ids: Vec<(u64, usize)> = Vec::new();
+        let mut ids: Vec<(i32, usize)> = Vec::new();
         let mut kinds_of: Vec<(Option<usize>, &'static str, usize)> = Vec::new();
         let mut candidates: Vec<(Option<usize>, &'static str, Arc<str>, usize)> = Vec::new();
         let mut own_by_service: Vec<(&str, usize, u64)> = Vec::new();
@@ -467,13 +466,13 @@ impl TraceOperator for Insights {
         for trace in traces {
             let begin = trace.start;
             ids.clear();
-            ids.extend(trace.clone().map(|row| (id(span_id, row), row)));
+            ids.extend(trace.clone().map(|row| (left.value(row), row)));
             ids.sort_unstable();
             let parent_of = |row: usize| -> Option<usize> {
-                if parent.is_null(row) {
+                let p = parent.value(row);
+                if p < 0 {
                     return None;
                 }
-                let p = id(parent, row);
                 ids.binary_search_by_key(&p, |e| e.0).ok().map(|i| ids[i].1)
             };
             // Candidates of N+1 runs: (parent, kind, row); their patterns are worked out
@@ -516,12 +515,12 @@ impl TraceOperator for Insights {
             }
             // Siblings of one pattern together, in start order.
             candidates.sort_unstable_by(|a, b| {
-                (a.0, a.1, &a.2, starts.value(a.3), span_id.value(a.3)).cmp(&(
+                (a.0, a.1, &a.2, starts.value(a.3), left.value(a.3)).cmp(&(
                     b.0,
                     b.1,
                     &b.2,
                     starts.value(b.3),
-                    span_id.value(b.3),
+                    left.value(b.3),
                 ))
             });
             for group in candidates.chunk_by(|a, b| (a.0, a.1, &a.2) == (b.0, b.1, &b.2)) {

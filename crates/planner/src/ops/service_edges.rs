@@ -20,8 +20,10 @@
 //! - Spans whose resource has no `service.name` take no part.
 //!
 //! Where Tempo pairs spans as they arrive, a client span here is paired with the server
-//! child that starts first (then lowest span id); further server children of the same
-//! client are, as in Tempo, no request. Each request is written on one row — the client
+//! child that starts first (then the first in the trace's depth-first order); further
+//! server children of the same client are, as in Tempo, no request. Parents are found by
+//! the spans' nested-set numbers (small integers, where span ids are 8 random bytes to
+//! read), which every kind of block gives with the same meaning. Each request is written on one row — the client
 //! span's, or for a virtual client the server span's — so the requests of a trace are
 //! the rows where [`CLIENT`] is not null.
 
@@ -30,7 +32,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, FixedSizeBinaryArray, Int8Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanBuilder, Int8Array, Int32Array, RecordBatch, StringArray,
     StringViewBuilder, UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -89,8 +91,11 @@ struct Edge<'a> {
 
 /// The input columns of a batch.
 struct Spans<'a> {
-    span_id: &'a FixedSizeBinaryArray,
-    parent: &'a FixedSizeBinaryArray,
+    /// The span's nested-set number, unique in its trace.
+    left: &'a Int32Array,
+    /// The parent's nested-set number: -1 for a root, below -1 for a span whose parent
+    /// is not in the trace.
+    parent: &'a Int32Array,
     kind: &'a Int8Array,
     status: &'a Int8Array,
     start: &'a UInt64Array,
@@ -104,8 +109,8 @@ struct Spans<'a> {
 impl<'a> Spans<'a> {
     fn new(batch: &'a RecordBatch) -> Result<Self> {
         Ok(Spans {
-            span_id: column(batch, c::SPAN_ID)?,
-            parent: column(batch, c::PARENT_SPAN_ID)?,
+            left: column(batch, c::NESTED_SET_LEFT)?,
+            parent: column(batch, c::NESTED_SET_PARENT)?,
             kind: column(batch, c::KIND)?,
             status: column(batch, c::STATUS_CODE)?,
             start: column(batch, c::START_UNIX_NANO)?,
@@ -129,24 +134,19 @@ impl<'a> Spans<'a> {
         self.status.value(row) == status::ERROR
     }
 
-    /// A span id as a number, to compare quickly.
-    fn id(array: &FixedSizeBinaryArray, row: usize) -> u64 {
-        u64::from_be_bytes(array.value(row).try_into().unwrap_or_default())
-    }
-
     /// The requests of the trace in `rows`, using `waiting` and `servers` (left empty)
     /// as scratch space.
     fn edges(
         &self,
         rows: Range<usize>,
-        waiting: &mut Vec<(u64, usize, bool)>,
+        waiting: &mut Vec<(i32, usize, bool)>,
         servers: &mut Vec<usize>,
         out: &mut Vec<Edge<'a>>,
     ) {
         let is_client = |k| k == kind::CLIENT || k == kind::PRODUCER;
         let is_server = |k| k == kind::SERVER || k == kind::CONSUMER;
-        // `waiting`: client spans that wait for a server span: (span id, row,
-        // answered), sorted by span id.
+        // `waiting`: client spans that wait for a server span: (nested-set number, row,
+        // answered), sorted by number.
         for row in rows {
             let k = self.kind.value(row);
             let Some(service) = self.service(row) else {
@@ -168,7 +168,7 @@ impl<'a> Spans<'a> {
                         client_nanos: nanos,
                     });
                 } else {
-                    waiting.push((Self::id(self.span_id, row), row, false));
+                    waiting.push((self.left.value(row), row, false));
                 }
             } else if is_server(k) {
                 servers.push(row);
@@ -176,10 +176,11 @@ impl<'a> Spans<'a> {
         }
         waiting.sort_unstable_by_key(|w| w.0);
         // The server child that starts first answers its client.
-        servers.sort_unstable_by_key(|&row| (self.start.value(row), self.span_id.value(row)));
+        servers.sort_unstable_by_key(|&row| (self.start.value(row), self.left.value(row)));
         for server in servers.drain(..) {
             let service = self.service(server).unwrap_or_default();
-            if self.parent.is_null(server) {
+            let parent = self.parent.value(server);
+            if parent == -1 {
                 out.push(Edge {
                     row: server,
                     client: Self::text(self.peer, server).unwrap_or(USER),
@@ -191,19 +192,13 @@ impl<'a> Spans<'a> {
                 });
                 continue;
             }
-            let parent = Self::id(self.parent, server);
             let Ok(at) = waiting.binary_search_by_key(&parent, |w| w.0) else {
-                continue;
+                continue; // no parent in the trace, or not a waiting client
             };
-            // Span ids repeated in a trace: the first client with the id answers.
-            let at = waiting[..at].partition_point(|w| w.0 < parent);
-            let Some((_, client, answered)) = waiting[at..]
-                .iter_mut()
-                .take_while(|w| w.0 == parent)
-                .find(|w| !w.2)
-            else {
+            let (_, client, answered) = &mut waiting[at];
+            if *answered {
                 continue;
-            };
+            }
             *answered = true;
             let client = *client;
             let messaging = [client, server]
