@@ -45,6 +45,8 @@ Examples:
   traceql query '{ resource.service.name = \"checkout\" } >> { status = error }'
   traceql query --since 1h --limit 50 --format json '{ duration > 500ms } | count() > 2'
   traceql trace 9cd3aded5780380407a67f88147d4b87
+  traceql services --format dot | dot -Tsvg > services.svg   # who calls whom
+  traceql insights --since 1h        # N+1 queries and calls, slow queries, critical path
   traceql explain '{ status = error } | by(resource.service.name)'
   traceql export --data ./traces --format parquet --output spans.parquet
   traceql repl                       # history, multi-line input, Tab completion, \\help
