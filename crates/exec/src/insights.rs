@@ -167,20 +167,16 @@ impl Engine {
     }
 }
 
-fn internal(message: String) -> EngineError {
-    EngineError::Execution(datafusion::error::DataFusionError::Internal(message))
-}
-
 /// Column `name` of `batch` as unsigned integers (nulls read as 0).
 fn integers(batch: &RecordBatch, name: &str) -> Result<Vec<u64>, EngineError> {
     let array = batch
         .column_by_name(name)
-        .ok_or_else(|| internal(format!("the insights have no column `{name}`")))?;
-    let array = cast(array, &DataType::Int64).map_err(|e| internal(e.to_string()))?;
+        .ok_or_else(|| EngineError::internal(format!("the insights have no column `{name}`")))?;
+    let array = cast(array, &DataType::Int64).map_err(|e| EngineError::internal(e.to_string()))?;
     let array = array
         .as_any()
         .downcast_ref::<Int64Array>()
-        .ok_or_else(|| internal(format!("column `{name}` is not an integer")))?;
+        .ok_or_else(|| EngineError::internal(format!("column `{name}` is not an integer")))?;
     Ok((0..array.len())
         .map(|i| {
             if array.is_valid(i) {
@@ -199,25 +195,27 @@ fn assemble(batches: &[RecordBatch]) -> Result<Insights, EngineError> {
     let mut critical: BTreeMap<String, u64> = BTreeMap::new();
     for batch in batches {
         let text = |name: &str| -> Result<StrCol<'_>, EngineError> {
-            let array = batch
-                .column_by_name(name)
-                .ok_or_else(|| internal(format!("the insights have no column `{name}`")))?;
-            StrCol::new(array.as_ref(), name).map_err(|e| internal(e.to_string()))
+            let array = batch.column_by_name(name).ok_or_else(|| {
+                EngineError::internal(format!("the insights have no column `{name}`"))
+            })?;
+            StrCol::new(array.as_ref(), name).map_err(|e| EngineError::internal(e.to_string()))
         };
         let ids = |name: &str| -> Result<&FixedSizeBinaryArray, EngineError> {
             batch
                 .column_by_name(name)
                 .and_then(|a| a.as_any().downcast_ref::<FixedSizeBinaryArray>())
-                .ok_or_else(|| internal(format!("the insights have no id column `{name}`")))
+                .ok_or_else(|| {
+                    EngineError::internal(format!("the insights have no id column `{name}`"))
+                })
         };
         let by_finding = batch
             .column_by_name(BY_FINDING)
             .and_then(|a| cast(a, &DataType::Int32).ok())
-            .ok_or_else(|| internal("the insights have no grouping column".into()))?;
+            .ok_or_else(|| EngineError::internal("the insights have no grouping column".into()))?;
         let by_finding = by_finding
             .as_any()
             .downcast_ref::<Int32Array>()
-            .ok_or_else(|| internal("the grouping column is not an integer".into()))?
+            .ok_or_else(|| EngineError::internal("the grouping column is not an integer".into()))?
             .clone();
         let (trace_ids, span_ids) = (ids(c::TRACE_ID)?, ids(c::SPAN_ID)?);
         let service = text(op::SERVICE)?;

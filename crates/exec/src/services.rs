@@ -161,10 +161,10 @@ fn assemble(
     let mut edges = Vec::new();
     for batch in batches {
         let text = |name: &str| -> Result<StrCol<'_>, EngineError> {
-            let array = batch
-                .column_by_name(name)
-                .ok_or_else(|| internal(format!("the service graph has no column `{name}`")))?;
-            StrCol::new(array.as_ref(), name).map_err(|e| internal(e.to_string()))
+            let array = batch.column_by_name(name).ok_or_else(|| {
+                EngineError::internal(format!("the service graph has no column `{name}`"))
+            })?;
+            StrCol::new(array.as_ref(), name).map_err(|e| EngineError::internal(e.to_string()))
         };
         let client = text(CLIENT)?;
         let server = text(SERVER)?;
@@ -178,7 +178,9 @@ fn assemble(
             let lists = batch
                 .column_by_name(quantiles)
                 .and_then(|a| a.as_any().downcast_ref::<ListArray>())
-                .ok_or_else(|| internal(format!("the service graph has no list `{quantiles}`")))?;
+                .ok_or_else(|| {
+                    EngineError::internal(format!("the service graph has no list `{quantiles}`"))
+                })?;
             (0..batch.num_rows())
                 .map(|row| {
                     let n = requests.value(row).max(1) as f64;
@@ -187,7 +189,9 @@ fn assemble(
                         .as_any()
                         .downcast_ref::<Float64Array>()
                         .filter(|p| p.len() == 3)
-                        .ok_or_else(|| internal(format!("`{quantiles}` is not three numbers")))?;
+                        .ok_or_else(|| {
+                            EngineError::internal(format!("`{quantiles}` is not three numbers"))
+                        })?;
                     Ok(Latency {
                         avg: sums.value(row) / n / 1e9,
                         p50: p.value(0),
@@ -255,25 +259,21 @@ fn assemble(
     })
 }
 
-fn internal(message: String) -> EngineError {
-    EngineError::Execution(datafusion::error::DataFusionError::Internal(message))
-}
-
 /// Column `name` of `batch` cast to `to`, as `T`.
 fn number<T: Array + Clone + 'static>(
     batch: &RecordBatch,
     name: &str,
     to: DataType,
 ) -> Result<T, EngineError> {
-    let array = batch
-        .column_by_name(name)
-        .ok_or_else(|| internal(format!("the service graph has no column `{name}`")))?;
-    let array: ArrayRef = cast(array, &to).map_err(|e| internal(e.to_string()))?;
+    let array = batch.column_by_name(name).ok_or_else(|| {
+        EngineError::internal(format!("the service graph has no column `{name}`"))
+    })?;
+    let array: ArrayRef = cast(array, &to).map_err(|e| EngineError::internal(e.to_string()))?;
     array
         .as_any()
         .downcast_ref::<T>()
         .cloned()
-        .ok_or_else(|| internal(format!("column `{name}` is not {to}")))
+        .ok_or_else(|| EngineError::internal(format!("column `{name}` is not {to}")))
 }
 
 /// Latency in milliseconds, as the JSON answer gives it.

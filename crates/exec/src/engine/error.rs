@@ -103,6 +103,12 @@ impl From<DataFusionError> for EngineError {
 }
 
 impl EngineError {
+    /// A fault of the engine itself (a plan's answer not in the shape its reader
+    /// expects), not of the query or the store.
+    pub(crate) fn internal(message: String) -> Self {
+        EngineError::Execution(DataFusionError::Internal(message))
+    }
+
     /// `e` as an error of an engine whose memory limit is `limit`: running out of the
     /// memory pool names the limit.
     pub(crate) fn with_memory_limit(e: DataFusionError, limit: usize) -> Self {
