@@ -14,8 +14,8 @@ use crate::{data, fail};
 #[command(
     after_help = "Which service calls which, as Grafana Tempo's service graph counts \
 requests: client and server span pairs, producers and consumers, database calls, and \
-virtual nodes (`user` for root spans, `peer.service` for uninstrumented servers). A request
-counts in the window (--since, --start, --end) its client span starts in (a `user` request:
+virtual nodes (`user` for root spans, `peer.service` for uninstrumented servers). A request \
+counts in the window (--since, --start, --end) its client span starts in (a `user` request: \
 its server span). See docs/services.md.
 
 Examples:
