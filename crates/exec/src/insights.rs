@@ -2,21 +2,21 @@
 //! N+1 calls, slow database queries (see `traceql_planner::ops::insights` for the
 //! rules), and where the time went — each service's own time on the critical paths.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use datafusion::arrow::array::{Array, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use serde::Serialize;
-use traceql_format::arrays::StrCol;
 use traceql_format::ids::{hex, parse_trace_id};
 use traceql_format::schema::columns as c;
 use traceql_planner::insights::{BY_FINDING, CRITICAL_NANOS, plan_findings, plan_summary};
 use traceql_planner::ops::insights as op;
 pub use traceql_planner::ops::insights::{Thresholds, critical_path};
 
-use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of};
+use crate::engine::{
+    Answer, Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of,
+};
 
 /// What insights cover.
 #[derive(Clone, Debug, Default)]
@@ -167,24 +167,12 @@ impl Engine {
     }
 }
 
-/// Column `name` of `batch` as unsigned integers (nulls read as 0).
-fn integers(batch: &RecordBatch, name: &str) -> Result<Vec<u64>, EngineError> {
-    let array = batch
-        .column_by_name(name)
-        .ok_or_else(|| EngineError::internal(format!("the insights have no column `{name}`")))?;
-    let array = cast(array, &DataType::Int64).map_err(|e| EngineError::internal(e.to_string()))?;
-    let array = array
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| EngineError::internal(format!("column `{name}` is not an integer")))?;
-    Ok((0..array.len())
-        .map(|i| {
-            if array.is_valid(i) {
-                array.value(i).max(0) as u64
-            } else {
-                0
-            }
-        })
+/// Column `name` of `answer` as unsigned integers (nulls read as 0).
+fn integers(answer: &Answer<'_>, name: &str) -> Result<Vec<u64>, EngineError> {
+    let array = answer.cast::<Int64Array>(name, DataType::Int64)?;
+    Ok(array
+        .iter()
+        .map(|v| v.map_or(0, |v| v.max(0) as u64))
         .collect())
 }
 
@@ -194,39 +182,19 @@ fn assemble(batches: &[RecordBatch]) -> Result<Insights, EngineError> {
     let mut findings = Vec::new();
     let mut critical: BTreeMap<String, u64> = BTreeMap::new();
     for batch in batches {
-        let text = |name: &str| -> Result<StrCol<'_>, EngineError> {
-            let array = batch.column_by_name(name).ok_or_else(|| {
-                EngineError::internal(format!("the insights have no column `{name}`"))
-            })?;
-            StrCol::new(array.as_ref(), name).map_err(|e| EngineError::internal(e.to_string()))
-        };
-        let ids = |name: &str| -> Result<&FixedSizeBinaryArray, EngineError> {
-            batch
-                .column_by_name(name)
-                .and_then(|a| a.as_any().downcast_ref::<FixedSizeBinaryArray>())
-                .ok_or_else(|| {
-                    EngineError::internal(format!("the insights have no id column `{name}`"))
-                })
-        };
-        let by_finding = batch
-            .column_by_name(BY_FINDING)
-            .and_then(|a| cast(a, &DataType::Int32).ok())
-            .ok_or_else(|| EngineError::internal("the insights have no grouping column".into()))?;
-        let by_finding = by_finding
-            .as_any()
-            .downcast_ref::<Int32Array>()
-            .ok_or_else(|| EngineError::internal("the grouping column is not an integer".into()))?
-            .clone();
-        let (trace_ids, span_ids) = (ids(c::TRACE_ID)?, ids(c::SPAN_ID)?);
-        let service = text(op::SERVICE)?;
-        let run_kind = text(op::RUN_KIND)?;
-        let run_pattern = text(op::RUN_PATTERN)?;
-        let parent = text(op::PARENT_NAME)?;
-        let slow_pattern = text(op::SLOW_PATTERN)?;
-        let run_count = integers(batch, op::RUN_COUNT)?;
-        let run_nanos = integers(batch, op::RUN_NANOS)?;
-        let duration = integers(batch, c::DURATION_NANO)?;
-        let critical_nanos = integers(batch, CRITICAL_NANOS)?;
+        let answer = Answer::new(batch, "the insights");
+        let by_finding = answer.cast::<Int32Array>(BY_FINDING, DataType::Int32)?;
+        let trace_ids = answer.column::<FixedSizeBinaryArray>(c::TRACE_ID)?;
+        let span_ids = answer.column::<FixedSizeBinaryArray>(c::SPAN_ID)?;
+        let service = answer.text(op::SERVICE)?;
+        let run_kind = answer.text(op::RUN_KIND)?;
+        let run_pattern = answer.text(op::RUN_PATTERN)?;
+        let parent = answer.text(op::PARENT_NAME)?;
+        let slow_pattern = answer.text(op::SLOW_PATTERN)?;
+        let run_count = integers(&answer, op::RUN_COUNT)?;
+        let run_nanos = integers(&answer, op::RUN_NANOS)?;
+        let duration = integers(&answer, c::DURATION_NANO)?;
+        let critical_nanos = integers(&answer, CRITICAL_NANOS)?;
         for row in 0..batch.num_rows() {
             let service_name = service.get(row).unwrap_or_default().to_string();
             if by_finding.value(row) != 0 {
@@ -273,9 +241,9 @@ fn assemble(batches: &[RecordBatch]) -> Result<Insights, EngineError> {
             .then_with(|| a.span_id.cmp(&b.span_id))
             .then_with(|| a.kind.cmp(b.kind))
     });
-    let mut groups: BTreeMap<(&str, &str, &str, &str), FindingGroup> = BTreeMap::new();
-    let mut traces: BTreeMap<(&str, &str, &str, &str), std::collections::BTreeSet<&str>> =
-        BTreeMap::new();
+    // Each group, by kind, service, parent and pattern, with the traces it was found in.
+    type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
+    let mut groups: BTreeMap<Key<'_>, (FindingGroup, BTreeSet<&str>)> = BTreeMap::new();
     for f in &findings {
         let key = (
             f.kind,
@@ -283,29 +251,35 @@ fn assemble(batches: &[RecordBatch]) -> Result<Insights, EngineError> {
             f.parent.as_str(),
             f.pattern.as_str(),
         );
-        let group = groups.entry(key).or_insert_with(|| FindingGroup {
-            kind: f.kind,
-            service: f.service.clone(),
-            parent: f.parent.clone(),
-            pattern: f.pattern.clone(),
-            traces: 0,
-            occurrences: 0,
-            spans: 0,
-            total_ms: 0.0,
-            examples: Vec::new(),
+        let (group, traces) = groups.entry(key).or_insert_with(|| {
+            let group = FindingGroup {
+                kind: f.kind,
+                service: f.service.clone(),
+                parent: f.parent.clone(),
+                pattern: f.pattern.clone(),
+                traces: 0,
+                occurrences: 0,
+                spans: 0,
+                total_ms: 0.0,
+                examples: Vec::new(),
+            };
+            (group, BTreeSet::new())
         });
         group.occurrences += 1;
         group.spans += f.count;
         group.total_ms += f.total_ms;
         // Findings come costliest first: the first three traces are the examples.
-        if traces.entry(key).or_default().insert(&f.trace_id) {
-            group.traces += 1;
-            if group.examples.len() < 3 {
-                group.examples.push(f.trace_id.clone());
-            }
+        if traces.insert(&f.trace_id) && group.examples.len() < 3 {
+            group.examples.push(f.trace_id.clone());
         }
     }
-    let mut groups: Vec<FindingGroup> = groups.into_values().collect();
+    let mut groups: Vec<FindingGroup> = groups
+        .into_values()
+        .map(|(group, traces)| FindingGroup {
+            traces: traces.len() as u64,
+            ..group
+        })
+        .collect();
     groups.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
     let total: u64 = critical.values().sum();
     let mut critical_path: Vec<ServiceTime> = critical

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, Float64Array, Int64Array, ListArray, RecordBatch};
 use datafusion::arrow::datatypes::DataType;
 use serde::Serialize;
-use traceql_format::arrays::StrCol;
 use traceql_planner::services::{self as plan, CLIENT, CONNECTION_TYPE, SERVER};
 
-use crate::engine::{Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of};
+use crate::engine::{
+    Answer, Engine, EngineError, ParsedQuery, QueryStats, TimeRange, Window, search_of,
+};
 pub use traceql_planner::services::SERVER_BUCKETS;
 
 /// What a service graph covers.
@@ -160,27 +160,16 @@ fn assemble(
 ) -> Result<ServiceGraph, EngineError> {
     let mut edges = Vec::new();
     for batch in batches {
-        let text = |name: &str| -> Result<StrCol<'_>, EngineError> {
-            let array = batch.column_by_name(name).ok_or_else(|| {
-                EngineError::internal(format!("the service graph has no column `{name}`"))
-            })?;
-            StrCol::new(array.as_ref(), name).map_err(|e| EngineError::internal(e.to_string()))
-        };
-        let client = text(CLIENT)?;
-        let server = text(SERVER)?;
-        let connection_type = text(CONNECTION_TYPE)?;
-        let counts = |name: &str| number::<Int64Array>(batch, name, DataType::Int64);
-        let values = |name: &str| number::<Float64Array>(batch, name, DataType::Float64);
+        let answer = Answer::new(batch, "the service graph");
+        let client = answer.text(CLIENT)?;
+        let server = answer.text(SERVER)?;
+        let connection_type = answer.text(CONNECTION_TYPE)?;
+        let counts = |name: &str| answer.cast::<Int64Array>(name, DataType::Int64);
         let requests = counts(plan::REQUESTS)?;
         let failed = counts(plan::FAILED_REQUESTS)?;
         let latency = |quantiles: &str, sum: &str| -> Result<Vec<Latency>, EngineError> {
-            let sums = values(sum)?;
-            let lists = batch
-                .column_by_name(quantiles)
-                .and_then(|a| a.as_any().downcast_ref::<ListArray>())
-                .ok_or_else(|| {
-                    EngineError::internal(format!("the service graph has no list `{quantiles}`"))
-                })?;
+            let sums = answer.cast::<Float64Array>(sum, DataType::Float64)?;
+            let lists = answer.column::<ListArray>(quantiles)?;
             (0..batch.num_rows())
                 .map(|row| {
                     let n = requests.value(row).max(1) as f64;
@@ -257,23 +246,6 @@ fn assemble(
         edges,
         nodes: nodes.into_values().collect(),
     })
-}
-
-/// Column `name` of `batch` cast to `to`, as `T`.
-fn number<T: Array + Clone + 'static>(
-    batch: &RecordBatch,
-    name: &str,
-    to: DataType,
-) -> Result<T, EngineError> {
-    let array = batch.column_by_name(name).ok_or_else(|| {
-        EngineError::internal(format!("the service graph has no column `{name}`"))
-    })?;
-    let array: ArrayRef = cast(array, &to).map_err(|e| EngineError::internal(e.to_string()))?;
-    array
-        .as_any()
-        .downcast_ref::<T>()
-        .cloned()
-        .ok_or_else(|| EngineError::internal(format!("column `{name}` is not {to}")))
 }
 
 /// Latency in milliseconds, as the JSON answer gives it.

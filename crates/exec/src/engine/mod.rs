@@ -6,6 +6,7 @@
 //! What runs on it lives beside it: [`crate::search`], [`crate::metrics`],
 //! [`crate::trace`] and [`crate::explain`].
 
+mod answer;
 mod error;
 mod execute;
 mod memory;
@@ -14,6 +15,7 @@ mod sample;
 mod scan;
 mod stats;
 
+pub(crate) use answer::Answer;
 pub use error::{EngineError, human_bytes};
 pub use rounds::Order;
 pub(crate) use rounds::Rounds;
