@@ -15,7 +15,7 @@ use traceql_parser::ast::AttributeScope;
 
 use crate::ops::insights::{self as op, Insights, RoleColumns, Thresholds};
 use crate::ops::node::TraceNode;
-use crate::services::{DATABASE_ATTRIBUTES, text};
+use crate::services::{DATABASE_ATTRIBUTES, first_of_columns, text};
 
 /// Column of the summary: `grouping(trace_id)`, 0 on the rows of findings, 1 on the
 /// rows of critical-path time per service.
@@ -48,13 +48,11 @@ pub fn plan_findings(
     // Each attribute a column of its own, which the operator reads in order: no
     // `coalesce` copying text it will not look at.
     let mut role = |keys: &[&str]| -> Result<Vec<String>> {
-        let mut columns = Vec::new();
-        for key in keys {
-            let name = format!("__{}", projection.len());
-            projection.push(text(AttributeScope::Span, key, &schema, facts)?.alias(&name));
-            columns.push(name);
-        }
-        Ok(columns)
+        let values = keys
+            .iter()
+            .map(|key| text(AttributeScope::Span, key, &schema, facts))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(first_of_columns(&mut projection, values))
     };
     let columns = RoleColumns {
         database: role(&DATABASE_ATTRIBUTES)?,

@@ -20,7 +20,7 @@ use traceql_parser::ast::{Attribute, AttributeScope, Field, FieldExpr, FieldExpr
 use crate::eval::udf::{Output, field_expr_call};
 use crate::native::{Holds, native_column};
 use crate::ops::node::TraceNode;
-use crate::ops::service_edges::{self as edges, ServiceEdges};
+use crate::ops::service_edges::{self as edges, EdgeColumns, ServiceEdges};
 use crate::quantiles::latency_quantiles;
 
 /// Column of the request plan and the graph: the calling service (or virtual node).
@@ -101,6 +101,20 @@ pub(crate) fn text(
     })
 }
 
+/// Adds `values` to `projection`, each a column of its own named after its place there,
+/// and returns their names in order: the input of a span-set operator's
+/// [`crate::ops::FirstOf`].
+pub(crate) fn first_of_columns(projection: &mut Vec<Expr>, values: Vec<Expr>) -> Vec<String> {
+    values
+        .into_iter()
+        .map(|value| {
+            let name = format!("__{}", projection.len());
+            projection.push(value.alias(&name));
+            name
+        })
+        .collect()
+}
+
 /// One row per request between services in the traces of `scan` (a scan of the span
 /// table that `facts` describe) whose row's span starts in `[from, to)`: `trace_id`,
 /// `start_unix_nano`, then [`CLIENT`], [`SERVER`], [`CONNECTION_TYPE`], [`FAILED`],
@@ -114,6 +128,18 @@ pub fn plan_requests(
     let schema = Arc::clone(scan.schema().inner());
     let span = |key| text(AttributeScope::Span, key, &schema, facts);
     let resource = |key| text(AttributeScope::Resource, key, &schema, facts);
+    let kinds = [kind::SERVER, kind::CLIENT, kind::PRODUCER, kind::CONSUMER];
+    let mut projection = vec![
+        col(c::TRACE_ID),
+        col(c::TRACE_START_UNIX_NANO),
+        col(c::NESTED_SET_LEFT),
+        col(c::NESTED_SET_PARENT),
+        col(c::KIND),
+        col(c::STATUS_CODE),
+        col(c::START_UNIX_NANO),
+        col(c::DURATION_NANO),
+        resource("service.name")?.alias(edges::SERVICE),
+    ];
     let mut database = Vec::new();
     for key in DATABASE_ATTRIBUTES {
         database.push(span(key)?);
@@ -126,36 +152,23 @@ pub fn plan_requests(
         lit(":"),
         port,
     ]))?;
-    let database_server = coalesce(vec![
-        span("peer.service")?,
-        span("server.address")?,
-        address,
-    ]);
-    let peer = coalesce(
-        PEER_ATTRIBUTES
-            .iter()
-            .map(|key| span(key))
-            .collect::<Result<Vec<_>>>()?,
-    );
-    let kinds = [kind::SERVER, kind::CLIENT, kind::PRODUCER, kind::CONSUMER];
+    let peer = PEER_ATTRIBUTES
+        .iter()
+        .map(|key| span(key))
+        .collect::<Result<Vec<_>>>()?;
+    let columns = EdgeColumns {
+        database: first_of_columns(&mut projection, database),
+        database_server: first_of_columns(
+            &mut projection,
+            vec![span("peer.service")?, span("server.address")?, address],
+        ),
+        peer: first_of_columns(&mut projection, peer),
+    };
     let spans = LogicalPlanBuilder::from(scan)
         .filter(col(c::KIND).in_list(kinds.iter().map(|k| lit(*k)).collect(), false))?
-        .project(vec![
-            col(c::TRACE_ID),
-            col(c::TRACE_START_UNIX_NANO),
-            col(c::NESTED_SET_LEFT),
-            col(c::NESTED_SET_PARENT),
-            col(c::KIND),
-            col(c::STATUS_CODE),
-            col(c::START_UNIX_NANO),
-            col(c::DURATION_NANO),
-            resource("service.name")?.alias(edges::SERVICE),
-            coalesce(database).alias(edges::DATABASE),
-            database_server.alias(edges::DATABASE_SERVER),
-            peer.alias(edges::PEER),
-        ])?
+        .project(projection)?
         .build()?;
-    let requests = TraceNode::try_new(spans, ServiceEdges.into())?.into_plan();
+    let requests = TraceNode::try_new(spans, ServiceEdges { columns }.into())?.into_plan();
     let mut keep = col(edges::CLIENT).is_not_null();
     if let Some(from) = from {
         keep = keep.and(col(c::START_UNIX_NANO).gt_eq(lit(from)));

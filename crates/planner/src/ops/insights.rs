@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder,
     UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -31,7 +31,7 @@ use datafusion::error::Result;
 use traceql_format::codes::kind;
 use traceql_format::schema::columns as c;
 
-use super::{TraceOperator, column};
+use super::{FirstOf, TraceOperator, column, text_at};
 
 /// Input: the span's service (`Utf8`).
 pub const SERVICE: &str = "__service";
@@ -358,51 +358,28 @@ fn call_pattern<'a>(patterns: &mut Patterns<'a>, roles: &Roles<'a>, row: usize) 
     }
 }
 
-/// The columns holding one role's attribute (a statement, a URL, …) in order of
-/// preference: the first value present is the role's.
-struct Role<'a>(Vec<&'a StringArray>);
-
-impl<'a> Role<'a> {
-    fn new(batch: &'a RecordBatch, columns: &[String]) -> Result<Self> {
-        Ok(Role(
-            columns
-                .iter()
-                .map(|name| column::<StringArray>(batch, name))
-                .collect::<Result<_>>()?,
-        ))
-    }
-
-    fn first(&self, row: usize) -> Option<&'a str> {
-        self.0.iter().find_map(|array| text(array, row))
-    }
-}
-
 /// The roles of a batch's columns.
 struct Roles<'a> {
-    database: Role<'a>,
-    statement: Role<'a>,
-    method: Role<'a>,
-    url: Role<'a>,
-    rpc_service: Role<'a>,
-    rpc_method: Role<'a>,
+    database: FirstOf<'a>,
+    statement: FirstOf<'a>,
+    method: FirstOf<'a>,
+    url: FirstOf<'a>,
+    rpc_service: FirstOf<'a>,
+    rpc_method: FirstOf<'a>,
 }
 
 impl<'a> Roles<'a> {
     fn new(op: &Insights, batch: &'a RecordBatch) -> Result<Self> {
         let c = &op.columns;
         Ok(Roles {
-            database: Role::new(batch, &c.database)?,
-            statement: Role::new(batch, &c.statement)?,
-            method: Role::new(batch, &c.method)?,
-            url: Role::new(batch, &c.url)?,
-            rpc_service: Role::new(batch, &c.rpc_service)?,
-            rpc_method: Role::new(batch, &c.rpc_method)?,
+            database: FirstOf::new(batch, &c.database)?,
+            statement: FirstOf::new(batch, &c.statement)?,
+            method: FirstOf::new(batch, &c.method)?,
+            url: FirstOf::new(batch, &c.url)?,
+            rpc_service: FirstOf::new(batch, &c.rpc_service)?,
+            rpc_method: FirstOf::new(batch, &c.rpc_method)?,
         })
     }
-}
-
-fn text(array: &StringArray, row: usize) -> Option<&str> {
-    array.is_valid(row).then(|| array.value(row))
 }
 
 impl TraceOperator for Insights {
@@ -570,7 +547,7 @@ impl TraceOperator for Insights {
             {
                 let Some(own) = own else { continue };
                 let row = begin + i;
-                let service = text(services, row).unwrap_or_default();
+                let service = text_at(services, row).unwrap_or_default();
                 match own_by_service.iter_mut().find(|(s, _, _)| *s == service) {
                     Some(entry) => entry.2 += own,
                     None => own_by_service.push((service, row, own)),

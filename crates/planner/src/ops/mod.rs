@@ -33,7 +33,7 @@ use std::hash::Hash;
 use std::ops::Range;
 
 use datafusion::arrow::array::{
-    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, UInt64Array,
+    ArrayRef, FixedSizeBinaryArray, Int32Array, RecordBatch, StringArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::Field;
 use datafusion::error::Result;
@@ -64,6 +64,32 @@ pub trait TraceOperator:
 pub fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
     traceql_format::arrays::column(batch, name)
         .map_err(|e| PlanError::internal(format!("span-set operator input: {e}")))
+}
+
+/// The text at `row` of `array`, `None` where it is null.
+pub fn text_at(array: &StringArray, row: usize) -> Option<&str> {
+    array.is_valid(row).then(|| array.value(row))
+}
+
+/// Columns (`Utf8`) of one attribute each, in order of preference: a span's value is
+/// the first present — what `coalesce` gives, without copying text into a new column.
+pub struct FirstOf<'a>(Vec<&'a StringArray>);
+
+impl<'a> FirstOf<'a> {
+    /// The `columns` of `batch`.
+    pub fn new(batch: &'a RecordBatch, columns: &[String]) -> Result<Self> {
+        Ok(FirstOf(
+            columns
+                .iter()
+                .map(|name| column::<StringArray>(batch, name))
+                .collect::<Result<_>>()?,
+        ))
+    }
+
+    /// The first value present at `row`.
+    pub fn first(&self, row: usize) -> Option<&'a str> {
+        self.0.iter().find_map(|array| text_at(array, row))
+    }
 }
 
 /// A membership column of `batch`.

@@ -32,24 +32,18 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanBuilder, Int8Array, Int32Array, RecordBatch, StringArray,
-    StringViewBuilder, UInt64Array, UInt64Builder,
+    ArrayRef, BooleanBuilder, Int8Array, Int32Array, RecordBatch, StringArray, StringViewBuilder,
+    UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::error::Result;
 use traceql_format::codes::{kind, status};
 use traceql_format::schema::columns as c;
 
-use super::{TraceOperator, column};
+use super::{FirstOf, TraceOperator, column, text_at};
 
 /// Input: the span's `resource.service.name` (`Utf8`, null when none).
 pub const SERVICE: &str = "__service";
-/// Input: the database a client span names (`Utf8`, null when none).
-pub const DATABASE: &str = "__database";
-/// Input: the server a database request goes to (`Utf8`), when the span names one.
-pub const DATABASE_SERVER: &str = "__database_server";
-/// Input: the span's first peer attribute (`Utf8`, null when none).
-pub const PEER: &str = "__peer";
 
 /// Output: the calling service of the request written on this row (`Utf8View`), null
 /// on rows without one.
@@ -76,7 +70,23 @@ pub const USER: &str = "user";
 
 /// The service-graph requests of each trace (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
-pub struct ServiceEdges;
+pub struct ServiceEdges {
+    /// The input columns of the attributes it reads.
+    pub columns: EdgeColumns,
+}
+
+/// The input columns (`Utf8`) of each attribute the operator reads, in order of
+/// preference (see [`FirstOf`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd)]
+pub struct EdgeColumns {
+    /// The database a client span names: a span with one is a database call.
+    pub database: Vec<String>,
+    /// The server a database call goes to, when the span names one (else the
+    /// database).
+    pub database_server: Vec<String>,
+    /// The span's peer attributes, naming the other side of a virtual node.
+    pub peer: Vec<String>,
+}
 
 /// One request found in a trace, written on row `row`.
 struct Edge<'a> {
@@ -101,13 +111,13 @@ struct Spans<'a> {
     start: &'a UInt64Array,
     duration: &'a UInt64Array,
     service: &'a StringArray,
-    database: &'a StringArray,
-    database_server: &'a StringArray,
-    peer: &'a StringArray,
+    database: FirstOf<'a>,
+    database_server: FirstOf<'a>,
+    peer: FirstOf<'a>,
 }
 
 impl<'a> Spans<'a> {
-    fn new(batch: &'a RecordBatch) -> Result<Self> {
+    fn new(batch: &'a RecordBatch, columns: &EdgeColumns) -> Result<Self> {
         Ok(Spans {
             left: column(batch, c::NESTED_SET_LEFT)?,
             parent: column(batch, c::NESTED_SET_PARENT)?,
@@ -116,18 +126,14 @@ impl<'a> Spans<'a> {
             start: column(batch, c::START_UNIX_NANO)?,
             duration: column(batch, c::DURATION_NANO)?,
             service: column(batch, SERVICE)?,
-            database: column(batch, DATABASE)?,
-            database_server: column(batch, DATABASE_SERVER)?,
-            peer: column(batch, PEER)?,
+            database: FirstOf::new(batch, &columns.database)?,
+            database_server: FirstOf::new(batch, &columns.database_server)?,
+            peer: FirstOf::new(batch, &columns.peer)?,
         })
     }
 
-    fn text(array: &'a StringArray, row: usize) -> Option<&'a str> {
-        array.is_valid(row).then(|| array.value(row))
-    }
-
     fn service(&self, row: usize) -> Option<&'a str> {
-        Self::text(self.service, row)
+        text_at(self.service, row)
     }
 
     fn failed(&self, row: usize) -> bool {
@@ -153,10 +159,8 @@ impl<'a> Spans<'a> {
                 continue;
             };
             if is_client(k) {
-                if Self::text(self.database, row).is_some() {
-                    let server = Self::text(self.database_server, row)
-                        .or(Self::text(self.database, row))
-                        .unwrap_or_default();
+                if let Some(database) = self.database.first(row) {
+                    let server = self.database_server.first(row).unwrap_or(database);
                     let nanos = self.duration.value(row);
                     out.push(Edge {
                         row,
@@ -183,7 +187,7 @@ impl<'a> Spans<'a> {
             if parent == -1 {
                 out.push(Edge {
                     row: server,
-                    client: Self::text(self.peer, server).unwrap_or(USER),
+                    client: self.peer.first(server).unwrap_or(USER),
                     server: service,
                     connection_type: VIRTUAL_NODE,
                     failed: self.failed(server),
@@ -219,7 +223,7 @@ impl<'a> Spans<'a> {
             if answered {
                 continue;
             }
-            if let Some(peer) = Self::text(self.peer, row) {
+            if let Some(peer) = self.peer.first(row) {
                 out.push(Edge {
                     row,
                     client: self.service(row).unwrap_or_default(),
@@ -258,7 +262,7 @@ impl TraceOperator for ServiceEdges {
     }
 
     fn evaluate(&self, batch: &RecordBatch, traces: &[Range<usize>]) -> Result<Vec<ArrayRef>> {
-        let spans = Spans::new(batch)?;
+        let spans = Spans::new(batch, &self.columns)?;
         let mut edges = Vec::new();
         let (mut waiting, mut servers) = (Vec::new(), Vec::new());
         for trace in traces {
