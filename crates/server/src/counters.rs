@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use traceql_exec::QueryStats;
+use traceql_live::Live;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 11] = [
@@ -38,9 +39,16 @@ pub struct Counters {
     /// Microseconds queries spent planning (rounds included) and executing.
     planning_micros: AtomicU64,
     execution_micros: AtomicU64,
+    /// The write path, when the server takes spans.
+    live: OnceLock<Arc<Live>>,
 }
 
 impl Counters {
+    /// Reports the write path `live` too.
+    pub fn set_live(&self, live: Arc<Live>) {
+        let _ = self.live.set(live);
+    }
+
     /// Counts what a query read and where its time went, from its statistics.
     pub fn ran(&self, stats: &QueryStats) {
         self.bytes.fetch_add(stats.bytes_scanned, Ordering::Relaxed);
@@ -140,7 +148,71 @@ impl Counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {seconds}");
         }
+        if let Some(live) = self.live.get() {
+            live_exposition(&mut out, live);
+        }
         out
+    }
+}
+
+/// The write path's counters and gauges.
+fn live_exposition(out: &mut String, live: &Live) {
+    let c = &live.counters;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, kind, value) in [
+        (
+            "traceql_ingest_spans_total",
+            "Spans accepted.",
+            "counter",
+            load(&c.spans),
+        ),
+        (
+            "traceql_ingest_refused_spans_total",
+            "Spans refused by a limit (spans per trace, attribute size).",
+            "counter",
+            load(&c.refused_spans),
+        ),
+        (
+            "traceql_ingest_busy_total",
+            "Requests refused because the memory budget was used up (429, RESOURCE_EXHAUSTED).",
+            "counter",
+            load(&c.busy),
+        ),
+        (
+            "traceql_flushes_total",
+            "Heads written to the store.",
+            "counter",
+            load(&c.flushes),
+        ),
+        (
+            "traceql_flushed_spans_total",
+            "Spans written to the store from the heads.",
+            "counter",
+            load(&c.flushed_spans),
+        ),
+        (
+            "traceql_flush_failures_total",
+            "Writes of a head to the store that failed (they are retried).",
+            "counter",
+            load(&c.flush_failures),
+        ),
+        (
+            "traceql_head_spans",
+            "Spans in the heads, not yet in the store.",
+            "gauge",
+            live.head_spans() as u64,
+        ),
+        (
+            "traceql_ingest_memory_bytes",
+            "Memory the heads hold, against the ingest memory limit.",
+            "gauge",
+            live.held() as u64,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }
 

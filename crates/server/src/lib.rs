@@ -13,16 +13,23 @@
 //! `/metrics` reports requests, latencies and what queries read (`counters`). The same
 //! port speaks HTTP/2 without TLS too, and serves Tempo's streaming gRPC API there
 //! ([`grpc`]).
+//!
+//! With [`Ingesting`], the server is a whole trace backend: OTLP/HTTP and OTLP/gRPC
+//! receivers on ports of their own ([`ingest`]), spans acknowledged once durable in a
+//! write-ahead log and searchable from the tenants' heads within a second, written to
+//! the store as blocks, compacted and expired in the background.
 
 mod counters;
 mod error;
 pub mod grpc;
+pub mod ingest;
 mod limits;
 mod params;
 mod routes;
 mod tenants;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -36,7 +43,14 @@ pub use tenants::Tenants;
 /// The router of Tempo's API over the engines of `tenants`, its queries run within
 /// `limits`.
 pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
-    let counters = Arc::new(counters::Counters::default());
+    router_counting(tenants, limits, Arc::new(counters::Counters::default()))
+}
+
+fn router_counting(
+    tenants: Arc<Tenants>,
+    limits: Limits,
+    counters: Arc<counters::Counters>,
+) -> Router {
     let turns = limits::Turns::new(limits);
     let grpc = grpc::router(grpc::Shared {
         tenants: Arc::clone(&tenants),
@@ -49,6 +63,17 @@ pub fn router(tenants: Arc<Tenants>, limits: Limits) -> Router {
         .layer(axum::middleware::from_fn(limits::target_length))
 }
 
+/// The server's write path: the heads and log spans go through, and where and how it
+/// takes them.
+pub struct Ingesting {
+    /// The heads and the write-ahead log.
+    pub live: Arc<traceql_live::Live>,
+    /// The receivers and the work behind them.
+    pub options: ingest::IngestOptions,
+    /// Called with the addresses the receivers listen on (HTTP, gRPC) once they do.
+    pub listening: Box<dyn FnOnce(Option<SocketAddr>, Option<SocketAddr>) + Send>,
+}
+
 /// Serves Tempo's API over the engines of `tenants` on `listener` until `shutdown`
 /// completes, then lets the requests under way finish. Meanwhile the tenants' blocks
 /// are listed again as often as `tenants` says.
@@ -58,6 +83,35 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_ingesting(listener, tenants, limits, None, shutdown).await
+}
+
+/// [`serve`], taking spans as `ingesting` says, if given.
+pub async fn serve_ingesting(
+    listener: TcpListener,
+    tenants: Arc<Tenants>,
+    limits: Limits,
+    ingesting: Option<Ingesting>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let counters = Arc::new(counters::Counters::default());
+    let mut tasks = Vec::new();
+    if let Some(ingesting) = ingesting {
+        counters.set_live(Arc::clone(&ingesting.live));
+        tenants.set_live(Arc::clone(&ingesting.live));
+        for tenant in ingesting.live.tenants() {
+            tenants.publish(&tenant, false).await;
+        }
+        let started = ingest::start(
+            ingesting.live,
+            Arc::clone(&tenants),
+            Arc::clone(&counters),
+            &ingesting.options,
+        )
+        .await?;
+        (ingesting.listening)(started.http, started.grpc);
+        tasks = started.tasks;
+    }
     let refresher = tenants.keep_fresh();
     // Answers go out as written: an HTTP/2 answer is several small writes (headers,
     // data, trailers), which Nagle's algorithm would hold back for the client's
@@ -67,9 +121,12 @@ pub async fn serve(
             eprintln!("traceql serve: cannot set TCP_NODELAY on a connection: {e}");
         }
     });
-    let served = axum::serve(listener, router(tenants, limits))
+    let served = axum::serve(listener, router_counting(tenants, limits, counters))
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
+    for task in tasks {
+        task.abort();
+    }
     served
 }

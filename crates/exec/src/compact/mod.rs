@@ -127,7 +127,10 @@ pub async fn compact(
         .filter(|g| needs_compaction(g, plan.sizes.block_spans as u64, options.all))
         .collect();
     for (i, group) in groups.iter().enumerate() {
-        let txn = store.begin("compact").await.map_err(IngestError::Store)?;
+        let mut txn = store.begin("compact").await.map_err(IngestError::Store)?;
+        for block in group {
+            txn.mark(&block.wal_marks);
+        }
         let replaces: Vec<String> = group.iter().map(|b| b.id.clone()).collect();
         let typed = joined_typed_columns(
             group.iter().map(|b| (b.typed_columns.as_slice(), b.spans)),
@@ -165,6 +168,26 @@ pub async fn compact(
     report.groups = groups.len();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Removes from `store`, in one transaction, the traceql blocks whose every span ended
+/// before `before` (unix nanoseconds): retention. Queries under way finish on them;
+/// their files are deleted by a later tidy, after [`TIDY_GRACE`]. Returns how many
+/// blocks it removed.
+pub async fn expire(store: &Store, before: u64) -> Result<usize, StoreError> {
+    let old: Vec<String> = store
+        .list()
+        .await?
+        .blocks
+        .iter()
+        .filter(|b| b.layout().compactable && b.meta().end_unix_nano < before)
+        .map(|b| b.meta().id.clone())
+        .collect();
+    if !old.is_empty() {
+        let txn = store.begin("retention").await?;
+        store.commit(txn, &old).await?;
+    }
+    Ok(old.len())
 }
 
 /// How a group is read and cut, from the memory budget.

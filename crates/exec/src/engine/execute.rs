@@ -209,7 +209,7 @@ impl Engine {
             .map_or(self.memory_limit, |query| query.min(self.memory_limit));
         let error = EngineError::with_memory_limit(e, limit);
         if matches!(error, EngineError::Execution(_)) {
-            for (block, _) in blocks {
+            for (block, _) in blocks.iter().filter(|(b, _)| b.stored()) {
                 if let Err(broken) = self.store.check_data(&block.meta().id).await {
                     return EngineError::Store(broken);
                 }

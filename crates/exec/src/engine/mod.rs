@@ -43,6 +43,9 @@ use crate::table::{session_config, span_table};
 pub struct Engine {
     pub(crate) store: Store,
     blocks: Vec<(Block, Facts)>,
+    /// Blocks held outside the store (a server's head of spans not yet written), read
+    /// beside its blocks.
+    live: Vec<(Block, Facts)>,
     skipped: Vec<String>,
     pub(crate) ctx: SessionContext,
     memory_limit: usize,
@@ -234,6 +237,7 @@ impl Engine {
         Ok(Engine {
             store,
             blocks,
+            live: Vec::new(),
             skipped: listing.skipped,
             ctx,
             memory_limit: options.memory_limit,
@@ -254,9 +258,9 @@ impl Engine {
         if ids(&mut listing.blocks.iter()) == ids(&mut self.blocks.iter().map(|(b, _)| b)) {
             return Ok(None);
         }
-        Ok(Some(
-            self.over(self.store.clone(), listing, &self.blocks).await,
-        ))
+        let mut engine = self.over(self.store.clone(), listing, &self.blocks).await;
+        engine.live = self.live.clone();
+        Ok(Some(engine))
     }
 
     /// An engine over `store` that shares this one's session: its memory pool (so the
@@ -274,6 +278,7 @@ impl Engine {
         Engine {
             store,
             blocks,
+            live: Vec::new(),
             skipped: listing.skipped,
             ctx: self.ctx.clone(),
             memory_limit: self.memory_limit,
@@ -281,14 +286,41 @@ impl Engine {
         }
     }
 
+    /// This engine with `live` in place of its live blocks: blocks held outside the
+    /// store (a server's head of spans acknowledged but not yet written to it), which
+    /// every query reads beside the store's blocks. It shares this engine's session and
+    /// store blocks; [`Engine::refreshed`] keeps the live blocks.
+    pub fn with_live(&self, live: Vec<Block>) -> Engine {
+        Engine {
+            store: self.store.clone(),
+            blocks: self.blocks.clone(),
+            live: live
+                .into_iter()
+                .map(|b| {
+                    let facts = b.facts();
+                    (b, facts)
+                })
+                .collect(),
+            skipped: self.skipped.clone(),
+            ctx: self.ctx.clone(),
+            memory_limit: self.memory_limit,
+            query_memory_limit: self.query_memory_limit,
+        }
+    }
+
+    /// Every block a query may read: the store's, then the live ones.
+    pub(crate) fn every_block(&self) -> impl Iterator<Item = &(Block, Facts)> {
+        self.blocks.iter().chain(&self.live)
+    }
+
     /// The store's location, for messages.
     pub fn store_name(&self) -> &str {
         self.store.display()
     }
 
-    /// The descriptions of the store's blocks.
+    /// The descriptions of the blocks queries read: the store's, then the live ones.
     pub fn blocks(&self) -> impl Iterator<Item = &BlockMeta> {
-        self.blocks.iter().map(|(b, _)| b.meta())
+        self.every_block().map(|(b, _)| b.meta())
     }
 
     /// Blocks of the store that are not read: blocks of versions this version does not
@@ -303,7 +335,7 @@ impl Engine {
     pub fn attribute_names(&self) -> Vec<String> {
         let word = |scope| scope_prefix(scope).unwrap_or("");
         let mut names = std::collections::BTreeSet::new();
-        for (_, facts) in &self.blocks {
+        for (_, facts) in self.every_block() {
             for t in &facts.typed {
                 names.insert(format!("{}.{}", word(t.scope), t.key));
             }
@@ -318,7 +350,7 @@ impl Engine {
     /// (`resource.service.name`, `span.http.route`, `name`), sorted; for completion.
     pub fn known_values(&self, field: &str) -> Vec<String> {
         let mut values = std::collections::BTreeSet::new();
-        for (_, facts) in &self.blocks {
+        for (_, facts) in self.every_block() {
             if let Some(v) = facts.dictionaries.get(field) {
                 values.extend(v.iter().cloned());
             }

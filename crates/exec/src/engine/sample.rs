@@ -61,8 +61,7 @@ impl Engine {
     pub async fn sample_unrecorded_blocks(&self) -> Result<Sample, EngineError> {
         let mut sample = Sample::default();
         let mut unrecorded: Vec<_> = self
-            .blocks
-            .iter()
+            .every_block()
             .filter(|(_, facts)| facts.fallback.is_none())
             .map(|(b, _)| b)
             .collect();

@@ -79,8 +79,7 @@ impl Engine {
         range: &TimeRange,
         pipeline: Option<&Pipeline>,
     ) -> Vec<&(Block, Facts)> {
-        self.blocks
-            .iter()
+        self.every_block()
             .filter(|(b, _)| range.may_hold(b))
             .filter(|(_, facts)| pipeline.is_none_or(|p| may_match(p, facts)))
             .collect()

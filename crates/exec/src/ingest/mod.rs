@@ -6,6 +6,7 @@
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
 pub(crate) mod buffer;
+pub use buffer::span_bytes;
 pub(crate) mod pipeline;
 pub(crate) mod sorted;
 

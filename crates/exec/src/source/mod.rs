@@ -97,6 +97,12 @@ pub trait BlockSource: fmt::Debug + Send + Sync + 'static {
     /// read rules out nothing.
     async fn may_hold_trace(&self, store: &Store, id: &TraceId) -> bool;
 
+    /// Whether the block lives in the store (true, the default) rather than in memory
+    /// (a server's head): only a stored block's files can be missing or corrupt.
+    fn stored(&self) -> bool {
+        true
+    }
+
     /// The block as `Any`, for its kind to reach its own fields.
     fn as_any(&self) -> &dyn Any;
 }

@@ -14,7 +14,7 @@
 //! the new blocks' `meta.json` are rewritten without the transaction id, then the
 //! commit record is deleted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -77,6 +77,19 @@ pub struct Txn {
     id: String,
     kind: String,
     blocks: Vec<String>,
+    wal_marks: BTreeMap<String, u64>,
+}
+
+impl Txn {
+    /// Marks every block the transaction writes from now on as holding the records of
+    /// write-ahead logs up to `marks` ([`BlockMeta::wal_marks`]), keeping the higher
+    /// mark of a log marked already.
+    pub fn mark(&mut self, marks: &BTreeMap<String, u64>) {
+        for (log, &last) in marks {
+            let mark = self.wal_marks.entry(log.clone()).or_insert(last);
+            *mark = (*mark).max(last);
+        }
+    }
 }
 
 /// What decides which blocks a listing shows.
@@ -221,6 +234,7 @@ impl Store {
             id,
             kind: kind.into(),
             blocks: Vec::new(),
+            wal_marks: BTreeMap::new(),
         })
     }
 
@@ -231,6 +245,7 @@ impl Store {
         block: &mut EncodedBlock,
     ) -> Result<(), StoreError> {
         block.meta.txn = Some(txn.id.clone());
+        block.meta.wal_marks.clone_from(&txn.wal_marks);
         txn.blocks.push(block.meta.id.clone());
         self.write_block(block).await
     }

@@ -102,6 +102,13 @@ pub struct BlockMeta {
     /// that converting it again replaces this block instead of adding a copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_block: Option<String>,
+    /// For each write-ahead log of `traceql serve` whose records fed this block (by the
+    /// log's id): the last of its records whose spans this block or a block committed
+    /// before it holds. A server that restarts replays only the records past the
+    /// highest mark its store's blocks carry, so no span is stored twice; a compaction
+    /// carries its blocks' marks on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wal_marks: BTreeMap<String, u64>,
 }
 
 /// The bucket of [`BlockMeta::trace_durations`] a trace duration (nanoseconds) counts

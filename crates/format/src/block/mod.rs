@@ -26,5 +26,5 @@ pub const META_FILE: &str = "meta.json";
 pub use rows::{span_batch, span_rows_batch};
 pub use writer::{
     BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder,
-    choose_typed_columns, encode_block, joined_typed_columns, row_groups,
+    choose_typed_columns, describe, encode_block, joined_typed_columns, row_groups,
 };

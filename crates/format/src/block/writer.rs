@@ -248,33 +248,58 @@ impl BlockWriter {
             mut summary,
             row_groups,
         } = self;
-        let Some((min_trace_id, max_trace_id)) = summary.trace_ids.filter(|_| summary.spans > 0)
-        else {
-            return Err(FormatError::Empty);
-        };
         let data = file.into_inner().map_err(encode)?;
-        let meta = BlockMeta {
-            format: super::FORMAT_NAME.into(),
-            version: FORMAT_VERSION,
-            id,
-            start_unix_nano: summary.start_unix_nano,
-            end_unix_nano: summary.end_unix_nano,
-            traces: summary.traces,
-            spans: summary.spans,
-            min_trace_id: hex(&min_trace_id),
-            max_trace_id: hex(&max_trace_id),
-            row_groups,
-            bytes: data.len() as u64,
-            typed_columns: typed.to_vec(),
-            fallback_keys: summary.fallback_keys.take(),
-            dictionaries: summary.recorded_dictionaries(),
-            trace_durations: std::mem::take(&mut summary.trace_durations),
-            partial_traces: false,
-            txn: None,
-            source_block: None,
-        };
+        let meta = meta_of(id, &typed, &mut summary, row_groups, data.len() as u64)?;
         Ok(EncodedBlock { data, meta })
     }
+}
+
+/// The description of a block `id` of the traces `summary` sums up, with typed columns
+/// `typed`, `row_groups` row groups and `bytes` bytes of data; an error if it is empty.
+fn meta_of(
+    id: String,
+    typed: &[TypedColumn],
+    summary: &mut BlockSummary,
+    row_groups: u64,
+    bytes: u64,
+) -> Result<BlockMeta> {
+    let Some((min_trace_id, max_trace_id)) = summary.trace_ids.filter(|_| summary.spans > 0) else {
+        return Err(FormatError::Empty);
+    };
+    Ok(BlockMeta {
+        format: super::FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        id,
+        start_unix_nano: summary.start_unix_nano,
+        end_unix_nano: summary.end_unix_nano,
+        traces: summary.traces,
+        spans: summary.spans,
+        min_trace_id: hex(&min_trace_id),
+        max_trace_id: hex(&max_trace_id),
+        row_groups,
+        bytes,
+        typed_columns: typed.to_vec(),
+        fallback_keys: summary.fallback_keys.take(),
+        dictionaries: summary.recorded_dictionaries(),
+        trace_durations: std::mem::take(&mut summary.trace_durations),
+        partial_traces: false,
+        txn: None,
+        source_block: None,
+        wal_marks: Default::default(),
+    })
+}
+
+/// The description of `traces` (in block order, each non-empty) as block `id` with
+/// typed columns `typed`, as its `meta.json` would give it, for a block held in memory
+/// rather than encoded (one row group, no bytes).
+pub fn describe(id: &str, traces: &[Trace], typed: &[TypedColumn]) -> Result<BlockMeta> {
+    meta_of(
+        id.to_string(),
+        typed,
+        &mut BlockSummary::of(traces, typed),
+        1,
+        0,
+    )
 }
 
 /// The typed columns of a block that joins blocks with the typed columns `blocks`

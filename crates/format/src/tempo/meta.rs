@@ -181,6 +181,7 @@ impl TempoMeta {
             partial_traces: false,
             txn: None,
             source_block: None,
+            wal_marks: Default::default(),
         };
         let block = TempoBlock {
             version,

@@ -1,0 +1,82 @@
+//! Writing head blocks to the store: one transaction whose blocks carry the log's mark
+//! (the last record they hold), so that a server restarted after the commit replays
+//! none of their records, and one restarted before it replays them all.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use traceql_exec::ingest::IngestError;
+use traceql_exec::store::{Store, Txn, new_block_id};
+use traceql_format::block::order::{in_block_order, into_blocks};
+use traceql_format::block::{BlockOptions, encode_block};
+
+use crate::head::{HeadBlock, join};
+
+/// What a flush wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Blocks written.
+    pub blocks: usize,
+    /// Traces written (a trace in several blocks counts once per block).
+    pub traces: u64,
+    /// Spans written.
+    pub spans: u64,
+    /// The last log record the blocks hold.
+    pub through: u64,
+}
+
+/// Writes the traces of `blocks` (a trace cut into several of them joined) to `store`
+/// as blocks of the target size, marked as holding the records of log `log` through
+/// the last of theirs, in a transaction that the caller commits (they are invisible
+/// until then; see [`Store::commit`]) or aborts. The blocks are marked as holding traces
+/// in parts: later spans of a trace may still arrive, and compaction joins them.
+pub async fn write(
+    store: &Store,
+    log: &str,
+    blocks: &[Arc<HeadBlock>],
+    options: &BlockOptions,
+) -> Result<(Txn, Flushed), IngestError> {
+    let joined = join(blocks);
+    let through = joined.records.1;
+    let mut traces = joined.traces;
+    let mut flushed = Flushed {
+        through,
+        ..Flushed::default()
+    };
+    let options = options.clone();
+    let encoded = tokio::task::spawn_blocking(move || {
+        in_block_order(&mut traces);
+        into_blocks(traces, options.spans_per_block)
+            .iter()
+            .map(|block| encode_block(&new_block_id(), block, &options))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await
+    .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
+    .map_err(IngestError::Encode)?;
+    let mut txn = store.begin("flush").await.map_err(IngestError::Store)?;
+    txn.mark(&BTreeMap::from([(log.to_string(), through)]));
+    for mut block in encoded {
+        block.meta.partial_traces = true;
+        if let Err(e) = store.write_txn_block(&mut txn, &mut block).await {
+            // Best effort: what is left is invisible, and the next tidy deletes it.
+            let _ = store.abort(txn).await;
+            return Err(IngestError::Store(e));
+        }
+        flushed.blocks += 1;
+        flushed.traces += block.meta.traces;
+        flushed.spans += block.meta.spans;
+    }
+    Ok((txn, flushed))
+}
+
+/// The highest mark of log `log` that the blocks of `store` carry: the last of its
+/// records already in the store.
+pub async fn stored_mark(store: &Store, log: &str) -> Result<Option<u64>, IngestError> {
+    let listing = store.list().await.map_err(IngestError::Store)?;
+    Ok(listing
+        .blocks
+        .iter()
+        .filter_map(|b| b.meta().wal_marks.get(log).copied())
+        .max())
+}

@@ -1,0 +1,413 @@
+//! A tenant's head: the spans acknowledged but not yet written to the store, searchable
+//! as blocks of a kind of their own ([`HeadKind`]).
+//!
+//! Spans arrive into a pending buffer, grouped by trace. Every so often (a second, by
+//! default) the pending spans are cut into a [`HeadBlock`]: their traces in block order,
+//! the rows of the span table built once (the same rows a stored block gives), and the
+//! description a stored block's `meta.json` would have. Queries read head blocks through
+//! the same block-source seam as stored ones, so search, trace lookups, tags and metrics
+//! cover them with no second code path. When a head holds more than
+//! [`MAX_HEAD_BLOCKS`] blocks, they are joined into one, so queries meet a few large
+//! blocks rather than many small ones.
+//!
+//! A head block is immutable: a query keeps the blocks it began with, and a flush writes
+//! exactly the blocks it was given, then removes them ([`Head::remove`]).
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, new_null_array};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::Result;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::expressions::col as physical_col;
+use rustc_hash::FxHashMap;
+use traceql_exec::ingest::span_bytes;
+use traceql_exec::source::{Block, BlockKind, BlockSource, Layout, Opened, ScanRequest};
+use traceql_exec::store::Store;
+use traceql_format::FormatError;
+use traceql_format::block::order::in_block_order;
+use traceql_format::block::schema::block_schema;
+use traceql_format::block::{BlockMeta, BlockOptions, choose_typed_columns, describe, span_batch};
+use traceql_format::facts::Facts;
+use traceql_format::ids::TraceId;
+use traceql_format::model::{Span, Trace};
+use traceql_format::schema::TRACE_ORDER;
+
+/// A head holding more blocks than this joins them into one.
+pub const MAX_HEAD_BLOCKS: usize = 16;
+
+/// Rows per batch a head block's scan hands on.
+const BATCH_ROWS: usize = 8192;
+
+/// Spans of one tenant acknowledged and not yet in the store.
+#[derive(Default)]
+pub struct Head {
+    /// Spans not yet cut into a block, by trace.
+    pending: FxHashMap<TraceId, Vec<Span>>,
+    pending_spans: usize,
+    pending_bytes: usize,
+    /// The first and last log record whose spans are pending.
+    pending_records: Option<(u64, u64)>,
+    /// When the oldest pending spans arrived.
+    pending_since: Option<Instant>,
+    blocks: Vec<Arc<HeadBlock>>,
+    /// When the spans of the oldest block arrived.
+    oldest: Option<Instant>,
+    /// Blocks cut so far, for their ids.
+    cuts: u64,
+}
+
+/// Spans cut from a head: searchable, and what a flush writes.
+pub struct HeadBlock {
+    meta: BlockMeta,
+    facts: Facts,
+    /// The span table's rows of the block's traces, in block order, in the schema of
+    /// its own typed columns.
+    batches: Vec<RecordBatch>,
+    traces: Vec<Trace>,
+    /// Spans per trace.
+    ids: FxHashMap<TraceId, usize>,
+    /// The first and last log record whose spans the block holds.
+    records: (u64, u64),
+    /// Memory its spans were accounted with (see [`Head::push`]).
+    accounted: usize,
+}
+
+impl Head {
+    /// Adds the spans of log record `record`; records come in order. Returns the memory
+    /// they are accounted with: their size in the span model, twice (the model, and the
+    /// rows built from it once they are cut).
+    pub fn push(&mut self, record: u64, spans: Vec<Span>) -> usize {
+        let mut bytes = 0;
+        for span in spans {
+            bytes += span_bytes(&span);
+            self.pending_spans += 1;
+            self.pending.entry(span.trace_id).or_default().push(span);
+        }
+        let bytes = bytes * 2;
+        self.pending_bytes += bytes;
+        self.pending_records = Some(match self.pending_records {
+            Some((first, _)) => (first, record),
+            None => (record, record),
+        });
+        self.pending_since.get_or_insert_with(Instant::now);
+        bytes
+    }
+
+    /// Spans of trace `id` pending.
+    pub fn pending_of(&self, id: &TraceId) -> usize {
+        self.pending.get(id).map_or(0, Vec::len)
+    }
+
+    /// Spans pending, not yet in a block.
+    pub fn pending_spans(&self) -> usize {
+        self.pending_spans
+    }
+
+    /// When the oldest pending spans arrived.
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending_since
+    }
+
+    /// Spans in the head, pending or cut.
+    pub fn spans(&self) -> usize {
+        self.pending_spans
+            + self
+                .blocks
+                .iter()
+                .map(|b| b.meta.spans as usize)
+                .sum::<usize>()
+    }
+
+    /// When the oldest spans of the head arrived.
+    pub fn oldest(&self) -> Option<Instant> {
+        match (self.oldest, self.pending_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first log record whose spans are in the head, if any.
+    pub fn first_record(&self) -> Option<u64> {
+        self.blocks
+            .iter()
+            .map(|b| b.records.0)
+            .chain(self.pending_records.map(|(first, _)| first))
+            .min()
+    }
+
+    /// The blocks cut, oldest first.
+    pub fn blocks(&self) -> &[Arc<HeadBlock>] {
+        &self.blocks
+    }
+
+    /// The blocks cut, as blocks queries read.
+    pub fn sources(&self) -> Vec<Block> {
+        self.blocks.iter().map(|b| Arc::clone(b) as Block).collect()
+    }
+
+    /// Cuts the pending spans into a block (joining the head's blocks into one if there
+    /// are more than [`MAX_HEAD_BLOCKS`]); false if none were pending.
+    pub fn cut(&mut self, tenant: &str, options: &BlockOptions) -> Result<bool, FormatError> {
+        let Some(records) = self.pending_records.take() else {
+            return Ok(false);
+        };
+        let traces: Vec<Trace> = std::mem::take(&mut self.pending).into_values().collect();
+        let accounted = std::mem::take(&mut self.pending_bytes);
+        self.pending_spans = 0;
+        let since = self.pending_since.take();
+        self.oldest = self.oldest.or(since);
+        self.cuts += 1;
+        let block = HeadBlock::new(
+            &format!("head-{tenant}-{}", self.cuts),
+            traces,
+            records,
+            accounted,
+            options,
+        )?;
+        self.blocks.push(Arc::new(block));
+        if self.blocks.len() > MAX_HEAD_BLOCKS {
+            let joined = join(&self.blocks);
+            self.cuts += 1;
+            let block = HeadBlock::new(
+                &format!("head-{tenant}-{}", self.cuts),
+                joined.traces,
+                joined.records,
+                joined.accounted,
+                options,
+            )?;
+            self.blocks = vec![Arc::new(block)];
+        }
+        Ok(true)
+    }
+
+    /// Removes `flushed`, blocks written to the store; returns the memory they were
+    /// accounted with.
+    pub fn remove(&mut self, flushed: &[Arc<HeadBlock>]) -> usize {
+        let before: usize = self.blocks.iter().map(|b| b.accounted).sum();
+        self.blocks
+            .retain(|b| !flushed.iter().any(|f| Arc::ptr_eq(b, f)));
+        if self.blocks.is_empty() {
+            self.oldest = None;
+        }
+        before - self.blocks.iter().map(|b| b.accounted).sum::<usize>()
+    }
+}
+
+/// The traces of several head blocks joined: a trace cut into several blocks is one
+/// trace again.
+pub struct Joined {
+    /// The traces, each trace's spans together (in no particular order).
+    pub traces: Vec<Trace>,
+    /// The first and last log record of their spans.
+    pub records: (u64, u64),
+    /// Memory they were accounted with.
+    pub accounted: usize,
+}
+
+/// The traces of `blocks`, joined by trace id.
+pub fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
+    let mut by_id: FxHashMap<TraceId, Trace> = FxHashMap::default();
+    let mut records = (u64::MAX, 0);
+    let mut accounted = 0;
+    for block in blocks {
+        records = (
+            records.0.min(block.records.0),
+            records.1.max(block.records.1),
+        );
+        accounted += block.accounted;
+        for trace in &block.traces {
+            by_id
+                .entry(trace[0].trace_id)
+                .or_default()
+                .extend(trace.iter().cloned());
+        }
+    }
+    Joined {
+        traces: by_id.into_values().collect(),
+        records,
+        accounted,
+    }
+}
+
+impl HeadBlock {
+    fn new(
+        id: &str,
+        mut traces: Vec<Trace>,
+        records: (u64, u64),
+        accounted: usize,
+        options: &BlockOptions,
+    ) -> Result<HeadBlock, FormatError> {
+        in_block_order(&mut traces);
+        let typed = choose_typed_columns(&traces, options);
+        let mut meta = describe(id, &traces, &typed)?;
+        meta.format = HeadKind.name().into();
+        // Later spans of a trace may arrive after this block was cut.
+        meta.partial_traces = true;
+        let batch = span_batch(&block_schema(&typed), &typed, &traces)?;
+        let batches = (0..batch.num_rows())
+            .step_by(BATCH_ROWS)
+            .map(|at| batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at)))
+            .collect();
+        Ok(HeadBlock {
+            facts: meta.facts(),
+            ids: traces.iter().map(|t| (t[0].trace_id, t.len())).collect(),
+            meta,
+            batches,
+            traces,
+            records,
+            accounted,
+        })
+    }
+
+    /// The block's traces, in block order.
+    pub fn traces(&self) -> &[Trace] {
+        &self.traces
+    }
+
+    /// The first and last log record whose spans the block holds.
+    pub fn records(&self) -> (u64, u64) {
+        self.records
+    }
+
+    /// Whether the block holds spans of trace `id`.
+    pub fn holds(&self, id: &TraceId) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// Spans of trace `id` the block holds.
+    pub fn trace_len(&self, id: &TraceId) -> usize {
+        self.ids.get(id).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for HeadBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadBlock")
+            .field("id", &self.meta.id)
+            .field("spans", &self.meta.spans)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl BlockSource for HeadBlock {
+    fn kind(&self) -> &'static dyn BlockKind {
+        &HeadKind
+    }
+
+    fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    fn facts(&self) -> Facts {
+        self.facts.clone()
+    }
+
+    fn layout(&self) -> Layout {
+        Layout {
+            whole_traces: false,
+            trace_order: true,
+            exact_times: true,
+            counts_spans: true,
+            compactable: false,
+        }
+    }
+
+    async fn may_hold_trace(&self, _store: &Store, id: &TraceId) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    fn stored(&self) -> bool {
+        false
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The kind of a server's head blocks: spans held in memory, never in a store.
+#[derive(Debug)]
+pub struct HeadKind;
+
+#[async_trait]
+impl BlockKind for HeadKind {
+    fn name(&self) -> &'static str {
+        "head"
+    }
+
+    /// A head block has no `meta.json`.
+    fn open(&self, _meta: &serde_json::Value) -> Option<Result<Opened, FormatError>> {
+        None
+    }
+
+    /// One partition per block, each in trace order, with the table's columns (those a
+    /// block lacks are null).
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        request: ScanRequest<'_>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let fields: Vec<usize> = match request.projection {
+            Some(projection) => projection.clone(),
+            None => (0..request.schema.fields().len()).collect(),
+        };
+        let schema: SchemaRef = Arc::new(Schema::new(
+            fields
+                .iter()
+                .map(|&i| request.schema.field(i).clone())
+                .collect::<Vec<_>>(),
+        ));
+        let mut partitions = Vec::new();
+        for block in request.blocks {
+            let block = block.as_any().downcast_ref::<HeadBlock>().ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(format!(
+                    "block {} scanned as a head block",
+                    block.meta().id
+                ))
+            })?;
+            if request.trace.is_some_and(|id| !block.ids.contains_key(&id)) {
+                continue;
+            }
+            let batches = block
+                .batches
+                .iter()
+                .map(|batch| {
+                    let columns = schema
+                        .fields()
+                        .iter()
+                        .map(|field| match batch.column_by_name(field.name()) {
+                            Some(column) => Arc::clone(column),
+                            None => new_null_array(field.data_type(), batch.num_rows()),
+                        })
+                        .collect();
+                    RecordBatch::try_new(Arc::clone(&schema), columns)
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            partitions.push(batches);
+        }
+        if partitions.is_empty() {
+            partitions.push(Vec::new());
+        }
+        let order: Vec<PhysicalSortExpr> = TRACE_ORDER
+            .iter()
+            .map_while(|name| physical_col(name, &schema).ok())
+            .map(|c| PhysicalSortExpr::new(c, SortOptions::new(false, false)))
+            .collect();
+        // The plan applies its limit above the scan.
+        let mut source = MemorySourceConfig::try_new(&partitions, schema, None)?;
+        if let Some(order) = LexOrdering::new(order) {
+            source = source.try_with_sort_information(vec![order])?;
+        }
+        Ok(DataSourceExec::from_data_source(source))
+    }
+}

@@ -1,0 +1,108 @@
+//! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, answered
+//! once the spans are durable, with a partial success naming spans refused by a limit.
+//! A request that is not valid is `INVALID_ARGUMENT` and changes nothing; a full memory
+//! budget is `RESOURCE_EXHAUSTED` and a log that cannot be written `UNAVAILABLE`, both
+//! of which exporters retry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tonic::server::{Grpc, UnaryService};
+use tonic::{Code, Status};
+use tonic_prost::ProstCodec;
+
+use super::Ingest;
+use super::decode::{Decoded, Rejection, from_request};
+use crate::tenants::TENANT_HEADER;
+
+/// The method's path.
+pub const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// The OTLP/gRPC receiver's routes (HTTP/2 without TLS).
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    Router::new().route(EXPORT, post(export)).with_state(ingest)
+}
+
+async fn export(State(ingest): State<Arc<Ingest>>, request: Request) -> Response {
+    let limit = ingest.max_request_bytes;
+    let service = Export {
+        tenant: request.headers().get(TENANT_HEADER).cloned(),
+        ingest,
+    };
+    Grpc::new(ProstCodec::<
+        ExportTraceServiceResponse,
+        ExportTraceServiceRequest,
+    >::default())
+    .max_decoding_message_size(limit)
+    .unary(service, request)
+    .await
+    .map(axum::body::Body::new)
+}
+
+/// One call of `Export`.
+struct Export {
+    ingest: Arc<Ingest>,
+    tenant: Option<axum::http::HeaderValue>,
+}
+
+impl UnaryService<ExportTraceServiceRequest> for Export {
+    type Response = ExportTraceServiceResponse;
+    type Future =
+        futures::future::BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<ExportTraceServiceRequest>) -> Self::Future {
+        let ingest = Arc::clone(&self.ingest);
+        let tenant = self.tenant.take();
+        Box::pin(async move {
+            let started = Instant::now();
+            let outcome = async {
+                let tenant = ingest.tenant(tenant.as_ref())?;
+                let message = request.into_inner();
+                let decoded: Decoded = tokio::task::spawn_blocking(move || {
+                    let protobuf = message.encode_to_vec();
+                    from_request(message, protobuf)
+                })
+                .await
+                .map_err(|e| Rejection {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: format!("decoding failed: {e}"),
+                })??;
+                ingest.take(&tenant, decoded).await
+            }
+            .await;
+            let (status, answer) = match outcome {
+                Ok(taken) => (
+                    StatusCode::OK,
+                    Ok(tonic::Response::new(ExportTraceServiceResponse {
+                        partial_success: (taken.refused > 0).then(|| ExportTracePartialSuccess {
+                            rejected_spans: taken.refused as i64,
+                            error_message: taken.message,
+                        }),
+                    })),
+                ),
+                Err(rejection) => {
+                    let code = match rejection.status {
+                        StatusCode::TOO_MANY_REQUESTS => Code::ResourceExhausted,
+                        StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
+                        StatusCode::INTERNAL_SERVER_ERROR => Code::Internal,
+                        _ => Code::InvalidArgument,
+                    };
+                    (rejection.status, Err(Status::new(code, rejection.message)))
+                }
+            };
+            ingest
+                .counters
+                .record(EXPORT, status.as_u16(), started.elapsed().as_secs_f64());
+            answer
+        })
+    }
+}
