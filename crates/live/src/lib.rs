@@ -461,3 +461,158 @@ fn write_checkpoint(dir: &Path, tenant: &str, through: u64) -> Result<(), String
         .and_then(|()| std::fs::rename(&temporary, &path))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use traceql_exec::otlp::request_from_spans;
+
+    fn spans(trace: u8, n: u8) -> Vec<Span> {
+        (0..n)
+            .map(|i| Span {
+                trace_id: [trace; 16],
+                span_id: [trace, i, 1, 1, 1, 1, 1, 1],
+                parent_span_id: None,
+                trace_state: String::new(),
+                flags: 0,
+                name: format!("span {i}"),
+                kind: 2,
+                start_unix_nano: 1_000 + u64::from(i),
+                end_unix_nano: 2_000 + u64::from(i),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                events: Vec::new(),
+                dropped_events_count: 0,
+                links: Vec::new(),
+                dropped_links_count: 0,
+                status_code: 0,
+                status_message: String::new(),
+                resource: Default::default(),
+                scope: Default::default(),
+            })
+            .collect()
+    }
+
+    fn payload(spans: &[Span]) -> Vec<u8> {
+        let request: ExportTraceServiceRequest = request_from_spans(spans);
+        prost::Message::encode_to_vec(&request)
+    }
+
+    fn options(dir: &Path) -> LiveOptions {
+        LiveOptions {
+            wal_dir: dir.join("wal"),
+            memory_limit: 1 << 30,
+            block: BlockOptions::default(),
+            flush_spans: 1_000_000,
+            flush_age: Duration::from_secs(3600),
+            limits: IngestLimits::default(),
+        }
+    }
+
+    async fn accept(live: &Live, trace: u8, n: u8) {
+        let spans = spans(trace, n);
+        live.accept("t", payload(&spans), spans).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_restart_replays_each_acknowledged_span_exactly_once() {
+        let dir = std::env::temp_dir().join(format!(
+            "traceql-live-{}-{}",
+            std::process::id(),
+            traceql_exec::store::new_block_id()
+        ));
+        let store = Store::local(&dir.join("data"), true)
+            .unwrap()
+            .with_tenant("t")
+            .unwrap();
+        let root = Store::local(&dir.join("data"), true).unwrap();
+        {
+            let (live, replayed) = Live::open(options(&dir), &root).await.unwrap();
+            assert_eq!(replayed.records, 0);
+            accept(&live, 1, 3).await;
+            accept(&live, 2, 2).await;
+            assert_eq!(live.head_spans(), 5);
+            // Flushed and committed, but killed before the head, the checkpoint and the
+            // log heard of it: the blocks' mark alone keeps the records from coming back.
+            let blocks = live.to_flush("t").unwrap();
+            let (txn, flushed) =
+                flush::write(&store, live.log_id(), &blocks, &BlockOptions::default())
+                    .await
+                    .unwrap();
+            assert_eq!(flushed.spans, 5);
+            store.commit(txn, &[]).await.unwrap();
+            accept(&live, 3, 4).await;
+        }
+        {
+            let (live, replayed) = Live::open(options(&dir), &root).await.unwrap();
+            assert_eq!(
+                (replayed.records, replayed.skipped, replayed.spans),
+                (1, 2, 4)
+            );
+            assert_eq!(live.head_spans(), 4);
+            // A flush that completes: the checkpoint and the store agree.
+            let blocks = live.to_flush("t").unwrap();
+            let (txn, flushed) =
+                flush::write(&store, live.log_id(), &blocks, &BlockOptions::default())
+                    .await
+                    .unwrap();
+            store.commit(txn, &[]).await.unwrap();
+            live.flushed("t", &blocks, &flushed);
+            assert_eq!(live.head_spans(), 0);
+            assert_eq!(live.held(), 0);
+        }
+        let (live, replayed) = Live::open(options(&dir), &root).await.unwrap();
+        assert_eq!(replayed.records, 0);
+        assert_eq!(live.head_spans(), 0);
+        let stored: u64 = store
+            .list()
+            .await
+            .unwrap()
+            .blocks
+            .iter()
+            .map(|b| b.meta().spans)
+            .sum();
+        assert_eq!(stored, 9, "every span once");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn limits_refuse_spans_and_a_full_budget_pushes_back() {
+        let dir = std::env::temp_dir().join(format!(
+            "traceql-live-limits-{}-{}",
+            std::process::id(),
+            traceql_exec::store::new_block_id()
+        ));
+        let root = Store::local(&dir.join("data"), true).unwrap();
+        let mut opts = options(&dir);
+        opts.limits.max_spans_per_trace = 3;
+        opts.limits.max_attribute_bytes = 10;
+        opts.memory_limit = 1;
+        let (live, _) = Live::open(opts, &root).await.unwrap();
+        accept(&live, 1, 2).await;
+        let mut more = spans(1, 3);
+        more[2].span_id = [9; 8];
+        more[0].attributes.push(KeyValue {
+            key: "long".into(),
+            value: Value::Str("x".repeat(11)),
+        });
+        let screened = live.screen("t", more);
+        assert_eq!(
+            (screened.attribute_too_long, screened.too_many_in_trace),
+            (1, 1)
+        );
+        assert_eq!(screened.accepted.len(), 1);
+        assert!(
+            screened
+                .message(&live.options().limits)
+                .contains("longer than 10 bytes")
+        );
+        // The budget (one byte) is used up by what the head holds.
+        let refused = live
+            .accept("t", payload(&screened.accepted), screened.accepted)
+            .await;
+        assert_eq!(refused, Err(Refused::Busy));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
