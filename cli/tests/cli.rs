@@ -6,6 +6,9 @@ use std::process::{Command, Output};
 use serde::Deserialize;
 use traceql_testkit::{S3TestServer, require_shared};
 
+#[path = "otlp/mod.rs"]
+mod otlp;
+
 fn traceql(args: &[&str]) -> Output {
     traceql_with(args, &[])
 }

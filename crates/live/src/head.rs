@@ -63,6 +63,9 @@ pub struct Head {
     oldest: Option<Instant>,
     /// Blocks cut so far, for their ids.
     cuts: u64,
+    /// A flush holds the head's blocks: they are not joined meanwhile, so that the
+    /// flush can take out exactly the blocks it wrote.
+    pub(crate) flushing: bool,
 }
 
 /// Spans cut from a head: searchable, and what a flush writes.
@@ -155,7 +158,8 @@ impl Head {
     }
 
     /// Cuts the pending spans into a block (joining the head's blocks into one if there
-    /// are more than [`MAX_HEAD_BLOCKS`]); false if none were pending.
+    /// are more than [`MAX_HEAD_BLOCKS`] and no flush holds them); false if none were
+    /// pending.
     pub fn cut(&mut self, tenant: &str, options: &BlockOptions) -> Result<bool, FormatError> {
         let Some(records) = self.pending_records.take() else {
             return Ok(false);
@@ -174,7 +178,7 @@ impl Head {
             options,
         )?;
         self.blocks.push(Arc::new(block));
-        if self.blocks.len() > MAX_HEAD_BLOCKS {
+        if self.blocks.len() > MAX_HEAD_BLOCKS && !self.flushing {
             let joined = join(&self.blocks);
             self.cuts += 1;
             let block = HeadBlock::new(

@@ -374,12 +374,25 @@ impl Live {
 
     /// Cuts `tenant`'s pending spans and returns every block of its head: what a flush
     /// writes.
+    /// Until [`Live::flushed`] or [`Live::flush_failed`], the head's blocks are not
+    /// joined.
     pub fn to_flush(&self, tenant: &str) -> Result<Vec<Arc<HeadBlock>>, String> {
         self.cut(tenant)?;
-        Ok(lock(&self.heads)
-            .get(tenant)
-            .map(|h| h.blocks().to_vec())
+        let mut heads = lock(&self.heads);
+        Ok(heads
+            .get_mut(tenant)
+            .map(|h| {
+                h.flushing = true;
+                h.blocks().to_vec()
+            })
             .unwrap_or_default())
+    }
+
+    /// A flush of `tenant`'s head failed: its blocks stay, to be written again.
+    pub fn flush_failed(&self, tenant: &str) {
+        if let Some(head) = lock(&self.heads).get_mut(tenant) {
+            head.flushing = false;
+        }
     }
 
     /// Removes `blocks`, now committed to the store through record `through`, from
@@ -387,7 +400,10 @@ impl Live {
     pub fn flushed(&self, tenant: &str, blocks: &[Arc<HeadBlock>], flushed: &Flushed) {
         let (freed, first_needed) = {
             let mut heads = lock(&self.heads);
-            let freed = heads.get_mut(tenant).map_or(0, |h| h.remove(blocks));
+            let freed = heads.get_mut(tenant).map_or(0, |h| {
+                h.flushing = false;
+                h.remove(blocks)
+            });
             (freed, heads.values().filter_map(Head::first_record).min())
         };
         self.held.fetch_sub(freed, Ordering::AcqRel);

@@ -47,6 +47,7 @@ pub(super) async fn run(ingest: Arc<Ingest>, options: IngestOptions) {
                 }
                 let running = flushing.remove(&tenant).expect("present");
                 if let Ok(Err(e)) | Err(e) = running.await.map_err(|e| e.to_string()) {
+                    ingest.live.flush_failed(&tenant);
                     ingest
                         .live
                         .counters

@@ -83,7 +83,7 @@ impl UnaryService<ExportTraceServiceRequest> for Export {
                 Ok(taken) => (
                     StatusCode::OK,
                     Ok(tonic::Response::new(ExportTraceServiceResponse {
-                        partial_success: (taken.refused > 0).then(|| ExportTracePartialSuccess {
+                        partial_success: (taken.refused > 0).then_some(ExportTracePartialSuccess {
                             rejected_spans: taken.refused as i64,
                             error_message: taken.message,
                         }),

@@ -54,7 +54,7 @@ async fn export(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Byt
     let answer_format = *format.as_ref().unwrap_or(&BodyFormat::Json);
     let response = match take(&ingest, &headers, &body, format).await {
         Ok(taken) => {
-            let partial = (taken.refused > 0).then(|| ExportTracePartialSuccess {
+            let partial = (taken.refused > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: taken.refused as i64,
                 error_message: taken.message,
             });

@@ -1,0 +1,690 @@
+//! `traceql serve` as a trace backend, end to end: the OpenTelemetry Python SDK's OTLP
+//! exporters send to it, bad bodies are refused and change nothing, and a server killed
+//! with SIGKILL while exporters send keeps every acknowledged span exactly once.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde_json::Value;
+
+/// A free port on 127.0.0.1.
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A `traceql serve --otlp-http --otlp-grpc` child process, killed when dropped.
+struct Backend {
+    child: Child,
+    query: SocketAddr,
+    http: SocketAddr,
+    grpc: SocketAddr,
+}
+
+/// Where the servers of `data` write their messages.
+fn log_of(data: &Path) -> PathBuf {
+    data.with_extension("log")
+}
+
+impl Backend {
+    fn start(data: &Path, extra: &[&str]) -> Backend {
+        std::fs::create_dir_all(data).unwrap();
+        let (query, http, grpc) = (free_port(), free_port(), free_port());
+        let mut args = vec![
+            "serve".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--listen".into(),
+            query.to_string(),
+            "--otlp-http".into(),
+            http.to_string(),
+            "--otlp-grpc".into(),
+            grpc.to_string(),
+            "--refresh".into(),
+            "1".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_of(data))
+                    .unwrap(),
+            )
+            .spawn()
+            .expect("the traceql binary runs");
+        let backend = Backend {
+            child,
+            query,
+            http,
+            grpc,
+        };
+        let started = Instant::now();
+        while !(backend.up(query) && backend.up(http) && backend.up(grpc)) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backend
+    }
+
+    fn up(&self, address: SocketAddr) -> bool {
+        TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        http(self.query, "GET", path, &[], &[])
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let reply = self.get(path);
+        assert_eq!(reply.status, 200, "GET {path}: {}", reply.text());
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {name}"))
+    }
+
+    /// Waits (at most a minute) until the heads are written to the store.
+    fn wait_for_flush(&self) {
+        let started = Instant::now();
+        while self.metric("traceql_flushes_total") < 1.0 || self.metric("traceql_head_spans") > 0.0
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no flush in a minute"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Per trace (hex id), the spans `{ }` matches, from one search of everything.
+    fn matched(&self) -> BTreeMap<String, u64> {
+        let found =
+            self.json("/api/search?q=%7B%20%7D&limit=100000&spss=1000&start=0&end=4000000000");
+        found["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let matched = t["spanSets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["matched"].as_u64().unwrap())
+                    .sum();
+                // Tempo's answers leave out an id's leading zeros.
+                let id = t["traceID"].as_str().unwrap();
+                (format!("{id:0>32}"), matched)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+struct Reply {
+    status: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 exchange on a connection of its own, bounded in time.
+fn http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    try_http(address, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+fn try_http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(60)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no response head"))?;
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    let mut body = raw[end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok(Reply { status, head, body })
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line) = body.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&body[line + 2..line + 2 + size]);
+        body = &body[line + 4 + size..];
+    }
+    out
+}
+
+/// A request of one trace, `id`, with `spans` spans (the first the root).
+fn request(id: [u8; 16], spans: usize) -> ExportTraceServiceRequest {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let span = |i: usize| Span {
+        trace_id: id.to_vec(),
+        span_id: [id[0], id[1], id[2], id[3], id[4], id[5], 0, i as u8 + 1].to_vec(),
+        parent_span_id: if i == 0 {
+            Vec::new()
+        } else {
+            [id[0], id[1], id[2], id[3], id[4], id[5], 0, 1].to_vec()
+        },
+        name: format!("op {i}"),
+        kind: 2,
+        start_time_unix_nano: now + i as u64,
+        end_time_unix_nano: now + 1_000_000 + i as u64,
+        ..Span::default()
+    };
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("crash-test".into())),
+                    }),
+                    ..KeyValue::default()
+                }],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (0..spans).map(span).collect(),
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+fn post(
+    address: SocketAddr,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<Reply> {
+    let mut headers = vec![("Content-Type", content_type)];
+    if let Some(encoding) = encoding {
+        headers.push(("Content-Encoding", encoding));
+    }
+    try_http(address, "POST", "/v1/traces", &headers, body)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("traceql-otlp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(log_of(&dir));
+    dir
+}
+
+/// Whether the OpenTelemetry Python SDK and its OTLP exporters can be imported; without
+/// them the SDK test skips, saying so, unless `TRACEQL_REQUIRE_OTEL_SDK` is set (CI).
+fn python_sdk() -> bool {
+    let found = Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http.trace_exporter, \
+             opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("TRACEQL_REQUIRE_OTEL_SDK").is_none(),
+            "TRACEQL_REQUIRE_OTEL_SDK is set but the OpenTelemetry Python SDK is missing: \
+             pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+             opentelemetry-exporter-otlp-proto-grpc"
+        );
+        eprintln!(
+            "skipping: the OpenTelemetry Python SDK is not installed (pip install \
+             opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
+             opentelemetry-exporter-otlp-proto-grpc)"
+        );
+    }
+    found
+}
+
+/// The hex of an id in Tempo's trace JSON (base64).
+fn hex_id(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An OTLP/JSON attribute value as the SDK's JSON prints it.
+fn plain(value: &Value) -> Value {
+    let (kind, v) = value.as_object().unwrap().iter().next().unwrap();
+    match kind.as_str() {
+        "intValue" => Value::from(
+            v.as_str()
+                .map_or_else(|| v.as_i64().unwrap(), |s| s.parse().unwrap()),
+        ),
+        _ => v.clone(),
+    }
+}
+
+/// Checks that the server returns every span the SDK recorded, with its fields.
+fn check_sent(backend: &Backend, sent: &[Value], service: &str) {
+    for expected in sent {
+        let id = expected["traceID"].as_str().unwrap();
+        let trace = backend.json(&format!("/api/v2/traces/{id}"));
+        let resources = trace["trace"]["resourceSpans"].as_array().unwrap();
+        let mut got: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
+        for resource in resources {
+            let names: Vec<&Value> = resource["resource"]["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["key"] == "service.name")
+                .map(|a| &a["value"]["stringValue"])
+                .collect();
+            assert_eq!(names, [&Value::from(service)]);
+            for scope in resource["scopeSpans"].as_array().unwrap() {
+                assert_eq!(scope["scope"]["name"], "traceql-test");
+                for span in scope["spans"].as_array().unwrap() {
+                    let events = span["events"].as_array().cloned().unwrap_or_default();
+                    got.insert(
+                        hex_id(span["spanId"].as_str().unwrap()),
+                        (span.clone(), events),
+                    );
+                }
+            }
+        }
+        let spans = expected["spans"].as_array().unwrap();
+        assert_eq!(got.len(), spans.len(), "trace {id}");
+        for want in spans {
+            let (span, events) = &got[want["spanID"].as_str().unwrap()];
+            assert_eq!(span["name"], want["name"]);
+            assert_eq!(
+                span["kind"],
+                format!("SPAN_KIND_{}", want["kind"].as_str().unwrap())
+            );
+            match want["parent"].as_str() {
+                Some(parent) => assert_eq!(hex_id(span["parentSpanId"].as_str().unwrap()), parent),
+                None => assert!(span["parentSpanId"].as_str().is_none_or(str::is_empty)),
+            }
+            let attributes: BTreeMap<String, Value> = span["attributes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| (a["key"].as_str().unwrap().to_string(), plain(&a["value"])))
+                .collect();
+            let want_attributes: BTreeMap<String, Value> = want["attributes"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(attributes, want_attributes, "span {}", want["spanID"]);
+            let names: Vec<&Value> = events.iter().map(|e| &e["name"]).collect();
+            let want_names: Vec<&Value> = want["events"].as_array().unwrap().iter().collect();
+            assert_eq!(names, want_names);
+        }
+    }
+    let query = format!(
+        "/api/search?q=%7B%20resource.service.name%20%3D%20%22{service}%22%20%7D&limit=100&start=0&end=4000000000"
+    );
+    let found = backend.json(&query);
+    // Tempo's answers leave out an id's leading zeros.
+    let mut ids: Vec<String> = found["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{:0>32}", t["traceID"].as_str().unwrap()))
+        .collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = sent
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap())
+        .collect();
+    want.sort_unstable();
+    assert_eq!(ids, want);
+}
+
+#[test]
+fn the_python_sdk_sends_over_http_and_grpc_and_every_span_comes_back_before_and_after_a_flush() {
+    if !python_sdk() {
+        return;
+    }
+    let dir = temp_dir("sdk");
+    let backend = Backend::start(&dir, &["--flush-age", "3s", "--compact-every", "3600"]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp/sdk_send.py");
+    let send = |protocol: &str, endpoint: String| -> Vec<Value> {
+        let out = Command::new("python3")
+            .args([script, protocol, &endpoint, "5"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let over_http = send("http", format!("http://{}/v1/traces", backend.http));
+    let over_grpc = send("grpc", backend.grpc.to_string());
+    assert_eq!((over_http.len(), over_grpc.len()), (5, 5));
+    // Acknowledged spans are searchable once the head is cut (every second).
+    let started = Instant::now();
+    while backend.matched().len() < 10 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "spans never became searchable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        backend.metric("traceql_head_spans") > 0.0,
+        "checked before the flush"
+    );
+    check_sent(&backend, &over_http, "sdk-http");
+    check_sent(&backend, &over_grpc, "sdk-grpc");
+    let before = backend.matched();
+    backend.wait_for_flush();
+    check_sent(&backend, &over_http, "sdk-http");
+    check_sent(&backend, &over_grpc, "sdk-grpc");
+    assert_eq!(backend.matched(), before);
+    drop(backend);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_bodies_get_their_status_and_change_nothing() {
+    let dir = temp_dir("bad");
+    let backend = Backend::start(&dir, &["--max-request-size", "64KiB"]);
+    let good = request([7; 16], 2).encode_to_vec();
+    let mut bad_id = serde_json::to_value(request([8; 16], 1)).unwrap();
+    bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "abcd".into();
+    let zstd_bomb = zstd::encode_all(&vec![0u8; 1 << 20][..], 3).unwrap();
+    // What, content type, content encoding, body, the status it gets.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
+        (
+            "truncated protobuf",
+            "application/x-protobuf",
+            None,
+            good[..good.len() - 3].to_vec(),
+            400,
+        ),
+        (
+            "wrong JSON types",
+            "application/json",
+            None,
+            br#"{"resourceSpans": 5}"#.to_vec(),
+            400,
+        ),
+        (
+            "not JSON",
+            "application/json",
+            None,
+            b"{\"resourceSpans\": [".to_vec(),
+            400,
+        ),
+        (
+            "a trace id of 2 bytes",
+            "application/json",
+            None,
+            serde_json::to_vec(&bad_id).unwrap(),
+            400,
+        ),
+        (
+            "too large",
+            "application/x-protobuf",
+            None,
+            vec![0u8; 100 << 10],
+            413,
+        ),
+        (
+            "too large uncompressed",
+            "application/x-protobuf",
+            Some("zstd"),
+            zstd_bomb,
+            413,
+        ),
+        (
+            "not gzip",
+            "application/x-protobuf",
+            Some("gzip"),
+            b"plain".to_vec(),
+            400,
+        ),
+        (
+            "an unknown encoding",
+            "application/x-protobuf",
+            Some("br"),
+            good.clone(),
+            415,
+        ),
+        ("text", "text/plain", None, good.clone(), 415),
+    ];
+    for (what, content_type, encoding, body, status) in cases {
+        let reply = post(backend.http, content_type, encoding, &body).unwrap();
+        assert_eq!(reply.status, status, "{what}: {}", reply.text());
+        assert!(
+            !reply.body.is_empty(),
+            "{what}: a google.rpc.Status says why"
+        );
+    }
+    assert_eq!(backend.metric("traceql_ingest_spans_total"), 0.0);
+    // A good request after them: protobuf, gzip'd JSON.
+    let reply = post(backend.http, "application/x-protobuf", None, &good).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let answer = ExportTraceServiceResponse::decode(reply.body.as_slice()).unwrap();
+    assert!(answer.partial_success.is_none());
+    let json = serde_json::to_vec(&request([9; 16], 3)).unwrap();
+    let mut zipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    zipped.write_all(&json).unwrap();
+    let reply = post(
+        backend.http,
+        "application/json",
+        Some("gzip"),
+        &zipped.finish().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(backend.metric("traceql_ingest_spans_total"), 5.0);
+    let started = Instant::now();
+    while backend.matched().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "spans never became searchable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let matched = backend.matched();
+    assert_eq!(
+        matched
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<u64>(),
+        5
+    );
+    drop(backend);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_killed_while_exporters_send_keeps_every_acknowledged_span_exactly_once() {
+    for seed in 1..=3u8 {
+        let dir = temp_dir(&format!("crash-{seed}"));
+        let mut backend = Backend::start(&dir, &["--flush-age", "1s", "--compact-every", "2"]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+        let senders: Vec<_> = (0..4u8)
+            .map(|sender| {
+                let (stop, acked, address) = (Arc::clone(&stop), Arc::clone(&acked), backend.http);
+                std::thread::spawn(move || {
+                    for k in 0..2_000u16 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let mut id = [0u8; 16];
+                        id[..4].copy_from_slice(&[seed, sender, (k >> 8) as u8, k as u8]);
+                        id[15] = 1;
+                        let spans = 1 + usize::from(k % 3);
+                        let body = request(id, spans).encode_to_vec();
+                        match post(address, "application/x-protobuf", None, &body) {
+                            Ok(reply) if reply.status == 200 => {
+                                let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+                                acked.lock().unwrap().insert(hex, spans as u64);
+                            }
+                            Ok(reply) if reply.status == 429 || reply.status == 503 => {}
+                            Ok(reply) => panic!("status {}: {}", reply.status, reply.text()),
+                            // The server is gone.
+                            Err(_) => break,
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(700 + 700 * u64::from(seed)));
+        backend.child.kill().unwrap();
+        backend.child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            !acked.is_empty(),
+            "seed {seed}: nothing was acknowledged before the kill"
+        );
+        drop(backend);
+        let backend = Backend::start(&dir, &["--compact-every", "3600"]);
+        let started = Instant::now();
+        let matched = loop {
+            let matched = backend.matched();
+            if acked.keys().all(|id| matched.contains_key(id))
+                || started.elapsed() > Duration::from_secs(30)
+            {
+                break matched;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        for (id, spans) in &acked {
+            assert_eq!(
+                matched.get(id),
+                Some(spans),
+                "seed {seed}: trace {id}; {} of {} found; the servers said:\n{}",
+                matched.len(),
+                acked.len(),
+                std::fs::read_to_string(log_of(&dir)).unwrap_or_default()
+            );
+        }
+        // Spans durable but not acknowledged when the server died may be there, once.
+        for (id, spans) in &matched {
+            let k = u16::from_str_radix(&id[4..8], 16).unwrap();
+            assert_eq!(*spans, 1 + u64::from(k % 3), "seed {seed}: trace {id} once");
+        }
+        let log = std::fs::read_to_string(log_of(&dir)).unwrap_or_default();
+        eprintln!(
+            "seed {seed}: {} traces acknowledged, {} found after the restart; {}",
+            acked.len(),
+            matched.len(),
+            log.lines()
+                .find(|l| l.contains("replayed"))
+                .unwrap_or("nothing replayed")
+        );
+        drop(backend);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(log_of(&dir));
+    }
+}
