@@ -89,6 +89,57 @@ impl Backend {
         backend
     }
 
+    /// `traceql serve` of the bundled demo store (no receivers).
+    fn demo(log: &Path) -> Backend {
+        let query = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args(["serve", "--listen", &query.to_string()])
+            .env_remove("TRACEQL_DATA")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("the traceql binary runs");
+        let backend = Backend {
+            child,
+            query,
+            http: query,
+            grpc: query,
+        };
+        let started = Instant::now();
+        while !backend.up(query) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backend
+    }
+
+    /// The answer to a search of everything for `query`: its status, and its traces
+    /// sorted by id (the statistics of what was read left out).
+    fn search(&self, query: &str) -> (u16, Value) {
+        let escaped: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let reply = self.get(&format!(
+            "/api/search?q={escaped}&limit=5000&spss=100&start=0&end=4000000000"
+        ));
+        if reply.status != 200 {
+            return (reply.status, Value::from(reply.text()));
+        }
+        let mut answer: Value = serde_json::from_slice(&reply.body).unwrap();
+        let traces = answer["traces"].as_array_mut().unwrap();
+        traces.sort_by(|a, b| a["traceID"].as_str().cmp(&b["traceID"].as_str()));
+        (200, answer["traces"].take())
+    }
+
     fn up(&self, address: SocketAddr) -> bool {
         TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
     }
@@ -110,7 +161,7 @@ impl Backend {
             .unwrap_or_else(|| panic!("/metrics has no {name}"))
     }
 
-    /// Waits (at most a minute) until the heads are written to the store.
+    /// Waits (at most two minutes) until the heads are written to the store.
     fn wait_for_flush(&self) {
         let started = Instant::now();
         while self.metric("traceql_flushes_total") < 1.0 || self.metric("traceql_head_spans") > 0.0
@@ -241,12 +292,21 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A request of one trace, `id`, with `spans` spans (the first the root).
-fn request(id: [u8; 16], spans: usize) -> ExportTraceServiceRequest {
-    let now = std::time::SystemTime::now()
+/// Now, in unix nanoseconds.
+fn now() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_nanos() as u64;
+        .as_nanos() as u64
+}
+
+/// A request of one trace, `id`, with `spans` spans (the first the root), starting now.
+fn request(id: [u8; 16], spans: usize) -> ExportTraceServiceRequest {
+    request_at(id, spans, now())
+}
+
+/// A request of one trace, `id`, with `spans` spans, starting at `now` (unix ns).
+fn request_at(id: [u8; 16], spans: usize, now: u64) -> ExportTraceServiceRequest {
     let span = |i: usize| Span {
         trace_id: id.to_vec(),
         span_id: [id[0], id[1], id[2], id[3], id[4], id[5], 0, i as u8 + 1].to_vec(),
@@ -687,4 +747,121 @@ fn a_server_killed_while_exporters_send_keeps_every_acknowledged_span_exactly_on
         std::fs::remove_dir_all(&dir).unwrap();
         let _ = std::fs::remove_file(log_of(&dir));
     }
+}
+
+#[test]
+fn retention_removes_old_blocks_and_keeps_new_ones() {
+    let dir = temp_dir("retention");
+    let backend = Backend::start(
+        &dir,
+        &[
+            "--retention",
+            "1d",
+            "--flush-age",
+            "1s",
+            "--compact-every",
+            "1",
+        ],
+    );
+    let send = |id: [u8; 16], at: u64| {
+        let body = request_at(id, 2, at).encode_to_vec();
+        let reply = post(backend.http, "application/x-protobuf", None, &body).unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    };
+    let wait_for = |want: BTreeMap<String, u64>| {
+        let started = Instant::now();
+        loop {
+            let matched = backend.matched();
+            if matched == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{matched:?}, not {want:?}:\n{}",
+                std::fs::read_to_string(log_of(&dir)).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Spans of two days ago: searchable from the head, then written, then expired.
+    send([1; 16], now() - 2 * 86_400 * 1_000_000_000);
+    wait_for([("01".repeat(16), 2)].into());
+    backend.wait_for_flush();
+    wait_for(BTreeMap::new());
+    send([2; 16], now());
+    backend.wait_for_flush();
+    wait_for([("02".repeat(16), 2)].into());
+    drop(backend);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(log_of(&dir));
+}
+
+#[test]
+fn spans_sent_over_otlp_answer_as_the_same_spans_stored_before_and_after_the_flush() {
+    let dir = temp_dir("differential");
+    // The bundled demo store, exported as OTLP/JSON and sent as one request.
+    let export = dir.with_extension("jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_traceql"))
+        .args(["export", "--format", "otlp-json", "-o"])
+        .arg(&export)
+        .env_remove("TRACEQL_DATA")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut all = ExportTraceServiceRequest::default();
+    for line in std::fs::read_to_string(&export).unwrap().lines() {
+        let request: ExportTraceServiceRequest = serde_json::from_str(line).unwrap();
+        all.resource_spans.extend(request.resource_spans);
+    }
+    std::fs::remove_file(&export).unwrap();
+    let stored = Backend::demo(&dir.with_extension("demo.log"));
+    let live = Backend::start(&dir, &["--flush-age", "45s", "--compact-every", "3600"]);
+    let reply = post(
+        live.http,
+        "application/x-protobuf",
+        None,
+        &all.encode_to_vec(),
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let started = Instant::now();
+    while live.matched().len() < 3000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "spans never became searchable"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let queries: Vec<&str> = include_str!("../../../benches/corpus/queries.traceql")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.contains("_over_time") && !l.contains("rate()") && !l.contains("compare("))
+        .collect();
+    assert!(queries.len() > 20);
+    let compare = |when: &str| {
+        let mut answered = 0;
+        for query in &queries {
+            let want = stored.search(query);
+            let got = live.search(query);
+            assert_eq!(got, want, "{when}: {query}");
+            answered += usize::from(want.0 == 200 && !want.1.as_array().unwrap().is_empty());
+        }
+        answered
+    };
+    let answered = compare("from the head");
+    assert!(answered > 10, "only {answered} queries found anything");
+    assert!(
+        live.metric("traceql_head_spans") > 0.0,
+        "compared before the flush"
+    );
+    live.wait_for_flush();
+    compare("from the store");
+    drop(live);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(log_of(&dir));
+    let _ = std::fs::remove_file(dir.with_extension("demo.log"));
 }

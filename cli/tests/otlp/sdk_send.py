@@ -32,8 +32,10 @@ if protocol == "http":
     exporter = OTLPSpanExporter(endpoint=endpoint)
 else:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
 
-    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True)
+    # Compressed, as the Collector's otlp exporter sends by default.
+    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, compression=Compression.Gzip)
 
 provider = TracerProvider(resource=Resource.create({"service.name": f"sdk-{protocol}"}))
 recorder = Recorder()

@@ -1,5 +1,6 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, answered
 //! once the spans are durable, with a partial success naming spans refused by a limit.
+//! Requests may be gzip or zstd compressed, as exporters send them.
 //! A request that is not valid is `INVALID_ARGUMENT` and changes nothing; a full memory
 //! budget is `RESOURCE_EXHAUSTED` and a log that cannot be written `UNAVAILABLE`, both
 //! of which exporters retry.
@@ -16,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+use tonic::codec::CompressionEncoding;
 use tonic::server::{Grpc, UnaryService};
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
@@ -43,6 +45,8 @@ async fn export(State(ingest): State<Arc<Ingest>>, request: Request) -> Response
         ExportTraceServiceRequest,
     >::default())
     .max_decoding_message_size(limit)
+    .accept_compressed(CompressionEncoding::Gzip)
+    .accept_compressed(CompressionEncoding::Zstd)
     .unary(service, request)
     .await
     .map(axum::body::Body::new)
