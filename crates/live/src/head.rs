@@ -157,40 +157,44 @@ impl Head {
         self.blocks.iter().map(|b| Arc::clone(b) as Block).collect()
     }
 
-    /// Cuts the pending spans into a block (joining the head's blocks into one if there
-    /// are more than [`MAX_HEAD_BLOCKS`] and no flush holds them); false if none were
-    /// pending.
-    pub fn cut(&mut self, tenant: &str, options: &BlockOptions) -> Result<bool, FormatError> {
-        let Some(records) = self.pending_records.take() else {
-            return Ok(false);
-        };
+    /// Takes the pending spans out, to be cut into a block without holding the head
+    /// (see [`Cut`]); `None` if none are pending.
+    pub fn take_pending(&mut self, tenant: &str) -> Option<Cut> {
+        let records = self.pending_records.take()?;
         let traces: Vec<Trace> = std::mem::take(&mut self.pending).into_values().collect();
         let accounted = std::mem::take(&mut self.pending_bytes);
         self.pending_spans = 0;
         let since = self.pending_since.take();
         self.oldest = self.oldest.or(since);
         self.cuts += 1;
-        let block = HeadBlock::new(
-            &format!("head-{tenant}-{}", self.cuts),
+        Some(Cut {
+            id: format!("head-{tenant}-{}", self.cuts),
             traces,
             records,
             accounted,
-            options,
-        )?;
+        })
+    }
+
+    /// Adds a block cut from the head's pending spans; returns the blocks to join into
+    /// one if the head holds more than [`MAX_HEAD_BLOCKS`] and no flush holds them.
+    pub fn add(&mut self, block: HeadBlock, tenant: &str) -> Option<Cut> {
         self.blocks.push(Arc::new(block));
-        if self.blocks.len() > MAX_HEAD_BLOCKS && !self.flushing {
-            let joined = join(&self.blocks);
-            self.cuts += 1;
-            let block = HeadBlock::new(
-                &format!("head-{tenant}-{}", self.cuts),
-                joined.traces,
-                joined.records,
-                joined.accounted,
-                options,
-            )?;
-            self.blocks = vec![Arc::new(block)];
+        if self.blocks.len() <= MAX_HEAD_BLOCKS || self.flushing {
+            return None;
         }
-        Ok(true)
+        let joined = join(&self.blocks);
+        self.cuts += 1;
+        Some(Cut {
+            id: format!("head-{tenant}-{}", self.cuts),
+            traces: joined.traces,
+            records: joined.records,
+            accounted: joined.accounted,
+        })
+    }
+
+    /// Replaces every block of the head by `joined`, made of them all.
+    pub fn replace_all(&mut self, joined: HeadBlock) {
+        self.blocks = vec![Arc::new(joined)];
     }
 
     /// Removes `flushed`, blocks written to the store; returns the memory they were
@@ -203,6 +207,21 @@ impl Head {
             self.oldest = None;
         }
         before - self.blocks.iter().map(|b| b.accounted).sum::<usize>()
+    }
+}
+
+/// Spans taken out of a head, to become one of its blocks ([`Cut::build`]).
+pub struct Cut {
+    id: String,
+    traces: Vec<Trace>,
+    records: (u64, u64),
+    accounted: usize,
+}
+
+impl Cut {
+    /// The block of these spans.
+    pub fn build(self, options: &BlockOptions) -> Result<HeadBlock, FormatError> {
+        HeadBlock::new(&self.id, self.traces, self.records, self.accounted, options)
     }
 }
 

@@ -147,6 +147,9 @@ pub struct LiveCounters {
 pub struct Live {
     wal: Wal<Vec<Span>>,
     heads: Arc<Mutex<BTreeMap<String, Head>>>,
+    /// Held while pending spans are cut into a block and while a flush takes the
+    /// head's blocks.
+    cutting: Mutex<()>,
     /// Memory the heads hold and spans on their way to them.
     held: Arc<AtomicUsize>,
     options: LiveOptions,
@@ -238,6 +241,7 @@ impl Live {
         let live = Live {
             wal,
             heads,
+            cutting: Mutex::new(()),
             held,
             options,
             counters: LiveCounters::default(),
@@ -289,7 +293,7 @@ impl Live {
     pub async fn accept(
         &self,
         tenant: &str,
-        payload: Vec<u8>,
+        payload: impl Into<bytes::Bytes>,
         spans: Vec<Span>,
     ) -> Result<u64, Refused> {
         let bytes: usize = spans.iter().map(span_bytes).sum::<usize>() * 2;
@@ -328,14 +332,36 @@ impl Live {
     }
 
     /// Cuts `tenant`'s pending spans into a head block if there are any; true if it
-    /// did (its head's blocks changed).
+    /// did (its head's blocks changed). The block is built without holding the heads,
+    /// so the log's writer never waits for it; cuts and the start of flushes take turns,
+    /// so that a flush always takes every record up to its mark.
     pub fn cut(&self, tenant: &str) -> Result<bool, String> {
-        let mut heads = lock(&self.heads);
-        let Some(head) = heads.get_mut(tenant) else {
+        let _cutting = lock(&self.cutting);
+        self.cut_alone(tenant)
+    }
+
+    /// [`Live::cut`], for a caller that holds `cutting`.
+    fn cut_alone(&self, tenant: &str) -> Result<bool, String> {
+        let failed =
+            |e: traceql_format::FormatError| format!("cannot cut tenant {tenant}'s head: {e}");
+        let Some(cut) = lock(&self.heads)
+            .get_mut(tenant)
+            .and_then(|h| h.take_pending(tenant))
+        else {
             return Ok(false);
         };
-        head.cut(tenant, &self.options.block)
-            .map_err(|e| format!("cannot cut tenant {tenant}'s head: {e}"))
+        let block = cut.build(&self.options.block).map_err(failed)?;
+        let Some(join) = lock(&self.heads)
+            .get_mut(tenant)
+            .and_then(|h| h.add(block, tenant))
+        else {
+            return Ok(true);
+        };
+        let joined = join.build(&self.options.block).map_err(failed)?;
+        if let Some(head) = lock(&self.heads).get_mut(tenant) {
+            head.replace_all(joined);
+        }
+        Ok(true)
     }
 
     /// `tenant`'s head blocks, for queries.
@@ -377,7 +403,8 @@ impl Live {
     /// Until [`Live::flushed`] or [`Live::flush_failed`], the head's blocks are not
     /// joined.
     pub fn to_flush(&self, tenant: &str) -> Result<Vec<Arc<HeadBlock>>, String> {
-        self.cut(tenant)?;
+        let _cutting = lock(&self.cutting);
+        self.cut_alone(tenant)?;
         let mut heads = lock(&self.heads);
         Ok(heads
             .get_mut(tenant)

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 /// A segment is closed and a new one begun past this size.
@@ -91,7 +92,7 @@ struct Segments {
 /// An append waiting for the writer.
 struct Append<T> {
     tenant: String,
-    payload: Vec<u8>,
+    payload: Bytes,
     data: T,
     done: oneshot::Sender<Result<u64, WalError>>,
 }
@@ -324,14 +325,19 @@ impl<T: Send + 'static> Wal<T> {
 
     /// Appends `payload` for `tenant`, with `data` to hand to `apply` once it is
     /// durable; answers the record's number then, or why it could not be written.
-    pub async fn append(&self, tenant: &str, payload: Vec<u8>, data: T) -> Result<u64, WalError> {
+    pub async fn append(
+        &self,
+        tenant: &str,
+        payload: impl Into<Bytes>,
+        data: T,
+    ) -> Result<u64, WalError> {
         if tenant.len() > u16::MAX as usize {
             return Err(WalError("the tenant's name is too long".into()));
         }
         let (done, answer) = oneshot::channel();
         let append = Append {
             tenant: tenant.to_string(),
-            payload,
+            payload: payload.into(),
             data,
             done,
         };

@@ -35,10 +35,12 @@ pub(super) async fn run(ingest: Arc<Ingest>, options: IngestOptions) {
         tick.tick().await;
         for tenant in ingest.live.tenants() {
             if ingest.live.cut_due(&tenant, options.cut_every) {
-                match ingest.live.cut(&tenant) {
-                    Ok(true) => ingest.tenants.publish(&tenant, false).await,
-                    Ok(false) => {}
-                    Err(e) => eprintln!("traceql serve: {e}"),
+                let (live, name) = (Arc::clone(&ingest.live), tenant.clone());
+                match tokio::task::spawn_blocking(move || live.cut(&name)).await {
+                    Ok(Ok(true)) => ingest.tenants.publish(&tenant, false).await,
+                    Ok(Ok(false)) => {}
+                    Ok(Err(e)) => eprintln!("traceql serve: {e}"),
+                    Err(e) => eprintln!("traceql serve: cutting the head failed: {e}"),
                 }
             }
             if let Some(running) = flushing.get(&tenant) {
@@ -87,7 +89,12 @@ pub(super) async fn run(ingest: Arc<Ingest>, options: IngestOptions) {
 /// Writes `tenant`'s head to the store.
 async fn flush(ingest: &Ingest, tenant: &str) -> Result<(), String> {
     let live = &ingest.live;
-    let blocks = live.to_flush(tenant)?;
+    let blocks = {
+        let (live, name) = (Arc::clone(live), tenant.to_string());
+        tokio::task::spawn_blocking(move || live.to_flush(&name))
+            .await
+            .map_err(|e| format!("cutting the head failed: {e}"))??
+    };
     if blocks.is_empty() {
         return Ok(());
     }

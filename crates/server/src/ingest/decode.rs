@@ -4,6 +4,8 @@
 
 use std::io::Read;
 
+use axum::body::Bytes;
+
 use axum::http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -43,7 +45,7 @@ pub struct Decoded {
     /// Its spans.
     pub spans: Vec<Span>,
     /// The request in protobuf, as the log keeps it.
-    pub protobuf: Vec<u8>,
+    pub protobuf: Bytes,
 }
 
 /// The format a `Content-Type` names, or a 415.
@@ -73,7 +75,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, Rejection> 
 }
 
 /// `body` decompressed as `encoding` says, at most `limit` bytes of it.
-pub fn decompress(body: &[u8], encoding: Option<&str>, limit: usize) -> Result<Vec<u8>, Rejection> {
+pub fn decompress(body: &Bytes, encoding: Option<&str>, limit: usize) -> Result<Bytes, Rejection> {
     let too_large = || {
         Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,10 +88,10 @@ pub fn decompress(body: &[u8], encoding: Option<&str>, limit: usize) -> Result<V
             if body.len() > limit {
                 return Err(too_large());
             }
-            return Ok(body.to_vec());
+            return Ok(body.clone());
         }
-        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(body)),
-        "zstd" => Box::new(zstd::stream::read::Decoder::new(body).map_err(|e| {
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(&body[..])),
+        "zstd" => Box::new(zstd::stream::read::Decoder::new(&body[..]).map_err(|e| {
             Rejection::new(StatusCode::BAD_REQUEST, format!("invalid zstd body: {e}"))
         })?),
         other => {
@@ -112,16 +114,16 @@ pub fn decompress(body: &[u8], encoding: Option<&str>, limit: usize) -> Result<V
     if out.len() > limit {
         return Err(too_large());
     }
-    Ok(out)
+    Ok(out.into())
 }
 
 /// The spans of `bytes`, an `ExportTraceServiceRequest` in `format`; any invalid span
 /// rejects the whole request, which then changes nothing.
-pub fn decode(bytes: Vec<u8>, format: BodyFormat) -> Result<Decoded, Rejection> {
+pub fn decode(bytes: Bytes, format: BodyFormat) -> Result<Decoded, Rejection> {
     let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, message);
     let (request, protobuf) = match format {
         BodyFormat::Protobuf => {
-            let request = ExportTraceServiceRequest::decode(bytes.as_slice()).map_err(|e| {
+            let request = ExportTraceServiceRequest::decode(&bytes[..]).map_err(|e| {
                 bad(format!(
                     "the body is not an OTLP ExportTraceServiceRequest: {e}"
                 ))
@@ -135,7 +137,7 @@ pub fn decode(bytes: Vec<u8>, format: BodyFormat) -> Result<Decoded, Rejection> 
                         "the body is not an OTLP/JSON ExportTraceServiceRequest: {e}"
                     ))
                 })?;
-            let protobuf = request.encode_to_vec();
+            let protobuf = request.encode_to_vec().into();
             (request, protobuf)
         }
     };
@@ -146,7 +148,7 @@ pub fn decode(bytes: Vec<u8>, format: BodyFormat) -> Result<Decoded, Rejection> 
 /// rejects the whole request.
 pub fn from_request(
     request: ExportTraceServiceRequest,
-    protobuf: Vec<u8>,
+    protobuf: Bytes,
 ) -> Result<Decoded, Rejection> {
     let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, message);
     let spans = spans_from_request(request)
@@ -175,15 +177,22 @@ mod tests {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
         assert_eq!(
-            decompress(b"abc", Some("br"), 10).unwrap_err().status,
+            decompress(&Bytes::from_static(b"abc"), Some("br"), 10)
+                .unwrap_err()
+                .status,
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
-        assert_eq!(decompress(b"abc", None, 10).unwrap(), b"abc");
         assert_eq!(
-            decompress(b"abcdef", None, 3).unwrap_err().status,
+            decompress(&Bytes::from_static(b"abc"), None, 10).unwrap(),
+            &b"abc"[..]
+        );
+        assert_eq!(
+            decompress(&Bytes::from_static(b"abcdef"), None, 3)
+                .unwrap_err()
+                .status,
             StatusCode::PAYLOAD_TOO_LARGE
         );
-        let zipped = zstd::encode_all(&[7u8; 1000][..], 3).unwrap();
+        let zipped = Bytes::from(zstd::encode_all(&[7u8; 1000][..], 3).unwrap());
         assert_eq!(
             decompress(&zipped, Some("zstd"), 1000).unwrap(),
             vec![7u8; 1000]
@@ -193,7 +202,7 @@ mod tests {
             StatusCode::PAYLOAD_TOO_LARGE
         );
         assert_eq!(
-            decompress(b"not gzip", Some("gzip"), 100)
+            decompress(&Bytes::from_static(b"not gzip"), Some("gzip"), 100)
                 .unwrap_err()
                 .status,
             StatusCode::BAD_REQUEST

@@ -72,7 +72,7 @@ impl UnaryService<ExportTraceServiceRequest> for Export {
                 let tenant = ingest.tenant(tenant.as_ref())?;
                 let message = request.into_inner();
                 let decoded: Decoded = tokio::task::spawn_blocking(move || {
-                    let protobuf = message.encode_to_vec();
+                    let protobuf = message.encode_to_vec().into();
                     from_request(message, protobuf)
                 })
                 .await

@@ -79,7 +79,7 @@ async fn export(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Byt
 async fn take(
     ingest: &Ingest,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
     format: Result<BodyFormat, Rejection>,
 ) -> Result<Taken, Rejection> {
     let format = format?;

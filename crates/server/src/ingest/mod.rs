@@ -100,7 +100,9 @@ impl Ingest {
         let payload = if refused == 0 {
             decoded.protobuf
         } else {
-            request_from_spans(&screened.accepted).encode_to_vec()
+            request_from_spans(&screened.accepted)
+                .encode_to_vec()
+                .into()
         };
         match self.live.accept(tenant, payload, screened.accepted).await {
             Ok(_) => Ok(Taken { refused, message }),
