@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use traceql_exec::ingest::IngestError;
 use traceql_exec::store::{Store, Txn, new_block_id};
+use traceql_format::FormatError;
 use traceql_format::block::order::{in_block_order, into_blocks};
-use traceql_format::block::{BlockOptions, encode_block};
+use traceql_format::block::{
+    BlockOptions, BlockWriter, EncodedBlock, RowGroupEncoder, choose_typed_columns, row_groups,
+};
+use traceql_format::model::Trace;
 
 use crate::head::{HeadBlock, join};
 
@@ -48,7 +52,7 @@ pub async fn write(
         in_block_order(&mut traces);
         into_blocks(traces, options.spans_per_block)
             .iter()
-            .map(|block| encode_block(&new_block_id(), block, &options))
+            .map(|block| encode(block, &options))
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -68,6 +72,42 @@ pub async fn write(
         flushed.spans += block.meta.spans;
     }
     Ok((txn, flushed))
+}
+
+/// Threads a block's row groups are encoded on.
+const ENCODERS: usize = 2;
+
+/// `traces` (in block order) encoded as one block, its row groups encoded
+/// [`ENCODERS`] at a time and written in order.
+fn encode(traces: &[Trace], options: &BlockOptions) -> Result<EncodedBlock, FormatError> {
+    let spans: usize = traces.iter().map(Vec::len).sum();
+    let typed = choose_typed_columns(traces, options);
+    let encoder = RowGroupEncoder::new(typed, spans.min(options.spans_per_row_group).max(1))?;
+    let mut writer = BlockWriter::new(&new_block_id(), &encoder)?;
+    let groups: Vec<&[Trace]> = row_groups(traces, options.spans_per_row_group).collect();
+    for wave in groups.chunks(ENCODERS) {
+        let encoded: Vec<Result<_, FormatError>> = std::thread::scope(|scope| {
+            let running: Vec<_> = wave
+                .iter()
+                .map(|group| {
+                    let encoder = encoder.clone();
+                    scope.spawn(move || encoder.encode(group))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|r| {
+                    r.join().unwrap_or_else(|_| {
+                        Err(FormatError::Encode("an encoding thread failed".into()))
+                    })
+                })
+                .collect()
+        });
+        for row_group in encoded {
+            writer.append(row_group?)?;
+        }
+    }
+    writer.finish()
 }
 
 /// The highest mark of log `log` that the blocks of `store` carry: the last of its
