@@ -80,7 +80,7 @@ pub struct HeadBlock {
     ids: FxHashMap<TraceId, usize>,
     /// The first and last log record whose spans the block holds.
     records: (u64, u64),
-    /// Memory its spans were accounted with (see [`Head::push`]).
+    /// Memory it holds: its spans in the span model and its rows.
     accounted: usize,
 }
 
@@ -219,9 +219,14 @@ pub struct Cut {
 }
 
 impl Cut {
+    /// Memory its spans are accounted with now.
+    pub fn accounted(&self) -> usize {
+        self.accounted
+    }
+
     /// The block of these spans.
     pub fn build(self, options: &BlockOptions) -> Result<HeadBlock, FormatError> {
-        HeadBlock::new(&self.id, self.traces, self.records, self.accounted, options)
+        HeadBlock::new(&self.id, self.traces, self.records, options)
     }
 }
 
@@ -266,7 +271,6 @@ impl HeadBlock {
         id: &str,
         mut traces: Vec<Trace>,
         records: (u64, u64),
-        accounted: usize,
         options: &BlockOptions,
     ) -> Result<HeadBlock, FormatError> {
         in_block_order(&mut traces);
@@ -276,6 +280,9 @@ impl HeadBlock {
         // Later spans of a trace may arrive after this block was cut.
         meta.partial_traces = true;
         let batch = span_batch(&block_schema(&typed), &typed, &traces)?;
+        // What it holds, in place of the estimate its spans were accounted with.
+        let accounted =
+            traces.iter().flatten().map(span_bytes).sum::<usize>() + batch.get_array_memory_size();
         let batches = (0..batch.num_rows())
             .step_by(BATCH_ROWS)
             .map(|at| batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at)))
@@ -299,6 +306,11 @@ impl HeadBlock {
     /// The first and last log record whose spans the block holds.
     pub fn records(&self) -> (u64, u64) {
         self.records
+    }
+
+    /// Memory it holds: its spans in the span model and its rows.
+    pub fn accounted(&self) -> usize {
+        self.accounted
     }
 
     /// Whether the block holds spans of trace `id`.

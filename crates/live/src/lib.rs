@@ -350,18 +350,31 @@ impl Live {
         else {
             return Ok(false);
         };
+        let estimated = cut.accounted();
         let block = cut.build(&self.options.block).map_err(failed)?;
+        self.reaccount(estimated, block.accounted());
         let Some(join) = lock(&self.heads)
             .get_mut(tenant)
             .and_then(|h| h.add(block, tenant))
         else {
             return Ok(true);
         };
+        let before = join.accounted();
         let joined = join.build(&self.options.block).map_err(failed)?;
+        self.reaccount(before, joined.accounted());
         if let Some(head) = lock(&self.heads).get_mut(tenant) {
             head.replace_all(joined);
         }
         Ok(true)
+    }
+
+    /// Counts `now` bytes of memory held where `before` were.
+    fn reaccount(&self, before: usize, now: usize) {
+        if now >= before {
+            self.held.fetch_add(now - before, Ordering::AcqRel);
+        } else {
+            self.held.fetch_sub(before - now, Ordering::AcqRel);
+        }
     }
 
     /// `tenant`'s head blocks, for queries.
