@@ -83,16 +83,18 @@ fn requests(count: usize, spans: usize) -> Vec<ExportTraceServiceRequest> {
         .collect()
 }
 
-/// `request` with every trace id changed by `round`, encoded.
-fn fresh(request: &mut ExportTraceServiceRequest, round: u64) -> Vec<u8> {
+/// Gives every trace of `request` an id of `round`; returns its spans.
+fn renew(request: &mut ExportTraceServiceRequest, round: u64) -> usize {
+    let mut spans = 0;
     for rs in &mut request.resource_spans {
         for ss in &mut rs.scope_spans {
             for span in &mut ss.spans {
                 span.trace_id[..8].copy_from_slice(&round.to_le_bytes());
+                spans += 1;
             }
         }
     }
-    request.encode_to_vec()
+    spans
 }
 
 /// One exporter's results.
@@ -116,14 +118,9 @@ fn http_exporter(
     let mut buffer = vec![0u8; 1 << 16];
     while !stop.load(Ordering::Relaxed) {
         for request in &mut requests {
-            let spans: usize = request
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum();
             round += 1;
-            let body = fresh(request, round);
+            let spans = renew(request, round);
+            let body = request.encode_to_vec();
             let head = format!(
                 "POST /v1/traces HTTP/1.1\r\nHost: load\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n\r\n",
                 body.len()
@@ -189,21 +186,8 @@ async fn grpc_exporter(
     let mut round = first_round;
     while !stop.load(Ordering::Relaxed) {
         for request in &mut requests {
-            let spans: usize = request
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum();
             round += 1;
-            // Fresh ids, without the encoding the codec does again.
-            for rs in &mut request.resource_spans {
-                for ss in &mut rs.scope_spans {
-                    for span in &mut ss.spans {
-                        span.trace_id[..8].copy_from_slice(&round.to_le_bytes());
-                    }
-                }
-            }
+            let spans = renew(request, round);
             client.ready().await.unwrap();
             let started = Instant::now();
             let answer: Result<

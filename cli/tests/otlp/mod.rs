@@ -174,6 +174,19 @@ impl Backend {
         }
     }
 
+    /// Waits (at most 30 s) until a search of everything finds `traces` traces: the
+    /// spans acknowledged are searchable once the head is cut, every second.
+    fn wait_for_traces(&self, traces: usize) {
+        let started = Instant::now();
+        while self.matched().len() < traces {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "spans never became searchable"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Per trace (hex id), the spans `{ }` matches, from one search of everything.
     fn matched(&self) -> BTreeMap<String, u64> {
         let found =
@@ -362,6 +375,12 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Deletes a test's store and its servers' messages.
+fn clean(dir: &Path) {
+    std::fs::remove_dir_all(dir).unwrap();
+    let _ = std::fs::remove_file(log_of(dir));
+}
+
 /// Whether the OpenTelemetry Python SDK and its OTLP exporters can be imported; without
 /// them the SDK test skips, saying so, unless `TRACEQL_REQUIRE_OTEL_SDK` is set (CI).
 fn python_sdk() -> bool {
@@ -516,15 +535,7 @@ fn the_python_sdk_sends_over_http_and_grpc_and_every_span_comes_back_before_and_
     let over_http = send("http", format!("http://{}/v1/traces", backend.http));
     let over_grpc = send("grpc", backend.grpc.to_string());
     assert_eq!((over_http.len(), over_grpc.len()), (5, 5));
-    // Acknowledged spans are searchable once the head is cut (every second).
-    let started = Instant::now();
-    while backend.matched().len() < 10 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "spans never became searchable"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    backend.wait_for_traces(10);
     assert!(
         backend.metric("traceql_head_spans") > 0.0,
         "checked before the flush"
@@ -537,7 +548,7 @@ fn the_python_sdk_sends_over_http_and_grpc_and_every_span_comes_back_before_and_
     check_sent(&backend, &over_grpc, "sdk-grpc");
     assert_eq!(backend.matched(), before);
     drop(backend);
-    std::fs::remove_dir_all(&dir).unwrap();
+    clean(&dir);
 }
 
 #[test]
@@ -639,14 +650,7 @@ fn bad_bodies_get_their_status_and_change_nothing() {
         Some("application/json")
     );
     assert_eq!(backend.metric("traceql_ingest_spans_total"), 5.0);
-    let started = Instant::now();
-    while backend.matched().len() < 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "spans never became searchable"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    backend.wait_for_traces(2);
     let matched = backend.matched();
     assert_eq!(
         matched
@@ -658,7 +662,7 @@ fn bad_bodies_get_their_status_and_change_nothing() {
         5
     );
     drop(backend);
-    std::fs::remove_dir_all(&dir).unwrap();
+    clean(&dir);
 }
 
 #[test]
@@ -744,8 +748,7 @@ fn a_server_killed_while_exporters_send_keeps_every_acknowledged_span_exactly_on
                 .unwrap_or("nothing replayed")
         );
         drop(backend);
-        std::fs::remove_dir_all(&dir).unwrap();
-        let _ = std::fs::remove_file(log_of(&dir));
+        clean(&dir);
     }
 }
 
@@ -792,8 +795,7 @@ fn retention_removes_old_blocks_and_keeps_new_ones() {
     backend.wait_for_flush();
     wait_for([("02".repeat(16), 2)].into());
     drop(backend);
-    std::fs::remove_dir_all(&dir).unwrap();
-    let _ = std::fs::remove_file(log_of(&dir));
+    clean(&dir);
 }
 
 #[test]
@@ -828,14 +830,7 @@ fn spans_sent_over_otlp_answer_as_the_same_spans_stored_before_and_after_the_flu
     )
     .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let started = Instant::now();
-    while live.matched().len() < 3000 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "spans never became searchable"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    live.wait_for_traces(3000);
     let queries: Vec<&str> = include_str!("../../../benches/corpus/queries.traceql")
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -861,7 +856,6 @@ fn spans_sent_over_otlp_answer_as_the_same_spans_stored_before_and_after_the_flu
     live.wait_for_flush();
     compare("from the store");
     drop(live);
-    std::fs::remove_dir_all(&dir).unwrap();
-    let _ = std::fs::remove_file(log_of(&dir));
+    clean(&dir);
     let _ = std::fs::remove_file(dir.with_extension("demo.log"));
 }

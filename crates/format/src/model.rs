@@ -120,6 +120,33 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span of trace `trace_id` with id `span_id`, named `name`, from `start` to
+    /// `end` (unix nanoseconds), and nothing else: no parent, attributes, events or
+    /// links, kind and status unset, an empty resource and scope.
+    pub fn bare(trace_id: TraceId, span_id: SpanId, name: &str, start: u64, end: u64) -> Span {
+        Span {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            trace_state: String::new(),
+            flags: 0,
+            name: name.to_string(),
+            kind: 0,
+            start_unix_nano: start,
+            end_unix_nano: end,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: Vec::new(),
+            dropped_events_count: 0,
+            links: Vec::new(),
+            dropped_links_count: 0,
+            status_code: 0,
+            status_message: String::new(),
+            resource: Default::default(),
+            scope: Default::default(),
+        }
+    }
+
     /// Duration in nanoseconds (0 when the end precedes the start).
     pub fn duration_nano(&self) -> u64 {
         self.end_unix_nano.saturating_sub(self.start_unix_nano)

@@ -526,26 +526,16 @@ mod tests {
 
     fn spans(trace: u8, n: u8) -> Vec<Span> {
         (0..n)
-            .map(|i| Span {
-                trace_id: [trace; 16],
-                span_id: [trace, i, 1, 1, 1, 1, 1, 1],
-                parent_span_id: None,
-                trace_state: String::new(),
-                flags: 0,
-                name: format!("span {i}"),
-                kind: 2,
-                start_unix_nano: 1_000 + u64::from(i),
-                end_unix_nano: 2_000 + u64::from(i),
-                attributes: Vec::new(),
-                dropped_attributes_count: 0,
-                events: Vec::new(),
-                dropped_events_count: 0,
-                links: Vec::new(),
-                dropped_links_count: 0,
-                status_code: 0,
-                status_message: String::new(),
-                resource: Default::default(),
-                scope: Default::default(),
+            .map(|i| {
+                let mut span = Span::bare(
+                    [trace; 16],
+                    [trace, i, 1, 1, 1, 1, 1, 1],
+                    &format!("span {i}"),
+                    1_000 + u64::from(i),
+                    2_000 + u64::from(i),
+                );
+                span.kind = 2;
+                span
             })
             .collect()
     }

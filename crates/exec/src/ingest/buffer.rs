@@ -123,27 +123,7 @@ mod tests {
     use super::*;
 
     fn span(trace: u8, id: u8) -> Span {
-        Span {
-            trace_id: [trace; 16],
-            span_id: [id; 8],
-            parent_span_id: None,
-            trace_state: String::new(),
-            flags: 0,
-            name: "work".into(),
-            kind: 0,
-            start_unix_nano: 0,
-            end_unix_nano: 0,
-            attributes: Vec::new(),
-            dropped_attributes_count: 0,
-            events: Vec::new(),
-            dropped_events_count: 0,
-            links: Vec::new(),
-            dropped_links_count: 0,
-            status_code: 0,
-            status_message: String::new(),
-            resource: Default::default(),
-            scope: Default::default(),
-        }
+        Span::bare([trace; 16], [id; 8], "work", 0, 0)
     }
 
     #[test]

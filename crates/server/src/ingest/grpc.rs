@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
@@ -23,7 +23,7 @@ use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 
 use super::Ingest;
-use super::decode::{Decoded, Rejection, from_request};
+use super::decode::from_request;
 use crate::tenants::TENANT_HEADER;
 
 /// The method's path.
@@ -71,26 +71,19 @@ impl UnaryService<ExportTraceServiceRequest> for Export {
             let outcome = async {
                 let tenant = ingest.tenant(tenant.as_ref())?;
                 let message = request.into_inner();
-                let decoded: Decoded = tokio::task::spawn_blocking(move || {
-                    let protobuf = message.encode_to_vec().into();
-                    from_request(message, protobuf)
-                })
-                .await
-                .map_err(|e| Rejection {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: format!("decoding failed: {e}"),
-                })??;
-                ingest.take(&tenant, decoded).await
+                ingest
+                    .decode_and_take(&tenant, move || {
+                        let protobuf = message.encode_to_vec().into();
+                        from_request(message, protobuf)
+                    })
+                    .await
             }
             .await;
             let (status, answer) = match outcome {
                 Ok(taken) => (
                     StatusCode::OK,
                     Ok(tonic::Response::new(ExportTraceServiceResponse {
-                        partial_success: (taken.refused > 0).then_some(ExportTracePartialSuccess {
-                            rejected_spans: taken.refused as i64,
-                            error_message: taken.message,
-                        }),
+                        partial_success: taken.partial_success(),
                     })),
                 ),
                 Err(rejection) => {

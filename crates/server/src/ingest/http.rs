@@ -15,9 +15,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 
 use super::decode::{BodyFormat, Rejection, body_format, decode, decompress};
@@ -53,19 +51,13 @@ async fn export(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Byt
     let format = body_format(text(header::CONTENT_TYPE.as_str()));
     let answer_format = *format.as_ref().unwrap_or(&BodyFormat::Json);
     let response = match take(&ingest, &headers, &body, format).await {
-        Ok(taken) => {
-            let partial = (taken.refused > 0).then_some(ExportTracePartialSuccess {
-                rejected_spans: taken.refused as i64,
-                error_message: taken.message,
-            });
-            message(
-                StatusCode::OK,
-                answer_format,
-                &ExportTraceServiceResponse {
-                    partial_success: partial,
-                },
-            )
-        }
+        Ok(taken) => message(
+            StatusCode::OK,
+            answer_format,
+            &ExportTraceServiceResponse {
+                partial_success: taken.partial_success(),
+            },
+        ),
         Err(rejection) => error(answer_format, &rejection),
     };
     ingest.counters.record(
@@ -88,13 +80,9 @@ async fn take(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let bytes = decompress(body, encoding, ingest.max_request_bytes)?;
-    let decoded = tokio::task::spawn_blocking(move || decode(bytes, format))
+    ingest
+        .decode_and_take(&tenant, move || decode(bytes, format))
         .await
-        .map_err(|e| Rejection {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("decoding failed: {e}"),
-        })??;
-    ingest.take(&tenant, decoded).await
 }
 
 /// `body` as `format` encodes it, with `status`.

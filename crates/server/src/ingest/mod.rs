@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use prost::Message;
 use tokio::net::TcpListener;
 use traceql_exec::otlp::request_from_spans;
@@ -78,6 +79,16 @@ pub(crate) struct Taken {
     message: String,
 }
 
+impl Taken {
+    /// The partial success to answer with, if spans were refused.
+    fn partial_success(self) -> Option<ExportTracePartialSuccess> {
+        (self.refused > 0).then_some(ExportTracePartialSuccess {
+            rejected_spans: self.refused as i64,
+            error_message: self.message,
+        })
+    }
+}
+
 impl Ingest {
     /// The tenant an `X-Scope-OrgID` header names (the default tenant without one).
     fn tenant(&self, header: Option<&HeaderValue>) -> Result<String, Rejection> {
@@ -85,6 +96,22 @@ impl Ingest {
             status: e.status,
             message: e.message,
         })
+    }
+
+    /// Decodes a request with `decode` on a blocking thread, then takes its spans for
+    /// `tenant` (see [`Ingest::take`]).
+    async fn decode_and_take(
+        &self,
+        tenant: &str,
+        decode: impl FnOnce() -> Result<decode::Decoded, Rejection> + Send + 'static,
+    ) -> Result<Taken, Rejection> {
+        let decoded = tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(|e| Rejection {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("decoding failed: {e}"),
+            })??;
+        self.take(tenant, decoded).await
     }
 
     /// Screens the spans of `decoded` for `tenant` and stores those within the limits;
