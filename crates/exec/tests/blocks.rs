@@ -131,6 +131,47 @@ fn generated_traces_are_lossless() {
     assert_lossless(&spans);
 }
 
+/// A block written from its rows and a description made beforehand (as a server flushes
+/// its head) holds and says what the same traces encoded as a block do.
+#[test]
+fn a_block_written_from_rows_and_a_description_is_the_block_of_its_traces() {
+    use traceql_format::block::schema::block_schema;
+    use traceql_format::block::{
+        BlockWriter, RowGroupEncoder, choose_typed_columns, describe, span_batch,
+    };
+    let mut g = Generator::new(5, 1_000_000_000, 10_000_000);
+    let mut traces: Vec<Trace> = (0..200).map(|_| g.next_trace()).collect();
+    traceql_format::block::order::in_block_order(&mut traces);
+    let options = BlockOptions {
+        spans_per_row_group: 500,
+        ..BlockOptions::default()
+    };
+    let whole = encode_block("a", &traces, &options).unwrap();
+    let typed = choose_typed_columns(&traces, &options);
+    let meta = describe("b", &traces, &typed).unwrap();
+    let encoder = RowGroupEncoder::new(typed.clone(), 500).unwrap();
+    let mut writer = BlockWriter::new("b", &encoder).unwrap();
+    for group in traceql_format::block::row_groups(&traces, 500) {
+        let rows = span_batch(&block_schema(&typed), &typed, group).unwrap();
+        writer.append(encoder.encode_rows(&rows).unwrap()).unwrap();
+    }
+    let from_rows = writer.finish_described(&meta).unwrap();
+    let mut expected = whole.meta.clone();
+    expected.id = "b".into();
+    expected.bytes = from_rows.meta.bytes;
+    assert_eq!(from_rows.meta, expected);
+    assert!(from_rows.meta.row_groups > 1);
+    let back = |b: &traceql_format::block::EncodedBlock| {
+        decode_block(Bytes::from(b.data.clone()), &b.meta).unwrap()
+    };
+    assert_eq!(normalize(&back(&from_rows)), normalize(&back(&whole)));
+    // A description of other typed columns is refused.
+    let mut other = meta.clone();
+    other.typed_columns.pop();
+    let writer = BlockWriter::new("c", &encoder).unwrap();
+    assert!(writer.finish_described(&other).is_err());
+}
+
 #[test]
 fn otlp_round_trips_through_the_model() {
     for file in ["fixture_trace.otlp.json", "engine_fixture_traces.otlp.json"] {

@@ -6,15 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use traceql_exec::ingest::IngestError;
+use traceql_exec::source::BlockSource;
 use traceql_exec::store::{Store, Txn, new_block_id};
 use traceql_format::FormatError;
-use traceql_format::block::order::{in_block_order, into_blocks};
-use traceql_format::block::{
-    BlockOptions, BlockWriter, EncodedBlock, RowGroupEncoder, choose_typed_columns, row_groups,
-};
-use traceql_format::model::Trace;
+use traceql_format::block::{BlockOptions, BlockWriter, EncodedBlock, RowGroupEncoder};
 
-use crate::head::{HeadBlock, join};
+use crate::head::HeadBlock;
 
 /// What a flush wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,28 +26,25 @@ pub struct Flushed {
     pub through: u64,
 }
 
-/// Writes the traces of `blocks` (a trace cut into several of them joined) to `store`
-/// as blocks of the target size, marked as holding the records of log `log` through
-/// the last of theirs, in a transaction that the caller commits (they are invisible
-/// until then; see [`Store::commit`]) or aborts. The blocks are marked as holding traces
-/// in parts: later spans of a trace may still arrive, and compaction joins them.
+/// Writes `blocks` to `store`, each as a block of its own made of the rows and the
+/// description it already has (no trace is turned into rows again), marked as holding
+/// the records of log `log` through the last of theirs, in a transaction that the caller
+/// commits (they are invisible until then; see [`Store::commit`]) or aborts. The blocks
+/// are marked as holding traces in parts: a trace may have spans in several head blocks,
+/// or later spans still to arrive; compaction joins the parts.
 pub async fn write(
     store: &Store,
     log: &str,
     blocks: &[Arc<HeadBlock>],
     options: &BlockOptions,
 ) -> Result<(Txn, Flushed), IngestError> {
-    let joined = join(blocks);
-    let through = joined.records.1;
-    let mut traces = joined.traces;
     let mut flushed = Flushed {
-        through,
+        through: blocks.iter().map(|b| b.records().1).max().unwrap_or(0),
         ..Flushed::default()
     };
-    let options = options.clone();
+    let (owned, options) = (blocks.to_vec(), options.clone());
     let encoded = tokio::task::spawn_blocking(move || {
-        in_block_order(&mut traces);
-        into_blocks(traces, options.spans_per_block)
+        owned
             .iter()
             .map(|block| encode(block, &options))
             .collect::<Result<Vec<_>, _>>()
@@ -59,7 +53,7 @@ pub async fn write(
     .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
     .map_err(IngestError::Encode)?;
     let mut txn = store.begin("flush").await.map_err(IngestError::Store)?;
-    txn.mark(&BTreeMap::from([(log.to_string(), through)]));
+    txn.mark(&BTreeMap::from([(log.to_string(), flushed.through)]));
     for mut block in encoded {
         block.meta.partial_traces = true;
         if let Err(e) = store.write_txn_block(&mut txn, &mut block).await {
@@ -77,21 +71,24 @@ pub async fn write(
 /// Threads a block's row groups are encoded on.
 const ENCODERS: usize = 2;
 
-/// `traces` (in block order) encoded as one block, its row groups encoded
+/// The head block `block` encoded as a stored block, its row groups encoded
 /// [`ENCODERS`] at a time and written in order.
-fn encode(traces: &[Trace], options: &BlockOptions) -> Result<EncodedBlock, FormatError> {
-    let spans: usize = traces.iter().map(Vec::len).sum();
-    let typed = choose_typed_columns(traces, options);
-    let encoder = RowGroupEncoder::new(typed, spans.min(options.spans_per_row_group).max(1))?;
+fn encode(block: &HeadBlock, options: &BlockOptions) -> Result<EncodedBlock, FormatError> {
+    let meta = block.meta();
+    let row_group_spans = options.spans_per_row_group.max(1);
+    let encoder = RowGroupEncoder::new(
+        meta.typed_columns.clone(),
+        (meta.spans as usize).clamp(1, row_group_spans),
+    )?;
     let mut writer = BlockWriter::new(&new_block_id(), &encoder)?;
-    let groups: Vec<&[Trace]> = row_groups(traces, options.spans_per_row_group).collect();
+    let groups = block.row_groups(row_group_spans);
     for wave in groups.chunks(ENCODERS) {
         let encoded: Vec<Result<_, FormatError>> = std::thread::scope(|scope| {
             let running: Vec<_> = wave
                 .iter()
-                .map(|group| {
+                .map(|rows| {
                     let encoder = encoder.clone();
-                    scope.spawn(move || encoder.encode(group))
+                    scope.spawn(move || encoder.encode_rows(rows))
                 })
                 .collect();
             running
@@ -107,7 +104,7 @@ fn encode(traces: &[Trace], options: &BlockOptions) -> Result<EncodedBlock, Form
             writer.append(row_group?)?;
         }
     }
-    writer.finish()
+    writer.finish_described(meta)
 }
 
 /// The highest mark of log `log` that the blocks of `store` carry: the last of its

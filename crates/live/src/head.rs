@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{RecordBatch, new_null_array};
+use datafusion::arrow::array::{Array, FixedSizeBinaryArray, RecordBatch, new_null_array};
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::Session;
@@ -73,7 +73,9 @@ pub struct HeadBlock {
     meta: BlockMeta,
     facts: Facts,
     /// The span table's rows of the block's traces, in block order, in the schema of
-    /// its own typed columns.
+    /// its own typed columns (a block's schema)…
+    rows: RecordBatch,
+    /// …and the same in batches of at most [`BATCH_ROWS`], as scans hand them on.
     batches: Vec<RecordBatch>,
     traces: Vec<Trace>,
     /// Spans per trace.
@@ -232,17 +234,17 @@ impl Cut {
 
 /// The traces of several head blocks joined: a trace cut into several blocks is one
 /// trace again.
-pub struct Joined {
+struct Joined {
     /// The traces, each trace's spans together (in no particular order).
-    pub traces: Vec<Trace>,
+    traces: Vec<Trace>,
     /// The first and last log record of their spans.
-    pub records: (u64, u64),
+    records: (u64, u64),
     /// Memory they were accounted with.
-    pub accounted: usize,
+    accounted: usize,
 }
 
 /// The traces of `blocks`, joined by trace id.
-pub fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
+fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
     let mut by_id: FxHashMap<TraceId, Trace> = FxHashMap::default();
     let mut records = (u64::MAX, 0);
     let mut accounted = 0;
@@ -288,6 +290,7 @@ impl HeadBlock {
             .map(|at| batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at)))
             .collect();
         Ok(HeadBlock {
+            rows: batch,
             facts: meta.facts(),
             ids: traces.iter().map(|t| (t[0].trace_id, t.len())).collect(),
             meta,
@@ -298,14 +301,31 @@ impl HeadBlock {
         })
     }
 
-    /// The block's traces, in block order.
-    pub fn traces(&self) -> &[Trace] {
-        &self.traces
-    }
-
     /// The first and last log record whose spans the block holds.
     pub fn records(&self) -> (u64, u64) {
         self.records
+    }
+
+    /// Its rows cut into row groups of about `spans` rows at trace boundaries: what a
+    /// stored block of its traces holds.
+    pub fn row_groups(&self, spans: usize) -> Vec<RecordBatch> {
+        let ids = self
+            .rows
+            .column_by_name(traceql_format::schema::columns::TRACE_ID)
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>());
+        let Some(ids) = ids else {
+            return vec![self.rows.clone()];
+        };
+        let mut groups = Vec::new();
+        let mut start = 0;
+        for row in 1..self.rows.num_rows() {
+            if row - start >= spans && ids.value(row) != ids.value(row - 1) {
+                groups.push(self.rows.slice(start, row - start));
+                start = row;
+            }
+        }
+        groups.push(self.rows.slice(start, self.rows.num_rows() - start));
+        groups
     }
 
     /// Memory it holds: its spans in the span model and its rows.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
@@ -172,6 +173,32 @@ impl RowGroupEncoder {
     /// Encodes `traces` (whole, in block order) as one row group.
     pub fn encode(&self, traces: &[Trace]) -> Result<EncodedRowGroup> {
         let batch = span_batch(&self.schema, &self.typed, traces)?;
+        let chunks = self.encode_columns(&batch)?;
+        drop(batch);
+        Ok(EncodedRowGroup {
+            chunks,
+            summary: BlockSummary::of(traces, &self.typed),
+        })
+    }
+
+    /// Encodes `rows`, the span table's rows of whole traces in block order in this
+    /// encoder's schema (as [`span_batch`] makes them), as one row group. What
+    /// `meta.json` says of them is not gathered: the block is finished with a
+    /// description made beforehand ([`BlockWriter::finish_described`]).
+    pub fn encode_rows(&self, rows: &RecordBatch) -> Result<EncodedRowGroup> {
+        Ok(EncodedRowGroup {
+            chunks: self.encode_columns(rows)?,
+            summary: BlockSummary::empty(),
+        })
+    }
+
+    /// The column chunks of `batch`.
+    fn encode_columns(&self, batch: &RecordBatch) -> Result<Vec<ArrowColumnChunk>> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(FormatError::Encode(
+                "rows in another schema than the block's".into(),
+            ));
+        }
         // The row group's index only matters to encryption, which blocks do not use.
         let mut writers = self.factory.create_column_writers(0).map_err(encode)?;
         let mut leaves = writers.iter_mut();
@@ -183,15 +210,10 @@ impl RowGroupEncoder {
                 writer.write(&leaf).map_err(encode)?;
             }
         }
-        drop(batch);
-        let chunks = writers
+        writers
             .into_iter()
             .map(|w| w.close().map_err(encode))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(EncodedRowGroup {
-            chunks,
-            summary: BlockSummary::of(traces, &self.typed),
-        })
+            .collect()
     }
 }
 
@@ -237,6 +259,31 @@ impl BlockWriter {
         self.summary.add(row_group.summary);
         self.row_groups += 1;
         Ok(())
+    }
+
+    /// Writes the footer; the block, described by `meta` (made of the same traces
+    /// beforehand, by [`describe`]) with this block's id, row groups and size.
+    pub fn finish_described(self, meta: &BlockMeta) -> Result<EncodedBlock> {
+        let BlockWriter {
+            id,
+            typed,
+            file,
+            row_groups,
+            ..
+        } = self;
+        if meta.typed_columns.as_slice() != &*typed {
+            return Err(FormatError::Encode(
+                "the description's typed columns are not the block's".into(),
+            ));
+        }
+        let data = file.into_inner().map_err(encode)?;
+        let mut meta = meta.clone();
+        meta.format = super::FORMAT_NAME.into();
+        meta.version = FORMAT_VERSION;
+        meta.id = id;
+        meta.row_groups = row_groups;
+        meta.bytes = data.len() as u64;
+        Ok(EncodedBlock { data, meta })
     }
 
     /// Writes the footer; the block and its [`BlockMeta`].
