@@ -87,29 +87,25 @@ pub struct HeadBlock {
 }
 
 impl Head {
-    /// Adds the spans of log record `record`; records come in order. Returns the memory
-    /// they are accounted with: their size in the span model, twice (the model, and the
-    /// rows built from it once they are cut).
-    pub fn push(&mut self, record: u64, spans: Vec<Span>) -> usize {
-        let mut bytes = 0;
+    /// Adds the spans of log record `record`, accounted with `bytes` of memory (see
+    /// [`accounted_bytes`]); records come in order.
+    pub fn push(&mut self, record: u64, spans: Vec<Span>, bytes: usize) {
+        self.pending_spans += spans.len();
         for span in spans {
-            bytes += span_bytes(&span);
-            self.pending_spans += 1;
             self.pending.entry(span.trace_id).or_default().push(span);
         }
-        let bytes = bytes * 2;
         self.pending_bytes += bytes;
         self.pending_records = Some(match self.pending_records {
             Some((first, _)) => (first, record),
             None => (record, record),
         });
         self.pending_since.get_or_insert_with(Instant::now);
-        bytes
     }
 
-    /// Spans of trace `id` pending.
-    pub fn pending_of(&self, id: &TraceId) -> usize {
+    /// Spans of trace `id` the head holds, pending or cut.
+    pub fn trace_spans(&self, id: &TraceId) -> usize {
         self.pending.get(id).map_or(0, Vec::len)
+            + self.blocks.iter().map(|b| b.trace_len(id)).sum::<usize>()
     }
 
     /// Spans pending, not yet in a block.
@@ -210,6 +206,12 @@ impl Head {
         }
         before - self.blocks.iter().map(|b| b.accounted).sum::<usize>()
     }
+}
+
+/// The memory spans are accounted with until they are cut into a block: their size in
+/// the span model, twice (the model, and the rows built from it once they are cut).
+pub fn accounted_bytes(spans: &[Span]) -> usize {
+    spans.iter().map(span_bytes).sum::<usize>() * 2
 }
 
 /// Spans taken out of a head, to become one of its blocks ([`Cut::build`]).
@@ -331,11 +333,6 @@ impl HeadBlock {
     /// Memory it holds: its spans in the span model and its rows.
     pub fn accounted(&self) -> usize {
         self.accounted
-    }
-
-    /// Whether the block holds spans of trace `id`.
-    pub fn holds(&self, id: &TraceId) -> bool {
-        self.ids.contains_key(id)
     }
 
     /// Spans of trace `id` the block holds.

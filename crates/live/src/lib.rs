@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use traceql_exec::ingest::span_bytes;
 use traceql_exec::otlp::spans_from_request;
 use traceql_exec::source::Block;
 use traceql_exec::store::Store;
@@ -28,7 +27,7 @@ use traceql_format::ids::TraceId;
 use traceql_format::model::Span;
 use traceql_format::value::{KeyValue, Value};
 
-use crate::head::{Head, HeadBlock};
+use crate::head::{Head, HeadBlock, accounted_bytes};
 use crate::wal::{Wal, WalError};
 
 pub use flush::Flushed;
@@ -145,7 +144,7 @@ pub struct LiveCounters {
 
 /// The heads of every tenant, fed by the write-ahead log.
 pub struct Live {
-    wal: Wal<Vec<Span>>,
+    wal: Wal<(Vec<Span>, usize)>,
     heads: Arc<Mutex<BTreeMap<String, Head>>>,
     /// Held while pending spans are cut into a block and while a flush takes the
     /// head's blocks.
@@ -219,23 +218,26 @@ impl Live {
                 .collect();
             replayed.records += 1;
             replayed.spans += spans.len();
-            held += heads
+            let bytes = accounted_bytes(&spans);
+            held += bytes;
+            heads
                 .entry(record.tenant.clone())
                 .or_default()
-                .push(record.number, spans);
+                .push(record.number, spans, bytes);
         }
         let heads = Arc::new(Mutex::new(heads));
         let held = Arc::new(AtomicUsize::new(held));
         let into = Arc::clone(&heads);
-        let wal = Wal::start(opened, move |number, tenant: &str, spans: Vec<Span>| {
+        // The spans of each record, with the memory `accept` accounted them with.
+        let wal = Wal::start(opened, move |number, tenant: &str, (spans, bytes)| {
             let mut heads = lock(&into);
             match heads.get_mut(tenant) {
-                Some(head) => head.push(number, spans),
+                Some(head) => head.push(number, spans, bytes),
                 None => heads
                     .entry(tenant.to_string())
                     .or_default()
-                    .push(number, spans),
-            };
+                    .push(number, spans, bytes),
+            }
         })
         .map_err(|e| e.to_string())?;
         let live = Live {
@@ -296,7 +298,7 @@ impl Live {
         payload: impl Into<bytes::Bytes>,
         spans: Vec<Span>,
     ) -> Result<u64, Refused> {
-        let bytes: usize = spans.iter().map(span_bytes).sum::<usize>() * 2;
+        let bytes = accounted_bytes(&spans);
         let held = self.held.fetch_add(bytes, Ordering::AcqRel);
         if held > 0 && held + bytes > self.options.memory_limit {
             self.held.fetch_sub(bytes, Ordering::AcqRel);
@@ -304,7 +306,7 @@ impl Live {
             return Err(Refused::Busy);
         }
         let count = spans.len() as u64;
-        match self.wal.append(tenant, payload, spans).await {
+        match self.wal.append(tenant, payload, (spans, bytes)).await {
             Ok(number) => {
                 self.counters.spans.fetch_add(count, Ordering::Relaxed);
                 Ok(number)
@@ -463,19 +465,6 @@ impl Live {
         {
             eprintln!("traceql serve: {e}");
         }
-    }
-}
-
-impl Head {
-    /// Spans of trace `id` the head holds.
-    fn trace_spans(&self, id: &TraceId) -> usize {
-        self.pending_of(id)
-            + self
-                .blocks()
-                .iter()
-                .filter(|b| b.holds(id))
-                .map(|b| b.trace_len(id))
-                .sum::<usize>()
     }
 }
 

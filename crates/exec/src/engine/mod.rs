@@ -42,7 +42,9 @@ use crate::table::{session_config, span_table};
 /// Runs TraceQL over the blocks of a store.
 pub struct Engine {
     pub(crate) store: Store,
-    blocks: Vec<(Block, Facts)>,
+    /// The store's blocks with their facts, shared by the engines made from this one
+    /// with other live blocks.
+    blocks: Arc<Vec<(Block, Facts)>>,
     /// Blocks held outside the store (a server's head of spans not yet written), read
     /// beside its blocks.
     live: Vec<(Block, Facts)>,
@@ -236,7 +238,7 @@ impl Engine {
         let ctx = install(&SessionContext::new_with_config_rt(session, runtime));
         Ok(Engine {
             store,
-            blocks,
+            blocks: Arc::new(blocks),
             live: Vec::new(),
             skipped: listing.skipped,
             ctx,
@@ -277,7 +279,7 @@ impl Engine {
         let blocks = blocks_with_facts(&store, listing.blocks, known).await;
         Engine {
             store,
-            blocks,
+            blocks: Arc::new(blocks),
             live: Vec::new(),
             skipped: listing.skipped,
             ctx: self.ctx.clone(),
@@ -293,7 +295,7 @@ impl Engine {
     pub fn with_live(&self, live: Vec<Block>) -> Engine {
         Engine {
             store: self.store.clone(),
-            blocks: self.blocks.clone(),
+            blocks: Arc::clone(&self.blocks),
             live: live
                 .into_iter()
                 .map(|b| {
