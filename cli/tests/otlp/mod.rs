@@ -140,6 +140,26 @@ impl Backend {
         (200, answer["traces"].take())
     }
 
+    /// Stops the server as Ctrl-C does and checks that it ends by itself, with success,
+    /// within 30 s.
+    fn interrupt(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(sent.success());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "the server stopped with {status}");
+    }
+
     fn up(&self, address: SocketAddr) -> bool {
         TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
     }
@@ -661,7 +681,7 @@ fn bad_bodies_get_their_status_and_change_nothing() {
             .sum::<u64>(),
         5
     );
-    drop(backend);
+    backend.interrupt();
     clean(&dir);
 }
 

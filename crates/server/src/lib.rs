@@ -95,22 +95,29 @@ pub async fn serve_ingesting(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let counters = Arc::new(counters::Counters::default());
-    let mut tasks = Vec::new();
+    // Told to stop, the receivers take no new requests either.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let mut started = None;
     if let Some(ingesting) = ingesting {
         counters.set_live(Arc::clone(&ingesting.live));
         tenants.set_live(Arc::clone(&ingesting.live));
         for tenant in ingesting.live.tenants() {
             tenants.publish(&tenant, false).await;
         }
-        let started = ingest::start(
+        let receivers = ingest::start(
             ingesting.live,
             Arc::clone(&tenants),
             Arc::clone(&counters),
             &ingesting.options,
+            stopping,
         )
         .await?;
-        (ingesting.listening)(started.http, started.grpc);
-        tasks = started.tasks;
+        (ingesting.listening)(receivers.http, receivers.grpc);
+        started = Some(receivers);
     }
     let refresher = tenants.keep_fresh();
     // Answers go out as written: an HTTP/2 answer is several small writes (headers,
@@ -125,8 +132,8 @@ pub async fn serve_ingesting(
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
-    for task in tasks {
-        task.abort();
+    if let Some(receivers) = started {
+        receivers.stop().await;
     }
     served
 }

@@ -144,13 +144,15 @@ impl Ingest {
     }
 }
 
-/// Starts the receivers `options` names and the work behind them; they run until the
-/// returned handles are aborted. Returns the addresses they listen on (HTTP, gRPC).
+/// Starts the receivers `options` names and the work behind them. The receivers take
+/// no new requests once `stopping` turns true, and end when those under way are
+/// answered (see [`Started::stop`]). Returns the addresses they listen on.
 pub(crate) async fn start(
     live: Arc<Live>,
     tenants: Arc<Tenants>,
     counters: Arc<Counters>,
     options: &IngestOptions,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<Started> {
     let ingest = Arc::new(Ingest {
         live,
@@ -158,33 +160,41 @@ pub(crate) async fn start(
         counters,
         max_request_bytes: options.max_request_bytes,
     });
-    let mut tasks = Vec::new();
+    let mut receivers = Vec::new();
     let mut addresses = (None, None);
-    if let Some(address) = options.http {
+    let receivers_of = [
+        (options.http, "OTLP/HTTP", http::router(Arc::clone(&ingest))),
+        (options.grpc, "OTLP/gRPC", grpc::router(Arc::clone(&ingest))),
+    ];
+    for (i, (address, name, app)) in receivers_of.into_iter().enumerate() {
+        let Some(address) = address else {
+            continue;
+        };
         let listener = TcpListener::bind(address).await?;
-        addresses.0 = Some(listener.local_addr()?);
-        let app = http::router(Arc::clone(&ingest));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("traceql serve: the OTLP/HTTP receiver stopped: {e}");
+        let bound = Some(listener.local_addr()?);
+        if i == 0 {
+            addresses.0 = bound;
+        } else {
+            addresses.1 = bound;
+        }
+        let mut stopping = stopping.clone();
+        receivers.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                eprintln!("traceql serve: the {name} receiver stopped: {e}");
             }
         }));
     }
-    if let Some(address) = options.grpc {
-        let listener = TcpListener::bind(address).await?;
-        addresses.1 = Some(listener.local_addr()?);
-        let app = grpc::router(Arc::clone(&ingest));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                eprintln!("traceql serve: the OTLP/gRPC receiver stopped: {e}");
-            }
-        }));
-    }
-    tasks.push(tokio::spawn(background::run(ingest, options.clone())));
     Ok(Started {
         http: addresses.0,
         grpc: addresses.1,
-        tasks,
+        receivers,
+        background: tokio::spawn(background::run(ingest, options.clone())),
     })
 }
 
@@ -194,6 +204,18 @@ pub(crate) struct Started {
     pub http: Option<SocketAddr>,
     /// Where OTLP/gRPC listens.
     pub grpc: Option<SocketAddr>,
-    /// Their tasks.
-    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    receivers: Vec<tokio::task::JoinHandle<()>>,
+    background: tokio::task::JoinHandle<()>,
+}
+
+impl Started {
+    /// Waits for the receivers to answer what is under way (once told to stop), then
+    /// stops the work behind them: what is acknowledged is in the log, and the next
+    /// start replays what was not yet written to the store.
+    pub async fn stop(self) {
+        for receiver in self.receivers {
+            let _ = receiver.await;
+        }
+        self.background.abort();
+    }
 }
