@@ -7,12 +7,15 @@
 //! - The span model: [`model`] (spans, resources, scopes, events, links), [`value`]
 //!   (attribute values and their type codes), [`ids`] (trace and span ids, hex),
 //!   [`codes`] (status and kind codes and their TraceQL words).
+//! - [`arena`]: spans as decoded from OTLP, owned in arenas, on their way to a block
+//!   without the span model.
 //! - Reading and writing: [`entries`] (attribute entry lists), [`arrays`] (typed access
 //!   to Arrow arrays), [`block`] (traceql's own blocks: writer, reader, `meta.json`),
 //!   [`tempo`] (Grafana Tempo's vParquet4 and vParquet5 blocks, read as span model).
 //! - [`display`]: values as Tempo's results show them.
 //! - [`error`]: what can go wrong.
 
+pub mod arena;
 pub mod arrays;
 pub mod block;
 pub mod codes;

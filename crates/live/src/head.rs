@@ -29,16 +29,16 @@ use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::expressions::col as physical_col;
 use rustc_hash::FxHashMap;
-use traceql_exec::ingest::span_bytes;
 use traceql_exec::source::{Block, BlockKind, BlockSource, Layout, Opened, ScanRequest};
 use traceql_exec::store::Store;
 use traceql_format::FormatError;
-use traceql_format::block::order::in_block_order;
+use traceql_format::arena::{ArenaTraces, SpanArena, SpanRef};
 use traceql_format::block::schema::block_schema;
-use traceql_format::block::{BlockMeta, BlockOptions, choose_typed_columns, describe, span_batch};
+use traceql_format::block::{
+    BlockMeta, BlockOptions, choose_arena_typed_columns, describe_rows, span_rows_batch,
+};
 use traceql_format::facts::Facts;
 use traceql_format::ids::TraceId;
-use traceql_format::model::{Span, Trace};
 use traceql_format::schema::TRACE_ORDER;
 
 /// A head holding more blocks than this joins them into one.
@@ -50,8 +50,10 @@ const BATCH_ROWS: usize = 8192;
 /// Spans of one tenant acknowledged and not yet in the store.
 #[derive(Default)]
 pub struct Head {
-    /// Spans not yet cut into a block, by trace.
-    pending: FxHashMap<TraceId, Vec<Span>>,
+    /// Spans not yet cut into a block: the arenas of their records…
+    arenas: Vec<Arc<SpanArena>>,
+    /// …and their spans by trace.
+    pending: FxHashMap<TraceId, Vec<SpanRef>>,
     pending_spans: usize,
     pending_bytes: usize,
     /// The first and last log record whose spans are pending.
@@ -77,23 +79,32 @@ pub struct HeadBlock {
     rows: RecordBatch,
     /// …and the same in batches of at most [`BATCH_ROWS`], as scans hand them on.
     batches: Vec<RecordBatch>,
-    traces: Vec<Trace>,
+    /// Its spans as they were decoded, for joining blocks.
+    traces: ArenaTraces,
     /// Spans per trace.
     ids: FxHashMap<TraceId, usize>,
     /// The first and last log record whose spans the block holds.
     records: (u64, u64),
-    /// Memory it holds: its spans in the span model and its rows.
+    /// Memory it holds: its spans' arenas and its rows.
     accounted: usize,
 }
 
 impl Head {
     /// Adds the spans of log record `record`, accounted with `bytes` of memory (see
     /// [`accounted_bytes`]); records come in order.
-    pub fn push(&mut self, record: u64, spans: Vec<Span>, bytes: usize) {
-        self.pending_spans += spans.len();
-        for span in spans {
-            self.pending.entry(span.trace_id).or_default().push(span);
+    pub fn push(&mut self, record: u64, spans: SpanArena, bytes: usize) {
+        self.pending_spans += spans.spans.len();
+        let arena = self.arenas.len() as u32;
+        for (i, span) in spans.spans.iter().enumerate() {
+            self.pending
+                .entry(span.trace_id)
+                .or_default()
+                .push(SpanRef {
+                    arena,
+                    span: i as u32,
+                });
         }
+        self.arenas.push(Arc::new(spans));
         self.pending_bytes += bytes;
         self.pending_records = Some(match self.pending_records {
             Some((first, _)) => (first, record),
@@ -159,7 +170,10 @@ impl Head {
     /// (see [`Cut`]); `None` if none are pending.
     pub fn take_pending(&mut self, tenant: &str) -> Option<Cut> {
         let records = self.pending_records.take()?;
-        let traces: Vec<Trace> = std::mem::take(&mut self.pending).into_values().collect();
+        let traces = ArenaTraces::new(
+            std::mem::take(&mut self.arenas),
+            std::mem::take(&mut self.pending).into_values().collect(),
+        );
         let accounted = std::mem::take(&mut self.pending_bytes);
         self.pending_spans = 0;
         let since = self.pending_since.take();
@@ -208,16 +222,17 @@ impl Head {
     }
 }
 
-/// The memory spans are accounted with until they are cut into a block: their size in
-/// the span model, twice (the model, and the rows built from it once they are cut).
-pub fn accounted_bytes(spans: &[Span]) -> usize {
-    spans.iter().map(span_bytes).sum::<usize>() * 2
+/// The memory spans are accounted with until they are cut into a block: their arena's
+/// size, three times (the arena, and the rows built from it once they are cut, which
+/// take about twice as much).
+pub fn accounted_bytes(spans: &SpanArena) -> usize {
+    spans.bytes() * 3
 }
 
 /// Spans taken out of a head, to become one of its blocks ([`Cut::build`]).
 pub struct Cut {
     id: String,
-    traces: Vec<Trace>,
+    traces: ArenaTraces,
     records: (u64, u64),
     accounted: usize,
 }
@@ -237,8 +252,8 @@ impl Cut {
 /// The traces of several head blocks joined: a trace cut into several blocks is one
 /// trace again.
 struct Joined {
-    /// The traces, each trace's spans together (in no particular order).
-    traces: Vec<Trace>,
+    /// The traces, in block order.
+    traces: ArenaTraces,
     /// The first and last log record of their spans.
     records: (u64, u64),
     /// Memory they were accounted with.
@@ -247,7 +262,8 @@ struct Joined {
 
 /// The traces of `blocks`, joined by trace id.
 fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
-    let mut by_id: FxHashMap<TraceId, Trace> = FxHashMap::default();
+    let mut arenas = Vec::new();
+    let mut by_id: FxHashMap<TraceId, Vec<SpanRef>> = FxHashMap::default();
     let mut records = (u64::MAX, 0);
     let mut accounted = 0;
     for block in blocks {
@@ -256,15 +272,21 @@ fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
             records.1.max(block.records.1),
         );
         accounted += block.accounted;
-        for trace in &block.traces {
+        let first = arenas.len() as u32;
+        arenas.extend(block.traces.arenas.iter().cloned());
+        for trace in &block.traces.traces {
+            let id = block.traces.span(trace[0]).trace_id;
             by_id
-                .entry(trace[0].trace_id)
+                .entry(id)
                 .or_default()
-                .extend(trace.iter().cloned());
+                .extend(trace.iter().map(|r| SpanRef {
+                    arena: first + r.arena,
+                    span: r.span,
+                }));
         }
     }
     Joined {
-        traces: by_id.into_values().collect(),
+        traces: ArenaTraces::new(arenas, by_id.into_values().collect()),
         records,
         accounted,
     }
@@ -273,20 +295,22 @@ fn join(blocks: &[Arc<HeadBlock>]) -> Joined {
 impl HeadBlock {
     fn new(
         id: &str,
-        mut traces: Vec<Trace>,
+        traces: ArenaTraces,
         records: (u64, u64),
         options: &BlockOptions,
     ) -> Result<HeadBlock, FormatError> {
-        in_block_order(&mut traces);
-        let typed = choose_typed_columns(&traces, options);
-        let mut meta = describe(id, &traces, &typed)?;
+        let all = 0..traces.traces.len();
+        let typed = choose_arena_typed_columns(&traces, all.clone(), options);
+        let rows = traces.rows(all);
+        let mut meta = describe_rows(id, &rows, &typed)?;
         meta.format = HeadKind.name().into();
         // Later spans of a trace may arrive after this block was cut.
         meta.partial_traces = true;
-        let batch = span_batch(&block_schema(&typed), &typed, &traces)?;
+        let batch = span_rows_batch(&block_schema(&typed), &typed, &rows)?;
+        drop(rows);
         // What it holds, in place of the estimate its spans were accounted with.
         let accounted =
-            traces.iter().flatten().map(span_bytes).sum::<usize>() + batch.get_array_memory_size();
+            traces.arenas.iter().map(|a| a.bytes()).sum::<usize>() + batch.get_array_memory_size();
         let batches = (0..batch.num_rows())
             .step_by(BATCH_ROWS)
             .map(|at| batch.slice(at, BATCH_ROWS.min(batch.num_rows() - at)))
@@ -294,7 +318,11 @@ impl HeadBlock {
         Ok(HeadBlock {
             rows: batch,
             facts: meta.facts(),
-            ids: traces.iter().map(|t| (t[0].trace_id, t.len())).collect(),
+            ids: traces
+                .traces
+                .iter()
+                .map(|t| (traces.span(t[0]).trace_id, t.len()))
+                .collect(),
             meta,
             batches,
             traces,
@@ -330,7 +358,7 @@ impl HeadBlock {
         groups
     }
 
-    /// Memory it holds: its spans in the span model and its rows.
+    /// Memory it holds: its spans' arenas and its rows.
     pub fn accounted(&self) -> usize {
         self.accounted
     }

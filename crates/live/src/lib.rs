@@ -19,13 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use traceql_exec::otlp::spans_from_request;
+use traceql_exec::otlp::decode_request;
 use traceql_exec::source::Block;
 use traceql_exec::store::Store;
+use traceql_format::arena::{ArenaSpan, ArenaValue, Slot, SpanArena};
 use traceql_format::block::BlockOptions;
 use traceql_format::ids::TraceId;
-use traceql_format::model::Span;
-use traceql_format::value::{KeyValue, Value};
 
 use crate::head::{Head, HeadBlock, accounted_bytes};
 use crate::wal::{Wal, WalError};
@@ -93,7 +92,7 @@ impl std::fmt::Display for Refused {
 #[derive(Debug, Default)]
 pub struct Screened {
     /// Spans within the limits.
-    pub accepted: Vec<Span>,
+    pub accepted: SpanArena,
     /// Spans refused because their trace already had the most spans allowed.
     pub too_many_in_trace: usize,
     /// Spans refused for an attribute value longer than allowed.
@@ -144,7 +143,7 @@ pub struct LiveCounters {
 
 /// The heads of every tenant, fed by the write-ahead log.
 pub struct Live {
-    wal: Wal<(Vec<Span>, usize)>,
+    wal: Wal<(SpanArena, usize)>,
     heads: Arc<Mutex<BTreeMap<String, Head>>>,
     /// Held while pending spans are cut into a block and while a flush takes the
     /// head's blocks.
@@ -189,6 +188,7 @@ impl Live {
         let mut marks: BTreeMap<String, Option<u64>> = BTreeMap::new();
         let mut heads: BTreeMap<String, Head> = BTreeMap::new();
         let mut held = 0;
+        let mut arena = SpanArena::default();
         for record in &opened.records {
             if !marks.contains_key(&record.tenant) {
                 let tenant_store = store
@@ -205,19 +205,17 @@ impl Live {
                 replayed.skipped += 1;
                 continue;
             }
-            let request = prost::Message::decode(record.payload.as_slice()).map_err(|e| {
+            // Its spans were screened before they were logged: all are valid.
+            decode_request(&record.payload, &mut arena, &mut |_| {}).map_err(|e| {
                 format!(
                     "record {} of the write-ahead log in {} cannot be decoded: {e}",
                     record.number,
                     options.wal_dir.display()
                 )
             })?;
-            let spans: Vec<Span> = spans_from_request(request)
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect();
+            let spans = std::mem::take(&mut arena);
             replayed.records += 1;
-            replayed.spans += spans.len();
+            replayed.spans += spans.spans.len();
             let bytes = accounted_bytes(&spans);
             held += bytes;
             heads
@@ -262,27 +260,35 @@ impl Live {
     }
 
     /// Screens `spans` for `tenant` against the limits.
-    pub fn screen(&self, tenant: &str, spans: Vec<Span>) -> Screened {
+    pub fn screen(&self, tenant: &str, mut spans: SpanArena) -> Screened {
         let limits = &self.options.limits;
         let heads = lock(&self.heads);
         let head = heads.get(tenant);
         let mut in_request: FxHashMap<TraceId, usize> = FxHashMap::default();
         let mut screened = Screened::default();
-        for span in spans {
-            if !within(&span, limits.max_attribute_bytes) {
-                screened.attribute_too_long += 1;
-                continue;
-            }
-            let count = in_request
-                .entry(span.trace_id)
-                .or_insert_with(|| head.map_or(0, |h| h.trace_spans(&span.trace_id)));
-            if *count >= limits.max_spans_per_trace {
-                screened.too_many_in_trace += 1;
-                continue;
-            }
-            *count += 1;
-            screened.accepted.push(span);
-        }
+        let keep: Vec<bool> = spans
+            .spans
+            .iter()
+            .map(|span| {
+                if !within(&spans, span, limits.max_attribute_bytes) {
+                    screened.attribute_too_long += 1;
+                    return false;
+                }
+                let count = in_request
+                    .entry(span.trace_id)
+                    .or_insert_with(|| head.map_or(0, |h| h.trace_spans(&span.trace_id)));
+                if *count >= limits.max_spans_per_trace {
+                    screened.too_many_in_trace += 1;
+                    return false;
+                }
+                *count += 1;
+                true
+            })
+            .collect();
+        // What refused spans point at stays in the arena, unused.
+        let mut keep = keep.into_iter();
+        spans.spans.retain(|_| keep.next().unwrap_or(false));
+        screened.accepted = spans;
         self.counters
             .refused_spans
             .fetch_add(screened.refused() as u64, Ordering::Relaxed);
@@ -296,7 +302,7 @@ impl Live {
         &self,
         tenant: &str,
         payload: impl Into<bytes::Bytes>,
-        spans: Vec<Span>,
+        spans: SpanArena,
     ) -> Result<u64, Refused> {
         let bytes = accounted_bytes(&spans);
         let held = self.held.fetch_add(bytes, Ordering::AcqRel);
@@ -305,7 +311,7 @@ impl Live {
             self.counters.busy.fetch_add(1, Ordering::Relaxed);
             return Err(Refused::Busy);
         }
-        let count = spans.len() as u64;
+        let count = spans.spans.len() as u64;
         match self.wal.append(tenant, payload, (spans, bytes)).await {
             Ok(number) => {
                 self.counters.spans.fetch_add(count, Ordering::Relaxed);
@@ -468,19 +474,31 @@ impl Live {
     }
 }
 
-/// Whether every attribute value of `span` (its own, its events' and links') is at most
-/// `max` bytes long.
-fn within(span: &Span, max: usize) -> bool {
-    let short = |attributes: &[KeyValue]| {
-        attributes.iter().all(|kv| match &kv.value {
-            Value::Str(s) | Value::Opaque(s) => s.len() <= max,
-            Value::StrArray(items) => items.iter().map(String::len).sum::<usize>() <= max,
-            _ => true,
-        })
+/// Whether every attribute value of `span` of `arena` (its own, its events' and links')
+/// is at most `max` bytes long.
+fn within(arena: &SpanArena, span: &ArenaSpan, max: usize) -> bool {
+    let short = |attributes: Slot| {
+        arena.attributes[attributes.range()]
+            .iter()
+            .all(|a| match a.value {
+                ArenaValue::Str(s) | ArenaValue::Opaque(s) => s.len() <= max,
+                ArenaValue::StrArray(items) => {
+                    arena.texts[items.range()]
+                        .iter()
+                        .map(|t| t.len())
+                        .sum::<usize>()
+                        <= max
+                }
+                _ => true,
+            })
     };
-    short(&span.attributes)
-        && span.events.iter().all(|e| short(&e.attributes))
-        && span.links.iter().all(|l| short(&l.attributes))
+    short(span.attributes)
+        && arena.events[span.events.range()]
+            .iter()
+            .all(|e| short(e.attributes))
+        && arena.links[span.links.range()]
+            .iter()
+            .all(|l| short(l.attributes))
 }
 
 fn read_checkpoint(dir: &Path) -> Result<BTreeMap<String, u64>, String> {
@@ -511,7 +529,9 @@ fn write_checkpoint(dir: &Path, tenant: &str, through: u64) -> Result<(), String
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use traceql_exec::otlp::request_from_spans;
+    use traceql_exec::otlp::{request_from_spans, spans_of};
+    use traceql_format::model::Span;
+    use traceql_format::value::{KeyValue, Value};
 
     fn spans(trace: u8, n: u8) -> Vec<Span> {
         (0..n)
@@ -545,9 +565,18 @@ mod tests {
         }
     }
 
+    /// `spans` in an arena, as the receivers decode them.
+    fn arena(spans: &[Span]) -> SpanArena {
+        let mut arena = SpanArena::default();
+        decode_request(&payload(spans), &mut arena, &mut |m| panic!("{m}")).unwrap();
+        arena
+    }
+
     async fn accept(live: &Live, trace: u8, n: u8) {
         let spans = spans(trace, n);
-        live.accept("t", payload(&spans), spans).await.unwrap();
+        live.accept("t", payload(&spans), arena(&spans))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -632,20 +661,21 @@ mod tests {
             key: "long".into(),
             value: Value::Str("x".repeat(11)),
         });
-        let screened = live.screen("t", more);
+        let screened = live.screen("t", arena(&more));
         assert_eq!(
             (screened.attribute_too_long, screened.too_many_in_trace),
             (1, 1)
         );
-        assert_eq!(screened.accepted.len(), 1);
+        assert_eq!(screened.accepted.spans.len(), 1);
         assert!(
             screened
                 .message(&live.options().limits)
                 .contains("longer than 10 bytes")
         );
         // The budget (one byte) is used up by what the head holds.
+        let accepted = spans_of(&screened.accepted);
         let refused = live
-            .accept("t", payload(&screened.accepted), screened.accepted)
+            .accept("t", payload(&accepted), screened.accepted)
             .await;
         assert_eq!(refused, Err(Refused::Busy));
         std::fs::remove_dir_all(&dir).unwrap();

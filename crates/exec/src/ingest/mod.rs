@@ -6,7 +6,6 @@
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
 pub(crate) mod buffer;
-pub use buffer::span_bytes;
 pub(crate) mod pipeline;
 pub(crate) mod sorted;
 
@@ -288,12 +287,10 @@ fn read_files(
     let mut skipped = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let mut open = true;
-        skipped.extend(read_file_streaming(file, skip_invalid, &mut |spans| {
-            for span in spans {
-                buffer.push(span);
-            }
+        skipped.extend(read_file_streaming(file, skip_invalid, &mut |request| {
+            buffer.push(request);
             while open && buffer.bytes() >= limits.buffer {
-                open = feed.send(Feed::Traces(buffer.take_oldest(limits.chunk)));
+                open = feed.send(Feed::Arena(buffer.take_oldest(limits.chunk)));
             }
             open
         })?);
@@ -310,7 +307,7 @@ fn read_files(
         return Ok(skipped);
     }
     while !buffer.is_empty() {
-        if !feed.send(Feed::Traces(buffer.take_oldest(limits.chunk))) {
+        if !feed.send(Feed::Arena(buffer.take_oldest(limits.chunk))) {
             break;
         }
     }

@@ -6,20 +6,21 @@
 //! fails.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use traceql_format::block::{EncodedBlock, encode_block};
-use traceql_format::model::Trace;
+use traceql_format::arena::ArenaTraces;
+use traceql_format::block::{EncodedBlock, encode_arena_block};
 
+use super::sorted::Sizes;
 use super::{IngestError, IngestOptions, IngestReport, Progress};
 use crate::store::{Store, TIDY_GRACE, Txn, new_block_id};
-use traceql_format::block::order::{in_block_order, into_blocks};
 
 /// What the producer hands on.
 pub(crate) enum Feed {
-    /// Traces to write (each trace's spans together; any order).
-    Traces(Vec<Trace>),
+    /// Traces to write (each trace's spans together), in block order.
+    Arena(ArenaTraces),
     /// A block the producer encoded itself (of whole traces), to write as it is.
     Block(Box<EncodedBlock>),
     /// From here on every trace fed is whole: all input is read (what follows is the
@@ -112,35 +113,35 @@ async fn write(
     // Traces were written before all input was read: any trace may be in parts.
     let mut partial = false;
     while let Some(feed) = rx.recv().await {
-        let mut traces = match feed {
+        match feed {
             Feed::Read { done, total } => {
                 progress(Progress::Read { done, total });
-                continue;
             }
             Feed::Drain => {
                 draining = true;
-                continue;
             }
             Feed::Block(mut block) => {
                 block.meta.partial_traces |= !draining;
                 store_encoded(store, txn, *block, &mut report, progress).await?;
-                continue;
             }
-            Feed::Traces(traces) => traces,
-        };
-        partial |= !draining;
-        in_block_order(&mut traces);
-        for block in into_blocks(traces, options.block.spans_per_block) {
-            let id = new_block_id();
-            let block_options = options.block.clone();
-            encoding.push_back(tokio::task::spawn_blocking(move || {
-                let mut encoded = encode_block(&id, &block, &block_options)?;
-                encoded.meta.partial_traces = partial;
-                Ok(encoded)
-            }));
-            while encoding.len() >= ENCODING {
-                let next = encoding.pop_front().expect("not empty");
-                store_block(store, txn, next, &mut report, progress).await?;
+            Feed::Arena(traces) => {
+                partial |= !draining;
+                let traces = Arc::new(traces);
+                for block in traces.blocks(options.block.spans_per_block) {
+                    let (id, traces) = (new_block_id(), Arc::clone(&traces));
+                    let mut block_options = options.block.clone();
+                    // Row groups each within a tenth of the budget, as they are built.
+                    block_options.spans_per_row_group = Sizes::of(options).row_group_spans;
+                    encoding.push_back(tokio::task::spawn_blocking(move || {
+                        let mut encoded = encode_arena_block(&id, &traces, block, &block_options)?;
+                        encoded.meta.partial_traces = partial;
+                        Ok(encoded)
+                    }));
+                    while encoding.len() >= ENCODING {
+                        let next = encoding.pop_front().expect("not empty");
+                        store_block(store, txn, next, &mut report, progress).await?;
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! OTLP messages ⇄ the span model.
+//! OTLP messages → arenas (and the span model); the span model → OTLP messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,48 +12,84 @@ use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span as OtlpSpan, Status, span,
 };
 
+use super::wire::prost_value;
+use traceql_format::arena::{
+    ArenaAttribute, ArenaEvent, ArenaLink, ArenaResource, ArenaScope, ArenaSpan, ArenaValue, Slot,
+    SpanArena,
+};
+use traceql_format::block::span_rows::SpanRows;
 use traceql_format::ids::{SpanId, TraceId};
-use traceql_format::model::{Event, Link, Resource, Scope, Span};
+use traceql_format::model::{Resource, Scope, Span};
 use traceql_format::value::{KeyValue, Value};
 
-/// The spans of a request, each valid one or why it is invalid (with its place).
-pub fn spans_from_request(request: ExportTraceServiceRequest) -> Vec<Result<Span, String>> {
-    let mut out = Vec::new();
-    for (r, rs) in request.resource_spans.into_iter().enumerate() {
-        let resource = Arc::new(resource_from(
-            rs.resource.unwrap_or_default(),
-            rs.schema_url,
-        ));
-        for (s, ss) in rs.scope_spans.into_iter().enumerate() {
-            let scope = Arc::new(scope_from(ss.scope.unwrap_or_default(), ss.schema_url));
-            for (i, span) in ss.spans.into_iter().enumerate() {
-                let place = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
-                out.push(span_from(span, &resource, &scope).map_err(|m| format!("{place}: {m}")));
+/// The spans of `request` as the span model; the first invalid span is an error naming
+/// its place (`resourceSpans[0].scopeSpans[1].spans[2]: …`).
+pub fn spans_from_request(request: &ExportTraceServiceRequest) -> Result<Vec<Span>, String> {
+    let mut arena = SpanArena::default();
+    let mut first_invalid = None;
+    arena_from_request(request, &mut arena, &mut |message| {
+        first_invalid.get_or_insert(message);
+    });
+    match first_invalid {
+        Some(message) => Err(message),
+        None => Ok(spans_of(&arena)),
+    }
+}
+
+/// The spans of `arena`, in its order, as the span model.
+pub fn spans_of(arena: &SpanArena) -> Vec<Span> {
+    let mut rows = SpanRows::default();
+    arena.push_all(&mut rows);
+    rows.to_traces().pop().unwrap_or_default()
+}
+
+/// Appends the spans of the decoded `request` to `arena` (what
+/// [`super::wire::decode_request`] does from its bytes): a span that is not valid OTLP
+/// is left out and `invalid` told why, with its place.
+pub fn arena_from_request(
+    request: &ExportTraceServiceRequest,
+    arena: &mut SpanArena,
+    invalid: &mut dyn FnMut(String),
+) {
+    for (r, rs) in request.resource_spans.iter().enumerate() {
+        let resource = rs.resource.as_ref();
+        let attributes = key_values(resource.map_or(&[], |r| &r.attributes), arena);
+        let schema_url = arena.push_str(&rs.schema_url);
+        arena.resources.push(ArenaResource {
+            attributes,
+            dropped_attributes_count: resource.map_or(0, |r| r.dropped_attributes_count),
+            schema_url,
+        });
+        let resource = arena.resources.len() - 1;
+        for (s, ss) in rs.scope_spans.iter().enumerate() {
+            let scope = ss.scope.as_ref();
+            let name = arena.push_str(scope.map_or("", |c| &c.name));
+            let version = arena.push_str(scope.map_or("", |c| &c.version));
+            let attributes = key_values(scope.map_or(&[], |c| &c.attributes), arena);
+            let schema_url = arena.push_str(&ss.schema_url);
+            arena.scopes.push(ArenaScope {
+                name,
+                version,
+                attributes,
+                dropped_attributes_count: scope.map_or(0, |c| c.dropped_attributes_count),
+                schema_url,
+            });
+            let scope = arena.scopes.len() - 1;
+            for (i, span) in ss.spans.iter().enumerate() {
+                let mark = arena.mark();
+                if let Err(message) = span_from(span, resource, scope, arena) {
+                    arena.truncate(mark);
+                    invalid(format!(
+                        "resourceSpans[{r}].scopeSpans[{s}].spans[{i}]: {message}"
+                    ));
+                }
             }
         }
     }
-    out
 }
 
-fn resource_from(r: OtlpResource, schema_url: String) -> Resource {
-    Resource {
-        attributes: key_values(r.attributes),
-        dropped_attributes_count: r.dropped_attributes_count,
-        schema_url,
-    }
-}
-
-fn scope_from(s: InstrumentationScope, schema_url: String) -> Scope {
-    Scope {
-        name: s.name,
-        version: s.version,
-        attributes: key_values(s.attributes),
-        dropped_attributes_count: s.dropped_attributes_count,
-        schema_url,
-    }
-}
-
-fn trace_id(bytes: &[u8], what: &str) -> Result<TraceId, String> {
+/// `bytes` as a trace id: 16 bytes, not all zero.
+pub(super) fn valid_trace_id(bytes: &[u8], what: &str) -> Result<TraceId, String> {
     let id: TraceId = bytes
         .try_into()
         .map_err(|_| format!("{what} must be 16 bytes, got {}", bytes.len()))?;
@@ -63,7 +99,8 @@ fn trace_id(bytes: &[u8], what: &str) -> Result<TraceId, String> {
     Ok(id)
 }
 
-fn span_id(bytes: &[u8], what: &str) -> Result<SpanId, String> {
+/// `bytes` as a span id: 8 bytes, not all zero.
+pub(super) fn valid_span_id(bytes: &[u8], what: &str) -> Result<SpanId, String> {
     let id: SpanId = bytes
         .try_into()
         .map_err(|_| format!("{what} must be 8 bytes, got {}", bytes.len()))?;
@@ -73,144 +110,112 @@ fn span_id(bytes: &[u8], what: &str) -> Result<SpanId, String> {
     Ok(id)
 }
 
-fn span_from(s: OtlpSpan, resource: &Arc<Resource>, scope: &Arc<Scope>) -> Result<Span, String> {
-    let status = s.status.unwrap_or_default();
+/// An OTLP span kind (0–5).
+pub(super) fn valid_kind(kind: i32) -> Result<i8, String> {
+    i8::try_from(kind)
+        .ok()
+        .filter(|k| (0..=5).contains(k))
+        .ok_or_else(|| format!("span kind {kind} is not an OTLP kind (0–5)"))
+}
+
+/// An OTLP status code (0–2).
+pub(super) fn valid_status(code: i32) -> Result<i8, String> {
+    i8::try_from(code)
+        .ok()
+        .filter(|c| (0..=2).contains(c))
+        .ok_or_else(|| format!("status code {code} is not an OTLP status (0–2)"))
+}
+
+/// The text kept for a value TraceQL cannot query: its OTLP/JSON, `{}` when absent.
+pub(super) fn opaque_value(any: Option<&AnyValue>) -> String {
+    any.and_then(|any| serde_json::to_string(any).ok())
+        .unwrap_or_else(|| "{}".to_string())
+}
+
+fn span_from(
+    s: &OtlpSpan,
+    resource: usize,
+    scope: usize,
+    arena: &mut SpanArena,
+) -> Result<(), String> {
     let parent_span_id = if s.parent_span_id.is_empty() {
         None
     } else {
-        Some(span_id(&s.parent_span_id, "parent span id")?)
+        Some(valid_span_id(&s.parent_span_id, "parent span id")?)
     };
-    let kind = i8::try_from(s.kind)
-        .ok()
-        .filter(|k| (0..=5).contains(k))
-        .ok_or_else(|| format!("span kind {} is not an OTLP kind (0–5)", s.kind))?;
-    let status_code = i8::try_from(status.code)
-        .ok()
-        .filter(|c| (0..=2).contains(c))
-        .ok_or_else(|| format!("status code {} is not an OTLP status (0–2)", status.code))?;
-    let links = s
-        .links
-        .into_iter()
-        .map(|l| {
-            Ok(Link {
-                trace_id: trace_id(&l.trace_id, "link trace id")?,
-                span_id: span_id(&l.span_id, "link span id")?,
-                trace_state: l.trace_state,
-                flags: l.flags,
-                attributes: key_values(l.attributes),
-                dropped_attributes_count: l.dropped_attributes_count,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(Span {
-        trace_id: trace_id(&s.trace_id, "trace id")?,
-        span_id: span_id(&s.span_id, "span id")?,
+    let status = s.status.clone().unwrap_or_default();
+    let kind = valid_kind(s.kind)?;
+    let status_code = valid_status(status.code)?;
+    let attributes = key_values(&s.attributes, arena);
+    let mut events = Vec::with_capacity(s.events.len());
+    for e in &s.events {
+        let name = arena.push_str(&e.name);
+        events.push(ArenaEvent {
+            time_unix_nano: e.time_unix_nano,
+            name,
+            attributes: key_values(&e.attributes, arena),
+            dropped_attributes_count: e.dropped_attributes_count,
+        });
+    }
+    let mut links = Vec::with_capacity(s.links.len());
+    for l in &s.links {
+        let trace_state = arena.push_str(&l.trace_state);
+        links.push(ArenaLink {
+            trace_id: valid_trace_id(&l.trace_id, "link trace id")?,
+            span_id: valid_span_id(&l.span_id, "link span id")?,
+            trace_state,
+            flags: l.flags,
+            attributes: key_values(&l.attributes, arena),
+            dropped_attributes_count: l.dropped_attributes_count,
+        });
+    }
+    let span = ArenaSpan {
+        trace_id: valid_trace_id(&s.trace_id, "trace id")?,
+        span_id: valid_span_id(&s.span_id, "span id")?,
         parent_span_id,
-        trace_state: s.trace_state,
+        trace_state: arena.push_str(&s.trace_state),
         flags: s.flags,
-        name: s.name,
+        name: arena.push_str(&s.name),
         kind,
         start_unix_nano: s.start_time_unix_nano,
         end_unix_nano: s.end_time_unix_nano,
-        attributes: key_values(s.attributes),
+        attributes,
         dropped_attributes_count: s.dropped_attributes_count,
-        events: s
-            .events
-            .into_iter()
-            .map(|e| Event {
-                time_unix_nano: e.time_unix_nano,
-                name: e.name,
-                attributes: key_values(e.attributes),
-                dropped_attributes_count: e.dropped_attributes_count,
-            })
-            .collect(),
+        events: runs(&mut arena.events, events),
         dropped_events_count: s.dropped_events_count,
-        links,
+        links: runs(&mut arena.links, links),
         dropped_links_count: s.dropped_links_count,
         status_code,
-        status_message: status.message,
-        resource: Arc::clone(resource),
-        scope: Arc::clone(scope),
-    })
-}
-
-fn key_values(kvs: Vec<OtlpKeyValue>) -> Vec<KeyValue> {
-    kvs.into_iter()
-        .map(|kv| KeyValue {
-            key: kv.key,
-            value: value_from(kv.value),
-        })
-        .collect()
-}
-
-/// OTLP value → model value. Homogeneous non-empty arrays of scalars are typed arrays;
-/// everything TraceQL cannot query is kept as OTLP/JSON text.
-fn value_from(v: Option<AnyValue>) -> Value {
-    use any_value::Value as V;
-    let Some(any) = v else {
-        return Value::Opaque("{}".to_string());
+        status_message: arena.push_str(&status.message),
+        resource,
+        scope,
     };
-    match &any.value {
-        Some(V::StringValue(s)) => return Value::Str(s.clone()),
-        Some(V::IntValue(i)) => return Value::Int(*i),
-        Some(V::DoubleValue(f)) => return Value::Float(*f),
-        Some(V::BoolValue(b)) => return Value::Bool(*b),
-        Some(V::ArrayValue(a)) => {
-            if let Some(typed) = typed_array(a) {
-                return typed;
-            }
-        }
-        _ => {}
-    }
-    Value::Opaque(serde_json::to_string(&any).unwrap_or_else(|_| "{}".to_string()))
+    arena.spans.push(span);
+    Ok(())
 }
 
-fn typed_array(a: &ArrayValue) -> Option<Value> {
-    use any_value::Value as V;
-    let values: Vec<&V> = a
-        .values
+fn runs<T>(vec: &mut Vec<T>, items: Vec<T>) -> Slot {
+    let start = vec.len();
+    vec.extend(items);
+    Slot {
+        start,
+        end: vec.len(),
+    }
+}
+
+fn key_values(kvs: &[OtlpKeyValue], arena: &mut SpanArena) -> Slot {
+    let values: Vec<ArenaAttribute> = kvs
         .iter()
-        .map(|v| v.value.as_ref())
-        .collect::<Option<_>>()?;
-    Some(match values.first()? {
-        V::StringValue(_) => Value::StrArray(
-            values
-                .iter()
-                .map(|v| match v {
-                    V::StringValue(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        V::IntValue(_) => Value::IntArray(
-            values
-                .iter()
-                .map(|v| match v {
-                    V::IntValue(i) => Some(*i),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        V::DoubleValue(_) => Value::FloatArray(
-            values
-                .iter()
-                .map(|v| match v {
-                    V::DoubleValue(f) => Some(*f),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        V::BoolValue(_) => Value::BoolArray(
-            values
-                .iter()
-                .map(|v| match v {
-                    V::BoolValue(b) => Some(*b),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-        ),
-        _ => return None,
-    })
+        .map(|kv| {
+            let key = arena.push_str(&kv.key);
+            let value = match &kv.value {
+                Some(any) => prost_value(any, arena),
+                None => ArenaValue::Opaque(arena.push_str(&opaque_value(None))),
+            };
+            ArenaAttribute { key, value }
+        })
+        .collect();
+    runs(&mut arena.attributes, values)
 }
 
 /// `v` as an OTLP `AnyValue`.

@@ -3,6 +3,7 @@
 //! optionally gzip or zstd compressed. Errors name the file and, for JSON, the line.
 
 mod convert;
+mod wire;
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
@@ -11,8 +12,12 @@ use std::path::{Path, PathBuf};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
-pub use convert::{any_value, request_from_spans, spans_from_request};
+pub use convert::{
+    any_value, arena_from_request, request_from_spans, spans_from_request, spans_of,
+};
+pub use wire::decode_request;
 
+use traceql_format::arena::{Mark, SpanArena};
 use traceql_format::model::Span;
 
 /// Bad input: which file, where in it, and what is wrong.
@@ -51,8 +56,8 @@ pub struct FileSpans {
 /// failing. [`read_file_streaming`] does the same a request at a time.
 pub fn read_file(path: &Path, skip_invalid: bool) -> Result<FileSpans, InputError> {
     let mut spans = Vec::new();
-    let skipped = read_file_streaming(path, skip_invalid, &mut |mut request| {
-        spans.append(&mut request);
+    let skipped = read_file_streaming(path, skip_invalid, &mut |request| {
+        spans.extend(spans_of(&request));
         true
     })?;
     Ok(FileSpans { spans, skipped })
@@ -60,12 +65,14 @@ pub fn read_file(path: &Path, skip_invalid: bool) -> Result<FileSpans, InputErro
 
 /// Reads one OTLP file and hands its spans to `sink` one request at a time, without
 /// holding the file: JSON lines are read a line at a time through the decompressor.
-/// A single JSON document or a protobuf message is one request, read whole. `sink`
-/// returns `false` to stop reading. Returns the records skipped (with `skip_invalid`).
+/// A single JSON document or a protobuf message is one request, read whole. Each
+/// request's valid spans come in an arena of their own; protobuf is decoded straight
+/// into it. `sink` returns `false` to stop reading. Returns the records skipped (with
+/// `skip_invalid`).
 pub fn read_file_streaming(
     path: &Path,
     skip_invalid: bool,
-    sink: &mut dyn FnMut(Vec<Span>) -> bool,
+    sink: &mut dyn FnMut(SpanArena) -> bool,
 ) -> Result<Vec<InputError>, InputError> {
     let err = |line, message: String| InputError {
         file: path.to_path_buf(),
@@ -80,6 +87,7 @@ pub fn read_file_streaming(
         skipped: Vec::new(),
         sink,
         stopped: false,
+        last: Mark::default(),
     };
     // A zero byte first is the length of a framed message (the Collector's file
     // exporter with `format: proto` or compression: a 4-byte big-endian length before
@@ -134,15 +142,14 @@ pub fn read_file_streaming(
     if first == Some(&b'{') {
         reader.json_document(&bytes)?;
     } else {
-        match ExportTraceServiceRequest::decode(bytes.as_slice()) {
-            Ok(request) => reader.request(request, None)?,
-            Err(e) => reader.skip_or_fail(err(None, protobuf_message(&e, &bytes)))?,
+        if let Err(message) = reader.protobuf(&bytes, None)? {
+            reader.skip_or_fail(err(None, protobuf_message(&message, &bytes)))?;
         }
     }
     Ok(reader.skipped)
 }
 
-fn protobuf_message(e: &prost::DecodeError, bytes: &[u8]) -> String {
+fn protobuf_message(e: &str, bytes: &[u8]) -> String {
     if bytes.is_empty() {
         "empty file: not OTLP".to_string()
     } else {
@@ -209,9 +216,11 @@ struct Reader<'a> {
     path: &'a Path,
     skip_invalid: bool,
     skipped: Vec<InputError>,
-    sink: &'a mut dyn FnMut(Vec<Span>) -> bool,
+    sink: &'a mut dyn FnMut(SpanArena) -> bool,
     /// The sink asked to stop.
     stopped: bool,
+    /// How full the last request's arena was: the next is made as large.
+    last: Mark,
 }
 
 impl Reader<'_> {
@@ -306,18 +315,17 @@ impl Reader<'_> {
                 std::borrow::Cow::Borrowed(frame.as_slice())
             };
             let decoded = if bytes.first() == Some(&b'{') {
-                serde_json::from_slice::<ExportTraceServiceRequest>(&bytes)
-                    .map_err(|e| json_message(&e))
-            } else {
-                ExportTraceServiceRequest::decode(bytes.as_ref())
-                    .map_err(|e| format!("invalid OTLP/protobuf: {e}"))
-            };
-            match decoded {
-                Ok(request) => self.request(request, None)?,
-                Err(message) => {
-                    let error = self.error(None, at(message));
-                    self.skip_or_fail(error)?;
+                match serde_json::from_slice::<ExportTraceServiceRequest>(&bytes) {
+                    Ok(request) => self.request(request, None).map(Ok),
+                    Err(e) => Ok(Err(json_message(&e))),
                 }
+            } else {
+                self.protobuf(&bytes, None)
+                    .map(|r| r.map_err(|e| format!("invalid OTLP/protobuf: {e}")))
+            };
+            if let Err(message) = decoded? {
+                let error = self.error(None, at(message));
+                self.skip_or_fail(error)?;
             }
         }
         Ok(())
@@ -333,7 +341,7 @@ impl Reader<'_> {
         }
     }
 
-    /// The spans of one request, to the sink.
+    /// The spans of one decoded request, to the sink.
     fn request(
         &mut self,
         request: ExportTraceServiceRequest,
@@ -342,14 +350,43 @@ impl Reader<'_> {
         if self.stopped {
             return Ok(());
         }
-        let mut spans = Vec::new();
-        for result in spans_from_request(request) {
-            match result {
-                Ok(span) => spans.push(span),
-                Err(message) => self.skip_or_fail(self.error(line, message))?,
-            }
+        let mut arena = SpanArena::with_capacity(self.last);
+        let mut invalid = Vec::new();
+        arena_from_request(&request, &mut arena, &mut |m| invalid.push(m));
+        self.hand_on(arena, invalid, line)
+    }
+
+    /// The spans of one OTLP/protobuf request, decoded straight into the arena, to the
+    /// sink; `Ok(Err)` when the bytes are not such a request.
+    fn protobuf(
+        &mut self,
+        bytes: &[u8],
+        line: Option<usize>,
+    ) -> Result<Result<(), String>, InputError> {
+        if self.stopped {
+            return Ok(Ok(()));
         }
-        if !spans.is_empty() && !(self.sink)(spans) {
+        let mut arena = SpanArena::with_capacity(self.last);
+        let mut invalid = Vec::new();
+        if let Err(message) = decode_request(bytes, &mut arena, &mut |m| invalid.push(m)) {
+            return Ok(Err(message));
+        }
+        self.hand_on(arena, invalid, line)?;
+        Ok(Ok(()))
+    }
+
+    /// Skips or fails on the invalid spans of a request, then hands its valid ones on.
+    fn hand_on(
+        &mut self,
+        arena: SpanArena,
+        invalid: Vec<String>,
+        line: Option<usize>,
+    ) -> Result<(), InputError> {
+        for message in invalid {
+            self.skip_or_fail(self.error(line, message))?;
+        }
+        self.last = arena.mark();
+        if !arena.spans.is_empty() && !(self.sink)(arena) {
             self.stopped = true;
         }
         Ok(())

@@ -58,14 +58,10 @@ pub fn span_rows_batch(
     builder.finish()
 }
 
-/// A trace's earliest span start and latest span end (a span ending before it starts
-/// ends at its start), unix nanoseconds; the trace-level columns come from these.
-pub(crate) fn trace_bounds(trace: &Trace) -> (u64, u64) {
-    bounds(trace.iter().map(|s| (s.start_unix_nano, s.end_unix_nano)))
-}
-
-/// The earliest start and latest end (at least its start) of spans' `(start, end)`.
-fn bounds(spans: impl Iterator<Item = (u64, u64)> + Clone) -> (u64, u64) {
+/// The earliest start and latest end (a span ending before it starts ends at its
+/// start) of spans' `(start, end)`, unix nanoseconds: a trace's bounds, which its
+/// trace-level columns come from.
+pub(crate) fn bounds(spans: impl Iterator<Item = (u64, u64)> + Clone) -> (u64, u64) {
     let start = spans.clone().map(|(s, _)| s).min().unwrap_or(0);
     let end = spans.map(|(s, e)| e.max(s)).max().unwrap_or(0);
     (start, end)

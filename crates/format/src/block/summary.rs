@@ -1,17 +1,16 @@
 //! What `meta.json` says of a block's spans, gathered a row group at a time and added
 //! up, so that a block can be written without ever holding all its spans.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::meta::{MAX_DICTIONARY_VALUES, MAX_FALLBACK_KEYS, TypedColumn, duration_histogram};
-use super::rows::trace_bounds;
+use super::rows::bounds;
+use super::span_rows::SpanRows;
 use crate::ids::TraceId;
-use crate::model::{Scope, Trace};
+use crate::model::Trace;
 use crate::schema::columns;
-use crate::value::{Value, ValueType};
+use crate::value::{ValueRef, ValueType};
 
 /// The facts of some traces that `meta.json` records; [`BlockSummary::add`] joins two.
 #[derive(Clone, Debug)]
@@ -38,15 +37,25 @@ pub(crate) struct BlockSummary {
 impl BlockSummary {
     /// The summary of `traces` (whole, each non-empty), with the typed columns `typed`.
     pub fn of(traces: &[Trace], typed: &[TypedColumn]) -> BlockSummary {
-        let mut summary = BlockSummary::empty();
-        let mut durations = Vec::with_capacity(traces.len());
+        let mut rows = SpanRows::default();
         for trace in traces.iter().filter(|t| !t.is_empty()) {
-            let (start, end) = trace_bounds(trace);
+            rows.push_trace(trace);
+        }
+        BlockSummary::of_rows(&rows, typed)
+    }
+
+    /// The summary of the traces of `rows` (whole), with the typed columns `typed`.
+    pub fn of_rows(rows: &SpanRows<'_>, typed: &[TypedColumn]) -> BlockSummary {
+        let mut summary = BlockSummary::empty();
+        let mut durations = Vec::with_capacity(rows.traces.len());
+        for trace in rows.traces.iter().filter(|t| !t.is_empty()) {
+            let spans = &rows.spans[trace.clone()];
+            let (start, end) = bounds(spans.iter().map(|s| (s.start_unix_nano, s.end_unix_nano)));
             summary.start_unix_nano = summary.start_unix_nano.min(start);
             summary.end_unix_nano = summary.end_unix_nano.max(end);
             summary.traces += 1;
-            summary.spans += trace.len() as u64;
-            let id = trace[0].trace_id;
+            summary.spans += spans.len() as u64;
+            let id = spans[0].trace_id;
             summary.trace_ids = Some(
                 summary
                     .trace_ids
@@ -55,8 +64,8 @@ impl BlockSummary {
             durations.push(end - start);
         }
         summary.trace_durations = duration_histogram(durations);
-        summary.fallback_keys = fallback_keys(traces, typed);
-        summary.dictionaries = dictionaries(traces, typed);
+        summary.fallback_keys = fallback_keys(rows, typed);
+        summary.dictionaries = dictionaries(rows, typed);
         summary
     }
 
@@ -125,44 +134,48 @@ impl BlockSummary {
     }
 }
 
-/// The keys that end up in the fallback lists of `traces`, per scope: attributes
-/// without a typed column, and repeated values of a typed key and type. `None` beyond
-/// [`MAX_FALLBACK_KEYS`].
-fn fallback_keys(
-    traces: &[Trace],
+/// The keys that end up in the fallback lists of the traces of `rows`, per scope:
+/// attributes without a typed column, and repeated values of a typed key and type.
+/// `None` beyond [`MAX_FALLBACK_KEYS`].
+fn fallback_keys<'a>(
+    rows: &SpanRows<'a>,
     typed: &[TypedColumn],
 ) -> Option<BTreeMap<String, BTreeSet<String>>> {
     let typed: HashSet<(&str, &str, ValueType)> = typed
         .iter()
         .map(|c| (c.scope.as_str(), c.key.as_str(), c.value_type))
         .collect();
-    let mut keys: HashSet<(&str, &str)> = HashSet::default();
-    let mut scopes: HashSet<*const Scope> = HashSet::default();
+    let mut keys: HashSet<(&str, &'a str)> = HashSet::default();
     let mut seen: Vec<(&str, ValueType)> = Vec::new();
-    for span in traces.iter().flatten() {
-        for (scope, attrs) in [
-            ("span", &span.attributes),
-            ("resource", &span.resource.attributes),
-        ] {
-            seen.clear();
-            for kv in attrs {
-                let t = kv.value.value_type();
-                let slot = (kv.key.as_str(), t);
-                if !typed.contains(&(scope, kv.key.as_str(), t)) || seen.contains(&slot) {
-                    keys.insert((scope, kv.key.as_str()));
-                } else {
-                    seen.push(slot);
-                }
-            }
-        }
-        if scopes.insert(Arc::as_ptr(&span.scope)) {
-            for kv in &span.scope.attributes {
-                keys.insert(("instrumentation", kv.key.as_str()));
+    // Each list once: the spans', the resources' and the scopes' (a resource or scope
+    // row stands for the run of spans that share it).
+    let lists = rows
+        .spans
+        .iter()
+        .map(|s| ("span", &s.attributes))
+        .chain(rows.resources.iter().map(|r| ("resource", &r.attributes)));
+    for (scope, range) in lists {
+        seen.clear();
+        for (key, value) in rows.attrs(range) {
+            let t = value.value_type();
+            let slot = (*key, t);
+            if !typed.contains(&(scope, *key, t)) || seen.contains(&slot) {
+                keys.insert((scope, key));
+            } else {
+                seen.push(slot);
             }
         }
         if keys.len() > MAX_FALLBACK_KEYS {
             return None;
         }
+    }
+    for scope in &rows.scopes {
+        for (key, _) in rows.attrs(&scope.attributes) {
+            keys.insert(("instrumentation", key));
+        }
+    }
+    if keys.len() > MAX_FALLBACK_KEYS {
+        return None;
     }
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (scope, key) in keys {
@@ -175,14 +188,14 @@ fn fallback_keys(
 
 /// The distinct values of `name` and of the typed string attribute columns; a column's
 /// set is `None` once it has more than [`MAX_DICTIONARY_VALUES`].
-fn dictionaries(
-    traces: &[Trace],
+fn dictionaries<'a>(
+    rows: &SpanRows<'a>,
     typed: &[TypedColumn],
 ) -> BTreeMap<String, Option<BTreeSet<String>>> {
     let mut out: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
     let mut names: HashSet<&str> = HashSet::default();
-    for span in traces.iter().flatten() {
-        names.insert(&span.name);
+    for span in &rows.spans {
+        names.insert(span.name);
         if names.len() > MAX_DICTIONARY_VALUES {
             break;
         }
@@ -203,36 +216,36 @@ fn dictionaries(
     let mut seen = vec![false; strings.len()];
     let mut touched = Vec::new();
     let mut open = strings.len();
-    for span in traces.iter().flatten() {
+    let lists = rows
+        .spans
+        .iter()
+        .map(|s| ("span", &s.attributes))
+        .chain(rows.resources.iter().map(|r| ("resource", &r.attributes)));
+    for (scope, range) in lists {
         if open == 0 {
             break;
         }
-        for (scope, attrs) in [
-            ("span", &span.attributes),
-            ("resource", &span.resource.attributes),
-        ] {
-            for kv in attrs.iter() {
-                // The column holds the first string value of the key.
-                let Value::Str(v) = &kv.value else { continue };
-                let Some(&i) = index.get(&(scope, kv.key.as_str())) else {
-                    continue;
-                };
-                if seen[i] {
-                    continue;
-                }
-                seen[i] = true;
-                touched.push(i);
-                if let Some(set) = &mut values[i] {
-                    set.insert(v);
-                    if set.len() > MAX_DICTIONARY_VALUES {
-                        values[i] = None;
-                        open -= 1;
-                    }
+        for (key, value) in rows.attrs(range) {
+            // The column holds the first string value of the key.
+            let ValueRef::Str(v) = value else { continue };
+            let Some(&i) = index.get(&(scope, *key)) else {
+                continue;
+            };
+            if seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            touched.push(i);
+            if let Some(set) = &mut values[i] {
+                set.insert(v);
+                if set.len() > MAX_DICTIONARY_VALUES {
+                    values[i] = None;
+                    open -= 1;
                 }
             }
-            for i in touched.drain(..) {
-                seen[i] = false;
-            }
+        }
+        for i in touched.drain(..) {
+            seen[i] = false;
         }
     }
     for (column, set) in strings.iter().zip(values) {

@@ -7,6 +7,7 @@
 //! column chunks appended in order, so a block never holds more than its row groups in
 //! flight, whatever its size.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -22,9 +23,11 @@ use parquet::file::writer::SerializedFileWriter;
 use traceql_parser::ast::AttributeScope;
 
 use super::meta::{BlockMeta, FORMAT_VERSION, TypedColumn};
-use super::rows::span_batch;
+use super::rows::span_rows_batch;
 use super::schema::block_schema;
+use super::span_rows::SpanRows;
 use super::summary::BlockSummary;
+use crate::arena::ArenaTraces;
 use crate::error::{FormatError, Result};
 use crate::ids::hex;
 use crate::model::Trace;
@@ -87,23 +90,59 @@ pub fn encode_block(id: &str, traces: &[Trace], options: &BlockOptions) -> Resul
     writer.finish()
 }
 
+/// Encodes the traces `which` of `traces` (in block order) as block `id`, choosing its
+/// typed columns from them: [`encode_block`] for spans held in an arena.
+pub fn encode_arena_block(
+    id: &str,
+    traces: &ArenaTraces,
+    which: Range<usize>,
+    options: &BlockOptions,
+) -> Result<EncodedBlock> {
+    let runs = &traces.traces[which.clone()];
+    let spans: usize = runs.iter().map(Vec::len).sum();
+    if spans == 0 {
+        return Err(FormatError::Empty);
+    }
+    let typed = choose_arena_typed_columns(traces, which.clone(), options);
+    let encoder = RowGroupEncoder::new(typed, spans.min(options.spans_per_row_group))?;
+    let mut writer = BlockWriter::new(id, &encoder)?;
+    let lengths = runs.iter().map(Vec::len);
+    for group in row_group_runs(lengths, options.spans_per_row_group) {
+        let group = which.start + group.start..which.start + group.end;
+        writer.append(encoder.encode_span_rows(&traces.rows(group))?)?;
+    }
+    writer.finish()
+}
+
 /// `traces` cut into row groups of about `spans` spans, at trace boundaries: a row
 /// group ends before the trace that would take it past `spans`.
 pub fn row_groups(traces: &[Trace], spans: usize) -> impl Iterator<Item = &[Trace]> {
+    row_group_runs(traces.iter().map(Vec::len), spans).map(move |run| &traces[run])
+}
+
+/// Traces of `lengths` spans each cut into row groups of about `spans` spans, as
+/// [`row_groups`] cuts them: the runs of traces of each row group.
+fn row_group_runs(
+    lengths: impl Iterator<Item = usize>,
+    spans: usize,
+) -> impl Iterator<Item = Range<usize>> {
+    let mut lengths = lengths.peekable();
     let mut start = 0;
     std::iter::from_fn(move || {
-        if start == traces.len() {
-            return None;
-        }
+        lengths.peek()?;
         let mut end = start;
         let mut rows = 0;
-        while end < traces.len() && (rows == 0 || rows + traces[end].len() <= spans) {
-            rows += traces[end].len();
+        while let Some(&n) = lengths.peek() {
+            if rows != 0 && rows + n > spans {
+                break;
+            }
+            rows += n;
             end += 1;
+            lengths.next();
         }
-        let group = &traces[start..end];
+        let run = start..end;
         start = end;
-        Some(group)
+        Some(run)
     })
 }
 
@@ -172,12 +211,21 @@ impl RowGroupEncoder {
 
     /// Encodes `traces` (whole, in block order) as one row group.
     pub fn encode(&self, traces: &[Trace]) -> Result<EncodedRowGroup> {
-        let batch = span_batch(&self.schema, &self.typed, traces)?;
+        let mut rows = SpanRows::default();
+        for trace in traces {
+            rows.push_trace(trace);
+        }
+        self.encode_span_rows(&rows)
+    }
+
+    /// Encodes the traces of `rows` (whole, in block order) as one row group.
+    pub fn encode_span_rows(&self, rows: &SpanRows<'_>) -> Result<EncodedRowGroup> {
+        let batch = span_rows_batch(&self.schema, &self.typed, rows)?;
         let chunks = self.encode_columns(&batch)?;
         drop(batch);
         Ok(EncodedRowGroup {
             chunks,
-            summary: BlockSummary::of(traces, &self.typed),
+            summary: BlockSummary::of_rows(rows, &self.typed),
         })
     }
 
@@ -349,6 +397,17 @@ pub fn describe(id: &str, traces: &[Trace], typed: &[TypedColumn]) -> Result<Blo
     )
 }
 
+/// [`describe`] for the traces of `rows`.
+pub fn describe_rows(id: &str, rows: &SpanRows<'_>, typed: &[TypedColumn]) -> Result<BlockMeta> {
+    meta_of(
+        id.to_string(),
+        typed,
+        &mut BlockSummary::of_rows(rows, typed),
+        1,
+        0,
+    )
+}
+
 /// The typed columns of a block that joins blocks with the typed columns `blocks`
 /// (each with its spans): every column typed in any of them, those of the most spans
 /// first when there are more than `options.max_typed_columns`.
@@ -376,22 +435,52 @@ pub fn joined_typed_columns<'a>(
 /// column name means the same type in every block. Keys containing `:` are never typed
 /// (their names could collide with a suffixed one); they stay in the fallback lists.
 pub fn choose_typed_columns(traces: &[Trace], options: &BlockOptions) -> Vec<TypedColumn> {
-    let spans: usize = traces.iter().map(Vec::len).sum();
+    let mut rows = SpanRows::default();
+    for trace in traces {
+        rows.push_trace(trace);
+    }
+    choose_typed_columns_in(&rows, options)
+}
+
+/// [`choose_typed_columns`] for the traces `which` of `traces`.
+pub fn choose_arena_typed_columns(
+    traces: &ArenaTraces,
+    which: Range<usize>,
+    options: &BlockOptions,
+) -> Vec<TypedColumn> {
+    let spans = traces.traces[which.clone()].iter().map(Vec::len).sum();
+    choose_from_counts(traces.attribute_counts(which), spans, options)
+}
+
+/// [`choose_typed_columns`] for the traces of `rows`.
+fn choose_typed_columns_in(rows: &SpanRows<'_>, options: &BlockOptions) -> Vec<TypedColumn> {
     let mut counts: HashMap<(&str, &str, ValueType), usize> = HashMap::default();
-    for span in traces.iter().flatten() {
-        for (scope, attrs) in [
-            ("span", &span.attributes),
-            ("resource", &span.resource.attributes),
-        ] {
-            for kv in attrs {
-                if kv.value.value_type() != ValueType::Opaque {
-                    *counts
-                        .entry((scope, kv.key.as_str(), kv.value.value_type()))
-                        .or_default() += 1;
-                }
+    let mut count = |scope, range: &Range<usize>, n: usize| {
+        for (key, value) in rows.attrs(range) {
+            if value.value_type() != ValueType::Opaque {
+                *counts.entry((scope, key, value.value_type())).or_default() += n;
             }
         }
+    };
+    // A resource row stands for the run of spans that share it.
+    let mut sharing = vec![0usize; rows.resources.len()];
+    for span in &rows.spans {
+        count("span", &span.attributes, 1);
+        sharing[span.resource] += 1;
     }
+    for (resource, n) in rows.resources.iter().zip(sharing) {
+        count("resource", &resource.attributes, n);
+    }
+    choose_from_counts(counts, rows.spans.len(), options)
+}
+
+/// The typed columns for `spans` spans whose attributes `counts` counts: how many
+/// spans have each (scope, key, type).
+fn choose_from_counts(
+    counts: HashMap<(&str, &str, ValueType), usize>,
+    spans: usize,
+    options: &BlockOptions,
+) -> Vec<TypedColumn> {
     let threshold = ((spans as f64 * options.typed_min_fraction).ceil() as usize).max(1);
     let always = |scope: &str, key: &str| {
         options

@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use traceql_exec::otlp::spans_from_request;
-use traceql_format::model::Span;
+use traceql_exec::otlp::{arena_from_request, decode_request};
+use traceql_format::arena::SpanArena;
 
 /// The format of a body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Rejection {
 #[derive(Debug)]
 pub struct Decoded {
     /// Its spans.
-    pub spans: Vec<Span>,
+    pub spans: SpanArena,
     /// The request in protobuf, as the log keeps it.
     pub protobuf: Bytes,
 }
@@ -118,17 +118,29 @@ pub fn decompress(body: &Bytes, encoding: Option<&str>, limit: usize) -> Result<
 }
 
 /// The spans of `bytes`, an `ExportTraceServiceRequest` in `format`; any invalid span
-/// rejects the whole request, which then changes nothing.
+/// rejects the whole request, which then changes nothing. Protobuf is decoded straight
+/// into the spans' arena, and is what the log keeps.
 pub fn decode(bytes: Bytes, format: BodyFormat) -> Result<Decoded, Rejection> {
     let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, message);
-    let (request, protobuf) = match format {
+    match format {
         BodyFormat::Protobuf => {
-            let request = ExportTraceServiceRequest::decode(&bytes[..]).map_err(|e| {
+            let mut spans = SpanArena::default();
+            let mut invalid = None;
+            decode_request(&bytes, &mut spans, &mut |m| {
+                invalid.get_or_insert(m);
+            })
+            .map_err(|e| {
                 bad(format!(
                     "the body is not an OTLP ExportTraceServiceRequest: {e}"
                 ))
             })?;
-            (request, bytes)
+            match invalid {
+                Some(e) => Err(invalid_span(e)),
+                None => Ok(Decoded {
+                    spans,
+                    protobuf: bytes,
+                }),
+            }
         }
         BodyFormat::Json => {
             let request: ExportTraceServiceRequest =
@@ -138,24 +150,33 @@ pub fn decode(bytes: Bytes, format: BodyFormat) -> Result<Decoded, Rejection> {
                     ))
                 })?;
             let protobuf = request.encode_to_vec().into();
-            (request, protobuf)
+            from_request(&request, protobuf)
         }
-    };
-    from_request(request, protobuf)
+    }
 }
 
 /// The spans of `request`, whose protobuf encoding is `protobuf`; any invalid span
 /// rejects the whole request.
 pub fn from_request(
-    request: ExportTraceServiceRequest,
+    request: &ExportTraceServiceRequest,
     protobuf: Bytes,
 ) -> Result<Decoded, Rejection> {
-    let bad = |message: String| Rejection::new(StatusCode::BAD_REQUEST, message);
-    let spans = spans_from_request(request)
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(format!("invalid span at {e}")))?;
-    Ok(Decoded { spans, protobuf })
+    let mut spans = SpanArena::default();
+    let mut invalid = None;
+    arena_from_request(request, &mut spans, &mut |m| {
+        invalid.get_or_insert(m);
+    });
+    match invalid {
+        Some(e) => Err(invalid_span(e)),
+        None => Ok(Decoded { spans, protobuf }),
+    }
+}
+
+fn invalid_span(message: String) -> Rejection {
+    Rejection::new(
+        StatusCode::BAD_REQUEST,
+        format!("invalid span at {message}"),
+    )
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ impl UnaryService<ExportTraceServiceRequest> for Export {
                 ingest
                     .decode_and_take(&tenant, move || {
                         let protobuf = message.encode_to_vec().into();
-                        from_request(message, protobuf)
+                        from_request(&message, protobuf)
                     })
                     .await
             }

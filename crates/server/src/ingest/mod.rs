@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, StatusCode};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use prost::Message;
 use tokio::net::TcpListener;
-use traceql_exec::otlp::request_from_spans;
+use traceql_exec::otlp::{request_from_spans, spans_of};
 use traceql_live::{Live, Refused};
 
 use crate::counters::Counters;
@@ -120,14 +120,14 @@ impl Ingest {
         let screened = self.live.screen(tenant, decoded.spans);
         let refused = screened.refused();
         let message = screened.message(&self.live.options().limits);
-        if screened.accepted.is_empty() {
+        if screened.accepted.spans.is_empty() {
             return Ok(Taken { refused, message });
         }
         // The log keeps exactly the spans accepted.
         let payload = if refused == 0 {
             decoded.protobuf
         } else {
-            request_from_spans(&screened.accepted)
+            request_from_spans(&spans_of(&screened.accepted))
                 .encode_to_vec()
                 .into()
         };
