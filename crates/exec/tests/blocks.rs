@@ -131,6 +131,53 @@ fn generated_traces_are_lossless() {
     assert_lossless(&spans);
 }
 
+/// Spans decoded into arenas, a request at a time with the spans of many traces in
+/// each, and grouped by trace by reference, encode as the block the span model gives.
+#[test]
+fn a_block_encoded_from_arenas_is_the_block_of_the_span_model() {
+    use std::sync::Arc;
+    use traceql_exec::otlp::decode_request;
+    use traceql_format::arena::{ArenaTraces, SpanArena, SpanRef};
+    use traceql_format::block::encode_arena_block;
+    let mut g = Generator::new(7, 1_000_000_000, 10_000_000);
+    let mut traces: Vec<Trace> = (0..200).map(|_| g.next_trace()).collect();
+    // Requests of spans from many traces: every seventh span, round after round.
+    let spans: Vec<Span> = traces.iter().flatten().cloned().collect();
+    let mut arenas = Vec::new();
+    let mut by_trace: BTreeMap<_, Vec<SpanRef>> = BTreeMap::new();
+    for part in 0..7 {
+        let request: Vec<&Span> = spans.iter().skip(part).step_by(7).collect();
+        let bytes = prost::Message::encode_to_vec(&request_from_spans(request));
+        let mut arena = SpanArena::default();
+        decode_request(&bytes, &mut arena, &mut |m| panic!("{m}")).unwrap();
+        for (i, span) in arena.spans.iter().enumerate() {
+            by_trace.entry(span.trace_id).or_default().push(SpanRef {
+                arena: part as u32,
+                span: i as u32,
+            });
+        }
+        arenas.push(Arc::new(arena));
+    }
+    let grouped = ArenaTraces::new(arenas, by_trace.into_values().collect());
+    let options = BlockOptions {
+        spans_per_row_group: 500,
+        ..BlockOptions::default()
+    };
+    let from_arenas = encode_arena_block("a", &grouped, 0..grouped.traces.len(), &options).unwrap();
+    traceql_format::block::order::in_block_order(&mut traces);
+    let from_model = encode_block("a", &traces, &options).unwrap();
+    assert!(from_model.meta.row_groups > 1);
+    assert_eq!(from_arenas.meta, from_model.meta);
+    let back = |b: &traceql_format::block::EncodedBlock| {
+        decode_block(Bytes::from(b.data.clone()), &b.meta).unwrap()
+    };
+    assert_eq!(
+        normalize(&back(&from_arenas)),
+        normalize(&back(&from_model))
+    );
+    assert_eq!(from_arenas.data, from_model.data, "the same bytes");
+}
+
 /// A block written from its rows and a description made beforehand (as a server flushes
 /// its head) holds and says what the same traces encoded as a block do.
 #[test]
