@@ -33,9 +33,8 @@ use traceql_exec::source::{Block, BlockKind, BlockSource, Layout, Opened, ScanRe
 use traceql_exec::store::Store;
 use traceql_format::FormatError;
 use traceql_format::arena::{ArenaTraces, SpanArena, SpanRef};
-use traceql_format::block::schema::block_schema;
 use traceql_format::block::{
-    BlockMeta, BlockOptions, choose_arena_typed_columns, describe_rows, span_rows_batch,
+    BlockMeta, BlockOptions, arena_block_rows, choose_arena_typed_columns,
 };
 use traceql_format::facts::Facts;
 use traceql_format::ids::TraceId;
@@ -301,13 +300,10 @@ impl HeadBlock {
     ) -> Result<HeadBlock, FormatError> {
         let all = 0..traces.traces.len();
         let typed = choose_arena_typed_columns(&traces, all.clone(), options);
-        let rows = traces.rows(all);
-        let mut meta = describe_rows(id, &rows, &typed)?;
+        let (batch, mut meta) = arena_block_rows(id, &traces, all, &typed)?;
         meta.format = HeadKind.name().into();
         // Later spans of a trace may arrive after this block was cut.
         meta.partial_traces = true;
-        let batch = span_rows_batch(&block_schema(&typed), &typed, &rows)?;
-        drop(rows);
         // What it holds, in place of the estimate its spans were accounted with.
         let accounted =
             traces.arenas.iter().map(|a| a.bytes()).sum::<usize>() + batch.get_array_memory_size();

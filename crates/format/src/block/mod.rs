@@ -25,7 +25,7 @@ pub const DATA_FILE: &str = "data.parquet";
 pub const META_FILE: &str = "meta.json";
 pub use rows::{span_batch, span_rows_batch};
 pub use writer::{
-    BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder,
-    choose_arena_typed_columns, choose_typed_columns, describe, describe_rows, encode_arena_block,
-    encode_block, joined_typed_columns, row_groups,
+    BlockOptions, BlockWriter, EncodedBlock, EncodedRowGroup, RowGroupEncoder, arena_block_rows,
+    choose_arena_typed_columns, choose_typed_columns, describe, encode_arena_block, encode_block,
+    joined_typed_columns, row_groups,
 };

@@ -1,6 +1,7 @@
 //! The rows of a row group: traces in the span table's Arrow layout, with their nested
 //! sets and trace-level columns computed per trace.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -16,6 +17,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use super::meta::TypedColumn;
 use super::nested_set::nested_sets;
 use super::span_rows::{SpanRow, SpanRows};
+use super::summary::BlockSummary;
+use crate::arena::ArenaTraces;
 use crate::entries::EntryListBuilder;
 use crate::error::{FormatError, Result};
 use crate::model::Trace;
@@ -42,6 +45,33 @@ pub fn span_batch(
         rows.clear();
         rows.push_trace(trace);
         builder.append(&rows)?;
+    }
+    builder.finish()
+}
+
+/// Traces lent as rows at a time by [`arena_batch`]: few enough that their borrowed
+/// rows stay small, enough that summing up their facts is cheap.
+const ARENA_TRACES_AT_ONCE: usize = 1024;
+
+/// The rows of the traces `which` of `traces` in the span-table schema `schema` with
+/// typed columns `typed`, as [`span_batch`] makes them of the span model; with
+/// `summary`, what `meta.json` says of them is added to it. The traces are lent to the
+/// row builder [`ARENA_TRACES_AT_ONCE`] at a time.
+pub(crate) fn arena_batch(
+    schema: &SchemaRef,
+    typed: &[TypedColumn],
+    traces: &ArenaTraces,
+    which: Range<usize>,
+    mut summary: Option<&mut BlockSummary>,
+) -> Result<RecordBatch> {
+    let spans = traces.traces[which.clone()].iter().map(Vec::len).sum();
+    let mut builder = RowGroupBuilder::new(schema, typed, spans);
+    for start in which.clone().step_by(ARENA_TRACES_AT_ONCE) {
+        let rows = traces.rows(start..(start + ARENA_TRACES_AT_ONCE).min(which.end));
+        builder.append(&rows)?;
+        if let Some(summary) = summary.as_deref_mut() {
+            summary.add(BlockSummary::of_rows(&rows, typed));
+        }
     }
     builder.finish()
 }

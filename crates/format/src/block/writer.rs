@@ -23,7 +23,7 @@ use parquet::file::writer::SerializedFileWriter;
 use traceql_parser::ast::AttributeScope;
 
 use super::meta::{BlockMeta, FORMAT_VERSION, TypedColumn};
-use super::rows::span_rows_batch;
+use super::rows::{arena_batch, span_rows_batch};
 use super::schema::block_schema;
 use super::span_rows::SpanRows;
 use super::summary::BlockSummary;
@@ -109,7 +109,7 @@ pub fn encode_arena_block(
     let lengths = runs.iter().map(Vec::len);
     for group in row_group_runs(lengths, options.spans_per_row_group) {
         let group = which.start + group.start..which.start + group.end;
-        writer.append(encoder.encode_span_rows(&traces.rows(group))?)?;
+        writer.append(encoder.encode_arena(traces, group)?)?;
     }
     writer.finish()
 }
@@ -216,6 +216,19 @@ impl RowGroupEncoder {
             rows.push_trace(trace);
         }
         self.encode_span_rows(&rows)
+    }
+
+    /// Encodes the traces `which` of `traces` (whole, in block order) as one row group.
+    pub fn encode_arena(
+        &self,
+        traces: &ArenaTraces,
+        which: Range<usize>,
+    ) -> Result<EncodedRowGroup> {
+        let mut summary = BlockSummary::empty();
+        let batch = arena_batch(&self.schema, &self.typed, traces, which, Some(&mut summary))?;
+        let chunks = self.encode_columns(&batch)?;
+        drop(batch);
+        Ok(EncodedRowGroup { chunks, summary })
     }
 
     /// Encodes the traces of `rows` (whole, in block order) as one row group.
@@ -397,15 +410,25 @@ pub fn describe(id: &str, traces: &[Trace], typed: &[TypedColumn]) -> Result<Blo
     )
 }
 
-/// [`describe`] for the traces of `rows`.
-pub fn describe_rows(id: &str, rows: &SpanRows<'_>, typed: &[TypedColumn]) -> Result<BlockMeta> {
-    meta_of(
-        id.to_string(),
+/// The rows of the traces `which` of `traces` in the block schema of the typed columns
+/// `typed`, and their description as block `id` (as [`describe`] gives it): what a
+/// block held in memory is made of.
+pub fn arena_block_rows(
+    id: &str,
+    traces: &ArenaTraces,
+    which: Range<usize>,
+    typed: &[TypedColumn],
+) -> Result<(RecordBatch, BlockMeta)> {
+    let mut summary = BlockSummary::empty();
+    let batch = arena_batch(
+        &block_schema(typed),
         typed,
-        &mut BlockSummary::of_rows(rows, typed),
-        1,
-        0,
-    )
+        traces,
+        which,
+        Some(&mut summary),
+    )?;
+    let meta = meta_of(id.to_string(), typed, &mut summary, 1, 0)?;
+    Ok((batch, meta))
 }
 
 /// The typed columns of a block that joins blocks with the typed columns `blocks`
