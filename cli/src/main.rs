@@ -11,6 +11,7 @@ mod fmt;
 mod generate;
 mod ingest;
 mod insights;
+mod pages;
 mod query;
 mod render;
 mod repl;
@@ -144,6 +145,7 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut command, "traceql", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
+        Command::Ingest(_) | Command::Serve(_) => pages::without_huge_pages(),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
