@@ -166,6 +166,16 @@ impl<'a> SpanRows<'a> {
         from..self.attributes.len()
     }
 
+    /// The span and resource attribute lists, each with its scope (`span`,
+    /// `resource`), each once: a resource row stands for the run of spans that share
+    /// it.
+    pub fn attribute_lists(&self) -> impl Iterator<Item = (&'static str, &Range<usize>)> {
+        self.spans
+            .iter()
+            .map(|s| ("span", &s.attributes))
+            .chain(self.resources.iter().map(|r| ("resource", &r.attributes)))
+    }
+
     /// The first string `service.name` of resource `resource`, if any.
     pub fn service_name(&self, resource: usize) -> Option<&'a str> {
         self.attrs(&self.resources[resource].attributes)

@@ -147,14 +147,7 @@ fn fallback_keys<'a>(
         .collect();
     let mut keys: HashSet<(&str, &'a str)> = HashSet::default();
     let mut seen: Vec<(&str, ValueType)> = Vec::new();
-    // Each list once: the spans', the resources' and the scopes' (a resource or scope
-    // row stands for the run of spans that share it).
-    let lists = rows
-        .spans
-        .iter()
-        .map(|s| ("span", &s.attributes))
-        .chain(rows.resources.iter().map(|r| ("resource", &r.attributes)));
-    for (scope, range) in lists {
+    for (scope, range) in rows.attribute_lists() {
         seen.clear();
         for (key, value) in rows.attrs(range) {
             let t = value.value_type();
@@ -216,12 +209,7 @@ fn dictionaries<'a>(
     let mut seen = vec![false; strings.len()];
     let mut touched = Vec::new();
     let mut open = strings.len();
-    let lists = rows
-        .spans
-        .iter()
-        .map(|s| ("span", &s.attributes))
-        .chain(rows.resources.iter().map(|r| ("resource", &r.attributes)));
-    for (scope, range) in lists {
+    for (scope, range) in rows.attribute_lists() {
         if open == 0 {
             break;
         }

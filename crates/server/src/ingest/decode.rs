@@ -157,7 +157,7 @@ pub fn decode(bytes: Bytes, format: BodyFormat) -> Result<Decoded, Rejection> {
 
 /// The spans of `request`, whose protobuf encoding is `protobuf`; any invalid span
 /// rejects the whole request.
-pub fn from_request(
+fn from_request(
     request: &ExportTraceServiceRequest,
     protobuf: Bytes,
 ) -> Result<Decoded, Rejection> {

@@ -13,17 +13,17 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::server::{Grpc, UnaryService};
 use tonic::{Code, Status};
-use tonic_prost::ProstCodec;
+use tonic_prost::{ProstCodec, ProstEncoder};
 
 use super::Ingest;
-use super::decode::from_request;
+use super::decode::{BodyFormat, decode};
 use crate::tenants::TENANT_HEADER;
 
 /// The method's path.
@@ -40,16 +40,45 @@ async fn export(State(ingest): State<Arc<Ingest>>, request: Request) -> Response
         tenant: request.headers().get(TENANT_HEADER).cloned(),
         ingest,
     };
-    Grpc::new(ProstCodec::<
-        ExportTraceServiceResponse,
-        ExportTraceServiceRequest,
-    >::default())
-    .max_decoding_message_size(limit)
-    .accept_compressed(CompressionEncoding::Gzip)
-    .accept_compressed(CompressionEncoding::Zstd)
-    .unary(service, request)
-    .await
-    .map(axum::body::Body::new)
+    Grpc::new(RawRequests)
+        .max_decoding_message_size(limit)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .unary(service, request)
+        .await
+        .map(axum::body::Body::new)
+}
+
+/// The codec of `Export` as the receiver takes it: requests as their protobuf bytes,
+/// which the receiver decodes straight into an arena and logs as they came (no decoding
+/// into the OTLP types, no encoding again), and responses through prost.
+struct RawRequests;
+
+impl Codec for RawRequests {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = ProstEncoder<ExportTraceServiceResponse>;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<ExportTraceServiceResponse, ExportTraceServiceRequest>::default().encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+/// A request message's bytes, as they came (decompressed).
+struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buf.copy_to_bytes(buf.remaining())))
+    }
 }
 
 /// One call of `Export`.
@@ -58,12 +87,12 @@ struct Export {
     tenant: Option<axum::http::HeaderValue>,
 }
 
-impl UnaryService<ExportTraceServiceRequest> for Export {
+impl UnaryService<Bytes> for Export {
     type Response = ExportTraceServiceResponse;
     type Future =
         futures::future::BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
 
-    fn call(&mut self, request: tonic::Request<ExportTraceServiceRequest>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let ingest = Arc::clone(&self.ingest);
         let tenant = self.tenant.take();
         Box::pin(async move {
@@ -72,10 +101,7 @@ impl UnaryService<ExportTraceServiceRequest> for Export {
                 let tenant = ingest.tenant(tenant.as_ref())?;
                 let message = request.into_inner();
                 ingest
-                    .decode_and_take(&tenant, move || {
-                        let protobuf = message.encode_to_vec().into();
-                        from_request(&message, protobuf)
-                    })
+                    .decode_and_take(&tenant, move || decode(message, BodyFormat::Protobuf))
                     .await
             }
             .await;
