@@ -1,8 +1,10 @@
 //! Ingest: OTLP files → traces → blocks in a store, streaming in bounded memory.
 //!
-//! Input is read a request at a time and spans wait in a [`buffer::TraceBuffer`],
-//! grouped by trace, until the memory budget says to write the oldest traces; two
-//! other threads encode blocks meanwhile ([`pipeline`]). Everything one
+//! Input is read a request at a time, each request decoded into an arena of its own
+//! (`traceql_format::arena`), and its spans wait in a [`buffer::TraceBuffer`], grouped
+//! by trace as references into those arenas, until the memory budget says to write the
+//! oldest traces; two other threads encode blocks meanwhile ([`pipeline`]), their rows
+//! built from the arenas without the span model. Everything one
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
 pub(crate) mod buffer;
@@ -260,12 +262,12 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// A sixth of the budget waits; a twelfth is queued for the encoder and two
-    /// twelfths are encoded at a time, which takes about three times their spans' size
-    /// (measured: the span model, the Arrow rows built from it, the Parquet pages):
-    /// three quarters in all, leaving room for the input being decoded, memory the
-    /// allocator has yet to give back, and the process itself (with a fifth and a
-    /// tenth, protobuf ingest of 10M spans peaked at 1,074 MiB for a 1 GiB budget).
+    /// A sixth of the budget waits (the arenas of the waiting spans); a twelfth is
+    /// queued for the encoder and two twelfths are encoded at a time, each a row group
+    /// of at most a tenth of the budget at a time (the Arrow rows built from the
+    /// arenas, the Parquet pages), leaving room for the input being decoded, memory the
+    /// allocator has yet to give back, and the process itself. Measured at 1x (1M
+    /// spans, 1 GiB budget): peaks of 662–828 MB (docs/performance.md).
     pub(crate) fn of(options: &IngestOptions) -> Limits {
         let limit = options.memory_limit.max(12);
         Limits {
