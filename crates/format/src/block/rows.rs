@@ -49,25 +49,55 @@ pub fn span_batch(
     builder.finish()
 }
 
-/// Traces lent as rows at a time by [`arena_batch`]: few enough that their borrowed
+/// Traces lent as rows at a time by [`lent_batch`]: few enough that their borrowed
 /// rows stay small, enough that summing up their facts is cheap.
-const ARENA_TRACES_AT_ONCE: usize = 1024;
+const TRACES_AT_ONCE: usize = 1024;
 
 /// The rows of the traces `which` of `traces` in the span-table schema `schema` with
 /// typed columns `typed`, as [`span_batch`] makes them of the span model; with
-/// `summary`, what `meta.json` says of them is added to it. The traces are lent to the
-/// row builder [`ARENA_TRACES_AT_ONCE`] at a time.
+/// `summary`, what `meta.json` says of them is added to it.
 pub(crate) fn arena_batch(
     schema: &SchemaRef,
     typed: &[TypedColumn],
     traces: &ArenaTraces,
     which: Range<usize>,
-    mut summary: Option<&mut BlockSummary>,
+    summary: Option<&mut BlockSummary>,
 ) -> Result<RecordBatch> {
     let spans = traces.traces[which.clone()].iter().map(Vec::len).sum();
+    lent_batch(schema, typed, which, spans, |run| traces.rows(run), summary)
+}
+
+/// [`arena_batch`] for traces of the span model (each whole, in block order).
+pub(crate) fn traces_batch(
+    schema: &SchemaRef,
+    typed: &[TypedColumn],
+    traces: &[Trace],
+    summary: Option<&mut BlockSummary>,
+) -> Result<RecordBatch> {
+    let spans = traces.iter().map(Vec::len).sum();
+    let lend = |run: Range<usize>| {
+        let mut rows = SpanRows::default();
+        for trace in &traces[run] {
+            rows.push_trace(trace);
+        }
+        rows
+    };
+    lent_batch(schema, typed, 0..traces.len(), spans, lend, summary)
+}
+
+/// The rows of the traces `which` (of `spans` spans in all), lent as rows by `lend`
+/// [`TRACES_AT_ONCE`] at a time; with `summary`, their facts are added to it.
+fn lent_batch<'a>(
+    schema: &SchemaRef,
+    typed: &[TypedColumn],
+    which: Range<usize>,
+    spans: usize,
+    lend: impl Fn(Range<usize>) -> SpanRows<'a>,
+    mut summary: Option<&mut BlockSummary>,
+) -> Result<RecordBatch> {
     let mut builder = RowGroupBuilder::new(schema, typed, spans);
-    for start in which.clone().step_by(ARENA_TRACES_AT_ONCE) {
-        let rows = traces.rows(start..(start + ARENA_TRACES_AT_ONCE).min(which.end));
+    for start in which.clone().step_by(TRACES_AT_ONCE) {
+        let rows = lend(start..(start + TRACES_AT_ONCE).min(which.end));
         builder.append(&rows)?;
         if let Some(summary) = summary.as_deref_mut() {
             summary.add(BlockSummary::of_rows(&rows, typed));

@@ -23,7 +23,7 @@ use parquet::file::writer::SerializedFileWriter;
 use traceql_parser::ast::AttributeScope;
 
 use super::meta::{BlockMeta, FORMAT_VERSION, TypedColumn};
-use super::rows::{arena_batch, span_rows_batch};
+use super::rows::{arena_batch, traces_batch};
 use super::schema::block_schema;
 use super::span_rows::SpanRows;
 use super::summary::BlockSummary;
@@ -211,11 +211,9 @@ impl RowGroupEncoder {
 
     /// Encodes `traces` (whole, in block order) as one row group.
     pub fn encode(&self, traces: &[Trace]) -> Result<EncodedRowGroup> {
-        let mut rows = SpanRows::default();
-        for trace in traces {
-            rows.push_trace(trace);
-        }
-        self.encode_span_rows(&rows)
+        let mut summary = BlockSummary::empty();
+        let batch = traces_batch(&self.schema, &self.typed, traces, Some(&mut summary))?;
+        self.encoded(batch, summary)
     }
 
     /// Encodes the traces `which` of `traces` (whole, in block order) as one row group.
@@ -226,20 +224,14 @@ impl RowGroupEncoder {
     ) -> Result<EncodedRowGroup> {
         let mut summary = BlockSummary::empty();
         let batch = arena_batch(&self.schema, &self.typed, traces, which, Some(&mut summary))?;
+        self.encoded(batch, summary)
+    }
+
+    /// The row group of the rows `batch`, which `summary` sums up.
+    fn encoded(&self, batch: RecordBatch, summary: BlockSummary) -> Result<EncodedRowGroup> {
         let chunks = self.encode_columns(&batch)?;
         drop(batch);
         Ok(EncodedRowGroup { chunks, summary })
-    }
-
-    /// Encodes the traces of `rows` (whole, in block order) as one row group.
-    pub fn encode_span_rows(&self, rows: &SpanRows<'_>) -> Result<EncodedRowGroup> {
-        let batch = span_rows_batch(&self.schema, &self.typed, rows)?;
-        let chunks = self.encode_columns(&batch)?;
-        drop(batch);
-        Ok(EncodedRowGroup {
-            chunks,
-            summary: BlockSummary::of_rows(rows, &self.typed),
-        })
     }
 
     /// Encodes `rows`, the span table's rows of whole traces in block order in this
