@@ -39,6 +39,16 @@ impl Slot {
     pub fn is_empty(self) -> bool {
         self.end == self.start
     }
+
+    /// Appends `items` to `vec`; the run they take there.
+    pub fn append<T>(vec: &mut Vec<T>, items: impl IntoIterator<Item = T>) -> Slot {
+        let start = vec.len();
+        vec.extend(items);
+        Slot {
+            start,
+            end: vec.len(),
+        }
+    }
 }
 
 /// An attribute value; strings and arrays are runs of the arena.
@@ -281,23 +291,6 @@ impl SpanArena {
         self.events.truncate(mark.events);
         self.links.truncate(mark.links);
         self.spans.truncate(mark.spans);
-    }
-
-    /// Empties the arena, keeping its memory.
-    pub fn clear(&mut self) {
-        self.truncate(Mark {
-            bytes: 0,
-            texts: 0,
-            ints: 0,
-            floats: 0,
-            bools: 0,
-            attributes: 0,
-            resources: 0,
-            scopes: 0,
-            events: 0,
-            links: 0,
-            spans: 0,
-        });
     }
 
     /// About how many bytes the arena holds (what it has in use, not its capacity).

@@ -616,25 +616,14 @@ impl Generator {
         let end = cursor + self.latency(op.self_us) * 3 / 4;
         let failed = self.rng.chance(op.error_rate) || (failed_child && self.rng.chance(0.5));
         let mut span = Span {
-            trace_id,
-            span_id,
             parent_span_id: parent,
-            trace_state: String::new(),
             flags: 1,
-            name: op.name.to_string(),
             kind: kind::INTERNAL,
-            start_unix_nano: start,
-            end_unix_nano: end,
-            attributes: Vec::new(),
-            dropped_attributes_count: 0,
-            events: Vec::new(),
-            dropped_events_count: 0,
             links,
-            dropped_links_count: 0,
             status_code: status::UNSET,
-            status_message: String::new(),
             resource,
             scope,
+            ..Span::bare(trace_id, span_id, op.name, start, end)
         };
         self.describe(&mut span, op, failed);
         if let Op::Publish(_) = op.op {

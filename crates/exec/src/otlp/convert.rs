@@ -181,9 +181,9 @@ fn span_from(
         end_unix_nano: s.end_time_unix_nano,
         attributes,
         dropped_attributes_count: s.dropped_attributes_count,
-        events: runs(&mut arena.events, events),
+        events: Slot::append(&mut arena.events, events),
         dropped_events_count: s.dropped_events_count,
-        links: runs(&mut arena.links, links),
+        links: Slot::append(&mut arena.links, links),
         dropped_links_count: s.dropped_links_count,
         status_code,
         status_message: arena.push_str(&status.message),
@@ -192,15 +192,6 @@ fn span_from(
     };
     arena.spans.push(span);
     Ok(())
-}
-
-fn runs<T>(vec: &mut Vec<T>, items: Vec<T>) -> Slot {
-    let start = vec.len();
-    vec.extend(items);
-    Slot {
-        start,
-        end: vec.len(),
-    }
 }
 
 fn key_values(kvs: &[OtlpKeyValue], arena: &mut SpanArena) -> Slot {
@@ -215,7 +206,7 @@ fn key_values(kvs: &[OtlpKeyValue], arena: &mut SpanArena) -> Slot {
             ArenaAttribute { key, value }
         })
         .collect();
-    runs(&mut arena.attributes, values)
+    Slot::append(&mut arena.attributes, values)
 }
 
 /// `v` as an OTLP `AnyValue`.

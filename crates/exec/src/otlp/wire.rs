@@ -344,12 +344,7 @@ pub(super) fn prost_value(any: &AnyValue, arena: &mut SpanArena) -> ArenaValue {
     use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
     let strs = |arena: &mut SpanArena, items: Vec<&str>| {
         let texts: Vec<Slot> = items.into_iter().map(|s| arena.push_str(s)).collect();
-        let start = arena.texts.len();
-        arena.texts.extend(texts);
-        Slot {
-            start,
-            end: arena.texts.len(),
-        }
+        Slot::append(&mut arena.texts, texts)
     };
     match &any.value {
         Some(V::StringValue(s)) => return ArenaValue::Str(arena.push_str(s)),
@@ -380,17 +375,17 @@ pub(super) fn prost_value(any: &AnyValue, arena: &mut SpanArena) -> ArenaValue {
                 }
                 Some(V::IntValue(_)) => {
                     if let Some(items) = all!(IntValue) {
-                        return ArenaValue::IntArray(extend(&mut arena.ints, items));
+                        return ArenaValue::IntArray(Slot::append(&mut arena.ints, items));
                     }
                 }
                 Some(V::DoubleValue(_)) => {
                     if let Some(items) = all!(DoubleValue) {
-                        return ArenaValue::FloatArray(extend(&mut arena.floats, items));
+                        return ArenaValue::FloatArray(Slot::append(&mut arena.floats, items));
                     }
                 }
                 Some(V::BoolValue(_)) => {
                     if let Some(items) = all!(BoolValue) {
-                        return ArenaValue::BoolArray(extend(&mut arena.bools, items));
+                        return ArenaValue::BoolArray(Slot::append(&mut arena.bools, items));
                     }
                 }
                 _ => {}
@@ -399,15 +394,6 @@ pub(super) fn prost_value(any: &AnyValue, arena: &mut SpanArena) -> ArenaValue {
         _ => {}
     }
     ArenaValue::Opaque(arena.push_str(&opaque_value(Some(any))))
-}
-
-fn extend<T>(vec: &mut Vec<T>, items: impl IntoIterator<Item = T>) -> Slot {
-    let start = vec.len();
-    vec.extend(items);
-    Slot {
-        start,
-        end: vec.len(),
-    }
 }
 
 /// A homogeneous non-empty array of scalars as a typed array; `None` otherwise (the
