@@ -30,6 +30,10 @@ pub async fn open_with(
     options: EngineOptions,
 ) -> Result<Engine, EngineError> {
     let engine = Engine::with_options(store.store().await?, options).await?;
+    let engine = match store.cluster() {
+        None => engine,
+        Some(workers) => on_cluster(engine, &workers)?,
+    };
     let skipped = engine.skipped_blocks();
     if !skipped.is_empty() {
         eprintln!(
@@ -41,6 +45,21 @@ pub async fn open_with(
         );
     }
     Ok(engine)
+}
+
+/// `engine` planning its queries over `workers` (`--cluster`).
+fn on_cluster(engine: Engine, workers: &str) -> Result<Engine, EngineError> {
+    let invalid = |e: traceql_cluster::ClusterError| EngineError::InvalidInput(e.to_string());
+    let cluster = traceql_cluster::Cluster::parse(workers).map_err(invalid)?;
+    if engine.store_name().starts_with("memory:") {
+        return Err(EngineError::InvalidInput(
+            "--cluster needs a store the workers can read (a directory or a bucket, with \
+             --data); the bundled demo data lives in this process only"
+                .to_string(),
+        ));
+    }
+    let state = cluster.session(engine.session().state()).map_err(invalid)?;
+    Ok(engine.with_session_state(|_| state))
 }
 
 /// Prints an engine error and returns its exit code.

@@ -75,9 +75,23 @@ pub struct ReadArgs {
     /// so.
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub memory_limit: Option<usize>,
+    /// Run queries on a cluster of `traceql worker`s: host:port[,host:port…] (default
+    /// `$TRACEQL_CLUSTER`). Each worker reads the store itself, a share of its row
+    /// groups; this process plans and assembles the answer.
+    #[arg(long, value_name = "WORKERS")]
+    pub cluster: Option<String>,
 }
 
 impl ReadArgs {
+    /// The cluster named by `--cluster` or `$TRACEQL_CLUSTER`, if any.
+    pub fn cluster(&self) -> Option<String> {
+        self.cluster.clone().or_else(|| {
+            std::env::var(traceql_cluster::CLUSTER_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+    }
+
     /// The store to read: `--data`, `$TRACEQL_DATA`, or the bundled demo store.
     pub async fn store(&self) -> Result<Store, StoreError> {
         match named(self.data.as_deref()) {

@@ -20,6 +20,7 @@ mod services;
 mod size;
 mod time;
 mod trace;
+mod worker;
 
 use std::fmt::Display;
 use std::process::ExitCode;
@@ -106,6 +107,9 @@ enum Command {
     /// Serve Grafana Tempo's query API (search, traces, tags, metrics; HTTP and
     /// streaming gRPC on one port) over a store.
     Serve(serve::ServeArgs),
+    /// Run the shares of queries that coordinators (`query --cluster …`) send: one per
+    /// machine of a cluster.
+    Worker(worker::WorkerArgs),
 }
 
 /// Prints `text` and a newline to standard output. A reader that went away (`| head`)
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
             Command::Convert(args) => convert::run(args).await,
             Command::Compact(args) => compact::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
         }
     })
 }

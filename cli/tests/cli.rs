@@ -9,6 +9,9 @@ use traceql_testkit::{S3TestServer, require_shared};
 #[path = "otlp/mod.rs"]
 mod otlp;
 
+#[path = "cluster/mod.rs"]
+mod cluster;
+
 fn traceql(args: &[&str]) -> Output {
     traceql_with(args, &[])
 }

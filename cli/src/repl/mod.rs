@@ -39,6 +39,8 @@ struct Session {
     engine: Engine,
     /// How `\data` reaches a remote store.
     remote: data::RemoteArgs,
+    /// The workers `\data` keeps running queries on (`--cluster`).
+    cluster: Option<String>,
     interrupts: Interrupts,
     format: Format,
     options: SearchOptions,
@@ -131,6 +133,7 @@ pub async fn run(args: &ReplArgs) -> ExitCode {
     let mut session = Session {
         engine,
         remote: args.store.remote.clone(),
+        cluster: args.store.cluster(),
         interrupts: Interrupts::new(),
         format: Format::Table,
         options: SearchOptions::default(),
@@ -299,6 +302,7 @@ impl Session {
                 data: Some(rest.to_string()),
                 remote: self.remote.clone(),
                 memory_limit: Some(self.engine.memory_limit()),
+                cluster: self.cluster.clone(),
             })
             .await
             {

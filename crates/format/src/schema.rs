@@ -71,7 +71,7 @@ pub const TRACE_ORDER: [&str; 2] = [columns::TRACE_START_UNIX_NANO, columns::TRA
 
 /// A typed attribute column of the span table: which attribute of which scope and
 /// value type it holds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TypedAttribute {
     /// `Span` or `Resource`.
     pub scope: AttributeScope,

@@ -32,7 +32,7 @@ pub mod vocab;
 pub use ast::Query;
 pub use duration::parse_duration;
 pub use error::{Error, ErrorKind, Label};
-pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse};
+pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse, parse_field_expr};
 pub use span::Span;
 pub use validate::{check_supported, compile_regex, validate};
 

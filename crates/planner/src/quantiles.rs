@@ -28,7 +28,16 @@ pub const QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 
 /// The call `latency_quantiles(nanos)` over a `UInt64` column of nanoseconds.
 pub fn latency_quantiles(nanos: Expr) -> Expr {
-    AggregateUDF::new_from_impl(LatencyQuantiles::default()).call(vec![nanos])
+    latency_quantiles_udaf().call(vec![nanos])
+}
+
+/// The name of the aggregate function [`latency_quantiles`] calls.
+pub const LATENCY_QUANTILES: &str = "latency_quantiles";
+
+/// The aggregate function [`latency_quantiles`] calls (for a worker that decodes plans
+/// calling it by name).
+pub fn latency_quantiles_udaf() -> AggregateUDF {
+    AggregateUDF::new_from_impl(LatencyQuantiles::default())
 }
 
 /// The percentile `p` of `sorted` nanoseconds, in seconds; `None` for no values.
@@ -78,7 +87,7 @@ fn state_type() -> DataType {
 
 impl AggregateUDFImpl for LatencyQuantiles {
     fn name(&self) -> &str {
-        "latency_quantiles"
+        LATENCY_QUANTILES
     }
 
     fn signature(&self) -> &Signature {

@@ -20,6 +20,23 @@ use super::{Engine, EngineError, QueryStats};
 use crate::source::{Block, ScanOrder};
 use crate::table::SpanTable;
 
+/// What a plan that ran, parts of it on other machines, did there: given the plan
+/// after its run, the same plan with the metrics of its remote parts in place (a
+/// session that runs plans on a cluster sets it as an extension of its configuration,
+/// see traceql-cluster). [`QueryStats`] and `explain --analyze` read those metrics.
+#[allow(clippy::type_complexity)]
+pub struct RemoteMetrics(
+    pub  Box<
+        dyn Fn(
+                Arc<dyn ExecutionPlan>,
+            ) -> futures::future::BoxFuture<
+                'static,
+                Result<Arc<dyn ExecutionPlan>, DataFusionError>,
+            > + Send
+            + Sync,
+    >,
+);
+
 impl Engine {
     /// Runs `plan`, a plan over `blocks`, and returns its rows. Adds to `stats` the time
     /// to plan it physically and to run it, what its scan read, and one round. A failure
@@ -75,6 +92,13 @@ impl Engine {
             yield_now().await;
         }
         drop(stream);
+        let physical = match state.config().get_extension::<RemoteMetrics>() {
+            Some(remote) => match (remote.0)(physical).await {
+                Ok(physical) => physical,
+                Err(e) => return Err(self.diagnose(e, blocks).await),
+            },
+            None => physical,
+        };
         stats.collect(&physical);
         stats.execution += planned.elapsed();
         stats.rounds += 1;

@@ -17,6 +17,7 @@ mod stats;
 
 pub(crate) use answer::Answer;
 pub use error::{EngineError, human_bytes};
+pub use execute::RemoteMetrics;
 pub use rounds::Order;
 pub(crate) use rounds::Rounds;
 pub use sample::Sample;
@@ -368,6 +369,18 @@ impl Engine {
     /// The DataFusion session the engine runs in.
     pub fn session(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// This engine with its DataFusion session replaced by what `shape` makes of it: how
+    /// an application changes the way the engine plans or runs its queries
+    /// (traceql-cluster makes it plan them over workers). Engines made from this one
+    /// keep the new session.
+    pub fn with_session_state(
+        mut self,
+        shape: impl FnOnce(datafusion::execution::SessionState) -> datafusion::execution::SessionState,
+    ) -> Engine {
+        self.ctx = SessionContext::new_with_state(shape(self.ctx.state()));
+        self
     }
 }
 

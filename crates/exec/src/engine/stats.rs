@@ -35,9 +35,11 @@ pub struct QueryStats {
 }
 
 impl QueryStats {
-    /// Adds the scan metrics of `plan` (after it ran).
+    /// Adds the scan metrics of `plan` (after it ran): those of its Parquet scans, run
+    /// here or, shared out over a cluster's workers, by them (`DistributedLeafExec`
+    /// holds the metrics its workers sent, see [`super::RemoteMetrics`]).
     pub fn collect(&mut self, plan: &Arc<dyn ExecutionPlan>) {
-        if plan.name() == "DataSourceExec"
+        if matches!(plan.name(), "DataSourceExec" | "DistributedLeafExec")
             && let Some(metrics) = plan.metrics()
         {
             for metric in metrics.iter() {

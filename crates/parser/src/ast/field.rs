@@ -161,7 +161,7 @@ pub struct Attribute {
 }
 
 /// The scope of an attribute reference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeScope {
     /// `.name`: span, then resource.

@@ -1,6 +1,6 @@
 //! Search pipelines: spanset expressions, scalar filters, `by`, `select`, `coalesce`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{FieldExpr, FieldRef, Literal};
 use crate::Span;
@@ -72,7 +72,7 @@ pub enum SpansetExprKind {
 }
 
 /// Operators between spansets: logical and structural.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpansetOp {
     /// `&&`: both sides match in the trace; the union of their spans.
@@ -165,7 +165,7 @@ pub struct ScalarFilter {
 }
 
 /// Comparison operators of scalar filters and metrics filters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComparisonOp {
     /// `=`

@@ -26,7 +26,9 @@ pub mod precedence {
 
 /// A function of the language: aggregates, pipeline stages, metrics functions and
 /// second stages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum Function {
     /// `count()`
     Count,

@@ -19,7 +19,7 @@ mod field;
 mod shape;
 mod term;
 
-use crate::ast::Query;
+use crate::ast::{FieldExpr, Query};
 use crate::lexer::{Token, TokenKind, tokenize};
 use crate::{Error, Span};
 
@@ -47,6 +47,24 @@ pub fn parse(src: &str) -> Result<Query, Error> {
         hints,
         span: Span::new(0, src.len()),
     })
+}
+
+/// Parses one field expression (`span.http.status_code >= 500 && status = error`), as
+/// [`crate::ast::FieldExpr`]'s `Display` prints it: how a plan shipped to another machine
+/// carries the expressions it evaluates. Nothing follows the expression.
+pub fn parse_field_expr(src: &str) -> Result<FieldExpr, Error> {
+    let tokens = tokenize(src)?;
+    let mut parser = Parser {
+        src,
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
+    let expr = parser.field_expr(false)?;
+    if !matches!(parser.peek(), TokenKind::Eof) {
+        return Err(parser.expected("the end of the expression"));
+    }
+    Ok(expr)
 }
 
 /// A cursor over the tokens of one query.

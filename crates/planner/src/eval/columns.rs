@@ -141,7 +141,7 @@ pub enum Col<'a> {
 }
 
 /// How an input column is to be viewed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ColKind {
     /// See [`Col::Str`].
     Str,

@@ -41,6 +41,9 @@ pub type Vals<'a> = SmallVec<[Val<'a>; 2]>;
 pub struct Program {
     root: Node,
     columns: Vec<(String, ColKind)>,
+    /// What the compiler learnt from the table's facts: the typed columns and the
+    /// fallback keys it reads (see [`Program::facts_used`]).
+    used: Facts,
     events: Option<usize>,
     links: Option<usize>,
     start: Option<usize>,
@@ -108,6 +111,7 @@ struct Compiler<'s> {
     schema: &'s Schema,
     facts: &'s Facts,
     columns: Vec<(String, ColKind)>,
+    used: Facts,
 }
 
 impl Compiler<'_> {
@@ -144,6 +148,9 @@ impl Compiler<'_> {
                 }
             };
             let col = self.column(&typed.column.clone(), kind)?;
+            if !self.used.typed.contains(typed) {
+                self.used.typed.push(typed.clone());
+            }
             sources.push(Source::Typed { col });
         }
         if let Some(fallback) = fallback_attribute_column(scope)
@@ -151,6 +158,10 @@ impl Compiler<'_> {
             && self.facts.may_be_in_fallback(scope, key)
         {
             let col = self.column(fallback, ColKind::Entries)?;
+            self.used
+                .fallback
+                .get_or_insert_default()
+                .insert((scope, key.to_string()));
             sources.push(Source::Fallback {
                 col,
                 key: key.to_string(),
@@ -367,6 +378,10 @@ impl Program {
             schema,
             facts,
             columns: Vec::new(),
+            used: Facts {
+                fallback: Some(Default::default()),
+                ..Facts::default()
+            },
         };
         let root = match expr {
             Some(e) => compiler.expr(e)?,
@@ -378,6 +393,7 @@ impl Program {
         let mut program = Program {
             root,
             columns: compiler.columns,
+            used: compiler.used,
             events,
             links,
             start,
@@ -424,6 +440,14 @@ impl Program {
     /// The input columns, in argument order, with how each is read.
     pub fn columns(&self) -> &[(String, ColKind)] {
         &self.columns
+    }
+
+    /// The facts the program was compiled with, cut down to what it read of them: the
+    /// typed columns of its attributes and the fallback keys it looks up. Compiled
+    /// again over its [`Self::columns`] with these facts, an expression gives the same
+    /// program (how a plan shipped to another machine rebuilds it).
+    pub fn facts_used(&self) -> &Facts {
+        &self.used
     }
 
     /// Whether the expression is the constant `true` (`{ }`).

@@ -7,22 +7,23 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Float64Builder};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::Result;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::{ident, lit};
-use traceql_parser::ast::FieldExpr;
+use traceql_parser::ast::{AttributeScope, FieldExpr};
 
+use super::columns::ColKind;
 use super::program::Program;
 use traceql_format::entries::ValueBuilder;
 use traceql_format::facts::Facts;
-use traceql_format::schema::value_column_type;
+use traceql_format::schema::{TypedAttribute, value_column_type};
 
 /// What the function returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Output {
     /// `Boolean`: whether the span passes the filter.
     Filter,
@@ -113,6 +114,101 @@ pub fn field_expr_call(
         signature: Signature::variadic_any(Volatility::Immutable),
     };
     Ok(ScalarUDF::new_from_impl(udf).call(args))
+}
+
+/// A field-expression function as another machine rebuilds it (a plan shipped to a
+/// worker carries its functions this way): the expression's TraceQL text, its role, the
+/// columns it reads and what it used of the table's facts.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldExprSpec {
+    /// The expression as TraceQL prints it (`None` for `{ }`).
+    pub expr: Option<String>,
+    /// What the function returns.
+    pub output: Output,
+    /// The columns it reads, in the order of its arguments, and how it views them.
+    pub columns: Vec<(String, ColKind)>,
+    /// The typed attribute columns it reads.
+    pub typed: Vec<TypedAttribute>,
+    /// The attributes it looks up in the fallback lists.
+    pub fallback: Vec<(AttributeScope, String)>,
+}
+
+impl FieldExprSpec {
+    /// The spec of `udf`, if it is a field-expression function.
+    pub fn of(udf: &ScalarUDF) -> Option<FieldExprSpec> {
+        let udf = udf.inner().downcast_ref::<FieldExprUdf>()?;
+        let used = udf.program.facts_used();
+        let mut fallback: Vec<(AttributeScope, String)> =
+            used.fallback.iter().flatten().cloned().collect();
+        fallback.sort_by(|a, b| (format!("{:?}", a.0), &a.1).cmp(&(format!("{:?}", b.0), &b.1)));
+        Some(FieldExprSpec {
+            expr: udf.expr.as_ref().map(|e| e.to_string()),
+            output: udf.output,
+            columns: udf.program.columns().to_vec(),
+            typed: used.typed.clone(),
+            fallback,
+        })
+    }
+
+    /// The function again: the expression parsed and compiled over the spec's columns
+    /// with the facts it used. Fails if the text does not parse or compiles to a
+    /// program that reads other columns.
+    pub fn to_udf(&self) -> Result<ScalarUDF> {
+        let expr = match &self.expr {
+            Some(text) => Some(traceql_parser::parse_field_expr(text).map_err(|e| {
+                datafusion::error::DataFusionError::Plan(format!(
+                    "invalid field expression `{text}` in a shipped plan: {}",
+                    e.message
+                ))
+            })?),
+            None => None,
+        };
+        let schema = Schema::new(
+            self.columns
+                .iter()
+                .map(|(name, kind)| Field::new(name, kind_type(*kind), true))
+                .collect::<Vec<_>>(),
+        );
+        let facts = Facts {
+            typed: self.typed.clone(),
+            fallback: Some(self.fallback.iter().cloned().collect()),
+            ..Facts::default()
+        };
+        let program = Program::compile(expr.as_ref(), &schema, &facts)?;
+        if program.columns() != self.columns.as_slice() {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "field expression `{}` read other columns when compiled again",
+                self.expr.as_deref().unwrap_or_default()
+            )));
+        }
+        let text = self
+            .output
+            .label(&expr.as_ref().map(|e| e.to_string()).unwrap_or_default());
+        Ok(ScalarUDF::new_from_impl(FieldExprUdf {
+            program,
+            expr,
+            text,
+            output: self.output,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }))
+    }
+}
+
+/// A column type that a column viewed as `kind` may have: what the compiler checks of
+/// typed attribute columns (it reads nothing else of the schema but the names).
+fn kind_type(kind: ColKind) -> DataType {
+    match kind {
+        ColKind::Str => DataType::Utf8,
+        ColKind::I8 => DataType::Int8,
+        ColKind::I32 => DataType::Int32,
+        ColKind::I64 => DataType::Int64,
+        ColKind::U64 => DataType::UInt64,
+        ColKind::F64 => DataType::Float64,
+        ColKind::Bool => DataType::Boolean,
+        ColKind::Id => DataType::FixedSizeBinary(16),
+        ColKind::List => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+        ColKind::Entries | ColKind::Elements => DataType::Null,
+    }
 }
 
 /// The TraceQL expression of `expr` if it is the call of a `{ … }` filter made by

@@ -18,7 +18,7 @@ use traceql_parser::ast::{ComparisonOp, Function};
 use super::{TraceOperator, column, membership, membership_field, spanset_ids};
 
 /// `aggregate op threshold` over the spansets of a membership column.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct AggregateFilter {
     /// The aggregate: one of the functions an `Aggregate` has (`Count`, `Avg`, `Min`,
     /// `Max`, `Sum`; see `Aggregate::function`).

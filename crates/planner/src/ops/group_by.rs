@@ -14,7 +14,7 @@ use datafusion::error::{DataFusionError, Result};
 use super::{TraceOperator, membership, membership_field};
 
 /// `by(e)` over the spansets of a membership column.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct GroupBy {
     /// `e` as TraceQL prints it.
     pub label: String,

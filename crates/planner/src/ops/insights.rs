@@ -61,7 +61,9 @@ pub const N_PLUS_ONE_CALLS: &str = "n_plus_one_calls";
 pub const SLOW_DATABASE: &str = "slow_db";
 
 /// When a pattern is a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub struct Thresholds {
     /// The fewest sequential repeats that make an N+1 run (5).
     pub min_repeats: u64,
@@ -285,7 +287,7 @@ pub fn critical_path(starts: &[u64], ends: &[u64], parents: &[Option<usize>]) ->
 
 /// N+1 runs, slow database queries and the critical path of each trace (see the
 /// module documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct Insights {
     /// When a pattern is a finding.
     pub thresholds: Thresholds,
@@ -295,7 +297,9 @@ pub struct Insights {
 
 /// The input columns (`Utf8`) of each attribute the operator reads, in order of
 /// preference: a span's statement is in the first of `statement` that has a value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub struct RoleColumns {
     /// Database attributes: a span with any is a database call.
     pub database: Vec<String>,

@@ -20,7 +20,7 @@ use super::structural::Structural;
 macro_rules! operators {
     ($($(#[$doc:meta])* $variant:ident($op:ty),)*) => {
         /// A span-set operator: any of those the engine has.
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
         pub enum TraceOp {
             $($(#[$doc])* $variant($op),)*
         }

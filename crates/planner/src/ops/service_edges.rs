@@ -69,7 +69,7 @@ pub const VIRTUAL_NODE: &str = "virtual_node";
 pub const USER: &str = "user";
 
 /// The service-graph requests of each trace (see the module documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct ServiceEdges {
     /// The input columns of the attributes it reads.
     pub columns: EdgeColumns,
@@ -77,7 +77,9 @@ pub struct ServiceEdges {
 
 /// The input columns (`Utf8`) of each attribute the operator reads, in order of
 /// preference (see [`FirstOf`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub struct EdgeColumns {
     /// The database a client span names: a span with one is a database call.
     pub database: Vec<String>,

@@ -12,7 +12,9 @@ use datafusion::error::Result;
 use super::{TraceOperator, membership, membership_field, spanset_ids};
 
 /// Spanset `&&` (both sides must match) or `||` (either side).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum Logic {
     /// `&&`
     And,
@@ -21,7 +23,7 @@ pub enum Logic {
 }
 
 /// Combines two membership columns into a third.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct SpansetLogic {
     /// Which operator.
     pub op: Logic,

@@ -47,7 +47,7 @@ pub enum Form {
 }
 
 /// A structural operator between two membership columns.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct Structural {
     /// The TraceQL operator.
     pub op: SpansetOp,

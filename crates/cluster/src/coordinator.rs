@@ -1,0 +1,324 @@
+//! The coordinator: an engine's session made to plan its queries over workers.
+//!
+//! datafusion-distributed cuts each physical plan into stages at its exchanges. A
+//! search over traceql's blocks has none below its span-set operators: the clustered
+//! scan already hands each partition whole traces in trace order. So the scan, the
+//! filters and the span-set operators run on the workers, each over its own row
+//! groups, and only their results cross the network to the coordinator, which merges
+//! them and assembles the answer. Metrics queries aggregate partially on the workers
+//! and shuffle only those partial aggregates.
+//!
+//! Two handlers of ours shape the stages:
+//! - [`share_scan`] gives each worker a contiguous, byte-balanced share of the clustered
+//!   scan's row groups (datafusion-distributed's own handler deals them round robin,
+//!   which balances their count, not their bytes);
+//! - [`keep_order`] keeps an order-preserving repartition (blocks that overlap in time)
+//!   in one task: datafusion-distributed 4.0 merges the streams of several producer
+//!   tasks in arrival order while declaring them sorted, which would interleave traces.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::physical_expr::ScalarFunctionExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion_distributed::{
+    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, DistributedLeafExec,
+    DistributedMetricsFormat, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
+    SessionStateBuilderExt, WorkerResolver, rewrite_distributed_plan_with_metrics,
+};
+use traceql_exec::engine::RemoteMetrics;
+use traceql_planner::eval::udf::FieldExprSpec;
+use url::Url;
+
+use crate::ClusterError;
+use crate::channels::{TimedChannels, Timeouts};
+use crate::codec::TraceqlCodec;
+
+/// The environment variable that names the workers when `--cluster` is not given.
+pub const CLUSTER_ENV: &str = "TRACEQL_CLUSTER";
+
+/// The workers a coordinator plans over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    workers: Vec<Url>,
+    timeouts: Timeouts,
+}
+
+impl Cluster {
+    /// The workers of a comma-separated list of URLs (`http://10.0.0.5:7070`) or
+    /// `host:port` pairs (read as `http://`).
+    pub fn parse(list: &str) -> Result<Cluster, ClusterError> {
+        let mut workers = Vec::new();
+        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let text = if item.contains("://") {
+                item.to_string()
+            } else {
+                format!("http://{item}")
+            };
+            let url = Url::parse(&text)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| {
+                    ClusterError::Config(format!(
+                        "`{item}` is not a worker address: write host:port or http://host:port"
+                    ))
+                })?;
+            if url.port_or_known_default().is_none() {
+                return Err(ClusterError::Config(format!("`{item}` names no port")));
+            }
+            workers.push(url);
+        }
+        if workers.is_empty() {
+            return Err(ClusterError::Config(
+                "no workers given: pass --cluster host:port[,host:port…]".to_string(),
+            ));
+        }
+        Ok(Cluster {
+            workers,
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// The same workers, waited on as `timeouts` say.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Cluster {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The workers' URLs.
+    pub fn workers(&self) -> &[Url] {
+        &self.workers
+    }
+
+    /// `state`, a traceql engine's session, planning its queries over the workers.
+    pub fn session(&self, state: SessionState) -> Result<SessionState, ClusterError> {
+        let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_distributed_planner()
+            .with_distributed_worker_resolver(Workers(self.workers.clone()))
+            .with_distributed_channel_resolver(TimedChannels::new(self.timeouts))
+            .with_distributed_user_codec(TraceqlCodec)
+            .with_distributed_metrics_collection(true)?
+            .with_distributed_desired_task_count_handler(keep_order)
+            .with_distributed_desired_task_count_handler(scan_tasks)
+            .with_distributed_scale_up_leaf_node_handler(share_scan)
+            .with_physical_optimizer_rule(Arc::new(Shippable))
+            .build();
+        state
+            .config_mut()
+            .set_extension(Arc::new(RemoteMetrics(Box::new(|plan| {
+                Box::pin(with_worker_metrics(plan))
+            }))));
+        Ok(state)
+    }
+}
+
+/// `plan`, which ran, with the metrics the workers sent of their tasks, one value per
+/// task (so `explain --analyze` shows each worker's share). Waits for them a few
+/// seconds at most: a run cut short may never send them.
+async fn with_worker_metrics(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let rewrite =
+        rewrite_distributed_plan_with_metrics(Arc::clone(&plan), DistributedMetricsFormat::PerTask);
+    match tokio::time::timeout(METRICS_WAIT, rewrite).await {
+        Ok(rewritten) => rewritten,
+        Err(_) => Ok(plan),
+    }
+}
+
+/// How long a finished query waits for its workers' metrics.
+const METRICS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Refuses, before anything is sent, a plan that calls a TraceQL field expression (a
+/// regex, arithmetic, an unscoped attribute …): datafusion-distributed 4.0 asks its own
+/// codec first for every function, which accepts them all by name, so a worker cannot
+/// rebuild ours ([`crate::codec`] knows how, once it is asked).
+#[derive(Debug)]
+struct Shippable;
+
+impl PhysicalOptimizerRule for Shippable {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut found = None;
+        plan.apply(|node| {
+            node.apply_expressions(&mut |expr| {
+                expr.apply(|e| {
+                    if let Some(call) = e.downcast_ref::<ScalarFunctionExpr>()
+                        && FieldExprSpec::of(call.fun()).is_some()
+                    {
+                        found = Some(call.fun().name().to_string());
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        match found {
+            Some(name) => Err(DataFusionError::NotImplemented(format!(
+                "running `{name}` on a cluster is not supported yet (field expressions with \
+                 regular expressions, arithmetic or unscoped attributes run on one machine: \
+                 leave out --cluster)"
+            ))),
+            None => Ok(plan),
+        }
+    }
+
+    fn name(&self) -> &str {
+        "traceql_shippable"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// A fixed list of workers.
+struct Workers(Vec<Url>);
+
+impl WorkerResolver for Workers {
+    fn get_urls(&self) -> Result<Vec<Url>> {
+        Ok(self.0.clone())
+    }
+}
+
+/// The clustered scan of traceql's blocks, if `plan` is one: a Parquet scan that
+/// declares its partitioning (each partition holds whole traces, in trace order).
+fn clustered_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
+    let exec = plan.downcast_ref::<DataSourceExec>()?;
+    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    config.output_partitioning.as_ref().map(|_| config)
+}
+
+/// As many tasks for a clustered scan as it has row-group runs to share (the planner
+/// caps it at the number of workers).
+fn scan_tasks(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
+    let config = clustered_scan(ev.plan)?;
+    let files = config.file_groups.iter().map(|g| g.len()).sum::<usize>();
+    Some(Ok(DesiredTaskCountEventResponse::desired(files.max(1))))
+}
+
+/// One task for a stage that repartitions in order (see the module docs).
+fn keep_order(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
+    let repartition = ev.plan.downcast_ref::<RepartitionExec>()?;
+    repartition
+        .preserve_order()
+        .then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
+}
+
+/// Each task's share of a clustered scan: its runs of whole row groups, in trace order,
+/// cut into contiguous groups of about equal bytes, one per partition of each task.
+fn share_scan(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
+    let config = clustered_scan(ev.plan)?;
+    let partitions = ev.plan.output_partitioning().partition_count().max(1);
+    let files: Vec<_> = config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.iter().cloned())
+        .collect();
+    let sizes: Vec<u64> = files.iter().map(|f| f.effective_size()).collect();
+    let cuts = balanced_cuts(&sizes, ev.task_count * partitions);
+    let mut groups = cuts
+        .into_iter()
+        .map(|range| FileGroup::new(files[range].to_vec()));
+    let variants: Vec<Arc<dyn ExecutionPlan>> = (0..ev.task_count)
+        .map(|_| {
+            let mut share = config.clone();
+            share.file_groups = groups.by_ref().take(partitions).collect();
+            DataSourceExec::from_data_source(share) as Arc<dyn ExecutionPlan>
+        })
+        .collect();
+    Some(
+        DistributedLeafExec::try_new(Arc::clone(ev.plan), variants)
+            .map(|leaf| ScaleUpLeafNodeEventResponse::new(Arc::new(leaf))),
+    )
+}
+
+/// `sizes` cut into `groups` contiguous ranges (some may be empty) whose sums are as
+/// even as whole items allow: each range ends where the running total first reaches its
+/// share of the whole.
+pub(crate) fn balanced_cuts(sizes: &[u64], groups: usize) -> Vec<std::ops::Range<usize>> {
+    let groups = groups.max(1);
+    let total: u128 = sizes.iter().map(|&s| s as u128).sum();
+    let mut cuts = Vec::with_capacity(groups);
+    let (mut start, mut running) = (0, 0u128);
+    for g in 1..=groups {
+        let target = total * g as u128 / groups as u128;
+        let mut end = start;
+        // Take items while the group is empty or stays closer to its share by taking
+        // the next one.
+        while end < sizes.len() {
+            let next = running + sizes[end] as u128;
+            let over = next.saturating_sub(target);
+            let under = target.saturating_sub(running);
+            if (g < groups && running >= target) || (end > start && over > under) {
+                break;
+            }
+            running = next;
+            end += 1;
+        }
+        if g == groups {
+            end = sizes.len();
+        }
+        cuts.push(start..end);
+        start = end;
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums(sizes: &[u64], groups: usize) -> Vec<u64> {
+        let cuts = balanced_cuts(sizes, groups);
+        assert_eq!(cuts.len(), groups);
+        let mut next = 0;
+        for c in &cuts {
+            assert_eq!(c.start, next, "contiguous");
+            next = c.end;
+        }
+        assert_eq!(next, sizes.len(), "every item in one group");
+        cuts.iter().map(|c| sizes[c.clone()].iter().sum()).collect()
+    }
+
+    #[test]
+    fn cuts_are_contiguous_and_even() {
+        assert_eq!(sums(&[10; 8], 4), vec![20, 20, 20, 20]);
+        assert_eq!(sums(&[10; 8], 3), vec![30, 20, 30]);
+        assert_eq!(sums(&[50, 10, 10, 10, 10, 10], 2), vec![50, 50]);
+        assert_eq!(sums(&[5, 5], 4).iter().sum::<u64>(), 10);
+        assert_eq!(sums(&[], 3), vec![0, 0, 0]);
+        let sizes: Vec<u64> = (0..1000).map(|i| 1000 + (i * 7919) % 500).collect();
+        let s = sums(&sizes, 8);
+        let mean = s.iter().sum::<u64>() as f64 / 8.0;
+        assert!(
+            s.iter().all(|&x| (x as f64 - mean).abs() < 0.01 * mean),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn worker_lists_parse_and_bad_ones_are_named() {
+        let c = Cluster::parse("127.0.0.1:7070, http://w2:7071").unwrap();
+        assert_eq!(
+            c.workers()
+                .iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>(),
+            ["http://127.0.0.1:7070/", "http://w2:7071/"]
+        );
+        for bad in ["", " , ", "ftp://x:1", "http://"] {
+            assert!(Cluster::parse(bad).is_err(), "{bad}");
+        }
+        let err = Cluster::parse("a b:1").unwrap_err().to_string();
+        assert!(err.contains("`a b:1`"), "{err}");
+    }
+}
