@@ -50,7 +50,13 @@ pub async fn open_with(
 /// `engine` planning its queries over `workers` (`--cluster`).
 fn on_cluster(engine: Engine, workers: &str) -> Result<Engine, EngineError> {
     let invalid = |e: traceql_cluster::ClusterError| EngineError::InvalidInput(e.to_string());
-    let cluster = traceql_cluster::Cluster::parse(workers).map_err(invalid)?;
+    let mut cluster = traceql_cluster::Cluster::parse(workers).map_err(invalid)?;
+    if let Ok(text) = std::env::var(traceql_cluster::PARTITION_BYTES_ENV) {
+        let bytes = crate::size::parse_size(&text).map_err(|e| {
+            EngineError::InvalidInput(format!("{}: {e}", traceql_cluster::PARTITION_BYTES_ENV))
+        })?;
+        cluster = cluster.with_partition_bytes(bytes);
+    }
     if engine.store_name().starts_with("memory:") {
         return Err(EngineError::InvalidInput(
             "--cluster needs a store the workers can read (a directory or a bucket, with \

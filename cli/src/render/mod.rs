@@ -135,7 +135,22 @@ pub fn stats(stats: &QueryStats) -> String {
         stats.rows_pruned_by_pushdown,
         stats.planning,
         stats.execution
-    )
+    ) + &shares(stats)
+}
+
+/// What each worker's task of a query shared out over a cluster read, one line each
+/// (nothing on one machine).
+fn shares(stats: &QueryStats) -> String {
+    stats
+        .shares
+        .iter()
+        .map(|(task, s)| {
+            format!(
+                "\ntask {task}: {} spans, {} bytes, {} row groups, scan {:.1?}",
+                s.spans, s.bytes, s.row_groups, s.time
+            )
+        })
+        .collect()
 }
 
 /// A table for people with `header`, fitted to `look`'s width.

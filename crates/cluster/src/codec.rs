@@ -3,10 +3,9 @@
 //!
 //! - [`TraceExec`] travels as its [`TraceOp`] (JSON); the worker rebuilds it over the
 //!   input DataFusion decoded for it.
-//! - A field-expression function ([`FieldExprSpec`]) travels as its TraceQL text, its role,
-//!   the columns it reads and what it used of the table's facts; the worker compiles it
-//!   again.
-//! - `latency_quantiles` is looked up by name.
+//! - Functions go by name: datafusion-distributed 4.0 asks its own codec first, which
+//!   takes every function. Workers register `latency_quantiles`, and the field
+//!   expressions each query ships ([`crate::functions`]).
 //!
 //! Everything else in our plans (the Parquet scans, filters, projections, aggregates)
 //! is DataFusion's own and is encoded by datafusion-proto. A node this codec does not
@@ -16,14 +15,11 @@ use std::sync::Arc;
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
-use traceql_planner::eval::udf::FieldExprSpec;
 use traceql_planner::ops::TraceOp;
 use traceql_planner::ops::exec::TraceExec;
-use traceql_planner::quantiles::{LATENCY_QUANTILES, latency_quantiles_udaf};
 
 /// The plan nodes of ours that workers run, as they are encoded.
 #[derive(Debug, Serialize, Deserialize)]
@@ -75,36 +71,6 @@ impl PhysicalExtensionCodec for TraceqlCodec {
         };
         serde_json::to_writer(buf, &encoded)
             .map_err(|e| DataFusionError::Internal(format!("encoding a plan node: {e}")))
-    }
-
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        if buf.is_empty() {
-            return Err(DataFusionError::Plan(format!(
-                "unknown function `{name}` in a shipped plan"
-            )));
-        }
-        let spec: FieldExprSpec = serde_json::from_slice(buf).map_err(|e| {
-            DataFusionError::Plan(format!("invalid field expression `{name}`: {e}"))
-        })?;
-        Ok(Arc::new(spec.to_udf()?))
-    }
-
-    fn try_encode_udf(&self, udf: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        match FieldExprSpec::of(udf) {
-            Some(spec) => serde_json::to_writer(buf, &spec)
-                .map_err(|e| DataFusionError::Internal(format!("encoding `{}`: {e}", udf.name()))),
-            // DataFusion's own functions go by name.
-            None => Ok(()),
-        }
-    }
-
-    fn try_decode_udaf(&self, name: &str, _buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        if name == LATENCY_QUANTILES {
-            return Ok(Arc::new(latency_quantiles_udaf()));
-        }
-        Err(DataFusionError::Plan(format!(
-            "unknown aggregate function `{name}` in a shipped plan"
-        )))
     }
 }
 
@@ -159,51 +125,6 @@ mod tests {
         let back = back.downcast_ref::<TraceExec>().unwrap();
         assert_eq!(back.op(), &op);
         assert_eq!(back.schema(), exec.schema());
-    }
-
-    #[test]
-    fn a_field_expression_round_trips_and_computes_the_same() {
-        use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray, UInt64Array};
-        use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs};
-        use traceql_format::facts::Facts;
-        use traceql_planner::eval::udf::{Output, field_expr_call};
-
-        let schema = Schema::new(vec![
-            Field::new(c::NAME, DataType::Utf8, true),
-            Field::new(c::DURATION_NANO, DataType::UInt64, true),
-        ]);
-        let expr =
-            traceql_parser::parse_field_expr(r#"name =~ "GET .*" && duration > 1ms"#).unwrap();
-        let Expr::ScalarFunction(call) =
-            field_expr_call(Some(&expr), Output::Filter, &schema, &Facts::default()).unwrap()
-        else {
-            panic!("a call");
-        };
-        let udf = call.func;
-        let mut buf = Vec::new();
-        TraceqlCodec.try_encode_udf(&udf, &mut buf).unwrap();
-        let back = TraceqlCodec.try_decode_udf(udf.name(), &buf).unwrap();
-        assert_eq!(back.name(), udf.name());
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec!["GET /a", "POST /b", "GET /c"])),
-            Arc::new(UInt64Array::from(vec![2_000_000, 5_000_000, 10])),
-        ];
-        let run = |f: &ScalarUDF| {
-            let args = ScalarFunctionArgs {
-                args: columns.iter().cloned().map(ColumnarValue::Array).collect(),
-                arg_fields: schema.fields().iter().cloned().collect(),
-                number_rows: 3,
-                return_field: Arc::new(Field::new("f", DataType::Boolean, true)),
-                config_options: Arc::default(),
-            };
-            let ColumnarValue::Array(out) = f.invoke_with_args(args).unwrap() else {
-                panic!("an array");
-            };
-            let out = out.as_any().downcast_ref::<BooleanArray>().unwrap().clone();
-            out.iter().collect::<Vec<_>>()
-        };
-        assert_eq!(run(&udf), run(&back));
-        assert_eq!(run(&back), [Some(true), Some(false), Some(false)]);
     }
 
     #[test]

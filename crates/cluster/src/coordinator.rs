@@ -18,14 +18,10 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::config::ConfigOptions;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::{SessionState, SessionStateBuilder};
-use datafusion::physical_expr::ScalarFunctionExpr;
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
@@ -34,21 +30,25 @@ use datafusion_distributed::{
     SessionStateBuilderExt, WorkerResolver, rewrite_distributed_plan_with_metrics,
 };
 use traceql_exec::engine::RemoteMetrics;
-use traceql_planner::eval::udf::FieldExprSpec;
 use url::Url;
 
 use crate::ClusterError;
 use crate::channels::{TimedChannels, Timeouts};
 use crate::codec::TraceqlCodec;
+use crate::functions::{CollectFunctions, ShippedFunctions};
 
 /// The environment variable that names the workers when `--cluster` is not given.
 pub const CLUSTER_ENV: &str = "TRACEQL_CLUSTER";
+
+/// The environment variable that sets [`Cluster::with_partition_bytes`].
+pub const PARTITION_BYTES_ENV: &str = "TRACEQL_CLUSTER_PARTITION_BYTES";
 
 /// The workers a coordinator plans over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cluster {
     workers: Vec<Url>,
     timeouts: Timeouts,
+    partition_bytes: Option<usize>,
 }
 
 impl Cluster {
@@ -83,7 +83,16 @@ impl Cluster {
         Ok(Cluster {
             workers,
             timeouts: Timeouts::default(),
+            partition_bytes: None,
         })
+    }
+
+    /// The same workers, given scans that are not read in trace order (metrics queries,
+    /// plain filters) once they exceed `bytes` a partition; smaller ones run on the
+    /// coordinator. The default is datafusion-distributed's, 16 MiB.
+    pub fn with_partition_bytes(mut self, bytes: usize) -> Cluster {
+        self.partition_bytes = Some(bytes.max(1));
+        self
     }
 
     /// The same workers, waited on as `timeouts` say.
@@ -108,7 +117,11 @@ impl Cluster {
             .with_distributed_desired_task_count_handler(keep_order)
             .with_distributed_desired_task_count_handler(scan_tasks)
             .with_distributed_scale_up_leaf_node_handler(share_scan)
-            .with_physical_optimizer_rule(Arc::new(Shippable))
+            .with_distributed_file_scan_config_bytes_per_partition(
+                self.partition_bytes.unwrap_or(DEFAULT_PARTITION_BYTES),
+            )?
+            .with_distributed_option_extension(ShippedFunctions::default())
+            .with_physical_optimizer_rule(Arc::new(CollectFunctions))
             .build();
         state
             .config_mut()
@@ -131,54 +144,11 @@ async fn with_worker_metrics(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Exe
     }
 }
 
+/// datafusion-distributed's default for [`Cluster::with_partition_bytes`].
+const DEFAULT_PARTITION_BYTES: usize = 16 << 20;
+
 /// How long a finished query waits for its workers' metrics.
 const METRICS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Refuses, before anything is sent, a plan that calls a TraceQL field expression (a
-/// regex, arithmetic, an unscoped attribute …): datafusion-distributed 4.0 asks its own
-/// codec first for every function, which accepts them all by name, so a worker cannot
-/// rebuild ours ([`crate::codec`] knows how, once it is asked).
-#[derive(Debug)]
-struct Shippable;
-
-impl PhysicalOptimizerRule for Shippable {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut found = None;
-        plan.apply(|node| {
-            node.apply_expressions(&mut |expr| {
-                expr.apply(|e| {
-                    if let Some(call) = e.downcast_ref::<ScalarFunctionExpr>()
-                        && FieldExprSpec::of(call.fun()).is_some()
-                    {
-                        found = Some(call.fun().name().to_string());
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                    Ok(TreeNodeRecursion::Continue)
-                })
-            })
-        })?;
-        match found {
-            Some(name) => Err(DataFusionError::NotImplemented(format!(
-                "running `{name}` on a cluster is not supported yet (field expressions with \
-                 regular expressions, arithmetic or unscoped attributes run on one machine: \
-                 leave out --cluster)"
-            ))),
-            None => Ok(plan),
-        }
-    }
-
-    fn name(&self) -> &str {
-        "traceql_shippable"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
 
 /// A fixed list of workers.
 struct Workers(Vec<Url>);

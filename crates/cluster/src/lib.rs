@@ -6,7 +6,8 @@
 //! - [`coordinator`]: an engine's session made to plan over workers ([`Cluster`]);
 //!   each worker gets a disjoint, byte-balanced share of whole-trace row groups, and
 //!   searches run their span-set operators on the workers.
-//! - [`codec`]: how our plan nodes and functions cross the wire.
+//! - [`codec`] and [`functions`]: how our plan nodes and TraceQL's field expressions
+//!   reach the workers.
 //! - [`channels`]: connections to workers, every call bounded in time.
 //!
 //! `docs/cluster.md` says why this engine, and what runs where.
@@ -14,10 +15,11 @@
 pub mod channels;
 pub mod codec;
 pub mod coordinator;
+pub mod functions;
 pub mod stores;
 pub mod worker;
 
-pub use coordinator::{CLUSTER_ENV, Cluster};
+pub use coordinator::{CLUSTER_ENV, Cluster, PARTITION_BYTES_ENV};
 pub use worker::{WorkerOptions, serve, worker};
 
 /// Why a cluster could not be set up or served.

@@ -23,7 +23,7 @@ pub(crate) use rounds::Rounds;
 pub use sample::Sample;
 pub use scan::TimeRange;
 pub(crate) use scan::{Window, search_of};
-pub use stats::QueryStats;
+pub use stats::{QueryStats, Share};
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ pub(crate) use traceql::BloomFilters;
 
 pub use self::read::read_traces;
 pub use self::tempo::TempoSource;
-pub use self::traceql::TraceqlSource;
+pub use self::traceql::{TraceqlSource, with_cached_page_indexes};
 
 use std::any::Any;
 use std::fmt;

@@ -150,6 +150,12 @@ impl FieldExprSpec {
         })
     }
 
+    /// The function's name: the expression in its role, as plans show it
+    /// (`{ status = error }`, `value(span.http.route)`).
+    pub fn name(&self) -> String {
+        self.output.label(self.expr.as_deref().unwrap_or_default())
+    }
+
     /// The function again: the expression parsed and compiled over the spec's columns
     /// with the facts it used. Fails if the text does not parse or compiles to a
     /// program that reads other columns.
@@ -181,13 +187,10 @@ impl FieldExprSpec {
                 self.expr.as_deref().unwrap_or_default()
             )));
         }
-        let text = self
-            .output
-            .label(&expr.as_ref().map(|e| e.to_string()).unwrap_or_default());
         Ok(ScalarUDF::new_from_impl(FieldExprUdf {
             program,
             expr,
-            text,
+            text: self.name(),
             output: self.output,
             signature: Signature::variadic_any(Volatility::Immutable),
         }))

@@ -8,6 +8,7 @@ mod clustered;
 mod footers;
 
 pub(crate) use footers::BloomFilters;
+pub use footers::with_cached_page_indexes;
 
 use std::any::Any;
 use std::sync::Arc;

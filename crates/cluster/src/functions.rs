@@ -1,0 +1,201 @@
+//! TraceQL field expressions (a regex, arithmetic, an unscoped attribute …) on workers.
+//!
+//! A plan calls each of them as a DataFusion function named by its TraceQL text
+//! (`{ name =~ "GET .*" }`). datafusion-distributed 4.0 asks its own codec first for
+//! every function, which takes them all by name, so a worker finds a function only in
+//! its session's registry. So the coordinator sends each query's functions along as a
+//! configuration extension ([`ShippedFunctions`], forwarded in the headers of each task),
+//! and the worker compiles them again ([`FieldExprSpec::to_udf`]) and registers them
+//! before it decodes the plan.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::config::ConfigOptions;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_expr::ScalarFunctionExpr;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use traceql_planner::eval::udf::FieldExprSpec;
+
+/// The one key of the extension: the functions, as base64 of a JSON list of specs
+/// (header values must be plain ASCII).
+const KEY: &str = "functions";
+
+/// The field expressions of the query being shipped, by name. Clones share them: the
+/// coordinator's session holds one, each query's copy of the session sees what
+/// [`CollectFunctions`] found in its plan.
+#[derive(Clone, Debug, Default)]
+pub struct ShippedFunctions {
+    specs: Arc<Mutex<BTreeMap<String, FieldExprSpec>>>,
+}
+
+impl ShippedFunctions {
+    fn specs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FieldExprSpec>> {
+        self.specs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The functions, compiled again.
+    pub fn udfs(&self) -> Result<Vec<ScalarUDF>> {
+        self.specs().values().map(FieldExprSpec::to_udf).collect()
+    }
+}
+
+impl ConfigExtension for ShippedFunctions {
+    const PREFIX: &'static str = "traceql";
+}
+
+impl ExtensionOptions for ShippedFunctions {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if key != KEY {
+            return Err(DataFusionError::Configuration(format!(
+                "unknown option traceql.{key}"
+            )));
+        }
+        let invalid = |e: &dyn std::fmt::Display| {
+            DataFusionError::Plan(format!("invalid shipped functions: {e}"))
+        };
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .map_err(|e| invalid(&e))?;
+        let specs: Vec<FieldExprSpec> = serde_json::from_slice(&json).map_err(|e| invalid(&e))?;
+        let mut held = self.specs();
+        held.clear();
+        for spec in specs {
+            held.insert(spec.name(), spec);
+        }
+        Ok(())
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        let specs: Vec<FieldExprSpec> = self.specs().values().cloned().collect();
+        let json = serde_json::to_vec(&specs).unwrap_or_default();
+        vec![ConfigEntry {
+            key: KEY.to_string(),
+            value: Some(base64::engine::general_purpose::STANDARD.encode(json)),
+            description: "the TraceQL field expressions a shipped plan calls",
+        }]
+    }
+}
+
+/// Records the field expressions a physical plan calls in the session's
+/// [`ShippedFunctions`], the last rule to run before the plan is cut into stages.
+/// Two different functions of one name in one plan are refused: a worker could not tell
+/// them apart.
+#[derive(Debug)]
+pub struct CollectFunctions;
+
+impl PhysicalOptimizerRule for CollectFunctions {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(shipped) = config.extensions.get::<ShippedFunctions>() else {
+            return Ok(plan);
+        };
+        let mut found: BTreeMap<String, FieldExprSpec> = BTreeMap::new();
+        let mut clash = None;
+        plan.apply(|node| {
+            node.apply_expressions(&mut |expr| {
+                expr.apply(|e| {
+                    if let Some(call) = e.downcast_ref::<ScalarFunctionExpr>()
+                        && let Some(spec) = FieldExprSpec::of(call.fun())
+                    {
+                        let name = spec.name();
+                        match found.get(&name) {
+                            Some(seen) if *seen != spec => clash = Some(name),
+                            _ => {
+                                found.insert(name, spec);
+                            }
+                        }
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+            })
+        })?;
+        if let Some(name) = clash {
+            return Err(DataFusionError::NotImplemented(format!(
+                "running `{name}` on a cluster is not supported yet: the query reads it \
+                 over blocks with different attribute columns"
+            )));
+        }
+        *shipped.specs() = found;
+        Ok(plan)
+    }
+
+    fn name(&self) -> &str {
+        "traceql_collect_functions"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::logical_expr::Expr;
+    use traceql_format::facts::Facts;
+    use traceql_format::schema::columns as c;
+    use traceql_planner::eval::udf::{Output, field_expr_call};
+
+    #[test]
+    fn functions_travel_as_one_option_and_compile_again() {
+        let schema = Schema::new(vec![
+            Field::new(c::NAME, DataType::Utf8, true),
+            Field::new(c::DURATION_NANO, DataType::UInt64, true),
+        ]);
+        let shipped = ShippedFunctions::default();
+        for text in [r#"name =~ "GET .*" && duration > 1ms"#, "duration * 2 > 1s"] {
+            let expr = traceql_parser::parse_field_expr(text).unwrap();
+            let Expr::ScalarFunction(call) =
+                field_expr_call(Some(&expr), Output::Filter, &schema, &Facts::default()).unwrap()
+            else {
+                panic!("a call");
+            };
+            let spec = FieldExprSpec::of(&call.func).unwrap();
+            shipped.specs().insert(spec.name(), spec);
+        }
+        let [entry] = &shipped.entries()[..] else {
+            panic!("one entry");
+        };
+        let value = entry.value.clone().unwrap();
+        assert!(value.is_ascii());
+        let mut received = ShippedFunctions::default();
+        received.set(KEY, &value).unwrap();
+        let names: Vec<String> = received
+            .udfs()
+            .unwrap()
+            .iter()
+            .map(|u| u.name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                r#"{ duration * 2 > 1s }"#,
+                r#"{ name =~ "GET .*" && duration > 1ms }"#
+            ]
+        );
+        assert!(received.set(KEY, "not base64!").is_err());
+        assert!(received.set("other", &value).is_err());
+    }
+}
