@@ -7,7 +7,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{repo, stderr, stdout, temp_dir, traceql, traceql_with};
+use super::{repo, stderr, stdout, temp_dir, traceql, traceql_s3, traceql_with};
+use traceql_testkit::S3TestServer;
+
+/// Partitions small enough that the test stores are shared out over the workers.
+const SMALL_PARTITIONS: &[(&str, &str)] = &[("TRACEQL_CLUSTER_PARTITION_BYTES", "64KiB")];
 
 /// A `traceql worker` child process on a free loopback port, killed when dropped.
 struct Worker {
@@ -17,6 +21,11 @@ struct Worker {
 
 impl Worker {
     fn start() -> Worker {
+        Worker::start_with(&[])
+    }
+
+    /// A worker with `env` in its environment (its own credentials).
+    fn start_with(env: &[(&str, String)]) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
             .args([
                 "worker",
@@ -25,6 +34,7 @@ impl Worker {
                 "--memory-limit",
                 "1GiB",
             ])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -73,7 +83,7 @@ fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
         // Small partitions: plain scans and metrics queries are shared out too.
         Some(c) => {
             args.splice(1..1, ["--cluster", c]);
-            traceql_with(&args, &[("TRACEQL_CLUSTER_PARTITION_BYTES", "64KiB")])
+            traceql_with(&args, SMALL_PARTITIONS)
         }
         None => traceql(&args),
     }
@@ -113,11 +123,11 @@ fn alike(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
-/// For every query of the corpus, the same answer (or error) as one process gives.
-/// Returns how many of them matched traces.
-fn same_answers(store: &Path, cluster: &str) -> usize {
+/// For every `step`th query of the corpus, the same answer (or error) as one process
+/// gives. Returns how many of them found something.
+fn same_answers(store: &Path, cluster: &str, step: usize) -> usize {
     let mut matched = 0;
-    for q in corpus() {
+    for q in corpus().into_iter().step_by(step) {
         let many = query(store, Some(cluster), &q);
         let one = query(store, None, &q);
         assert_eq!(
@@ -168,22 +178,62 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     let second = Worker::start();
     let both = format!("{},{}", first.address, second.address);
 
-    let matched = same_answers(&store, &both);
+    let matched = same_answers(&store, &both, 1);
     assert!(matched >= 15, "{matched} corpus queries found something");
 
     // A search runs on the workers and only its results come back: no span shuffle.
-    let explain = traceql(&[
-        "explain",
-        "--data",
-        data,
-        "--cluster",
-        &both,
-        "{ resource.service.name = \"frontend\" } >> { status = error }",
-    ]);
+    let explain = traceql_with(
+        &[
+            "explain",
+            "--data",
+            data,
+            "--cluster",
+            &both,
+            "{ resource.service.name = \"frontend\" } >> { status = error }",
+        ],
+        SMALL_PARTITIONS,
+    );
     assert_eq!(explain.status.code(), Some(0), "{}", stderr(&explain));
     let plan = stdout(&explain);
     assert!(plan.contains("NetworkCoalesceExec"), "{plan}");
     assert!(!plan.contains("NetworkShuffleExec"), "{plan}");
+
+    // Each worker scanned its own share: the shares add up to what one process scans.
+    let analyze = |cluster: Option<&str>| {
+        let mut args = vec!["explain", "--analyze", "--data", data];
+        if let Some(c) = cluster {
+            args.extend(["--cluster", c]);
+        }
+        args.push("{ resource.service.name = \"frontend\" } >> { status = error }");
+        let out = traceql_with(&args, SMALL_PARTITIONS);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let number = |text: &str, prefix: &str| -> Vec<u64> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (alone, shared) = (analyze(None), analyze(Some(&both)));
+    let tasks: Vec<u64> = shared
+        .lines()
+        .filter(|l| l.starts_with("task "))
+        .map(|l| {
+            l.split(": ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(tasks.len() >= 2 && tasks.iter().all(|&t| t > 0), "{shared}");
+    let scanned = number(&alone, "spans scanned: ");
+    assert_eq!(number(&shared, "spans scanned: "), scanned);
+    assert_eq!(vec![tasks.iter().sum::<u64>()], scanned);
 
     // Blocks that overlap in time (two generator runs over the same hour) fall back to
     // repartitioning by trace, kept in one task: still the same answers.
@@ -202,7 +252,7 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
-    same_answers(&overlapping, &both);
+    same_answers(&overlapping, &both, 3);
 
     // A worker that is gone: one clear line naming it, quickly; the next query without
     // it works.
@@ -227,4 +277,71 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     assert_eq!(demo.status.code(), Some(2));
     assert!(stderr(&demo).contains("--data"), "{}", stderr(&demo));
     eprintln!("cluster test took {:?}", started.elapsed());
+}
+
+/// Workers read a bucket with their own credentials (the coordinator's never reach
+/// them) and answer as one process does.
+#[test]
+fn a_cluster_reads_a_bucket_with_the_workers_own_credentials() {
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("cluster").unwrap();
+    let data = "s3://cluster/traces";
+    let out = traceql_s3(
+        &server,
+        &[
+            "gen",
+            "--data",
+            data,
+            "--traces",
+            "3000",
+            "--memory-limit",
+            "4MiB",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let env = server.env();
+    let workers = [Worker::start_with(&env), Worker::start_with(&env)];
+    let cluster = format!("{},{}", workers[0].address, workers[1].address);
+    for q in [
+        "{ resource.service.name = \"frontend\" } >> { status = error }",
+        "{ name =~ \"GET .*\" && duration > 1ms } | count() > 2",
+        "{ kind = server } | quantile_over_time(duration, .5, .99) by (resource.service.name)",
+    ] {
+        let run = |cluster: Option<&str>| {
+            let mut args = vec![
+                "query", "--data", data, "--limit", "1000", "--format", "json",
+            ];
+            if let Some(c) = cluster {
+                args.extend(["--cluster", c]);
+            }
+            args.push(q);
+            let mut env = server.env();
+            env.push((SMALL_PARTITIONS[0].0, SMALL_PARTITIONS[0].1.into()));
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let out = traceql_with(&args, &env);
+            assert_eq!(out.status.code(), Some(0), "{q}: {}", stderr(&out));
+            json(&stdout(&out))
+        };
+        let (one, many) = (run(None), run(Some(&cluster)));
+        assert!(alike(&one, &many), "{q}:\n{one}\n{many}");
+    }
+    let mut env = server.env();
+    env.push((SMALL_PARTITIONS[0].0, SMALL_PARTITIONS[0].1.into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let explain = traceql_with(
+        &[
+            "explain",
+            "--analyze",
+            "--data",
+            data,
+            "--cluster",
+            &cluster,
+            "{ resource.service.name = \"frontend\" } >> { status = error }",
+        ],
+        &env,
+    );
+    assert_eq!(explain.status.code(), Some(0), "{}", stderr(&explain));
+    let text = stdout(&explain);
+    assert!(text.contains("NetworkCoalesceExec"), "{text}");
+    assert!(text.contains("task 1: "), "both workers scanned: {text}");
 }

@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
@@ -25,9 +26,10 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion_distributed::{
-    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedExt, DistributedLeafExec,
-    DistributedMetricsFormat, ScaleUpLeafNodeEvent, ScaleUpLeafNodeEventResponse,
-    SessionStateBuilderExt, WorkerResolver, rewrite_distributed_plan_with_metrics,
+    DesiredTaskCountEvent, DesiredTaskCountEventResponse, DistributedConfig, DistributedExt,
+    DistributedLeafExec, DistributedMetricsFormat, ScaleUpLeafNodeEvent,
+    ScaleUpLeafNodeEventResponse, SessionStateBuilderExt, WorkerResolver,
+    rewrite_distributed_plan_with_metrics,
 };
 use traceql_exec::engine::RemoteMetrics;
 use url::Url;
@@ -167,12 +169,24 @@ fn clustered_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
     config.output_partitioning.as_ref().map(|_| config)
 }
 
-/// As many tasks for a clustered scan as it has row-group runs to share (the planner
-/// caps it at the number of workers).
+/// As many tasks for a clustered scan as its bytes fill at the configured bytes a
+/// partition (see [`Cluster::with_partition_bytes`]); the planner caps it at the number
+/// of workers.
 fn scan_tasks(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
     let config = clustered_scan(ev.plan)?;
-    let files = config.file_groups.iter().map(|g| g.len()).sum::<usize>();
-    Some(Ok(DesiredTaskCountEventResponse::desired(files.max(1))))
+    let per_partition = DistributedConfig::from_session_config(ev.session_config)
+        .map(|c| c.file_scan_config_bytes_per_partition)
+        .unwrap_or(DEFAULT_PARTITION_BYTES)
+        .max(1);
+    let bytes: u64 = config
+        .file_groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .map(|f| f.effective_size())
+        .sum();
+    let partitions = (bytes as usize).div_ceil(per_partition);
+    let tasks = partitions.div_ceil(ev.session_config.target_partitions().max(1));
+    Some(Ok(DesiredTaskCountEventResponse::desired(tasks.max(1))))
 }
 
 /// One task for a stage that repartitions in order (see the module docs).
@@ -183,25 +197,37 @@ fn keep_order(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventR
         .then(|| Ok(DesiredTaskCountEventResponse::maximum(1)))
 }
 
-/// Each task's share of a clustered scan: its runs of whole row groups, in trace order,
-/// cut into contiguous groups of about equal bytes, one per partition of each task.
+/// Each task's share of a clustered scan: the scan's byte ranges, in trace order, cut
+/// into contiguous pieces of equal bytes, one per partition of each task.
+///
+/// Cutting a range anywhere keeps row groups whole: Parquet readers read the row groups
+/// whose first page starts in their range. And a trace never straddles row groups. So
+/// the pieces are whole traces, in order, and balanced to within a row group.
 fn share_scan(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
     let config = clustered_scan(ev.plan)?;
     let partitions = ev.plan.output_partitioning().partition_count().max(1);
-    let files: Vec<_> = config
-        .file_groups
+    let files: Vec<&PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter()).collect();
+    let ranges: Vec<(i64, i64)> = files
         .iter()
-        .flat_map(|g| g.iter().cloned())
+        .map(|f| match &f.range {
+            Some(r) => (r.start, r.end),
+            None => (0, f.object_meta.size as i64),
+        })
         .collect();
-    let sizes: Vec<u64> = files.iter().map(|f| f.effective_size()).collect();
-    let cuts = balanced_cuts(&sizes, ev.task_count * partitions);
-    let mut groups = cuts
+    let mut pieces = byte_pieces(&ranges, ev.task_count * partitions)
         .into_iter()
-        .map(|range| FileGroup::new(files[range].to_vec()));
+        .map(|piece| {
+            FileGroup::new(
+                piece
+                    .into_iter()
+                    .map(|(i, start, end)| files[i].clone().with_range(start, end))
+                    .collect(),
+            )
+        });
     let variants: Vec<Arc<dyn ExecutionPlan>> = (0..ev.task_count)
         .map(|_| {
             let mut share = config.clone();
-            share.file_groups = groups.by_ref().take(partitions).collect();
+            share.file_groups = pieces.by_ref().take(partitions).collect();
             DataSourceExec::from_data_source(share) as Arc<dyn ExecutionPlan>
         })
         .collect();
@@ -211,68 +237,72 @@ fn share_scan(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventRes
     )
 }
 
-/// `sizes` cut into `groups` contiguous ranges (some may be empty) whose sums are as
-/// even as whole items allow: each range ends where the running total first reaches its
-/// share of the whole.
-pub(crate) fn balanced_cuts(sizes: &[u64], groups: usize) -> Vec<std::ops::Range<usize>> {
-    let groups = groups.max(1);
-    let total: u128 = sizes.iter().map(|&s| s as u128).sum();
-    let mut cuts = Vec::with_capacity(groups);
-    let (mut start, mut running) = (0, 0u128);
-    for g in 1..=groups {
-        let target = total * g as u128 / groups as u128;
-        let mut end = start;
-        // Take items while the group is empty or stays closer to its share by taking
-        // the next one.
-        while end < sizes.len() {
-            let next = running + sizes[end] as u128;
-            let over = next.saturating_sub(target);
-            let under = target.saturating_sub(running);
-            if (g < groups && running >= target) || (end > start && over > under) {
-                break;
+/// `ranges` (byte ranges `[start, end)` of files, in order) cut into `pieces` contiguous
+/// pieces of equal bytes, each a list of `(range index, start, end)`; a piece may be
+/// empty when there are fewer bytes than pieces.
+pub(crate) fn byte_pieces(ranges: &[(i64, i64)], pieces: usize) -> Vec<Vec<(usize, i64, i64)>> {
+    let pieces = pieces.max(1) as i128;
+    let total: i128 = ranges.iter().map(|&(s, e)| (e - s).max(0) as i128).sum();
+    let mut out: Vec<Vec<(usize, i64, i64)>> = vec![Vec::new(); pieces as usize];
+    // Where piece k ends in the concatenated bytes.
+    let end_of = |k: i128| total * (k + 1) / pieces;
+    let (mut k, mut before) = (0i128, 0i128);
+    for (i, &(start, end)) in ranges.iter().enumerate() {
+        let mut from = start;
+        while from < end {
+            let room = end_of(k) - (before + (from - start) as i128);
+            if room <= 0 && k + 1 < pieces {
+                k += 1;
+                continue;
             }
-            running = next;
-            end += 1;
+            let to = if k + 1 < pieces {
+                end.min(from + room as i64)
+            } else {
+                end
+            };
+            out[k as usize].push((i, from, to));
+            from = to;
         }
-        if g == groups {
-            end = sizes.len();
-        }
-        cuts.push(start..end);
-        start = end;
+        before += (end - start).max(0) as i128;
     }
-    cuts
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sums(sizes: &[u64], groups: usize) -> Vec<u64> {
-        let cuts = balanced_cuts(sizes, groups);
-        assert_eq!(cuts.len(), groups);
-        let mut next = 0;
-        for c in &cuts {
-            assert_eq!(c.start, next, "contiguous");
-            next = c.end;
+    /// The bytes of each piece, checking that the pieces cover the ranges once, in order.
+    fn sums(ranges: &[(i64, i64)], pieces: usize) -> Vec<i64> {
+        let cut = byte_pieces(ranges, pieces);
+        assert_eq!(cut.len(), pieces);
+        let flat: Vec<(usize, i64, i64)> = cut.iter().flatten().copied().collect();
+        let mut next = (0, ranges.first().map_or(0, |r| r.0));
+        for &(i, s, e) in &flat {
+            if i != next.0 {
+                assert_eq!(
+                    (next.1, i),
+                    (ranges[next.0].1, next.0 + 1),
+                    "whole ranges, in order"
+                );
+                next = (i, ranges[i].0);
+            }
+            assert_eq!(s, next.1, "contiguous");
+            assert!(e > s);
+            next.1 = e;
         }
-        assert_eq!(next, sizes.len(), "every item in one group");
-        cuts.iter().map(|c| sizes[c.clone()].iter().sum()).collect()
+        cut.iter()
+            .map(|p| p.iter().map(|(_, s, e)| e - s).sum())
+            .collect()
     }
 
     #[test]
-    fn cuts_are_contiguous_and_even() {
-        assert_eq!(sums(&[10; 8], 4), vec![20, 20, 20, 20]);
-        assert_eq!(sums(&[10; 8], 3), vec![30, 20, 30]);
-        assert_eq!(sums(&[50, 10, 10, 10, 10, 10], 2), vec![50, 50]);
-        assert_eq!(sums(&[5, 5], 4).iter().sum::<u64>(), 10);
+    fn pieces_are_contiguous_and_equal() {
+        assert_eq!(sums(&[(4, 104)], 4), vec![25, 25, 25, 25]);
+        assert_eq!(sums(&[(0, 10), (0, 30)], 2), vec![20, 20]);
+        assert_eq!(sums(&[(4, 50), (50, 100), (0, 4)], 3), vec![33, 33, 34]);
+        assert_eq!(sums(&[(0, 2)], 4).iter().sum::<i64>(), 2);
         assert_eq!(sums(&[], 3), vec![0, 0, 0]);
-        let sizes: Vec<u64> = (0..1000).map(|i| 1000 + (i * 7919) % 500).collect();
-        let s = sums(&sizes, 8);
-        let mean = s.iter().sum::<u64>() as f64 / 8.0;
-        assert!(
-            s.iter().all(|&x| (x as f64 - mean).abs() < 0.01 * mean),
-            "{s:?}"
-        );
     }
 
     #[test]

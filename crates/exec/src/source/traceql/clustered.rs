@@ -119,7 +119,10 @@ struct RowGroup {
     file: usize,
     /// The offset of its first page (the byte a range must hold to read it).
     offset: i64,
-    /// Where the next row group of the file starts (the file's size after the last).
+    /// Where the next row group of the file starts; after the last, where its data
+    /// ends (not the file's end: the footer, page indexes and bloom filters after it
+    /// are no row group's bytes, and a range's bytes are what shares out the scan on a
+    /// cluster).
     end: i64,
     bytes: i64,
     rows: usize,
@@ -257,6 +260,9 @@ fn file_row_groups(
     }
     for i in 1..out.len() {
         out[i - 1].end = out[i].offset;
+    }
+    if let Some(last) = out.last_mut() {
+        last.end = (last.offset + last.bytes).clamp(last.offset + 1, size);
     }
     Ok(Some(out))
 }
