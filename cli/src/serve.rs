@@ -114,6 +114,14 @@ impl ReceiveArgs {
 }
 
 pub async fn run(args: &ServeArgs) -> ExitCode {
+    if args.store.cluster().is_some() {
+        // Queries running at the same time on one session would share the field
+        // expressions shipped with each (see traceql-cluster's `functions`).
+        return fail(
+            &"`serve` on a cluster (--cluster or TRACEQL_CLUSTER) is not supported yet: \
+              run `traceql query --cluster …`, or serve without it",
+        );
+    }
     let defaults = Limits::default();
     let limits = Limits {
         max_queries: args.max_queries.unwrap_or(defaults.max_queries).max(1),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{repo, stderr, stdout, temp_dir, traceql, traceql_s3, traceql_with};
+use super::{repo, stderr, stdout, temp_dir, traceql, traceql_with};
 use traceql_testkit::S3TestServer;
 
 /// Partitions small enough that the test stores are shared out over the workers.
@@ -67,6 +67,16 @@ impl Drop for Worker {
 
 /// `traceql query` over `store`, on `cluster` if given, every match as JSON.
 fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
+    query_limited(store, cluster, q, "100000")
+}
+
+/// [`query`] with at most `limit` traces: newest first, in rounds of time windows.
+fn query_limited(
+    store: &Path,
+    cluster: Option<&str>,
+    q: &str,
+    limit: &str,
+) -> std::process::Output {
     let mut args = vec![
         "query",
         "--data",
@@ -74,7 +84,7 @@ fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
         "--format",
         "json",
         "--limit",
-        "100000",
+        limit,
         "--spss",
         "1000",
     ];
@@ -87,6 +97,26 @@ fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
         }
         None => traceql(&args),
     }
+}
+
+/// Generates 3,000 traces into `data` with `seed`, in small row groups (a small memory
+/// budget caps them), so that scans have something to share out.
+fn generate(data: &str, seed: &str, env: &[(&str, &str)]) {
+    let out = traceql_with(
+        &[
+            "gen",
+            "--data",
+            data,
+            "--traces",
+            "3000",
+            "--seed",
+            seed,
+            "--memory-limit",
+            "4MiB",
+        ],
+        env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// The queries of the benchmark corpus.
@@ -163,16 +193,7 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     let data = store.to_str().unwrap();
     // Small row groups (a small memory budget caps them), so that the clustered scan
     // has runs to share out.
-    let out = traceql(&[
-        "gen",
-        "--data",
-        data,
-        "--traces",
-        "3000",
-        "--memory-limit",
-        "4MiB",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generate(data, "1", &[]);
 
     let mut first = Worker::start();
     let second = Worker::start();
@@ -180,6 +201,30 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
 
     let matched = same_answers(&store, &both, 1);
     assert!(matched >= 15, "{matched} corpus queries found something");
+
+    // Searches at a limit run in rounds over windows of time, whose scans split into
+    // fewer pieces than partitions times tasks: each task must still get as many
+    // partitions as the others. Four tasks on the two workers (each listed twice).
+    let four = format!("{both},{both}");
+    for q in corpus().into_iter().step_by(4) {
+        let (one, many) = (
+            query_limited(&store, None, &q, "20"),
+            query_limited(&store, Some(&four), &q, "20"),
+        );
+        assert_eq!(
+            one.status.code(),
+            many.status.code(),
+            "{q}: {}",
+            stderr(&many)
+        );
+        if one.status.success() {
+            let (a, b) = (json(&stdout(&one)), json(&stdout(&many)));
+            assert!(
+                alike(&a, &b),
+                "{q}: the cluster answered differently:\n{a}\n{b}"
+            );
+        }
+    }
 
     // A search runs on the workers and only its results come back: no span shuffle.
     let explain = traceql_with(
@@ -239,18 +284,7 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     // repartitioning by trace, kept in one task: still the same answers.
     let overlapping = dir.join("overlapping");
     for seed in ["1", "2"] {
-        let out = traceql(&[
-            "gen",
-            "--data",
-            overlapping.to_str().unwrap(),
-            "--traces",
-            "1500",
-            "--seed",
-            seed,
-            "--memory-limit",
-            "4MiB",
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        generate(overlapping.to_str().unwrap(), seed, &[]);
     }
     same_answers(&overlapping, &both, 3);
 
@@ -286,20 +320,9 @@ fn a_cluster_reads_a_bucket_with_the_workers_own_credentials() {
     let server = S3TestServer::start().expect("moto server");
     server.create_bucket("cluster").unwrap();
     let data = "s3://cluster/traces";
-    let out = traceql_s3(
-        &server,
-        &[
-            "gen",
-            "--data",
-            data,
-            "--traces",
-            "3000",
-            "--memory-limit",
-            "4MiB",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let env = server.env();
+    let env_str: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    generate(data, "1", &env_str);
     let workers = [Worker::start_with(&env), Worker::start_with(&env)];
     let cluster = format!("{},{}", workers[0].address, workers[1].address);
     for q in [

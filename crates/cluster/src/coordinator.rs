@@ -8,10 +8,13 @@
 //! them and assembles the answer. Metrics queries aggregate partially on the workers
 //! and shuffle only those partial aggregates.
 //!
-//! Two handlers of ours shape the stages:
+//! Handlers of ours shape the stages:
 //! - [`share_scan`] gives each worker a contiguous, byte-balanced share of the clustered
-//!   scan's row groups (datafusion-distributed's own handler deals them round robin,
-//!   which balances their count, not their bytes);
+//!   scan's row groups (datafusion-distributed's own handler deals whole ranges round
+//!   robin: the clustered scan has one a partition, so most workers sat idle);
+//! - [`share_files`] shares out other scans as datafusion-distributed's own handler
+//!   does, but gives every task the same number of partitions (its own fails small
+//!   scans);
 //! - [`keep_order`] keeps an order-preserving repartition (blocks that overlap in time)
 //!   in one task: datafusion-distributed 4.0 merges the streams of several producer
 //!   tasks in arrival order while declaring them sorted, which would interleave traces.
@@ -19,7 +22,7 @@
 use std::sync::Arc;
 
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
+use datafusion::datasource::physical_plan::{FileGroup, FileGroupPartitioner, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -119,6 +122,7 @@ impl Cluster {
             .with_distributed_desired_task_count_handler(keep_order)
             .with_distributed_desired_task_count_handler(scan_tasks)
             .with_distributed_scale_up_leaf_node_handler(share_scan)
+            .with_distributed_scale_up_leaf_node_handler(share_files)
             .with_distributed_file_scan_config_bytes_per_partition(
                 self.partition_bytes.unwrap_or(DEFAULT_PARTITION_BYTES),
             )?
@@ -237,6 +241,47 @@ fn share_scan(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventRes
     )
 }
 
+/// Each task's share of a scan that is not clustered (no declared partitioning): its
+/// files split into byte ranges as datafusion-distributed's own handler splits them
+/// (DataFusion's `FileGroupPartitioner`, order kept within each group), dealt round
+/// robin, and each task's list of groups padded with empty ones to the same length.
+/// Its own handler leaves them unpadded, and when a small scan splits into fewer groups
+/// than partitions times tasks, the tasks' plans have different partition counts and
+/// the query fails ("Different partition count … in two different variants").
+fn share_files(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
+    let exec = ev.plan.downcast_ref::<DataSourceExec>()?;
+    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    if config.output_partitioning.is_some() {
+        return None;
+    }
+    let partitions = ev.plan.output_partitioning().partition_count().max(1);
+    let tasks = ev.task_count.max(1);
+    let groups = FileGroupPartitioner::new()
+        .with_target_partitions(partitions * tasks)
+        .with_repartition_file_min_size(0)
+        .with_preserve_order_within_groups(!config.output_ordering.is_empty())
+        .repartition_file_groups(&config.file_groups)
+        .unwrap_or_else(|| config.file_groups.clone());
+    let mut shares: Vec<Vec<FileGroup>> = vec![Vec::new(); tasks];
+    for (i, group) in groups.into_iter().enumerate() {
+        shares[i % tasks].push(group);
+    }
+    let width = shares.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let variants: Vec<Arc<dyn ExecutionPlan>> = shares
+        .into_iter()
+        .map(|mut groups| {
+            groups.resize_with(width, || FileGroup::new(Vec::new()));
+            let mut share = config.clone();
+            share.file_groups = groups;
+            DataSourceExec::from_data_source(share) as Arc<dyn ExecutionPlan>
+        })
+        .collect();
+    Some(
+        DistributedLeafExec::try_new(Arc::clone(ev.plan), variants)
+            .map(|leaf| ScaleUpLeafNodeEventResponse::new(Arc::new(leaf))),
+    )
+}
+
 /// `ranges` (byte ranges `[start, end)` of files, in order) cut into `pieces` contiguous
 /// pieces of equal bytes, each a list of `(range index, start, end)`; a piece may be
 /// empty when there are fewer bytes than pieces.
@@ -303,6 +348,73 @@ mod tests {
         assert_eq!(sums(&[(4, 50), (50, 100), (0, 4)], 3), vec![33, 33, 34]);
         assert_eq!(sums(&[(0, 2)], 4).iter().sum::<i64>(), 2);
         assert_eq!(sums(&[], 3), vec![0, 0, 0]);
+    }
+
+    /// A scan in trace order of `files` blocks of `size` bytes each.
+    fn ordered_scan(files: usize, size: u64) -> Arc<dyn ExecutionPlan> {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::datasource::physical_plan::{FileScanConfigBuilder, ParquetSource};
+        use datafusion::execution::object_store::ObjectStoreUrl;
+        use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+        use datafusion::physical_plan::expressions::col;
+        let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::UInt64, false)]));
+        let order = LexOrdering::new(vec![PhysicalSortExpr::new_default(
+            col("t", &schema).unwrap(),
+        )])
+        .unwrap();
+        let groups = (0..files)
+            .map(|i| {
+                FileGroup::new(vec![PartitionedFile::new(
+                    format!("b{i}/data.parquet"),
+                    size,
+                )])
+            })
+            .collect();
+        let config = FileScanConfigBuilder::new(
+            ObjectStoreUrl::local_filesystem(),
+            Arc::new(ParquetSource::new(Arc::clone(&schema))),
+        )
+        .with_file_groups(groups)
+        .with_output_ordering(vec![order])
+        .build();
+        DataSourceExec::from_data_source(config)
+    }
+
+    #[test]
+    fn every_task_of_a_scan_gets_as_many_partitions() {
+        let config = datafusion::prelude::SessionConfig::new();
+        for (files, tasks) in [(11, 4), (3, 2), (1, 4), (5, 3)] {
+            let plan = ordered_scan(files, 1 << 20);
+            let leaf = share_files(ScaleUpLeafNodeEvent {
+                plan: &plan,
+                task_count: tasks,
+                session_config: &config,
+            })
+            .expect("a scan of files")
+            .expect("shared out")
+            .plan;
+            let leaf = leaf.downcast_ref::<DistributedLeafExec>().unwrap();
+            let mut seen = Vec::new();
+            let mut widths = Vec::new();
+            for variant in leaf.variants() {
+                let exec = variant.downcast_ref::<DataSourceExec>().unwrap();
+                let scan = exec.data_source().downcast_ref::<FileScanConfig>().unwrap();
+                widths.push(scan.file_groups.len());
+                for file in scan.file_groups.iter().flat_map(|g| g.iter()) {
+                    let range = file.range.as_ref().map(|r| (r.start, r.end));
+                    seen.push((file.object_meta.location.to_string(), range));
+                }
+            }
+            assert_eq!(widths.len(), tasks);
+            assert!(
+                widths.iter().all(|&w| w == widths[0]),
+                "{files} files: {widths:?}"
+            );
+            let mut names: Vec<String> = seen.iter().map(|(n, _)| n.clone()).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), files, "every file is read");
+        }
     }
 
     #[test]

@@ -33,13 +33,7 @@ pub const MAX_TREE_DEPTH: usize = 400;
 
 /// Parses a TraceQL query. Does not validate it: see [`crate::validate`].
 pub fn parse(src: &str) -> Result<Query, Error> {
-    let tokens = tokenize(src)?;
-    let mut parser = Parser {
-        src,
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(src)?;
     let (term, hints) = parser.query()?;
     let body = shape::body(term)?;
     Ok(Query {
@@ -53,13 +47,7 @@ pub fn parse(src: &str) -> Result<Query, Error> {
 /// [`crate::ast::FieldExpr`]'s `Display` prints it: how a plan shipped to another machine
 /// carries the expressions it evaluates. Nothing follows the expression.
 pub fn parse_field_expr(src: &str) -> Result<FieldExpr, Error> {
-    let tokens = tokenize(src)?;
-    let mut parser = Parser {
-        src,
-        tokens,
-        pos: 0,
-        depth: 0,
-    };
+    let mut parser = Parser::new(src)?;
     let expr = parser.field_expr(false)?;
     if !matches!(parser.peek(), TokenKind::Eof) {
         return Err(parser.expected("the end of the expression"));
@@ -75,7 +63,17 @@ pub(crate) struct Parser<'s> {
     depth: usize,
 }
 
-impl Parser<'_> {
+impl<'s> Parser<'s> {
+    /// A parser at the first token of `src`.
+    fn new(src: &'s str) -> Result<Parser<'s>, Error> {
+        Ok(Parser {
+            src,
+            tokens: tokenize(src)?,
+            pos: 0,
+            depth: 0,
+        })
+    }
+
     /// The current token.
     fn peek(&self) -> &TokenKind {
         &self.tokens[self.pos].kind
