@@ -65,6 +65,34 @@ impl Drop for Worker {
     }
 }
 
+/// A server on loopback that answers every connection with an HTTP/1 page instead of
+/// gRPC, for at most 30 seconds.
+struct Garbage {
+    address: String,
+}
+
+impl Garbage {
+    fn start() -> Garbage {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ =
+                            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello");
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Garbage { address }
+    }
+}
+
 /// `traceql query` over `store`, on `cluster` if given, every match as JSON.
 fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
     query_limited(store, cluster, q, "100000")
@@ -306,6 +334,19 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
         json(&stdout(&query(&store, None, search)))
     );
 
+    // A "worker" that answers garbage: one clear line naming it, no hang.
+    let garbage = Garbage::start();
+    let asked = Instant::now();
+    let mixed = format!("{},{}", garbage.address, second.address);
+    let out = query(&store, Some(&mixed), search);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&garbage.address),
+        "the error names the worker: {err}"
+    );
+    assert!(asked.elapsed() < Duration::from_secs(30), "no hang");
+
     // The demo store lives in the coordinator: refused before anything is sent.
     let demo = traceql(&["query", "--cluster", &second.address, "{ }"]);
     assert_eq!(demo.status.code(), Some(2));
@@ -367,4 +408,27 @@ fn a_cluster_reads_a_bucket_with_the_workers_own_credentials() {
     let text = stdout(&explain);
     assert!(text.contains("NetworkCoalesceExec"), "{text}");
     assert!(text.contains("task 1: "), "both workers scanned: {text}");
+}
+
+/// Grafana Tempo's blocks answer on a cluster as in one process (which the engine's
+/// tests hold to Tempo's recorded answers): their scans stay on the coordinator.
+#[test]
+fn tempo_blocks_answer_alike_on_a_cluster() {
+    let blocks = traceql_testkit::require_shared!(dir("tempo-blocks"));
+    let workers = [Worker::start(), Worker::start()];
+    let cluster = format!("{},{}", workers[0].address, workers[1].address);
+    for version in ["vparquet4", "vparquet5"] {
+        let store = blocks.join(version);
+        for q in [
+            "{ status = error } >> { }",
+            "{ span.http.route =~ \"/api/.*\" }",
+            "{ } | rate() by (resource.service.name)",
+        ] {
+            let (one, many) = (query(&store, None, q), query(&store, Some(&cluster), q));
+            assert_eq!(one.status.code(), Some(0), "{q}: {}", stderr(&one));
+            assert_eq!(many.status.code(), Some(0), "{q}: {}", stderr(&many));
+            let (a, b) = (json(&stdout(&one)), json(&stdout(&many)));
+            assert!(alike(&a, &b), "{version} {q}:\n{a}\n{b}");
+        }
+    }
 }

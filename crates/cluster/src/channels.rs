@@ -2,16 +2,26 @@
 //! worker that is down fails the connection within [`Timeouts::connect`], one that
 //! stops answering mid-query fails its HTTP/2 keep-alive pings within
 //! [`Timeouts::silence`], and no call waits longer than [`Timeouts::call`] for its
-//! answer to begin. Connections are kept and reused across queries.
+//! answer to begin. Connections are kept and reused across queries. A failure of
+//! transport is one line naming the worker.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
-use datafusion_distributed::{ChannelResolver, WorkerChannel};
+use datafusion_distributed::{
+    ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest, GetWorkerInfoRequest,
+    GetWorkerInfoResponse, SetPlanRequest, WorkerChannel, WorkerToCoordinatorMsg,
+};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use http::HeaderMap;
 use tonic::transport::Endpoint;
 use url::Url;
 
@@ -96,6 +106,90 @@ fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 #[async_trait]
 impl ChannelResolver for TimedChannels {
     async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
-        self.channel(url).await.map(create_worker_client)
+        let inner = self.channel(url).await.map(create_worker_client)?;
+        Ok(Box::new(Named {
+            url: url.clone(),
+            inner,
+        }))
+    }
+}
+
+/// A worker's client whose failures of transport (the worker died, hung up, or speaks
+/// something else than its protocol) name the worker. Errors the worker itself
+/// reports (a query over its memory limit, say) keep their kind.
+struct Named {
+    url: Url,
+    inner: Box<dyn WorkerChannel>,
+}
+
+impl Named {
+    fn name(&self) -> impl Fn(DataFusionError) -> DataFusionError + Send + Sync + 'static {
+        let url = self.url.clone();
+        move |e| named(&url, e)
+    }
+}
+
+/// `e`, if it is a failure of transport, as one line naming the worker at `url`.
+fn named(url: &Url, e: DataFusionError) -> DataFusionError {
+    match e {
+        DataFusionError::External(external) => {
+            let cause = match external.downcast_ref::<tonic::Status>() {
+                Some(status) => format!("{:?}: {}", status.code(), status.message()),
+                None => external.to_string(),
+            };
+            let cause = cause.lines().next().unwrap_or_default().to_string();
+            DataFusionError::Execution(format!("worker {url} failed: {cause}"))
+        }
+        other => other,
+    }
+}
+
+#[async_trait]
+impl WorkerChannel for Named {
+    async fn coordinator_channel(
+        &mut self,
+        headers: HeaderMap,
+        set_plan_request: SetPlanRequest,
+        c2w_stream: BoxStream<'static, CoordinatorToWorkerMsg>,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<BoxStream<'static, Result<WorkerToCoordinatorMsg>>> {
+        let name = self.name();
+        let stream = self
+            .inner
+            .coordinator_channel(headers, set_plan_request, c2w_stream, metrics, task_ctx)
+            .await
+            .map_err(&name)?;
+        Ok(stream.map(move |m| m.map_err(&name)).boxed())
+    }
+
+    async fn execute_task(
+        &mut self,
+        headers: HeaderMap,
+        request: ExecuteTaskRequest,
+        metrics: ExecutionPlanMetricsSet,
+        task_ctx: &Arc<TaskContext>,
+    ) -> Result<Vec<BoxStream<'static, Result<RecordBatch>>>> {
+        let name = Arc::new(self.name());
+        let streams = self
+            .inner
+            .execute_task(headers, request, metrics, task_ctx)
+            .await
+            .map_err(name.as_ref())?;
+        Ok(streams
+            .into_iter()
+            .map(|s| {
+                let name = Arc::clone(&name);
+                s.map(move |b| b.map_err(name.as_ref())).boxed()
+            })
+            .collect())
+    }
+
+    async fn get_worker_info(
+        &mut self,
+        request: GetWorkerInfoRequest,
+    ) -> Result<GetWorkerInfoResponse> {
+        let name = self.name();
+        self.inner.get_worker_info(request).await.map_err(name)
     }
 }
