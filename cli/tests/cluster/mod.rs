@@ -95,8 +95,11 @@ impl Garbage {
 
 /// `traceql query` over `store`, on `cluster` if given, every match as JSON.
 fn query(store: &Path, cluster: Option<&str>, q: &str) -> std::process::Output {
-    query_limited(store, cluster, q, "100000")
+    query_limited(store, cluster, q, ALL)
 }
+
+/// A limit above the test stores' traces: every match, in one round.
+const ALL: &str = "100000";
 
 /// [`query`] with at most `limit` traces: newest first, in rounds of time windows.
 fn query_limited(
@@ -182,12 +185,12 @@ fn alike(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 /// For every `step`th query of the corpus, the same answer (or error) as one process
-/// gives. Returns how many of them found something.
-fn same_answers(store: &Path, cluster: &str, step: usize) -> usize {
+/// gives, at most `limit` traces. Returns how many of them found something.
+fn same_answers(store: &Path, cluster: &str, step: usize, limit: &str) -> usize {
     let mut matched = 0;
     for q in corpus().into_iter().step_by(step) {
-        let many = query(store, Some(cluster), &q);
-        let one = query(store, None, &q);
+        let many = query_limited(store, Some(cluster), &q, limit);
+        let one = query_limited(store, None, &q, limit);
         assert_eq!(
             one.status.code(),
             many.status.code(),
@@ -227,32 +230,14 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     let second = Worker::start();
     let both = format!("{},{}", first.address, second.address);
 
-    let matched = same_answers(&store, &both, 1);
+    let matched = same_answers(&store, &both, 1, ALL);
     assert!(matched >= 15, "{matched} corpus queries found something");
 
     // Searches at a limit run in rounds over windows of time, whose scans split into
     // fewer pieces than partitions times tasks: each task must still get as many
     // partitions as the others. Four tasks on the two workers (each listed twice).
     let four = format!("{both},{both}");
-    for q in corpus().into_iter().step_by(4) {
-        let (one, many) = (
-            query_limited(&store, None, &q, "20"),
-            query_limited(&store, Some(&four), &q, "20"),
-        );
-        assert_eq!(
-            one.status.code(),
-            many.status.code(),
-            "{q}: {}",
-            stderr(&many)
-        );
-        if one.status.success() {
-            let (a, b) = (json(&stdout(&one)), json(&stdout(&many)));
-            assert!(
-                alike(&a, &b),
-                "{q}: the cluster answered differently:\n{a}\n{b}"
-            );
-        }
-    }
+    same_answers(&store, &four, 4, "20");
 
     // A search runs on the workers and only its results come back: no span shuffle.
     let explain = traceql_with(
@@ -314,7 +299,7 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
     for seed in ["1", "2"] {
         generate(overlapping.to_str().unwrap(), seed, &[]);
     }
-    same_answers(&overlapping, &both, 3);
+    same_answers(&overlapping, &both, 3, ALL);
 
     // A worker that is gone: one clear line naming it, quickly; the next query without
     // it works.
