@@ -319,6 +319,46 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
         json(&stdout(&query(&store, None, search)))
     );
 
+    // A worker killed while a query runs on it: the whole answer (if it had finished
+    // its share) or one line naming it, never part of an answer, never a hang.
+    let slow = "{ } | quantile_over_time(duration, .5, .99) by (resource.service.name)";
+    let expected = json(&stdout(&query(&store, None, slow)));
+    for delay in [100, 300] {
+        let mut doomed = Worker::start();
+        let pair = format!("{},{}", doomed.address, second.address);
+        let running = Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args([
+                "query",
+                "--cluster",
+                &pair,
+                "--data",
+                data,
+                "--format",
+                "json",
+                slow,
+            ])
+            .envs(SMALL_PARTITIONS.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let asked = Instant::now();
+        std::thread::sleep(Duration::from_millis(delay));
+        doomed.kill();
+        let out = running.wait_with_output().unwrap();
+        assert!(asked.elapsed() < Duration::from_secs(30), "no hang");
+        if out.status.success() {
+            assert!(alike(&json(&stdout(&out)), &expected), "a whole answer");
+        } else {
+            let err = stderr(&out);
+            assert!(
+                err.contains(&doomed.address),
+                "the error names the worker: {err}"
+            );
+            assert!(stdout(&out).is_empty(), "nothing partial printed");
+        }
+    }
+
     // A "worker" that answers garbage: one clear line naming it, no hang.
     let garbage = Garbage::start();
     let asked = Instant::now();
