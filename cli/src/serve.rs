@@ -114,12 +114,13 @@ impl ReceiveArgs {
 }
 
 pub async fn run(args: &ServeArgs) -> ExitCode {
-    if args.store.cluster().is_some() {
-        // Queries running at the same time on one session would share the field
-        // expressions shipped with each (see traceql-cluster's `functions`).
+    if args.store.cluster().is_some() && args.receive.addresses().is_some() {
+        // Spans taken but not yet flushed are in this process's memory, where no
+        // worker can read them.
         return fail(
-            &"`serve` on a cluster (--cluster or TRACEQL_CLUSTER) is not supported yet: \
-              run `traceql query --cluster …`, or serve without it",
+            &"taking spans (--otlp…) while serving on a cluster is not supported yet: \
+              serve the cluster's store without taking spans, and take them in another \
+              `traceql serve`",
         );
     }
     let defaults = Limits::default();

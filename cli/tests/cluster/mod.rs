@@ -161,6 +161,25 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
+/// The first number after `prefix` on each line of `text` that starts with it.
+fn numbers(text: &str, prefix: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The spans each task scanned, from the `task N: S spans, …` lines of `--stats`.
+fn task_spans(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter(|l| l.starts_with("task "))
+        .map(|l| {
+            let after = l.split(": ").nth(1).unwrap();
+            after.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
@@ -267,30 +286,11 @@ fn a_cluster_answers_as_one_process_does_and_fails_clearly_without_a_worker() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
     };
-    let number = |text: &str, prefix: &str| -> Vec<u64> {
-        text.lines()
-            .filter_map(|l| l.strip_prefix(prefix))
-            .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
-            .collect()
-    };
     let (alone, shared) = (analyze(None), analyze(Some(&both)));
-    let tasks: Vec<u64> = shared
-        .lines()
-        .filter(|l| l.starts_with("task "))
-        .map(|l| {
-            l.split(": ")
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let tasks = task_spans(&shared);
     assert!(tasks.len() >= 2 && tasks.iter().all(|&t| t > 0), "{shared}");
-    let scanned = number(&alone, "spans scanned: ");
-    assert_eq!(number(&shared, "spans scanned: "), scanned);
+    let scanned = numbers(&alone, "spans scanned: ");
+    assert_eq!(numbers(&shared, "spans scanned: "), scanned);
     assert_eq!(vec![tasks.iter().sum::<u64>()], scanned);
 
     // Blocks that overlap in time (two generator runs over the same hour) fall back to
@@ -436,24 +436,264 @@ fn a_cluster_reads_a_bucket_with_the_workers_own_credentials() {
 }
 
 /// Grafana Tempo's blocks answer on a cluster as in one process (which the engine's
-/// tests hold to Tempo's recorded answers): their scans stay on the coordinator.
+/// tests hold to Tempo's recorded answers), on a local store and in a bucket: their row
+/// groups are dealt to the workers, and the shares add up to the one-process scan.
 #[test]
 fn tempo_blocks_answer_alike_on_a_cluster() {
     let blocks = traceql_testkit::require_shared!(dir("tempo-blocks"));
-    let workers = [Worker::start(), Worker::start()];
+    let server = S3TestServer::start().expect("moto server");
+    server.create_bucket("tempo").unwrap();
+    server
+        .upload_dir("tempo", &blocks.join("vparquet5"))
+        .unwrap();
+    let env = server.env();
+    let workers = [Worker::start_with(&env), Worker::start_with(&env)];
     let cluster = format!("{},{}", workers[0].address, workers[1].address);
-    for version in ["vparquet4", "vparquet5"] {
-        let store = blocks.join(version);
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend(SMALL_PARTITIONS);
+    let run = |data: &str, cluster: Option<&str>, q: &str| {
+        let mut args = vec!["query", "--data", data, "--format", "json", "--limit", ALL];
+        if let Some(c) = cluster {
+            args.extend(["--cluster", c]);
+        }
+        args.push(q);
+        let out = traceql_with(&args, &env);
+        assert_eq!(out.status.code(), Some(0), "{q}: {}", stderr(&out));
+        json(&stdout(&out))
+    };
+    let v4 = blocks.join("vparquet4");
+    let v5 = blocks.join("vparquet5");
+    for data in [v4.to_str().unwrap(), v5.to_str().unwrap(), "s3://tempo"] {
         for q in [
             "{ status = error } >> { }",
             "{ span.http.route =~ \"/api/.*\" }",
             "{ } | rate() by (resource.service.name)",
+            "{ kind = server } | quantile_over_time(duration, .5, .9) by (name)",
         ] {
-            let (one, many) = (query(&store, None, q), query(&store, Some(&cluster), q));
-            assert_eq!(one.status.code(), Some(0), "{q}: {}", stderr(&one));
-            assert_eq!(many.status.code(), Some(0), "{q}: {}", stderr(&many));
+            let (one, many) = (run(data, None, q), run(data, Some(&cluster), q));
+            assert!(alike(&one, &many), "{data} {q}:\n{one}\n{many}");
+        }
+        let explain = traceql_with(
+            &[
+                "explain",
+                "--analyze",
+                "--data",
+                data,
+                "--cluster",
+                &cluster,
+                "{ status = error } >> { }",
+            ],
+            &env,
+        );
+        assert_eq!(explain.status.code(), Some(0), "{}", stderr(&explain));
+        let text = stdout(&explain);
+        let (total, shares) = (numbers(&text, "spans scanned: "), task_spans(&text));
+        assert!(shares.len() == 2 && shares.iter().all(|&n| n > 0), "{text}");
+        assert_eq!(vec![shares.iter().sum::<u64>()], total, "{text}");
+    }
+}
+
+/// A `traceql serve` child process on a free loopback port, killed when dropped.
+struct Served {
+    child: Child,
+    address: String,
+}
+
+impl Served {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the traceql binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("serve said {line:?}"))
+            .to_string();
+        Served { child, address }
+    }
+
+    /// The body of the answer to `GET path`, which must be 200.
+    fn get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+        body.to_string()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `text` percent-encoded for a query string.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `traceql serve --cluster` answers queries that run at the same time, each with field
+/// expressions of its own shipped to the workers, as a server without workers does.
+#[test]
+fn serve_on_a_cluster_answers_concurrent_queries_alike() {
+    let dir = temp_dir("cluster-serve");
+    let store = dir.join("store");
+    let data = store.to_str().unwrap();
+    generate(data, "3", &[]);
+    let workers = [Worker::start(), Worker::start()];
+    let cluster = format!("{},{}", workers[0].address, workers[1].address);
+    let alone = Served::start(&["--data", data], &[]);
+    let shared = Served::start(&["--data", data, "--cluster", &cluster], SMALL_PARTITIONS);
+    let queries = [
+        "{ name =~ \"GET .*\" && duration > 1ms }",
+        "{ duration * 2 > 40ms }",
+        "{ span.http.status_code >= 500 || name =~ \".*cart.*\" } >> { status = error }",
+        "{ resource.service.name =~ \"check.*\" } | count() > 1",
+    ];
+    let paths: Vec<String> = queries
+        .iter()
+        .map(|q| format!("/api/search?q={}&limit=10000&spss=100", encoded(q)))
+        .collect();
+    let traces = |body: &str| json(body)["traces"].clone();
+    let want: Vec<serde_json::Value> = paths.iter().map(|p| traces(&alone.get(p))).collect();
+    assert!(
+        want.iter()
+            .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+            .count()
+            >= 3,
+        "the queries find something: {want:?}"
+    );
+    std::thread::scope(|scope| {
+        for offset in 0..4 {
+            let (paths, want, shared) = (&paths, &want, &shared);
+            scope.spawn(move || {
+                for round in 0..2 {
+                    for i in 0..paths.len() {
+                        let k = (i + offset + round) % paths.len();
+                        let got = traces(&shared.get(&paths[k]));
+                        assert!(alike(&got, &want[k]), "{}:\n{got}\n{}", queries[k], want[k]);
+                    }
+                }
+            });
+        }
+    });
+    // Taking spans needs this process's memory, which workers cannot read.
+    let refused = traceql(&["serve", "--data", data, "--cluster", &cluster, "--otlp"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not supported yet"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+/// Stores of the differential tests' random traces, in blocks of 6 spans where rare
+/// attributes are typed columns in some blocks and list entries in others, written
+/// under `dir`: one per seed.
+fn random_stores(dir: &Path, seeds: std::ops::Range<u64>) -> Vec<(u64, std::path::PathBuf)> {
+    use traceql_format::block::BlockOptions;
+    let options = BlockOptions {
+        spans_per_block: 6,
+        typed_min_fraction: 0.3,
+        ..BlockOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    seeds
+        .map(|seed| {
+            let mut traces: std::collections::BTreeMap<[u8; 16], Vec<_>> = Default::default();
+            for span in traceql_gen::random::traces(seed) {
+                traces.entry(span.trace_id).or_default().push(span);
+            }
+            let at = dir.join(format!("seed-{seed}"));
+            let store = traceql_exec::store::Store::local(&at, true).unwrap();
+            let mut n = 0;
+            let write = traceql_exec::ingest::write_traces(
+                &store,
+                traces.into_values(),
+                &options,
+                || {
+                    n += 1;
+                    format!("00000000-0000-0000-0000-{n:012}")
+                },
+                &|_| {},
+            );
+            runtime.block_on(write).unwrap();
+            (seed, at)
+        })
+        .collect()
+}
+
+/// The differential tests' generated queries over their random traces answer on a
+/// cluster as in one process (which those tests hold to the reference evaluator), with
+/// every scan shared out over both workers.
+#[test]
+fn generated_queries_answer_alike_on_a_cluster() {
+    let dir = temp_dir("cluster-random");
+    let workers = [Worker::start(), Worker::start()];
+    let cluster = format!("{},{}", workers[0].address, workers[1].address);
+    let every_scan_shared = [("TRACEQL_CLUSTER_PARTITION_BYTES", "1")];
+    let (mut compared, mut found) = (0, 0);
+    for (seed, store) in random_stores(&dir, 0..6) {
+        let mut rng = traceql_gen::Rng::new(seed ^ 0x5eed);
+        for _ in 0..8 {
+            let q = traceql_gen::random::query(&mut rng);
+            let run = |cluster: Option<&str>| {
+                let data = store.to_str().unwrap();
+                let mut args = vec!["query", "--data", data, "--format", "json"];
+                args.extend(["--limit", ALL, "--spss", "1000"]);
+                if let Some(c) = cluster {
+                    args.extend(["--cluster", c]);
+                }
+                args.push(&q);
+                traceql_with(&args, &every_scan_shared)
+            };
+            let (one, many) = (run(None), run(Some(&cluster)));
+            assert_eq!(
+                one.status.code(),
+                many.status.code(),
+                "seed {seed}: {q}: {}",
+                stderr(&many)
+            );
+            if !one.status.success() {
+                continue;
+            }
             let (a, b) = (json(&stdout(&one)), json(&stdout(&many)));
-            assert!(alike(&a, &b), "{version} {q}:\n{a}\n{b}");
+            assert!(alike(&a, &b), "seed {seed}: {q}:\n{a}\n{b}");
+            compared += 1;
+            found += usize::from(a["traces"].as_array().is_some_and(|t| !t.is_empty()));
         }
     }
+    assert!(
+        compared >= 30 && found >= 10,
+        "{compared} compared, {found} found"
+    );
 }

@@ -15,6 +15,9 @@
 //! - [`share_files`] shares out other scans as datafusion-distributed's own handler
 //!   does, but gives every task the same number of partitions (its own fails small
 //!   scans);
+//! - [`share_tempo`] deals the row groups of Grafana Tempo's blocks to the tasks,
+//!   balanced by bytes. Tempo's blocks may each hold part of a trace, so a search over
+//!   them shuffles spans by trace id, as it repartitions them in one process;
 //! - [`keep_order`] keeps an order-preserving repartition (blocks that overlap in time)
 //!   in one task: datafusion-distributed 4.0 merges the streams of several producer
 //!   tasks in arrival order while declaring them sorted, which would interleave traces.
@@ -35,6 +38,7 @@ use datafusion_distributed::{
     rewrite_distributed_plan_with_metrics,
 };
 use traceql_exec::engine::RemoteMetrics;
+use traceql_exec::source::{TempoScan, TempoScanExec};
 use url::Url;
 
 use crate::ClusterError;
@@ -121,8 +125,10 @@ impl Cluster {
             .with_distributed_metrics_collection(true)?
             .with_distributed_desired_task_count_handler(keep_order)
             .with_distributed_desired_task_count_handler(scan_tasks)
+            .with_distributed_desired_task_count_handler(tempo_tasks)
             .with_distributed_scale_up_leaf_node_handler(share_scan)
             .with_distributed_scale_up_leaf_node_handler(share_files)
+            .with_distributed_scale_up_leaf_node_handler(share_tempo)
             .with_distributed_file_scan_config_bytes_per_partition(
                 self.partition_bytes.unwrap_or(DEFAULT_PARTITION_BYTES),
             )?
@@ -178,19 +184,33 @@ fn clustered_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&FileScanConfig> {
 /// of workers.
 fn scan_tasks(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
     let config = clustered_scan(ev.plan)?;
-    let per_partition = DistributedConfig::from_session_config(ev.session_config)
-        .map(|c| c.file_scan_config_bytes_per_partition)
-        .unwrap_or(DEFAULT_PARTITION_BYTES)
-        .max(1);
     let bytes: u64 = config
         .file_groups
         .iter()
         .flat_map(|g| g.iter())
         .map(|f| f.effective_size())
         .sum();
+    Some(Ok(tasks_for(bytes, &ev)))
+}
+
+/// As many tasks for a scan of Grafana Tempo's blocks as [`scan_tasks`] gives for the
+/// same bytes.
+fn tempo_tasks(ev: DesiredTaskCountEvent) -> Option<Result<DesiredTaskCountEventResponse>> {
+    let scan = ev.plan.downcast_ref::<TempoScanExec>()?.scan();
+    let bytes = scan.parts.iter().map(|p| p.bytes).sum();
+    Some(Ok(tasks_for(bytes, &ev)))
+}
+
+/// The tasks a scan of `bytes` bytes asks for: as many as fill every partition of a
+/// task with the configured bytes a partition.
+fn tasks_for(bytes: u64, ev: &DesiredTaskCountEvent) -> DesiredTaskCountEventResponse {
+    let per_partition = DistributedConfig::from_session_config(ev.session_config)
+        .map(|c| c.file_scan_config_bytes_per_partition)
+        .unwrap_or(DEFAULT_PARTITION_BYTES)
+        .max(1);
     let partitions = (bytes as usize).div_ceil(per_partition);
     let tasks = partitions.div_ceil(ev.session_config.target_partitions().max(1));
-    Some(Ok(DesiredTaskCountEventResponse::desired(tasks.max(1))))
+    DesiredTaskCountEventResponse::desired(tasks.max(1))
 }
 
 /// One task for a stage that repartitions in order (see the module docs).
@@ -280,6 +300,58 @@ fn share_files(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventRe
         DistributedLeafExec::try_new(Arc::clone(ev.plan), variants)
             .map(|leaf| ScaleUpLeafNodeEventResponse::new(Arc::new(leaf))),
     )
+}
+
+/// Each task's share of a scan of Grafana Tempo's blocks: its parts (row groups, or
+/// slices of one) dealt to the tasks largest first, each to the task with the fewest
+/// bytes so far, and every task given the same number of partitions. Tempo's scan
+/// declares no order and no partitioning, so any share of its parts will do.
+fn share_tempo(ev: ScaleUpLeafNodeEvent) -> Option<Result<ScaleUpLeafNodeEventResponse>> {
+    let exec = ev.plan.downcast_ref::<TempoScanExec>()?;
+    let scan = exec.scan();
+    let shares = deal(
+        &scan.parts.iter().map(|p| p.bytes).collect::<Vec<_>>(),
+        ev.task_count,
+    );
+    let width = shares.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let variants: Result<Vec<Arc<dyn ExecutionPlan>>> = shares
+        .into_iter()
+        .map(|share| {
+            let share = TempoScan {
+                parts: share.into_iter().map(|i| scan.parts[i].clone()).collect(),
+                partitions: width,
+                ..scan.clone()
+            };
+            let exec = TempoScanExec::of(share, Arc::clone(exec.table_schema()))?;
+            Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
+        })
+        .collect();
+    Some(variants.and_then(|variants| {
+        DistributedLeafExec::try_new(Arc::clone(ev.plan), variants)
+            .map(|leaf| ScaleUpLeafNodeEventResponse::new(Arc::new(leaf)))
+    }))
+}
+
+/// Items of sizes `sizes` dealt to `tasks` tasks, largest first, each to the task with
+/// the least so far: each task's item indexes, in their first order.
+pub(crate) fn deal(sizes: &[u64], tasks: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let mut shares: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); tasks.max(1)];
+    for i in order {
+        let least = (0..shares.len())
+            .min_by_key(|&t| (shares[t].0, shares[t].1.len()))
+            .unwrap_or(0);
+        shares[least].0 += sizes[i];
+        shares[least].1.push(i);
+    }
+    shares
+        .into_iter()
+        .map(|(_, mut items)| {
+            items.sort_unstable();
+            items
+        })
+        .collect()
 }
 
 /// `ranges` (byte ranges `[start, end)` of files, in order) cut into `pieces` contiguous
@@ -415,6 +487,22 @@ mod tests {
             names.dedup();
             assert_eq!(names.len(), files, "every file is read");
         }
+    }
+
+    #[test]
+    fn tempo_parts_are_dealt_evenly_and_once() {
+        let shares = deal(&[10, 10, 10, 10, 40, 5, 5], 2);
+        let mut all: Vec<usize> = shares.iter().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..7).collect::<Vec<_>>());
+        let sizes = [10u64, 10, 10, 10, 40, 5, 5];
+        let bytes: Vec<u64> = shares
+            .iter()
+            .map(|s| s.iter().map(|&i| sizes[i]).sum())
+            .collect();
+        assert_eq!(bytes, vec![45, 45]);
+        assert_eq!(deal(&[1], 3).iter().map(Vec::len).sum::<usize>(), 1);
+        assert_eq!(deal(&[], 2), vec![Vec::<usize>::new(), Vec::new()]);
     }
 
     #[test]

@@ -26,9 +26,11 @@ use traceql_planner::eval::udf::FieldExprSpec;
 /// (header values must be plain ASCII).
 const KEY: &str = "functions";
 
-/// The field expressions of the query being shipped, by name. Clones share them: the
-/// coordinator's session holds one, each query's copy of the session sees what
-/// [`CollectFunctions`] found in its plan.
+/// The field expressions of the query being shipped, by name. Clones of the value share
+/// them: the plan's task contexts see what [`CollectFunctions`] found in it. A copy of
+/// the configuration that holds it (`ExtensionOptions::cloned`) gets a map of its own,
+/// and the engine plans each query in a configuration of its own, so queries planned at
+/// the same time (`traceql serve`) each ship their own functions.
 #[derive(Clone, Debug, Default)]
 pub struct ShippedFunctions {
     specs: Arc<Mutex<BTreeMap<String, FieldExprSpec>>>,
@@ -59,7 +61,9 @@ impl ExtensionOptions for ShippedFunctions {
     }
 
     fn cloned(&self) -> Box<dyn ExtensionOptions> {
-        Box::new(self.clone())
+        Box::new(ShippedFunctions {
+            specs: Arc::new(Mutex::new(self.specs().clone())),
+        })
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
@@ -158,18 +162,24 @@ mod tests {
     use traceql_format::schema::columns as c;
     use traceql_planner::eval::udf::{Output, field_expr_call};
 
-    #[test]
-    fn functions_travel_as_one_option_and_compile_again() {
-        let schema = Schema::new(vec![
+    fn schema() -> Schema {
+        Schema::new(vec![
             Field::new(c::NAME, DataType::Utf8, true),
             Field::new(c::DURATION_NANO, DataType::UInt64, true),
-        ]);
+        ])
+    }
+
+    /// The call of the field expression `text`.
+    fn call(text: &str) -> Expr {
+        let expr = traceql_parser::parse_field_expr(text).unwrap();
+        field_expr_call(Some(&expr), Output::Filter, &schema(), &Facts::default()).unwrap()
+    }
+
+    #[test]
+    fn functions_travel_as_one_option_and_compile_again() {
         let shipped = ShippedFunctions::default();
         for text in [r#"name =~ "GET .*" && duration > 1ms"#, "duration * 2 > 1s"] {
-            let expr = traceql_parser::parse_field_expr(text).unwrap();
-            let Expr::ScalarFunction(call) =
-                field_expr_call(Some(&expr), Output::Filter, &schema, &Facts::default()).unwrap()
-            else {
+            let Expr::ScalarFunction(call) = call(text) else {
                 panic!("a call");
             };
             let spec = FieldExprSpec::of(&call.func).unwrap();
@@ -197,5 +207,42 @@ mod tests {
         );
         assert!(received.set(KEY, "not base64!").is_err());
         assert!(received.set("other", &value).is_err());
+    }
+
+    /// The names of the functions `config` would ship.
+    fn shipped(config: &ConfigOptions) -> Vec<String> {
+        let functions = config.extensions.get::<ShippedFunctions>().unwrap();
+        functions.specs().keys().cloned().collect()
+    }
+
+    /// A plan that calls the field expression `text`.
+    fn plan_calling(text: &str) -> Arc<dyn ExecutionPlan> {
+        use datafusion::common::DFSchema;
+        use datafusion::physical_plan::empty::EmptyExec;
+        use datafusion::physical_plan::projection::ProjectionExec;
+        let schema = Arc::new(schema());
+        let df_schema = DFSchema::try_from(schema.as_ref().clone()).unwrap();
+        let state = datafusion::prelude::SessionContext::new().state();
+        let expr = state.create_physical_expr(call(text), &df_schema).unwrap();
+        let input = Arc::new(EmptyExec::new(schema));
+        Arc::new(ProjectionExec::try_new(vec![(expr, "x".to_string())], input).unwrap())
+    }
+
+    /// Queries planned at the same time, each in its own copy of the session's
+    /// configuration (as the engine plans them), ship their own functions only.
+    #[test]
+    fn each_copy_of_a_configuration_ships_its_own_functions() {
+        let mut session = ConfigOptions::new();
+        session.extensions.insert(ShippedFunctions::default());
+        let (a, b) = (session.clone(), session.clone());
+        CollectFunctions
+            .optimize(plan_calling("duration * 2 > 1s"), &a)
+            .unwrap();
+        CollectFunctions
+            .optimize(plan_calling(r#"name =~ "GET .*""#), &b)
+            .unwrap();
+        assert_eq!(shipped(&a), [r#"{ duration * 2 > 1s }"#]);
+        assert_eq!(shipped(&b), [r#"{ name =~ "GET .*" }"#]);
+        assert!(shipped(&session).is_empty());
     }
 }

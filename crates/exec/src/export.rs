@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
@@ -78,8 +79,9 @@ impl Engine {
         let metas: Vec<_> = blocks.iter().map(|(b, _)| b.clone()).collect();
         let typed = union_typed_columns(&metas)?;
         let (plan, _) = self.scan(range, &blocks, Window::ALL).await?;
-        let physical = self.ctx.state().create_physical_plan(&plan).await?;
-        let mut stream = execute_stream(physical, self.ctx.task_ctx())?;
+        let state = self.query_state();
+        let physical = state.create_physical_plan(&plan).await?;
+        let mut stream = execute_stream(physical, Arc::new(TaskContext::from(&state)))?;
         let mut sink = match format {
             ExportFormat::Parquet => {
                 Sink::Parquet(Box::new(ParquetSink::new(stream.schema(), out)?))

@@ -9,7 +9,10 @@
 //! producer span. Attributes use both old (`http.status_code`) and new
 //! (`http.response.status_code`) semantic-convention names and every value type.
 //!
-//! The same seed always gives the same traces.
+//! The same seed always gives the same traces. [`random`] has small random traces and
+//! queries for differential tests.
+
+pub mod random;
 
 use std::sync::Arc;
 

@@ -103,18 +103,54 @@ impl S3TestServer {
         }
     }
 
+    /// Copies every file under `dir` into `bucket`, at its path under `dir` (only on a
+    /// server that does not check credentials).
+    pub fn upload_dir(&self, bucket: &str, dir: &std::path::Path) -> Result<(), String> {
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(at) = pending.pop() {
+            let entries = std::fs::read_dir(&at).map_err(|e| format!("{}: {e}", at.display()))?;
+            for entry in entries {
+                let path = entry.map_err(|e| e.to_string())?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let body = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let key = path
+                    .strip_prefix(dir)
+                    .map_err(|e| e.to_string())?
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let status = self.request_with("PUT", &format!("/{bucket}/{key}"), &body)?;
+                if status != 200 {
+                    return Err(format!("uploading {key} returned HTTP {status}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends an unsigned request with an empty body and returns the status code.
     fn request(&self, method: &str, path: &str) -> Result<u16, String> {
+        self.request_with(method, path, &[])
+    }
+
+    /// Sends an unsigned request with `body` and returns the status code.
+    fn request_with(&self, method: &str, path: &str, body: &[u8]) -> Result<u16, String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
         )
         .map_err(|e| e.to_string())?;
+        stream.write_all(body).map_err(|e| e.to_string())?;
         let mut reader = BufReader::new(stream);
         let mut status_line = String::new();
         reader

@@ -159,7 +159,7 @@ impl Engine {
         blocks: &[&(Block, Facts)],
         whole: bool,
     ) -> Result<(SessionState, LogicalPlan), DataFusionError> {
-        let mut state = self.ctx.state();
+        let mut state = self.query_state();
         let ordered = blocks
             .iter()
             .filter(|(b, _)| b.layout().trace_order)
@@ -204,6 +204,16 @@ impl Engine {
             })?
             .data;
         Ok((state, plan))
+    }
+
+    /// A copy of the engine's session state for one query, with a configuration of its
+    /// own: what planning records in it (the field expressions traceql-cluster ships
+    /// with a query) is this query's alone, though others plan at the same time.
+    pub(crate) fn query_state(&self) -> SessionState {
+        let mut state = self.ctx.state();
+        // The session holds the same configuration: this copies it.
+        state.config_mut().options_mut();
+        state
     }
 
     /// What a plan prepared in `state` runs with: the engine's memory pool, or a pool of

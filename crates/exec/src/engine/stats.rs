@@ -56,12 +56,14 @@ pub struct Share {
 const TASK_LABEL: &str = "task_id";
 
 impl QueryStats {
-    /// Adds the scan metrics of `plan` (after it ran): those of its Parquet scans, run
-    /// here or, shared out over a cluster's workers, by them (`DistributedLeafExec`
+    /// Adds the scan metrics of `plan` (after it ran): those of its scans (of traceql's
+    /// blocks and of Grafana Tempo's), run here or, shared out over a cluster's workers, by them (`DistributedLeafExec`
     /// holds the metrics its workers sent, see [`super::RemoteMetrics`]).
     pub fn collect(&mut self, plan: &Arc<dyn ExecutionPlan>) {
-        if matches!(plan.name(), "DataSourceExec" | "DistributedLeafExec")
-            && let Some(metrics) = plan.metrics()
+        if matches!(
+            plan.name(),
+            "DataSourceExec" | "TempoScanExec" | "DistributedLeafExec"
+        ) && let Some(metrics) = plan.metrics()
         {
             for metric in metrics.iter() {
                 let task = metric

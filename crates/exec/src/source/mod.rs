@@ -24,7 +24,7 @@ mod traceql;
 pub(crate) use traceql::BloomFilters;
 
 pub use self::read::read_traces;
-pub use self::tempo::TempoSource;
+pub use self::tempo::{TempoPart, TempoScan, TempoScanExec, TempoSource};
 pub use self::traceql::{TraceqlSource, with_cached_page_indexes};
 
 use std::any::Any;

@@ -15,8 +15,8 @@ use traceql_gen::{Generator, Rng};
 use traceql_parser::ast::{Query, QueryBody};
 
 use crate::common::{engine_with, store_with};
-use crate::differential::traces;
 use crate::reference;
+use traceql_gen::random::traces;
 
 const SECOND: u64 = 1_000_000_000;
 

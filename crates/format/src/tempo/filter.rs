@@ -19,6 +19,7 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
 use crate::arrays::{StrCol, column, downcast, field};
 use crate::error::{FormatError, Result};
@@ -31,7 +32,7 @@ use crate::tempo::read::{field_path, padded};
 use std::fmt;
 
 /// A comparison operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// `=`
     Eq,
@@ -72,13 +73,14 @@ impl Op {
 
 /// A comparison of a value with a literal. A value of another type than the literal's
 /// never satisfies it, except integers and floats, which compare as numbers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Cmp {
     /// Strings, compared with a string.
     Str(Op, String),
     /// Strings matched against an anchored regex (`matches: false` for `!~`).
     Regex {
         /// The anchored pattern.
+        #[serde(with = "pattern")]
         re: Regex,
         /// Whether a match satisfies it (`=~`) or a mismatch does (`!~`).
         matches: bool,
@@ -148,7 +150,7 @@ impl Cmp {
 }
 
 /// The level of a Tempo row an attribute is kept at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Level {
     /// `rs.Resource`.
     Resource,
@@ -175,7 +177,7 @@ impl Level {
 }
 
 /// What a leaf test compares.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     /// The trace id, as TraceQL prints it (hex without leading zeros).
     TraceId,
@@ -210,7 +212,7 @@ pub enum Target {
 }
 
 /// A test on a Tempo row (a trace).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Test {
     /// Some element holding `target` satisfies the comparison.
     Leaf(Target, Cmp),
@@ -220,8 +222,10 @@ pub enum Test {
     Any(Vec<Test>),
 }
 
-/// The tests a scan of one Tempo block gives its Parquet reader.
-#[derive(Clone, Debug)]
+/// The tests a scan of one Tempo block gives its Parquet reader. It travels (serde) as
+/// what [`RowFilter::new`] was given.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "FilterSpec", try_from = "FilterSpec")]
 pub struct RowFilter {
     /// The leaf-path prefixes the filter reads, found once.
     wanted: Vec<Vec<String>>,
@@ -229,7 +233,54 @@ pub struct RowFilter {
     trace: Option<TraceId>,
     starts: (Option<u64>, Option<u64>),
     version: TempoVersion,
+    dedicated: Vec<DedicatedColumn>,
     spares: Vec<Spare>,
+}
+
+/// What a [`RowFilter`] is made of.
+#[derive(Serialize, Deserialize)]
+struct FilterSpec {
+    version: TempoVersion,
+    dedicated: Vec<DedicatedColumn>,
+    test: Option<Test>,
+    trace: Option<TraceId>,
+    starts: (Option<u64>, Option<u64>),
+}
+
+impl From<RowFilter> for FilterSpec {
+    fn from(f: RowFilter) -> FilterSpec {
+        FilterSpec {
+            version: f.version,
+            dedicated: f.dedicated,
+            test: f.test,
+            trace: f.trace,
+            starts: f.starts,
+        }
+    }
+}
+
+impl TryFrom<FilterSpec> for RowFilter {
+    type Error = String;
+
+    fn try_from(s: FilterSpec) -> std::result::Result<RowFilter, String> {
+        RowFilter::new(s.version, &s.dedicated, s.test, s.trace, s.starts)
+            .ok_or_else(|| "a Tempo row filter that tests nothing".to_string())
+    }
+}
+
+/// A regex as its pattern text (serde).
+mod pattern {
+    use regex::Regex;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(re: &Regex, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(re.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Regex, D::Error> {
+        let text = String::deserialize(d)?;
+        Regex::new(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl fmt::Display for Op {
@@ -359,6 +410,7 @@ impl RowFilter {
             trace,
             starts,
             version,
+            dedicated: dedicated.to_vec(),
             spares: spares(version, dedicated),
         };
         let mut wanted = Vec::new();

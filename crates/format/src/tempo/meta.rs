@@ -1,6 +1,6 @@
 //! Tempo's `meta.json`: what a Tempo block holds, as a [`BlockMeta`].
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::block::{BlockMeta, TypedColumn};
 use crate::error::{FormatError, Result};
@@ -11,7 +11,7 @@ use traceql_parser::ast::AttributeScope;
 
 /// An entry of a Tempo block's `dedicatedColumns`: an attribute Tempo stores in a
 /// column of its own. The order of the entries decides which spare column each gets.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DedicatedColumn {
     /// `resource`, `span` or `event`; `span` when absent.
     #[serde(rename = "s", default = "span_scope")]
@@ -69,7 +69,7 @@ pub struct TempoMeta {
 }
 
 /// The versions of Tempo's block format this code reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TempoVersion {
     /// vParquet4.
     V4,

@@ -14,6 +14,7 @@ use arrow::array::{
     StructArray, UInt64Array,
 };
 use arrow::datatypes::DataType;
+use serde::{Deserialize, Serialize};
 
 use crate::arrays::{StrCol, TypedList, column, downcast, field, list_range, str_field};
 use crate::block::span_rows::{EventRow, LinkRow, ResourceRow, ScopeRow, SpanRow, SpanRows};
@@ -112,11 +113,36 @@ pub fn field_path(path: &[String]) -> Vec<&str> {
         .collect()
 }
 
-/// Decodes batches of a Tempo block's rows into traces.
-#[derive(Clone, Debug)]
+/// Decodes batches of a Tempo block's rows into traces. It travels (serde) as the
+/// block's version and dedicated columns, and finds their spare columns again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "DecoderSpec", from = "DecoderSpec")]
 pub struct TraceDecoder {
     version: TempoVersion,
+    dedicated: Vec<DedicatedColumn>,
     spares: Vec<Spare>,
+}
+
+/// What a [`TraceDecoder`] is made of.
+#[derive(Serialize, Deserialize)]
+struct DecoderSpec {
+    version: TempoVersion,
+    dedicated: Vec<DedicatedColumn>,
+}
+
+impl From<TraceDecoder> for DecoderSpec {
+    fn from(d: TraceDecoder) -> DecoderSpec {
+        DecoderSpec {
+            version: d.version,
+            dedicated: d.dedicated,
+        }
+    }
+}
+
+impl From<DecoderSpec> for TraceDecoder {
+    fn from(spec: DecoderSpec) -> TraceDecoder {
+        TraceDecoder::new(spec.version, &spec.dedicated)
+    }
 }
 
 impl TraceDecoder {
@@ -124,6 +150,7 @@ impl TraceDecoder {
     pub fn new(version: TempoVersion, dedicated: &[DedicatedColumn]) -> TraceDecoder {
         TraceDecoder {
             version,
+            dedicated: dedicated.to_vec(),
             spares: spares(version, dedicated),
         }
     }

@@ -8,6 +8,8 @@
 mod filter;
 mod scan;
 
+pub use scan::{TempoPart, TempoScan, TempoScanExec};
+
 use std::any::Any;
 use std::sync::Arc;
 
@@ -200,6 +202,9 @@ impl BlockKind for TempoKind {
         request: ScanRequest<'_>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let store = request.store;
+        state
+            .runtime_env()
+            .register_object_store(store.object_store_url(), store.object_store());
         let test = filter::test_of(request.filters, request.typed);
         let starts = (request.starts.from, request.starts.to);
         let mut parts: Vec<_> = own::<TempoSource>(request.blocks)?
@@ -221,7 +226,7 @@ impl BlockKind for TempoKind {
         }
         let parts = scan::sliced(parts, state.config().target_partitions());
         Ok(Arc::new(scan::TempoScanExec::try_new(
-            store.object_store(),
+            store.object_store_url(),
             parts,
             Arc::clone(request.schema),
             Arc::clone(request.typed),

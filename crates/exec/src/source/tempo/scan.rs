@@ -15,6 +15,7 @@ use datafusion::datasource::physical_plan::parquet::{
 };
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -31,6 +32,7 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowSelection, RowSelector};
 use parquet::arrow::async_reader::AsyncFileReader;
+use serde::{Deserialize, Serialize};
 use traceql_format::block::{TypedColumn, span_rows_batch};
 use traceql_format::ids::TraceId;
 use traceql_format::schema::columns as c;
@@ -38,6 +40,7 @@ use traceql_format::tempo::TraceDecoder;
 use traceql_format::tempo::filter::RowFilter;
 use traceql_format::tempo::index::RowGroupIndex;
 use traceql_format::tempo::read::Needs;
+use url::Url;
 
 use super::TempoSource;
 use crate::store::Store;
@@ -47,11 +50,12 @@ use crate::store::Store;
 pub const TRACES_PER_BATCH: usize = 256;
 
 /// One partition: a row group of a Tempo block, or a slice of its rows.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TempoPart {
     /// The block id, for messages.
     pub block: String,
     /// Its `data.parquet`.
+    #[serde(with = "path_text")]
     pub path: Path,
     /// Size of `data.parquet` in bytes (0 if unknown).
     pub size: u64,
@@ -62,16 +66,50 @@ pub struct TempoPart {
     /// The slice of those rows read, `(k, n)`: the `k`-th of `n` equal runs of rows
     /// (each row is a whole trace); `None` for all of them.
     pub slice: Option<(usize, usize)>,
+    /// About how many bytes of the block the part reads: the block's bytes shared
+    /// equally by its row groups and slices (what a cluster balances its shares by).
+    pub bytes: u64,
     /// Decodes the block's rows.
     pub decoder: TraceDecoder,
     /// What the Parquet reader tests before it decodes a row, if anything.
     pub filter: Option<Arc<RowFilter>>,
 }
 
+/// An object-store path as its text (serde).
+mod path_text {
+    use object_store::path::Path;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(path.as_ref())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Path, D::Error> {
+        let text = String::deserialize(d)?;
+        Path::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a [`TempoScanExec`] reads, all but the table's schema: what travels to a
+/// worker that runs it (serde), which finds the store by its URL in its own registry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TempoScan {
+    /// The URL the store is registered under ([`Store::object_store_url`]).
+    pub store: String,
+    /// The partitions' parts; partitions past them read nothing.
+    pub parts: Vec<TempoPart>,
+    /// How many partitions the scan has (at least one, and at least `parts.len()`).
+    pub partitions: usize,
+    /// The span table's typed attribute columns.
+    pub typed: Vec<TypedColumn>,
+    /// The columns produced, as indexes into the table's schema (all if `None`).
+    pub projection: Option<Vec<usize>>,
+}
+
 /// Reads Tempo blocks as rows of the span table.
 #[derive(Debug)]
 pub struct TempoScanExec {
-    store: Arc<dyn ObjectStore>,
+    store: ObjectStoreUrl,
     parts: Vec<TempoPart>,
     /// The whole span table's schema, which the decoded rows have.
     table_schema: SchemaRef,
@@ -102,37 +140,70 @@ fn needs(schema: &SchemaRef, typed: &[TypedColumn]) -> Needs {
 }
 
 impl TempoScanExec {
-    /// A scan of `parts` producing the columns `projection` picks (all if `None`) of
-    /// the span table `table_schema`, whose typed attribute columns are `typed`.
+    /// A scan of `parts` of the store registered under `store` (in the session's
+    /// runtime), one partition each, producing the columns `projection` picks (all if
+    /// `None`) of the span table `table_schema`, whose typed attribute columns are `typed`.
     pub fn try_new(
-        store: Arc<dyn ObjectStore>,
+        store: &Url,
         parts: Vec<TempoPart>,
         table_schema: SchemaRef,
         typed: Arc<Vec<TypedColumn>>,
         projection: Option<Vec<usize>>,
     ) -> Result<TempoScanExec> {
-        let schema = match &projection {
+        let partitions = parts.len();
+        let scan = TempoScan {
+            store: store.to_string(),
+            parts,
+            partitions,
+            typed: typed.as_ref().clone(),
+            projection,
+        };
+        TempoScanExec::of(scan, table_schema)
+    }
+
+    /// The scan `scan` describes, of the span table `table_schema`.
+    pub fn of(scan: TempoScan, table_schema: SchemaRef) -> Result<TempoScanExec> {
+        let store = ObjectStoreUrl::parse(&scan.store)?;
+        let schema = match &scan.projection {
             Some(p) => Arc::new(table_schema.project(p)?),
             None => Arc::clone(&table_schema),
         };
+        let typed = Arc::new(scan.typed);
         let needs = needs(&schema, &typed);
+        let partitions = scan.partitions.max(scan.parts.len()).max(1);
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(parts.len().max(1)),
+            Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         Ok(TempoScanExec {
             store,
-            parts,
+            parts: scan.parts,
             table_schema,
             typed,
-            projection,
+            projection: scan.projection,
             schema,
             needs,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
         })
+    }
+
+    /// What the scan reads (see [`TempoScan`]).
+    pub fn scan(&self) -> TempoScan {
+        TempoScan {
+            store: self.store.as_str().to_string(),
+            parts: self.parts.clone(),
+            partitions: self.properties.partitioning.partition_count(),
+            typed: self.typed.as_ref().clone(),
+            projection: self.projection.clone(),
+        }
+    }
+
+    /// The whole span table's schema, which the scan projects.
+    pub fn table_schema(&self) -> &SchemaRef {
+        &self.table_schema
     }
 }
 
@@ -205,22 +276,31 @@ impl ExecutionPlan for TempoScanExec {
             .runtime_env()
             .cache_manager
             .get_file_metadata_cache();
+        let store = context.runtime_env().object_store(&self.store)?;
         let rows = open(
-            Arc::clone(&self.store),
+            store,
             footers,
             part,
             self.needs,
             partition,
             self.metrics.clone(),
         );
-        let stream = futures::stream::once(rows)
+        // Opening, reading and decoding, as a scan of traceql's blocks counts it.
+        let processing =
+            MetricBuilder::new(&self.metrics).subset_time("time_elapsed_processing", partition);
+        let mut rows = futures::stream::once(rows)
             .try_flatten()
             .map(move |nested| {
                 let _timer = metrics.elapsed_compute().timer();
                 let batch = convert.batch(&nested?)?;
                 metrics.record_output(batch.num_rows());
                 Ok(batch)
-            });
+            })
+            .boxed();
+        let stream = futures::stream::poll_fn(move |cx| {
+            let _timer = processing.timer();
+            rows.poll_next_unpin(cx)
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
@@ -273,6 +353,12 @@ async fn open(
         Some(_) => Vec::new(),
         None => (0..row_groups).collect(),
     };
+    // A row group read in slices counts once, with its first slice.
+    if part.slice.is_none_or(|(k, _)| k == 0) {
+        MetricBuilder::new(&metrics)
+            .pruning_metrics("row_groups_pruned_statistics", partition)
+            .add_matched(read.len());
+    }
     let rows: usize = read
         .iter()
         .map(|&i| builder.metadata().row_group(i).num_rows().max(0) as usize)
@@ -320,6 +406,7 @@ pub(super) fn parts(
     filter: Option<Arc<RowFilter>>,
 ) -> Vec<TempoPart> {
     let (b, info) = (&source.meta, &source.tempo);
+    let row_groups = b.row_groups.max(1);
     let part = |row_group| TempoPart {
         block: b.id.clone(),
         path: store.data_path(&b.id),
@@ -327,6 +414,7 @@ pub(super) fn parts(
         footer_size: info.footer_size,
         row_group,
         slice: None,
+        bytes: b.bytes / row_groups,
         decoder: TraceDecoder::new(info.version, &info.dedicated),
         filter: filter.clone(),
     };
@@ -349,6 +437,7 @@ pub(super) fn sliced(parts: Vec<TempoPart>, target: usize) -> Vec<TempoPart> {
         .flat_map(|part| {
             (0..n).map(move |k| TempoPart {
                 slice: Some((k, n)),
+                bytes: part.bytes / n as u64,
                 ..part.clone()
             })
         })
@@ -435,6 +524,7 @@ mod tests {
             footer_size: 0,
             row_group,
             slice: None,
+            bytes: 0,
             decoder: TraceDecoder::new(TempoVersion::V5, &[]),
             filter: None,
         }
