@@ -697,3 +697,63 @@ fn generated_queries_answer_alike_on_a_cluster() {
         "{compared} compared, {found} found"
     );
 }
+
+/// Every query recorded against Grafana Tempo in `../shared/tempo-blocks` (searches and
+/// metrics, both block versions) answers through `traceql serve --cluster` as through a
+/// server without workers, whose answers the engine's tests hold to Tempo's.
+#[test]
+fn tempo_recorded_queries_answer_alike_through_serve_on_a_cluster() {
+    let blocks = traceql_testkit::require_shared!(dir("tempo-blocks"));
+    let text = std::fs::read_to_string(blocks.join("queries.yaml")).unwrap();
+    let recorded: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let queries: Vec<(String, String)> = recorded["queries"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            let field = |k: &str| q[k].as_str().unwrap().to_string();
+            (field("kind"), field("query"))
+        })
+        .collect();
+    assert!(queries.len() >= 50, "{} queries", queries.len());
+    let window = "start=1795774201&end=1795776599";
+    let workers = [Worker::start(), Worker::start()];
+    let cluster = format!("{},{}", workers[0].address, workers[1].address);
+    for version in ["vparquet4", "vparquet5"] {
+        let data = blocks.join(version);
+        let data = data.to_str().unwrap();
+        let alone = Served::start(&["--data", data], &[]);
+        let shared = Served::start(&["--data", data, "--cluster", &cluster], SMALL_PARTITIONS);
+        for (kind, q) in &queries {
+            let (path, part) = match kind.as_str() {
+                "search" => (
+                    format!(
+                        "/api/search?q={}&{window}&limit=100000&spss=100000",
+                        encoded(q)
+                    ),
+                    "traces",
+                ),
+                _ => (
+                    format!(
+                        "/api/metrics/query_range?q={}&{window}&step=60s",
+                        encoded(q)
+                    ),
+                    "series",
+                ),
+            };
+            // The answer without the counts of what was read, and without exemplars.
+            let answer = |served: &Served| {
+                let mut answer = json(&served.get(&path))[part].take();
+                for series in answer.as_array_mut().into_iter().flatten() {
+                    if let Some(series) = series.as_object_mut() {
+                        series.remove("exemplars");
+                    }
+                }
+                answer
+            };
+            let (one, many) = (answer(&alone), answer(&shared));
+            assert!(!one.is_null(), "{version} {q}: no {part}");
+            assert!(alike(&one, &many), "{version} {q}:\n{one}\n{many}");
+        }
+    }
+}
