@@ -1313,44 +1313,44 @@ fn every_command_takes_the_formats_that_fit_it() {
     );
 }
 
-#[test]
-fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpStream;
-    use std::process::Stdio;
-    use std::time::Duration;
+/// A `traceql serve` child process on a free loopback port, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    address: String,
+}
 
-    /// The server, stopped when dropped: also when an assertion fails first.
-    struct Stopped(std::process::Child);
-    impl Drop for Stopped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = Stopped(
-        Command::new(env!("CARGO_BIN_EXE_traceql"))
+impl Served {
+    /// `traceql serve` with `args` and `env`, once it says where it listens.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap(),
-    );
-    // The first line names the address; the port was chosen by the system.
-    let mut first = String::new();
-    BufReader::new(child.0.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let address = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    assert!(address.starts_with("127.0.0.1:"), "{address}");
-    let get = |path: &str| {
-        let mut stream = TcpStream::connect(&address).unwrap();
+            .expect("the traceql binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("serve said {line:?}"))
+            .to_string();
+        Served { child, address }
+    }
+
+    /// The whole reply to `GET path`, status line and headers included.
+    fn reply(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
         stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
             .unwrap();
         write!(
             stream,
@@ -1360,11 +1360,36 @@ fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
         let mut reply = String::new();
         stream.read_to_string(&mut reply).unwrap();
         reply
-    };
-    let echo = get("/api/echo");
-    let search = get("/api/search?q=%7B+status+%3D+error+%7D&limit=2");
-    let taken = traceql(&["serve", "--listen", &address]);
-    drop(child);
+    }
+
+    /// The body of the reply to `GET path`, which must be 200.
+    fn get(&self, path: &str) -> String {
+        let reply = self.reply(path);
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+        body.to_string()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_tempos_api_on_loopback_and_refuses_a_taken_port() {
+    let served = Served::start(&[], &[]);
+    assert!(
+        served.address.starts_with("127.0.0.1:"),
+        "{}",
+        served.address
+    );
+    let echo = served.reply("/api/echo");
+    let search = served.reply("/api/search?q=%7B+status+%3D+error+%7D&limit=2");
+    let taken = traceql(&["serve", "--listen", &served.address]);
+    drop(served);
     assert!(
         echo.starts_with("HTTP/1.1 200") && echo.ends_with("echo\n"),
         "{echo}"

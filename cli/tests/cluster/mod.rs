@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{repo, stderr, stdout, temp_dir, traceql, traceql_with};
+use super::{Served, repo, stderr, stdout, temp_dir, traceql, traceql_with};
 use traceql_testkit::S3TestServer;
 
 /// Partitions small enough that the test stores are shared out over the workers.
@@ -159,6 +159,22 @@ fn corpus() -> Vec<String> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect()
+}
+
+/// What `explain --analyze` of `q` over `data` on `cluster` prints, with `env`.
+fn analyzed(data: &str, cluster: &str, q: &str, env: &[(&str, &str)]) -> String {
+    let args = [
+        "explain",
+        "--analyze",
+        "--data",
+        data,
+        "--cluster",
+        cluster,
+        q,
+    ];
+    let out = traceql_with(&args, env);
+    assert_eq!(out.status.code(), Some(0), "{q}: {}", stderr(&out));
+    stdout(&out)
 }
 
 /// The first number after `prefix` on each line of `text` that starts with it.
@@ -417,20 +433,8 @@ fn a_cluster_reads_a_bucket_with_the_workers_own_credentials() {
     let mut env = server.env();
     env.push((SMALL_PARTITIONS[0].0, SMALL_PARTITIONS[0].1.into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let explain = traceql_with(
-        &[
-            "explain",
-            "--analyze",
-            "--data",
-            data,
-            "--cluster",
-            &cluster,
-            "{ resource.service.name = \"frontend\" } >> { status = error }",
-        ],
-        &env,
-    );
-    assert_eq!(explain.status.code(), Some(0), "{}", stderr(&explain));
-    let text = stdout(&explain);
+    let q = "{ resource.service.name = \"frontend\" } >> { status = error }";
+    let text = analyzed(data, &cluster, q, &env);
     assert!(text.contains("NetworkCoalesceExec"), "{text}");
     assert!(text.contains("task 1: "), "both workers scanned: {text}");
 }
@@ -473,79 +477,10 @@ fn tempo_blocks_answer_alike_on_a_cluster() {
             let (one, many) = (run(data, None, q), run(data, Some(&cluster), q));
             assert!(alike(&one, &many), "{data} {q}:\n{one}\n{many}");
         }
-        let explain = traceql_with(
-            &[
-                "explain",
-                "--analyze",
-                "--data",
-                data,
-                "--cluster",
-                &cluster,
-                "{ status = error } >> { }",
-            ],
-            &env,
-        );
-        assert_eq!(explain.status.code(), Some(0), "{}", stderr(&explain));
-        let text = stdout(&explain);
+        let text = analyzed(data, &cluster, "{ status = error } >> { }", &env);
         let (total, shares) = (numbers(&text, "spans scanned: "), task_spans(&text));
         assert!(shares.len() == 2 && shares.iter().all(|&n| n > 0), "{text}");
         assert_eq!(vec![shares.iter().sum::<u64>()], total, "{text}");
-    }
-}
-
-/// A `traceql serve` child process on a free loopback port, killed when dropped.
-struct Served {
-    child: Child,
-    address: String,
-}
-
-impl Served {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_traceql"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the traceql binary runs");
-        let mut line = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("serve said {line:?}"))
-            .to_string();
-        Served { child, address }
-    }
-
-    /// The body of the answer to `GET path`, which must be 200.
-    fn get(&self, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).unwrap();
-        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
-        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {reply}");
-        body.to_string()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -137,6 +137,22 @@ mod tests {
         Arc::new(EmptyExec::new(Arc::new(schema)))
     }
 
+    /// `exec` encoded and decoded again over `inputs`.
+    fn round_trip(
+        exec: &Arc<dyn ExecutionPlan>,
+        inputs: &[Arc<dyn ExecutionPlan>],
+    ) -> Arc<dyn ExecutionPlan> {
+        let converter = DefaultPhysicalProtoConverter {};
+        let mut buf = Vec::new();
+        TraceqlCodec
+            .try_encode(Arc::clone(exec), &mut buf, &converter)
+            .unwrap();
+        let ctx = TaskContext::default();
+        TraceqlCodec
+            .try_decode(&buf, inputs, &ctx, &converter)
+            .unwrap()
+    }
+
     #[test]
     fn a_span_set_operator_round_trips() {
         let op = TraceOp::Logic(SpansetLogic {
@@ -147,18 +163,7 @@ mod tests {
         });
         let exec: Arc<dyn ExecutionPlan> =
             Arc::new(TraceExec::try_new(input(), op.clone()).unwrap());
-        let mut buf = Vec::new();
-        TraceqlCodec
-            .try_encode(
-                Arc::clone(&exec),
-                &mut buf,
-                &DefaultPhysicalProtoConverter {},
-            )
-            .unwrap();
-        let ctx = TaskContext::default();
-        let back = TraceqlCodec
-            .try_decode(&buf, &[input()], &ctx, &DefaultPhysicalProtoConverter {})
-            .unwrap();
+        let back = round_trip(&exec, &[input()]);
         let back = back.downcast_ref::<TraceExec>().unwrap();
         assert_eq!(back.op(), &op);
         assert_eq!(back.schema(), exec.schema());
@@ -215,18 +220,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let mut buf = Vec::new();
-        TraceqlCodec
-            .try_encode(
-                Arc::clone(&exec),
-                &mut buf,
-                &DefaultPhysicalProtoConverter {},
-            )
-            .unwrap();
-        let ctx = TaskContext::default();
-        let back = TraceqlCodec
-            .try_decode(&buf, &[], &ctx, &DefaultPhysicalProtoConverter {})
-            .unwrap();
+        let back = round_trip(&exec, &[]);
         let shown = |p: &Arc<dyn ExecutionPlan>| displayable(p.as_ref()).one_line().to_string();
         assert_eq!(shown(&back), shown(&exec));
         assert!(shown(&back).contains("GET .*"), "{}", shown(&back));
