@@ -38,14 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import duckdb_side_by_side as side  # noqa: E402
 
-# The spans every output carries, as the flat file names them.
-WIDE = (
-    "trace_id, trace_root_service, trace_root_name, trace_start_unix_nano, "
-    "trace_duration_nano, span_id, name, start_unix_nano, duration_nano"
-)
-
-# Searches whose SQL selects the matched spans' columns directly (so widening the
-# column list is all DuckDB needs to return the same content).
+# Searches whose SQL selects the matched spans' columns directly (the side-by-side
+# suite's SQL returns the content every output carries).
 TITLES = [
     "intrinsic",
     "resource && intrinsic",
@@ -55,12 +49,6 @@ TITLES = [
     "count() filter",
     "every span { }",
 ]
-
-
-def wide(sql):
-    narrow_r = ", ".join("r." + c.strip() for c in side.COLS.split(","))
-    wide_r = ", ".join("r." + c.strip() for c in WIDE.split(","))
-    return sql.replace(narrow_r, wide_r).replace(side.COLS, WIDE)
 
 
 def timed(cmd, out_path):
@@ -103,7 +91,7 @@ def main():
     parser.add_argument("--profile", default="dist", help="the cargo profile to build (default dist)")
     parser.add_argument("--only", help="run only searches whose title contains this")
     args = parser.parse_args()
-    duckdb = side.duckdb_module()
+    duckdb = side.bench_venv()[0]
     import pyarrow.ipc as ipc
 
     cli = duckdb_cli()
@@ -134,7 +122,6 @@ def main():
         print(f"| search | spans | traceql arrow | DuckDB warm arrow | traceql csv | DuckDB CLI csv | traceql jsonl{before} | answers |")
         print(f"|---|---:|---:|---:|---:|---:|---:{'|---:' if args.before else ''}|---|")
         for title, query, sql in searches:
-            sql = wide(sql)
             every = ["--limit", "100000000", "--spss", "100000000"]
             base = [binary, "query", "--data", str(store), *every]
             t_arrow, rss_arrow = best_of(args.runs, base + ["--format", "arrow", query], out)
