@@ -14,6 +14,8 @@
 //! fetches its answer as Arrow, then dropped.
 
 use std::time::Instant;
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use traceql_exec::metrics::MetricsOptions;
 use traceql_exec::{Engine, SearchOptions};
@@ -66,6 +68,16 @@ async fn run(engine: &Engine, query: &str, step_s: u64) -> Result<(&'static str,
         spans_per_spanset: usize::MAX,
         ..SearchOptions::default()
     };
+    if std::env::var("PROTO_DF").is_ok() {
+        use futures::StreamExt;
+        let df = engine.dataframe(query).await.map_err(|e| e.to_string())?;
+        let mut stream = df.execute_stream().await.map_err(|e| e.to_string())?;
+        let mut n = 0;
+        while let Some(b) = stream.next().await {
+            n += b.map_err(|e| e.to_string())?.num_rows();
+        }
+        return Ok(("spans", n));
+    }
     let (results, _) = engine
         .search_results(query, &options)
         .await

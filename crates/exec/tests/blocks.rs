@@ -867,6 +867,45 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
 
 /// Checks that every block of `store` holds its traces in block order (by start, then
 /// id) and that each block's traces start after those of the block before.
+#[tokio::test]
+async fn input_larger_than_the_budget_whose_traces_arrive_whole_is_written_whole_and_in_order() {
+    let dir = temp_dir("whole-in-order");
+    let store = Store::local(&dir.join("store"), true).unwrap();
+    // Traces in order of start, each trace's spans together, as an export writes
+    // them: the budget binds, but no trace has spans after it was written.
+    let mut g = Generator::new(22, 1_000_000_000, 10_000_000);
+    let traces: Vec<Trace> = (0..400).map(|_| g.next_trace()).collect();
+    let input: Vec<Span> = traces.iter().flatten().cloned().collect();
+    let lines: Vec<String> = traces
+        .iter()
+        .map(|t| serde_json::to_string(&request_from_spans(t)).unwrap())
+        .collect();
+    let file = write(&dir, "traces.jsonl", lines.join("\n").as_bytes());
+    let options = IngestOptions {
+        block: BlockOptions::default(),
+        memory_limit: 300 << 10,
+        skip_invalid: false,
+    };
+    let report = ingest_files(&store, &[file], &options, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.spans, input.len() as u64);
+    assert!(!report.partial_traces, "no trace was written in parts");
+    let blocks = store.list_blocks().await.unwrap();
+    assert!(
+        blocks.len() > 4,
+        "{} blocks: the budget did not bind",
+        blocks.len()
+    );
+    assert!(blocks.iter().all(|b| !b.partial_traces));
+    assert_eq!(normalize(&all_spans(&store).await), normalize(&input));
+    let parts = blocks_per_trace(&store).await;
+    assert!(parts.values().all(|&n| n == 1), "a trace is in parts");
+    // The blocks follow one another in trace order: a query reads them as it reads
+    // compacted blocks.
+    assert_blocks_follow_in_time(&store).await;
+}
+
 async fn assert_blocks_follow_in_time(store: &Store) {
     let mut starts = Vec::new();
     for b in store.list_blocks().await.unwrap() {

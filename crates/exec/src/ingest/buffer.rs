@@ -2,17 +2,20 @@
 //! cuts blocks from here when it holds as much as the memory budget allows. Each
 //! request's spans stay in the arena they were decoded into; traces are lists of
 //! references into those arenas, and an arena is let go once none of its spans waits.
+//!
+//! The buffer also remembers which traces it has handed on, so that it can tell whether
+//! a trace came to be written in parts: one whose spans arrive after it was taken.
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use traceql_format::arena::{ArenaTraces, SpanArena, SpanRef};
 use traceql_format::ids::TraceId;
 
-/// A trace being gathered: when it first arrived, and its spans.
+/// A trace being gathered: the earliest start of its spans so far, and its spans.
 struct Pending {
-    arrived: u64,
+    start: u64,
     spans: Vec<(u64, u32)>,
 }
 
@@ -32,10 +35,41 @@ pub struct TraceBuffer {
     traces: HashMap<TraceId, Pending>,
     /// What the held arenas take.
     bytes: usize,
-    arrivals: u64,
+    /// Fingerprints of the traces taken so far (see [`fingerprint`]), while there are
+    /// at most `remember` of them.
+    taken: HashSet<u64>,
+    /// How many taken traces the buffer remembers; past that it assumes the worst.
+    remember: usize,
+    /// A trace taken before has had more spans since, or too many traces were taken
+    /// to remember them all.
+    split: bool,
+}
+
+/// A trace id's fingerprint: its two halves folded. Two traces that share one are
+/// taken for the same, which at worst reports a split that did not happen.
+fn fingerprint(id: &TraceId) -> u64 {
+    let (high, low) = id.split_at(8);
+    let half = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    half(high) ^ half(low).rotate_left(29)
 }
 
 impl TraceBuffer {
+    /// An empty buffer that remembers up to `remember` taken traces to tell whether
+    /// any trace was written in parts ([`Self::split`]); beyond that it reports that
+    /// one may have been. Each costs about 16 bytes.
+    pub fn new(remember: usize) -> Self {
+        TraceBuffer {
+            remember,
+            ..TraceBuffer::default()
+        }
+    }
+
+    /// Whether some trace was written in parts: spans of it arrived after it was taken
+    /// (or, past the traces the buffer remembers, whether one may have been).
+    pub fn split(&self) -> bool {
+        self.split
+    }
+
     /// Adds the spans of `request`.
     pub fn push(&mut self, request: SpanArena) {
         if request.spans.is_empty() {
@@ -44,14 +78,15 @@ impl TraceBuffer {
         let number = self.requests;
         self.requests += 1;
         for (i, span) in request.spans.iter().enumerate() {
-            let arrivals = &mut self.arrivals;
+            let (taken, split) = (&self.taken, &mut self.split);
             let pending = self.traces.entry(span.trace_id).or_insert_with(|| {
-                *arrivals += 1;
+                *split |= !taken.is_empty() && taken.contains(&fingerprint(&span.trace_id));
                 Pending {
-                    arrived: *arrivals,
+                    start: u64::MAX,
                     spans: Vec::new(),
                 }
             });
+            pending.start = pending.start.min(span.start_unix_nano);
             pending.spans.push((number, i as u32));
         }
         let bytes = request.bytes();
@@ -76,12 +111,15 @@ impl TraceBuffer {
         self.traces.is_empty()
     }
 
-    /// Takes the traces that arrived first, until about `bytes` are taken (reckoned by
-    /// their share of their arenas): in a stream of spans (a Collector's export, say)
-    /// these are the traces most likely complete. They come in block order.
-    pub fn take_oldest(&mut self, bytes: usize) -> ArenaTraces {
+    /// Takes the traces that start first, in block order, until about `bytes` are
+    /// taken (reckoned by their share of their arenas). In a stream of spans (a
+    /// Collector's export, say) these are the traces most likely complete; and as the
+    /// buffer holds more than is taken at a time, traces that arrive a little out of
+    /// order are put back in order, so that the blocks written one after another
+    /// follow one another in block order.
+    pub fn take_first(&mut self, bytes: usize) -> ArenaTraces {
         let mut order: Vec<(u64, TraceId)> =
-            self.traces.iter().map(|(id, p)| (p.arrived, *id)).collect();
+            self.traces.iter().map(|(id, p)| (p.start, *id)).collect();
         order.sort_unstable();
         let mut taken = 0;
         let mut chosen = Vec::new();
@@ -90,6 +128,11 @@ impl TraceBuffer {
                 break;
             }
             if let Some(p) = self.traces.remove(&id) {
+                if self.taken.len() < self.remember {
+                    self.taken.insert(fingerprint(&id));
+                } else {
+                    self.split = true;
+                }
                 for (number, _) in &p.spans {
                     let held = &self.arenas[number];
                     taken += held.bytes / held.arena.spans.len();
@@ -163,27 +206,51 @@ mod tests {
     }
 
     #[test]
-    fn takes_the_traces_that_arrived_first_and_lets_their_arenas_go() {
-        let mut buffer = TraceBuffer::default();
+    fn takes_the_traces_that_start_first_and_lets_their_arenas_go() {
+        let mut buffer = TraceBuffer::new(10);
         let (first, second) = (
-            request(&[(1, 1, 5), (2, 1, 1), (1, 2, 4)]),
+            request(&[(1, 1, 5), (2, 1, 3), (1, 2, 4)]),
             request(&[(3, 1, 0), (2, 2, 2)]),
         );
         let sizes = (first.bytes(), second.bytes());
         buffer.push(first);
         buffer.push(second);
         assert_eq!(buffer.bytes(), sizes.0 + sizes.1);
-        let taken = buffer.take_oldest(1);
-        // A trace's spans by start.
-        assert_eq!(ids(&taken), vec![vec![(1, 2), (1, 1)]]);
-        // Trace 2 still waits in both arenas.
+        // Trace 3 arrived last and starts first.
+        let taken = buffer.take_first(1);
+        assert_eq!(ids(&taken), vec![vec![(3, 1)]]);
+        // Traces 1 and 2 still wait in both arenas.
         assert_eq!(buffer.bytes(), sizes.0 + sizes.1);
-        let rest = buffer.take_oldest(usize::MAX);
-        // Traces in block order: by start, not by arrival.
-        assert_eq!(ids(&rest), vec![vec![(3, 1)], vec![(2, 1), (2, 2)]]);
+        let rest = buffer.take_first(usize::MAX);
+        // Traces in block order (trace 2 starts with its second span), each trace's
+        // spans by start.
+        assert_eq!(ids(&rest), vec![vec![(2, 2), (2, 1)], vec![(1, 2), (1, 1)]]);
         assert_eq!(rest.arenas.len(), 2);
         assert!(buffer.is_empty());
         assert_eq!(buffer.bytes(), 0);
         assert!(buffer.arenas.is_empty());
+        assert!(!buffer.split(), "no trace had spans after it was taken");
+    }
+
+    #[test]
+    fn tells_a_trace_written_in_parts() {
+        let mut buffer = TraceBuffer::new(10);
+        buffer.push(request(&[(1, 1, 5), (2, 1, 1)]));
+        let _ = buffer.take_first(usize::MAX);
+        buffer.push(request(&[(3, 1, 9)]));
+        assert!(!buffer.split());
+        buffer.push(request(&[(2, 2, 2)]));
+        assert!(
+            buffer.split(),
+            "trace 2 was taken before its second span came"
+        );
+    }
+
+    #[test]
+    fn assumes_a_split_past_the_traces_it_remembers() {
+        let mut buffer = TraceBuffer::new(1);
+        buffer.push(request(&[(1, 1, 5), (2, 1, 1)]));
+        let _ = buffer.take_first(usize::MAX);
+        assert!(buffer.split(), "two traces taken, one remembered");
     }
 }

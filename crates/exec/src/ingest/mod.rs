@@ -3,7 +3,7 @@
 //! Input is read a request at a time, each request decoded into an arena of its own
 //! (`traceql_format::arena`), and its spans wait in a [`buffer::TraceBuffer`], grouped
 //! by trace as references into those arenas, until the memory budget says to write the
-//! oldest traces; two other threads encode blocks meanwhile ([`pipeline`]), their rows
+//! traces that start first; two other threads encode blocks meanwhile ([`pipeline`]), their rows
 //! built from the arenas without the span model. Everything one
 //! ingest writes is one store transaction: visible together at the end, or not at all.
 
@@ -127,8 +127,8 @@ pub struct IngestOptions {
     pub block: BlockOptions,
     /// About the most memory ingest holds: spans waiting for their block, and blocks
     /// being encoded. When the waiting spans reach a sixth of it, the traces that
-    /// arrived first are written. A trace whose spans arrive farther apart than that
-    /// is written in parts; `traceql compact` joins them.
+    /// start first are written (half of them). A trace whose spans arrive farther apart than that
+    /// is written in parts; the blocks say so, and `traceql compact` joins them.
     pub memory_limit: usize,
     /// Skip invalid records and report them, instead of stopping at the first.
     pub skip_invalid: bool,
@@ -255,10 +255,14 @@ pub async fn write_generated(
 /// How much ingest buffers before writing, and how much it writes at a time.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// Spans waiting for their block, in bytes, before the oldest are written.
+    /// Spans waiting for their block, in bytes, before those that start first are written.
     pub(crate) buffer: usize,
     /// Spans handed to the encoder at a time, in bytes.
     pub(crate) chunk: usize,
+    /// Traces whose ids are remembered once written, to tell whether any trace was
+    /// written in parts: a sixteenth of the budget, at about 16 bytes each (4M traces
+    /// in 1 GiB).
+    pub(crate) remember: usize,
 }
 
 impl Limits {
@@ -273,26 +277,28 @@ impl Limits {
         Limits {
             buffer: limit / 6,
             chunk: limit / 12,
+            remember: limit / 16 / 16,
         }
     }
 }
 
-/// Reads `files` into the feed: spans grouped by trace, the oldest traces sent on when
-/// the buffer is full, the rest at the end.
+/// Reads `files` into the feed: spans grouped by trace, the traces that start first
+/// sent on when the buffer is full, the rest at the end; then, if some trace was written in parts
+/// (its spans arrived after it was sent on), says so ([`Feed::Split`]).
 fn read_files(
     files: &[PathBuf],
     skip_invalid: bool,
     limits: Limits,
     feed: &Feeder,
 ) -> Result<Vec<InputError>, InputError> {
-    let mut buffer = TraceBuffer::default();
+    let mut buffer = TraceBuffer::new(limits.remember);
     let mut skipped = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let mut open = true;
         skipped.extend(read_file_streaming(file, skip_invalid, &mut |request| {
             buffer.push(request);
             while open && buffer.bytes() >= limits.buffer {
-                open = feed.send(Feed::Arena(buffer.take_oldest(limits.chunk)));
+                open = feed.send(Feed::Arena(buffer.take_first(limits.chunk)));
             }
             open
         })?);
@@ -309,9 +315,12 @@ fn read_files(
         return Ok(skipped);
     }
     while !buffer.is_empty() {
-        if !feed.send(Feed::Arena(buffer.take_oldest(limits.chunk))) {
-            break;
+        if !feed.send(Feed::Arena(buffer.take_first(limits.chunk))) {
+            return Ok(skipped);
         }
+    }
+    if buffer.split() {
+        feed.send(Feed::Split);
     }
     Ok(skipped)
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use traceql_format::arena::ArenaTraces;
-use traceql_format::block::{EncodedBlock, encode_arena_block};
+use traceql_format::block::{BlockMeta, EncodedBlock, encode_arena_block};
 
 use super::sorted::Sizes;
 use super::{IngestError, IngestOptions, IngestReport, Progress};
@@ -23,10 +23,13 @@ pub(crate) enum Feed {
     Arena(ArenaTraces),
     /// A block the producer encoded itself (of whole traces), to write as it is.
     Block(Box<EncodedBlock>),
-    /// From here on every trace fed is whole: all input is read (what follows is the
-    /// last of the buffer), or the producer never splits traces. Blocks written before
-    /// it are marked as holding traces in parts.
+    /// From here on every block fed ([`Feed::Block`]) holds whole traces: the producer
+    /// never splits traces. Blocks fed before it are marked as holding traces in parts.
     Drain,
+    /// Some trace of the traces fed ([`Feed::Arena`]) was fed in parts: every block of
+    /// the write is marked as holding traces in parts (`traceql compact` joins them).
+    /// Without it, the traces fed are whole.
+    Split,
     /// Progress of the producer: `done` of `total` inputs.
     Read {
         /// Inputs done.
@@ -110,8 +113,10 @@ async fn write(
     let mut report = IngestReport::default();
     let mut encoding = VecDeque::new();
     let mut draining = false;
-    // Traces were written before all input was read: any trace may be in parts.
-    let mut partial = false;
+    // Some trace was fed in parts: every block is marked, those written already too.
+    let mut split = false;
+    // What the blocks written say of themselves, to mark them on a split.
+    let mut written = Vec::new();
     while let Some(feed) = rx.recv().await {
         match feed {
             Feed::Read { done, total } => {
@@ -120,12 +125,15 @@ async fn write(
             Feed::Drain => {
                 draining = true;
             }
+            Feed::Split => {
+                split = true;
+            }
             Feed::Block(mut block) => {
                 block.meta.partial_traces |= !draining;
-                store_encoded(store, txn, *block, &mut report, progress).await?;
+                store_encoded(store, txn, *block, &mut report, &mut written, progress).await?;
             }
             Feed::Arena(traces) => {
-                partial |= !draining;
+                let partial = split;
                 let traces = Arc::new(traces);
                 for block in traces.blocks(options.block.spans_per_block) {
                     let (id, traces) = (new_block_id(), Arc::clone(&traces));
@@ -139,14 +147,24 @@ async fn write(
                     }));
                     while encoding.len() >= ENCODING {
                         let next = encoding.pop_front().expect("not empty");
-                        store_block(store, txn, next, &mut report, progress).await?;
+                        store_block(store, txn, next, &mut report, &mut written, progress).await?;
                     }
                 }
             }
         }
     }
     while let Some(next) = encoding.pop_front() {
-        store_block(store, txn, next, &mut report, progress).await?;
+        store_block(store, txn, next, &mut report, &mut written, progress).await?;
+    }
+    if split {
+        report.partial_traces = true;
+        for mut meta in written.into_iter().filter(|m| !m.partial_traces) {
+            meta.partial_traces = true;
+            store
+                .rewrite_meta(&meta)
+                .await
+                .map_err(IngestError::Store)?;
+        }
     }
     Ok(report)
 }
@@ -157,21 +175,24 @@ async fn store_block(
     txn: &mut Txn,
     encoding: JoinHandle<Result<EncodedBlock, traceql_format::FormatError>>,
     report: &mut IngestReport,
+    written: &mut Vec<BlockMeta>,
     progress: &dyn Fn(Progress),
 ) -> Result<(), IngestError> {
     let encoded = encoding
         .await
         .map_err(|e| IngestError::Internal(format!("the encoding thread failed: {e}")))?
         .map_err(IngestError::Encode)?;
-    store_encoded(store, txn, encoded, report, progress).await
+    store_encoded(store, txn, encoded, report, written, progress).await
 }
 
-/// Writes the encoded block `encoded` as part of `txn`.
+/// Writes the encoded block `encoded` as part of `txn`, and what it says of itself
+/// to `written`.
 async fn store_encoded(
     store: &Store,
     txn: &mut Txn,
     mut encoded: EncodedBlock,
     report: &mut IngestReport,
+    written: &mut Vec<BlockMeta>,
     progress: &dyn Fn(Progress),
 ) -> Result<(), IngestError> {
     store
@@ -179,6 +200,7 @@ async fn store_encoded(
         .await
         .map_err(IngestError::Store)?;
     report.add_block(&encoded.meta);
+    written.push(encoded.meta);
     progress(Progress::Write {
         done: report.spans,
         total: 0,

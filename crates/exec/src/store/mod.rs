@@ -397,6 +397,18 @@ impl Store {
             .put(&data_path, PutPayload::from(block.data.clone()))
             .await
             .map_err(|e| self.write_failed(&data_path, &e))?;
+        self.put_meta(id, meta).await
+    }
+
+    /// Writes `meta` over the description of its block: for a writer that learns more
+    /// of blocks it wrote before it makes them visible (see [`Self::write_txn_block`]).
+    pub async fn rewrite_meta(&self, meta: &BlockMeta) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(meta)
+            .map_err(|e| StoreError::new(StoreErrorKind::Other, e.to_string()))?;
+        self.put_meta(&meta.id, bytes).await
+    }
+
+    async fn put_meta(&self, id: &str, meta: Vec<u8>) -> Result<(), StoreError> {
         let meta_path = self.block_path(id, META_FILE);
         self.object_store
             .put(&meta_path, PutPayload::from(meta))
