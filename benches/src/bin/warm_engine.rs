@@ -9,16 +9,22 @@
 //! query) runs it once to warm up and `N` times more (default 5), and prints one JSON
 //! line: the query, the best wall time in milliseconds, and what it found (a search:
 //! every match with every matched span, counted in spans; a metrics query at a step of
-//! `SECONDS`, default 60: its series). A search's answer is built whole as one Arrow
-//! record batch of the matched spans (`SearchResults::record_batch`), as DuckDB's side
-//! fetches its answer as Arrow, then dropped.
+//! `SECONDS`, default 60: its series). A search's answer is every matched span as Arrow
+//! record batches (`Engine::search_batches`), as DuckDB's side fetches its answer as
+//! Arrow, then dropped; the first run also counts the distinct spans found.
+//!
+//! The program uses mimalloc, as the `traceql` binary does and as docs/performance.md
+//! advises a program embedding the engine to (DuckDB brings its own allocator).
 
+use std::collections::HashSet;
 use std::time::Instant;
+
+use datafusion::arrow::array::StringArray;
+use traceql_exec::metrics::MetricsOptions;
+use traceql_exec::{Engine, ParsedQuery, TimeRange};
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use traceql_exec::metrics::MetricsOptions;
-use traceql_exec::{Engine, SearchOptions};
 
 /// The command line.
 struct Args {
@@ -49,10 +55,16 @@ fn args() -> Result<Args, String> {
     })
 }
 
-/// What one run of `query` found: spans matched, or series.
-async fn run(engine: &Engine, query: &str, step_s: u64) -> Result<(&'static str, usize), String> {
-    let parsed = traceql_parser::parse(query).map_err(|e| e.to_string())?;
-    if matches!(parsed.body, traceql_parser::ast::QueryBody::Metrics(_)) {
+/// What one run of `query` found: spans matched (distinct spans if `count`, else
+/// rows), or series.
+async fn run(
+    engine: &Engine,
+    query: &str,
+    step_s: u64,
+    count: bool,
+) -> Result<(&'static str, usize), String> {
+    let parsed = ParsedQuery::parse(query).map_err(|e| e.to_string())?;
+    if parsed.is_metrics() {
         let options = MetricsOptions {
             step_nano: Some(step_s * 1_000_000_000),
             ..MetricsOptions::default()
@@ -63,29 +75,29 @@ async fn run(engine: &Engine, query: &str, step_s: u64) -> Result<(&'static str,
             .map_err(|e| e.to_string())?;
         return Ok(("series", response.series.len()));
     }
-    let options = SearchOptions {
-        limit: usize::MAX,
-        spans_per_spanset: usize::MAX,
-        ..SearchOptions::default()
-    };
-    if std::env::var("PROTO_DF").is_ok() {
-        use futures::StreamExt;
-        let df = engine.dataframe(query).await.map_err(|e| e.to_string())?;
-        let mut stream = df.execute_stream().await.map_err(|e| e.to_string())?;
-        let mut n = 0;
-        while let Some(b) = stream.next().await {
-            n += b.map_err(|e| e.to_string())?.num_rows();
-        }
-        return Ok(("spans", n));
-    }
-    let (results, _) = engine
-        .search_results(query, &options)
+    let (mut rows, mut distinct) = (0, HashSet::new());
+    engine
+        .search_batches(&parsed, &TimeRange::default(), |batch| {
+            rows += batch.num_rows();
+            if count {
+                let column = |name: &str| {
+                    batch
+                        .column_by_name(name)
+                        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                        .cloned()
+                };
+                if let (Some(traces), Some(spans)) = (column("trace_id"), column("span_id")) {
+                    for row in 0..batch.num_rows() {
+                        distinct
+                            .insert((traces.value(row).to_string(), spans.value(row).to_string()));
+                    }
+                }
+            }
+            Ok(())
+        })
         .await
         .map_err(|e| e.to_string())?;
-    let batch = results
-        .record_batch(&results.columns(), 0..results.len())
-        .map_err(|e| e.to_string())?;
-    Ok(("spans", batch.num_rows()))
+    Ok(("spans", if count { distinct.len() } else { rows }))
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,16 +129,14 @@ fn main() -> std::process::ExitCode {
             let mut found = ("spans", 0);
             for i in 0..=args.runs {
                 let started = Instant::now();
-                match run(&engine, query, args.step_s).await {
-                    Ok(f) => found = f,
+                // The first run warms the engine's caches up and counts what it found.
+                match run(&engine, query, args.step_s, i == 0).await {
+                    Ok(f) if i == 0 => found = f,
+                    Ok(_) => best = best.min(started.elapsed().as_secs_f64() * 1e3),
                     Err(e) => {
                         eprintln!("warm_engine: `{query}`: {e}");
                         return std::process::ExitCode::FAILURE;
                     }
-                }
-                // The first run warms the engine's caches up.
-                if i > 0 {
-                    best = best.min(started.elapsed().as_secs_f64() * 1e3);
                 }
             }
             let line = serde_json::json!({"query": query, "best_ms": best, found.0: found.1});

@@ -122,7 +122,7 @@ impl<'a> Rows<'a> {
 
 /// The strings and values of the spans shown, each kept once.
 #[derive(Default)]
-struct Interned {
+pub(super) struct Interned {
     names: Interner<Box<str>>,
     values: Interner<Value>,
     /// Per attribute shown from a plain column (by its slot, see [`Adder`]): the value
@@ -138,6 +138,11 @@ struct PlainValues {
 }
 
 impl Interned {
+    /// The values numbered so far, in order of their numbers.
+    pub(super) fn values(&self) -> &[Value] {
+        self.values.items()
+    }
+
     /// The number of the string at `row` of `values` ([`NONE`] if null or empty).
     fn name(&mut self, values: &StringArray, row: usize) -> u32 {
         if values.is_null(row) || values.value(row).is_empty() {
@@ -148,7 +153,7 @@ impl Interned {
 
     /// The number of the value of `attr`, in slot `slot`, at `row` of its column
     /// `column`, or `None` if it is nil.
-    fn value(
+    pub(super) fn value(
         &mut self,
         attr: &ResultAttribute,
         slot: usize,
@@ -212,14 +217,14 @@ impl Interned {
 }
 
 /// A column of a shown attribute, with the view of its values if it is a value column.
-struct ShownColumn<'a> {
+pub(super) struct ShownColumn<'a> {
     array: &'a dyn Array,
     values: Option<Values<'a>>,
 }
 
 impl<'a> ShownColumn<'a> {
     /// The column of `attr` in `batch`.
-    fn of(batch: &'a RecordBatch, attr: &ResultAttribute) -> Result<Self> {
+    pub(super) fn of(batch: &'a RecordBatch, attr: &ResultAttribute) -> Result<Self> {
         let array = column(batch, &attr.column)?.as_ref();
         let values = match attr.kind {
             AttributeKind::Value => Some(Values::new(array).map_err(|e| {

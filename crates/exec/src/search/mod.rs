@@ -3,6 +3,7 @@
 //! [`SearchResponse`].
 
 mod assemble;
+mod batches;
 mod response;
 mod results;
 
@@ -11,6 +12,7 @@ pub use results::{Columns, SPAN_COLUMNS, SearchResults};
 
 use std::time::Instant;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::DataFrame;
 use traceql_format::facts::Facts;
@@ -23,6 +25,7 @@ use crate::engine::{
 };
 use crate::source::Block;
 use assemble::Assembler;
+use batches::SpanBatches;
 
 /// About how many traces a search that hands out its results as it goes
 /// ([`Engine::search_each`]) holds at a time: one window of trace starts.
@@ -149,6 +152,40 @@ impl Engine {
         let blocks = self.select(&options.range(), search_pipeline(query.query()));
         self.search_blocks(query, options, &blocks, started, None)
             .await
+    }
+
+    /// Runs a search already parsed and hands every span it matches in `range` to
+    /// `each` as Arrow record batches, while the scan goes on: all matches, in no
+    /// particular order, one row per span in each spanset that holds it, with its
+    /// trace's fields on every row. The columns are those of
+    /// [`SearchResults::record_batch`] (names, content), but nothing is gathered into
+    /// traces, ranked or limited, so a program that takes every match in columns (an
+    /// embedding service, a notebook) gets them for a few conversions a batch and
+    /// holds one batch at a time. A trace written in parts and not yet compacted has
+    /// each part's own trace start and duration. Returns what the search read.
+    pub async fn search_batches(
+        &self,
+        query: &ParsedQuery,
+        range: &TimeRange,
+        mut each: impl FnMut(RecordBatch) -> Result<(), EngineError>,
+    ) -> Result<QueryStats, EngineError> {
+        let started = Instant::now();
+        let io = self.store.io();
+        let blocks = self.select(range, search_pipeline(query.query()));
+        let (scan, facts) = self.scan(range, &blocks, Window::ALL).await?;
+        let plan = plan_search(query.query(), scan, &facts)?;
+        let mut stats = QueryStats {
+            blocks: blocks.len() as u64,
+            planning: started.elapsed(),
+            ..QueryStats::default()
+        };
+        let batches = SpanBatches::new(&plan);
+        self.execute_each(&plan.plan, &blocks, true, &mut stats, |batch| {
+            each(batches.convert(&batch)?)
+        })
+        .await?;
+        stats.io = self.store.io().since(io);
+        Ok(stats)
     }
 
     /// Runs a search already parsed and hands out its traces as they become final, for

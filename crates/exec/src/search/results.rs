@@ -89,6 +89,11 @@ impl<T: Hash + Eq + Clone + Footprint> Interner<T> {
         self.bytes
     }
 
+    /// The items, in order of their numbers.
+    pub(super) fn items(&self) -> &[T] {
+        &self.items
+    }
+
     /// The value numbered `n`.
     pub(super) fn get(&self, n: u32) -> &T {
         &self.items[n as usize]

@@ -5,9 +5,11 @@
 
 use std::collections::HashMap;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
 use proptest::prelude::*;
 use traceql_exec::table::session_config;
-use traceql_exec::{Engine, EngineError, SearchOptions};
+use traceql_exec::{Engine, EngineError, ParsedQuery, SearchOptions, TimeRange};
 use traceql_format::block::BlockOptions;
 use traceql_gen::Rng;
 use traceql_gen::random::{SPANSET_OPS, query, traces};
@@ -49,6 +51,77 @@ async fn engine_answer(engine: &Engine, q: &str) -> Result<Option<Answer>, Engin
         out.insert(trace.trace_id, sets);
     }
     Ok(Some(out))
+}
+
+/// Every match of `q` by [`Engine::search_batches`]: the answer by trace and spanset,
+/// and each row's text but for its spanset number, sorted; with the same rows of
+/// [`SearchResults::record_batch`] over every match, which assembles traces.
+async fn batches_answer(engine: &Engine, q: &str) -> Option<(Answer, Vec<String>, Vec<String>)> {
+    let parsed = ParsedQuery::parse(q).ok()?;
+    let mut batches = Vec::new();
+    let range = TimeRange::default();
+    match engine
+        .search_batches(&parsed, &range, |b| {
+            batches.push(b);
+            Ok(())
+        })
+        .await
+    {
+        Ok(_) => {}
+        Err(EngineError::Unsupported(_)) => return None,
+        Err(e) => panic!("`{q}` failed: {e}"),
+    }
+    let options = SearchOptions {
+        limit: usize::MAX,
+        spans_per_spanset: usize::MAX,
+        ..SearchOptions::default()
+    };
+    let (results, _) = engine.search_results(q, &options).await.unwrap();
+    let assembled = results
+        .record_batch(&results.columns(), 0..results.len())
+        .unwrap();
+    let mut sets: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            let text =
+                |name: &str| array_value_to_string(b.column_by_name(name).unwrap(), row).unwrap();
+            sets.entry((text("trace_id"), text("spanset")))
+                .or_default()
+                .push(text("span_id"));
+        }
+    }
+    let mut answer: Answer = HashMap::new();
+    for ((trace, _), mut ids) in sets {
+        ids.sort();
+        answer.entry(trace).or_default().push(ids);
+    }
+    for sets in answer.values_mut() {
+        sets.sort();
+    }
+    Some((answer, rows_text(&batches), rows_text(&[assembled])))
+}
+
+/// Each row of `batches` as text, columns by name, without the spanset number; sorted.
+fn rows_text(batches: &[RecordBatch]) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let fields: Vec<String> = b
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name() != "spanset")
+                .map(|(i, f)| {
+                    let value = array_value_to_string(b.column(i), row).unwrap();
+                    format!("{}={value}", f.name())
+                })
+                .collect();
+            rows.push(fields.join(" "));
+        }
+    }
+    rows.sort();
+    rows
 }
 
 fn check(seed: u64) {
@@ -98,6 +171,12 @@ fn check(seed: u64) {
                 "seed {seed}, blocks of {} spans: `{q}`",
                 options.spans_per_block
             );
+            // Every match as Arrow batches straight from the plan: the same spans, in
+            // the same spansets, with the same content as assembled traces give.
+            if let Some((answer, rows, assembled)) = runtime.block_on(batches_answer(&engine, q)) {
+                assert_eq!(answer, want, "seed {seed}: search_batches of `{q}`");
+                assert_eq!(rows, assembled, "seed {seed}: search_batches of `{q}`");
+            }
         }
     }
 }

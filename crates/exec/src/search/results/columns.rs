@@ -128,12 +128,11 @@ impl SearchResults {
             .iter()
             .map(|_| StringBuilder::with_capacity(rows, rows * 8))
             .collect();
-        let key_column: HashMap<&str, usize> = columns
-            .set_keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.as_str(), i))
-            .collect();
+        // A key may name several columns (`| avg(duration) > 1ms | avg(duration) > 2ms`).
+        let mut key_columns: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, key) in columns.set_keys.iter().enumerate() {
+            key_columns.entry(key.as_str()).or_default().push(i);
+        }
         let name_key = |n: u32| (n != NONE).then_some(n);
         let mut row: Vec<Option<u32>> = vec![None; self.span_attributes.len()];
         let mut hex = [0u8; 16];
@@ -142,7 +141,7 @@ impl SearchResults {
             for (index, set) in t.spansets.iter().enumerate() {
                 let mut texts: Vec<Option<String>> = vec![None; columns.set_keys.len()];
                 for a in &set.attributes {
-                    if let Some(&i) = key_column.get(a.key.as_str()) {
+                    for &i in key_columns.get(a.key.as_str()).into_iter().flatten() {
                         texts[i] = Some(a.value.to_string());
                     }
                 }
