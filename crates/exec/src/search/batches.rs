@@ -19,7 +19,6 @@ use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::error::{DataFusionError, Result};
-use traceql_format::ids::{push_hex, push_trace_id_hex};
 use traceql_format::schema::columns as c;
 use traceql_planner::lower::{ResultAttribute, SPANSET, SearchPlan};
 
@@ -82,13 +81,13 @@ impl SpanBatches {
             Ok(Arc::new(nanos.with_timezone("UTC")))
         };
         let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(hex_column(ids(c::TRACE_ID, 16)?, push_trace_id_hex)?),
+            Arc::new(hex_column(ids(c::TRACE_ID, 16)?, true)?),
             Arc::clone(column(c::TRACE_ROOT_SERVICE)?),
             Arc::clone(column(c::TRACE_ROOT_NAME)?),
             times(c::TRACE_START_UNIX_NANO)?,
             Arc::new(u64s(column(c::TRACE_DURATION_NANO)?)?.clone()),
             cast(column(SPANSET)?, &DataType::UInt32)?,
-            Arc::new(hex_column(ids(c::SPAN_ID, 8)?, push_hex)?),
+            Arc::new(hex_column(ids(c::SPAN_ID, 8)?, false)?),
             Arc::clone(column(c::NAME)?),
             times(c::START_UNIX_NANO)?,
             Arc::new(u64s(column(c::DURATION_NANO)?)?.clone()),
@@ -137,14 +136,33 @@ fn u64s(array: &ArrayRef) -> Result<&UInt64Array> {
     })
 }
 
-/// The ids of `ids` as text, each written by `write`.
-fn hex_column(ids: &FixedSizeBinaryArray, write: fn(&[u8], &mut Vec<u8>)) -> Result<StringArray> {
-    let width = ids.value_length() as usize * 2;
-    let mut text = Vec::with_capacity(ids.len() * width);
+/// The ids of `ids` as lowercase hex, two digits a byte; `trim`: without leading zeros
+/// (but one), as trace ids are shown (`traceql_format::ids::push_trace_id_hex`).
+fn hex_column(ids: &FixedSizeBinaryArray, trim: bool) -> Result<StringArray> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let width = ids.value_length() as usize;
+    if width > 16 {
+        return Err(DataFusionError::Internal(format!(
+            "search result: ids of {width} bytes"
+        )));
+    }
+    let mut text = Vec::with_capacity(ids.len() * width * 2);
     let mut ends = Vec::with_capacity(ids.len() + 1);
     ends.push(0i32);
-    for row in 0..ids.len() {
-        write(ids.value(row), &mut text);
+    let mut digits = [0u8; 32];
+    for id in ids.values().chunks_exact(width.max(1)).take(ids.len()) {
+        for (i, b) in id.iter().enumerate() {
+            digits[2 * i] = DIGITS[(b >> 4) as usize];
+            digits[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        let shown = &digits[..2 * width];
+        let skip = if trim {
+            let zeros = shown.iter().take_while(|&&d| d == b'0').count();
+            zeros.min(shown.len().saturating_sub(1))
+        } else {
+            0
+        };
+        text.extend_from_slice(&shown[skip..]);
         let end = i32::try_from(text.len()).map_err(|_| {
             DataFusionError::Internal("search result: ids too long for one batch".into())
         })?;
@@ -164,23 +182,23 @@ mod tests {
 
     #[test]
     fn ids_are_written_as_hex_as_the_other_answers_write_them() {
-        let ids = FixedSizeBinaryArray::try_from_iter(
-            [
-                [0u8; 16],
-                [0, 0, 1, 0xab, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
-            ]
-            .into_iter(),
-        )
-        .unwrap();
-        let text = hex_column(&ids, push_trace_id_hex).unwrap();
-        assert_eq!(text.value(0), "0");
-        assert_eq!(text.value(1), "1ab0000000000000000000000ff");
-        let spans =
-            FixedSizeBinaryArray::try_from_iter([[0u8, 1, 2, 3, 4, 5, 6, 0xef]].into_iter())
-                .unwrap();
-        assert_eq!(
-            hex_column(&spans, push_hex).unwrap().value(0),
-            "00010203040506ef"
-        );
+        use traceql_format::ids::{hex, trace_id_hex};
+        let traces = [
+            [0u8; 16],
+            [0, 0, 1, 0xab, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
+            [0x0f; 16],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
+        ];
+        let ids = FixedSizeBinaryArray::try_from_iter(traces.into_iter()).unwrap();
+        let text = hex_column(&ids, true).unwrap();
+        for (row, id) in traces.iter().enumerate() {
+            assert_eq!(text.value(row), trace_id_hex(id));
+        }
+        let spans = [[0u8, 1, 2, 3, 4, 5, 6, 0xef], [0; 8]];
+        let ids = FixedSizeBinaryArray::try_from_iter(spans.into_iter()).unwrap();
+        let text = hex_column(&ids, false).unwrap();
+        for (row, id) in spans.iter().enumerate() {
+            assert_eq!(text.value(row), hex(id));
+        }
     }
 }
