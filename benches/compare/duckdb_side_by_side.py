@@ -21,7 +21,8 @@ PyPI in target/bench-venv. Then, per query of the suite, two pairings:
 - **warm**, what a service or a notebook has: a DuckDB connection kept open (the view
   made once, one run to warm up) against the traceql Engine API on an engine kept open
   (`benches/src/bin/warm_engine.rs`, one run to warm up), each building its whole answer
-  in memory as Arrow.
+  in memory as Arrow (DuckDB's `to_arrow_table()`; traceql's `Engine::search_batches`,
+  every match straight from the plan, and `Engine::metrics` for metrics queries).
 
 Both sides produce the same content: for each matched span its trace id, span id, name,
 start and duration, the trace's root service, root name, start and duration, and the
