@@ -88,6 +88,12 @@ pub fn traces(seed: u64) -> Vec<Span> {
                     .collect();
                 attributes.push(kv("arr", Value::IntArray(items)));
             }
+            if rng.chance(0.3) {
+                let items = (0..rng.range(1, 3))
+                    .map(|_| rng.pick(&["x", "y", "z"]).to_string())
+                    .collect();
+                attributes.push(kv("tags", Value::StrArray(items)));
+            }
             if rng.chance(0.15) {
                 attributes.push(kv("a", Value::Str("1".into())));
             }
@@ -154,6 +160,8 @@ fn field(rng: &mut Rng, depth: u32) -> String {
                 "resource.service.name",
                 "event:name",
                 "trace:rootService",
+                "span.tags",
+                ".tags",
             ]);
             let value = rng.pick(&[
                 "\"x\"",

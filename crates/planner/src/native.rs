@@ -1,8 +1,9 @@
 //! Field expressions that DataFusion can evaluate natively, with TraceQL's semantics
 //! kept exactly: comparisons of intrinsics and typed attribute columns with literals,
-//! `nil` tests, regexes on strings, and `&&`, `||`, `!` over those. Such filters run
-//! vectorised and reach the Parquet reader (statistics, page index, late
-//! materialisation). Anything else (arithmetic, events and links, ids, arrays,
+//! `nil` tests, regexes on strings, string arrays equal to a string (any element
+//! equal), and `&&`, `||`, `!` over those. Such filters run vectorised and (but for
+//! arrays) reach the Parquet reader (statistics, page index, late materialisation).
+//! Anything else (arithmetic, events and links, ids, other tests of arrays,
 //! attributes that may sit in a fallback list) is left to the field-expression
 //! function of [`crate::eval`].
 //!
@@ -10,6 +11,7 @@
 //! operators mean what they mean in TraceQL.
 
 use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::functions_nested::expr_fn::array_has;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, binary_expr, cast};
 use datafusion::prelude::{coalesce, ident, lit};
 use traceql_parser::ast::{
@@ -138,7 +140,19 @@ impl Native<'_> {
     /// The columns holding `field`, with what they hold; `None` if the field is not
     /// (only) in plain columns.
     fn columns(&self, field: &Field) -> Option<Vec<(String, Holds)>> {
-        let one = |name: &str, holds| Some(vec![(name.to_string(), holds)]);
+        let columns = self.columns_or_lists(field, false)?;
+        Some(
+            columns
+                .into_iter()
+                .map(|(name, holds, _)| (name, holds))
+                .collect(),
+        )
+    }
+
+    /// As [`Self::columns`], and with `lists`, also the columns of string arrays (as
+    /// holding [`Holds::Str`], marked `true`).
+    fn columns_or_lists(&self, field: &Field, lists: bool) -> Option<Vec<(String, Holds, bool)>> {
+        let one = |name: &str, holds| Some(vec![(name.to_string(), holds, false)]);
         match field {
             Field::Intrinsic(i) => match i {
                 Intrinsic::Name => one(c::NAME, Holds::Str),
@@ -156,11 +170,11 @@ impl Native<'_> {
                 Intrinsic::NestedSetParent => one(c::NESTED_SET_PARENT, Holds::Int),
                 _ => None,
             },
-            Field::Attribute(a) => self.attribute_columns(a),
+            Field::Attribute(a) => self.attribute_columns(a, lists),
         }
     }
 
-    fn attribute_columns(&self, a: &Attribute) -> Option<Vec<(String, Holds)>> {
+    fn attribute_columns(&self, a: &Attribute, lists: bool) -> Option<Vec<(String, Holds, bool)>> {
         if a.parent {
             return None;
         }
@@ -190,14 +204,17 @@ impl Native<'_> {
                 }
             }
             for t in self.facts.typed_columns(scope, &a.name) {
-                let holds = match self.schema.field_with_name(&t.column).ok()?.data_type() {
-                    DataType::Utf8 => Holds::Str,
-                    DataType::Int64 => Holds::Int,
-                    DataType::Float64 => Holds::Float,
-                    DataType::Boolean => Holds::Bool,
+                let (holds, list) = match self.schema.field_with_name(&t.column).ok()?.data_type() {
+                    DataType::Utf8 => (Holds::Str, false),
+                    DataType::Int64 => (Holds::Int, false),
+                    DataType::Float64 => (Holds::Float, false),
+                    DataType::Boolean => (Holds::Bool, false),
+                    DataType::List(item) if lists && item.data_type() == &DataType::Utf8 => {
+                        (Holds::Str, true)
+                    }
                     _ => return None,
                 };
-                out.push((t.column.clone(), holds));
+                out.push((t.column.clone(), holds, list));
             }
         }
         Some(out)
@@ -218,10 +235,22 @@ impl Native<'_> {
     }
 
     fn compare(&self, field: &Field, op: BinaryOp, literal: &Literal) -> Option<Expr> {
-        let columns = self.columns(field)?;
+        // An array equals a string when any of its elements does (`!=`, no element
+        // equal, is left to the field-expression function).
+        let text = match (op, literal) {
+            (BinaryOp::Eq, Literal::String(text)) => Some(text),
+            _ => None,
+        };
+        let columns = self.columns_or_lists(field, text.is_some())?;
         let mut any: Option<Expr> = None;
-        for (name, holds) in columns {
-            if let Some(e) = comparison(ident(name.as_str()), holds, op, literal)? {
+        for (name, holds, list) in columns {
+            let e = match text {
+                Some(text) if list => {
+                    Some(definite(array_has(ident(name.as_str()), lit(text.clone()))))
+                }
+                _ => comparison(ident(name.as_str()), holds, op, literal)?,
+            };
+            if let Some(e) = e {
                 any = Some(match any {
                     Some(a) => a.or(e),
                     None => e,
