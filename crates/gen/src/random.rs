@@ -88,7 +88,8 @@ pub fn traces(seed: u64) -> Vec<Span> {
                     .collect();
                 attributes.push(kv("arr", Value::IntArray(items)));
             }
-            if rng.chance(0.3) {
+            // Often enough to be a typed column.
+            if rng.chance(0.7) {
                 let items = (0..rng.range(1, 3))
                     .map(|_| rng.pick(&["x", "y", "z"]).to_string())
                     .collect();
