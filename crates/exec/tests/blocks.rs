@@ -865,8 +865,6 @@ async fn input_larger_than_the_memory_budget_arrives_once_and_compact_makes_trac
     );
 }
 
-/// Checks that every block of `store` holds its traces in block order (by start, then
-/// id) and that each block's traces start after those of the block before.
 #[tokio::test]
 async fn input_larger_than_the_budget_whose_traces_arrive_whole_is_written_whole_and_in_order() {
     let dir = temp_dir("whole-in-order");
@@ -906,6 +904,8 @@ async fn input_larger_than_the_budget_whose_traces_arrive_whole_is_written_whole
     assert_blocks_follow_in_time(&store).await;
 }
 
+/// Checks that every block of `store` holds its traces in block order (by start, then
+/// id) and that each block's traces start after those of the block before.
 async fn assert_blocks_follow_in_time(store: &Store) {
     let mut starts = Vec::new();
     for b in store.list_blocks().await.unwrap() {
