@@ -3,9 +3,9 @@
 //! Input is read a request at a time, each request decoded into an arena of its own
 //! (`traceql_format::arena`), and its spans wait in a [`buffer::TraceBuffer`], grouped
 //! by trace as references into those arenas, until the memory budget says to write the
-//! traces that start first; two other threads encode blocks meanwhile ([`pipeline`]), their rows
-//! built from the arenas without the span model. Everything one
-//! ingest writes is one store transaction: visible together at the end, or not at all.
+//! traces that start first; two other threads encode blocks meanwhile ([`pipeline`]),
+//! their rows built from the arenas without the span model. Everything one ingest
+//! writes is one store transaction: visible together at the end, or not at all.
 
 pub(crate) mod buffer;
 pub(crate) mod pipeline;
@@ -126,9 +126,10 @@ pub struct IngestOptions {
     /// How blocks are cut and encoded.
     pub block: BlockOptions,
     /// About the most memory ingest holds: spans waiting for their block, and blocks
-    /// being encoded. When the waiting spans reach a sixth of it, the traces that
-    /// start first are written (half of them). A trace whose spans arrive farther apart than that
-    /// is written in parts; the blocks say so, and `traceql compact` joins them.
+    /// being encoded. When the waiting spans reach a sixth of it, the half of the
+    /// waiting traces that start first is written. A trace whose spans arrive farther
+    /// apart than that is written in parts; the blocks say so, and `traceql compact`
+    /// joins them.
     pub memory_limit: usize,
     /// Skip invalid records and report them, instead of stopping at the first.
     pub skip_invalid: bool,
@@ -255,7 +256,8 @@ pub async fn write_generated(
 /// How much ingest buffers before writing, and how much it writes at a time.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// Spans waiting for their block, in bytes, before those that start first are written.
+    /// Spans waiting for their block, in bytes, before those that start first are
+    /// written.
     pub(crate) buffer: usize,
     /// Spans handed to the encoder at a time, in bytes.
     pub(crate) chunk: usize,
@@ -283,8 +285,9 @@ impl Limits {
 }
 
 /// Reads `files` into the feed: spans grouped by trace, the traces that start first
-/// sent on when the buffer is full, the rest at the end; then, if some trace was written in parts
-/// (its spans arrived after it was sent on), says so ([`Feed::Split`]).
+/// sent on when the buffer is full, the rest at the end; then, if some trace was
+/// written in parts (its spans arrived after it was sent on), says so
+/// ([`Feed::Split`]).
 fn read_files(
     files: &[PathBuf],
     skip_invalid: bool,

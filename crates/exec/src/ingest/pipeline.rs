@@ -133,7 +133,7 @@ async fn write(
                 store_encoded(store, txn, *block, &mut report, &mut written, progress).await?;
             }
             Feed::Arena(traces) => {
-                let partial = split;
+                // Written as whole; marked at the end if a split follows.
                 let traces = Arc::new(traces);
                 for block in traces.blocks(options.block.spans_per_block) {
                     let (id, traces) = (new_block_id(), Arc::clone(&traces));
@@ -141,9 +141,7 @@ async fn write(
                     // Row groups each within a tenth of the budget, as they are built.
                     block_options.spans_per_row_group = Sizes::of(options).row_group_spans;
                     encoding.push_back(tokio::task::spawn_blocking(move || {
-                        let mut encoded = encode_arena_block(&id, &traces, block, &block_options)?;
-                        encoded.meta.partial_traces = partial;
-                        Ok(encoded)
+                        encode_arena_block(&id, &traces, block, &block_options)
                     }));
                     while encoding.len() >= ENCODING {
                         let next = encoding.pop_front().expect("not empty");
