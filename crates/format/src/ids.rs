@@ -5,20 +5,25 @@ pub type TraceId = [u8; 16];
 /// An 8-byte span id.
 pub type SpanId = [u8; 8];
 
-/// Appends the lowercase hex of `bytes` to `out`, two digits a byte.
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the lowercase hex of `bytes` to `out`, two digits a byte. Digits are made
+/// on the stack, 16 bytes at a time, and appended at once: this runs for every id of
+/// a large answer.
 pub fn push_hex(bytes: &[u8], out: &mut Vec<u8>) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize]);
-        out.push(DIGITS[(b & 15) as usize]);
+    let mut buf = [0u8; 32];
+    for chunk in bytes.chunks(16) {
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = DIGITS[(b >> 4) as usize];
+            buf[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+        out.extend_from_slice(&buf[..2 * chunk.len()]);
     }
 }
 
 /// The lowercase hex of span id `id`, written into `buf` rather than a new string (one
 /// per span adds up when millions are shown).
 pub fn span_id_hex<'a>(id: &SpanId, buf: &'a mut [u8; 16]) -> &'a str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in id.iter().enumerate() {
         buf[2 * i] = DIGITS[(b >> 4) as usize];
         buf[2 * i + 1] = DIGITS[(b & 15) as usize];
@@ -38,18 +43,17 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Appends a trace id as Tempo's search results print it to `out`: hex without leading
 /// zeros (`0` for an id of zeros).
 pub fn push_trace_id_hex(bytes: &[u8], out: &mut Vec<u8>) {
-    if bytes.is_empty() {
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    let Some((&first, rest)) = bytes[zeros..].split_first() else {
         out.push(b'0');
         return;
+    };
+    if first < 16 {
+        out.push(DIGITS[first as usize]);
+        push_hex(rest, out);
+    } else {
+        push_hex(&bytes[zeros..], out);
     }
-    let start = out.len();
-    push_hex(bytes, out);
-    // Keep the last digit, even a zero.
-    let zeros = out[start..out.len() - 1]
-        .iter()
-        .take_while(|&&d| d == b'0')
-        .count();
-    out.drain(start..start + zeros);
 }
 
 /// A trace id as Tempo's search results print it: hex without leading zeros.
@@ -87,6 +91,9 @@ mod tests {
         assert_eq!(parse_trace_id(&trace_id_hex(&id)), Ok(id));
         assert_eq!(parse_trace_id(&hex(&id)), Ok(id));
         assert_eq!(trace_id_hex(&[0; 16]), "0");
+        let whole_byte: TraceId = [0, 0xab, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+        assert_eq!(trace_id_hex(&whole_byte), format!("ab{}10", "0".repeat(26)));
+        assert_eq!(hex(&[7; 20]), "07".repeat(20), "longer than one chunk");
         assert!(
             parse_trace_id("xyz")
                 .unwrap_err()
