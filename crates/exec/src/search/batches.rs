@@ -19,11 +19,12 @@ use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
 use datafusion::error::{DataFusionError, Result};
+use traceql_format::ids::{push_hex, push_trace_id_hex};
 use traceql_format::schema::columns as c;
 use traceql_planner::lower::{ResultAttribute, SPANSET, SearchPlan};
 
 use super::assemble::{Interned, ShownColumn};
-use super::results::SPAN_COLUMNS;
+use super::results::{SPAN_COLUMNS, attribute_columns};
 
 /// Turns the rows of one search plan into answer batches (see the module docs).
 pub(crate) struct SpanBatches {
@@ -36,20 +37,8 @@ pub(crate) struct SpanBatches {
 impl SpanBatches {
     /// The batches of the rows of `plan`.
     pub(crate) fn new(plan: &SearchPlan) -> SpanBatches {
-        let mut taken: Vec<String> = SPAN_COLUMNS.iter().map(|c| c.to_string()).collect();
-        let names = plan
-            .span_attributes
-            .iter()
-            .chain(&plan.spanset_attributes)
-            .map(|attr| {
-                let mut name = attr.name.clone();
-                while taken.contains(&name) {
-                    name.push('_');
-                }
-                taken.push(name.clone());
-                name
-            })
-            .collect();
+        let attributes = plan.span_attributes.iter().chain(&plan.spanset_attributes);
+        let names = attribute_columns(attributes.map(|attr| attr.name.as_str()));
         SpanBatches {
             span_attributes: plan.span_attributes.clone(),
             spanset_attributes: plan.spanset_attributes.clone(),
@@ -81,13 +70,13 @@ impl SpanBatches {
             Ok(Arc::new(nanos.with_timezone("UTC")))
         };
         let mut arrays: Vec<ArrayRef> = vec![
-            Arc::new(hex_column(ids(c::TRACE_ID, 16)?, true)?),
+            Arc::new(hex_column(ids(c::TRACE_ID, 16)?, push_trace_id_hex)?),
             Arc::clone(column(c::TRACE_ROOT_SERVICE)?),
             Arc::clone(column(c::TRACE_ROOT_NAME)?),
             times(c::TRACE_START_UNIX_NANO)?,
             Arc::new(u64s(column(c::TRACE_DURATION_NANO)?)?.clone()),
             cast(column(SPANSET)?, &DataType::UInt32)?,
-            Arc::new(hex_column(ids(c::SPAN_ID, 8)?, false)?),
+            Arc::new(hex_column(ids(c::SPAN_ID, 8)?, push_hex)?),
             Arc::clone(column(c::NAME)?),
             times(c::START_UNIX_NANO)?,
             Arc::new(u64s(column(c::DURATION_NANO)?)?.clone()),
@@ -136,33 +125,13 @@ fn u64s(array: &ArrayRef) -> Result<&UInt64Array> {
     })
 }
 
-/// The ids of `ids` as lowercase hex, two digits a byte; `trim`: without leading zeros
-/// (but one), as trace ids are shown (`traceql_format::ids::push_trace_id_hex`).
-fn hex_column(ids: &FixedSizeBinaryArray, trim: bool) -> Result<StringArray> {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let width = ids.value_length() as usize;
-    if width > 16 {
-        return Err(DataFusionError::Internal(format!(
-            "search result: ids of {width} bytes"
-        )));
-    }
-    let mut text = Vec::with_capacity(ids.len() * width * 2);
+/// The ids of `ids` as text, each written by `write` (`push_hex`, `push_trace_id_hex`).
+fn hex_column(ids: &FixedSizeBinaryArray, write: fn(&[u8], &mut Vec<u8>)) -> Result<StringArray> {
+    let mut text = Vec::with_capacity(ids.len() * ids.value_length() as usize * 2);
     let mut ends = Vec::with_capacity(ids.len() + 1);
     ends.push(0i32);
-    let mut digits = [0u8; 32];
-    for id in ids.values().chunks_exact(width.max(1)).take(ids.len()) {
-        for (i, b) in id.iter().enumerate() {
-            digits[2 * i] = DIGITS[(b >> 4) as usize];
-            digits[2 * i + 1] = DIGITS[(b & 15) as usize];
-        }
-        let shown = &digits[..2 * width];
-        let skip = if trim {
-            let zeros = shown.iter().take_while(|&&d| d == b'0').count();
-            zeros.min(shown.len().saturating_sub(1))
-        } else {
-            0
-        };
-        text.extend_from_slice(&shown[skip..]);
+    for row in 0..ids.len() {
+        write(ids.value(row), &mut text);
         let end = i32::try_from(text.len()).map_err(|_| {
             DataFusionError::Internal("search result: ids too long for one batch".into())
         })?;
@@ -190,13 +159,13 @@ mod tests {
             [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
         ];
         let ids = FixedSizeBinaryArray::try_from_iter(traces.into_iter()).unwrap();
-        let text = hex_column(&ids, true).unwrap();
+        let text = hex_column(&ids, push_trace_id_hex).unwrap();
         for (row, id) in traces.iter().enumerate() {
             assert_eq!(text.value(row), trace_id_hex(id));
         }
         let spans = [[0u8, 1, 2, 3, 4, 5, 6, 0xef], [0; 8]];
         let ids = FixedSizeBinaryArray::try_from_iter(spans.into_iter()).unwrap();
-        let text = hex_column(&ids, false).unwrap();
+        let text = hex_column(&ids, push_hex).unwrap();
         for (row, id) in spans.iter().enumerate() {
             assert_eq!(text.value(row), hex(id));
         }

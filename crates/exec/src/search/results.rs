@@ -6,6 +6,7 @@
 
 mod columns;
 
+pub(super) use columns::attribute_columns;
 pub use columns::{Columns, SPAN_COLUMNS};
 
 use std::borrow::Borrow;

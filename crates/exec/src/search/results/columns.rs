@@ -56,6 +56,23 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
+/// The column names of attributes shown as `names`, in order, after [`SPAN_COLUMNS`]:
+/// each name, with `_` added while it is taken.
+pub(in crate::search) fn attribute_columns<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut taken: Vec<String> = SPAN_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let first = taken.len();
+    for name in names {
+        let mut name = name.to_string();
+        while taken.contains(&name) {
+            name.push('_');
+        }
+        taken.push(name);
+    }
+    taken.split_off(first)
+}
+
 impl SearchResults {
     /// The schema and dictionaries of these results' record batches.
     pub fn columns(&self) -> Columns {
@@ -71,22 +88,15 @@ impl SearchResults {
             Field::new("start", timestamp(), false),
             Field::new("duration_nano", DataType::UInt64, false),
         ];
-        let mut taken: Vec<String> = SPAN_COLUMNS.iter().map(|c| c.to_string()).collect();
-        let mut unique = |name: &str| {
-            let mut name = name.to_string();
-            while taken.contains(&name) {
-                name.push('_');
-            }
-            taken.push(name.clone());
-            name
-        };
-        for name in &self.span_attributes {
-            fields.push(Field::new(unique(name), dictionary(), true));
+        let attributes = self.span_attributes.iter().chain(&self.spanset_attributes);
+        let mut names = attribute_columns(attributes.map(String::as_str)).into_iter();
+        for name in names.by_ref().take(self.span_attributes.len()) {
+            fields.push(Field::new(name, dictionary(), true));
+        }
+        for name in names {
+            fields.push(Field::new(name, DataType::Utf8, true));
         }
         let set_keys = self.spanset_attributes.clone();
-        for key in &set_keys {
-            fields.push(Field::new(unique(key), DataType::Utf8, true));
-        }
         let names = StringArray::from_iter_values(self.names.items.iter().map(|n| n.as_ref()));
         let values = StringArray::from_iter_values(self.values.items.iter().map(|v| v.to_string()));
         Columns {
