@@ -3,6 +3,7 @@
 //! optionally gzip or zstd compressed. Errors name the file and, for JSON, the line.
 
 mod convert;
+mod json;
 mod wire;
 
 use std::fmt;
@@ -11,10 +12,12 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use serde_json::value::RawValue;
 
 pub use convert::{
     any_value, arena_from_request, request_from_spans, spans_from_request, spans_of,
 };
+pub use json::decode_json_request;
 pub use wire::decode_request;
 
 use traceql_format::arena::{Mark, SpanArena};
@@ -238,10 +241,26 @@ impl Reader<'_> {
 
     /// Line `line` of a JSON-lines file.
     fn json_line(&mut self, bytes: &[u8], line: usize) -> Result<(), InputError> {
-        match serde_json::from_slice::<ExportTraceServiceRequest>(bytes) {
-            Ok(request) => self.request(request, Some(line)),
-            Err(e) => self.skip_or_fail(self.json_error(line, &e)),
+        match self.json(bytes) {
+            Some(Ok((arena, invalid))) => self.hand_on(arena, invalid, Some(line)),
+            Some(Err(e)) => self.skip_or_fail(self.json_error(line, &e)),
+            None => Ok(()),
         }
+    }
+
+    /// One OTLP/JSON request decoded into an arena of its own, with the messages of its
+    /// invalid spans; `None` once the sink has asked to stop.
+    #[allow(clippy::type_complexity)]
+    fn json(&self, bytes: &[u8]) -> Option<Result<(SpanArena, Vec<String>), serde_json::Error>> {
+        if self.stopped {
+            return None;
+        }
+        let mut arena = SpanArena::with_capacity(self.last);
+        let mut invalid = Vec::new();
+        Some(
+            decode_json_request(bytes, &mut arena, &mut |m| invalid.push(m))
+                .map(|()| (arena, invalid)),
+        )
     }
 
     /// A file of one JSON document, or several one after another. All are checked
@@ -249,23 +268,35 @@ impl Reader<'_> {
     /// skips the rest of it).
     fn json_document(&mut self, bytes: &[u8]) -> Result<(), InputError> {
         let mut requests = Vec::new();
-        let mut stream =
-            serde_json::Deserializer::from_slice(bytes).into_iter::<ExportTraceServiceRequest>();
+        let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>();
         let mut lines = LineCounter::default();
         loop {
             let line = lines.line_at(bytes, stream.byte_offset());
-            match stream.next() {
+            // Each document is found whole first, then decoded: an error in it is
+            // placed from the line it starts on.
+            let decoded = match stream.next() {
                 None => break,
-                Some(Ok(request)) => requests.push((line, request)),
-                Some(Err(e)) if self.skip_invalid => {
-                    self.skipped.push(self.json_error(e.line(), &e));
+                Some(Ok(raw)) => match self.json(raw.get().as_bytes()) {
+                    Some(Ok(request)) => Ok(request),
+                    Some(Err(e)) => Err((line + e.line().saturating_sub(1), e)),
+                    None => break,
+                },
+                Some(Err(e)) => Err((e.line(), e)),
+            };
+            match decoded {
+                Ok(request) => {
+                    self.last = request.0.mark();
+                    requests.push((line, request));
+                }
+                Err((line, e)) if self.skip_invalid => {
+                    self.skipped.push(self.json_error(line, &e));
                     break;
                 }
-                Some(Err(e)) => return Err(self.json_error(e.line(), &e)),
+                Err((line, e)) => return Err(self.json_error(line, &e)),
             }
         }
-        for (line, request) in requests {
-            self.request(request, Some(line))?;
+        for (line, (arena, invalid)) in requests {
+            self.hand_on(arena, invalid, Some(line))?;
         }
         Ok(())
     }
@@ -315,9 +346,10 @@ impl Reader<'_> {
                 std::borrow::Cow::Borrowed(frame.as_slice())
             };
             let decoded = if bytes.first() == Some(&b'{') {
-                match serde_json::from_slice::<ExportTraceServiceRequest>(&bytes) {
-                    Ok(request) => self.request(request, None).map(Ok),
-                    Err(e) => Ok(Err(json_message(&e))),
+                match self.json(&bytes) {
+                    Some(Ok((arena, invalid))) => self.hand_on(arena, invalid, None).map(Ok),
+                    Some(Err(e)) => Ok(Err(json_message(&e))),
+                    None => Ok(Ok(())),
                 }
             } else {
                 self.protobuf(&bytes, None)
@@ -339,21 +371,6 @@ impl Reader<'_> {
         } else {
             Err(error)
         }
-    }
-
-    /// The spans of one decoded request, to the sink.
-    fn request(
-        &mut self,
-        request: ExportTraceServiceRequest,
-        line: Option<usize>,
-    ) -> Result<(), InputError> {
-        if self.stopped {
-            return Ok(());
-        }
-        let mut arena = SpanArena::with_capacity(self.last);
-        let mut invalid = Vec::new();
-        arena_from_request(&request, &mut arena, &mut |m| invalid.push(m));
-        self.hand_on(arena, invalid, line)
     }
 
     /// The spans of one OTLP/protobuf request, decoded straight into the arena, to the

@@ -667,7 +667,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::otlp::{arena_from_request, spans_of};
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -723,7 +723,7 @@ mod tests {
     }
 
     /// Every kind of value, event, link and status, and spans of every kind of fault.
-    fn request() -> ExportTraceServiceRequest {
+    pub(crate) fn request() -> ExportTraceServiceRequest {
         let attributes = vec![
             kv("s", Some(V::StringValue("GET".into()))),
             kv("i", Some(V::IntValue(-7))),
