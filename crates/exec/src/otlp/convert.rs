@@ -110,6 +110,72 @@ pub(super) fn valid_span_id(bytes: &[u8], what: &str) -> Result<SpanId, String> 
     Ok(id)
 }
 
+/// A span's raw fields still to check: its ids, kind and status code as read, and its
+/// links with their ids as read.
+pub(super) struct Unchecked<'a, L> {
+    /// Trace id bytes.
+    pub trace_id: &'a [u8],
+    /// Span id bytes.
+    pub span_id: &'a [u8],
+    /// Parent span id bytes (empty for a root).
+    pub parent: &'a [u8],
+    /// Span kind.
+    pub kind: i32,
+    /// Status code.
+    pub status_code: i32,
+    /// Links, each with its trace and span id bytes.
+    pub links: L,
+}
+
+/// Checks a span decoded from bytes (its other fields already in `span`) and appends
+/// it and its links to `arena`; the first fault, named as every decoder names it and
+/// found in the order every decoder checks, is an error (nothing appended).
+pub(super) fn push_checked<'a>(
+    mut span: ArenaSpan,
+    raw: Unchecked<'a, impl IntoIterator<Item = (ArenaLink, &'a [u8], &'a [u8])>>,
+    arena: &mut SpanArena,
+) -> Result<(), String> {
+    span.parent_span_id = if raw.parent.is_empty() {
+        None
+    } else {
+        Some(valid_span_id(raw.parent, "parent span id")?)
+    };
+    span.kind = valid_kind(raw.kind)?;
+    span.status_code = valid_status(raw.status_code)?;
+    let from = arena.links.len();
+    for (link, trace_id, span_id) in raw.links {
+        let checked = (|| {
+            Ok::<_, String>(ArenaLink {
+                trace_id: valid_trace_id(trace_id, "link trace id")?,
+                span_id: valid_span_id(span_id, "link span id")?,
+                ..link
+            })
+        })();
+        match checked {
+            Ok(link) => arena.links.push(link),
+            Err(e) => {
+                arena.links.truncate(from);
+                return Err(e);
+            }
+        }
+    }
+    span.links = Slot {
+        start: from,
+        end: arena.links.len(),
+    };
+    let ids = (|| {
+        span.trace_id = valid_trace_id(raw.trace_id, "trace id")?;
+        span.span_id = valid_span_id(raw.span_id, "span id")?;
+        Ok(())
+    })();
+    if let Err(e) = ids {
+        arena.links.truncate(from);
+        return Err(e);
+    }
+    arena.spans.push(span);
+    Ok(())
+}
+
 /// An OTLP span kind (0–5).
 pub(super) fn valid_kind(kind: i32) -> Result<i8, String> {
     i8::try_from(kind)

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, EntityRef, KeyValueList};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::convert::{opaque_value, valid_kind, valid_span_id, valid_status, valid_trace_id};
+use super::convert::{Unchecked, opaque_value, push_checked};
 use super::wire::prost_value;
 use traceql_format::arena::{
     ArenaAttribute, ArenaEvent, ArenaLink, ArenaResource, ArenaScope, ArenaSpan, ArenaValue, Slot,
@@ -694,39 +694,19 @@ impl<'de> Visitor<'de> for Span<'_> {
             }
             Ok(())
         })?;
-        // Checked in the order the other decoders check them, so the first fault named
-        // is the same.
-        let checked = (|| {
-            span.parent_span_id = match parent.bytes() {
-                [] => None,
-                bytes => Some(valid_span_id(bytes, "parent span id")?),
-            };
-            span.kind = valid_kind(kind)?;
-            span.status_code = valid_status(status_code)?;
-            let from = arena.links.len();
-            for (link, trace_id, span_id) in links {
-                arena.links.push(ArenaLink {
-                    trace_id: valid_trace_id(trace_id.bytes(), "link trace id")?,
-                    span_id: valid_span_id(span_id.bytes(), "link span id")?,
-                    ..link
-                });
-            }
-            span.links = Slot {
-                start: from,
-                end: arena.links.len(),
-            };
-            span.trace_id = valid_trace_id(trace_id.bytes(), "trace id")?;
-            span.span_id = valid_span_id(span_id.bytes(), "span id")?;
-            Ok::<(), String>(())
-        })();
-        match checked {
-            Ok(()) => arena.spans.push(span),
-            Err(message) => {
-                arena.truncate(mark);
-                invalid(format!(
-                    "resourceSpans[{r}].scopeSpans[{s}].spans[{i}]: {message}"
-                ));
-            }
+        let raw = Unchecked {
+            trace_id: trace_id.bytes(),
+            span_id: span_id.bytes(),
+            parent: parent.bytes(),
+            kind,
+            status_code,
+            links: links.iter().map(|(l, t, s)| (*l, t.bytes(), s.bytes())),
+        };
+        if let Err(message) = push_checked(span, raw, arena) {
+            arena.truncate(mark);
+            invalid(format!(
+                "resourceSpans[{r}].scopeSpans[{s}].spans[{i}]: {message}"
+            ));
         }
         Ok(())
     }
@@ -1091,13 +1071,11 @@ impl<'de> Visitor<'de> for OptionalI64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::wire::tests::request;
-    use crate::otlp::{arena_from_request, spans_of};
+    use crate::otlp::spans_of;
+    use crate::otlp::wire::tests::{
+        Outcome, agrees_on_request_and_samples, mutations, reference, request,
+    };
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-
-    /// The spans a decoder made of a request and the invalid ones' messages; `None`
-    /// when it refused the bytes.
-    type Outcome = Option<(Vec<traceql_format::model::Span>, Vec<String>)>;
 
     /// What this decoder and the OTLP structs' serde decoding make of `bytes`.
     fn both(bytes: &[u8]) -> (Outcome, Outcome) {
@@ -1112,40 +1090,14 @@ mod tests {
                 "left as it was"
             );
         }
-        let serde = serde_json::from_slice::<ExportTraceServiceRequest>(bytes)
-            .ok()
-            .map(|request| {
-                let mut arena = SpanArena::default();
-                let mut invalid = Vec::new();
-                arena_from_request(&request, &mut arena, &mut |m| invalid.push(m));
-                (spans_of(&arena), invalid)
-            });
+        let serde = reference(serde_json::from_slice::<ExportTraceServiceRequest>(bytes).ok());
         (direct, serde)
     }
 
     #[test]
     fn decodes_what_the_otlp_structs_decode() {
         let bytes = serde_json::to_vec(&request()).unwrap();
-        let (direct, serde) = both(&bytes);
-        let (spans, invalid) = direct.clone().expect("valid OTLP/JSON");
-        assert_eq!(spans.len(), 6);
-        assert_eq!(invalid.len(), 6, "{invalid:?}");
-        assert_eq!(
-            invalid[0],
-            "resourceSpans[0].scopeSpans[0].spans[1]: trace id must be 16 bytes, got 2"
-        );
-        assert_eq!(direct, serde);
-        for file in ["sdk-1.json", "sdk-2.json", "sdk-3.json"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../testdata/otlp")
-                .join(file);
-            let (direct, serde) = both(&std::fs::read(&path).unwrap());
-            assert!(
-                direct.as_ref().is_some_and(|(spans, _)| !spans.is_empty()),
-                "{file}"
-            );
-            assert_eq!(direct, serde, "{file}");
-        }
+        agrees_on_request_and_samples(both, &bytes, "json");
     }
 
     /// A request of one span whose fields are `span` (JSON text inside the braces).
@@ -1243,21 +1195,9 @@ mod tests {
             assert_eq!(direct, serde, "cut at {end}");
         }
         // Bytes changed at random (a fixed seed), often into other JSON.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         const ALPHABET: &[u8] = b"{}[]\",:0123456789abcdefx.-ntrul ";
         let (mut refused, mut taken) = (0, 0);
-        for _ in 0..3000 {
-            let mut mutated = bytes.clone();
-            for _ in 0..=next() % 2 {
-                let at = (next() % mutated.len() as u64) as usize;
-                mutated[at] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
-            }
+        for mutated in mutations(&bytes, 3000, 2, Some(ALPHABET)) {
             let (direct, serde) = both(&mutated);
             assert_eq!(direct, serde, "{}", String::from_utf8_lossy(&mutated));
             if direct.is_some() {

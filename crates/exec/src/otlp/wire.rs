@@ -8,7 +8,7 @@
 use opentelemetry_proto::tonic::common::v1::{AnyValue, EntityRef};
 use prost::Message;
 
-use super::convert::{opaque_value, valid_kind, valid_span_id, valid_status, valid_trace_id};
+use super::convert::{Unchecked, opaque_value, push_checked};
 use traceql_format::arena::{
     ArenaAttribute, ArenaEvent, ArenaLink, ArenaResource, ArenaScope, ArenaSpan, ArenaValue, Slot,
     SpanArena,
@@ -204,36 +204,18 @@ fn span(
             links.push(link(value.bytes("Link")?, arena)?);
         }
     }
-    // Checked in the order the other decoders check them, so the first fault named is
-    // the same.
-    let checked = (|| {
-        span.parent_span_id = if parent.is_empty() {
-            None
-        } else {
-            Some(valid_span_id(parent, "parent span id")?)
-        };
-        span.kind = valid_kind(kind)?;
-        span.status_code = valid_status(status_code)?;
-        let from = arena.links.len();
-        for (link, trace_id, span_id) in links {
-            arena.links.push(ArenaLink {
-                trace_id: valid_trace_id(trace_id, "link trace id")?,
-                span_id: valid_span_id(span_id, "link span id")?,
-                ..link
-            });
-        }
-        span.links = Slot {
-            start: from,
-            end: arena.links.len(),
-        };
-        span.trace_id = valid_trace_id(trace_id, "trace id")?;
-        span.span_id = valid_span_id(span_id, "span id")?;
-        Ok(())
-    })();
-    if checked.is_ok() {
-        arena.spans.push(span);
-    }
-    Ok(checked)
+    Ok(push_checked(
+        span,
+        Unchecked {
+            trace_id,
+            span_id,
+            parent,
+            kind,
+            status_code,
+            links,
+        },
+        arena,
+    ))
 }
 
 fn event(bytes: &[u8], arena: &mut SpanArena) -> Result<ArenaEvent, String> {
@@ -679,7 +661,79 @@ pub(super) mod tests {
 
     /// The spans a decoder made of a request and the invalid ones' messages; `None`
     /// when it refused the bytes.
-    type Outcome = Option<(Vec<traceql_format::model::Span>, Vec<String>)>;
+    pub(crate) type Outcome = Option<(Vec<traceql_format::model::Span>, Vec<String>)>;
+
+    /// What the reference path (the OTLP structs, then [`arena_from_request`]) makes
+    /// of a request its decoding gave, or `None` if it refused the bytes.
+    pub(crate) fn reference(request: Option<ExportTraceServiceRequest>) -> Outcome {
+        request.map(|request| {
+            let mut arena = SpanArena::default();
+            let mut invalid = Vec::new();
+            arena_from_request(&request, &mut arena, &mut |m| invalid.push(m));
+            (spans_of(&arena), invalid)
+        })
+    }
+
+    /// Checks that a decoder agrees with the reference path (`both` gives the two
+    /// outcomes) on `bytes`, the encoded test [`request`], and on the SDK samples
+    /// `sdk-1.<ext>` … `sdk-3.<ext>`.
+    pub(crate) fn agrees_on_request_and_samples(
+        both: impl Fn(&[u8]) -> (Outcome, Outcome),
+        bytes: &[u8],
+        ext: &str,
+    ) {
+        let (decoded, reference) = both(bytes);
+        let (spans, invalid) = decoded.clone().expect("a valid request");
+        assert_eq!(spans.len(), 6);
+        assert_eq!(invalid.len(), 6, "{invalid:?}");
+        assert_eq!(
+            invalid[0],
+            "resourceSpans[0].scopeSpans[0].spans[1]: trace id must be 16 bytes, got 2"
+        );
+        assert_eq!(decoded, reference);
+        for n in 1..=3 {
+            let file = format!("sdk-{n}.{ext}");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../testdata/otlp")
+                .join(&file);
+            let (decoded, reference) = both(&std::fs::read(&path).unwrap());
+            assert!(
+                decoded.as_ref().is_some_and(|(spans, _)| !spans.is_empty()),
+                "{file}"
+            );
+            assert_eq!(decoded, reference, "{file}");
+        }
+    }
+
+    /// `count` copies of `bytes`, each with one to `most` bytes changed at random (a
+    /// fixed seed), to bytes of `alphabet` if given.
+    pub(crate) fn mutations(
+        bytes: &[u8],
+        count: usize,
+        most: u64,
+        alphabet: Option<&[u8]>,
+    ) -> Vec<Vec<u8>> {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        (0..count)
+            .map(|_| {
+                let mut mutated = bytes.to_vec();
+                for _ in 0..=next() % most {
+                    let at = (next() % mutated.len() as u64) as usize;
+                    mutated[at] = match alphabet {
+                        Some(a) => a[(next() % a.len() as u64) as usize],
+                        None => next() as u8,
+                    };
+                }
+                mutated
+            })
+            .collect()
+    }
 
     /// What each decoder makes of `bytes`.
     fn both(bytes: &[u8]) -> (Outcome, Outcome) {
@@ -694,14 +748,7 @@ pub(super) mod tests {
                 "left as it was"
             );
         }
-        let prost = ExportTraceServiceRequest::decode(bytes)
-            .ok()
-            .map(|request| {
-                let mut arena = SpanArena::default();
-                let mut invalid = Vec::new();
-                arena_from_request(&request, &mut arena, &mut |m| invalid.push(m));
-                (spans_of(&arena), invalid)
-            });
+        let prost = reference(ExportTraceServiceRequest::decode(bytes).ok());
         (wire, prost)
     }
 
@@ -872,27 +919,7 @@ pub(super) mod tests {
 
     #[test]
     fn decodes_what_prost_and_the_other_path_decode() {
-        let bytes = request().encode_to_vec();
-        let (wire, prost) = both(&bytes);
-        let (spans, invalid) = wire.clone().expect("valid protobuf");
-        assert_eq!(spans.len(), 6);
-        assert_eq!(invalid.len(), 6, "{invalid:?}");
-        assert_eq!(
-            invalid[0],
-            "resourceSpans[0].scopeSpans[0].spans[1]: trace id must be 16 bytes, got 2"
-        );
-        assert_eq!(wire, prost);
-        for file in ["sdk-1.binpb", "sdk-2.binpb", "sdk-3.binpb"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../testdata/otlp")
-                .join(file);
-            let (wire, prost) = both(&std::fs::read(&path).unwrap());
-            assert!(
-                wire.as_ref().is_some_and(|(spans, _)| !spans.is_empty()),
-                "{file}"
-            );
-            assert_eq!(wire, prost, "{file}");
-        }
+        agrees_on_request_and_samples(both, &request().encode_to_vec(), "binpb");
     }
 
     /// The key of field `number` of wire type `wire`.
@@ -978,20 +1005,8 @@ pub(super) mod tests {
             assert_eq!(wire, prost, "cut at {end}");
         }
         // Bytes changed at random (a fixed seed): the same answer as prost each time.
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
         let (mut refused, mut taken) = (0, 0);
-        for _ in 0..3000 {
-            let mut mutated = bytes.clone();
-            for _ in 0..=next() % 3 {
-                let at = (next() % mutated.len() as u64) as usize;
-                mutated[at] = next() as u8;
-            }
+        for mutated in mutations(&bytes, 3000, 3, None) {
             let (wire, prost) = both(&mutated);
             assert_eq!(wire, prost, "{mutated:?}");
             if wire.is_some() {
