@@ -128,8 +128,9 @@ pub(super) struct Unchecked<'a, L> {
 }
 
 /// Checks a span decoded from bytes (its other fields already in `span`) and appends
-/// it and its links to `arena`; the first fault, named as every decoder names it and
-/// found in the order every decoder checks, is an error (nothing appended).
+/// its links and it to `arena`. The first fault, named as every decoder names it and
+/// found in the order every decoder checks, is an error; the caller then takes back
+/// what the span appended (to its [`SpanArena::mark`]).
 pub(super) fn push_checked<'a>(
     mut span: ArenaSpan,
     raw: Unchecked<'a, impl IntoIterator<Item = (ArenaLink, &'a [u8], &'a [u8])>>,
@@ -144,34 +145,18 @@ pub(super) fn push_checked<'a>(
     span.status_code = valid_status(raw.status_code)?;
     let from = arena.links.len();
     for (link, trace_id, span_id) in raw.links {
-        let checked = (|| {
-            Ok::<_, String>(ArenaLink {
-                trace_id: valid_trace_id(trace_id, "link trace id")?,
-                span_id: valid_span_id(span_id, "link span id")?,
-                ..link
-            })
-        })();
-        match checked {
-            Ok(link) => arena.links.push(link),
-            Err(e) => {
-                arena.links.truncate(from);
-                return Err(e);
-            }
-        }
+        arena.links.push(ArenaLink {
+            trace_id: valid_trace_id(trace_id, "link trace id")?,
+            span_id: valid_span_id(span_id, "link span id")?,
+            ..link
+        });
     }
     span.links = Slot {
         start: from,
         end: arena.links.len(),
     };
-    let ids = (|| {
-        span.trace_id = valid_trace_id(raw.trace_id, "trace id")?;
-        span.span_id = valid_span_id(raw.span_id, "span id")?;
-        Ok(())
-    })();
-    if let Err(e) = ids {
-        arena.links.truncate(from);
-        return Err(e);
-    }
+    span.trace_id = valid_trace_id(raw.trace_id, "trace id")?;
+    span.span_id = valid_span_id(raw.span_id, "span id")?;
     arena.spans.push(span);
     Ok(())
 }

@@ -123,37 +123,6 @@ impl Visitor<'_> for Str<'_> {
     }
 }
 
-/// A string or null (`None`), appended to the arena.
-struct OptionStr<'a>(&'a mut SpanArena);
-
-impl<'de> DeserializeSeed<'de> for OptionStr<'_> {
-    type Value = Option<Slot>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Slot>, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OptionStr<'_> {
-    type Value = Option<Slot>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string or null")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Str(self.0).deserialize(d).map(Some)
-    }
-}
-
 /// A 64-bit unsigned number, as a number or a string of digits.
 struct U64;
 
@@ -310,34 +279,35 @@ impl<'de, I: Items<'de>> Visitor<'de> for List<I> {
     }
 }
 
-/// A message or null (nothing), which `S` reads.
-struct Optional<S>(S);
+/// What `S` reads, or null (`None`): the fields the OTLP structs hold as options, and
+/// every field of an `AnyValue`.
+struct Nullable<S>(S);
 
-impl<'de, S: DeserializeSeed<'de, Value = ()>> DeserializeSeed<'de> for Optional<S> {
-    type Value = ();
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_option(self)
     }
 }
 
-impl<'de, S: DeserializeSeed<'de, Value = ()>> Visitor<'de> for Optional<S> {
-    type Value = ();
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Nullable<S> {
+    type Value = Option<S::Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a message or null")
+        f.write_str("a value or null")
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        self.0.deserialize(d)
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
     }
 }
 
@@ -427,7 +397,9 @@ impl<'de> Visitor<'de> for ResourceSpans<'_> {
         arena.resources.push(ArenaResource::default());
         let resource = arena.resources.len() - 1;
         fields(&mut map, NAMES, |map, i| match i {
-            0 => map.next_value_seed(Optional(Resource { arena, resource })),
+            0 => map
+                .next_value_seed(Nullable(Resource { arena, resource }))
+                .map(drop),
             1 => map.next_value_seed(List(ScopeSpansItems {
                 arena: &mut *arena,
                 invalid: &mut *invalid,
@@ -531,7 +503,9 @@ impl<'de> Visitor<'de> for ScopeSpans<'_> {
         arena.scopes.push(ArenaScope::default());
         let scope = arena.scopes.len() - 1;
         fields(&mut map, NAMES, |map, i| match i {
-            0 => map.next_value_seed(Optional(Scope { arena, scope })),
+            0 => map
+                .next_value_seed(Nullable(Scope { arena, scope }))
+                .map(drop),
             1 => map.next_value_seed(List(SpanItems {
                 arena: &mut *arena,
                 invalid: &mut *invalid,
@@ -686,11 +660,13 @@ impl<'de> Visitor<'de> for Span<'_> {
                     links: &mut links,
                 }))?,
                 14 => span.dropped_links_count = map.next_value()?,
-                _ => map.next_value_seed(Optional(Status {
-                    arena,
-                    message: &mut span.status_message,
-                    code: &mut status_code,
-                }))?,
+                _ => {
+                    map.next_value_seed(Nullable(Status {
+                        arena,
+                        message: &mut span.status_message,
+                        code: &mut status_code,
+                    }))?;
+                }
             }
             Ok(())
         })?;
@@ -910,7 +886,7 @@ impl<'de> Visitor<'de> for KeyValue<'_> {
         fields(&mut map, NAMES, |map, i| {
             match i {
                 0 => key = Some(map.next_value_seed(Str(arena))?),
-                1 => value = map.next_value_seed(OptionalAnyValue(arena))?,
+                1 => value = map.next_value_seed(Nullable(AnyValueSeed(arena)))?,
                 _ => {
                     map.next_value::<i32>()?;
                 }
@@ -925,34 +901,14 @@ impl<'de> Visitor<'de> for KeyValue<'_> {
     }
 }
 
-/// An `AnyValue` or null (`None`), its value in the arena.
-struct OptionalAnyValue<'a>(&'a mut SpanArena);
+/// An `AnyValue`, its value in the arena.
+struct AnyValueSeed<'a>(&'a mut SpanArena);
 
-impl<'de> DeserializeSeed<'de> for OptionalAnyValue<'_> {
-    type Value = Option<ArenaValue>;
+impl<'de> DeserializeSeed<'de> for AnyValueSeed<'_> {
+    type Value = ArenaValue;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OptionalAnyValue<'_> {
-    type Value = Option<ArenaValue>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an AnyValue or null")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(AnyValueVisitor(self.0)).map(Some)
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ArenaValue, D::Error> {
+        d.deserialize_map(AnyValueVisitor(self.0))
     }
 }
 
@@ -1001,9 +957,9 @@ impl<'de> Visitor<'de> for AnyValueVisitor<'_> {
                 continue;
             };
             let value = match i {
-                0 => map.next_value_seed(OptionStr(arena))?.map(Any::Str),
+                0 => map.next_value_seed(Nullable(Str(arena)))?.map(Any::Str),
                 1 => map.next_value::<Option<bool>>()?.map(Any::Bool),
-                2 => map.next_value_seed(OptionalI64)?.map(Any::Int),
+                2 => map.next_value_seed(Nullable(I64))?.map(Any::Int),
                 3 => map.next_value::<Option<f64>>()?.map(Any::Float),
                 4 => map
                     .next_value::<Option<ArrayValue>>()?
@@ -1034,37 +990,6 @@ impl<'de> Visitor<'de> for AnyValueVisitor<'_> {
             Any::Other(v) => prost_value(&AnyValue { value: Some(v) }, arena),
             Any::Empty => prost_value(&AnyValue { value: None }, arena),
         })
-    }
-}
-
-/// An `intValue` or null.
-struct OptionalI64;
-
-impl<'de> DeserializeSeed<'de> for OptionalI64 {
-    type Value = Option<i64>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<i64>, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for OptionalI64 {
-    type Value = Option<i64>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an integer, a string containing one, or null")
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        I64.deserialize(d).map(Some)
     }
 }
 

@@ -250,8 +250,7 @@ impl Reader<'_> {
 
     /// One OTLP/JSON request decoded into an arena of its own, with the messages of its
     /// invalid spans; `None` once the sink has asked to stop.
-    #[allow(clippy::type_complexity)]
-    fn json(&self, bytes: &[u8]) -> Option<Result<(SpanArena, Vec<String>), serde_json::Error>> {
+    fn json(&self, bytes: &[u8]) -> Option<Decoded> {
         if self.stopped {
             return None;
         }
@@ -409,6 +408,9 @@ impl Reader<'_> {
         Ok(())
     }
 }
+
+/// An OTLP/JSON request decoded: its arena and the messages of its invalid spans.
+type Decoded = Result<(SpanArena, Vec<String>), serde_json::Error>;
 
 /// The line of a byte offset, counted on from the last offset asked about, so that
 /// asking about every request of a file reads it once.
